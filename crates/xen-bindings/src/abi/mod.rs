@@ -1,0 +1,4 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Raw ABI: Xen public interface and Linux Xen device ioctls (not yet implemented).
