@@ -10,4 +10,5 @@ pub mod evtchn;
 pub mod gntalloc;
 pub mod gntdev;
 pub mod privcmd;
+pub mod sys;
 pub mod xenstore;
