@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Copyright 2026 The xen-rust-vmm authors.
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# The project's single test command: every rust-vmm-ci check, then the Xen box (Xen under QEMU
+# running the Xen crates' integration tests as root in a real dom0).
+#
+#   rust-vmm-ci/run-all.sh
+#
+# Every stage runs even when an earlier one failed, so that one run reports everything; the script
+# prints each stage's time and a summary, and exits nonzero when any stage failed.
+# Run as root on Debian 12 x86_64 (the stages install the Debian packages they need).
+
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 2
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The same flags as the checks, so that the Xen box's host builds reuse their artifacts.
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+
+# name|command: the stages, in order.
+STAGES=(
+    "rust-vmm-ci checks|rust-vmm-ci/run-checks.sh"
+    "xen-box selftest (bookworm)|cargo xtask xen-box selftest --stack bookworm"
+    "xen-box test (all stacks)|cargo xtask xen-box test --stack all"
+)
+
+declare -a RESULTS=()
+failed=0
+total_start=$SECONDS
+for stage in "${STAGES[@]}"; do
+    name="${stage%%|*}"
+    cmd="${stage#*|}"
+    echo
+    echo "##### stage: $name"
+    echo "##### \$ $cmd"
+    start=$SECONDS
+    # The command strings above are fixed words; word splitting is what is wanted here.
+    # shellcheck disable=SC2086
+    if $cmd; then status=PASS; else status=FAIL; failed=$((failed + 1)); fi
+    dur=$((SECONDS - start))
+    RESULTS+=("$(printf '%-30s %-4s %4dm%02ds' "$name" "$status" $((dur / 60)) $((dur % 60)))")
+    echo "##### $status: $name ($((dur / 60))m$((dur % 60))s)"
+done
+
+total=$((SECONDS - total_start))
+echo
+echo "##### run-all summary (total $((total / 60))m$((total % 60))s)"
+for r in "${RESULTS[@]}"; do echo "  $r"; done
+echo "stages: $((${#STAGES[@]} - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
