@@ -7,7 +7,8 @@
 # `coverage_score` in coverage_config_x86_64.json:
 #   - more than 0.5 below the recorded figure: failure;
 #   - more than 0.5 above it: a note suggesting to raise the recorded figure.
-# COVERAGE_UPDATE=1 writes the measured figure into the config file.
+# COVERAGE_UPDATE=1 writes the measured figure into the config file; COVERAGE_LLVM=trixie skips
+# the host package (to exercise the fallback below).
 #
 # llvm-profdata and llvm-cov must come from the same LLVM major version as rustc (a profile written
 # by a newer LLVM is refused by an older llvm-profdata as an unsupported version). The rustup
@@ -62,7 +63,10 @@ use_trixie_package() {
         log "fetching Debian trixie's llvm-$LLVM_MAJOR into $base (isolated apt, not installed on the host)"
         mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
         : >"$apt/empty-status"
-        mirror="$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)"
+        # The machine's own Debian mirror, from its active (not commented) apt sources.
+        mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+            grep -E '^[[:space:]]*(deb[[:space:]]|URIs:)' | grep -oE 'https?://[^[:space:]]+' |
+            grep -E '/debian/?$' | head -n1)"
         mirror="${mirror:-http://deb.debian.org/debian}"
         mirror="${mirror%/}"
         printf 'deb %s trixie main\ndeb %s-security trixie-security main\n' "$mirror" "$mirror" >"$apt/sources.list"
@@ -99,7 +103,7 @@ find_tools() {
         tool_ok "$LLVM_PROFDATA" && tool_ok "$LLVM_COV" && return 0
         log "LLVM_PROFDATA/LLVM_COV are not LLVM $LLVM_MAJOR; looking elsewhere"
     fi
-    if use_host_package && tool_ok "$LLVM_PROFDATA" && tool_ok "$LLVM_COV"; then return 0; fi
+    if [ "${COVERAGE_LLVM:-}" != trixie ] && use_host_package && tool_ok "$LLVM_PROFDATA" && tool_ok "$LLVM_COV"; then return 0; fi
     log "no usable host llvm-$LLVM_MAJOR; trying Debian trixie's"
     if use_trixie_package && tool_ok "$LLVM_PROFDATA" && tool_ok "$LLVM_COV"; then return 0; fi
     die "no llvm-profdata/llvm-cov of LLVM $LLVM_MAJOR found (rustc uses LLVM $LLVM_MAJOR)"
@@ -111,9 +115,27 @@ log "rustc LLVM $LLVM_MAJOR; tools: $LLVM_PROFDATA, $LLVM_COV ($("$LLVM_COV" --v
 # --- build and run the instrumented tests -----------------------------------------------------
 
 # Own target dir: instrumented artifacts must not replace the ordinary ones.
+# The config's exclude_path (comma-separated directories, e.g. "crates/xtask") leaves those crates'
+# tests unrun and their files uncounted; crate_features are passed to cargo.
+EXCLUDE_PATHS="$(jq -r '.exclude_path // ""' "$CONFIG")"
+FEATURES="$(jq -r '.crate_features // ""' "$CONFIG")"
+CARGO_ARGS=(--workspace --tests)
+IFS=',' read -r -a EXCLUDES <<<"$EXCLUDE_PATHS"
+for ex in "${EXCLUDES[@]}"; do
+    ex="${ex#./}"
+    ex="${ex%/}"
+    [ -n "$ex" ] || continue
+    while IFS= read -r pkg; do
+        CARGO_ARGS+=(--exclude "$pkg")
+    done < <(cargo metadata --no-deps --format-version 1 |
+        jq -r --arg dir "$ROOT/$ex" '.packages[] | select((.manifest_path | rtrimstr("/Cargo.toml")) == $dir) | .name')
+done
+[ -z "$FEATURES" ] || CARGO_ARGS+=(--features "$FEATURES")
+
+# Own target dir: instrumented artifacts must not replace the ordinary ones.
 export CARGO_TARGET_DIR="$COV_DIR/target"
 export RUSTFLAGS="-C instrument-coverage"
-CARGO_ARGS=(--workspace --exclude xtask --tests)
+log "cargo test ${CARGO_ARGS[*]}"
 
 rm -rf "$PROF_DIR"
 mkdir -p "$PROF_DIR"
@@ -149,15 +171,16 @@ COV_ARGS=(-instr-profile="$COV_DIR/merged.profdata" -ignore-filename-regex="$IGN
 cat "$COV_DIR/report.txt"
 
 # Sum lines over workspace crates' src/ only (a positive filter on top of the regex above).
-read -r covered count < <(jq -r --arg root "$ROOT/" '
-    [ .data[0].files[]
+read -r covered count < <(jq -r --arg root "$ROOT/" --arg ex "$EXCLUDE_PATHS" '
+    ($ex | split(",") | map(ltrimstr("./") | rtrimstr("/")) | map(select(. != "")) | map(. + "/")) as $excl
+    | [ .data[0].files[]
       | (.filename | ltrimstr($root)) as $f
-      | select(($f | test("^crates/[^/]+/src/")) and ($f | startswith("crates/xtask/") | not))
+      | select(($f | test("^crates/[^/]+/src/")) and ([$excl[] as $e | $f | startswith($e)] | any | not))
       | .summary.lines ]
     | "\(map(.covered) | add // 0) \(map(.count) | add // 0)"' "$COV_DIR/summary.json")
 measured="$(awk -v c="$covered" -v n="$count" 'BEGIN { printf "%.2f", (n > 0 ? 100 * c / n : 0) }')"
 recorded="$(jq -r '.coverage_score' "$CONFIG")"
-log "line coverage: $measured% ($covered of $count lines in crates/*/src, xtask excluded)"
+log "line coverage: $measured% ($covered of $count lines in crates/*/src, excluded: ${EXCLUDE_PATHS:-none})"
 log "recorded coverage_score in ${CONFIG#"$ROOT"/}: $recorded%"
 log "reports: $COV_DIR/report.txt, $COV_DIR/lcov.info"
 
