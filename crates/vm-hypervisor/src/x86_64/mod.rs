@@ -1,8 +1,8 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! x86_64: neutral register types and the [`VcpuX86_64`/`VmX86_64`
-//! extension traits.
+//! x86_64: neutral register types and the [`VcpuX86_64`], [`VmX86_64`]
+//! and [`HypervisorX86_64`] extension traits.
 
 pub mod regs;
 
@@ -10,3 +10,53 @@ pub use regs::{
     bits, CpuidEntry, DescriptorTable, FpuState, MsrEntry, Segment, SpecialRegisters,
     StandardRegisters,
 };
+
+use crate::error::Result;
+use crate::hypervisor::Hypervisor;
+use crate::vcpu::Vcpu;
+use crate::vm::Vm;
+
+/// x86_64 state of a vCPU.
+pub trait VcpuX86_64: Vcpu {
+    /// General-purpose registers, RIP and RFLAGS.
+    fn get_regs(&self) -> Result<StandardRegisters>;
+    /// Set general-purpose registers, RIP and RFLAGS.
+    fn set_regs(&self, regs: &StandardRegisters) -> Result<()>;
+    /// Segments, descriptor tables, control registers, EFER, APIC base.
+    fn get_sregs(&self) -> Result<SpecialRegisters>;
+    /// Set segments, descriptor tables, control registers, EFER, APIC base.
+    fn set_sregs(&self, sregs: &SpecialRegisters) -> Result<()>;
+    /// x87/SSE state.
+    fn get_fpu(&self) -> Result<FpuState>;
+    /// Set x87/SSE state.
+    fn set_fpu(&self, fpu: &FpuState) -> Result<()>;
+    /// Read the MSRs named by `msrs[i].index` into `msrs[i].data`; returns
+    /// how many were read (reading stops at the first one that fails).
+    fn get_msrs(&self, msrs: &mut [MsrEntry]) -> Result<usize>;
+    /// Write `msrs`; returns how many were written (writing stops at the
+    /// first one that fails).
+    fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize>;
+    /// Set the CPUID the guest sees.
+    fn set_cpuid(&self, entries: &[CpuidEntry]) -> Result<()>;
+    /// The CPUID the guest sees.
+    fn get_cpuid(&self) -> Result<Vec<CpuidEntry>>;
+}
+
+/// x86_64 platform pieces of a VM.
+pub trait VmX86_64: Vm<Vcpu: VcpuX86_64> {
+    /// Create the in-hypervisor PIC, IOAPIC and LAPICs. Backends whose
+    /// interrupt controller always exists (Xen HVM) return `Ok`.
+    fn create_irqchip(&self) -> Result<()>;
+    /// Create the in-hypervisor i8254 timer.
+    fn create_pit(&self) -> Result<()>;
+    /// Set the guest-physical address of a three-page region the
+    /// hypervisor may use for a real-mode TSS (Intel VT without
+    /// unrestricted guest); no-op where not needed.
+    fn set_tss_address(&self, addr: u64) -> Result<()>;
+}
+
+/// x86_64 facts about the hypervisor.
+pub trait HypervisorX86_64: Hypervisor<Vm: VmX86_64> {
+    /// The CPUID leaves and bits the hypervisor can show a guest.
+    fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
+}

@@ -1,0 +1,163 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The error type every backend returns.
+
+use thiserror::Error;
+
+use crate::bus::BusError;
+use crate::caps::Capability;
+use crate::exit::IoAccess;
+
+/// Result with this crate's [`enum@Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What went wrong in a hypervisor operation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The backend does not offer the capability the operation needs; see
+    /// [`Vm::check_capability`](crate::Vm::check_capability).
+    #[error("{capability:?} is not supported by this hypervisor")]
+    Unsupported {
+        /// What was asked for.
+        capability: Capability,
+    },
+    /// A vCPU id outside the range the VM accepts.
+    #[error("vCPU id {id} is out of range: this VM accepts ids below {max_id}")]
+    VcpuIdOutOfRange {
+        /// Requested id.
+        id: u32,
+        /// Exclusive upper bound of ids.
+        max_id: u32,
+    },
+    /// A vCPU with this id exists already.
+    #[error("vCPU id {id} is already in use")]
+    VcpuIdInUse {
+        /// Requested id.
+        id: u32,
+    },
+    /// The VM has as many vCPUs as it can take.
+    #[error("cannot create vCPU {id}: the VM already has the maximum of {max_vcpus} vCPUs")]
+    TooManyVcpus {
+        /// Requested id.
+        id: u32,
+        /// Limit.
+        max_vcpus: u32,
+    },
+    /// A memory region overlaps one the VM has already.
+    #[error(
+        "memory region slot {slot} at {guest_phys_addr:#x}+{size:#x} overlaps slot {other_slot} \
+         at {other_guest_phys_addr:#x}+{other_size:#x}"
+    )]
+    MemoryRegionOverlap {
+        /// Slot of the new region.
+        slot: u32,
+        /// Start of the new region.
+        guest_phys_addr: u64,
+        /// Size of the new region.
+        size: u64,
+        /// Slot of the existing region.
+        other_slot: u32,
+        /// Start of the existing region.
+        other_guest_phys_addr: u64,
+        /// Size of the existing region.
+        other_size: u64,
+    },
+    /// A memory region that cannot be mapped as given.
+    #[error("memory region slot {slot} at {guest_phys_addr:#x}+{size:#x} is invalid: {reason}")]
+    InvalidMemoryRegion {
+        /// Slot of the region.
+        slot: u32,
+        /// Start of the region.
+        guest_phys_addr: u64,
+        /// Size of the region.
+        size: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The slot is taken.
+    #[error("memory slot {slot} is already in use")]
+    MemorySlotInUse {
+        /// Slot number.
+        slot: u32,
+    },
+    /// The slot number is beyond what the backend supports.
+    #[error("memory slot {slot} is out of range: the VM has {max_slots} slots")]
+    MemorySlotOutOfRange {
+        /// Slot number.
+        slot: u32,
+        /// Number of slots.
+        max_slots: u32,
+    },
+    /// No region is mapped in the slot.
+    #[error("no memory region in slot {slot}")]
+    NoSuchMemorySlot {
+        /// Slot number.
+        slot: u32,
+    },
+    /// Dirty pages were asked for a region mapped without dirty logging.
+    #[error("memory slot {slot} was not mapped with dirty logging")]
+    DirtyLogNotEnabled {
+        /// Slot number.
+        slot: u32,
+    },
+    /// An argument outside what the operation accepts.
+    #[error("{op}: invalid argument: {reason}")]
+    InvalidArgument {
+        /// Operation.
+        op: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A guest PIO/MMIO access that the device bus could not serve. For a
+    /// read, the guest sees all ones; the vCPU may be run again.
+    #[error("guest {access} failed")]
+    Io {
+        /// The access.
+        access: IoAccess,
+        /// Why the bus refused it.
+        #[source]
+        source: BusError,
+    },
+    /// The hypervisor refused an operation.
+    #[error("{op} failed")]
+    Hypervisor {
+        /// Operation (ioctl or hypercall name).
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An [`Error::Hypervisor`] for `op` from an OS error.
+    pub fn hypervisor(op: &'static str, source: impl Into<std::io::Error>) -> Self {
+        Self::Hypervisor {
+            op,
+            source: source.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_operation_and_values() {
+        let e = Error::VcpuIdOutOfRange { id: 7, max_id: 4 };
+        assert_eq!(
+            e.to_string(),
+            "vCPU id 7 is out of range: this VM accepts ids below 4"
+        );
+        let e = Error::hypervisor("KVM_RUN", std::io::Error::from_raw_os_error(libc_eintr()));
+        assert_eq!(e.to_string(), "KVM_RUN failed");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    fn libc_eintr() -> i32 {
+        4
+    }
+}
