@@ -141,8 +141,13 @@ rm -rf "$PROF_DIR"
 mkdir -p "$PROF_DIR"
 
 log "building instrumented test binaries"
-mapfile -t OBJECTS < <(cargo test "${CARGO_ARGS[@]}" --no-run --message-format=json |
-    jq -r 'select(.reason == "compiler-artifact" and .executable != null) | .executable' | sort -u)
+if ! cargo test "${CARGO_ARGS[@]}" --no-run --message-format=json >"$COV_DIR/build.json"; then
+    # The compiler's messages are inside the JSON: show them.
+    jq -r 'select(.reason == "compiler-message") | .message.rendered' "$COV_DIR/build.json" >&2
+    die "the instrumented test binaries did not build"
+fi
+mapfile -t OBJECTS < <(jq -r 'select(.reason == "compiler-artifact" and .executable != null) | .executable' \
+    "$COV_DIR/build.json" | sort -u)
 [ "${#OBJECTS[@]}" -gt 0 ] || die "no test binaries were built"
 log "${#OBJECTS[@]} instrumented binaries"
 
