@@ -2,7 +2,156 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! Project automation. Run `cargo xtask help`.
+//!
+//! The main job is the Xen box: real Xen with a Linux PV dom0 booted under
+//! QEMU (software emulation), running payloads and the Xen crates'
+//! integration tests as root in dom0.
 
-fn main() {
-    println!("xtask: not yet implemented");
+mod apt;
+mod cmd_demo;
+mod cmd_domu;
+mod cmd_run;
+mod cmd_selftest;
+mod cmd_test;
+mod cpio;
+mod host;
+mod image;
+mod json;
+mod payload;
+mod qemu;
+mod report;
+mod stack;
+mod util;
+
+use std::process::ExitCode;
+
+use stack::Stack;
+use util::{say, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  help                        this text
+  xen-box setup --stack S [--refresh]
+        install missing host tools (apt-get), download the stack's .debs with
+        an isolated apt configuration and build its boot image (cached)
+  xen-box run --stack S [--timeout SECS] [--add FILE]... -- PROGRAM [ARGS]...
+        boot the box and run a host file (binary or script) as root in dom0;
+        exit status = the program's (124: timed out, 125: no exit marker,
+        i.e. dom0/Xen crashed, 126: box did not power off)
+  xen-box test --stack S [-p CRATE]... [--timeout SECS]
+        build the integration tests (tests/*.rs) of the Xen crates (default:
+        xen-bindings, xen-foreignmem, xen-ioreq, those that have any) and run
+        each test binary in dom0 (--test-threads=1, per-binary time limit,
+        default 600 s); fails if anything failed or if no test binary ran
+  xen-box selftest --stack S
+        prove failure detection: exit 3, hang, dom0 crash, exit 0
+  xen-box domu-check --stack S
+        start and stop a PV and a PVH domU from dom0
+  xen-box demo --stack S
+        run the xen-bindings example `xen-info` in dom0, next to `xl info`/`xl list`
+
+S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
+Cache: $XEN_BOX_CACHE, default $HOME/.cache/xen-rust-vmm/xen-box/<stack>/.
+Boot time limit on top of the payload's: $XEN_BOX_BOOT_TIMEOUT (default 240 s).
+In dom0: XEN_BOX=1, XEN_BOX_STACK, XEN_BOX_XEN_VERSION, XEN_BOX_DOMU_KERNEL,
+XEN_BOX_DOMU_RAMDISK; xl, xenstore-* in PATH; xenstored and xenconsoled running.
+";
+
+/// Parsed options common to the xen-box subcommands.
+#[derive(Default)]
+pub struct Opts {
+    /// --stack value (default bookworm).
+    pub stacks: Vec<Stack>,
+    /// --timeout value in seconds.
+    pub timeout: Option<u64>,
+    /// --add files.
+    pub add: Vec<String>,
+    /// -p crates.
+    pub packages: Vec<String>,
+    /// --refresh.
+    pub refresh: bool,
+    /// Words after `--`, or the remaining positional words.
+    pub rest: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts::default();
+    let mut i = 0;
+    let val = |i: &mut usize| -> Result<String> {
+        *i += 1;
+        args.get(*i)
+            .cloned()
+            .ok_or_else(|| err!("`{}` needs a value", args[*i - 1]))
+    };
+    while i < args.len() {
+        match args[i].as_str() {
+            "--stack" | "-s" => o.stacks = Stack::parse_list(&val(&mut i)?)?,
+            "--timeout" => {
+                let v = val(&mut i)?;
+                o.timeout = Some(v.parse().map_err(|_| err!("bad --timeout `{v}`"))?);
+            }
+            "--add" => o.add.push(val(&mut i)?),
+            "-p" | "--package" => o.packages.push(val(&mut i)?),
+            "--refresh" => o.refresh = true,
+            "--" => {
+                o.rest.extend_from_slice(&args[i + 1..]);
+                break;
+            }
+            a if a.starts_with('-') && o.rest.is_empty() => bail!("unknown option `{a}`"),
+            _ => {
+                o.rest.extend_from_slice(&args[i..]);
+                break;
+            }
+        }
+        i += 1;
+    }
+    if o.stacks.is_empty() {
+        o.stacks = vec![Stack::Bookworm];
+    }
+    Ok(o)
+}
+
+fn one_stack(o: &Opts) -> Result<Stack> {
+    match o.stacks.as_slice() {
+        [s] => Ok(*s),
+        _ => bail!("this command takes one stack (bookworm or trixie), not `all`"),
+    }
+}
+
+fn xen_box(args: &[String]) -> Result<i32> {
+    let Some(sub) = args.first() else {
+        print!("{USAGE}");
+        return Ok(2);
+    };
+    let o = parse(&args[1..])?;
+    match sub.as_str() {
+        "setup" => cmd_run::setup(&o),
+        "run" => cmd_run::run(one_stack(&o)?, &o),
+        "test" => cmd_test::test(&o),
+        "selftest" => cmd_selftest::selftest(one_stack(&o)?),
+        "domu-check" => cmd_domu::domu_check(one_stack(&o)?),
+        "demo" => cmd_demo::demo(one_stack(&o)?),
+        _ => bail!("unknown xen-box command `{sub}` (see `cargo xtask help`)"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.first().map(String::as_str) {
+        None | Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        Some("xen-box") => xen_box(&args[1..]),
+        Some(c) => Err(err!("unknown command `{c}` (see `cargo xtask help`)")),
+    };
+    match res {
+        Ok(c) => ExitCode::from(u8::try_from(c.clamp(0, 255)).unwrap_or(1)),
+        Err(e) => {
+            say(format!("error: {e}"));
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,261 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! `xen-box test`: builds the Xen crates' integration tests on the host and
+//! runs every test binary as root in dom0, one boot per stack.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::cmd_run::ready;
+use crate::json::{self, Value};
+use crate::payload::{boot_with, timed, Payload};
+use crate::report::{self, Verdict};
+use crate::util::{say, workspace_root, Context, Result, Stopwatch};
+use crate::{bail, Opts};
+
+/// Crates whose integration tests need a Xen dom0.
+const XEN_CRATES: &[&str] = &["xen-bindings", "xen-foreignmem", "xen-ioreq"];
+/// Default per-binary limit.
+const DEFAULT_TIMEOUT: u64 = 300;
+
+/// One integration-test executable.
+struct TestBin {
+    /// `<crate>.<test target>`, also its file name in dom0.
+    name: String,
+    path: PathBuf,
+}
+
+/// Result of one test binary in dom0.
+struct BinResult {
+    name: String,
+    status: String,
+    secs: Option<f64>,
+    ok: bool,
+}
+
+fn has_integration_tests(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("tests"))
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                let p = e.path();
+                p.extension().is_some_and(|x| x == "rs") || p.join("main.rs").is_file()
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Builds the integration tests of `crates` and returns their executables.
+fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .args(["test", "--no-run", "--tests", "--message-format=json"]);
+    for c in crates {
+        cmd.args(["-p", c]);
+    }
+    say(format!("building integration tests: {}", crates.join(", ")));
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context(|| "cannot run cargo test --no-run".into())?;
+    if !out.status.success() {
+        bail!("cargo test --no-run failed with {}", out.status);
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(v) = json::parse(line) else { continue };
+        if v.get("reason").and_then(Value::as_str) != Some("compiler-artifact") {
+            continue;
+        }
+        let Some(exe) = v.get("executable").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(t) = v.get("target") else { continue };
+        let is_test = t
+            .get("kind")
+            .map(Value::as_arr)
+            .unwrap_or(&[])
+            .iter()
+            .any(|k| k.as_str() == Some("test"));
+        let src = t.get("src_path").and_then(Value::as_str).unwrap_or("");
+        let tname = t.get("name").and_then(Value::as_str).unwrap_or("test");
+        // Only tests/*.rs targets of the requested crates.
+        let Some(krate) = crates
+            .iter()
+            .find(|c| Path::new(src).starts_with(root.join("crates").join(c).join("tests")))
+        else {
+            continue;
+        };
+        if is_test {
+            bins.push(TestBin {
+                name: format!("{krate}.{tname}"),
+                path: PathBuf::from(exe),
+            });
+        }
+    }
+    Ok(bins)
+}
+
+/// The dom0 script: each binary in its own scratch dir, under a time limit,
+/// between markers carrying the run's nonce.
+fn script(bins: &[TestBin], secs: u64) -> String {
+    let mut s =
+        String::from("#!/bin/sh\nN=$(cat /xen-box/nonce)\nfails=0\nexport RUST_BACKTRACE=1\n");
+    for b in bins {
+        s.push_str(&format!(
+            "echo; echo \"XEN-BOX-TEST-BEGIN $N {n}\"\n\
+             mkdir -p /tmp/xen-box-test/{n} && cd /tmp/xen-box-test/{n} || exit 253\n\
+             {run}\
+             echo; echo \"XEN-BOX-TEST-END $N {n} status=$rc start=$t0 end=$t1\"\n\
+             [ $rc = 0 ] || fails=$((fails + 1))\n",
+            n = b.name,
+            run = timed(
+                &format!("/xen-box/files/{} --test-threads=1", b.name),
+                secs,
+                &b.name
+            ),
+        ));
+    }
+    s.push_str("exit $((fails > 0))\n");
+    s
+}
+
+/// Per-binary results from the serial log.
+fn results(log: &str, bins: &[TestBin]) -> Vec<BinResult> {
+    bins.iter()
+        .map(|b| {
+            let end = log
+                .lines()
+                .filter_map(|l| {
+                    let i = l.find("XEN-BOX-TEST-END ")?;
+                    let mut w = l[i..].split_whitespace().skip(2);
+                    (w.next() == Some(b.name.as_str())).then(|| w.collect::<Vec<_>>())
+                })
+                .next_back();
+            let timed_out = log.contains(&format!("XEN-BOX-TIMEOUT {} after", b.name));
+            match end {
+                Some(fields) => {
+                    let get = |k: &str| {
+                        fields
+                            .iter()
+                            .find_map(|f| f.strip_prefix(k))
+                            .and_then(|v| v.parse::<f64>().ok())
+                    };
+                    let rc = get("status=").map(|v| v as i32);
+                    let secs = match (get("start="), get("end=")) {
+                        (Some(a), Some(b)) => Some(b - a),
+                        _ => None,
+                    };
+                    let ok = rc == Some(0);
+                    let status = if timed_out {
+                        "TIMED OUT".to_string()
+                    } else if ok {
+                        "pass".to_string()
+                    } else {
+                        format!("FAIL (exit {})", rc.map_or("?".into(), |c| c.to_string()))
+                    };
+                    BinResult {
+                        name: b.name.clone(),
+                        status,
+                        secs,
+                        ok,
+                    }
+                }
+                None => BinResult {
+                    name: b.name.clone(),
+                    status: "NOT COMPLETED (box failed)".into(),
+                    secs: None,
+                    ok: false,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Runs the tests on every requested stack.
+pub fn test(o: &Opts) -> Result<i32> {
+    let total = Stopwatch::start();
+    let root = workspace_root();
+    let requested: Vec<String> = if o.packages.is_empty() {
+        XEN_CRATES.iter().map(|s| s.to_string()).collect()
+    } else {
+        o.packages.clone()
+    };
+    let mut crates = Vec::new();
+    for c in &requested {
+        if has_integration_tests(&root.join("crates").join(c)) {
+            crates.push(c.clone());
+        } else {
+            say(format!("{c}: no integration tests (crates/{c}/tests/*.rs)"));
+        }
+    }
+    if crates.is_empty() {
+        say(format!(
+            "FAILED: none of {} has integration tests yet: nothing to run in dom0 (not a pass)",
+            requested.join(", ")
+        ));
+        return Ok(1);
+    }
+    let bins = build_tests(&root, &crates)?;
+    if bins.is_empty() {
+        say("FAILED: cargo built no integration-test executables (not a pass)");
+        return Ok(1);
+    }
+    for b in &bins {
+        say(format!("test binary {} = {}", b.name, b.path.display()));
+    }
+    let secs = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let mut all_ok = true;
+    let mut summary = String::new();
+    for stack in &o.stacks {
+        let sw = Stopwatch::start();
+        let art = ready(*stack)?;
+        let p = Payload {
+            files: bins
+                .iter()
+                .map(|b| (b.name.clone(), b.path.clone()))
+                .collect(),
+            script: script(&bins, secs),
+            timeout: Duration::from_secs(secs * bins.len() as u64),
+            echo: true,
+        };
+        let out = boot_with(&art, &p, "test")?;
+        let v = report::verdict(&out);
+        let res = results(&out.log, &bins);
+        let box_ok = matches!(v, Verdict::Exited(_));
+        if !box_ok {
+            eprint!("{}", report::failure(&out, &report::headline(&v)));
+        }
+        let stack_ok = box_ok && res.iter().all(|r| r.ok);
+        all_ok &= stack_ok;
+        summary.push_str(&format!(
+            "== {} (Xen {}): {} ==\n",
+            stack.name(),
+            stack.xen_version(),
+            if stack_ok { "PASS" } else { "FAIL" }
+        ));
+        for r in &res {
+            summary.push_str(&format!(
+                "  {:<50} {:<28} {}\n",
+                r.name,
+                r.status,
+                r.secs.map_or("-".into(), |s| format!("{s:.0} s"))
+            ));
+        }
+        if !box_ok {
+            summary.push_str(&format!("  box: {}\n", report::headline(&v)));
+        }
+        summary.push_str(&format!(
+            "  {}; stack cycle {:.1} s\n",
+            report::timings(&out),
+            sw.secs()
+        ));
+    }
+    println!(
+        "\n===== xen-box test summary =====\n{summary}total wall {:.1} s",
+        total.secs()
+    );
+    Ok(if all_ok { 0 } else { 1 })
+}

@@ -1,0 +1,211 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Boots Xen + the dom0 under QEMU (TCG) and follows the serial log.
+//!
+//! Recipe notes: KVM on these hosts cannot run Xen, so QEMU emulates
+//! (`-accel tcg`). `-cpu max,-rdtscp` avoids a TCG SVM bug with RDTSCP in HVM
+//! guests; Xen needs `smap=0` or the PV dom0 dies on its first page fault.
+//! `-no-reboot` turns a Xen reboot (after a dom0 crash) into a QEMU exit.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use crate::image::Artifacts;
+use crate::util::{Context, Result, Stopwatch};
+
+/// Lines that mean the box itself failed (hypervisor or dom0 kernel).
+const DISASTERS: &[&str] = &["Panic on CPU", "Kernel panic", "Domain 0 crashed", "Oops:"];
+
+/// What happened during one boot.
+pub struct Outcome {
+    /// Status from the nonce-tagged exit marker, if it appeared.
+    pub exit_status: Option<i32>,
+    /// QEMU was killed because the whole boot exceeded its time limit.
+    pub timed_out: bool,
+    /// QEMU's own exit status (None if killed).
+    pub qemu_status: Option<ExitStatus>,
+    /// Host seconds since QEMU start when dom0's init started.
+    pub init_at: Option<f64>,
+    /// ... when the toolstack was up.
+    pub toolstack_at: Option<f64>,
+    /// ... when the payload started.
+    pub payload_at: Option<f64>,
+    /// ... when the exit marker appeared.
+    pub exit_at: Option<f64>,
+    /// Total wall time of the boot.
+    pub wall: f64,
+    /// Hypervisor/kernel failure lines seen.
+    pub disasters: Vec<String>,
+    /// QEMU did not power off after the exit marker and was killed.
+    pub no_poweroff: bool,
+    /// Serial log, `\r` removed.
+    pub log: String,
+    /// QEMU's stdout/stderr.
+    pub qemu_output: String,
+    /// Where the serial log is.
+    pub log_path: PathBuf,
+}
+
+/// How to boot.
+pub struct Boot<'a> {
+    /// Stack artifacts.
+    pub art: &'a Artifacts,
+    /// Full initramfs (dom0 image + payload).
+    pub initrd: &'a Path,
+    /// Serial log destination.
+    pub log: &'a Path,
+    /// Limit for the whole boot.
+    pub timeout: Duration,
+    /// Exit marker nonce.
+    pub nonce: &'a str,
+    /// Print payload output live.
+    pub echo: bool,
+}
+
+/// Multiboot module list: QEMU separates modules with ',', so a literal ','
+/// must be doubled.
+fn modules_arg(kernel: &Path, cmdline: &str, initrd: &Path) -> String {
+    let esc = |s: &str| s.replace(',', ",,");
+    format!(
+        "{} {},{}",
+        esc(&kernel.to_string_lossy()),
+        esc(cmdline),
+        esc(&initrd.to_string_lossy())
+    )
+}
+
+/// Boots, follows the log until QEMU exits or the time limit, and reports.
+pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
+    let xen_cmd = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
+                   loglvl=all guest_loglvl=all smap=0";
+    let dom0_cmd = "console=hvc0 earlyprintk=xen panic=-1 loglevel=4";
+    let _ = std::fs::remove_file(b.log);
+    File::create(b.log).context(|| format!("cannot create {}", b.log.display()))?;
+    let qemu_out_path = b.log.with_extension("qemu.txt");
+    let qemu_out =
+        File::create(&qemu_out_path).context(|| "cannot create qemu output file".into())?;
+    let qemu_err = qemu_out.try_clone().context(|| "dup".into())?;
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg,thread=multi",
+        "-cpu",
+        "max,-rdtscp",
+        "-m",
+        "4096",
+    ])
+    .args(["-smp", "2", "-machine", "pc", "-nographic", "-no-reboot"])
+    .args(["-monitor", "none", "-net", "none"])
+    .arg("-serial")
+    .arg(format!("file:{}", b.log.display()))
+    .arg("-kernel")
+    .arg(&b.art.xen)
+    .arg("-append")
+    .arg(xen_cmd)
+    .arg("-initrd")
+    .arg(modules_arg(&b.art.vmlinuz, dom0_cmd, b.initrd))
+    .stdin(Stdio::null())
+    .stdout(qemu_out)
+    .stderr(qemu_err);
+    let sw = Stopwatch::start();
+    let mut child = cmd
+        .spawn()
+        .context(|| "cannot start qemu-system-x86_64".into())?;
+    let mut o = Outcome {
+        exit_status: None,
+        timed_out: false,
+        qemu_status: None,
+        init_at: None,
+        toolstack_at: None,
+        payload_at: None,
+        exit_at: None,
+        wall: 0.0,
+        disasters: Vec::new(),
+        no_poweroff: false,
+        log: String::new(),
+        qemu_output: String::new(),
+        log_path: b.log.to_path_buf(),
+    };
+    let mut f = File::open(b.log).context(|| format!("cannot open {}", b.log.display()))?;
+    let mut pos = 0u64;
+    let mut partial = String::new();
+    let exit_marker = format!("XEN-BOX-EXIT {} status=", b.nonce);
+    let mut in_payload = false;
+    loop {
+        let status = child.try_wait().context(|| "waiting for qemu".into())?;
+        // Read whatever QEMU appended since the last look.
+        let mut buf = Vec::new();
+        f.seek(SeekFrom::Start(pos))
+            .context(|| "seek serial log".into())?;
+        f.read_to_end(&mut buf)
+            .context(|| "read serial log".into())?;
+        pos += buf.len() as u64;
+        partial.push_str(&String::from_utf8_lossy(&buf).replace('\r', ""));
+        while let Some(nl) = partial.find('\n') {
+            let line: String = partial.drain(..=nl).collect();
+            let line = line.trim_end_matches('\n');
+            let t = sw.secs();
+            if line.contains("XEN-BOX: dom0 init reached") && o.init_at.is_none() {
+                o.init_at = Some(t);
+            } else if line.contains("XEN-BOX: toolstack ") && o.toolstack_at.is_none() {
+                o.toolstack_at = Some(t);
+            } else if line.contains("XEN-BOX: payload start") && o.payload_at.is_none() {
+                o.payload_at = Some(t);
+                in_payload = true;
+                continue;
+            }
+            if let Some(i) = line.find(&exit_marker) {
+                let rest = &line[i + exit_marker.len()..];
+                let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                o.exit_status = n.parse().ok();
+                o.exit_at = Some(t);
+                in_payload = false;
+            }
+            if DISASTERS.iter().any(|d| line.contains(d)) && o.disasters.len() < 20 {
+                o.disasters.push(line.to_string());
+            }
+            if b.echo && in_payload && !line.starts_with("(XEN)") {
+                println!("{line}");
+            }
+            o.log.push_str(line);
+            o.log.push('\n');
+        }
+        if let Some(st) = status {
+            o.qemu_status = Some(st);
+            break;
+        }
+        let t = sw.secs();
+        if o.exit_at.is_some_and(|e| t - e > 60.0) {
+            o.no_poweroff = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        if t > b.timeout.as_secs_f64() {
+            o.timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    o.log.push_str(&partial);
+    o.wall = sw.secs();
+    o.qemu_output = std::fs::read_to_string(&qemu_out_path).unwrap_or_default();
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_commas_are_doubled() {
+        let a = modules_arg(Path::new("/k"), "console=hvc0 a=1,2", Path::new("/i,x"));
+        assert_eq!(a, "/k console=hvc0 a=1,,2,/i,,x");
+    }
+}
