@@ -1,4 +1,435 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Safe wrapper of /dev/xen/privcmd (not yet implemented).
+//! Safe wrapper of `/dev/xen/privcmd`: hypercalls, foreign mappings, resources, dm_op,
+//! restriction, irqfd and ioeventfd.
+//!
+//! [`Privcmd`] is generic over the [`Sys`] seam (default [`RealSys`]) so every ioctl it makes
+//! can be checked in unit tests. Hypercall arguments that Xen reads or writes live in
+//! [`HypercallBuffer`]s: pages of `/dev/xen/hypercall` when the kernel offers it (memory the
+//! hypervisor can always touch), else locked anonymous pages.
+//!
+//! Typed helpers on top ([`Privcmd::xen_version`], [`Privcmd::physinfo`],
+//! [`Privcmd::domains`], ...) live in the `info` submodule and pick the domctl/sysctl interface
+//! version of the running Xen at run time.
+//!
+//! ```no_run
+//! use xen_bindings::privcmd::Privcmd;
+//!
+//! let privcmd = Privcmd::open()?;
+//! let v = privcmd.xen_version()?;
+//! println!("Xen {}.{}{}", v.major, v.minor, v.extra);
+//! # Ok::<(), xen_bindings::privcmd::Error>(())
+//! ```
+
+mod buffer;
+mod error;
+mod info;
+mod mapping;
+#[cfg(test)]
+mod tests;
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, OnceLock};
+
+use crate::abi::linux::privcmd::*;
+use crate::abi::xen::dm_op::XenDmOp;
+use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
+use crate::abi::Pod;
+use crate::sys::{RealSys, Sys};
+
+pub use buffer::HypercallBuffer;
+pub use error::{Error, Result};
+pub use info::{DomainInfo, PhysInfo, XenVersion};
+pub use mapping::{ForeignMapping, Mapping, ResourceMapping};
+
+/// Path of the privcmd device.
+pub const PRIVCMD_PATH: &str = "/dev/xen/privcmd";
+/// Path of the hypercall-buffer device (Linux 4.18+).
+pub const HYPERCALL_PATH: &str = "/dev/xen/hypercall";
+
+/// Why irqfd/ioeventfd are unavailable when the kernel does not know the ioctl.
+pub const EVENTFD_UNKNOWN_IOCTL: &str = "kernel does not know the ioctl (Linux < 6.7)";
+/// Why irqfd/ioeventfd are unavailable when the kernel has them compiled out.
+pub const EVENTFD_COMPILED_OUT: &str = "compiled out: CONFIG_XEN_PRIVCMD_EVENTFD not set";
+
+/// An open `/dev/xen/privcmd`.
+#[derive(Debug)]
+pub struct Privcmd<S: Sys = RealSys> {
+    fd: OwnedFd,
+    hypercall_fd: Option<OwnedFd>,
+    sys: Arc<S>,
+    domctl_version: OnceLock<u32>,
+    sysctl_version: OnceLock<u32>,
+}
+
+fn open_dev(path: &'static str) -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(f.into())
+}
+
+impl Privcmd<RealSys> {
+    /// Opens `/dev/xen/privcmd` (and `/dev/xen/hypercall` if present).
+    pub fn open() -> Result<Self> {
+        let fd = open_dev(PRIVCMD_PATH).map_err(|source| Error::Open {
+            path: PRIVCMD_PATH,
+            source,
+        })?;
+        // Older kernels lack the hypercall device: buffers then come from locked anonymous
+        // memory, which works as long as the pages stay resident.
+        let hypercall_fd = open_dev(HYPERCALL_PATH).ok();
+        Ok(Self::from_parts(fd, hypercall_fd, RealSys))
+    }
+}
+
+impl<S: Sys> Privcmd<S> {
+    /// Builds a `Privcmd` from an open privcmd fd, an optional hypercall-buffer fd and a seam.
+    pub fn from_parts(fd: OwnedFd, hypercall_fd: Option<OwnedFd>, sys: S) -> Self {
+        Self {
+            fd,
+            hypercall_fd,
+            sys: Arc::new(sys),
+            domctl_version: OnceLock::new(),
+            sysctl_version: OnceLock::new(),
+        }
+    }
+
+    /// The privcmd file descriptor.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// Whether hypercall buffers come from `/dev/xen/hypercall`.
+    pub fn has_hypercall_device(&self) -> bool {
+        self.hypercall_fd.is_some()
+    }
+
+    /// Runs an ioctl on the privcmd fd with `arg` as argument.
+    fn ioctl<T>(&self, op: &'static str, request: u32, arg: &mut T) -> Result<i32> {
+        // SAFETY: `arg` is a live, exclusively borrowed value of the type the request encodes
+        // (each caller passes the struct matching `request`); pointers inside it are checked
+        // by the kernel, which fails with EFAULT on bad ones.
+        unsafe {
+            self.sys
+                .ioctl(self.fd.as_raw_fd(), request, (arg as *mut T).cast())
+        }
+        .map_err(|source| Error::Ioctl { op, source })
+    }
+
+    /// Allocates a zeroed hypercall buffer of at least `len` bytes (rounded up to pages).
+    pub fn hypercall_buffer(&self, len: usize) -> Result<HypercallBuffer<S>> {
+        HypercallBuffer::new(
+            self.sys.clone(),
+            self.hypercall_fd.as_ref().map(|f| f.as_raw_fd()),
+            len,
+        )
+    }
+
+    /// Issues a hypercall through `IOCTL_PRIVCMD_HYPERCALL` and returns its non-negative result.
+    ///
+    /// # Safety
+    ///
+    /// Arguments that Xen interprets as addresses must point into memory Xen may read or write
+    /// for that op (normally a [`HypercallBuffer`]) and that nothing else uses meanwhile: the
+    /// hypervisor writes there without Rust knowing.
+    pub unsafe fn hypercall(&self, op: u64, args: [u64; 5]) -> Result<i64> {
+        let mut call = PrivcmdHypercall { op, arg: args };
+        self.ioctl("hypercall", IOCTL_PRIVCMD_HYPERCALL, &mut call)
+            .map(i64::from)
+            .map_err(|e| match e {
+                Error::Ioctl { source, .. } => Error::Hypercall {
+                    op,
+                    subop: args[0],
+                    source,
+                },
+                e => e,
+            })
+    }
+
+    /// Issues hypercall `op` with sub-op `cmd` and one argument struct `arg` placed in a
+    /// hypercall buffer; copies the struct back after the call (Xen may have written to it).
+    pub fn hypercall_with<T: Pod>(&self, op: u64, cmd: u64, arg: &mut T) -> Result<i64> {
+        let mut buf = self.hypercall_buffer(std::mem::size_of::<T>())?;
+        buf.write_at(0, arg);
+        // SAFETY: the only address argument is the hypercall buffer holding a `T`, which is
+        // what sub-op `cmd` of `op` reads/writes (the caller picks a matching `T`).
+        let ret = unsafe { self.hypercall(op, [cmd, buf.addr(), 0, 0, 0]) };
+        *arg = buf.read_at(0);
+        ret
+    }
+
+    fn map_area(&self, op: &'static str, pages: usize, writable: bool) -> Result<Mapping<S>> {
+        if pages == 0 {
+            return Err(Error::InvalidArgument {
+                op,
+                what: "zero pages".into(),
+            });
+        }
+        let len = pages
+            .checked_mul(XEN_PAGE_SIZE)
+            .ok_or_else(|| Error::InvalidArgument {
+                op,
+                what: format!("{pages} pages overflow the address space"),
+            })?;
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        // SAFETY: a fresh shared mapping of the privcmd fd at an address the kernel picks; it
+        // replaces nothing.
+        let addr = unsafe {
+            self.sys.mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        }
+        .map_err(|source| Error::Mmap { op, pages, source })?;
+        Ok(Mapping::new(self.sys.clone(), addr.cast(), len, Vec::new()))
+    }
+
+    /// Maps the guest frames `gfns` of domain `domid` (`IOCTL_PRIVCMD_MMAPBATCH_V2`).
+    ///
+    /// The mapping succeeds as a whole if the kernel accepted the batch; pages Xen refused carry
+    /// their errno in [`ForeignMapping::page_errors`] (and must not be accessed). A failure of
+    /// the whole call (bad domain, permission) is an error and leaves nothing mapped.
+    pub fn map_foreign(
+        &self,
+        domid: DomId,
+        gfns: &[u64],
+        writable: bool,
+    ) -> Result<ForeignMapping<S>> {
+        const OP: &str = "MMAPBATCH_V2";
+        let num = u32::try_from(gfns.len()).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("{} frames", gfns.len()),
+        })?;
+        let mut mapping = self.map_area(OP, gfns.len(), writable)?;
+        let mut errs = vec![0i32; gfns.len()];
+        let mut batch = PrivcmdMmapbatchV2 {
+            num,
+            dom: domid,
+            _pad: 0,
+            addr: mapping.as_ptr() as u64,
+            arr: gfns.as_ptr() as u64,
+            err: errs.as_mut_ptr() as u64,
+        };
+        match self.ioctl(OP, IOCTL_PRIVCMD_MMAPBATCH_V2, &mut batch) {
+            Ok(_) => {}
+            // ENOENT: the call went through but some frames failed (paged out or absent); the
+            // error array says which.
+            Err(Error::Ioctl { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e.with_domain(domid)),
+        }
+        mapping.set_page_errors(errs);
+        Ok(mapping)
+    }
+
+    /// The number of frames of a resource (`IOCTL_PRIVCMD_MMAP_RESOURCE` with no mapping).
+    pub fn resource_size(&self, domid: DomId, res_type: u32, id: u32) -> Result<u64> {
+        let mut res = PrivcmdMmapResource {
+            dom: domid,
+            type_: res_type,
+            id,
+            ..Default::default()
+        };
+        self.ioctl("MMAP_RESOURCE(size)", IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res)
+            .map_err(|e| e.with_domain(domid))?;
+        Ok(res.num)
+    }
+
+    /// Maps `nr_frames` frames of a resource of `domid` from frame index `frame`
+    /// (`IOCTL_PRIVCMD_MMAP_RESOURCE`), e.g. an IOREQ server's pages or a grant table.
+    pub fn map_resource(
+        &self,
+        domid: DomId,
+        res_type: u32,
+        id: u32,
+        frame: u64,
+        nr_frames: u64,
+        writable: bool,
+    ) -> Result<ResourceMapping<S>> {
+        const OP: &str = "MMAP_RESOURCE";
+        let idx = u32::try_from(frame).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("frame index {frame:#x} does not fit 32 bits"),
+        })?;
+        let pages = usize::try_from(nr_frames).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("{nr_frames} frames"),
+        })?;
+        let mapping = self.map_area(OP, pages, writable)?;
+        let mut res = PrivcmdMmapResource {
+            dom: domid,
+            _pad: 0,
+            type_: res_type,
+            id,
+            idx,
+            num: nr_frames,
+            addr: mapping.as_ptr() as u64,
+        };
+        self.ioctl(OP, IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res)
+            .map_err(|e| e.with_domain(domid))?;
+        Ok(mapping)
+    }
+
+    /// Runs a device-model operation made of several buffers (`IOCTL_PRIVCMD_DM_OP`).
+    ///
+    /// The first buffer must start with a [`XenDmOp`]; Xen reads and may write all of them.
+    pub fn dm_op(&self, domid: DomId, bufs: &mut [&mut [u8]]) -> Result<()> {
+        const OP: &str = "DM_OP";
+        let num = u16::try_from(bufs.len()).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("{} buffers", bufs.len()),
+        })?;
+        let descs: Vec<PrivcmdDmOpBuf> = bufs
+            .iter_mut()
+            .map(|b| PrivcmdDmOpBuf {
+                uptr: b.as_mut_ptr() as u64,
+                size: b.len() as u64,
+            })
+            .collect();
+        let mut arg = PrivcmdDmOp {
+            dom: domid,
+            num,
+            _pad: 0,
+            ubufs: descs.as_ptr() as u64,
+        };
+        self.ioctl(OP, IOCTL_PRIVCMD_DM_OP, &mut arg)
+            .map(|_| ())
+            .map_err(|e| e.with_domain(domid))
+    }
+
+    /// Runs dm_op `op` with argument struct `arg` (plus optional extra buffers) and returns the
+    /// struct as Xen left it (for ops with OUT fields).
+    pub fn dm_op_struct<T: Pod>(
+        &self,
+        domid: DomId,
+        op: u32,
+        arg: &T,
+        extra: &mut [&mut [u8]],
+    ) -> Result<T> {
+        if std::mem::size_of::<T>() > 24 {
+            return Err(Error::InvalidArgument {
+                op: "DM_OP",
+                what: format!("argument of op {op} larger than the dm_op union"),
+            });
+        }
+        let mut head = XenDmOp::new(op, arg);
+        let mut bufs: Vec<&mut [u8]> = Vec::with_capacity(1 + extra.len());
+        bufs.push(head.as_bytes_mut());
+        for b in extra.iter_mut() {
+            bufs.push(b);
+        }
+        self.dm_op(domid, &mut bufs)?;
+        Ok(head.payload())
+    }
+
+    /// Restricts this fd to operations on `domid` (`IOCTL_PRIVCMD_RESTRICT`). Irreversible.
+    pub fn restrict(&self, domid: DomId) -> Result<()> {
+        let mut dom = domid;
+        self.ioctl("RESTRICT", IOCTL_PRIVCMD_RESTRICT, &mut dom)
+            .map(|_| ())
+            .map_err(|e| e.with_domain(domid))
+    }
+
+    fn eventfd_error(op: &'static str, e: Error, domid: DomId) -> Error {
+        match e {
+            Error::Ioctl { source, .. } if source.raw_os_error() == Some(libc::ENOTTY) => {
+                Error::Unsupported {
+                    op,
+                    reason: EVENTFD_UNKNOWN_IOCTL,
+                }
+            }
+            Error::Ioctl { source, .. } if source.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                Error::Unsupported {
+                    op,
+                    reason: EVENTFD_COMPILED_OUT,
+                }
+            }
+            e => e.with_domain(domid),
+        }
+    }
+
+    /// Binds (or with `deassign`, unbinds) `eventfd` so that each signal runs the dm_op in
+    /// `dm_op` (a [`XenDmOp`] buffer, copied by the kernel) on `domid` (`IOCTL_PRIVCMD_IRQFD`,
+    /// Linux 6.7+ ABI).
+    pub fn irqfd(
+        &self,
+        domid: DomId,
+        eventfd: BorrowedFd<'_>,
+        dm_op: &[u8],
+        deassign: bool,
+    ) -> Result<()> {
+        const OP: &str = "IRQFD";
+        let size = u32::try_from(dm_op.len()).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("dm_op of {} bytes", dm_op.len()),
+        })?;
+        let mut arg = PrivcmdIrqfd {
+            dm_op: dm_op.as_ptr() as u64,
+            size,
+            fd: eventfd.as_raw_fd() as u32,
+            flags: if deassign {
+                PRIVCMD_IRQFD_FLAG_DEASSIGN
+            } else {
+                0
+            },
+            dom: domid,
+            pad: [0; 2],
+        };
+        self.ioctl(OP, IOCTL_PRIVCMD_IRQFD, &mut arg)
+            .map(|_| ())
+            .map_err(|e| Self::eventfd_error(OP, e, domid))
+    }
+
+    /// Lets the kernel complete virtio-mmio queue-notify writes of `domid` to `addr` (length
+    /// `addr_len`) for virtqueue `vq` by signalling `eventfd` (`IOCTL_PRIVCMD_IOEVENTFD`, Linux
+    /// 6.7+). `ioreq_page` is the IOREQ server's synchronous page mapped with
+    /// [`Privcmd::map_resource`]; `ports` its per-vCPU event channels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ioeventfd(
+        &self,
+        domid: DomId,
+        ioreq_page: &ResourceMapping<S>,
+        ports: &[u32],
+        addr: u64,
+        addr_len: u32,
+        vq: u32,
+        eventfd: BorrowedFd<'_>,
+        deassign: bool,
+    ) -> Result<()> {
+        const OP: &str = "IOEVENTFD";
+        let vcpus = u32::try_from(ports.len()).map_err(|_| Error::InvalidArgument {
+            op: OP,
+            what: format!("{} ports", ports.len()),
+        })?;
+        let mut arg = PrivcmdIoeventfd {
+            ioreq: ioreq_page.as_ptr() as u64,
+            ports: ports.as_ptr() as u64,
+            addr,
+            addr_len,
+            event_fd: eventfd.as_raw_fd() as u32,
+            vcpus,
+            vq,
+            flags: if deassign {
+                PRIVCMD_IOEVENTFD_FLAG_DEASSIGN
+            } else {
+                0
+            },
+            dom: domid,
+            pad: [0; 2],
+        };
+        self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg)
+            .map(|_| ())
+            .map_err(|e| Self::eventfd_error(OP, e, domid))
+    }
+}

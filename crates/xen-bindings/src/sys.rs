@@ -9,7 +9,7 @@
 //! errno, without a Xen host. [`RealSys`] is the implementation over libc that everything uses by
 //! default.
 //!
-//! The module also holds the Linux `_IOC` encoding as `const fn`s ([`ioc`], [`io`], [`ior`],
+//! The module also holds the Linux `_IOC` encoding as `const fn`s ([`ioc`], [`io()`], [`ior`],
 //! [`iow`], [`iowr`]) so ioctl numbers can be written as constants next to their structs.
 
 use std::io;

@@ -1,0 +1,390 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Typed host and domain information: Xen version, physical info, the domain list.
+//!
+//! domctl and sysctl are versioned interfaces: Xen answers `EACCES` to any version but its
+//! own. The version is picked from what `xen_version` reports and, if that Xen is unknown or
+//! refuses it, found by probing the versions this crate knows. The result is cached per
+//! [`Privcmd`].
+
+use super::{Error, Privcmd, Result};
+use crate::abi::xen::domctl::*;
+use crate::abi::xen::hypercall;
+use crate::abi::xen::sysctl::*;
+use crate::abi::xen::version::*;
+use crate::abi::xen::{DomId, DomainHandle, DOMID_FIRST_RESERVED, XEN_PAGE_SIZE};
+use crate::abi::Pod;
+use crate::sys::Sys;
+
+/// The hypervisor's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XenVersion {
+    /// Major version.
+    pub major: u16,
+    /// Minor version.
+    pub minor: u16,
+    /// Extra version string, e.g. `.7` or `-rc`.
+    pub extra: String,
+}
+
+impl std::fmt::Display for XenVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}{}", self.major, self.minor, self.extra)
+    }
+}
+
+/// Physical host information (sysctl physinfo), sizes in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysInfo {
+    /// CPUs online.
+    pub nr_cpus: u32,
+    /// Threads per core.
+    pub threads_per_core: u32,
+    /// Cores per socket.
+    pub cores_per_socket: u32,
+    /// NUMA nodes online.
+    pub nr_nodes: u32,
+    /// CPU frequency in kHz.
+    pub cpu_khz: u32,
+    /// Total memory in bytes.
+    pub total_memory: u64,
+    /// Free memory in bytes.
+    pub free_memory: u64,
+    /// `XEN_SYSCTL_PHYSCAP_*` bits.
+    pub capabilities: u32,
+    /// The raw struct.
+    pub raw: XenSysctlPhysinfo,
+}
+
+impl PhysInfo {
+    /// Capability names like `xl info`'s `virt_caps` (e.g. `pv hvm hap gnttab-v1`).
+    pub fn virt_caps(&self) -> Vec<&'static str> {
+        const NAMES: [(u32, &str); 10] = [
+            (XEN_SYSCTL_PHYSCAP_PV, "pv"),
+            (XEN_SYSCTL_PHYSCAP_HVM, "hvm"),
+            (XEN_SYSCTL_PHYSCAP_DIRECTIO, "directio"),
+            (XEN_SYSCTL_PHYSCAP_HAP, "hap"),
+            (XEN_SYSCTL_PHYSCAP_SHADOW, "shadow"),
+            (XEN_SYSCTL_PHYSCAP_IOMMU_HAP_PT_SHARE, "iommu_hap_pt_share"),
+            (XEN_SYSCTL_PHYSCAP_VMTRACE, "vmtrace"),
+            (XEN_SYSCTL_PHYSCAP_VPMU, "vpmu"),
+            (XEN_SYSCTL_PHYSCAP_GNTTAB_V1, "gnttab-v1"),
+            (XEN_SYSCTL_PHYSCAP_GNTTAB_V2, "gnttab-v2"),
+        ];
+        NAMES
+            .iter()
+            .filter(|(bit, _)| self.capabilities & bit != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// One domain, as getdomaininfo reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// Domain id.
+    pub domid: DomId,
+    /// `XEN_DOMINF_*` flags.
+    pub flags: u32,
+    /// Memory currently owned, in bytes.
+    pub memory: u64,
+    /// Memory limit, in bytes (`u64::MAX` pages = unlimited saturates).
+    pub max_memory: u64,
+    /// vCPUs online.
+    pub online_vcpus: u32,
+    /// Highest vCPU id, if any.
+    pub max_vcpu_id: Option<u32>,
+    /// CPU time used, in ns.
+    pub cpu_time_ns: u64,
+    /// The domain's UUID.
+    pub handle: DomainHandle,
+    /// CPU pool.
+    pub cpupool: u32,
+}
+
+/// `SHUTDOWN_crash`: the shutdown code of a crashed domain.
+const SHUTDOWN_CRASH: u32 = 3;
+
+impl DomainInfo {
+    fn from_raw(r: &XenDomctlGetdomaininfo) -> Self {
+        let pages = |p: u64| p.saturating_mul(XEN_PAGE_SIZE as u64);
+        Self {
+            domid: r.domain,
+            flags: r.flags,
+            memory: pages(r.tot_pages),
+            max_memory: pages(r.max_pages),
+            online_vcpus: r.nr_online_vcpus,
+            max_vcpu_id: (r.max_vcpu_id != XEN_INVALID_MAX_VCPU_ID).then_some(r.max_vcpu_id),
+            cpu_time_ns: r.cpu_time,
+            handle: r.handle,
+            cpupool: r.cpupool,
+        }
+    }
+
+    fn flag(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+    /// Running on a CPU now.
+    pub fn running(&self) -> bool {
+        self.flag(XEN_DOMINF_RUNNING)
+    }
+    /// Blocked waiting for an event.
+    pub fn blocked(&self) -> bool {
+        self.flag(XEN_DOMINF_BLOCKED)
+    }
+    /// Paused by the toolstack.
+    pub fn paused(&self) -> bool {
+        self.flag(XEN_DOMINF_PAUSED)
+    }
+    /// Shut down (for a reason other than a crash).
+    pub fn shutdown(&self) -> bool {
+        self.flag(XEN_DOMINF_SHUTDOWN) && self.shutdown_code() != SHUTDOWN_CRASH
+    }
+    /// Crashed.
+    pub fn crashed(&self) -> bool {
+        self.flag(XEN_DOMINF_SHUTDOWN) && self.shutdown_code() == SHUTDOWN_CRASH
+    }
+    /// Being destroyed.
+    pub fn dying(&self) -> bool {
+        self.flag(XEN_DOMINF_DYING)
+    }
+    /// HVM or PVH guest.
+    pub fn hvm(&self) -> bool {
+        self.flag(XEN_DOMINF_HVM_GUEST)
+    }
+    /// The guest's shutdown code.
+    pub fn shutdown_code(&self) -> u32 {
+        (self.flags >> XEN_DOMINF_SHUTDOWNSHIFT) & XEN_DOMINF_SHUTDOWNMASK
+    }
+    /// The six-letter state `xl list` prints (`r`unning, `b`locked, `p`aused, `s`hutdown,
+    /// `c`rashed, `d`ying; `-` when not).
+    pub fn state_string(&self) -> String {
+        [
+            (self.running(), 'r'),
+            (self.blocked(), 'b'),
+            (self.paused(), 'p'),
+            (self.shutdown(), 's'),
+            (self.crashed(), 'c'),
+            (self.dying(), 'd'),
+        ]
+        .iter()
+        .map(|&(on, c)| if on { c } else { '-' })
+        .collect()
+    }
+}
+
+/// Turns a NUL-terminated byte buffer into a string (lossy).
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl<S: Sys> Privcmd<S> {
+    /// The hypervisor's version (`xen_version` XENVER_version and XENVER_extraversion).
+    pub fn xen_version(&self) -> Result<XenVersion> {
+        // SAFETY: XENVER_version takes no buffer; the second argument is ignored (0).
+        let ret = unsafe { self.hypercall(hypercall::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]) }?;
+        let (major, minor) = split_version(ret as u32);
+        let mut extra: XenExtraversion = [0; 16];
+        self.hypercall_with(hypercall::XEN_VERSION, XENVER_EXTRAVERSION, &mut extra)?;
+        Ok(XenVersion {
+            major,
+            minor,
+            extra: c_string(&extra),
+        })
+    }
+
+    /// The hypervisor's capability string (e.g. `xen-3.0-x86_64 hvm-3.0-x86_32 ...`).
+    pub fn xen_capabilities(&self) -> Result<String> {
+        let mut caps: XenCapabilitiesInfo = [0; 1024];
+        self.hypercall_with(hypercall::XEN_VERSION, XENVER_CAPABILITIES, &mut caps)?;
+        Ok(c_string(&caps))
+    }
+
+    /// Finds the interface version Xen accepts: the one of its release first, then the others
+    /// this crate knows; `EACCES` means "not this version".
+    fn probe_version(
+        &self,
+        interface: &'static str,
+        preferred: Option<u32>,
+        known: &[u32],
+        try_one: impl Fn(u32) -> Result<()>,
+    ) -> Result<u32> {
+        let mut candidates: Vec<u32> = preferred.into_iter().collect();
+        candidates.extend(known.iter().copied().filter(|v| Some(*v) != preferred));
+        for &v in &candidates {
+            match try_one(v) {
+                Ok(()) => return Ok(v),
+                Err(e) if e.errno() == Some(libc::EACCES) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let (major, minor) = self
+            .xen_version()
+            .map(|v| (v.major, v.minor))
+            .unwrap_or((0, 0));
+        Err(Error::InterfaceVersion {
+            interface,
+            major,
+            minor,
+            tried: candidates,
+        })
+    }
+
+    fn release(&self) -> Option<(u16, u16)> {
+        self.xen_version().ok().map(|v| (v.major, v.minor))
+    }
+
+    /// The domctl interface version of the running Xen (cached).
+    pub fn domctl_version(&self) -> Result<u32> {
+        if let Some(v) = self.domctl_version.get() {
+            return Ok(*v);
+        }
+        let preferred = self
+            .release()
+            .and_then(|(a, b)| domctl_interface_version(a, b));
+        let v = self.probe_version("domctl", preferred, &KNOWN_DOMCTL_INTERFACE_VERSIONS, |v| {
+            self.getdomaininfo_raw(v, 0).map(|_| ())
+        })?;
+        Ok(*self.domctl_version.get_or_init(|| v))
+    }
+
+    /// The sysctl interface version of the running Xen (cached).
+    pub fn sysctl_version(&self) -> Result<u32> {
+        if let Some(v) = self.sysctl_version.get() {
+            return Ok(*v);
+        }
+        let preferred = self
+            .release()
+            .and_then(|(a, b)| sysctl_interface_version(a, b));
+        let v = self.probe_version("sysctl", preferred, &KNOWN_SYSCTL_INTERFACE_VERSIONS, |v| {
+            self.physinfo_raw(v).map(|_| ())
+        })?;
+        Ok(*self.sysctl_version.get_or_init(|| v))
+    }
+
+    fn physinfo_raw(&self, version: u32) -> Result<XenSysctlPhysinfo> {
+        let mut op =
+            XenSysctl::with_arg(XEN_SYSCTL_PHYSINFO, version, &XenSysctlPhysinfo::zeroed());
+        let mut buf = self.hypercall_buffer(std::mem::size_of::<XenSysctl>())?;
+        buf.write_at(0, &op);
+        // SAFETY: the sysctl hypercall takes one address, a `struct xen_sysctl` in the buffer.
+        unsafe { self.hypercall(hypercall::SYSCTL, [buf.addr(), 0, 0, 0, 0]) }?;
+        op = buf.read_at(0);
+        Ok(op.arg())
+    }
+
+    /// Physical host information (`sysctl` physinfo).
+    pub fn physinfo(&self) -> Result<PhysInfo> {
+        let r = self.physinfo_raw(self.sysctl_version()?)?;
+        let bytes = |p: u64| p.saturating_mul(XEN_PAGE_SIZE as u64);
+        Ok(PhysInfo {
+            nr_cpus: r.nr_cpus,
+            threads_per_core: r.threads_per_core,
+            cores_per_socket: r.cores_per_socket,
+            nr_nodes: r.nr_nodes,
+            cpu_khz: r.cpu_khz,
+            total_memory: bytes(r.total_pages),
+            free_memory: bytes(r.free_pages),
+            capabilities: r.capabilities,
+            raw: r,
+        })
+    }
+
+    fn getdomaininfo_raw(&self, version: u32, domid: DomId) -> Result<XenDomctlGetdomaininfo> {
+        let mut op = XenDomctl::with_arg(
+            XEN_DOMCTL_GETDOMAININFO,
+            version,
+            &XenDomctlGetdomaininfo::zeroed(),
+        );
+        op.domain = domid;
+        let mut buf = self.hypercall_buffer(std::mem::size_of::<XenDomctl>())?;
+        buf.write_at(0, &op);
+        // SAFETY: the domctl hypercall takes one address, a `struct xen_domctl` in the buffer.
+        unsafe { self.hypercall(hypercall::DOMCTL, [buf.addr(), 0, 0, 0, 0]) }?;
+        op = buf.read_at(0);
+        Ok(op.arg())
+    }
+
+    /// Information about domain `domid` (`domctl` getdomaininfo).
+    ///
+    /// Note that Xen reports the next existing domain when `domid` does not exist; this
+    /// function returns `ESRCH` as an error in that case instead.
+    pub fn domain_info(&self, domid: DomId) -> Result<DomainInfo> {
+        let raw = self.getdomaininfo_raw(self.domctl_version()?, domid)?;
+        if raw.domain != domid {
+            return Err(Error::OnDomain {
+                op: "getdomaininfo",
+                domid,
+                source: std::io::Error::from_raw_os_error(libc::ESRCH),
+            });
+        }
+        Ok(DomainInfo::from_raw(&raw))
+    }
+
+    /// Pauses domain `domid` (`domctl` pausedomain).
+    pub fn pause_domain(&self, domid: DomId) -> Result<()> {
+        self.simple_domctl(XEN_DOMCTL_PAUSEDOMAIN, domid)
+    }
+
+    /// Unpauses domain `domid` (`domctl` unpausedomain).
+    pub fn unpause_domain(&self, domid: DomId) -> Result<()> {
+        self.simple_domctl(XEN_DOMCTL_UNPAUSEDOMAIN, domid)
+    }
+
+    fn simple_domctl(&self, cmd: u32, domid: DomId) -> Result<()> {
+        let mut op = XenDomctl::with_arg(cmd, self.domctl_version()?, &0u64);
+        op.domain = domid;
+        let mut buf = self.hypercall_buffer(std::mem::size_of::<XenDomctl>())?;
+        buf.write_at(0, &op);
+        // SAFETY: the domctl hypercall takes one address, a `struct xen_domctl` in the buffer.
+        unsafe { self.hypercall(hypercall::DOMCTL, [buf.addr(), 0, 0, 0, 0]) }?;
+        Ok(())
+    }
+
+    /// All domains, in id order (`sysctl` getdomaininfolist, in batches).
+    pub fn domains(&self) -> Result<Vec<DomainInfo>> {
+        const BATCH: u32 = 64;
+        let version = self.sysctl_version()?;
+        let entry = std::mem::size_of::<XenDomctlGetdomaininfo>();
+        let list = self.hypercall_buffer(entry * BATCH as usize)?;
+        let mut opbuf = self.hypercall_buffer(std::mem::size_of::<XenSysctl>())?;
+        let mut out = Vec::new();
+        let mut first: DomId = 0;
+        loop {
+            let arg = XenSysctlGetdomaininfolist {
+                first_domain: first,
+                max_domains: BATCH,
+                buffer: list.addr(),
+                ..Default::default()
+            };
+            opbuf.write_at(
+                0,
+                &XenSysctl::with_arg(XEN_SYSCTL_GETDOMAININFOLIST, version, &arg),
+            );
+            // SAFETY: the sysctl reads the `xen_sysctl` in `opbuf` and writes at most
+            // `max_domains` entries into `list`, which has room for them.
+            unsafe { self.hypercall(hypercall::SYSCTL, [opbuf.addr(), 0, 0, 0, 0]) }?;
+            let op: XenSysctl = opbuf.read_at(0);
+            let n = op.arg::<XenSysctlGetdomaininfolist>().num_domains;
+            if n > BATCH {
+                return Err(Error::BadAnswer {
+                    op: "getdomaininfolist",
+                    what: format!("{n} domains for room of {BATCH}"),
+                });
+            }
+            let mut last = None;
+            for i in 0..n as usize {
+                let raw: XenDomctlGetdomaininfo = list.read_at(i * entry);
+                last = Some(raw.domain);
+                out.push(DomainInfo::from_raw(&raw));
+            }
+            match last {
+                Some(d) if n == BATCH && d + 1 < DOMID_FIRST_RESERVED => first = d + 1,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
