@@ -12,6 +12,11 @@
 //! - [`long_mode`]: one call from guest memory to 64-bit special registers.
 //! - [`protected_mode`]: the same for flat 32-bit protected mode.
 //! - [`mptable`]: MultiProcessor Specification tables.
+//! - [`cpuid`]: per-vCPU normalisation of a CPUID table.
+//! - `linux_boot`: the Linux zero page and 64-bit entry registers (x86 hosts
+//!   only, since linux-loader's `bootparam` types exist only there).
+//! - `pvh`: PVH start info and 32-bit entry state (x86 hosts only).
+//! - [`memmap`]: memory map entries shared by both boot protocols.
 //!
 //! aarch64 guests (plain data, built and tested on every host):
 //! - [`gic`]: GICv2/v3 layout description.
@@ -21,14 +26,20 @@
 //! [`GuestMemory`](vm_memory::GuestMemory), range-checks the whole structure
 //! before writing and reports bad input as an [`Error`], never a panic.
 
+pub mod cpuid;
 pub mod error;
 pub mod fdt;
 pub mod gdt;
 pub mod gic;
 mod guest;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod linux_boot;
 pub mod long_mode;
+pub mod memmap;
 pub mod mptable;
 pub mod paging;
 pub mod protected_mode;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod pvh;
 
 pub use error::{Error, Result};
