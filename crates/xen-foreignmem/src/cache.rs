@@ -1,0 +1,498 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! A bounded cache of mapped buckets and the short-lived views through which guest memory is
+//! accessed.
+//!
+//! # Soundness: why views
+//!
+//! vm-memory hands out [`VolatileSlice`]s that borrow the memory object (`&'a self`), not a
+//! mapping: nothing in a slice keeps the mapping alive. A cache that could unmap a bucket from a
+//! `&self` method (eviction, invalidation) while such a slice exists would leave it dangling.
+//!
+//! So the object implementing [`GuestMemory`] is not the cache but a [`CacheView`]. Each bucket
+//! is an `Arc`; a view *pins* every bucket it hands out a slice of by keeping a clone of that
+//! `Arc` until the view itself is dropped. A slice borrows the view, so it cannot outlive the pin.
+//! The cache only evicts buckets nobody else holds (`Arc::strong_count == 1`, checked under the
+//! cache lock, the only place new clones are made), and invalidation merely forgets the cache's
+//! own references: a bucket still pinned by a live view stays mapped until that view is dropped,
+//! and only views created afterwards see the new guest physmap.
+//!
+//! The bound counts every live bucket, pinned or not, through a counter decremented when a bucket
+//! is unmapped: the cache never has more than `max_buckets` mappings alive. When it is full and
+//! every bucket is pinned, a new mapping fails with [`Error::CacheExhausted`] rather than
+//! exceeding the bound. Take one view per unit of work (for example per queue notification) and
+//! drop it afterwards; [`vm_memory::GuestAddressSpace::memory`] does exactly that.
+//!
+//! Copy-based access through the view (`Bytes::read_slice`, `read_obj`...) pins only the buckets
+//! it touches, for as long as the view lives.
+
+use std::collections::HashMap;
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+use std::iter::FusedIterator;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use vm_memory::bitmap::BS;
+use vm_memory::{
+    guest_memory::GuestMemorySliceIterator, GuestAddress, GuestAddressSpace, GuestMemory,
+    Permissions, VolatileSlice,
+};
+
+use crate::error::{Error, Result};
+use crate::mapper::{DomId, MappedPages, XEN_PAGE_SIZE};
+use crate::whole::ForeignGuestMemory;
+
+/// A freshly mapped bucket, as a [`BucketSource`] returns it.
+#[derive(Debug)]
+pub struct MappedBucket<M> {
+    /// The mapping.
+    pub mapping: M,
+    /// Per 4 KiB page: 0 when mapped, else the errno of the failure; empty when all are mapped.
+    pub page_errors: Vec<i32>,
+    /// The domain the memory belongs to (for error messages).
+    pub domid: DomId,
+    /// The frame of the first page (for error messages).
+    pub first_gfn: u64,
+    /// The guest address of the bucket's first byte (for error messages).
+    pub base_addr: u64,
+}
+
+/// Where the guest memory of a cache comes from: how addresses split into buckets, and how a
+/// bucket is mapped.
+///
+/// Implemented by [`FrameSource`](crate::FrameSource) (foreign frames) and
+/// [`GrantSource`](crate::GrantSource) (grant references).
+pub trait BucketSource: Send + Sync {
+    /// Identifies a bucket.
+    type Key: Copy + Eq + Hash + Debug + Send + Sync;
+    /// The mapping type of a bucket.
+    type Mapping: MappedPages;
+
+    /// The bucket holding `addr` and the offset of `addr` within it, for an access of `len`
+    /// bytes (`len` is only used for error reports) with permissions `access`.
+    fn locate(&self, addr: u64, len: usize, access: Permissions) -> Result<(Self::Key, usize)>;
+
+    /// Maps bucket `key`.
+    fn map(&self, key: Self::Key) -> Result<MappedBucket<Self::Mapping>>;
+}
+
+/// Decrements the live-bucket count when a bucket is unmapped.
+#[derive(Debug)]
+struct LiveToken(Arc<AtomicUsize>);
+
+impl Drop for LiveToken {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A mapped bucket, shared by the cache and the views pinning it.
+#[derive(Debug)]
+pub struct Bucket<M> {
+    // Field order matters: the mapping is unmapped before the live count drops.
+    inner: MappedBucket<M>,
+    _live: LiveToken,
+}
+
+impl<M: MappedPages> Bucket<M> {
+    /// The longest run of mapped bytes from `offset`, at most `max`; an error when the page at
+    /// `offset` failed to map.
+    fn run(&self, offset: usize, max: usize) -> Result<usize> {
+        let len = self.inner.mapping.len();
+        if offset >= len {
+            // A source bug, reported rather than trusted.
+            return Err(Error::InvalidConfig(
+                "bucket source returned an offset past its bucket",
+            ));
+        }
+        let mut end = len.min(offset.saturating_add(max));
+        if !self.inner.page_errors.is_empty() {
+            let first = offset / XEN_PAGE_SIZE;
+            if let Some(&errno) = self.inner.page_errors.get(first).filter(|&&e| e != 0) {
+                return Err(Error::FrameNotMapped {
+                    domid: self.inner.domid,
+                    addr: self.inner.base_addr + offset as u64,
+                    gfn: self.inner.first_gfn + first as u64,
+                    errno,
+                });
+            }
+            let pages = self.inner.page_errors.len();
+            let bad = (first..pages)
+                .find(|&p| self.inner.page_errors[p] != 0)
+                .unwrap_or(pages);
+            end = end.min(bad * XEN_PAGE_SIZE);
+        }
+        Ok(end - offset)
+    }
+}
+
+/// Sizing of a [`MappingCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Bytes per bucket: a multiple of 4 KiB (ignored by grant mode, whose buckets are one grant).
+    pub bucket_size: usize,
+    /// The most buckets mapped at once.
+    pub max_buckets: usize,
+}
+
+impl Default for CacheConfig {
+    /// 2 MiB buckets, at most 256 of them (512 MiB of address space).
+    fn default() -> Self {
+        CacheConfig {
+            bucket_size: 2 << 20,
+            max_buckets: 256,
+        }
+    }
+}
+
+/// Counters of a [`MappingCache`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups served by a bucket the cache had mapped.
+    pub hits: u64,
+    /// Lookups that mapped a bucket.
+    pub misses: u64,
+    /// Buckets evicted to stay within the bound.
+    pub evictions: u64,
+    /// Invalidations.
+    pub invalidations: u64,
+    /// Buckets mapped now (cached or pinned by views).
+    pub live: usize,
+}
+
+struct Entry<M> {
+    bucket: Arc<Bucket<M>>,
+    last_use: u64,
+}
+
+struct State<K, M> {
+    entries: HashMap<K, Entry<M>>,
+    tick: u64,
+}
+
+struct Shared<S: BucketSource> {
+    source: S,
+    max_buckets: usize,
+    live: Arc<AtomicUsize>,
+    state: Mutex<State<S::Key, S::Mapping>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    invalidations: AtomicU64,
+}
+
+impl<S: BucketSource> Shared<S> {
+    fn state(&self) -> MutexGuard<'_, State<S::Key, S::Mapping>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bucket for `key`, mapping it (and evicting to stay in bounds) if needed.
+    fn get(&self, key: S::Key) -> Result<Arc<Bucket<S::Mapping>>> {
+        let mut state = self.state();
+        state.tick += 1;
+        let tick = state.tick;
+        if let Some(entry) = state.entries.get_mut(&key) {
+            entry.last_use = tick;
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(entry.bucket.clone());
+        }
+        // New clones of bucket Arcs are only made under this lock, so a count of 1 here means no
+        // view pins the bucket and none can start to before it is gone.
+        while self.live.load(Ordering::SeqCst) >= self.max_buckets {
+            let victim = state
+                .entries
+                .iter()
+                .filter(|(_, e)| Arc::strong_count(&e.bucket) == 1)
+                .min_by_key(|(_, e)| e.last_use)
+                .map(|(k, _)| *k);
+            match victim {
+                Some(k) => {
+                    state.entries.remove(&k);
+                    self.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    return Err(Error::CacheExhausted {
+                        bound: self.max_buckets,
+                    })
+                }
+            }
+        }
+        let mapped = self.source.map(key)?;
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let bucket = Arc::new(Bucket {
+            inner: mapped,
+            _live: LiveToken(self.live.clone()),
+        });
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        state.entries.insert(
+            key,
+            Entry {
+                bucket: bucket.clone(),
+                last_use: tick,
+            },
+        );
+        Ok(bucket)
+    }
+}
+
+/// A bounded cache of lazily mapped buckets of guest memory; cheap to clone (clones share it).
+///
+/// Access goes through [`MappingCache::view`] (or [`GuestAddressSpace::memory`]), see the
+/// [module documentation](self) for why.
+pub struct MappingCache<S: BucketSource> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: BucketSource> Clone for MappingCache<S> {
+    fn clone(&self) -> Self {
+        MappingCache {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: BucketSource> Debug for MappingCache<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MappingCache")
+            .field("max_buckets", &self.shared.max_buckets)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<S: BucketSource> MappingCache<S> {
+    /// A cache over `source` holding at most `max_buckets` mappings.
+    pub fn with_source(source: S, max_buckets: usize) -> Result<Self> {
+        if max_buckets == 0 {
+            return Err(Error::InvalidConfig("max_buckets must be at least 1"));
+        }
+        Ok(MappingCache {
+            shared: Arc::new(Shared {
+                source,
+                max_buckets,
+                live: Arc::new(AtomicUsize::new(0)),
+                state: Mutex::new(State {
+                    entries: HashMap::new(),
+                    tick: 0,
+                }),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+                invalidations: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// A new view: the [`GuestMemory`] through which memory is accessed. Buckets it touches stay
+    /// mapped until it is dropped.
+    pub fn view(&self) -> CacheView<S> {
+        CacheView {
+            shared: self.shared.clone(),
+            pins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached mapping (Xen's `IOREQ_TYPE_INVALIDATE`: the guest's physmap changed).
+    ///
+    /// Buckets not pinned are unmapped now; pinned ones when their views are dropped. Views made
+    /// after this call map afresh.
+    pub fn invalidate(&self) {
+        // Drop the entries outside the lock (munmap can be slow).
+        let old = std::mem::take(&mut self.shared.state().entries);
+        drop(old);
+        self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets the cached buckets `pred` selects (same pinning rules as [`Self::invalidate`]).
+    pub fn forget(&self, mut pred: impl FnMut(&S::Key) -> bool) {
+        let mut removed = Vec::new();
+        {
+            let mut state = self.shared.state();
+            let keys: Vec<S::Key> = state.entries.keys().filter(|k| pred(k)).copied().collect();
+            for k in keys {
+                removed.extend(state.entries.remove(&k));
+            }
+        }
+        drop(removed);
+    }
+
+    /// The source.
+    pub fn source(&self) -> &S {
+        &self.shared.source
+    }
+
+    /// The bound, in buckets.
+    pub fn max_buckets(&self) -> usize {
+        self.shared.max_buckets
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.shared.hits.load(Ordering::Relaxed),
+            misses: self.shared.misses.load(Ordering::Relaxed),
+            evictions: self.shared.evictions.load(Ordering::Relaxed),
+            invalidations: self.shared.invalidations.load(Ordering::Relaxed),
+            live: self.shared.live.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl<S: BucketSource> GuestAddressSpace for MappingCache<S> {
+    type M = CacheView<S>;
+    type T = Arc<CacheView<S>>;
+
+    /// A fresh view per call: memory pinned through it is released when the last clone of the
+    /// returned `Arc` is dropped.
+    fn memory(&self) -> Self::T {
+        Arc::new(self.view())
+    }
+}
+
+/// The buckets a view pins.
+type Pins<S> = HashMap<<S as BucketSource>::Key, Arc<Bucket<<S as BucketSource>::Mapping>>>;
+
+/// A view of a [`MappingCache`]: implements [`GuestMemory`] (and so [`vm_memory::Bytes`]) and
+/// pins what it hands out until dropped.
+pub struct CacheView<S: BucketSource> {
+    shared: Arc<Shared<S>>,
+    pins: Mutex<Pins<S>>,
+}
+
+impl<S: BucketSource> Debug for CacheView<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheView")
+            .field("pinned", &self.pinned())
+            .finish()
+    }
+}
+
+impl<S: BucketSource> CacheView<S> {
+    /// How many buckets this view pins.
+    pub fn pinned(&self) -> usize {
+        self.pins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The bucket for `key`, pinned by this view.
+    fn pin(&self, key: S::Key) -> Result<Arc<Bucket<S::Mapping>>> {
+        let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(b) = pins.get(&key) {
+            return Ok(b.clone());
+        }
+        let bucket = self.shared.get(key)?;
+        pins.insert(key, bucket.clone());
+        Ok(bucket)
+    }
+
+    /// A slice from `addr`, up to `max` bytes long, within one bucket.
+    ///
+    /// The same as the slices of [`GuestMemory::get_slices`], with this crate's typed errors.
+    pub fn slice_at(
+        &self,
+        addr: GuestAddress,
+        max: usize,
+        access: Permissions,
+    ) -> Result<VolatileSlice<'_>> {
+        let (key, offset) = self.shared.source.locate(addr.0, max, access)?;
+        let bucket = self.pin(key)?;
+        let len = bucket.run(offset, max)?;
+        // SAFETY: `offset..offset + len` lies in the bucket's mapping and covers only mapped
+        // pages (`run` checks both). The mapping stays valid while the bucket lives
+        // (`MappedPages`), and this view keeps a clone of the bucket's Arc in `pins` until it is
+        // dropped; the slice borrows `self`, so it cannot outlive the pin. Guest memory is shared
+        // with the guest, hence a VolatileSlice.
+        Ok(unsafe { VolatileSlice::new(bucket.inner.mapping.as_ptr().add(offset), len) })
+    }
+}
+
+/// Iterates over the slices covering a range of a [`CacheView`].
+pub struct CacheSliceIter<'a, S: BucketSource> {
+    view: &'a CacheView<S>,
+    addr: u64,
+    count: usize,
+    access: Permissions,
+}
+
+impl<S: BucketSource> Debug for CacheSliceIter<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheSliceIter")
+            .field("addr", &self.addr)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl<'a, S: BucketSource> Iterator for CacheSliceIter<'a, S> {
+    type Item = vm_memory::GuestMemoryResult<VolatileSlice<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.count == 0 {
+            return None;
+        }
+        let res = self
+            .view
+            .slice_at(GuestAddress(self.addr), self.count, self.access)
+            .and_then(|s| {
+                let next = self.addr.checked_add(s.len() as u64);
+                match next {
+                    Some(next) => Ok((s, next)),
+                    // The range wraps around the address space: only if this was its end.
+                    None if s.len() == self.count => Ok((s, 0)),
+                    None => Err(Error::OutOfRange {
+                        addr: self.addr,
+                        len: self.count as u64,
+                        end: u64::MAX,
+                    }),
+                }
+            });
+        match res {
+            Ok((slice, next)) => {
+                self.count -= slice.len();
+                self.addr = next;
+                Some(Ok(slice))
+            }
+            Err(e) => {
+                // No items after the first error.
+                self.count = 0;
+                Some(Err(e.into_guest_memory_error()))
+            }
+        }
+    }
+}
+
+impl<S: BucketSource> FusedIterator for CacheSliceIter<'_, S> {}
+
+impl<'a, S: BucketSource> GuestMemorySliceIterator<'a, BS<'a, ()>> for CacheSliceIter<'a, S> {}
+
+impl<S: BucketSource> GuestMemory for CacheView<S> {
+    /// Never returned (a view has no plain physical memory underneath); any
+    /// `GuestMemoryBackend` type would do.
+    type PhysicalMemory = ForeignGuestMemory<S::Mapping>;
+    type Bitmap = ();
+
+    fn check_range(&self, addr: GuestAddress, count: usize, access: Permissions) -> bool {
+        match self.get_slices(addr, count, access) {
+            Ok(mut it) => it.all(|s| s.is_ok()),
+            Err(_) => false,
+        }
+    }
+
+    fn get_slices<'a>(
+        &'a self,
+        addr: GuestAddress,
+        count: usize,
+        access: Permissions,
+    ) -> vm_memory::GuestMemoryResult<impl GuestMemorySliceIterator<'a, BS<'a, ()>>> {
+        Ok(CacheSliceIter {
+            view: self,
+            addr: addr.0,
+            count,
+            access,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The real mappers, over `xen-bindings`' privcmd and gntdev wrappers.
+
+use std::io;
+
+use std::sync::Arc;
+
+use xen_bindings::gntdev::{GntDev, GrantMapping};
+use xen_bindings::privcmd::{Error as PrivcmdError, Mapping, Privcmd};
+
+use crate::mapper::{DomId, ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+
+/// The mapping type of [`XenForeignMapper`] (privcmd's, unmapped on drop).
+pub type XenForeignMapping = Mapping;
+
+/// The mapping type of [`XenGrantMapper`] (gntdev's, unmapped and released on drop).
+pub type XenGrantMapping = GrantMapping;
+
+/// Maps grants through `/dev/xen/gntdev`.
+#[derive(Debug, Clone)]
+pub struct XenGrantMapper {
+    gntdev: GntDev,
+}
+
+impl XenGrantMapper {
+    /// Opens `/dev/xen/gntdev`.
+    pub fn open() -> io::Result<Self> {
+        Ok(XenGrantMapper {
+            gntdev: GntDev::open().map_err(io::Error::other)?,
+        })
+    }
+
+    /// Wraps an open gntdev.
+    pub fn from_gntdev(gntdev: GntDev) -> Self {
+        XenGrantMapper { gntdev }
+    }
+}
+
+// SAFETY: a `GrantMapping` owns its mmap of `len()` bytes at `as_ptr()` until dropped (it
+// munmaps in Drop), readable, and writable when mapped so.
+unsafe impl MappedPages for GrantMapping {
+    fn as_ptr(&self) -> *mut u8 {
+        GrantMapping::as_ptr(self).cast()
+    }
+
+    fn len(&self) -> usize {
+        GrantMapping::len(self)
+    }
+}
+
+impl GrantMapper for XenGrantMapper {
+    type Mapping = GrantMapping;
+
+    fn map_grants(&self, domid: DomId, refs: &[u32], writable: bool) -> io::Result<GrantMapping> {
+        self.gntdev
+            .map_domain(domid, refs, writable)
+            .map_err(io::Error::other)
+    }
+}
+
+/// Maps foreign frames and resources through `/dev/xen/privcmd`; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct XenForeignMapper {
+    privcmd: Arc<Privcmd>,
+}
+
+impl XenForeignMapper {
+    /// Opens `/dev/xen/privcmd`.
+    pub fn open() -> io::Result<Self> {
+        Ok(XenForeignMapper {
+            privcmd: Arc::new(Privcmd::open().map_err(io::Error::other)?),
+        })
+    }
+
+    /// Shares an open privcmd.
+    pub fn from_privcmd(privcmd: Arc<Privcmd>) -> Self {
+        XenForeignMapper { privcmd }
+    }
+
+    /// The privcmd handle.
+    pub fn privcmd(&self) -> &Privcmd {
+        &self.privcmd
+    }
+}
+
+// SAFETY: a privcmd `Mapping` owns its mmap of `len()` bytes at `as_ptr()` until dropped (it
+// munmaps in Drop), read-write as this crate always requests; failed pages are reported and
+// never touched by this crate.
+unsafe impl MappedPages for Mapping {
+    fn as_ptr(&self) -> *mut u8 {
+        Mapping::as_ptr(self)
+    }
+
+    fn len(&self) -> usize {
+        Mapping::len(self)
+    }
+}
+
+/// privcmd reports negative errnos per page; the seam uses positive ones.
+fn unsign(errno: i32) -> i32 {
+    errno.checked_abs().unwrap_or(libc::EINVAL)
+}
+
+/// Carries the OS error of a privcmd failure when there is one, so callers can match errno.
+fn to_io(e: PrivcmdError) -> io::Error {
+    match e {
+        PrivcmdError::Ioctl { source, .. }
+        | PrivcmdError::OnDomain { source, .. }
+        | PrivcmdError::Open { source, .. } => source,
+        e => io::Error::other(e),
+    }
+}
+
+impl ForeignMapper for XenForeignMapper {
+    type Mapping = Mapping;
+
+    fn map_frames(&self, domid: DomId, gfns: &[u64]) -> io::Result<MappedFrames<Mapping>> {
+        let mapping = self.privcmd.map_foreign(domid, gfns, true).map_err(to_io)?;
+        let mut errors: Vec<i32> = mapping.page_errors().iter().map(|&e| unsign(e)).collect();
+        // An empty error list means every page mapped.
+        errors.resize(gfns.len(), 0);
+        Ok(MappedFrames { mapping, errors })
+    }
+
+    fn map_resource(
+        &self,
+        domid: DomId,
+        res_type: u32,
+        id: u32,
+        frame: u64,
+        nr_frames: u64,
+    ) -> io::Result<Mapping> {
+        self.privcmd
+            .map_resource(domid, res_type, id, frame, nr_frames, true)
+            .map_err(to_io)
+    }
+}
