@@ -21,11 +21,13 @@
 //! aarch64 guests (plain data, built and tested on every host):
 //! - [`gic`]: GICv2/v3 layout description.
 //! - [`fdt`]: the device tree a kernel boots with.
+//! - [`arm64_boot`]: device tree placement and the boot vCPU's registers.
 //!
 //! Everything that writes guest memory is generic over vm-memory's
 //! [`GuestMemory`](vm_memory::GuestMemory), range-checks the whole structure
 //! before writing and reports bad input as an [`Error`], never a panic.
 
+pub mod arm64_boot;
 pub mod cpuid;
 pub mod error;
 pub mod fdt;
