@@ -228,6 +228,9 @@ mod tests {
     fn layout_matches_xen_start_info_header() {
         // xen/include/public/arch-x86/hvm/start_info.h
         assert_eq!(size_of::<hvm_start_info>(), 56);
+        assert_eq!(std::mem::align_of::<hvm_start_info>(), 8);
+        assert_eq!(std::mem::align_of::<hvm_memmap_table_entry>(), 8);
+        assert_eq!(std::mem::align_of::<hvm_modlist_entry>(), 8);
         assert_eq!(offset_of!(hvm_start_info, magic), 0);
         assert_eq!(offset_of!(hvm_start_info, version), 4);
         assert_eq!(offset_of!(hvm_start_info, flags), 8);
