@@ -3,7 +3,22 @@
 
 //! Pure-Rust Xen public ABI and safe wrappers of the Linux Xen devices.
 //!
-//! The raw ABI lives in [`abi`]; each device has its own safe module.
+//! - [`abi`]: the Xen public interface and the Linux Xen device ioctls as `#[repr(C)]` types,
+//!   each pinned to the C layout by tests.
+//! - [`sys`]: the seam at the syscall edge; device wrappers are generic over [`sys::Sys`] so
+//!   their marshalling and error paths are unit-tested against a mock.
+//! - [`privcmd`]: hypercalls, foreign and resource mappings, dm_op, restriction, irqfd and
+//!   ioeventfd, plus typed host and domain information.
+//! - [`evtchn`], [`gntdev`], [`gntalloc`], [`xenstore`]: the other devices and xenstore.
+//!
+//! ```no_run
+//! use xen_bindings::privcmd::Privcmd;
+//!
+//! let privcmd = Privcmd::open()?;
+//! let info = privcmd.physinfo()?;
+//! println!("Xen {} on {} CPUs", privcmd.xen_version()?, info.nr_cpus);
+//! # Ok::<(), xen_bindings::privcmd::Error>(())
+//! ```
 
 pub mod abi;
 pub mod evtchn;
@@ -12,3 +27,8 @@ pub mod gntdev;
 pub mod privcmd;
 pub mod sys;
 pub mod xenstore;
+
+// Compiles the README's example as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

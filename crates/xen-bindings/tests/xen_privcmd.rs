@@ -1,0 +1,307 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Integration tests of the privcmd wrapper against a real Xen dom0 (run by
+//! `cargo xtask xen-box test`). Outside a dom0 they print `SKIPPED` and pass, unless `XEN_BOX=1`
+//! says they are in the box, where a missing device is a failure.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::Command;
+
+use xen_bindings::abi::xen::memory::XENMEM_RESOURCE_GRANT_TABLE;
+use xen_bindings::abi::xen::XEN_PAGE_SIZE;
+use xen_bindings::privcmd::{Error, Privcmd, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL};
+
+/// Opens privcmd, or returns None after printing SKIPPED when not in a dom0.
+fn privcmd_or_skip(test: &str) -> Option<Privcmd> {
+    let in_box = std::env::var("XEN_BOX").as_deref() == Ok("1");
+    if !Path::new("/dev/xen/privcmd").exists() {
+        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
+        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
+        return None;
+    }
+    Some(Privcmd::open().expect("open /dev/xen/privcmd"))
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn xen_version_matches_the_box() {
+    let Some(p) = privcmd_or_skip("xen_version_matches_the_box") else {
+        return;
+    };
+    let v = p.xen_version().expect("xen_version");
+    eprintln!("xen_version via privcmd: {v}");
+    assert!(v.major >= 4, "implausible version {v}");
+    match std::env::var("XEN_BOX_XEN_VERSION") {
+        Ok(want) => assert_eq!(format!("{}.{}", v.major, v.minor), want),
+        Err(_) => eprintln!("XEN_BOX_XEN_VERSION unset: only checked plausibility"),
+    }
+    let caps = p.xen_capabilities().expect("capabilities");
+    assert!(caps.contains("xen-3.0-"), "capabilities {caps:?}");
+}
+
+#[test]
+fn physinfo_is_consistent() {
+    let Some(p) = privcmd_or_skip("physinfo_is_consistent") else {
+        return;
+    };
+    let info = p.physinfo().expect("physinfo");
+    eprintln!(
+        "nr_cpus={} total={} MiB free={} MiB caps={:?}",
+        info.nr_cpus,
+        info.total_memory >> 20,
+        info.free_memory >> 20,
+        info.virt_caps()
+    );
+    assert!(info.nr_cpus >= 1);
+    assert!(info.total_memory > 0 && info.free_memory <= info.total_memory);
+    assert!(info.virt_caps().contains(&"pv"), "{:?}", info.virt_caps());
+    // `xl info` agrees on the CPU count and total memory.
+    let xl = run("xl", &["info"]);
+    let field = |name: &str| -> u64 {
+        xl.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("xl info lacks {name}"))
+    };
+    assert_eq!(field("nr_cpus"), u64::from(info.nr_cpus));
+    assert_eq!(field("total_memory"), info.total_memory >> 20);
+}
+
+/// A paused PVH domU created with xl (PVH so that frame numbers are guest-physical), destroyed on drop.
+struct DomU {
+    name: String,
+    id: u16,
+}
+
+impl DomU {
+    fn create(name: &str) -> DomU {
+        let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").expect("XEN_BOX_DOMU_KERNEL");
+        let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").expect("XEN_BOX_DOMU_RAMDISK");
+        let cfg = format!(
+            "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{kernel}\"\nramdisk = \"{ramdisk}\"\n\
+             memory = 128\nvcpus = 1\nextra = \"console=hvc0\"\non_poweroff = \"destroy\"\n"
+        );
+        let path = format!("{name}.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        run("xl", &["create", "-p", &path]);
+        let id = run("xl", &["domid", name]).trim().parse().expect("domid");
+        DomU {
+            name: name.into(),
+            id,
+        }
+    }
+}
+
+impl Drop for DomU {
+    fn drop(&mut self) {
+        let _ = Command::new("xl").args(["destroy", &self.name]).status();
+    }
+}
+
+fn xenstore_read(path: &str) -> Option<String> {
+    let out = Command::new("xenstore-read").arg(path).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Everything that needs a domU, in one test so only one guest is built.
+#[test]
+fn with_a_pvh_domu() {
+    let Some(p) = privcmd_or_skip("with_a_pvh_domu") else {
+        return;
+    };
+    if std::env::var("XEN_BOX_DOMU_KERNEL").is_err() {
+        assert!(
+            std::env::var("XEN_BOX").is_err(),
+            "XEN_BOX=1 without XEN_BOX_DOMU_KERNEL"
+        );
+        eprintln!("SKIPPED: with_a_pvh_domu: no XEN_BOX_DOMU_KERNEL");
+        return;
+    }
+    let domu = DomU::create("xbcore");
+    eprintln!("created paused PVH domU {} id {}", domu.name, domu.id);
+
+    domain_list_matches_xl(&p, &domu);
+    grant_table_resource_matches_xenstore(&p, &domu);
+    foreign_mapping_reads_the_kernel(&p, &domu);
+    eventfd_ioctls_are_typed(&p, &domu);
+    restrict_limits_to_one_domain(&domu);
+}
+
+fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
+    let ours = p.domains().expect("domains");
+    let xl = run("xl", &["list"]);
+    let mut theirs = Vec::new();
+    for line in xl.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 {
+            continue;
+        }
+        let n = f.len();
+        // Name may hold spaces in theory; the numeric columns are counted from the end.
+        let state = f[n - 2].to_string();
+        let vcpus: u32 = f[n - 3].parse().unwrap();
+        let mem: u64 = f[n - 4].parse().unwrap();
+        let id: u16 = f[n - 5].parse().unwrap();
+        let name = f[..n - 5].join(" ");
+        theirs.push((id, name, mem, vcpus, state));
+    }
+    eprintln!("xl list: {theirs:?}");
+    assert_eq!(
+        ours.iter().map(|d| d.domid).collect::<Vec<_>>(),
+        theirs.iter().map(|t| t.0).collect::<Vec<_>>(),
+        "domain ids"
+    );
+    for (d, (id, name, mem, vcpus, state)) in ours.iter().zip(&theirs) {
+        // Names come from xenstore (crate client pending: xenstore-read for now).
+        let our_name = xenstore_read(&format!("/local/domain/{id}/name"))
+            .unwrap_or_else(|| "(null)".to_string());
+        assert_eq!(&our_name, name, "name of domain {id}");
+        assert_eq!(d.memory >> 20, *mem, "memory of domain {id} in MiB");
+        assert_eq!(d.online_vcpus, *vcpus, "vcpus of domain {id}");
+        if *id == domu.id {
+            assert_eq!(&d.state_string(), state, "state of the paused domU");
+            assert!(d.paused());
+        }
+    }
+    let info = p.domain_info(domu.id).expect("domain_info");
+    assert_eq!(info.domid, domu.id);
+    assert!(
+        info.paused() && info.hvm(),
+        "a PVH domU is an HVM container"
+    );
+    assert_eq!(info.memory >> 20, 128);
+}
+
+fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
+    // The toolstack seeds the domU's grant table: entry 0 grants the console ring and entry 1
+    // the xenstore ring to the backends; xenstore holds the same frame numbers.
+    let frames = p
+        .resource_size(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0)
+        .expect("grant table resource size");
+    assert!(frames >= 1, "grant table of {frames} frames");
+    let map = p
+        .map_resource(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0, 0, 1, false)
+        .expect("map grant table frame 0");
+    let page = map.read_page(0).unwrap();
+    let entry = |i: usize| {
+        let e = &page[i * 8..i * 8 + 8];
+        (
+            u16::from_ne_bytes([e[0], e[1]]),
+            u16::from_ne_bytes([e[2], e[3]]),
+            u32::from_ne_bytes([e[4], e[5], e[6], e[7]]),
+        )
+    };
+    let (flags, backend, frame) = entry(1);
+    eprintln!("grant entry 0 {:?}, entry 1 {:?}", entry(0), entry(1));
+    assert_eq!(flags & 1, 1, "xenstore grant is GTF_permit_access");
+    assert_eq!(backend, 0, "xenstore grant goes to dom0");
+    let store: u64 = xenstore_read(&format!("/local/domain/{}/store/ring-ref", domu.id))
+        .expect("store/ring-ref")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        u64::from(frame),
+        store,
+        "grant entry 1 frame vs xenstore store/ring-ref"
+    );
+}
+
+fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {
+    // A Linux kernel (PVH entry) is loaded from 16 MiB (pfn 0x1000) of the guest; its image carries the
+    // ELF note string "xen-3.0" telling the loader which ABI it speaks.
+    const FIRST: u64 = 0x1000;
+    const BATCH: u64 = 1024;
+    let mut found = None;
+    'outer: for b in 0..8 {
+        let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
+        let map = p.map_foreign(domu.id, &gfns, false).expect("map_foreign");
+        for (i, &e) in map.page_errors().iter().enumerate() {
+            if e != 0 {
+                continue;
+            }
+            let page = map.read_page(i).unwrap();
+            if page.windows(7).any(|w| w == b"xen-3.0") {
+                found = Some(gfns[i]);
+                break 'outer;
+            }
+        }
+    }
+    eprintln!("\"xen-3.0\" found in domU page {found:x?}");
+    assert!(
+        found.is_some(),
+        "no page of the domU kernel holds its Xen ELF note"
+    );
+
+    // A frame beyond the guest's memory gives a per-page error, the good one still maps.
+    let map = p
+        .map_foreign(domu.id, &[FIRST, 0xff_ffff_ffff], false)
+        .expect("map with one bad frame");
+    eprintln!("per-page errors: {:?}", map.page_errors());
+    assert_eq!(map.page_errors()[0], 0);
+    assert_ne!(map.page_errors()[1], 0);
+    assert!(map.read_page(0).is_ok() && map.read_page(1).is_err());
+    assert_eq!(map.len(), 2 * XEN_PAGE_SIZE);
+}
+
+fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
+    let stack = std::env::var("XEN_BOX_STACK").unwrap_or_default();
+    // SAFETY: eventfd returns a fresh descriptor (or -1, checked).
+    let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    assert!(raw >= 0);
+    // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+    let efd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let dm = [0u8; 32];
+    let irq = p.irqfd(domu.id, efd.as_fd(), &dm, false);
+    let page = p
+        .map_resource(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0, 0, 1, false)
+        .expect("a resource page");
+    let ioev = p.ioeventfd(domu.id, &page, &[0], 0xfe00_0000, 4, 0, efd.as_fd(), false);
+    eprintln!("irqfd: {irq:?}\nioeventfd: {ioev:?}");
+    let want = match stack.as_str() {
+        "bookworm" => Some(EVENTFD_UNKNOWN_IOCTL),
+        "trixie" => Some(EVENTFD_COMPILED_OUT),
+        _ => None,
+    };
+    for (op, r) in [("IRQFD", irq), ("IOEVENTFD", ioev)] {
+        match (want, r) {
+            (Some(w), Err(Error::Unsupported { reason, .. })) => assert_eq!(reason, w, "{op}"),
+            (Some(w), other) => panic!("{op}: expected Unsupported({w}), got {other:?}"),
+            // Another kernel: anything typed is fine, a crash is not.
+            (None, r) => eprintln!("{op} on an unknown stack: {r:?}"),
+        }
+    }
+}
+
+fn restrict_limits_to_one_domain(domu: &DomU) {
+    let p = Privcmd::open().expect("second privcmd");
+    p.restrict(domu.id).expect("restrict");
+    // Foreign mapping of the allowed domain still works ...
+    let ok = p
+        .map_foreign(domu.id, &[0x1000], false)
+        .expect("map allowed domain");
+    assert!(ok.all_mapped());
+    // ... one of another domain (dom0) is refused, and so are raw hypercalls.
+    let e = p.map_foreign(0, &[0], false).unwrap_err();
+    eprintln!("after RESTRICT, mapping dom0: {e}");
+    assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
+    let e = p.xen_version().unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
+}
