@@ -2,5 +2,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! KVM backend of the vm-hypervisor traits.
-//!
-//! This crate is at its start; see the workspace README for the plan.
+
+mod convert;
+mod hypervisor;
+mod vcpu;
+mod vm;
+
+pub use hypervisor::{Kvm, KVM_PATH};
+pub use vcpu::KvmVcpu;
+pub use vm::KvmVm;

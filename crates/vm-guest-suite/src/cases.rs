@@ -1,0 +1,524 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The test cases, each generic over the backend.
+//!
+//! Every case builds its own [`Machine`], runs one guest from
+//! [`crate::code`] and checks from the host side what the devices saw and
+//! what the guest reported back on [`REPORT_PORT`].
+
+use vm_hypervisor::x86_64::{
+    CpuidEntry, FpuState, HypervisorX86_64, MsrEntry, StandardRegisters, VcpuX86_64,
+};
+use vm_hypervisor::{
+    BusError, Capability, DataMatch, DeviceBus, Error, EventFd, Hypervisor, IoAccess,
+    IoEventAddress, IoSpace, MemoryRegion, MemoryRegionFlags, MsiMessage, Vcpu, VcpuExit, Vm,
+};
+
+use crate::code;
+use crate::devices::Access;
+use crate::layout::*;
+use crate::machine::Machine;
+use crate::{check, Outcome, SuiteError};
+
+/// Exits any test guest needs at most.
+const MAX_EXITS: usize = 64;
+
+fn pio_out(port: u16, size: u8) -> IoAccess {
+    IoAccess {
+        space: IoSpace::Pio,
+        addr: port.into(),
+        size,
+        write: true,
+    }
+}
+
+fn missing<H: Hypervisor>(hv: &H, caps: &[Capability]) -> Option<Outcome> {
+    caps.iter()
+        .find(|c| !hv.check_capability(**c))
+        .map(|c| Outcome::Skipped(format!("{} lacks {c:?}", hv.name())))
+}
+
+/// Real mode: `out`, `in`, 2-byte MMIO write and read, `hlt`.
+pub fn real_mode_pio_mmio<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let mut m = Machine::new(hv, false)?;
+    m.real_mode(code::REAL_PIO_MMIO)?;
+    let exits = m.run_to_halt(MAX_EXITS)?;
+    let mmio = |addr, write| IoAccess {
+        space: IoSpace::Mmio,
+        addr,
+        size: 2,
+        write,
+    };
+    check(
+        "exits",
+        vec![
+            pio_out(REPORT_PORT, 1),
+            IoAccess {
+                write: false,
+                ..pio_out(DATA_PORT, 1)
+            },
+            pio_out(REPORT_PORT, 1),
+            mmio(MMIO_BASE + 0x10, true),
+            mmio(MMIO_BASE + 0x20, false),
+            pio_out(REPORT_PORT, 2),
+        ],
+        exits,
+    )?;
+    check(
+        "port device log",
+        vec![
+            Access::write(0, &[0x11]),
+            Access::read(1, 1),
+            // The guest reports the byte it read.
+            Access::write(0, &[0x08]),
+            // ... and the word it read over MMIO.
+            Access::write(0, &[0x08, 0x07]),
+        ],
+        m.pio.log(),
+    )?;
+    check(
+        "MMIO device log",
+        vec![Access::write(0x10, &[0xef, 0xbe]), Access::read(0x20, 2)],
+        m.mmio.log(),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Flat 32-bit protected mode: read-only memory (reads from memory,
+/// writes to the bus), dirty logging, 4-byte MMIO.
+pub fn protected_mode_memory<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(hv, &[Capability::ReadonlyMemory, Capability::DirtyLog]) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, false)?;
+    m.protected_mode(code::PROT_MEMORY)?;
+    m.run_to_halt(MAX_EXITS)?;
+    check(
+        "reports",
+        vec![
+            Access::write(0, &ROM_VALUE.to_le_bytes()),
+            Access::write(0, &0x0506_0708u32.to_le_bytes()),
+        ],
+        m.pio.writes(),
+    )?;
+    check(
+        "writes to read-only memory",
+        vec![Access::write(0, &0x1122_3344u32.to_le_bytes())],
+        m.rom.log(),
+    )?;
+    check(
+        "read-only memory after the guest",
+        ROM_VALUE,
+        m.read_u32(ROM_BASE)?,
+    )?;
+    check(
+        "MMIO device log",
+        vec![
+            Access::write(0, &0xdead_beefu32.to_le_bytes()),
+            Access::read(8, 4),
+        ],
+        m.mmio.log(),
+    )?;
+    check(
+        "dirty-logged memory",
+        0x5566_7788,
+        m.read_u32(DIRTY_BASE + 0x1000)?,
+    )?;
+    check(
+        "dirty bitmap",
+        vec![0b10u64],
+        m.vm.get_dirty_log(DIRTY_SLOT)?,
+    )?;
+    check(
+        "dirty bitmap after reading it",
+        vec![0u64],
+        m.vm.get_dirty_log(DIRTY_SLOT)?,
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// 64-bit long mode: port writes of 1 and 4 bytes, 8-byte MMIO write and
+/// read, a dirty-logged write.
+pub fn long_mode_pio_mmio<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let mut m = Machine::new(hv, false)?;
+    m.long_mode(code::LONG_PIO_MMIO)?;
+    m.run_to_halt(MAX_EXITS)?;
+    check(
+        "reports",
+        vec![
+            Access::write(0, &[0x64]),
+            Access::write(0, &[0x64, 0, 0, 0]),
+            Access::write(0, &0x0506_0708u32.to_le_bytes()),
+            Access::write(0, &0x0102_0304u32.to_le_bytes()),
+        ],
+        m.pio.writes(),
+    )?;
+    check(
+        "MMIO device log",
+        vec![
+            Access::write(0, &0x1122_3344_5566_7788u64.to_le_bytes()),
+            Access::read(8, 8),
+        ],
+        m.mmio.log(),
+    )?;
+    if hv.check_capability(Capability::DirtyLog) {
+        check(
+            "dirty bitmap",
+            vec![0b100u64],
+            m.vm.get_dirty_log(DIRTY_SLOT)?,
+        )?;
+    }
+    Ok(Outcome::Passed)
+}
+
+fn evt() -> Result<EventFd, SuiteError> {
+    EventFd::new(libc::EFD_NONBLOCK).map_err(|e| SuiteError::Host(e.to_string()))
+}
+
+fn evt_count(e: &EventFd) -> u64 {
+    // Non-blocking: an unsignalled eventfd reads as EAGAIN, i.e. zero.
+    e.read().unwrap_or(0)
+}
+
+/// Real mode: matching writes signal ioeventfds without reaching the bus;
+/// a non-matching write reaches the bus.
+pub fn ioeventfd<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(hv, &[Capability::Ioeventfd]) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, false)?;
+    let pio_evt = evt()?;
+    let mmio_evt = evt()?;
+    let pio_addr = IoEventAddress::Pio(IOEVENT_PORT);
+    let mmio_addr = IoEventAddress::Mmio(MMIO_IOEVENT_ADDR);
+    m.vm.register_ioevent(&pio_evt, pio_addr, DataMatch::U8(IOEVENT_MATCH))?;
+    m.vm.register_ioevent(&mmio_evt, mmio_addr, DataMatch::Any)?;
+    m.real_mode(code::REAL_IOEVENTFD)?;
+    let exits = m.run_to_halt(MAX_EXITS)?;
+    check("exits", vec![pio_out(IOEVENT_PORT, 1)], exits)?;
+    check("port ioeventfd count", 1, evt_count(&pio_evt))?;
+    check("MMIO ioeventfd count", 1, evt_count(&mmio_evt))?;
+    check(
+        "port device log",
+        vec![Access::write(u64::from(IOEVENT_PORT - PIO_BASE), &[0x43])],
+        m.pio.log(),
+    )?;
+    check("MMIO device log", Vec::<Access>::new(), m.mmio.log())?;
+    m.vm.unregister_ioevent(&pio_evt, pio_addr, DataMatch::U8(IOEVENT_MATCH))?;
+    m.vm.unregister_ioevent(&mmio_evt, mmio_addr, DataMatch::Any)?;
+    Ok(Outcome::Passed)
+}
+
+/// Run an interrupt guest: `trigger` fires when the guest says "ready";
+/// returns once it says "done".
+fn run_interrupt_guest<H: HypervisorX86_64>(
+    m: &mut Machine<H>,
+    mut trigger: impl FnMut(&H::Vm) -> Result<(), SuiteError>,
+) -> Result<(), SuiteError> {
+    for _ in 0..MAX_EXITS {
+        match m.run_once()? {
+            VcpuExit::Io(a) if a == pio_out(READY_PORT, 1) => trigger(&m.vm)?,
+            VcpuExit::Io(a) if a == pio_out(DONE_PORT, 1) => return Ok(()),
+            VcpuExit::Io(_) | VcpuExit::Interrupted => {}
+            other => return Err(SuiteError::UnexpectedExit(other)),
+        }
+    }
+    Err(SuiteError::TooManyExits(MAX_EXITS))
+}
+
+/// Real mode with the in-hypervisor PIC: an interrupt injected through an
+/// irqfd on GSI 4 runs the guest's handler.
+pub fn irqfd_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(hv, &[Capability::Irqchip, Capability::Irqfd]) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, true)?;
+    let irq = evt()?;
+    m.vm.register_irqfd(&irq, IRQFD_GSI)?;
+    m.real_mode_handler(PIC_IRQ4_VECTOR, code::REAL_IRQ_HANDLER)?;
+    m.real_mode(code::REAL_IRQ_WAIT)?;
+    run_interrupt_guest(&mut m, |_| {
+        irq.write(1).map_err(|e| SuiteError::Host(e.to_string()))
+    })?;
+    check("handler flag", 1, m.read_u8(FLAG_ADDR)?)?;
+    // The value of the "done" write is whatever rdtsc left in al.
+    let writes: Vec<(u64, Option<Vec<u8>>)> = m
+        .pio
+        .writes()
+        .into_iter()
+        .map(|a| (a.offset, (a.offset == 0).then_some(a.data)))
+        .collect();
+    check(
+        "port writes (ready, handler report, done)",
+        vec![
+            (u64::from(READY_PORT - PIO_BASE), None),
+            (0, Some(vec![PIC_IRQ4_VECTOR])),
+            (u64::from(DONE_PORT - PIO_BASE), None),
+        ],
+        writes,
+    )?;
+    m.vm.unregister_irqfd(&irq, IRQFD_GSI)?;
+    Ok(Outcome::Passed)
+}
+
+/// Flat protected mode with the in-hypervisor LAPIC: an MSI runs the
+/// guest's handler for its vector.
+pub fn msi_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(hv, &[Capability::Irqchip, Capability::SignalMsi]) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, true)?;
+    m.protected_mode(code::PROT_MSI_WAIT)?;
+    m.protected_mode_handler(MSI_VECTOR, code::PROT_MSI_HANDLER)?;
+    let mut delivered = None;
+    run_interrupt_guest(&mut m, |vm| {
+        delivered = Some(vm.signal_msi(MsiMessage::x86_fixed(0, MSI_VECTOR))?);
+        Ok(())
+    })?;
+    check("MSI accepted", Some(true), delivered)?;
+    check("handler flag", 1, m.read_u8(FLAG_ADDR)?)?;
+    check(
+        "handler report",
+        Some(Access::write(0, &[MSI_VECTOR])),
+        m.pio.writes().get(1).cloned(),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A device that fails, and an access with no device, come back from `run`
+/// as typed errors; the guest continues, and a failed read gives it all
+/// ones.
+pub fn device_errors<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let mut m = Machine::new(hv, false)?;
+    m.real_mode(code::REAL_DEVICE_ERRORS)?;
+    let failing = u64::from(FAILING_PORT);
+    match m.run_once() {
+        Err(Error::Io {
+            access,
+            source: BusError::Device {
+                base, op: "write", ..
+            },
+        }) if access == pio_out(FAILING_PORT, 1) && base == failing => {}
+        other => return Err(SuiteError::mismatch("failing write", "Error::Io", other)),
+    }
+    match m.run_once() {
+        Err(Error::Io {
+            access,
+            source: BusError::Device { op: "read", .. },
+        }) if !access.write && access.addr == failing => {}
+        other => return Err(SuiteError::mismatch("failing read", "Error::Io", other)),
+    }
+    check(
+        "report",
+        Ok(VcpuExit::Io(pio_out(REPORT_PORT, 1))),
+        m.run_once().map_err(|e| e.to_string()),
+    )?;
+    check(
+        "value of the failed read",
+        vec![Access::write(0, &[0xff])],
+        m.pio.writes(),
+    )?;
+    match m.run_once() {
+        Err(Error::Io {
+            source:
+                BusError::NoDevice {
+                    space: IoSpace::Pio,
+                    addr,
+                },
+            ..
+        }) if addr == u64::from(EMPTY_PORT) => {}
+        other => {
+            return Err(SuiteError::mismatch(
+                "empty port",
+                "BusError::NoDevice",
+                other,
+            ))
+        }
+    }
+    check(
+        "last exit",
+        Ok(VcpuExit::Hlt),
+        m.run_once().map_err(|e| e.to_string()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Bad input from the VMM gets typed errors, not panics: overlapping or
+/// malformed memory regions, vCPU ids out of range or reused, dirty logs of
+/// slots without logging, odd access sizes on the bus.
+pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let m = Machine::new(hv, false)?;
+    let ram = m.vm.memory_regions()[0];
+    let overlapping = MemoryRegion {
+        slot: 7,
+        guest_phys_addr: 0x8000,
+        ..ram
+    };
+    // SAFETY: the region is refused before the hypervisor sees it; were it
+    // accepted, it would alias RAM that `m` keeps mapped.
+    match unsafe { m.vm.set_memory_region(overlapping) } {
+        Err(Error::MemoryRegionOverlap {
+            slot: 7,
+            other_slot: RAM_SLOT,
+            ..
+        }) => {}
+        other => {
+            return Err(SuiteError::mismatch(
+                "overlap",
+                "MemoryRegionOverlap",
+                other,
+            ))
+        }
+    }
+    let same_slot = MemoryRegion {
+        guest_phys_addr: 0x100_0000,
+        ..ram
+    };
+    // SAFETY: as above; refused because the slot is taken.
+    match unsafe { m.vm.set_memory_region(same_slot) } {
+        Err(Error::MemorySlotInUse { slot: RAM_SLOT }) => {}
+        other => return Err(SuiteError::mismatch("slot reuse", "MemorySlotInUse", other)),
+    }
+    let unaligned = MemoryRegion {
+        slot: 7,
+        guest_phys_addr: 0x100_0010,
+        flags: MemoryRegionFlags::default(),
+        ..ram
+    };
+    // SAFETY: as above; refused because the address is unaligned.
+    match unsafe { m.vm.set_memory_region(unaligned) } {
+        Err(Error::InvalidMemoryRegion { .. }) => {}
+        other => {
+            return Err(SuiteError::mismatch(
+                "unaligned",
+                "InvalidMemoryRegion",
+                other,
+            ))
+        }
+    }
+    match m.vm.remove_memory_region(9) {
+        Err(Error::NoSuchMemorySlot { slot: 9 }) => {}
+        other => return Err(SuiteError::mismatch("remove", "NoSuchMemorySlot", other)),
+    }
+    match m.vm.get_dirty_log(RAM_SLOT) {
+        Err(Error::DirtyLogNotEnabled { slot: RAM_SLOT }) => {}
+        other => {
+            return Err(SuiteError::mismatch(
+                "dirty log",
+                "DirtyLogNotEnabled",
+                other,
+            ))
+        }
+    }
+    let max = m.vm.max_vcpu_id();
+    for id in [max, max.saturating_add(1), u32::MAX] {
+        match m.vm.create_vcpu(id) {
+            Err(Error::VcpuIdOutOfRange { id: got, max_id }) if got == id && max_id == max => {}
+            Err(e) => return Err(SuiteError::mismatch("vCPU id range", "VcpuIdOutOfRange", e)),
+            Ok(_) => return Err(SuiteError::mismatch("vCPU id range", "an error", "a vCPU")),
+        }
+    }
+    match m.vm.create_vcpu(0) {
+        Err(Error::VcpuIdInUse { id: 0 }) => {}
+        Err(e) => return Err(SuiteError::mismatch("vCPU id reuse", "VcpuIdInUse", e)),
+        Ok(_) => return Err(SuiteError::mismatch("vCPU id reuse", "an error", "a vCPU")),
+    }
+    for size in [0usize, 3, 5, 16] {
+        let mut buf = vec![0u8; size];
+        match m.bus.read(IoSpace::Mmio, MMIO_BASE, &mut buf) {
+            Err(BusError::InvalidAccessSize { size: s, .. }) if s == size => {}
+            other => {
+                return Err(SuiteError::mismatch(
+                    "odd MMIO read",
+                    "InvalidAccessSize",
+                    other,
+                ))
+            }
+        }
+        match m.bus.write(IoSpace::Mmio, MMIO_BASE, &buf) {
+            Err(BusError::InvalidAccessSize { .. }) => {}
+            other => {
+                return Err(SuiteError::mismatch(
+                    "odd MMIO write",
+                    "InvalidAccessSize",
+                    other,
+                ))
+            }
+        }
+    }
+    check("MMIO device log", Vec::<Access>::new(), m.mmio.log())?;
+    Ok(Outcome::Passed)
+}
+
+/// Immediate exit makes `run` return without entering the guest; clearing
+/// it lets the guest run.
+pub fn immediate_exit<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(hv, &[Capability::ImmediateExit]) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, false)?;
+    m.real_mode(&[0xf4])?; // hlt
+    m.vcpu.set_immediate_exit(true);
+    check("with immediate exit", VcpuExit::Interrupted, m.run_once()?)?;
+    check("rip unchanged", CODE_ADDR, m.vcpu.get_regs()?.rip)?;
+    m.vcpu.set_immediate_exit(false);
+    check("without immediate exit", VcpuExit::Hlt, m.run_once()?)?;
+    Ok(Outcome::Passed)
+}
+
+/// Registers, FPU, MSRs and CPUID written through the neutral types read
+/// back the same.
+pub fn registers_round_trip<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let m = Machine::new(hv, false)?;
+    let regs = StandardRegisters {
+        rax: 0x1111,
+        rbx: 0x2222,
+        r15: 0xf00d,
+        rsp: STACK_TOP,
+        rip: CODE_ADDR,
+        rflags: StandardRegisters::RFLAGS_RESERVED,
+        ..Default::default()
+    };
+    m.vcpu.set_regs(&regs)?;
+    check("regs", regs, m.vcpu.get_regs()?)?;
+    m.long_mode(&[0xf4])?;
+    let sregs = m.vcpu.get_sregs()?;
+    check("long-mode cs.l", true, sregs.cs.l)?;
+    check("cr3", PML4_ADDR, sregs.cr3)?;
+    m.vcpu.set_sregs(&sregs)?;
+    check("sregs", sregs, m.vcpu.get_sregs()?)?;
+    let fpu = FpuState {
+        fcw: FpuState::FCW_DEFAULT,
+        mxcsr: FpuState::MXCSR_DEFAULT,
+        xmm: [[0x5a; 16]; 16],
+        ..m.vcpu.get_fpu()?
+    };
+    m.vcpu.set_fpu(&fpu)?;
+    let back = m.vcpu.get_fpu()?;
+    check("fpu xmm", fpu.xmm, back.xmm)?;
+    check("fpu fcw", fpu.fcw, back.fcw)?;
+    // IA32_SYSENTER_CS and IA32_SYSENTER_ESP.
+    let msrs = [MsrEntry::new(0x174, 0x10), MsrEntry::new(0x175, 0x8000)];
+    check("MSRs written", 2, m.vcpu.set_msrs(&msrs)?)?;
+    let mut read = [MsrEntry::new(0x174, 0), MsrEntry::new(0x175, 0)];
+    check("MSRs read", 2, m.vcpu.get_msrs(&mut read)?)?;
+    check("MSR values", msrs, read)?;
+    if hv.check_capability(Capability::SetCpuid) {
+        let supported = hv.supported_cpuid()?;
+        let leaf0 = supported
+            .iter()
+            .find(|e| e.function == 0)
+            .copied()
+            .ok_or_else(|| SuiteError::Host("no CPUID leaf 0".into()))?;
+        m.vcpu.set_cpuid(&supported)?;
+        let got: Vec<CpuidEntry> = m.vcpu.get_cpuid()?;
+        check("CPUID entries", supported.len(), got.len())?;
+        check(
+            "CPUID leaf 0",
+            Some(leaf0),
+            got.iter().find(|e| e.function == 0).copied(),
+        )?;
+    }
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,352 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! A one-vCPU test machine: guest memory, VM, vCPU and the test devices,
+//! set up through the vm-hypervisor traits only.
+
+use std::sync::Arc;
+
+use vm_hypervisor::x86_64::{
+    bits, DescriptorTable, HypervisorX86_64, Segment, VcpuX86_64, VmX86_64,
+};
+use vm_hypervisor::{
+    Hypervisor, IoAccess, IoBus, IoSpace, MemoryRegion, MemoryRegionFlags, Vcpu, VcpuExit, Vm,
+};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::devices::{Failing, Recorder};
+use crate::layout::*;
+use crate::SuiteError;
+
+/// The vCPU type of backend `H`.
+pub type VcpuOf<H> = <<H as Hypervisor>::Vm as Vm>::Vcpu;
+
+/// Guest-physical address where the backend may put its real-mode TSS
+/// (three pages far above the test memory).
+const TSS_ADDR: u64 = 0xfffb_d000;
+
+/// A VM with one vCPU, the test memory map of [`crate::layout`] and the
+/// test devices on its bus.
+///
+/// Field order matters: the vCPU and VM are dropped before the memory they
+/// map.
+pub struct Machine<H: Hypervisor> {
+    /// vCPU 0.
+    pub vcpu: VcpuOf<H>,
+    /// The VM.
+    pub vm: H::Vm,
+    /// Guest memory (RAM, ROM and the dirty-logged slot).
+    pub mem: GuestMemoryMmap,
+    /// Device bus given to every `run`.
+    pub bus: IoBus,
+    /// Device on ports [`PIO_BASE`]`..+`[`PIO_SIZE`].
+    pub pio: Arc<Recorder>,
+    /// Device at [`MMIO_BASE`]`..+`[`MMIO_SIZE`].
+    pub mmio: Arc<Recorder>,
+    /// Catches guest writes to the read-only slot.
+    pub rom: Arc<Recorder>,
+}
+
+fn mem_err(e: impl std::fmt::Display) -> SuiteError {
+    SuiteError::Memory(e.to_string())
+}
+
+impl<H: HypervisorX86_64> Machine<H> {
+    /// Build the machine; with `irqchip`, the in-hypervisor interrupt
+    /// controllers exist before the vCPU is made (as x86 backends need).
+    pub fn new(hv: &H, irqchip: bool) -> Result<Self, SuiteError> {
+        let vm = hv.create_vm()?;
+        vm.set_tss_address(TSS_ADDR)?;
+        if irqchip {
+            vm.create_irqchip()?;
+        }
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[
+            (GuestAddress(0), RAM_SIZE as usize),
+            (GuestAddress(ROM_BASE), ROM_SIZE as usize),
+            (GuestAddress(DIRTY_BASE), DIRTY_SIZE as usize),
+        ])
+        .map_err(mem_err)?;
+        mem.write_obj(ROM_VALUE, GuestAddress(ROM_BASE))
+            .map_err(mem_err)?;
+        let slots = [
+            (RAM_SLOT, 0, RAM_SIZE, MemoryRegionFlags::default()),
+            (
+                ROM_SLOT,
+                ROM_BASE,
+                ROM_SIZE,
+                MemoryRegionFlags {
+                    readonly: true,
+                    log_dirty: false,
+                },
+            ),
+            (
+                DIRTY_SLOT,
+                DIRTY_BASE,
+                DIRTY_SIZE,
+                MemoryRegionFlags {
+                    readonly: false,
+                    log_dirty: true,
+                },
+            ),
+        ];
+        for (slot, base, size, flags) in slots {
+            let host = mem.get_host_address(GuestAddress(base)).map_err(mem_err)?;
+            let region = MemoryRegion {
+                slot,
+                guest_phys_addr: base,
+                size,
+                host_addr: host as u64,
+                flags,
+            };
+            // SAFETY: the host range is one whole region of `mem`, which the
+            // returned Machine owns and drops after the VM (field order).
+            unsafe { vm.set_memory_region(region)? };
+        }
+        let vcpu = vm.create_vcpu(0)?;
+
+        let pio = Arc::new(Recorder::default());
+        let mmio = Arc::new(Recorder::default());
+        let rom = Arc::new(Recorder::default());
+        let mut bus = IoBus::new();
+        bus.insert(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into(), pio.clone())?;
+        bus.insert(IoSpace::Pio, FAILING_PORT.into(), 1, Arc::new(Failing))?;
+        bus.insert(IoSpace::Mmio, MMIO_BASE, MMIO_SIZE, mmio.clone())?;
+        bus.insert(IoSpace::Mmio, ROM_BASE, ROM_SIZE, rom.clone())?;
+        Ok(Self {
+            vcpu,
+            vm,
+            mem,
+            bus,
+            pio,
+            mmio,
+            rom,
+        })
+    }
+
+    /// Copy `code` into guest memory at `addr`.
+    pub fn load(&self, addr: u64, code: &[u8]) -> Result<(), SuiteError> {
+        self.mem
+            .write_slice(code, GuestAddress(addr))
+            .map_err(mem_err)
+    }
+
+    /// Read a little-endian `u32` of guest memory.
+    pub fn read_u32(&self, addr: u64) -> Result<u32, SuiteError> {
+        self.mem.read_obj(GuestAddress(addr)).map_err(mem_err)
+    }
+
+    /// Read a byte of guest memory.
+    pub fn read_u8(&self, addr: u64) -> Result<u8, SuiteError> {
+        self.mem.read_obj(GuestAddress(addr)).map_err(mem_err)
+    }
+
+    fn write_u64(&self, addr: u64, v: u64) -> Result<(), SuiteError> {
+        self.mem.write_obj(v, GuestAddress(addr)).map_err(mem_err)
+    }
+
+    fn start_at(&self, entry: u64) -> Result<(), SuiteError> {
+        let mut regs = self.vcpu.get_regs()?;
+        regs.rip = entry;
+        regs.rsp = STACK_TOP;
+        regs.rflags = vm_hypervisor::x86_64::StandardRegisters::RFLAGS_RESERVED;
+        self.vcpu.set_regs(&regs)?;
+        Ok(())
+    }
+
+    /// Load `code` and start the vCPU in real mode at [`CODE_ADDR`] with
+    /// all segments based at zero.
+    pub fn real_mode(&self, code: &[u8]) -> Result<(), SuiteError> {
+        self.load(CODE_ADDR, code)?;
+        let mut sregs = self.vcpu.get_sregs()?;
+        for seg in [
+            &mut sregs.cs,
+            &mut sregs.ds,
+            &mut sregs.es,
+            &mut sregs.ss,
+            &mut sregs.fs,
+            &mut sregs.gs,
+        ] {
+            seg.base = 0;
+            seg.selector = 0;
+        }
+        self.vcpu.set_sregs(&sregs)?;
+        self.start_at(CODE_ADDR)
+    }
+
+    /// Write `entries` as the GDT and return its descriptor-table value.
+    fn write_gdt(&self, entries: &[Segment]) -> Result<DescriptorTable, SuiteError> {
+        let mut addr = GDT_ADDR;
+        self.write_u64(addr, 0)?;
+        for seg in entries {
+            addr += 8;
+            self.write_u64(addr, encode_descriptor(seg))?;
+        }
+        Ok(DescriptorTable {
+            base: GDT_ADDR,
+            limit: (8 * (entries.len() + 1) - 1) as u16,
+        })
+    }
+
+    /// Load `code` and start the vCPU in flat 32-bit protected mode (no
+    /// paging) at [`CODE_ADDR`]; code selector 0x8, data selector 0x10.
+    pub fn protected_mode(&self, code: &[u8]) -> Result<(), SuiteError> {
+        self.load(CODE_ADDR, code)?;
+        let cs = flat_segment(1, 11, false);
+        let ds = flat_segment(2, 3, false);
+        let mut sregs = self.vcpu.get_sregs()?;
+        sregs.gdt = self.write_gdt(&[cs, ds])?;
+        sregs.cs = cs;
+        for seg in [
+            &mut sregs.ds,
+            &mut sregs.es,
+            &mut sregs.ss,
+            &mut sregs.fs,
+            &mut sregs.gs,
+        ] {
+            *seg = ds;
+        }
+        sregs.cr0 |= bits::CR0_PE;
+        self.vcpu.set_sregs(&sregs)?;
+        self.start_at(CODE_ADDR)
+    }
+
+    /// Point vector `vector` of a protected-mode IDT at [`IDT_ADDR`] to
+    /// [`HANDLER_ADDR`], load `handler` there and set IDTR.
+    pub fn protected_mode_handler(&self, vector: u8, handler: &[u8]) -> Result<(), SuiteError> {
+        self.load(HANDLER_ADDR, handler)?;
+        // 32-bit interrupt gate: offset 15:0, selector, P=1 DPL=0 type 0xe,
+        // offset 31:16.
+        let gate =
+            (HANDLER_ADDR & 0xffff) | (0x8 << 16) | (0x8e_u64 << 40) | ((HANDLER_ADDR >> 16) << 48);
+        self.write_u64(IDT_ADDR + 8 * u64::from(vector), gate)?;
+        let mut sregs = self.vcpu.get_sregs()?;
+        sregs.idt = DescriptorTable {
+            base: IDT_ADDR,
+            limit: (8 * (u16::from(vector) + 1) - 1),
+        };
+        self.vcpu.set_sregs(&sregs)?;
+        Ok(())
+    }
+
+    /// Point real-mode interrupt vector `vector` to [`HANDLER_ADDR`] and
+    /// load `handler` there.
+    pub fn real_mode_handler(&self, vector: u8, handler: &[u8]) -> Result<(), SuiteError> {
+        self.load(HANDLER_ADDR, handler)?;
+        // IVT entry: offset (16 bits) then segment (16 bits).
+        let entry = HANDLER_ADDR as u32;
+        self.mem
+            .write_obj(entry, GuestAddress(4 * u64::from(vector)))
+            .map_err(mem_err)
+    }
+
+    /// Load `code` and start the vCPU in 64-bit long mode at [`CODE_ADDR`]
+    /// with the first 2 MiB identity mapped.
+    pub fn long_mode(&self, code: &[u8]) -> Result<(), SuiteError> {
+        self.load(CODE_ADDR, code)?;
+        let pdpt = PML4_ADDR + 0x1000;
+        let pd = PML4_ADDR + 0x2000;
+        // Present | writable, and for the PD entry a 2 MiB page (PS).
+        self.write_u64(PML4_ADDR, pdpt | 0x3)?;
+        self.write_u64(pdpt, pd | 0x3)?;
+        self.write_u64(pd, 0x83)?;
+        let cs = flat_segment(1, 11, true);
+        let ds = flat_segment(2, 3, false);
+        let mut sregs = self.vcpu.get_sregs()?;
+        sregs.gdt = self.write_gdt(&[cs, ds])?;
+        sregs.cs = cs;
+        for seg in [
+            &mut sregs.ds,
+            &mut sregs.es,
+            &mut sregs.ss,
+            &mut sregs.fs,
+            &mut sregs.gs,
+        ] {
+            *seg = ds;
+        }
+        sregs.cr3 = PML4_ADDR;
+        sregs.cr4 |= bits::CR4_PAE;
+        sregs.cr0 |= bits::CR0_PE | bits::CR0_ET | bits::CR0_NE | bits::CR0_PG;
+        sregs.efer |= bits::EFER_LME | bits::EFER_LMA;
+        self.vcpu.set_sregs(&sregs)?;
+        self.start_at(CODE_ADDR)
+    }
+
+    /// Run one exit.
+    pub fn run_once(&mut self) -> Result<VcpuExit, vm_hypervisor::Error> {
+        self.vcpu.run(&self.bus)
+    }
+
+    /// Run until the guest halts; returns the I/O exits seen on the way.
+    /// Any other exit, an error, or more than `max_exits` exits fail.
+    pub fn run_to_halt(&mut self, max_exits: usize) -> Result<Vec<IoAccess>, SuiteError> {
+        let mut io = Vec::new();
+        for _ in 0..max_exits {
+            match self.run_once()? {
+                VcpuExit::Io(a) => io.push(a),
+                VcpuExit::Hlt => return Ok(io),
+                other => return Err(SuiteError::UnexpectedExit(other)),
+            }
+        }
+        Err(SuiteError::TooManyExits(max_exits))
+    }
+}
+
+/// A flat 4 GiB segment in GDT entry `index`: code (`type_` 11) or data
+/// (`type_` 3); `long` makes a 64-bit code segment.
+pub fn flat_segment(index: u16, type_: u8, long: bool) -> Segment {
+    Segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector: index << 3,
+        type_,
+        present: true,
+        dpl: 0,
+        db: !long,
+        s: true,
+        l: long,
+        g: true,
+        avl: false,
+        unusable: false,
+    }
+}
+
+/// The 8-byte GDT descriptor for `seg`'s cached fields.
+pub fn encode_descriptor(seg: &Segment) -> u64 {
+    let limit = if seg.g { seg.limit >> 12 } else { seg.limit };
+    let access = u64::from(seg.type_ & 0xf)
+        | u64::from(seg.s) << 4
+        | u64::from(seg.dpl & 3) << 5
+        | u64::from(seg.present) << 7;
+    let flags =
+        u64::from(seg.avl) | u64::from(seg.l) << 1 | u64::from(seg.db) << 2 | u64::from(seg.g) << 3;
+    (u64::from(limit) & 0xffff)
+        | (seg.base & 0xff_ffff) << 16
+        | access << 40
+        | (u64::from(limit >> 16) & 0xf) << 48
+        | flags << 52
+        | ((seg.base >> 24) & 0xff) << 56
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_match_the_well_known_values() {
+        // 64-bit code, execute/read accessed, G=1 L=1: 0x00af9b000000ffff.
+        assert_eq!(
+            encode_descriptor(&flat_segment(1, 11, true)),
+            0x00af_9b00_0000_ffff
+        );
+        // Data, read/write accessed, G=1 D/B=1: 0x00cf93000000ffff.
+        assert_eq!(
+            encode_descriptor(&flat_segment(2, 3, false)),
+            0x00cf_9300_0000_ffff
+        );
+        // 32-bit code: 0x00cf9b000000ffff.
+        assert_eq!(
+            encode_descriptor(&flat_segment(1, 11, false)),
+            0x00cf_9b00_0000_ffff
+        );
+    }
+}

@@ -1,0 +1,262 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! [`KvmVcpu`]: one KVM vCPU and its run loop.
+
+use kvm_bindings::{kvm_run, CpuId, Msrs, KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use vm_hypervisor::x86_64::{
+    CpuidEntry, FpuState, MsrEntry, SpecialRegisters, StandardRegisters, VcpuX86_64,
+};
+use vm_hypervisor::{DeviceBus, Error, IoAccess, IoSpace, Result, SystemEventKind, Vcpu, VcpuExit};
+
+use crate::convert::{
+    cpuid_from_kvm, cpuid_to_kvm, fpu_from_kvm, fpu_to_kvm, msr_to_kvm, regs_from_kvm, regs_to_kvm,
+    sregs_from_kvm, sregs_into_kvm,
+};
+
+/// A KVM vCPU.
+#[derive(Debug)]
+pub struct KvmVcpu {
+    fd: VcpuFd,
+    id: u32,
+    run_size: usize,
+}
+
+/// What the kvm-ioctls exit said, without its borrow of the run area.
+enum Next {
+    Done(VcpuExit),
+    Io,
+    Mmio(IoAccess),
+    Error(Error),
+    Other,
+}
+
+impl KvmVcpu {
+    pub(crate) fn new(fd: VcpuFd, id: u32, run_size: usize) -> Self {
+        Self { fd, id, run_size }
+    }
+
+    /// The kvm-ioctls vCPU handle, for what the traits do not cover.
+    pub fn as_vcpu_fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
+    /// Serve a `KVM_EXIT_IO`: one or (for `rep ins/outs`) several
+    /// accesses of `size` bytes at one port.
+    fn port_io(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
+        let run_size = self.run_size;
+        let run: &mut kvm_run = self.fd.get_kvm_run();
+        debug_assert_eq!(run.exit_reason, KVM_EXIT_IO);
+        // SAFETY: the exit reason is KVM_EXIT_IO, for which `io` is the
+        // member of the union KVM filled in.
+        let io = unsafe { run.__bindgen_anon_1.io };
+        let size = usize::from(io.size);
+        let total = size.saturating_mul(io.count as usize);
+        let access = IoAccess {
+            space: IoSpace::Pio,
+            addr: u64::from(io.port),
+            size: io.size,
+            write: u32::from(io.direction) != KVM_EXIT_IO_IN,
+        };
+        let offset = usize::try_from(io.data_offset).unwrap_or(usize::MAX);
+        if size == 0 || offset.checked_add(total).is_none_or(|end| end > run_size) {
+            return Err(Error::InvalidArgument {
+                op: "KVM_RUN",
+                reason: format!(
+                    "port I/O data at {offset:#x}+{total:#x} lies outside the {run_size:#x}-byte run area"
+                ),
+            });
+        }
+        let base = (run as *mut kvm_run).cast::<u8>();
+        // SAFETY: `base` is the start of the kvm_run mapping of `run_size`
+        // bytes owned by `self.fd`, and [offset, offset + total) was checked
+        // to lie inside it; `run` is not used again while the slice lives.
+        let data = unsafe { std::slice::from_raw_parts_mut(base.add(offset), total) };
+        for chunk in data.chunks_mut(size) {
+            let r = if access.write {
+                bus.write(IoSpace::Pio, access.addr, chunk)
+            } else {
+                bus.read(IoSpace::Pio, access.addr, chunk)
+            };
+            if let Err(source) = r {
+                if !access.write {
+                    chunk.fill(0xff);
+                }
+                return Err(Error::Io { access, source });
+            }
+        }
+        Ok(VcpuExit::Io(access))
+    }
+}
+
+impl Vcpu for KvmVcpu {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn run(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
+        let next = match self.fd.run() {
+            Ok(exit) => match exit {
+                KvmExit::IoIn(..) | KvmExit::IoOut(..) => Next::Io,
+                KvmExit::MmioRead(addr, data) => {
+                    let access = IoAccess {
+                        space: IoSpace::Mmio,
+                        addr,
+                        size: data.len() as u8,
+                        write: false,
+                    };
+                    match bus.read(IoSpace::Mmio, addr, data) {
+                        Ok(()) => Next::Mmio(access),
+                        Err(source) => {
+                            data.fill(0xff);
+                            Next::Error(Error::Io { access, source })
+                        }
+                    }
+                }
+                KvmExit::MmioWrite(addr, data) => {
+                    let access = IoAccess {
+                        space: IoSpace::Mmio,
+                        addr,
+                        size: data.len() as u8,
+                        write: true,
+                    };
+                    match bus.write(IoSpace::Mmio, addr, data) {
+                        Ok(()) => Next::Mmio(access),
+                        Err(source) => Next::Error(Error::Io { access, source }),
+                    }
+                }
+                KvmExit::Hlt => Next::Done(VcpuExit::Hlt),
+                KvmExit::Shutdown => Next::Done(VcpuExit::Shutdown),
+                KvmExit::Intr => Next::Done(VcpuExit::Interrupted),
+                KvmExit::Debug(_) => Next::Done(VcpuExit::Debug),
+                KvmExit::FailEntry(reason, _) => Next::Done(VcpuExit::FailEntry { reason }),
+                KvmExit::SystemEvent(kind, _) => Next::Done(VcpuExit::SystemEvent(match kind {
+                    kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN => SystemEventKind::Shutdown,
+                    kvm_bindings::KVM_SYSTEM_EVENT_RESET => SystemEventKind::Reset,
+                    kvm_bindings::KVM_SYSTEM_EVENT_CRASH => SystemEventKind::Crash,
+                    other => SystemEventKind::Other(other),
+                })),
+                KvmExit::InternalError => {
+                    let run = self.fd.get_kvm_run();
+                    // SAFETY: for KVM_EXIT_INTERNAL_ERROR the `internal`
+                    // member of the union is the one KVM filled in.
+                    let code = unsafe { run.__bindgen_anon_1.internal.suberror };
+                    Next::Done(VcpuExit::InternalError { code })
+                }
+                _ => Next::Other,
+            },
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                Next::Done(VcpuExit::Interrupted)
+            }
+            Err(e) => Next::Error(Error::hypervisor("KVM_RUN", e)),
+        };
+        match next {
+            Next::Done(exit) => Ok(exit),
+            Next::Mmio(access) => Ok(VcpuExit::Io(access)),
+            Next::Io => self.port_io(bus),
+            Next::Error(e) => Err(e),
+            Next::Other => Ok(VcpuExit::Unhandled {
+                reason: self.fd.get_kvm_run().exit_reason,
+            }),
+        }
+    }
+
+    fn set_immediate_exit(&mut self, exit: bool) {
+        self.fd.set_kvm_immediate_exit(exit.into());
+    }
+}
+
+impl VcpuX86_64 for KvmVcpu {
+    fn get_regs(&self) -> Result<StandardRegisters> {
+        self.fd
+            .get_regs()
+            .map(|r| regs_from_kvm(&r))
+            .map_err(|e| Error::hypervisor("KVM_GET_REGS", e))
+    }
+
+    fn set_regs(&self, regs: &StandardRegisters) -> Result<()> {
+        self.fd
+            .set_regs(&regs_to_kvm(regs))
+            .map_err(|e| Error::hypervisor("KVM_SET_REGS", e))
+    }
+
+    fn get_sregs(&self) -> Result<SpecialRegisters> {
+        self.fd
+            .get_sregs()
+            .map(|s| sregs_from_kvm(&s))
+            .map_err(|e| Error::hypervisor("KVM_GET_SREGS", e))
+    }
+
+    fn set_sregs(&self, sregs: &SpecialRegisters) -> Result<()> {
+        // Start from KVM's view so the pending-interrupt bitmap, which the
+        // neutral type does not carry, is written back unchanged.
+        let mut k = self
+            .fd
+            .get_sregs()
+            .map_err(|e| Error::hypervisor("KVM_GET_SREGS", e))?;
+        sregs_into_kvm(sregs, &mut k);
+        self.fd
+            .set_sregs(&k)
+            .map_err(|e| Error::hypervisor("KVM_SET_SREGS", e))
+    }
+
+    fn get_fpu(&self) -> Result<FpuState> {
+        self.fd
+            .get_fpu()
+            .map(|f| fpu_from_kvm(&f))
+            .map_err(|e| Error::hypervisor("KVM_GET_FPU", e))
+    }
+
+    fn set_fpu(&self, fpu: &FpuState) -> Result<()> {
+        self.fd
+            .set_fpu(&fpu_to_kvm(fpu))
+            .map_err(|e| Error::hypervisor("KVM_SET_FPU", e))
+    }
+
+    fn get_msrs(&self, msrs: &mut [MsrEntry]) -> Result<usize> {
+        let entries: Vec<_> = msrs.iter().map(msr_to_kvm).collect();
+        let mut kmsrs = Msrs::from_entries(&entries).map_err(|e| Error::InvalidArgument {
+            op: "KVM_GET_MSRS",
+            reason: format!("{} entries: {e:?}", msrs.len()),
+        })?;
+        let n = self
+            .fd
+            .get_msrs(&mut kmsrs)
+            .map_err(|e| Error::hypervisor("KVM_GET_MSRS", e))?;
+        for (out, k) in msrs.iter_mut().zip(kmsrs.as_slice()).take(n) {
+            out.data = k.data;
+        }
+        Ok(n)
+    }
+
+    fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize> {
+        let entries: Vec<_> = msrs.iter().map(msr_to_kvm).collect();
+        let kmsrs = Msrs::from_entries(&entries).map_err(|e| Error::InvalidArgument {
+            op: "KVM_SET_MSRS",
+            reason: format!("{} entries: {e:?}", msrs.len()),
+        })?;
+        self.fd
+            .set_msrs(&kmsrs)
+            .map_err(|e| Error::hypervisor("KVM_SET_MSRS", e))
+    }
+
+    fn set_cpuid(&self, entries: &[CpuidEntry]) -> Result<()> {
+        let k: Vec<_> = entries.iter().map(cpuid_to_kvm).collect();
+        let cpuid = CpuId::from_entries(&k).map_err(|e| Error::InvalidArgument {
+            op: "KVM_SET_CPUID2",
+            reason: format!("{} entries: {e:?}", entries.len()),
+        })?;
+        self.fd
+            .set_cpuid2(&cpuid)
+            .map_err(|e| Error::hypervisor("KVM_SET_CPUID2", e))
+    }
+
+    fn get_cpuid(&self) -> Result<Vec<CpuidEntry>> {
+        let cpuid = self
+            .fd
+            .get_cpuid2(KVM_MAX_CPUID_ENTRIES)
+            .map_err(|e| Error::hypervisor("KVM_GET_CPUID2", e))?;
+        Ok(cpuid.as_slice().iter().map(cpuid_from_kvm).collect())
+    }
+}
