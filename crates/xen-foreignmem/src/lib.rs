@@ -68,3 +68,8 @@ pub use xen::{XenForeignMapper, XenForeignMapping, XenGrantMapper, XenGrantMappi
 
 #[cfg(test)]
 mod tests;
+
+// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
