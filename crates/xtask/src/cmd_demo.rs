@@ -1,9 +1,85 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! TODO
+//! `xen-box demo`: runs the xen-bindings example `xen-info` in dom0 next to
+//! the toolstack's own `xl info` / `xl list` / `xenstore-ls`, for comparison.
 
-/// TODO
-pub fn demo(_s: crate::stack::Stack) -> crate::util::Result<i32> {
-    Ok(1)
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::bail;
+use crate::cmd_run::ready;
+use crate::json::{self, Value};
+use crate::payload::{boot_with, timed, Payload};
+use crate::report::{self, Verdict};
+use crate::stack::Stack;
+use crate::util::{say, workspace_root, Context, Result};
+
+fn build_example(name: &str) -> Result<PathBuf> {
+    let root = workspace_root();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--example", name, "-p", "xen-bindings"])
+        .arg("--message-format=json")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context(|| "cannot run cargo build --example".into())?;
+    if !out.status.success() {
+        bail!(
+            "cargo build --example {name} -p xen-bindings failed with {}",
+            out.status
+        );
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(v) = json::parse(line) else { continue };
+        let t = v.get("target");
+        if t.and_then(|t| t.get("name")).and_then(Value::as_str) == Some(name) {
+            if let Some(exe) = v.get("executable").and_then(Value::as_str) {
+                return Ok(PathBuf::from(exe));
+            }
+        }
+    }
+    bail!("cargo reported no executable for example {name}")
+}
+
+/// Boots once and shows `xl` and `xen-info` output.
+pub fn demo(stack: Stack) -> Result<i32> {
+    let src = workspace_root().join("crates/xen-bindings/examples/xen-info.rs");
+    if !src.is_file() {
+        say(format!(
+            "FAILED: the example {} does not exist yet: nothing to demonstrate",
+            src.display()
+        ));
+        return Ok(1);
+    }
+    let exe = build_example("xen-info")?;
+    let art = ready(stack)?;
+    let secs = 300;
+    let script = format!(
+        "#!/bin/sh\ncd /xen-box/files\n\
+         echo '===== xl info (toolstack) ====='; xl info\n\
+         echo '===== xl list (toolstack) ====='; xl list\n\
+         echo '===== xenstore-ls -f /local/domain/0 (toolstack) ====='\n\
+         xenstore-ls -f /local/domain/0 | head -40\n\
+         echo '===== xen-info (xen-bindings example) ====='\n{}exit $rc\n",
+        timed("./xen-info", secs, "xen-info")
+    );
+    let p = Payload {
+        files: vec![("xen-info".into(), exe)],
+        script,
+        timeout: Duration::from_secs(secs),
+        echo: true,
+    };
+    let out = boot_with(&art, &p, "demo")?;
+    let v = report::verdict(&out);
+    say(format!("{}: {}", stack.name(), report::timings(&out)));
+    match v {
+        Verdict::Exited(0) => Ok(0),
+        _ => {
+            eprint!("{}", report::failure(&out, &report::headline(&v)));
+            Ok(v.code().max(1))
+        }
+    }
 }

@@ -18,7 +18,7 @@ use crate::{bail, Opts};
 /// Crates whose integration tests need a Xen dom0.
 const XEN_CRATES: &[&str] = &["xen-bindings", "xen-foreignmem", "xen-ioreq"];
 /// Default per-binary limit.
-const DEFAULT_TIMEOUT: u64 = 300;
+const DEFAULT_TIMEOUT: u64 = 600;
 
 /// One integration-test executable.
 struct TestBin {

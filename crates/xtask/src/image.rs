@@ -87,6 +87,13 @@ struct Plan {
 pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)> {
     let sw = Stopwatch::start();
     let dir = stack.cache_dir();
+    mkdirs(&dir)?;
+    // Several jobs may share the cache: one prepares a stack at a time.
+    let lock_path = dir.join(".lock");
+    let lock =
+        File::create(&lock_path).context(|| format!("cannot create {}", lock_path.display()))?;
+    lock.lock()
+        .context(|| format!("cannot lock {}", lock_path.display()))?;
     let mut rep = PrepareReport::default();
     let apt = Apt::new(&dir.join("apt"), stack.name())?;
     rep.lists_updated = apt.ensure_lists(refresh)?;

@@ -1,0 +1,97 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Host packages the aarch64 box and the aarch64 cross-build need, installed
+//! with apt-get when missing.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{have_program, output, run, say, Result};
+
+/// (file that proves the package is there, Debian package) for booting and
+/// building the box: QEMU for Arm, the cross compiler for the hypervisor
+/// rebuild and Xen's build prerequisites.
+const BOX: &[(&str, &str)] = &[
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ("make", "make"),
+    ("flex", "flex"),
+    ("bison", "bison"),
+    ("python3", "python3"),
+    ("zstd", "zstd"),
+    ("xz", "xz-utils"),
+    ("gzip", "gzip"),
+    ("depmod", "kmod"),
+    ("modprobe", "kmod"),
+    ("dpkg-deb", "dpkg"),
+    ("tar", "tar"),
+    ("patch", "patch"),
+];
+
+/// Files of Debian's Rust for cross-building: rustc-web's compiler and the
+/// arm64 standard library (a foreign-architecture package).
+const RUST: &[(&str, &str)] = &[
+    ("/usr/bin/rustc", "rustc-web"),
+    ("/usr/bin/aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    (
+        "/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib",
+        "libstd-rust-web-dev:arm64",
+    ),
+];
+
+/// Qemu user-mode emulation, for running aarch64 unit tests on the host.
+const USER: &[(&str, &str)] = &[("qemu-aarch64-static", "qemu-user-static")];
+
+fn present(what: &str) -> bool {
+    if what.starts_with('/') {
+        Path::new(what).exists()
+    } else {
+        have_program(what)
+    }
+}
+
+fn install(list: &[(&str, &str)], foreign_arm64: bool) -> Result<()> {
+    let mut missing: Vec<&str> = list
+        .iter()
+        .filter(|(f, _)| !present(f))
+        .map(|(_, p)| *p)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if foreign_arm64 {
+        let archs = output(Command::new("dpkg").arg("--print-foreign-architectures"))?;
+        if !archs.lines().any(|l| l.trim() == "arm64") {
+            say("dpkg --add-architecture arm64 (for libstd-rust-web-dev:arm64)");
+            run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
+        }
+    }
+    say(format!("installing host packages: {}", missing.join(" ")));
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
+            .args(args);
+        c
+    };
+    run(&mut apt(&["update"]))?;
+    run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))
+}
+
+/// Tools to build and boot the aarch64 box.
+pub fn ensure_box_tools() -> Result<()> {
+    install(BOX, false)
+}
+
+/// Debian's Rust for aarch64 cross-builds (`rustc-web`, arm64 std, linker).
+pub fn ensure_rust_cross() -> Result<()> {
+    install(RUST, true)
+}
+
+/// `qemu-aarch64-static` for host-side aarch64 unit tests.
+pub fn ensure_qemu_user() -> Result<()> {
+    install(USER, false)
+}

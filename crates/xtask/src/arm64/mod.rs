@@ -1,0 +1,28 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The aarch64 Xen box: Debian's arm64 Xen and Linux under
+//! `qemu-system-aarch64` (TCG, `virt` machine with EL2), dom0 loaded by QEMU's
+//! guest-loader, the hypervisor rebuilt from Debian's source with the IOREQ
+//! server enabled, and test binaries cross-built with Debian's Rust.
+//!
+//! It produces the same [`Artifacts`] as the x86_64 box, so `run`, `test` and
+//! `selftest` and their failure detection are shared; only the image recipe,
+//! the QEMU command line and the cargo configuration differ.
+
+pub mod cmd_virtio;
+pub mod cross;
+pub mod host;
+pub mod image;
+pub mod qemu;
+pub mod xen_build;
+
+use crate::image::Artifacts;
+use crate::stack::Stack;
+use crate::util::Result;
+
+/// Host tools + the aarch64 image of `stack` (built or reused).
+pub fn ready(stack: Stack, refresh: bool) -> Result<Artifacts> {
+    host::ensure_box_tools()?;
+    image::prepare(stack, refresh)
+}

@@ -1,0 +1,276 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Rebuilds Debian's arm64 Xen hypervisor with the IOREQ server.
+//!
+//! Debian builds its arm64 hypervisor without `CONFIG_IOREQ_SERVER` (on Arm
+//! the option needs `CONFIG_EXPERT`), so device models in dom0 cannot serve
+//! guest MMIO. We take Debian's own source package and Debian's own config
+//! (shipped next to the binary), switch on `EXPERT` + `IOREQ_SERVER` and build
+//! only the hypervisor with the host's `aarch64-linux-gnu-gcc` (about 30 s).
+//!
+//! The newest source version whose tarballs the mirror serves is used (the
+//! security archive sometimes lists sources it does not serve); the result is
+//! cached under `<cache>/xen-ioreq/<source version>-<config hash>/xen`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{mkdirs, output, rmrf, run, say, write, Context, Fnv, Result, Stopwatch};
+use crate::{bail, err};
+
+/// Bumped whenever the rebuild recipe changes.
+const RECIPE: &str = "xen-box arm64 hypervisor rebuild 1";
+
+/// An apt configuration holding only the suite's source lists.
+struct SrcApt {
+    dir: PathBuf,
+}
+
+impl SrcApt {
+    fn new(dir: &Path, suite: &str) -> Result<SrcApt> {
+        for d in ["lists/partial", "cache/archives/partial"] {
+            mkdirs(&dir.join(d))?;
+        }
+        if !dir.join("status").exists() {
+            write(&dir.join("status"), "")?;
+        }
+        let (mirror, security) = crate::apt::host_mirrors();
+        let k = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
+        let text = format!(
+            "deb-src [{k}] {mirror} {suite} main\n\
+             deb-src [{k}] {mirror} {suite}-updates main\n\
+             deb-src [{k}] {security} {suite}-security main\n"
+        );
+        let path = dir.join("sources.list");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            write(&path, text)?;
+            let _ = std::fs::remove_file(dir.join("lists/.complete"));
+        }
+        Ok(SrcApt {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn cmd(&self, prog: &str) -> Command {
+        let d = self.dir.display();
+        let mut c = Command::new(prog);
+        for o in [
+            format!("Dir::Etc::SourceList={d}/sources.list"),
+            "Dir::Etc::SourceParts=/dev/null".into(),
+            format!("Dir::State::Lists={d}/lists"),
+            format!("Dir::Cache={d}/cache"),
+            format!("Dir::State::status={d}/status"),
+            "Debug::NoLocking=1".into(),
+            "APT::Sandbox::User=root".into(),
+            "Acquire::Languages=none".into(),
+            "Acquire::Retries=3".into(),
+        ] {
+            c.arg("-o").arg(o);
+        }
+        c
+    }
+
+    fn ensure_lists(&self) -> Result<()> {
+        let marker = self.dir.join("lists/.complete");
+        if !marker.exists() {
+            say("apt-get update (source lists)");
+            run(self.cmd("apt-get").args(["update", "-q"]))?;
+            write(&marker, "")?;
+        }
+        Ok(())
+    }
+
+    /// Versions of source package `xen`, newest first.
+    fn versions(&self) -> Result<Vec<String>> {
+        let out = output(self.cmd("apt-cache").args(["showsrc", "xen"]))?;
+        let mut v: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("Version: "))
+            .map(|s| s.trim().to_string())
+            .collect();
+        v.dedup();
+        // Insertion sort with dpkg's version comparison, newest first.
+        let mut sorted: Vec<String> = Vec::new();
+        for x in v {
+            let pos = sorted
+                .iter()
+                .position(|y| version_gt(&x, y))
+                .unwrap_or(sorted.len());
+            if !sorted.contains(&x) {
+                sorted.insert(pos, x);
+            }
+        }
+        Ok(sorted)
+    }
+}
+
+fn version_gt(a: &str, b: &str) -> bool {
+    Command::new("dpkg")
+        .args(["--compare-versions", a, "gt", b])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn find_file(dir: &Path, pred: impl Fn(&str) -> bool) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| pred(&n.to_string_lossy())))
+}
+
+/// Downloads (or finds cached) the orig and debian tarballs of the newest
+/// servable source version. Returns (version, orig, debian).
+fn source(cache: &Path, suite: &str) -> Result<(String, PathBuf, PathBuf)> {
+    let dl = cache.join("src");
+    // A previous success is recorded, so a warm run needs no lists at all.
+    if let Ok(v) = std::fs::read_to_string(dl.join("chosen")) {
+        let v = v.trim().to_string();
+        let d = dl.join(&v);
+        if let (Some(o), Some(db)) = (
+            find_file(&d, |n| n.contains(".orig.tar.")),
+            find_file(&d, |n| n.contains(".debian.tar.")),
+        ) {
+            return Ok((v, o, db));
+        }
+    }
+    let apt = SrcApt::new(&cache.join("src-apt"), suite)?;
+    apt.ensure_lists()?;
+    let versions = apt.versions()?;
+    if versions.is_empty() {
+        bail!("no source package `xen` in the {suite} source lists");
+    }
+    for v in &versions {
+        let d = dl.join(v);
+        mkdirs(&d)?;
+        say(format!("downloading Xen source {v}"));
+        // The .dsc may be missing on the mirror while the tarballs are there:
+        // judge by the tarballs, not by apt's exit status.
+        let _ = apt
+            .cmd("apt-get")
+            .current_dir(&d)
+            .args(["source", "--download-only", "-q"])
+            .arg(format!("xen={v}"))
+            .status();
+        if let (Some(o), Some(db)) = (
+            find_file(&d, |n| n.contains(".orig.tar.") && !n.ends_with(".asc")),
+            find_file(&d, |n| n.contains(".debian.tar.")),
+        ) {
+            write(&dl.join("chosen"), v)?;
+            return Ok((v.clone(), o, db));
+        }
+        say(format!("Xen source {v} is not served by the mirror; trying an older one"));
+        rmrf(&d)?;
+    }
+    bail!("none of the Xen source versions {versions:?} could be downloaded")
+}
+
+/// Returns the IOREQ-enabled hypervisor for the unpacked Debian hypervisor
+/// package in `deb_root` (which holds `boot/xen-<v>-arm64.config`).
+pub fn hypervisor(
+    cache: &Path,
+    suite: &str,
+    xen_version: &str,
+    deb_root: &Path,
+) -> Result<(PathBuf, String)> {
+    let cfg_path = deb_root.join(format!("boot/xen-{xen_version}-arm64.config"));
+    let config = std::fs::read_to_string(&cfg_path)
+        .context(|| format!("cannot read Debian's Xen config {}", cfg_path.display()))?;
+    let (version, orig, debian) = source(cache, suite)?;
+    let mut h = Fnv::default();
+    h.add(RECIPE.as_bytes()).add(config.as_bytes());
+    let key = format!("{version}-{}", h.hex());
+    let out_dir = cache.join("xen-ioreq").join(&key);
+    let xen = out_dir.join("xen");
+    if xen.is_file() {
+        return Ok((xen, version));
+    }
+    let sw = Stopwatch::start();
+    say(format!(
+        "rebuilding the arm64 hypervisor from Debian's Xen {version} with CONFIG_IOREQ_SERVER"
+    ));
+    let work = cache.join("xen-build");
+    rmrf(&work)?;
+    mkdirs(&work)?;
+    run(Command::new("tar").arg("xf").arg(&orig).arg("-C").arg(&work))?;
+    let top = std::fs::read_dir(&work)
+        .context(|| format!("cannot list {}", work.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .ok_or_else(|| err!("{} unpacked to nothing", orig.display()))?;
+    run(Command::new("tar").arg("xf").arg(&debian).arg("-C").arg(&top))?;
+    // Debian's patches, in series order (as Debian builds it).
+    let series = std::fs::read_to_string(top.join("debian/patches/series")).unwrap_or_default();
+    for p in series.lines().map(str::trim) {
+        if p.is_empty() || p.starts_with('#') {
+            continue;
+        }
+        let patch = top.join("debian/patches").join(p);
+        let f = std::fs::File::open(&patch)
+            .context(|| format!("cannot open Debian patch {}", patch.display()))?;
+        run(Command::new("patch")
+            .args(["-p1", "-s", "-f"])
+            .current_dir(&top)
+            .stdin(f))
+        .map_err(|e| err!("Debian patch {p} does not apply: {e}"))?;
+    }
+    let src = top.join("xen");
+    let mut cfg = config.replace("# CONFIG_EXPERT is not set", "CONFIG_EXPERT=y");
+    cfg.push_str("CONFIG_IOREQ_SERVER=y\n");
+    write(&src.join(".config"), cfg)?;
+    let make = |target: Option<&str>| {
+        let mut c = Command::new("make");
+        c.current_dir(&src)
+            .args(["XEN_TARGET_ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"]);
+        if let Some(t) = target {
+            c.arg(t);
+        }
+        c
+    };
+    run(&mut make(Some("olddefconfig")))?;
+    let final_cfg = std::fs::read_to_string(src.join(".config")).unwrap_or_default();
+    for opt in ["CONFIG_EXPERT=y", "CONFIG_IOREQ_SERVER=y"] {
+        if !final_cfg.lines().any(|l| l == opt) {
+            bail!("Xen {version}: {opt} did not survive olddefconfig");
+        }
+    }
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let log = work.join("build.log");
+    let logf =
+        std::fs::File::create(&log).context(|| format!("cannot create {}", log.display()))?;
+    let logf2 = logf.try_clone().context(|| "dup build log".into())?;
+    let st = make(None)
+        .arg(format!("-j{jobs}"))
+        .stdout(logf)
+        .stderr(logf2)
+        .status()
+        .context(|| "cannot start make for Xen".into())?;
+    if !st.success() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        bail!(
+            "building Xen {version} for arm64 failed with {st}; last lines of {}:\n{}",
+            log.display(),
+            crate::util::tail(&text, 30)
+        );
+    }
+    mkdirs(&out_dir)?;
+    let tmp = out_dir.join("xen.tmp");
+    std::fs::copy(src.join("xen"), &tmp).context(|| "cannot copy the built hypervisor".into())?;
+    std::fs::rename(&tmp, &xen).context(|| "cannot rename the built hypervisor".into())?;
+    rmrf(&work)?;
+    // Keep only the current build.
+    if let Ok(rd) = std::fs::read_dir(cache.join("xen-ioreq")) {
+        for e in rd.flatten() {
+            if e.file_name() != key.as_str() {
+                let _ = rmrf(&e.path());
+            }
+        }
+    }
+    say(format!(
+        "arm64 hypervisor {version} with IOREQ built in {:.1} s",
+        sw.secs()
+    ));
+    Ok((xen, version))
+}
