@@ -204,6 +204,9 @@ impl<S: Sys> EventChannel<S> {
 
     /// Connects a fresh local port to `remote_port` of domain `remote_domain`, which must
     /// have been allocated for us as an unbound port.
+    ///
+    /// Xen marks the new local port pending once right away (notifications the remote end sent
+    /// before the binding existed would otherwise be lost), so expect one event on it.
     pub fn bind_interdomain(&self, remote_domain: u16, remote_port: Port) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindInterdomain {
             remote_domain: remote_domain.into(),

@@ -73,9 +73,10 @@ impl<S: Sys> GntAlloc<S> {
     pub fn share(&self, domid: u16, count: usize, writable: bool) -> Result<SharedPages<S>> {
         const OP: &str = "gntalloc alloc_gref";
         check_count(OP, count)?;
-        let count32 = count as u32; // checked above: at most MAX_GRANTS_PER_MAPPING
-                                    // Header (domid, flags, count, index) then one u32 reference per page; never less than
-                                    // the one-reference C struct the ioctl number encodes.
+        // Checked above: at most MAX_GRANTS_PER_MAPPING, so the cast is lossless.
+        let count32 = count as u32;
+        // Header (domid, flags, count, index) then one u32 reference per page; never less than
+        // the one-reference C struct the ioctl number encodes.
         let header = std::mem::offset_of!(IoctlGntallocAllocGref, gref_ids);
         let mut buf =
             IoctlBuf::new((header + count * 4).max(std::mem::size_of::<IoctlGntallocAllocGref>()));

@@ -368,9 +368,10 @@ impl<S: Sys> GntDev<S> {
     pub fn map(&self, refs: &[GrantRef], writable: bool) -> Result<GrantMapping<S>> {
         const OP: &str = "gntdev map_grant_ref";
         check_count(OP, refs.len())?;
-        let count = refs.len() as u32; // checked above: at most MAX_GRANTS_PER_MAPPING
-                                       // Header (count, pad, index) then the (domid, ref) pairs; never less than the
-                                       // one-ref C struct the ioctl number encodes.
+        // Checked above: at most MAX_GRANTS_PER_MAPPING, so the cast is lossless.
+        let count = refs.len() as u32;
+        // Header (count, pad, index) then the (domid, ref) pairs; never less than the one-ref
+        // C struct the ioctl number encodes.
         let header = std::mem::offset_of!(IoctlGntdevMapGrantRef, refs);
         let entry = std::mem::size_of::<IoctlGntdevGrantRef>();
         let mut buf = IoctlBuf::new(

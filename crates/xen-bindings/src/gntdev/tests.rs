@@ -95,7 +95,8 @@ fn map_mmaps_and_unmaps_in_order() {
     assert_eq!(&out, b"xyz");
     assert!(matches!(
         m.read_at(2 * PAGE_SIZE - 1, &mut out),
-        Err(Error::OutOfBounds { offset, len: 3, size }) if offset == 2 * PAGE_SIZE - 1 && size == 2 * PAGE_SIZE
+        Err(Error::OutOfBounds { offset, len: 3, size })
+            if offset == 2 * PAGE_SIZE - 1 && size == 2 * PAGE_SIZE
     ));
     assert!(matches!(
         m.write_at(usize::MAX, b"a"),

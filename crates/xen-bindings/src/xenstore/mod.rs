@@ -40,7 +40,11 @@
 //!
 //! // Update two nodes atomically, retrying if another writer got in between.
 //! xs.transaction(10, |tx| {
-//!     let n: u32 = tx.read_string("/local/domain/0/data/counter").map_or(0, |s| s.parse().unwrap_or(0));
+//!     let n: u32 = match tx.read_string("/local/domain/0/data/counter") {
+//!         Ok(text) => text.parse().unwrap_or(0),
+//!         Err(e) if e.is_not_found() => 0,
+//!         Err(e) => return Err(e),
+//!     };
 //!     tx.write("/local/domain/0/data/counter", (n + 1).to_string())?;
 //!     tx.write("/local/domain/0/data/last-writer", name.as_bytes())
 //! })?;
