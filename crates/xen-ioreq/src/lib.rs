@@ -3,4 +3,80 @@
 
 //! Xen IOREQ server for device emulation in Rust.
 //!
-//! This crate is at its start; see the workspace README for the plan.
+//! On Xen, a guest's port I/O, MMIO and PCI configuration accesses that the hypervisor does not
+//! emulate itself are forwarded to an *IOREQ server* in a device-model domain (usually dom0):
+//! Xen writes the request into a page shared with the server and signals an event channel;
+//! the server carries it out and publishes the response. This crate is that server:
+//!
+//! - [`Request`]: a typed request decoded from a raw `struct ioreq` (PIO, MMIO, PCI config,
+//!   invalidate, time offset; sizes 1/2/4/8; rep counts with the direction flag;
+//!   `data_is_ptr`). Decoding is pure and hostile-input safe.
+//! - [`page`]: the synchronous page and its slot state machine (`READY` → `IN_PROCESS` →
+//!   `IORESP_READY`, Acquire/Release on the state byte); [`bufring`]: the buffered ring
+//!   reader (two-slot 8-byte writes, wraparound, corrupt pointers as errors).
+//! - [`Dispatcher`]: carries requests out on a `vm-hypervisor` [`DeviceBus`], the same bus
+//!   and devices a KVM vCPU loop serves, with guest memory for `data_is_ptr` requests.
+//! - [`IoreqServer`]: the lifecycle through dm_op (create, map pages with `MMAP_RESOURCE`,
+//!   register ranges, enable, bind per-vCPU event channels, destroy on drop), interrupt
+//!   injection, and kernel irqfd/ioeventfd with a userspace fallback.
+//! - [`EventLoop`]: an epoll loop serving one server.
+//!
+//! Whatever a request holds, the server completes it (reads of broken requests return all
+//! ones), logs what was wrong and keeps serving: a guest is never left hanging.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+//! use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
+//!
+//! /// A register that reads back what was last written.
+//! #[derive(Default)]
+//! struct Scratch(std::sync::atomic::AtomicU64);
+//! impl IoHandler for Scratch {
+//!     fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+//!         let v = self.0.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes();
+//!         data.copy_from_slice(&v[..data.len()]);
+//!         Ok(())
+//!     }
+//!     fn write(&self, _: u64, data: &[u8]) -> Result<(), DeviceError> {
+//!         let mut v = [0u8; 8];
+//!         v[..data.len()].copy_from_slice(data);
+//!         self.0.store(u64::from_le_bytes(v), std::sync::atomic::Ordering::Relaxed);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut bus = IoBus::new();
+//! bus.insert(IoSpace::Mmio, 0x2000_0000, 8, Arc::new(Scratch::default()))?;
+//! let domid = 1;
+//! let mut server = IoreqServer::open(domid, BufIoreqMode::Off)?;
+//! server.map_range(IoRange::mmio(0x2000_0000, 8).unwrap())?;
+//! server.enable()?;
+//! let mut event_loop = EventLoop::new(&server, Dispatcher::new(&bus))?;
+//! event_loop.run()?; // until event_loop.stopper() is written
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod bufring;
+pub mod dispatch;
+mod error;
+mod event_loop;
+pub mod page;
+pub mod request;
+mod server;
+
+pub use dispatch::{
+    DispatchStats, Dispatcher, GuestMemoryRam, GuestRam, HandleError, NoGuestRam, PciConfigHandler,
+};
+pub use error::{DecodeError, Error, Result, RingError};
+pub use event_loop::{EventLoop, Turn};
+pub use request::{Access, Data, Dir, Request};
+pub use server::{BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath};
+
+// Re-exported so users need not depend on vm-hypervisor for the basic types.
+pub use vm_hypervisor::{DeviceBus, IoSpace};
+
+#[cfg(test)]
+mod tests;

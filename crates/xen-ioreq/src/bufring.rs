@@ -1,0 +1,396 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Reader of the buffered IOREQ ring: posted writes Xen does not wait for.
+//!
+//! The page starts with `read_pointer` (ours) and `write_pointer` (Xen's), free-running
+//! counters; entry `n` lives in slot `n % IOREQ_BUFFER_SLOT_NUM`. An 8-byte access (and a time
+//! offset) takes two consecutive slots, the second holding the high 32 bits of the data; Xen
+//! publishes both before advancing `write_pointer` by two.
+//!
+//! In `HVM_IOREQSRV_BUFIOREQ_ATOMIC` mode Xen may rebase both pointers at once with a 64-bit
+//! compare-exchange, so the reader loads the pair with one 64-bit atomic load and advances
+//! `read_pointer` with a 64-bit compare-exchange that keeps the `write_pointer` it saw; this
+//! is also correct for the legacy mode. Pointers that do not make sense are an error, never a
+//! panic or an out-of-bounds access.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use xen_bindings::abi::xen::ioreq::{
+    BufIoreq, IOREQ_BUFFER_SLOT_NUM, IOREQ_READ, IOREQ_TYPE_COPY, IOREQ_TYPE_INVALIDATE,
+    IOREQ_TYPE_PIO, IOREQ_TYPE_TIMEOFFSET,
+};
+
+use crate::error::{DecodeError, RingError};
+use crate::page::IoPage;
+use crate::request::{Access, Data, Dir, Request};
+
+const SLOTS: u32 = IOREQ_BUFFER_SLOT_NUM as u32;
+/// Offset of the first slot in the page.
+const RING_OFFSET: usize = 8;
+
+/// One entry of the buffered ring, its two slots (if any) joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufEntry {
+    /// `IOREQ_TYPE_*`.
+    pub io_type: u8,
+    /// `IOREQ_READ` or `IOREQ_WRITE` (always a write from a sane Xen).
+    pub dir: u8,
+    /// Access size in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    /// The 20-bit address.
+    pub addr: u32,
+    /// The data; 64 bits for two-slot entries.
+    pub data: u64,
+}
+
+impl BufEntry {
+    /// Turns the entry into a request.
+    pub fn decode(&self) -> Result<Request, DecodeError> {
+        match self.io_type {
+            IOREQ_TYPE_TIMEOFFSET => return Ok(Request::TimeOffset(self.data as i64)),
+            IOREQ_TYPE_INVALIDATE => return Ok(Request::Invalidate),
+            IOREQ_TYPE_PIO | IOREQ_TYPE_COPY => {}
+            other => return Err(DecodeError::UnknownType(other)),
+        }
+        if self.dir == IOREQ_READ {
+            return Err(DecodeError::BufferedRead(self.addr));
+        }
+        let access = Access {
+            addr: u64::from(self.addr),
+            size: self.size,
+            count: 1,
+            dir: Dir::Write,
+            df: false,
+            data: Data::Value(self.data),
+        };
+        Ok(if self.io_type == IOREQ_TYPE_PIO {
+            Request::Pio(access)
+        } else {
+            Request::Mmio(access)
+        })
+    }
+}
+
+/// The buffered ring page, read by the device model.
+#[derive(Debug)]
+pub struct BufferedRing<P: IoPage> {
+    page: P,
+}
+
+fn split(pair: u64) -> (u32, u32) {
+    (pair as u32, (pair >> 32) as u32)
+}
+
+impl<P: IoPage> BufferedRing<P> {
+    /// Views `page` as a buffered ring.
+    pub fn new(page: P) -> Self {
+        Self { page }
+    }
+
+    /// The page.
+    pub fn page(&self) -> &P {
+        &self.page
+    }
+
+    fn pointers(&self) -> &AtomicU64 {
+        // SAFETY: the pointer pair is the first 8 bytes of the page, which is 8-aligned and
+        // lives as long as `self`; it is only accessed atomically.
+        unsafe { AtomicU64::from_ptr(self.page.page_ptr().as_ptr().cast()) }
+    }
+
+    fn slot(&self, index: u32) -> BufIoreq {
+        let i = (index % SLOTS) as usize;
+        // SAFETY: i < IOREQ_BUFFER_SLOT_NUM, so the slot lies inside the page (8 + 511 * 8 =
+        // 4096 bytes); volatile because Xen writes it.
+        unsafe {
+            self.page
+                .page_ptr()
+                .as_ptr()
+                .add(RING_OFFSET + i * std::mem::size_of::<BufIoreq>())
+                .cast::<BufIoreq>()
+                .read_volatile()
+        }
+    }
+
+    /// `(read_pointer, write_pointer)` as of now.
+    pub fn pointers_now(&self) -> (u32, u32) {
+        split(self.pointers().load(Ordering::Acquire))
+    }
+
+    /// Number of published slots not yet consumed, or an error if the pointers are corrupt.
+    pub fn pending_slots(&self) -> Result<u32, RingError> {
+        let (read, write) = self.pointers_now();
+        let avail = write.wrapping_sub(read);
+        if avail > SLOTS {
+            return Err(RingError::BadPointers { read, write });
+        }
+        Ok(avail)
+    }
+
+    /// Takes the next entry; `Ok(None)` when the ring is empty.
+    pub fn pop(&self) -> Result<Option<BufEntry>, RingError> {
+        // Acquire: the slots Xen published are visible once we see its write_pointer.
+        let pair = self.pointers().load(Ordering::Acquire);
+        let (read, write) = split(pair);
+        let avail = write.wrapping_sub(read);
+        if avail == 0 {
+            return Ok(None);
+        }
+        if avail > SLOTS {
+            return Err(RingError::BadPointers { read, write });
+        }
+        let first = self.slot(read);
+        let size_log2 = first.size_log2();
+        let (data, used) = if size_log2 == 3 {
+            if avail < 2 {
+                return Err(RingError::TruncatedEntry { read });
+            }
+            let second = self.slot(read.wrapping_add(1));
+            (u64::from(first.data) | (u64::from(second.data) << 32), 2)
+        } else {
+            (u64::from(first.data), 1)
+        };
+        self.advance(used);
+        Ok(Some(BufEntry {
+            io_type: first.io_type(),
+            dir: first.dir(),
+            size: 1 << size_log2,
+            addr: first.addr(),
+            data,
+        }))
+    }
+
+    /// Moves `read_pointer` on by `n`, keeping whatever `write_pointer` Xen has now.
+    fn advance(&self, n: u32) {
+        let ptrs = self.pointers();
+        let mut cur = ptrs.load(Ordering::Relaxed);
+        loop {
+            let (read, write) = split(cur);
+            let new = u64::from(read.wrapping_add(n)) | (u64::from(write) << 32);
+            // Release: our reads of the slots happen before Xen may reuse them.
+            match ptrs.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Drops everything published so far (after corrupt pointers: the only way to keep going
+    /// with posted writes nobody waits for).
+    pub fn resync(&self) {
+        let ptrs = self.pointers();
+        let mut cur = ptrs.load(Ordering::Acquire);
+        loop {
+            let (_, write) = split(cur);
+            let new = u64::from(write) | (u64::from(write) << 32);
+            match ptrs.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+/// Producer side of the ring, as Xen writes it: for tests, fuzzing and benchmarks.
+#[derive(Debug)]
+pub struct RingWriter<'a, P: IoPage> {
+    ring: &'a BufferedRing<P>,
+}
+
+impl<'a, P: IoPage> RingWriter<'a, P> {
+    /// A producer for `ring`.
+    pub fn new(ring: &'a BufferedRing<P>) -> Self {
+        Self { ring }
+    }
+
+    fn put_slot(&self, index: u32, slot: BufIoreq) {
+        let i = (index % SLOTS) as usize;
+        // SAFETY: i < IOREQ_BUFFER_SLOT_NUM keeps the slot inside the page.
+        unsafe {
+            self.ring
+                .page
+                .page_ptr()
+                .as_ptr()
+                .add(RING_OFFSET + i * std::mem::size_of::<BufIoreq>())
+                .cast::<BufIoreq>()
+                .write_volatile(slot)
+        }
+    }
+
+    /// Sets both pointers (to start at an arbitrary point, e.g. near wraparound).
+    pub fn set_pointers(&self, read: u32, write: u32) {
+        self.ring.pointers().store(
+            u64::from(read) | (u64::from(write) << 32),
+            Ordering::Release,
+        );
+    }
+
+    /// Publishes one entry like Xen does; `false` if the ring is full.
+    pub fn push(&self, io_type: u8, dir: u8, size_log2: u8, addr: u32, data: u64) -> bool {
+        let (read, write) = self.ring.pointers_now();
+        let qw = u32::from(size_log2 == 3);
+        if write.wrapping_sub(read) >= SLOTS - qw {
+            return false;
+        }
+        self.put_slot(
+            write,
+            BufIoreq::new(io_type, dir, size_log2, addr, data as u32),
+        );
+        if qw == 1 {
+            self.put_slot(
+                write.wrapping_add(1),
+                BufIoreq::new(io_type, dir, size_log2, addr, (data >> 32) as u32),
+            );
+        }
+        // Only write_pointer moves: a 32-bit store into the upper half, as Xen does.
+        let ptrs = self.ring.pointers();
+        let mut cur = ptrs.load(Ordering::Relaxed);
+        loop {
+            let (r, w) = split(cur);
+            let new = u64::from(r) | (u64::from(w.wrapping_add(1 + qw)) << 32);
+            match ptrs.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page::LocalPage;
+    use xen_bindings::abi::xen::ioreq::IOREQ_WRITE;
+
+    fn ring() -> BufferedRing<LocalPage> {
+        BufferedRing::new(LocalPage::new())
+    }
+
+    #[test]
+    fn empty_ring_pops_nothing() {
+        let r = ring();
+        assert_eq!(r.pop(), Ok(None));
+        assert_eq!(r.pending_slots(), Ok(0));
+    }
+
+    #[test]
+    fn entries_of_every_size_in_order() {
+        let r = ring();
+        let w = RingWriter::new(&r);
+        for (i, log2) in [0u8, 1, 2, 3].into_iter().enumerate() {
+            assert!(w.push(
+                IOREQ_TYPE_COPY,
+                IOREQ_WRITE,
+                log2,
+                0xa0000 + i as u32,
+                0x1122_3344_5566_7788
+            ));
+        }
+        assert_eq!(r.pending_slots(), Ok(5), "the 8-byte write takes two slots");
+        for (i, size) in [1u8, 2, 4, 8].into_iter().enumerate() {
+            let e = r.pop().unwrap().unwrap();
+            assert_eq!(e.size, size);
+            assert_eq!(e.addr, 0xa0000 + i as u32);
+            let want = if size == 8 {
+                0x1122_3344_5566_7788
+            } else {
+                0x5566_7788
+            };
+            assert_eq!(e.data, want);
+            assert_eq!(
+                e.decode().unwrap(),
+                Request::Mmio(Access {
+                    addr: u64::from(e.addr),
+                    size,
+                    count: 1,
+                    dir: Dir::Write,
+                    df: false,
+                    data: Data::Value(want),
+                })
+            );
+        }
+        assert_eq!(r.pop(), Ok(None));
+        assert_eq!(r.pointers_now(), (5, 5));
+    }
+
+    #[test]
+    fn wraparound_of_slots_and_of_the_counters() {
+        // Two-slot entries straddling the end of the ring, with counters about to wrap u32.
+        for start in [SLOTS - 1, u32::MAX - 2, u32::MAX] {
+            let r = ring();
+            let w = RingWriter::new(&r);
+            w.set_pointers(start, start);
+            for k in 0..600u64 {
+                assert!(w.push(IOREQ_TYPE_PIO, IOREQ_WRITE, 3, 0x3c0, k << 33 | k));
+                let e = r.pop().unwrap().unwrap();
+                assert_eq!(e.data, k << 33 | k, "entry {k} from {start:#x}");
+                assert_eq!(e.io_type, IOREQ_TYPE_PIO);
+            }
+            assert_eq!(r.pop(), Ok(None));
+        }
+    }
+
+    #[test]
+    fn full_ring_refuses_like_xen() {
+        let r = ring();
+        let w = RingWriter::new(&r);
+        for _ in 0..SLOTS {
+            assert!(w.push(IOREQ_TYPE_COPY, IOREQ_WRITE, 0, 0, 1));
+        }
+        assert!(!w.push(IOREQ_TYPE_COPY, IOREQ_WRITE, 0, 0, 1));
+        assert_eq!(r.pending_slots(), Ok(SLOTS));
+        for _ in 0..SLOTS {
+            r.pop().unwrap().unwrap();
+        }
+        assert_eq!(r.pop(), Ok(None));
+    }
+
+    #[test]
+    fn hostile_pointers_are_errors_and_resync_recovers() {
+        let r = ring();
+        let w = RingWriter::new(&r);
+        w.set_pointers(10, 10 + SLOTS + 1);
+        assert_eq!(
+            r.pop(),
+            Err(RingError::BadPointers {
+                read: 10,
+                write: 10 + SLOTS + 1
+            })
+        );
+        w.set_pointers(100, 5);
+        assert!(r.pop().is_err(), "consumer ahead of producer");
+        r.resync();
+        assert_eq!(r.pop(), Ok(None));
+        // A two-slot entry with only one slot published.
+        w.set_pointers(0, 0);
+        assert!(w.push(IOREQ_TYPE_COPY, IOREQ_WRITE, 3, 0, u64::MAX));
+        w.set_pointers(0, 1);
+        assert_eq!(r.pop(), Err(RingError::TruncatedEntry { read: 0 }));
+    }
+
+    #[test]
+    fn buffered_decode_of_other_kinds() {
+        let e = BufEntry {
+            io_type: IOREQ_TYPE_TIMEOFFSET,
+            dir: IOREQ_WRITE,
+            size: 8,
+            addr: 0,
+            data: (-7i64) as u64,
+        };
+        assert_eq!(e.decode(), Ok(Request::TimeOffset(-7)));
+        let e = BufEntry {
+            io_type: IOREQ_TYPE_COPY,
+            dir: IOREQ_READ,
+            ..e
+        };
+        assert_eq!(e.decode(), Err(DecodeError::BufferedRead(0)));
+        let e = BufEntry { io_type: 42, ..e };
+        assert_eq!(e.decode(), Err(DecodeError::UnknownType(42)));
+        let e = BufEntry {
+            io_type: IOREQ_TYPE_INVALIDATE,
+            ..e
+        };
+        assert_eq!(e.decode(), Ok(Request::Invalidate));
+    }
+}

@@ -1,0 +1,510 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Carrying out requests on a device bus.
+//!
+//! [`Dispatcher`] turns a [`Request`] into calls of the `vm-hypervisor` [`DeviceBus`] (the same
+//! bus and devices a KVM vCPU loop serves), reads and writes guest memory for `data_is_ptr`
+//! requests through a [`GuestRam`], and answers PCI configuration, map-cache invalidation
+//! and time-offset requests through optional hooks. Whatever goes wrong, it produces the value
+//! to complete the request with, so the guest is never left waiting; errors are logged.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use vm_hypervisor::{BusError, DeviceBus, DeviceError, IoSpace};
+use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
+use vmm_sys_util::eventfd::EventFd;
+use xen_bindings::abi::xen::ioreq::Ioreq;
+
+use crate::error::DecodeError;
+use crate::request::{Access, Data, Dir, Request};
+
+/// Offset of the virtio-mmio QueueNotify register, which ioeventfds watch.
+pub const VIRTIO_MMIO_QUEUE_NOTIFY: u64 = 0x50;
+
+/// Guest RAM as the dispatcher needs it for `data_is_ptr` requests.
+///
+/// A narrow, object-safe seam: implement it directly, or wrap any vm-memory
+/// [`GuestAddressSpace`] (for example `xen-foreignmem`'s lazy foreign memory) in
+/// [`GuestMemoryRam`].
+pub trait GuestRam: Send + Sync {
+    /// Reads `buf.len()` bytes at guest-physical `gpa`.
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// Writes `buf` at guest-physical `gpa`.
+    fn write(&self, gpa: u64, buf: &[u8]) -> Result<(), DeviceError>;
+    /// Xen says the guest's physmap changed: drop cached mappings. Default: nothing cached.
+    fn invalidate(&self) {}
+}
+
+/// No guest RAM: `data_is_ptr` requests fail (and are completed) with an error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoGuestRam;
+
+impl GuestRam for NoGuestRam {
+    fn read(&self, gpa: u64, _: &mut [u8]) -> Result<(), DeviceError> {
+        Err(format!("no guest RAM configured to read gpa {gpa:#x}").into())
+    }
+    fn write(&self, gpa: u64, _: &[u8]) -> Result<(), DeviceError> {
+        Err(format!("no guest RAM configured to write gpa {gpa:#x}").into())
+    }
+}
+
+/// Callback run on `IOREQ_TYPE_INVALIDATE`.
+pub type InvalidateFn = Box<dyn Fn() + Send + Sync>;
+
+/// [`GuestRam`] over a vm-memory address space; takes one memory snapshot per access.
+pub struct GuestMemoryRam<A: GuestAddressSpace> {
+    space: A,
+    on_invalidate: Option<InvalidateFn>,
+}
+
+impl<A: GuestAddressSpace> std::fmt::Debug for GuestMemoryRam<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestMemoryRam")
+            .field("on_invalidate", &self.on_invalidate.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: GuestAddressSpace> GuestMemoryRam<A> {
+    /// Wraps `space`.
+    pub fn new(space: A) -> Self {
+        Self {
+            space,
+            on_invalidate: None,
+        }
+    }
+
+    /// Runs `f` when Xen asks to invalidate cached mappings (e.g. the cache's `invalidate`).
+    pub fn on_invalidate(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_invalidate = Some(Box::new(f));
+        self
+    }
+}
+
+impl<A> GuestRam for GuestMemoryRam<A>
+where
+    A: GuestAddressSpace + Send + Sync,
+{
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let mem = self.space.memory();
+        mem.read_slice(buf, GuestAddress(gpa))
+            .map_err(|e| format!("reading {} bytes at gpa {gpa:#x}: {e}", buf.len()).into())
+    }
+    fn write(&self, gpa: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        let mem = self.space.memory();
+        mem.write_slice(buf, GuestAddress(gpa))
+            .map_err(|e| format!("writing {} bytes at gpa {gpa:#x}: {e}", buf.len()).into())
+    }
+    fn invalidate(&self) {
+        if let Some(f) = &self.on_invalidate {
+            f()
+        }
+    }
+}
+
+/// PCI configuration space of devices registered with [`crate::IoRange::PciConfig`].
+pub trait PciConfigHandler: Send + Sync {
+    /// The guest reads `data.len()` bytes at register `reg` of device `sbdf`.
+    fn read(&self, sbdf: u32, reg: u32, data: &mut [u8]) -> Result<(), DeviceError>;
+    /// The guest writes `data` at register `reg` of device `sbdf`.
+    fn write(&self, sbdf: u32, reg: u32, data: &[u8]) -> Result<(), DeviceError>;
+}
+
+/// Why a request could not be carried out (it is completed anyway).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The slot did not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The device bus refused or the device failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Guest memory of a `data_is_ptr` request was not accessible.
+    #[error("guest memory of element {index} of a {kind} request: {source}")]
+    GuestMemory {
+        /// Request kind.
+        kind: &'static str,
+        /// Element index.
+        index: u32,
+        /// The cause.
+        #[source]
+        source: DeviceError,
+    },
+    /// An element address left the 64-bit address space.
+    #[error("element {index} of a request at {addr:#x} wraps the address space")]
+    AddressWrap {
+        /// Start address.
+        addr: u64,
+        /// Element index.
+        index: u32,
+    },
+    /// A PCI configuration request arrived but no handler is set.
+    #[error("PCI config access to {sbdf:#x} register {reg:#x} with no PCI config handler")]
+    NoPciHandler {
+        /// Device.
+        sbdf: u32,
+        /// Register.
+        reg: u64,
+    },
+    /// A request shape this server does not carry out.
+    #[error("unsupported request: {0}")]
+    Unsupported(&'static str),
+    /// The PCI configuration handler failed.
+    #[error("PCI config {op} of {sbdf:#x} register {reg:#x}: {source}")]
+    Pci {
+        /// Device.
+        sbdf: u32,
+        /// Register.
+        reg: u64,
+        /// `"read"` or `"write"`.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: DeviceError,
+    },
+}
+
+/// Counters of a dispatcher.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Requests completed (successfully or not).
+    pub completed: u64,
+    /// Requests that failed (logged, completed with all-ones reads).
+    pub errors: u64,
+    /// Queue notifications delivered through userspace ioeventfds.
+    pub ioeventfd_hits: u64,
+    /// Invalidate requests.
+    pub invalidations: u64,
+}
+
+/// A virtio-mmio queue notification served in userspace (when the kernel cannot).
+#[derive(Debug)]
+struct UserIoeventfd {
+    addr: u64,
+    len: u8,
+    vq: u32,
+    eventfd: Arc<EventFd>,
+}
+
+/// Carries out requests on a [`DeviceBus`].
+pub struct Dispatcher<B> {
+    bus: B,
+    ram: Box<dyn GuestRam>,
+    pci: Option<Arc<dyn PciConfigHandler>>,
+    time_offset: Option<Box<dyn Fn(i64) + Send + Sync>>,
+    ioeventfds: Vec<UserIoeventfd>,
+    stats: DispatchStats,
+}
+
+impl<B> std::fmt::Debug for Dispatcher<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("pci", &self.pci.is_some())
+            .field("ioeventfds", &self.ioeventfds)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: DeviceBus> Dispatcher<B> {
+    /// A dispatcher onto `bus`, without guest RAM or hooks.
+    pub fn new(bus: B) -> Self {
+        Self {
+            bus,
+            ram: Box::new(NoGuestRam),
+            pci: None,
+            time_offset: None,
+            ioeventfds: Vec::new(),
+            stats: DispatchStats::default(),
+        }
+    }
+
+    /// Uses `ram` for `data_is_ptr` requests and invalidations.
+    pub fn with_guest_ram(mut self, ram: impl GuestRam + 'static) -> Self {
+        self.ram = Box::new(ram);
+        self
+    }
+
+    /// Sends PCI configuration requests to `pci`.
+    pub fn with_pci_config(mut self, pci: Arc<dyn PciConfigHandler>) -> Self {
+        self.pci = Some(pci);
+        self
+    }
+
+    /// Calls `f` with the new RTC offset on time-offset requests.
+    pub fn with_time_offset(mut self, f: impl Fn(i64) + Send + Sync + 'static) -> Self {
+        self.time_offset = Some(Box::new(f));
+        self
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DispatchStats {
+        self.stats
+    }
+
+    /// Signals `eventfd` instead of calling the bus for `size`-byte MMIO writes of `vq` to
+    /// `base + VIRTIO_MMIO_QUEUE_NOTIFY` (what the kernel's privcmd ioeventfd does when it is
+    /// available).
+    pub fn add_ioeventfd(&mut self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
+        self.ioeventfds.push(UserIoeventfd {
+            addr: base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY),
+            len: size,
+            vq,
+            eventfd,
+        });
+    }
+
+    /// Removes the userspace ioeventfd of (`base`, `vq`); whether there was one.
+    pub fn remove_ioeventfd(&mut self, base: u64, vq: u32) -> bool {
+        let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
+        let before = self.ioeventfds.len();
+        self.ioeventfds.retain(|e| !(e.addr == addr && e.vq == vq));
+        before != self.ioeventfds.len()
+    }
+
+    /// Decodes and carries out a raw synchronous slot; returns the data to complete it with
+    /// (`None`: leave `data` as it is). Never fails: errors are logged and counted.
+    pub fn handle_raw(&mut self, vcpu: usize, raw: &Ioreq) -> Option<u64> {
+        match Request::decode(raw) {
+            Ok(req) => self.handle_logged(vcpu, &req),
+            Err(e) => {
+                self.stats.completed += 1;
+                self.stats.errors += 1;
+                log::error!(
+                    "vCPU {vcpu}: bad ioreq (type {}, addr {:#x}, size {}, count {}): {e}",
+                    raw.type_,
+                    raw.addr,
+                    raw.size,
+                    raw.count
+                );
+                // Whatever the guest reads from a broken request: all ones, like a floating bus.
+                (raw.is_read() && !raw.data_is_ptr()).then_some(u64::MAX)
+            }
+        }
+    }
+
+    /// Carries out `req`, logging a failure; returns the data to complete it with.
+    pub fn handle_logged(&mut self, vcpu: usize, req: &Request) -> Option<u64> {
+        let (data, res) = self.handle(req);
+        if let Err(e) = res {
+            self.stats.errors += 1;
+            log::error!("vCPU {vcpu}: {req:?}: {e}");
+        }
+        data
+    }
+
+    /// Carries out `req`: the data to complete it with, and what went wrong if anything.
+    pub fn handle(&mut self, req: &Request) -> (Option<u64>, Result<(), HandleError>) {
+        self.stats.completed += 1;
+        match *req {
+            Request::Mmio(ref a) => {
+                if self.try_ioeventfd(a) {
+                    return (None, Ok(()));
+                }
+                self.access(IoSpace::Mmio, a, true)
+            }
+            Request::Pio(ref a) => self.access(IoSpace::Pio, a, false),
+            Request::PciConfig { sbdf, ref access } => self.pci_access(sbdf, access),
+            Request::Invalidate => {
+                self.stats.invalidations += 1;
+                self.ram.invalidate();
+                (None, Ok(()))
+            }
+            Request::TimeOffset(off) => {
+                if let Some(f) = &self.time_offset {
+                    f(off)
+                }
+                (None, Ok(()))
+            }
+        }
+    }
+
+    fn try_ioeventfd(&mut self, a: &Access) -> bool {
+        if self.ioeventfds.is_empty() || a.dir != Dir::Write || a.count != 1 {
+            return false;
+        }
+        let Data::Value(v) = a.data else {
+            return false;
+        };
+        let hit = self
+            .ioeventfds
+            .iter()
+            .find(|e| e.addr == a.addr && e.len == a.size && (v & 0xffff) as u32 == e.vq);
+        match hit {
+            Some(e) => {
+                if let Err(err) = e.eventfd.write(1) {
+                    log::error!(
+                        "signalling ioeventfd {} for vq {}: {err}",
+                        e.eventfd.as_raw_fd(),
+                        e.vq
+                    );
+                }
+                self.stats.ioeventfd_hits += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// One element on the bus.
+    fn element(
+        bus: &B,
+        space: IoSpace,
+        addr: u64,
+        dir: Dir,
+        buf: &mut [u8],
+    ) -> Result<(), BusError> {
+        match dir {
+            Dir::Read => bus.read(space, addr, buf),
+            Dir::Write => bus.write(space, addr, buf),
+        }
+    }
+
+    fn access(
+        &mut self,
+        space: IoSpace,
+        a: &Access,
+        addr_steps: bool,
+    ) -> (Option<u64>, Result<(), HandleError>) {
+        let size = usize::from(a.size);
+        let mask = a.size_mask();
+        match a.data {
+            Data::Value(v) => {
+                // The common case: one element, data in the slot.
+                let mut last = 0u64;
+                for i in 0..a.count {
+                    let addr = if addr_steps {
+                        match a.element_addr(a.addr, i) {
+                            Some(x) => x,
+                            None => {
+                                return (
+                                    (a.dir == Dir::Read).then_some(mask),
+                                    Err(HandleError::AddressWrap {
+                                        addr: a.addr,
+                                        index: i,
+                                    }),
+                                )
+                            }
+                        }
+                    } else {
+                        a.addr
+                    };
+                    let mut bytes = (v & mask).to_le_bytes();
+                    if a.dir == Dir::Read {
+                        bytes = [0; 8];
+                    }
+                    if let Err(e) = Self::element(&self.bus, space, addr, a.dir, &mut bytes[..size])
+                    {
+                        return ((a.dir == Dir::Read).then_some(mask), Err(e.into()));
+                    }
+                    last = u64::from_le_bytes(bytes);
+                }
+                ((a.dir == Dir::Read).then_some(last & mask), Ok(()))
+            }
+            Data::GuestPtr(ptr) => {
+                let kind = if space == IoSpace::Pio { "PIO" } else { "MMIO" };
+                for i in 0..a.count {
+                    let (Some(gpa), Some(addr)) = (
+                        a.element_addr(ptr, i),
+                        if addr_steps {
+                            a.element_addr(a.addr, i)
+                        } else {
+                            Some(a.addr)
+                        },
+                    ) else {
+                        return (
+                            None,
+                            Err(HandleError::AddressWrap {
+                                addr: a.addr,
+                                index: i,
+                            }),
+                        );
+                    };
+                    let mut bytes = [0u8; 8];
+                    let buf = &mut bytes[..size];
+                    let res = match a.dir {
+                        Dir::Write => self
+                            .ram
+                            .read(gpa, buf)
+                            .map_err(|source| HandleError::GuestMemory {
+                                kind,
+                                index: i,
+                                source,
+                            })
+                            .and_then(|()| Ok(self.bus.write(space, addr, buf)?)),
+                        Dir::Read => self
+                            .bus
+                            .read(space, addr, buf)
+                            .map_err(Into::into)
+                            .and_then(|()| {
+                                self.ram.write(gpa, buf).map_err(|source| {
+                                    HandleError::GuestMemory {
+                                        kind,
+                                        index: i,
+                                        source,
+                                    }
+                                })
+                            }),
+                    };
+                    if let Err(e) = res {
+                        return (None, Err(e));
+                    }
+                }
+                (None, Ok(()))
+            }
+        }
+    }
+
+    fn pci_access(&mut self, sbdf: u32, a: &Access) -> (Option<u64>, Result<(), HandleError>) {
+        let mask = a.size_mask();
+        let read_fail = (a.dir == Dir::Read).then_some(mask);
+        let Some(pci) = &self.pci else {
+            return (
+                read_fail,
+                Err(HandleError::NoPciHandler { sbdf, reg: a.addr }),
+            );
+        };
+        let Data::Value(v) = a.data else {
+            // Xen only forwards single config-space accesses through CF8/CFC.
+            return (
+                None,
+                Err(HandleError::Unsupported(
+                    "PCI config access with data in guest memory",
+                )),
+            );
+        };
+        let size = usize::from(a.size);
+        let reg = a.addr as u32;
+        let mut bytes = (v & mask).to_le_bytes();
+        let res = match a.dir {
+            Dir::Read => {
+                bytes = [0; 8];
+                pci.read(sbdf, reg, &mut bytes[..size])
+            }
+            Dir::Write => pci.write(sbdf, reg, &bytes[..size]),
+        };
+        match res {
+            Ok(()) => (
+                (a.dir == Dir::Read).then_some(u64::from_le_bytes(bytes) & mask),
+                Ok(()),
+            ),
+            Err(source) => (
+                read_fail,
+                Err(HandleError::Pci {
+                    sbdf,
+                    reg: a.addr,
+                    op: if a.dir == Dir::Read { "read" } else { "write" },
+                    source,
+                }),
+            ),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! A single-threaded, epoll-driven loop serving one IOREQ server.
+//!
+//! It waits on the event channel descriptor (requests), on the eventfds of irqfds the kernel
+//! cannot serve (each signal becomes a dm_op), and on a stop eventfd.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use vm_hypervisor::DeviceBus;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::sys::Sys;
+
+use crate::dispatch::Dispatcher;
+use crate::error::{Error, Result};
+use crate::server::IoreqServer;
+
+const TOKEN_EVTCHN: u64 = 0;
+const TOKEN_STOP: u64 = 1;
+const TOKEN_IRQFD_BASE: u64 = 2;
+
+/// Serves an [`IoreqServer`] with a [`Dispatcher`] until stopped.
+pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
+    server: &'a IoreqServer<S>,
+    dispatcher: Dispatcher<B>,
+    epoll: Epoll,
+    stop: Arc<EventFd>,
+    irqfds: Vec<(Arc<EventFd>, xen_bindings::abi::xen::dm_op::XenDmOp)>,
+}
+
+impl<S: Sys, B: DeviceBus> std::fmt::Debug for EventLoop<'_, S, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("domid", &self.server.domid())
+            .field("irqfds", &self.irqfds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { op, source }
+}
+
+impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
+    /// Builds the loop: registers the event channel, the userspace irqfds of `server` and a
+    /// stop eventfd with a new epoll instance.
+    pub fn new(server: &'a IoreqServer<S>, dispatcher: Dispatcher<B>) -> Result<Self> {
+        let epoll = Epoll::new().map_err(io("epoll_create"))?;
+        let stop = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(io("eventfd"))?);
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                server.event_channel().as_raw_fd(),
+                EpollEvent::new(EventSet::IN, TOKEN_EVTCHN),
+            )
+            .map_err(io("epoll_ctl(evtchn)"))?;
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                stop.as_raw_fd(),
+                EpollEvent::new(EventSet::IN, TOKEN_STOP),
+            )
+            .map_err(io("epoll_ctl(stop)"))?;
+        let irqfds: Vec<_> = server
+            .user_irqfds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|u| (u.eventfd.clone(), u.op))
+            .collect();
+        for (i, (fd, _)) in irqfds.iter().enumerate() {
+            epoll
+                .ctl(
+                    ControlOperation::Add,
+                    fd.as_raw_fd(),
+                    EpollEvent::new(EventSet::IN, TOKEN_IRQFD_BASE + i as u64),
+                )
+                .map_err(io("epoll_ctl(irqfd)"))?;
+        }
+        Ok(Self {
+            server,
+            dispatcher,
+            epoll,
+            stop,
+            irqfds,
+        })
+    }
+
+    /// An eventfd that stops [`EventLoop::run`] when written (from any thread).
+    pub fn stopper(&self) -> Arc<EventFd> {
+        self.stop.clone()
+    }
+
+    /// The dispatcher (e.g. to read its stats).
+    pub fn dispatcher(&self) -> &Dispatcher<B> {
+        &self.dispatcher
+    }
+
+    /// The dispatcher, mutably (e.g. to add ioeventfds).
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher<B> {
+        &mut self.dispatcher
+    }
+
+    /// Takes the dispatcher back.
+    pub fn into_dispatcher(self) -> Dispatcher<B> {
+        self.dispatcher
+    }
+
+    /// Serves until the stopper is signalled. Serves whatever is already pending first.
+    pub fn run(&mut self) -> Result<()> {
+        self.server.serve_all(&mut self.dispatcher);
+        while !self.run_once(-1)?.stopped {}
+        Ok(())
+    }
+
+    /// Waits up to `timeout_ms` (-1: forever) for events once and handles them.
+    pub fn run_once(&mut self, timeout_ms: i32) -> Result<Turn> {
+        let mut events = [EpollEvent::default(); 8];
+        let n = loop {
+            match self.epoll.wait(timeout_ms, &mut events) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "epoll_wait",
+                        source: e,
+                    })
+                }
+            }
+        };
+        let mut turn = Turn::default();
+        for ev in &events[..n] {
+            match ev.data() {
+                TOKEN_EVTCHN => turn.requests += self.server.serve_pending(&mut self.dispatcher)?,
+                TOKEN_STOP => {
+                    let _ = self.stop.read();
+                    turn.stopped = true;
+                }
+                t => {
+                    let Some((fd, op)) = self.irqfds.get((t - TOKEN_IRQFD_BASE) as usize) else {
+                        continue;
+                    };
+                    if fd.read().is_ok() {
+                        turn.interrupts += 1;
+                        if let Err(e) = self.server.run_op("irqfd (userspace)", *op) {
+                            log::error!("{e}");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(turn)
+    }
+}
+
+/// What one [`EventLoop::run_once`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    /// Requests served.
+    pub requests: usize,
+    /// Interrupts injected for userspace irqfds.
+    pub interrupts: usize,
+    /// The stopper was signalled.
+    pub stopped: bool,
+}

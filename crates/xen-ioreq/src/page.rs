@@ -1,0 +1,316 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The synchronous IOREQ page and the slot state machine.
+//!
+//! Xen and the device model share the page: Xen fills a vCPU's slot, sets its state to
+//! `STATE_IOREQ_READY` and signals the vCPU's event channel; the device model takes the request
+//! (`STATE_IOREQ_INPROCESS`), handles it, writes the result and sets `STATE_IORESP_READY`.
+//!
+//! Ordering: the state lives in the low four bits of byte 30 of the slot and is only ever
+//! accessed with atomics on that byte. After seeing `READY` the reader issues an *Acquire*
+//! load, so the fields Xen wrote before publishing are visible; the response's `data` is
+//! written before the state is published with a *Release* store. All other fields are read
+//! and written with volatile accesses, since another party writes them behind the compiler's
+//! back. The memory is never turned into a Rust reference.
+
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use xen_bindings::abi::xen::ioreq::{
+    Ioreq, IOREQS_PER_PAGE, IOREQ_FLAGS_OFFSET, IOREQ_STATE_MASK, STATE_IOREQ_INPROCESS,
+    STATE_IOREQ_READY, STATE_IORESP_READY,
+};
+use xen_bindings::abi::xen::XEN_PAGE_SIZE;
+use xen_bindings::privcmd::ResourceMapping;
+use xen_bindings::sys::Sys;
+
+/// A page of memory shared with Xen (or a stand-in for tests).
+///
+/// # Safety
+///
+/// Implementors promise that [`IoPage::page_ptr`] points at [`XEN_PAGE_SIZE`] bytes, aligned to
+/// 8, readable and writable, valid as long as the implementor lives, and that the bytes are
+/// only ever accessed through raw pointers (no Rust reference to them exists), so concurrent
+/// access from another party is allowed.
+pub unsafe trait IoPage: Send + Sync {
+    /// Start of the page.
+    fn page_ptr(&self) -> NonNull<u8>;
+}
+
+/// A page-sized, page-aligned heap buffer: the synchronous or buffered page of a fake Xen in
+/// unit tests, fuzz targets and benchmarks.
+#[derive(Debug)]
+pub struct LocalPage {
+    mem: Box<UnsafeCell<AlignedPage>>,
+}
+
+#[repr(C, align(4096))]
+#[derive(Debug)]
+struct AlignedPage([u8; XEN_PAGE_SIZE]);
+
+impl Default for LocalPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalPage {
+    /// A zeroed page.
+    pub fn new() -> Self {
+        Self {
+            mem: Box::new(UnsafeCell::new(AlignedPage([0; XEN_PAGE_SIZE]))),
+        }
+    }
+
+    /// Copies `bytes` into the page at `offset` (volatile, like the other party would).
+    ///
+    /// # Panics
+    ///
+    /// If the range is outside the page: this is a test helper.
+    pub fn write_bytes(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= XEN_PAGE_SIZE, "outside the page");
+        let base = self.page_ptr().as_ptr();
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: in bounds (checked above) of the page this value owns.
+            unsafe { base.add(offset + i).write_volatile(*b) };
+        }
+    }
+
+    /// Copies `len` bytes out of the page at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If the range is outside the page.
+    pub fn read_bytes(&self, offset: usize, len: usize) -> Vec<u8> {
+        assert!(offset + len <= XEN_PAGE_SIZE, "outside the page");
+        let base = self.page_ptr().as_ptr();
+        // SAFETY: in bounds (checked above) of the page this value owns.
+        (0..len)
+            .map(|i| unsafe { base.add(offset + i).read_volatile() })
+            .collect()
+    }
+}
+
+// SAFETY: the buffer is a heap allocation of one aligned page owned by `self`; it is only
+// reached through the raw pointer.
+unsafe impl IoPage for LocalPage {
+    fn page_ptr(&self) -> NonNull<u8> {
+        // SAFETY: UnsafeCell::get of a live box is never null.
+        unsafe { NonNull::new_unchecked(self.mem.get().cast()) }
+    }
+}
+
+// SAFETY: all access goes through raw pointers with atomics/volatile, as for Xen's pages.
+unsafe impl Sync for LocalPage {}
+
+// SAFETY: forwards to the inner page, which meets the contract.
+unsafe impl<P: IoPage + ?Sized> IoPage for Arc<P> {
+    fn page_ptr(&self) -> NonNull<u8> {
+        (**self).page_ptr()
+    }
+}
+
+// SAFETY: forwards to the inner page, which meets the contract.
+unsafe impl<P: IoPage + ?Sized> IoPage for Box<P> {
+    fn page_ptr(&self) -> NonNull<u8> {
+        (**self).page_ptr()
+    }
+}
+
+/// One page of a privcmd resource mapping (Xen's IOREQ server pages).
+#[derive(Debug)]
+pub struct MappedPage<S: Sys> {
+    mapping: ResourceMapping<S>,
+}
+
+impl<S: Sys> MappedPage<S> {
+    /// Wraps a mapping of exactly one page; `None` otherwise.
+    pub fn new(mapping: ResourceMapping<S>) -> Option<Self> {
+        (mapping.len() == XEN_PAGE_SIZE && !mapping.as_ptr().is_null()).then_some(Self { mapping })
+    }
+
+    /// The underlying mapping (for `Privcmd::ioeventfd`).
+    pub fn mapping(&self) -> &ResourceMapping<S> {
+        &self.mapping
+    }
+}
+
+// SAFETY: a one-page shared mapping (checked in `new`), mmap'd so page aligned, owned by the
+// `ResourceMapping` and unmapped only when it drops; it is only reached through raw pointers.
+unsafe impl<S: Sys> IoPage for MappedPage<S> {
+    fn page_ptr(&self) -> NonNull<u8> {
+        // SAFETY: `new` checked the pointer is not null.
+        unsafe { NonNull::new_unchecked(self.mapping.as_ptr()) }
+    }
+}
+
+/// The synchronous IOREQ page: one slot per vCPU.
+#[derive(Debug)]
+pub struct IoreqPage<P: IoPage> {
+    page: P,
+    vcpus: usize,
+}
+
+impl<P: IoPage> IoreqPage<P> {
+    /// Views `page` as the synchronous page of a domain with `vcpus` vCPUs; `None` if the page
+    /// cannot hold that many slots.
+    pub fn new(page: P, vcpus: usize) -> Option<Self> {
+        (vcpus <= IOREQS_PER_PAGE).then_some(Self { page, vcpus })
+    }
+
+    /// Number of vCPU slots in use.
+    pub fn vcpus(&self) -> usize {
+        self.vcpus
+    }
+
+    /// The page.
+    pub fn page(&self) -> &P {
+        &self.page
+    }
+
+    /// The slot of `vcpu`, if it exists.
+    pub fn slot(&self, vcpu: usize) -> Option<Slot<'_>> {
+        if vcpu >= self.vcpus {
+            return None;
+        }
+        // SAFETY: vcpu < vcpus <= IOREQS_PER_PAGE, so the slot lies inside the page.
+        let ptr = unsafe {
+            self.page
+                .page_ptr()
+                .as_ptr()
+                .add(vcpu * std::mem::size_of::<Ioreq>())
+        };
+        Some(Slot {
+            ptr: ptr.cast(),
+            _page: std::marker::PhantomData,
+        })
+    }
+}
+
+/// One vCPU's slot of the synchronous page.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    ptr: *mut Ioreq,
+    _page: std::marker::PhantomData<&'a ()>,
+}
+
+/// A request taken from a slot: the raw copy plus the slot to complete it in.
+#[derive(Debug)]
+pub struct Taken<'a> {
+    slot: Slot<'a>,
+    /// The slot's contents when it was taken.
+    pub raw: Ioreq,
+}
+
+impl<'a> Slot<'a> {
+    fn state_byte(&self) -> &'a AtomicU8 {
+        // SAFETY: the flags byte is inside the slot, which is inside a live page for 'a; the
+        // byte is only ever accessed atomically by us (Xen uses plain byte stores, which are
+        // single-copy atomic), and AtomicU8 has alignment 1.
+        unsafe { AtomicU8::from_ptr((self.ptr as *mut u8).add(IOREQ_FLAGS_OFFSET)) }
+    }
+
+    /// The current `STATE_*` of the slot.
+    pub fn state(&self) -> u8 {
+        self.state_byte().load(Ordering::Acquire) & IOREQ_STATE_MASK
+    }
+
+    /// The `vp_eport` field (the vCPU's event channel in Xen's domain).
+    pub fn vp_eport(&self) -> u32 {
+        // SAFETY: the field is inside the slot; volatile because Xen writes it.
+        unsafe { std::ptr::addr_of!((*self.ptr).vp_eport).read_volatile() }
+    }
+
+    /// Takes the request if the slot is `STATE_IOREQ_READY`, moving it to `IN_PROCESS`.
+    pub fn take(self) -> Option<Taken<'a>> {
+        let state = self.state_byte();
+        // Acquire: Xen wrote the fields before it published READY.
+        let flags = state.load(Ordering::Acquire);
+        if flags & IOREQ_STATE_MASK != STATE_IOREQ_READY {
+            return None;
+        }
+        // SAFETY: the slot is inside a live page; Xen does not write it while it is READY.
+        let mut raw = unsafe { self.ptr.read_volatile() };
+        raw.flags = flags;
+        state.store(
+            (flags & !IOREQ_STATE_MASK) | STATE_IOREQ_INPROCESS,
+            Ordering::Relaxed,
+        );
+        Some(Taken { slot: self, raw })
+    }
+}
+
+impl Taken<'_> {
+    /// Publishes the response: writes `data` (if any) and sets `STATE_IORESP_READY` with
+    /// Release ordering, so Xen sees the data once it sees the state.
+    pub fn complete(self, data: Option<u64>) {
+        let ptr = self.slot.ptr;
+        if let Some(d) = data {
+            // SAFETY: the field is inside the slot, which we own while it is IN_PROCESS.
+            unsafe { std::ptr::addr_of_mut!((*ptr).data).write_volatile(d) };
+        }
+        let flags = self.raw.flags;
+        self.slot.state_byte().store(
+            (flags & !IOREQ_STATE_MASK) | STATE_IORESP_READY,
+            Ordering::Release,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xen_bindings::abi::xen::ioreq::{IOREQ_READ, IOREQ_TYPE_COPY, STATE_IOREQ_NONE};
+    use xen_bindings::abi::Pod;
+
+    pub(crate) fn publish(page: &LocalPage, vcpu: usize, mut r: Ioreq) {
+        r.set_state(STATE_IOREQ_NONE);
+        let off = vcpu * 32;
+        page.write_bytes(off, r.as_bytes());
+        r.set_state(STATE_IOREQ_READY);
+        page.write_bytes(off + IOREQ_FLAGS_OFFSET, &[r.flags]);
+    }
+
+    #[test]
+    fn state_machine_ready_inprocess_respready() {
+        let page = IoreqPage::new(LocalPage::new(), 2).unwrap();
+        let slot = page.slot(1).unwrap();
+        assert_eq!(slot.state(), STATE_IOREQ_NONE);
+        assert!(slot.take().is_none(), "nothing to take in NONE");
+        let mut r = Ioreq {
+            addr: 0x1000,
+            size: 4,
+            count: 1,
+            type_: IOREQ_TYPE_COPY,
+            vp_eport: 9,
+            ..Default::default()
+        };
+        r.set_dir(IOREQ_READ);
+        publish(page.page(), 1, r);
+        assert_eq!(slot.vp_eport(), 9);
+        let taken = slot.take().unwrap();
+        assert_eq!(taken.raw.addr, 0x1000);
+        assert!(taken.raw.is_read());
+        assert_eq!(slot.state(), STATE_IOREQ_INPROCESS);
+        assert!(slot.take().is_none(), "IN_PROCESS is not taken twice");
+        taken.complete(Some(0xabcd));
+        assert_eq!(slot.state(), STATE_IORESP_READY);
+        let back = Ioreq::from_bytes(&page.page().read_bytes(32, 32)).unwrap();
+        assert_eq!(back.data, 0xabcd);
+        assert!(back.is_read(), "other flag bits are kept");
+        assert_eq!(page.slot(0).unwrap().state(), STATE_IOREQ_NONE);
+        assert!(page.slot(2).is_none());
+    }
+
+    #[test]
+    fn page_bounds() {
+        assert!(IoreqPage::new(LocalPage::new(), IOREQS_PER_PAGE).is_some());
+        assert!(IoreqPage::new(LocalPage::new(), IOREQS_PER_PAGE + 1).is_none());
+        let page = IoreqPage::new(LocalPage::new(), IOREQS_PER_PAGE).unwrap();
+        let last = page.slot(IOREQS_PER_PAGE - 1).unwrap();
+        assert!(last.take().is_none());
+    }
+}

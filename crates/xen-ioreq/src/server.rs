@@ -1,0 +1,781 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The IOREQ server's life through dm_op: create, map pages, register ranges, enable, bind
+//! event channels, serve, destroy.
+//!
+//! Order matters and follows what Xen expects: the server is created (disabled), its pages are
+//! mapped with `MMAP_RESOURCE`, ranges are registered, the server is enabled, and only then
+//! are the per-vCPU event channels bound, because Xen writes each slot's `vp_eport` when it
+//! enables the server. Dropping the server unbinds the ports, unmaps the pages and destroys
+//! it in Xen.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use vm_hypervisor::DeviceBus;
+use vmm_sys_util::eventfd::EventFd;
+use xen_bindings::abi::xen::dm_op::*;
+use xen_bindings::abi::xen::memory::{
+    xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER,
+    XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
+};
+use xen_bindings::abi::xen::DomId;
+use xen_bindings::abi::Pod;
+use xen_bindings::evtchn::{BoundPort, EventChannel, Port};
+use xen_bindings::privcmd::{self, Privcmd};
+use xen_bindings::sys::{RealSys, Sys};
+
+use crate::bufring::BufferedRing;
+use crate::dispatch::Dispatcher;
+use crate::error::{Error, Result};
+use crate::page::{IoreqPage, MappedPage};
+
+/// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BufIoreqMode {
+    /// No buffered ring: every access is synchronous.
+    Off,
+    /// Buffered ring with free-running 32-bit pointers.
+    Legacy,
+    /// Buffered ring whose pointers Xen rebases atomically (recommended when buffering).
+    Atomic,
+}
+
+impl BufIoreqMode {
+    /// The ABI value.
+    pub fn raw(self) -> u8 {
+        match self {
+            BufIoreqMode::Off => 0,
+            BufIoreqMode::Legacy => 1,
+            BufIoreqMode::Atomic => 2,
+        }
+    }
+}
+
+/// A range of guest I/O forwarded to this server (bounds inclusive, as in the dm_op).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoRange {
+    /// Ports `start..=end`.
+    Port {
+        /// First port.
+        start: u16,
+        /// Last port.
+        end: u16,
+    },
+    /// Guest-physical addresses `start..=end`.
+    Mmio {
+        /// First address.
+        start: u64,
+        /// Last address.
+        end: u64,
+    },
+    /// Configuration space of one PCI function.
+    PciConfig {
+        /// Segment.
+        segment: u16,
+        /// Bus.
+        bus: u8,
+        /// Device (0-31).
+        device: u8,
+        /// Function (0-7).
+        function: u8,
+    },
+}
+
+impl IoRange {
+    /// `len` bytes of MMIO from `base`; `None` if empty or wrapping.
+    pub fn mmio(base: u64, len: u64) -> Option<Self> {
+        let end = base.checked_add(len.checked_sub(1)?)?;
+        Some(IoRange::Mmio { start: base, end })
+    }
+
+    /// `len` ports from `base`; `None` if empty or past port 0xffff.
+    pub fn ports(base: u16, len: u16) -> Option<Self> {
+        let end = base.checked_add(len.checked_sub(1)?)?;
+        Some(IoRange::Port { start: base, end })
+    }
+
+    fn to_dm_op(self, id: IoservId) -> Result<XenDmOpIoreqServerRange> {
+        let (type_, start, end) = match self {
+            IoRange::Port { start, end } => (XEN_DMOP_IO_RANGE_PORT, start.into(), end.into()),
+            IoRange::Mmio { start, end } => (XEN_DMOP_IO_RANGE_MEMORY, start, end),
+            IoRange::PciConfig {
+                segment,
+                bus,
+                device,
+                function,
+            } => {
+                if device > 31 || function > 7 {
+                    return Err(Error::InvalidArgument {
+                        op: "map_io_range",
+                        what: format!("PCI device {device} function {function}"),
+                    });
+                }
+                let sbdf = xen_dmop_pci_sbdf(segment, bus, device, function);
+                (XEN_DMOP_IO_RANGE_PCI, sbdf, sbdf)
+            }
+        };
+        if start > end {
+            return Err(Error::InvalidArgument {
+                op: "map_io_range",
+                what: format!("range {start:#x}..={end:#x} is empty"),
+            });
+        }
+        Ok(XenDmOpIoreqServerRange {
+            id,
+            pad: 0,
+            type_,
+            start,
+            end,
+        })
+    }
+}
+
+/// An interrupt the device model raises in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Interrupt {
+    /// A GSI (x86) or SPI (Arm) line: `XEN_DMOP_set_irq_level`.
+    Line(u32),
+    /// An ISA IRQ (0-15) of an x86 HVM guest.
+    Isa(u8),
+    /// A PCI INTx pin of an x86 HVM guest.
+    PciIntx {
+        /// Segment.
+        segment: u16,
+        /// Bus.
+        bus: u8,
+        /// Device.
+        device: u8,
+        /// Pin: 0 (INTA) to 3 (INTD).
+        intx: u8,
+    },
+    /// A message-signalled interrupt (level is meaningless: each trigger sends one message).
+    Msi {
+        /// Message address.
+        addr: u64,
+        /// Message data.
+        data: u32,
+    },
+}
+
+impl Interrupt {
+    /// The dm_op that sets this interrupt to `level` (MSI: sends it).
+    pub fn dm_op(&self, level: bool) -> XenDmOp {
+        let level = u8::from(level);
+        match *self {
+            Interrupt::Line(irq) => XenDmOp::new(
+                XEN_DMOP_SET_IRQ_LEVEL,
+                &XenDmOpSetIrqLevel {
+                    irq,
+                    level,
+                    pad: [0; 3],
+                },
+            ),
+            Interrupt::Isa(isa_irq) => XenDmOp::new(
+                XEN_DMOP_SET_ISA_IRQ_LEVEL,
+                &XenDmOpSetIsaIrqLevel { isa_irq, level },
+            ),
+            Interrupt::PciIntx {
+                segment,
+                bus,
+                device,
+                intx,
+            } => XenDmOp::new(
+                XEN_DMOP_SET_PCI_INTX_LEVEL,
+                &XenDmOpSetPciIntxLevel {
+                    domain: segment,
+                    bus,
+                    device,
+                    intx,
+                    level,
+                },
+            ),
+            Interrupt::Msi { addr, data } => XenDmOp::new(
+                XEN_DMOP_INJECT_MSI,
+                &XenDmOpInjectMsi { data, pad: 0, addr },
+            ),
+        }
+    }
+}
+
+/// Who delivers a notification: the kernel (privcmd irqfd/ioeventfd) or this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotifyPath {
+    /// The kernel acts on the eventfd without waking this process.
+    Kernel,
+    /// The kernel cannot (Linux < 6.7 or compiled out): the event loop does it.
+    Userspace,
+}
+
+/// An irqfd the event loop serves because the kernel cannot.
+#[derive(Debug)]
+pub(crate) struct UserIrqfd {
+    pub(crate) eventfd: Arc<EventFd>,
+    pub(crate) op: XenDmOp,
+}
+
+/// An IOREQ server for one domain.
+///
+/// Generic over the syscall seam so that every dm_op, mapping and event-channel call can be
+/// checked in unit tests.
+#[derive(Debug)]
+pub struct IoreqServer<S: Sys = RealSys> {
+    privcmd: Arc<Privcmd<S>>,
+    evtchn: EventChannel<S>,
+    domid: DomId,
+    id: IoservId,
+    mode: BufIoreqMode,
+    vcpus: usize,
+    ioreq: Option<IoreqPage<MappedPage<S>>>,
+    bufring: Option<BufferedRing<MappedPage<S>>>,
+    bufioreq_remote: Port,
+    ports: Vec<BoundPort<S>>,
+    local_ports: Vec<Port>,
+    buf_port: Option<BoundPort<S>>,
+    enabled: bool,
+    destroyed: bool,
+    eventfd_fallback_logged: AtomicBool,
+    pub(crate) user_irqfds: Mutex<Vec<UserIrqfd>>,
+}
+
+impl IoreqServer<RealSys> {
+    /// Opens privcmd and a non-blocking event channel and creates a server for `domid`.
+    pub fn open(domid: DomId, mode: BufIoreqMode) -> Result<Self> {
+        let privcmd = Privcmd::open().map_err(|source| Error::Privcmd {
+            op: "open privcmd",
+            domid,
+            source,
+        })?;
+        let evtchn = EventChannel::open_nonblocking().map_err(|source| Error::Evtchn {
+            op: "open evtchn",
+            domid,
+            source,
+        })?;
+        Self::create(Arc::new(privcmd), evtchn, domid, mode)
+    }
+}
+
+impl<S: Sys> IoreqServer<S> {
+    /// Creates a server for `domid`, learns its vCPU count and buffered port and maps its
+    /// pages. The server starts disabled: register ranges, then [`IoreqServer::enable`].
+    ///
+    /// `evtchn` should be non-blocking for use with [`crate::EventLoop`].
+    pub fn create(
+        privcmd: Arc<Privcmd<S>>,
+        evtchn: EventChannel<S>,
+        domid: DomId,
+        mode: BufIoreqMode,
+    ) -> Result<Self> {
+        let created = privcmd
+            .dm_op_struct(
+                domid,
+                XEN_DMOP_CREATE_IOREQ_SERVER,
+                &XenDmOpCreateIoreqServer {
+                    handle_bufioreq: mode.raw(),
+                    pad: [0; 3],
+                    id: 0,
+                },
+                &mut [],
+            )
+            .map_err(|source| Error::Privcmd {
+                op: "create_ioreq_server",
+                domid,
+                source,
+            })?;
+        // From here the server exists in Xen: `server` destroys it if anything below fails.
+        let mut server = IoreqServer {
+            privcmd,
+            evtchn,
+            domid,
+            id: created.id,
+            mode,
+            vcpus: 0,
+            ioreq: None,
+            bufring: None,
+            bufioreq_remote: 0,
+            ports: Vec::new(),
+            local_ports: Vec::new(),
+            buf_port: None,
+            enabled: false,
+            destroyed: false,
+            eventfd_fallback_logged: AtomicBool::new(false),
+            user_irqfds: Mutex::new(Vec::new()),
+        };
+        log::info!("domain {domid}: created IOREQ server {}", created.id);
+        server.vcpus = server.nr_vcpus()?;
+        let info = server.dm_op(
+            "get_ioreq_server_info",
+            XEN_DMOP_GET_IOREQ_SERVER_INFO,
+            &XenDmOpGetIoreqServerInfo {
+                id: server.id,
+                flags: XEN_DMOP_NO_GFNS,
+                ..Default::default()
+            },
+        )?;
+        server.bufioreq_remote = info.bufioreq_port;
+        let page = server.map_frame(xenmem_resource_ioreq_server_frame_ioreq(0))?;
+        server.ioreq =
+            Some(
+                IoreqPage::new(page, server.vcpus).ok_or_else(|| Error::BadAnswer {
+                    op: "nr_vcpus",
+                    domid,
+                    what: format!("{} vCPUs do not fit one ioreq page", server.vcpus),
+                })?,
+            );
+        if mode != BufIoreqMode::Off {
+            let page = server.map_frame(XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ)?;
+            server.bufring = Some(BufferedRing::new(page));
+        }
+        Ok(server)
+    }
+
+    fn map_frame(&self, frame: u64) -> Result<MappedPage<S>> {
+        let mapping = self
+            .privcmd
+            .map_resource(
+                self.domid,
+                XENMEM_RESOURCE_IOREQ_SERVER.into(),
+                self.id.into(),
+                frame,
+                1,
+                true,
+            )
+            .map_err(|source| Error::Privcmd {
+                op: "map ioreq server page",
+                domid: self.domid,
+                source,
+            })?;
+        MappedPage::new(mapping).ok_or_else(|| Error::BadAnswer {
+            op: "map ioreq server page",
+            domid: self.domid,
+            what: "mapping is not one page".into(),
+        })
+    }
+
+    fn dm_op<T: Pod>(&self, op: &'static str, nr: u32, arg: &T) -> Result<T> {
+        self.privcmd
+            .dm_op_struct(self.domid, nr, arg, &mut [])
+            .map_err(|source| Error::Privcmd {
+                op,
+                domid: self.domid,
+                source,
+            })
+    }
+
+    fn nr_vcpus(&self) -> Result<usize> {
+        let n = self.dm_op("nr_vcpus", XEN_DMOP_NR_VCPUS, &XenDmOpNrVcpus::default())?;
+        if n.vcpus == 0 {
+            return Err(Error::BadAnswer {
+                op: "nr_vcpus",
+                domid: self.domid,
+                what: "0 vCPUs".into(),
+            });
+        }
+        Ok(n.vcpus as usize)
+    }
+
+    /// The guest.
+    pub fn domid(&self) -> DomId {
+        self.domid
+    }
+
+    /// The server id Xen gave.
+    pub fn id(&self) -> IoservId {
+        self.id
+    }
+
+    /// Number of vCPUs of the guest (one synchronous slot and event channel each).
+    pub fn vcpus(&self) -> usize {
+        self.vcpus
+    }
+
+    /// The buffered mode the server was created with.
+    pub fn buf_mode(&self) -> BufIoreqMode {
+        self.mode
+    }
+
+    /// Whether the server is enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The privcmd handle.
+    pub fn privcmd(&self) -> &Arc<Privcmd<S>> {
+        &self.privcmd
+    }
+
+    /// The event channel descriptor the ports are bound through (poll it for `EPOLLIN`).
+    pub fn event_channel(&self) -> &EventChannel<S> {
+        &self.evtchn
+    }
+
+    /// Local event-channel ports, one per vCPU (empty before [`IoreqServer::enable`]).
+    pub fn vcpu_ports(&self) -> &[Port] {
+        &self.local_ports
+    }
+
+    /// The local port of the buffered ring, once enabled.
+    pub fn buffered_port(&self) -> Option<Port> {
+        self.buf_port.as_ref().map(BoundPort::port)
+    }
+
+    /// The synchronous page.
+    pub fn ioreq_page(&self) -> &IoreqPage<MappedPage<S>> {
+        self.ioreq.as_ref().expect("pages stay mapped until drop")
+    }
+
+    /// The buffered ring, if the server has one.
+    pub fn buffered_ring(&self) -> Option<&BufferedRing<MappedPage<S>>> {
+        self.bufring.as_ref()
+    }
+
+    /// Forwards the guest's accesses in `range` to this server.
+    pub fn map_range(&self, range: IoRange) -> Result<()> {
+        let arg = range.to_dm_op(self.id)?;
+        self.dm_op(
+            "map_io_range_to_ioreq_server",
+            XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER,
+            &arg,
+        )
+        .map(drop)
+    }
+
+    /// Stops forwarding `range` (exactly as registered).
+    pub fn unmap_range(&self, range: IoRange) -> Result<()> {
+        let arg = range.to_dm_op(self.id)?;
+        self.dm_op(
+            "unmap_io_range_from_ioreq_server",
+            XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
+            &arg,
+        )
+        .map(drop)
+    }
+
+    fn set_state(&self, enabled: bool) -> Result<()> {
+        self.dm_op(
+            "set_ioreq_server_state",
+            XEN_DMOP_SET_IOREQ_SERVER_STATE,
+            &XenDmOpSetIoreqServerState {
+                id: self.id,
+                enabled: u8::from(enabled),
+                pad: 0,
+            },
+        )
+        .map(drop)
+    }
+
+    /// Enables the server and (the first time) binds one event channel per vCPU and the
+    /// buffered ring's.
+    pub fn enable(&mut self) -> Result<()> {
+        self.set_state(true)?;
+        self.enabled = true;
+        if self.ports.is_empty() {
+            self.bind_ports()?;
+        }
+        Ok(())
+    }
+
+    fn bind_ports(&mut self) -> Result<()> {
+        let page = self.ioreq.as_ref().expect("pages stay mapped until drop");
+        let mut ports = Vec::with_capacity(self.vcpus);
+        for vcpu in 0..self.vcpus {
+            let remote = page.slot(vcpu).expect("vcpu < vcpus").vp_eport();
+            let port = self
+                .evtchn
+                .bind_interdomain(self.domid, remote)
+                .map_err(|source| Error::Evtchn {
+                    op: "bind vCPU ioreq event channel",
+                    domid: self.domid,
+                    source,
+                })?;
+            log::debug!(
+                "domain {}: vCPU {vcpu} ioreq port {remote} bound to local {}",
+                self.domid,
+                port.port()
+            );
+            ports.push(port);
+        }
+        if self.bufring.is_some() {
+            let port = self
+                .evtchn
+                .bind_interdomain(self.domid, self.bufioreq_remote)
+                .map_err(|source| Error::Evtchn {
+                    op: "bind buffered ioreq event channel",
+                    domid: self.domid,
+                    source,
+                })?;
+            self.buf_port = Some(port);
+        }
+        self.local_ports = ports.iter().map(BoundPort::port).collect();
+        self.ports = ports;
+        Ok(())
+    }
+
+    /// Disables the server (Xen stops forwarding; the ports stay bound).
+    pub fn disable(&mut self) -> Result<()> {
+        self.set_state(false)?;
+        self.enabled = false;
+        Ok(())
+    }
+
+    /// Sets `irq` to `level` (MSI: sends the message when `level` is true).
+    pub fn set_irq(&self, irq: Interrupt, level: bool) -> Result<()> {
+        if matches!(irq, Interrupt::Msi { .. }) && !level {
+            return Ok(());
+        }
+        self.run_op("interrupt", irq.dm_op(level))
+    }
+
+    /// Sends an MSI.
+    pub fn inject_msi(&self, addr: u64, data: u32) -> Result<()> {
+        self.set_irq(Interrupt::Msi { addr, data }, true)
+    }
+
+    pub(crate) fn run_op(&self, op: &'static str, mut dm: XenDmOp) -> Result<()> {
+        self.privcmd
+            .dm_op(self.domid, &mut [dm.as_bytes_mut()])
+            .map_err(|source| Error::Privcmd {
+                op,
+                domid: self.domid,
+                source,
+            })
+    }
+
+    fn log_fallback(&self, what: &str, reason: &str) {
+        if !self.eventfd_fallback_logged.swap(true, Ordering::Relaxed) {
+            log::info!(
+                "domain {}: privcmd {what} unavailable ({reason}); notifications go through this process",
+                self.domid
+            );
+        }
+    }
+
+    /// Makes each signal of `eventfd` assert `irq` (send it, for MSI): in the kernel through
+    /// privcmd irqfd when available, else through the [`crate::EventLoop`] (register irqfds
+    /// before building the loop).
+    pub fn add_irqfd(&self, eventfd: Arc<EventFd>, irq: Interrupt) -> Result<NotifyPath> {
+        let op = irq.dm_op(true);
+        // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
+        match self.privcmd.irqfd(self.domid, fd, op.as_bytes(), false) {
+            Ok(()) => Ok(NotifyPath::Kernel),
+            Err(privcmd::Error::Unsupported { reason, .. }) => {
+                self.log_fallback("irqfd", reason);
+                self.user_irqfds
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(UserIrqfd { eventfd, op });
+                Ok(NotifyPath::Userspace)
+            }
+            Err(source) => Err(Error::Privcmd {
+                op: "irqfd",
+                domid: self.domid,
+                source,
+            }),
+        }
+    }
+
+    /// Makes `size`-byte writes of `vq` to the virtio-mmio QueueNotify register of the device
+    /// at `base` signal `eventfd` without reaching the bus: in the kernel through privcmd
+    /// ioeventfd when available, else in `dispatcher`. Needs the server enabled (ports bound).
+    pub fn add_ioeventfd<B: DeviceBus>(
+        &self,
+        dispatcher: &mut Dispatcher<B>,
+        base: u64,
+        size: u8,
+        vq: u32,
+        eventfd: Arc<EventFd>,
+    ) -> Result<NotifyPath> {
+        if self.local_ports.is_empty() {
+            return Err(Error::InvalidArgument {
+                op: "ioeventfd",
+                what: "the server is not enabled yet (no ports bound)".into(),
+            });
+        }
+        let page = self.ioreq_page().page().mapping();
+        // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
+        match self.privcmd.ioeventfd(
+            self.domid,
+            page,
+            &self.local_ports,
+            base,
+            size.into(),
+            vq,
+            fd,
+            false,
+        ) {
+            Ok(()) => Ok(NotifyPath::Kernel),
+            Err(privcmd::Error::Unsupported { reason, .. }) => {
+                self.log_fallback("ioeventfd", reason);
+                dispatcher.add_ioeventfd(base, size, vq, eventfd);
+                Ok(NotifyPath::Userspace)
+            }
+            Err(source) => Err(Error::Privcmd {
+                op: "ioeventfd",
+                domid: self.domid,
+                source,
+            }),
+        }
+    }
+
+    /// Serves the slot of `vcpu` if it holds a request: takes it, dispatches it, completes it
+    /// and notifies Xen. Returns whether there was one.
+    pub fn serve_vcpu<B: DeviceBus>(&self, vcpu: usize, dispatcher: &mut Dispatcher<B>) -> bool {
+        let Some(slot) = self.ioreq_page().slot(vcpu) else {
+            return false;
+        };
+        let Some(taken) = slot.take() else {
+            return false;
+        };
+        let data = dispatcher.handle_raw(vcpu, &taken.raw);
+        taken.complete(data);
+        if let Some(&port) = self.local_ports.get(vcpu) {
+            if let Err(e) = self.evtchn.notify(port) {
+                log::error!("domain {}: notifying vCPU {vcpu}: {e}", self.domid);
+            }
+        }
+        true
+    }
+
+    /// Drains the buffered ring; returns the number of entries handled. Corrupt pointers are
+    /// logged and the ring is resynchronised (posted writes are dropped).
+    pub fn serve_buffered<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
+        let Some(ring) = &self.bufring else {
+            return 0;
+        };
+        let mut n = 0;
+        loop {
+            match ring.pop() {
+                Ok(None) => return n,
+                Ok(Some(entry)) => {
+                    n += 1;
+                    match entry.decode() {
+                        Ok(req) => {
+                            dispatcher.handle_logged(usize::MAX, &req);
+                        }
+                        Err(e) => log::error!("domain {}: buffered ioreq: {e}", self.domid),
+                    }
+                }
+                Err(e) => {
+                    log::error!("domain {}: {e}; dropping buffered requests", self.domid);
+                    ring.resync();
+                    return n;
+                }
+            }
+        }
+    }
+
+    /// Serves every vCPU slot and the buffered ring (e.g. at start, for requests that arrived
+    /// before the ports were bound). Returns the number of requests served.
+    pub fn serve_all<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
+        let mut n = self.serve_buffered(dispatcher);
+        for vcpu in 0..self.vcpus {
+            n += usize::from(self.serve_vcpu(vcpu, dispatcher));
+        }
+        n
+    }
+
+    /// Serves what the local `port` signals; returns the number of requests served.
+    pub fn serve_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
+        if self.buffered_port() == Some(port) {
+            return self.serve_buffered(dispatcher);
+        }
+        match self.local_ports.iter().position(|&p| p == port) {
+            Some(vcpu) => usize::from(self.serve_vcpu(vcpu, dispatcher)),
+            None => {
+                log::warn!("domain {}: event on unknown port {port}", self.domid);
+                0
+            }
+        }
+    }
+
+    /// Reads every pending port of the (non-blocking) event channel, re-arms it and serves
+    /// it. Returns the number of requests served.
+    pub fn serve_pending<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
+        let mut served = 0;
+        let mut buf = [0 as Port; 64];
+        loop {
+            let n = match self.evtchn.read_pending(&mut buf) {
+                Ok(n) => n,
+                Err(xen_bindings::evtchn::Error::Overflow) => {
+                    // Events were lost: reset and look at everything.
+                    log::warn!("domain {}: evtchn ring overflow; rescanning", self.domid);
+                    self.evtchn.reset().map_err(|source| Error::Evtchn {
+                        op: "reset evtchn",
+                        domid: self.domid,
+                        source,
+                    })?;
+                    served += self.serve_all(dispatcher);
+                    continue;
+                }
+                Err(source) => {
+                    return Err(Error::Evtchn {
+                        op: "read pending ports",
+                        domid: self.domid,
+                        source,
+                    })
+                }
+            };
+            if n == 0 {
+                return Ok(served);
+            }
+            for &port in &buf[..n] {
+                // Re-arm first: an event arriving while we serve is not lost, and a spurious
+                // one finds the slot not READY and does nothing.
+                if let Err(e) = self.evtchn.unmask(port) {
+                    log::error!("domain {}: {e}", self.domid);
+                }
+                served += self.serve_port(port, dispatcher);
+            }
+        }
+    }
+
+    fn destroy(&mut self) -> Result<()> {
+        if self.destroyed {
+            return Ok(());
+        }
+        self.destroyed = true;
+        self.dm_op(
+            "destroy_ioreq_server",
+            XEN_DMOP_DESTROY_IOREQ_SERVER,
+            &XenDmOpDestroyIoreqServer {
+                id: self.id,
+                pad: 0,
+            },
+        )
+        .map(drop)
+    }
+
+    /// Tears the server down now (what dropping does), reporting a failure.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        self.buf_port = None;
+        self.ports.clear();
+        self.local_ports.clear();
+        self.ioreq = None;
+        self.bufring = None;
+        let res = self.destroy();
+        if res.is_ok() {
+            log::info!("domain {}: destroyed IOREQ server {}", self.domid, self.id);
+        }
+        res
+    }
+}
+
+impl<S: Sys> Drop for IoreqServer<S> {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            log::error!("{e}");
+        }
+    }
+}

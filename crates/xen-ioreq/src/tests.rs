@@ -1,0 +1,1096 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Unit tests through the syscall seam: a fake Xen behind `xen_bindings::sys::Sys` answers
+//! privcmd and evtchn ioctls, so the whole server (dm_ops, mappings, ports, dispatch, event
+//! loop) runs without a hypervisor.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use libc::c_void;
+use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::abi::linux::evtchn::*;
+use xen_bindings::abi::linux::privcmd::*;
+use xen_bindings::abi::xen::dm_op::*;
+use xen_bindings::abi::xen::ioreq::*;
+use xen_bindings::abi::Pod;
+use xen_bindings::evtchn::EventChannel;
+use xen_bindings::privcmd::Privcmd;
+use xen_bindings::sys::Sys;
+
+use crate::bufring::RingWriter;
+use crate::page::IoPage;
+use crate::*;
+use std::result::Result;
+
+// ---------------------------------------------------------------------------------------------
+// Devices and guest memory
+// ---------------------------------------------------------------------------------------------
+
+/// 256 bytes of registers that read back what was written; counts accesses.
+#[derive(Default)]
+struct Regs {
+    mem: Mutex<Vec<u8>>,
+    accesses: AtomicUsize,
+}
+
+impl Regs {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            mem: Mutex::new((0..=255u8).collect()),
+            accesses: AtomicUsize::new(0),
+        })
+    }
+    fn bytes(&self, off: usize, len: usize) -> Vec<u8> {
+        self.mem.lock().unwrap()[off..off + len].to_vec()
+    }
+}
+
+impl IoHandler for Regs {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        self.accesses.fetch_add(1, Ordering::Relaxed);
+        let off = offset as usize;
+        data.copy_from_slice(&self.mem.lock().unwrap()[off..off + data.len()]);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.accesses.fetch_add(1, Ordering::Relaxed);
+        let off = offset as usize;
+        self.mem.lock().unwrap()[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// A FIFO port: reads pop, writes push (to check rep ordering on a fixed port).
+#[derive(Default)]
+struct Fifo(Mutex<VecDeque<u8>>);
+
+impl IoHandler for Fifo {
+    fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        let mut q = self.0.lock().unwrap();
+        for b in data.iter_mut() {
+            *b = q.pop_front().ok_or("fifo empty")?;
+        }
+        Ok(())
+    }
+    fn write(&self, _: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.0.lock().unwrap().extend(data);
+        Ok(())
+    }
+}
+
+const MMIO_BASE: u64 = 0x1000_0000;
+const PIO_BASE: u64 = 0x3f8;
+const FIFO_PORT: u64 = 0x80;
+
+struct Rig {
+    bus: Arc<IoBus>,
+    regs: Arc<Regs>,
+    pio: Arc<Regs>,
+    fifo: Arc<Fifo>,
+    ram: Arc<GuestMemoryMmap<()>>,
+}
+
+fn rig() -> Rig {
+    let regs = Regs::new();
+    let pio = Regs::new();
+    let fifo = Arc::new(Fifo::default());
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO_BASE, 0x100, regs.clone())
+        .unwrap();
+    bus.insert(IoSpace::Pio, PIO_BASE, 8, pio.clone()).unwrap();
+    bus.insert(IoSpace::Pio, FIFO_PORT, 1, fifo.clone())
+        .unwrap();
+    // Guest RAM: 64 KiB at 0, nothing above.
+    let ram = Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap());
+    Rig {
+        bus: Arc::new(bus),
+        regs,
+        pio,
+        fifo,
+        ram,
+    }
+}
+
+fn dispatcher(r: &Rig) -> Dispatcher<Arc<IoBus>> {
+    Dispatcher::new(r.bus.clone()).with_guest_ram(GuestMemoryRam::new(r.ram.clone()))
+}
+
+fn ioreq(type_: u8, addr: u64, size: u32, count: u32, dir: u8, data: u64) -> Ioreq {
+    let mut r = Ioreq {
+        addr,
+        data,
+        count,
+        size,
+        type_,
+        ..Default::default()
+    };
+    r.set_dir(dir);
+    r
+}
+
+fn ptr_ioreq(type_: u8, addr: u64, size: u32, count: u32, dir: u8, gpa: u64, df: bool) -> Ioreq {
+    let mut r = ioreq(type_, addr, size, count, dir, gpa);
+    r.set_data_is_ptr(true);
+    r.set_df(df);
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch of every request kind
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn mmio_and_pio_of_every_size_both_ways() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    for (size, value) in [
+        (1u32, 0xa1u64),
+        (2, 0xb2b1),
+        (4, 0xc4c3_c2c1),
+        (8, 0xd8d7_d6d5_d4d3_d2d1),
+    ] {
+        // Garbage above the access size must not reach the device.
+        let noisy = value | !crate::request::size_mask(size as u8);
+        let w = ioreq(
+            IOREQ_TYPE_COPY,
+            MMIO_BASE + 0x10,
+            size,
+            1,
+            IOREQ_WRITE,
+            noisy,
+        );
+        assert_eq!(d.handle_raw(0, &w), None, "writes leave data alone");
+        assert_eq!(
+            r.regs.bytes(0x10, 8)[..size as usize],
+            value.to_le_bytes()[..size as usize]
+        );
+        let rd = ioreq(
+            IOREQ_TYPE_COPY,
+            MMIO_BASE + 0x10,
+            size,
+            1,
+            IOREQ_READ,
+            u64::MAX,
+        );
+        assert_eq!(
+            d.handle_raw(0, &rd),
+            Some(value),
+            "MMIO read of {size} bytes"
+        );
+
+        let port = PIO_BASE + (8 - u64::from(size)); // stays within the 8 ports
+        let w = ioreq(IOREQ_TYPE_PIO, port, size, 1, IOREQ_WRITE, value);
+        assert_eq!(d.handle_raw(1, &w), None);
+        let rd = ioreq(IOREQ_TYPE_PIO, port, size, 1, IOREQ_READ, 0);
+        assert_eq!(
+            d.handle_raw(1, &rd),
+            Some(value),
+            "PIO read of {size} bytes"
+        );
+    }
+    assert_eq!(d.stats().errors, 0);
+    assert_eq!(d.stats().completed, 16);
+}
+
+#[test]
+fn rep_mmio_value_writes_step_up_and_down() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    // rep stos of 4 dwords upwards from +0x20.
+    let w = ioreq(
+        IOREQ_TYPE_COPY,
+        MMIO_BASE + 0x20,
+        4,
+        4,
+        IOREQ_WRITE,
+        0x1111_1111,
+    );
+    d.handle_raw(0, &w);
+    assert_eq!(r.regs.bytes(0x20, 16), vec![0x11; 16]);
+    // And downwards from +0x4c (direction flag): 0x4c, 0x48, 0x44, 0x40.
+    let mut w = ioreq(
+        IOREQ_TYPE_COPY,
+        MMIO_BASE + 0x4c,
+        4,
+        4,
+        IOREQ_WRITE,
+        0x2222_2222,
+    );
+    w.set_df(true);
+    d.handle_raw(0, &w);
+    assert_eq!(r.regs.bytes(0x40, 16), vec![0x22; 16]);
+    assert_eq!(
+        r.regs.bytes(0x3c, 4),
+        vec![0x3c, 0x3d, 0x3e, 0x3f],
+        "nothing below"
+    );
+}
+
+#[test]
+fn rep_with_guest_pointer_both_directions() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    // outsb x 4 from guest 0x2000 to the FIFO port: the port stays, the buffer steps up.
+    r.ram.write_slice(b"wxyz", GuestAddress(0x2000)).unwrap();
+    let w = ptr_ioreq(IOREQ_TYPE_PIO, FIFO_PORT, 1, 4, IOREQ_WRITE, 0x2000, false);
+    assert_eq!(d.handle_raw(0, &w), None);
+    assert_eq!(
+        r.fifo.0.lock().unwrap().iter().copied().collect::<Vec<_>>(),
+        b"wxyz"
+    );
+    // insb x 4 with the direction flag: the buffer steps down from 0x3003.
+    let rd = ptr_ioreq(IOREQ_TYPE_PIO, FIFO_PORT, 1, 4, IOREQ_READ, 0x3003, true);
+    assert_eq!(
+        d.handle_raw(0, &rd),
+        None,
+        "data_is_ptr reads keep the pointer"
+    );
+    let mut got = [0u8; 4];
+    r.ram.read_slice(&mut got, GuestAddress(0x3000)).unwrap();
+    assert_eq!(&got, b"zyxw");
+
+    // rep movsw MMIO -> RAM upwards: device +0x00.. to guest 0x4000..
+    let rd = ptr_ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 2, 8, IOREQ_READ, 0x4000, false);
+    d.handle_raw(0, &rd);
+    let mut got = [0u8; 16];
+    r.ram.read_slice(&mut got, GuestAddress(0x4000)).unwrap();
+    assert_eq!(got.to_vec(), r.regs.bytes(0, 16));
+    // rep movsq RAM -> MMIO downwards: guest 0x5008, 0x5000 to device +0x88, +0x80.
+    r.ram
+        .write_obj(0x0102_0304_0506_0708u64, GuestAddress(0x5000))
+        .unwrap();
+    r.ram
+        .write_obj(0x1112_1314_1516_1718u64, GuestAddress(0x5008))
+        .unwrap();
+    let w = ptr_ioreq(
+        IOREQ_TYPE_COPY,
+        MMIO_BASE + 0x88,
+        8,
+        2,
+        IOREQ_WRITE,
+        0x5008,
+        true,
+    );
+    d.handle_raw(0, &w);
+    assert_eq!(
+        r.regs.bytes(0x88, 8),
+        0x1112_1314_1516_1718u64.to_le_bytes()
+    );
+    assert_eq!(
+        r.regs.bytes(0x80, 8),
+        0x0102_0304_0506_0708u64.to_le_bytes()
+    );
+    assert_eq!(d.stats().errors, 0);
+}
+
+#[test]
+fn pointer_into_unmapped_memory_is_completed_and_serving_continues() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let before = r.regs.accesses.load(Ordering::Relaxed);
+    let w = ptr_ioreq(
+        IOREQ_TYPE_COPY,
+        MMIO_BASE,
+        4,
+        2,
+        IOREQ_WRITE,
+        0x8000_0000,
+        false,
+    );
+    assert_eq!(d.handle_raw(0, &w), None);
+    assert_eq!(
+        r.regs.accesses.load(Ordering::Relaxed),
+        before,
+        "no device access"
+    );
+    // A read whose buffer runs off the end of RAM: the first element lands, then it stops.
+    let rd = ptr_ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 4, 2, IOREQ_READ, 0xfffc, false);
+    d.handle_raw(0, &rd);
+    assert_eq!(d.stats().errors, 2);
+    // Without any guest RAM configured, data_is_ptr fails the same way.
+    let mut bare = Dispatcher::new(r.bus.clone());
+    assert_eq!(bare.handle_raw(0, &w), None);
+    assert_eq!(bare.stats().errors, 1);
+    // The next ordinary request works.
+    let rd = ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 4, 1, 1, IOREQ_READ, 0);
+    assert_eq!(d.handle_raw(0, &rd), Some(4));
+}
+
+#[test]
+fn hostile_slots_complete_with_all_ones_and_touch_no_device() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let cases = [
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 0, 1, IOREQ_READ, 0),
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 16, 1, IOREQ_READ, 0),
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 3, 1, IOREQ_READ, 0),
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 4, 0, IOREQ_READ, 0),
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 8, u32::MAX, IOREQ_READ, 0),
+        ioreq(0x42, MMIO_BASE, 4, 1, IOREQ_READ, 0),
+        ioreq(IOREQ_TYPE_PIO, 0x1_0000, 1, 1, IOREQ_READ, 0),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        assert_eq!(d.handle_raw(0, c), Some(u64::MAX), "case {i}");
+    }
+    // Writes and pointer requests get no data back.
+    let mut w = ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 5, 1, IOREQ_WRITE, 0);
+    assert_eq!(d.handle_raw(0, &w), None);
+    w.set_dir(IOREQ_READ);
+    w.set_data_is_ptr(true);
+    assert_eq!(d.handle_raw(0, &w), None);
+    assert_eq!(r.regs.accesses.load(Ordering::Relaxed), 0);
+    assert_eq!(d.stats().errors, cases.len() as u64 + 2);
+    // MMIO rep that wraps the address space stops at the wrap.
+    let mut wrap = ioreq(IOREQ_TYPE_COPY, 2, 4, 4, IOREQ_READ, 0);
+    wrap.set_df(true);
+    assert_eq!(d.handle_raw(0, &wrap), Some(0xffff_ffff));
+}
+
+#[test]
+fn accesses_nobody_claims_read_all_ones() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    for size in [1u32, 2, 4, 8] {
+        let rd = ioreq(IOREQ_TYPE_COPY, 0xdead_0000, size, 1, IOREQ_READ, 0);
+        assert_eq!(
+            d.handle_raw(0, &rd),
+            Some(crate::request::size_mask(size as u8))
+        );
+    }
+    // Crossing the device end is refused by the bus, also completed.
+    let rd = ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0xfe, 4, 1, IOREQ_READ, 0);
+    assert_eq!(d.handle_raw(0, &rd), Some(0xffff_ffff));
+    assert_eq!(d.stats().errors, 5);
+}
+
+struct PciRegs(Mutex<Vec<(u32, u32, Vec<u8>)>>);
+
+impl PciConfigHandler for PciRegs {
+    fn read(&self, sbdf: u32, reg: u32, data: &mut [u8]) -> Result<(), DeviceError> {
+        if sbdf != 0x18 {
+            return Err("no such function".into());
+        }
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = reg as u8 + i as u8;
+        }
+        Ok(())
+    }
+    fn write(&self, sbdf: u32, reg: u32, data: &[u8]) -> Result<(), DeviceError> {
+        self.0.lock().unwrap().push((sbdf, reg, data.to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn pci_config_invalidate_and_time_offset() {
+    let r = rig();
+    let invalidated = Arc::new(AtomicUsize::new(0));
+    let offset = Arc::new(AtomicU64::new(0));
+    let pci = Arc::new(PciRegs(Mutex::new(Vec::new())));
+    let inv = invalidated.clone();
+    let off = offset.clone();
+    let mut d = Dispatcher::new(r.bus.clone())
+        .with_guest_ram(GuestMemoryRam::new(r.ram.clone()).on_invalidate(move || {
+            inv.fetch_add(1, Ordering::Relaxed);
+        }))
+        .with_pci_config(pci.clone())
+        .with_time_offset(move |o| off.store(o as u64, Ordering::Relaxed));
+
+    // Without a handler: all ones.
+    let mut plain = Dispatcher::new(r.bus.clone());
+    let rd = ioreq(
+        IOREQ_TYPE_PCI_CONFIG,
+        (0x18u64 << 32) | 0x10,
+        4,
+        1,
+        IOREQ_READ,
+        0,
+    );
+    assert_eq!(plain.handle_raw(0, &rd), Some(0xffff_ffff));
+
+    assert_eq!(d.handle_raw(0, &rd), Some(0x1312_1110));
+    let rd2 = ioreq(
+        IOREQ_TYPE_PCI_CONFIG,
+        (0x18u64 << 32) | 0x3e,
+        2,
+        1,
+        IOREQ_READ,
+        0,
+    );
+    assert_eq!(d.handle_raw(0, &rd2), Some(0x3f3e));
+    let other = ioreq(IOREQ_TYPE_PCI_CONFIG, 0x20u64 << 32, 1, 1, IOREQ_READ, 0);
+    assert_eq!(d.handle_raw(0, &other), Some(0xff));
+    let w = ioreq(
+        IOREQ_TYPE_PCI_CONFIG,
+        (0x18u64 << 32) | 0x4,
+        2,
+        1,
+        IOREQ_WRITE,
+        0x0107,
+    );
+    assert_eq!(d.handle_raw(0, &w), None);
+    assert_eq!(*pci.0.lock().unwrap(), vec![(0x18, 4, vec![0x07, 0x01])]);
+
+    let inv_req = ioreq(IOREQ_TYPE_INVALIDATE, 0, 4, 1, IOREQ_WRITE, u64::MAX);
+    assert_eq!(d.handle_raw(0, &inv_req), None);
+    assert_eq!(invalidated.load(Ordering::Relaxed), 1);
+    assert_eq!(d.stats().invalidations, 1);
+    let t = ioreq(IOREQ_TYPE_TIMEOFFSET, 0, 8, 1, IOREQ_WRITE, (-42i64) as u64);
+    d.handle_raw(0, &t);
+    assert_eq!(offset.load(Ordering::Relaxed) as i64, -42);
+    assert_eq!(d.stats().errors, 1, "only the unknown PCI function failed");
+}
+
+#[test]
+fn userspace_ioeventfd_short_circuits_queue_notify() {
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    d.add_ioeventfd(MMIO_BASE, 4, 1, efd.clone());
+    let hit = ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 1);
+    d.handle_raw(0, &hit);
+    assert_eq!(efd.read().unwrap(), 1);
+    assert_eq!(
+        r.regs.accesses.load(Ordering::Relaxed),
+        0,
+        "bus not reached"
+    );
+    // Another queue, or a read, goes to the device.
+    d.handle_raw(
+        0,
+        &ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 2),
+    );
+    d.handle_raw(
+        0,
+        &ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_READ, 0),
+    );
+    assert_eq!(r.regs.accesses.load(Ordering::Relaxed), 2);
+    assert!(efd.read().is_err(), "not signalled again");
+    assert_eq!(d.stats().ioeventfd_hits, 1);
+    assert!(d.remove_ioeventfd(MMIO_BASE, 1));
+    d.handle_raw(0, &hit);
+    assert_eq!(r.regs.accesses.load(Ordering::Relaxed), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake Xen behind the syscall seam
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct FakeState {
+    next_id: u16,
+    vcpus: u32,
+    /// dm_ops seen: (op, the 24-byte union).
+    ops: Vec<(u32, Vec<u8>)>,
+    /// MMAP_RESOURCE calls: (domid, type, id, idx, num).
+    resources: Vec<(u16, u32, u32, u32, u64)>,
+    ioreq_page: usize,
+    bound: Vec<(u32, u32)>,
+    unbound: Vec<u32>,
+    notified: Vec<u32>,
+    unmasked: Vec<u32>,
+    pending: VecDeque<u32>,
+    next_port: u32,
+    /// errno for irqfd/ioeventfd (0: the kernel supports them).
+    eventfd_errno: i32,
+    irqfds: Vec<Vec<u8>>,
+    ioeventfds: Vec<(u64, u32, u32)>,
+    /// dm_op number that fails with EINVAL.
+    fail_op: Option<u32>,
+    fail_map: bool,
+    evtchn_efd: RawFd,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FakeXen(Arc<Mutex<FakeState>>);
+
+const BUF_REMOTE_PORT: u32 = 77;
+
+fn vp_eport(vcpu: usize) -> u32 {
+    40 + vcpu as u32
+}
+
+impl FakeXen {
+    fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap()
+    }
+
+    /// Queues `port` as pending and makes the evtchn descriptor readable.
+    fn fire(&self, port: u32) {
+        let mut s = self.state();
+        s.pending.push_back(port);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a live buffer to our eventfd.
+        unsafe { libc::write(s.evtchn_efd, one.as_ptr().cast(), 8) };
+    }
+
+    fn ops(&self) -> Vec<u32> {
+        self.state().ops.iter().map(|(op, _)| *op).collect()
+    }
+
+    fn last_op<T: Pod>(&self, op: u32) -> T {
+        let s = self.state();
+        let (_, bytes) = s.ops.iter().rev().find(|(o, _)| *o == op).expect("op seen");
+        T::from_bytes(bytes).unwrap()
+    }
+
+    fn dm_op(&self, arg: *mut c_void) -> io::Result<i32> {
+        // SAFETY: privcmd passes a PrivcmdDmOp whose buffers are live for the call.
+        let head = unsafe {
+            let dm = &*(arg as *const PrivcmdDmOp);
+            let bufs =
+                std::slice::from_raw_parts(dm.ubufs as *const PrivcmdDmOpBuf, dm.num as usize);
+            &mut *(bufs[0].uptr as *mut XenDmOp)
+        };
+        let mut s = self.state();
+        let op = head.op;
+        s.ops.push((op, head.u.as_bytes().to_vec()));
+        if s.fail_op == Some(op) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        match op {
+            XEN_DMOP_CREATE_IOREQ_SERVER => {
+                let mut a: XenDmOpCreateIoreqServer = head.payload();
+                s.next_id += 1;
+                a.id = s.next_id;
+                *head = XenDmOp::new(op, &a);
+            }
+            XEN_DMOP_NR_VCPUS => *head = XenDmOp::new(op, &XenDmOpNrVcpus { vcpus: s.vcpus }),
+            XEN_DMOP_GET_IOREQ_SERVER_INFO => {
+                let mut a: XenDmOpGetIoreqServerInfo = head.payload();
+                a.bufioreq_port = BUF_REMOTE_PORT;
+                *head = XenDmOp::new(op, &a);
+            }
+            XEN_DMOP_SET_IOREQ_SERVER_STATE => {
+                let a: XenDmOpSetIoreqServerState = head.payload();
+                if a.enabled == 1 && s.ioreq_page != 0 {
+                    // Xen writes each vCPU's event channel into its slot on enable.
+                    for v in 0..s.vcpus as usize {
+                        let p = (s.ioreq_page + v * 32 + 24) as *mut u32;
+                        // SAFETY: the fake's own mapping of the ioreq page, slot v < vcpus.
+                        unsafe { p.write_volatile(vp_eport(v)) };
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(0)
+    }
+}
+
+impl Sys for FakeXen {
+    unsafe fn ioctl(&self, _fd: RawFd, request: u32, arg: *mut c_void) -> io::Result<i32> {
+        match request {
+            IOCTL_PRIVCMD_DM_OP => self.dm_op(arg),
+            IOCTL_PRIVCMD_MMAP_RESOURCE => {
+                // SAFETY: privcmd passes a live PrivcmdMmapResource.
+                let r = unsafe { &*(arg as *const PrivcmdMmapResource) };
+                let mut s = self.state();
+                if s.fail_map {
+                    return Err(io::Error::from_raw_os_error(libc::EPERM));
+                }
+                s.resources.push((r.dom, r.type_, r.id, r.idx, r.num));
+                if r.idx == 1 {
+                    s.ioreq_page = r.addr as usize;
+                }
+                Ok(0)
+            }
+            IOCTL_PRIVCMD_IRQFD | IOCTL_PRIVCMD_IOEVENTFD => {
+                let mut s = self.state();
+                if s.eventfd_errno != 0 {
+                    return Err(io::Error::from_raw_os_error(s.eventfd_errno));
+                }
+                if request == IOCTL_PRIVCMD_IRQFD {
+                    // SAFETY: a live PrivcmdIrqfd whose dm_op buffer is live for the call.
+                    let a = unsafe { &*(arg as *const PrivcmdIrqfd) };
+                    // SAFETY: as above.
+                    let op = unsafe {
+                        std::slice::from_raw_parts(a.dm_op as *const u8, a.size as usize)
+                    };
+                    s.irqfds.push(op.to_vec());
+                } else {
+                    // SAFETY: a live PrivcmdIoeventfd.
+                    let a = unsafe { &*(arg as *const PrivcmdIoeventfd) };
+                    s.ioeventfds.push((a.addr, a.addr_len, a.vq));
+                }
+                Ok(0)
+            }
+            IOCTL_EVTCHN_BIND_INTERDOMAIN => {
+                // SAFETY: evtchn passes a live IoctlEvtchnBindInterdomain.
+                let a = unsafe { &*(arg as *const IoctlEvtchnBindInterdomain) };
+                let mut s = self.state();
+                s.next_port += 1;
+                let local = 100 + s.next_port;
+                s.bound.push((a.remote_port, local));
+                Ok(local as i32)
+            }
+            IOCTL_EVTCHN_UNBIND => {
+                // SAFETY: evtchn passes a live IoctlEvtchnUnbind.
+                let a = unsafe { &*(arg as *const IoctlEvtchnUnbind) };
+                self.state().unbound.push(a.port);
+                Ok(0)
+            }
+            IOCTL_EVTCHN_NOTIFY => {
+                // SAFETY: evtchn passes a live IoctlEvtchnNotify.
+                let a = unsafe { &*(arg as *const IoctlEvtchnNotify) };
+                self.state().notified.push(a.port);
+                Ok(0)
+            }
+            IOCTL_EVTCHN_RESET => {
+                self.state().pending.clear();
+                Ok(0)
+            }
+            _ => Err(io::Error::from_raw_os_error(libc::ENOTTY)),
+        }
+    }
+
+    unsafe fn mmap(
+        &self,
+        _addr: *mut c_void,
+        len: usize,
+        _prot: i32,
+        _flags: i32,
+        _fd: RawFd,
+        _offset: i64,
+    ) -> io::Result<*mut c_void> {
+        // SAFETY: a fresh anonymous mapping stands in for the privcmd one.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(p)
+        }
+    }
+
+    unsafe fn munmap(&self, addr: *mut c_void, len: usize) -> io::Result<()> {
+        // SAFETY: the caller gives back a mapping made by `mmap` above.
+        unsafe { libc::munmap(addr, len) };
+        Ok(())
+    }
+
+    unsafe fn mlock(&self, _: *const c_void, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    unsafe fn read(&self, _fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
+        let mut s = self.state();
+        let mut n = 0;
+        while n + 4 <= len {
+            let Some(p) = s.pending.pop_front() else {
+                break;
+            };
+            // SAFETY: the caller's buffer holds `len` bytes.
+            unsafe { buf.add(n).cast::<u32>().write_unaligned(p) };
+            n += 4;
+        }
+        if s.pending.is_empty() {
+            let mut v = [0u8; 8];
+            // SAFETY: draining our non-blocking eventfd into a live buffer.
+            unsafe { libc::read(s.evtchn_efd, v.as_mut_ptr().cast(), 8) };
+        }
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
+        Ok(n)
+    }
+
+    unsafe fn write(&self, _fd: RawFd, buf: *const u8, len: usize) -> io::Result<usize> {
+        // SAFETY: unmask writes one port from a live 4-byte buffer.
+        let port = unsafe { buf.cast::<u32>().read_unaligned() };
+        self.state().unmasked.push(port);
+        Ok(len)
+    }
+}
+
+fn fake(vcpus: u32) -> (FakeXen, Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
+    let fx = FakeXen::default();
+    fx.state().vcpus = vcpus;
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    let privcmd = Privcmd::from_parts(devnull.into(), None, fx.clone());
+    // SAFETY: eventfd() returns a fresh descriptor we own.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    assert!(efd >= 0);
+    fx.state().evtchn_efd = efd;
+    // SAFETY: `efd` is a fresh descriptor owned from here on by the OwnedFd.
+    let evtchn = EventChannel::from_parts(unsafe { OwnedFd::from_raw_fd(efd) }, fx.clone());
+    (fx, Arc::new(privcmd), evtchn)
+}
+
+/// Writes a request into `vcpu`'s slot of the server's page and publishes it, like Xen.
+fn publish<S: Sys>(server: &IoreqServer<S>, vcpu: usize, mut r: Ioreq) {
+    let base = server.ioreq_page().page().page_ptr().as_ptr();
+    r.vp_eport = vp_eport(vcpu);
+    r.set_state(STATE_IOREQ_NONE);
+    // SAFETY: slot `vcpu` is inside the server's page; no one else touches it during the test.
+    unsafe {
+        let slot = base.add(vcpu * 32);
+        slot.cast::<Ioreq>().write_volatile(r);
+        std::sync::atomic::fence(Ordering::Release);
+        slot.add(IOREQ_FLAGS_OFFSET)
+            .write_volatile(r.flags | STATE_IOREQ_READY);
+    }
+}
+
+fn slot_of<S: Sys>(server: &IoreqServer<S>, vcpu: usize) -> Ioreq {
+    let base = server.ioreq_page().page().page_ptr().as_ptr();
+    // SAFETY: slot `vcpu` is inside the server's page.
+    unsafe { base.add(vcpu * 32).cast::<Ioreq>().read_volatile() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server lifecycle and serving
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn lifecycle_issues_the_right_dm_ops_in_order() {
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Atomic).unwrap();
+    assert_eq!(server.id(), 1);
+    assert_eq!(server.vcpus(), 2);
+    assert_eq!(
+        fx.ops(),
+        [
+            XEN_DMOP_CREATE_IOREQ_SERVER,
+            XEN_DMOP_NR_VCPUS,
+            XEN_DMOP_GET_IOREQ_SERVER_INFO
+        ]
+    );
+    let created: XenDmOpCreateIoreqServer = fx.last_op(XEN_DMOP_CREATE_IOREQ_SERVER);
+    assert_eq!(created.handle_bufioreq, 2, "atomic");
+    let info: XenDmOpGetIoreqServerInfo = fx.last_op(XEN_DMOP_GET_IOREQ_SERVER_INFO);
+    assert_eq!((info.id, info.flags), (1, XEN_DMOP_NO_GFNS));
+    // The synchronous page (frame 1) and the buffered page (frame 0), one page each.
+    assert_eq!(fx.state().resources, vec![(7, 0, 1, 1, 1), (7, 0, 1, 0, 1)]);
+
+    server
+        .map_range(IoRange::mmio(0x2000_0000, 0x200).unwrap())
+        .unwrap();
+    server.map_range(IoRange::ports(0x3f8, 8).unwrap()).unwrap();
+    server
+        .map_range(IoRange::PciConfig {
+            segment: 0,
+            bus: 0,
+            device: 3,
+            function: 0,
+        })
+        .unwrap();
+    let r: XenDmOpIoreqServerRange = fx.last_op(XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER);
+    assert_eq!(
+        (r.id, r.type_, r.start, r.end),
+        (1, XEN_DMOP_IO_RANGE_PCI, 0x18, 0x18)
+    );
+    let ops = fx.state().ops.clone();
+    let ranges: Vec<XenDmOpIoreqServerRange> = ops
+        .iter()
+        .filter(|(o, _)| *o == XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER)
+        .map(|(_, b)| XenDmOpIoreqServerRange::from_bytes(b).unwrap())
+        .collect();
+    assert_eq!(
+        (ranges[0].type_, ranges[0].start, ranges[0].end),
+        (XEN_DMOP_IO_RANGE_MEMORY, 0x2000_0000, 0x2000_01ff)
+    );
+    assert_eq!(
+        (ranges[1].type_, ranges[1].start, ranges[1].end),
+        (XEN_DMOP_IO_RANGE_PORT, 0x3f8, 0x3ff)
+    );
+    assert!(server.vcpu_ports().is_empty(), "ports wait for enable");
+
+    server.enable().unwrap();
+    let st: XenDmOpSetIoreqServerState = fx.last_op(XEN_DMOP_SET_IOREQ_SERVER_STATE);
+    assert_eq!((st.id, st.enabled), (1, 1));
+    assert_eq!(
+        fx.state().bound,
+        vec![
+            (vp_eport(0), 101),
+            (vp_eport(1), 102),
+            (BUF_REMOTE_PORT, 103)
+        ]
+    );
+    assert_eq!(server.vcpu_ports(), [101, 102]);
+    assert_eq!(server.buffered_port(), Some(103));
+
+    server
+        .unmap_range(IoRange::ports(0x3f8, 8).unwrap())
+        .unwrap();
+    let r: XenDmOpIoreqServerRange = fx.last_op(XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER);
+    assert_eq!((r.start, r.end), (0x3f8, 0x3ff));
+    server.disable().unwrap();
+    let st: XenDmOpSetIoreqServerState = fx.last_op(XEN_DMOP_SET_IOREQ_SERVER_STATE);
+    assert_eq!(st.enabled, 0);
+    drop(server);
+    let mut unbound = fx.state().unbound.clone();
+    unbound.sort();
+    assert_eq!(unbound, vec![101, 102, 103]);
+    let d: XenDmOpDestroyIoreqServer = fx.last_op(XEN_DMOP_DESTROY_IOREQ_SERVER);
+    assert_eq!(d.id, 1);
+    assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
+}
+
+#[test]
+fn failures_after_create_destroy_the_server() {
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().fail_map = true;
+    let err = IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).unwrap_err();
+    assert!(err.to_string().contains("domain 3"), "{err}");
+    assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
+
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().fail_op = Some(XEN_DMOP_CREATE_IOREQ_SERVER);
+    assert!(IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).is_err());
+    assert_eq!(
+        fx.ops(),
+        [XEN_DMOP_CREATE_IOREQ_SERVER],
+        "nothing to destroy"
+    );
+
+    let (fx, privcmd, evtchn) = fake(0);
+    let err = IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).unwrap_err();
+    assert!(
+        matches!(err, Error::BadAnswer { op: "nr_vcpus", .. }),
+        "{err}"
+    );
+    assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
+
+    let (fx, privcmd, evtchn) = fake(129);
+    assert!(IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).is_err());
+    assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
+    // Invalid ranges never reach Xen.
+    assert!(IoRange::mmio(5, 0).is_none());
+    assert!(IoRange::mmio(u64::MAX, 2).is_none());
+    assert!(IoRange::ports(0xfff0, 0x20).is_none());
+}
+
+#[test]
+fn serves_synchronous_requests_of_each_vcpu() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    assert_eq!(fx.state().resources.len(), 1, "no buffered page when off");
+    server.enable().unwrap();
+    let mut d = dispatcher(&r);
+
+    publish(
+        &server,
+        1,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+    );
+    fx.fire(102);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
+    let done = slot_of(&server, 1);
+    assert_eq!(done.state(), STATE_IORESP_READY);
+    assert_eq!(done.data, 0x0b0a_0908);
+    assert_eq!(
+        fx.state().notified,
+        vec![102],
+        "Xen is told on the vCPU's port"
+    );
+    assert_eq!(fx.state().unmasked, vec![102], "the port is re-armed");
+
+    // A spurious event finds nothing to do; an event on a port we do not know is ignored.
+    fx.fire(102);
+    fx.fire(999);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 0);
+    assert_eq!(fx.state().notified.len(), 1);
+
+    // A hostile slot on vCPU 0 is completed all the same.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 0, 1, IOREQ_READ, 0),
+    );
+    fx.fire(101);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
+    assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+    assert_eq!(slot_of(&server, 0).data, u64::MAX);
+    // Requests that arrived before anyone listened are found by serve_all.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_PIO, PIO_BASE, 1, 1, IOREQ_WRITE, 0x5a),
+    );
+    assert_eq!(server.serve_all(&mut d), 1);
+    assert_eq!(r.pio.bytes(0, 1), [0x5a]);
+}
+
+#[test]
+fn serves_the_buffered_ring() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    server.enable().unwrap();
+    let mut d = dispatcher(&r);
+    let ring = server.buffered_ring().unwrap();
+    let w = RingWriter::new(ring);
+    w.set_pointers(SLOT_NUM_MINUS_ONE, SLOT_NUM_MINUS_ONE);
+    // Straddles the end of the ring: 8-byte MMIO write, then 1-byte PIO write.
+    assert!(w.push(
+        IOREQ_TYPE_COPY,
+        IOREQ_WRITE,
+        3,
+        (MMIO_BASE & 0xfffff) as u32,
+        0x8877_6655_4433_2211
+    ));
+    assert!(w.push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, PIO_BASE as u32 + 1, 0xee));
+    // The 20-bit address cannot carry MMIO_BASE: put a device where it lands instead.
+    let low = Regs::new();
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO_BASE & 0xfffff, 8, low.clone())
+        .unwrap();
+    bus.insert(IoSpace::Pio, PIO_BASE, 8, r.pio.clone())
+        .unwrap();
+    let mut d2 = Dispatcher::new(Arc::new(bus));
+    fx.fire(server.buffered_port().unwrap());
+    assert_eq!(server.serve_pending(&mut d2).unwrap(), 2);
+    assert_eq!(low.bytes(0, 8), 0x8877_6655_4433_2211u64.to_le_bytes());
+    assert_eq!(r.pio.bytes(1, 1), [0xee]);
+    assert!(
+        fx.state().notified.is_empty(),
+        "posted writes are not acknowledged"
+    );
+    // Corrupt pointers: logged, ring resynchronised, serving continues.
+    w.set_pointers(0, 5000);
+    fx.fire(server.buffered_port().unwrap());
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 0);
+    assert_eq!(ring.pending_slots(), Ok(0));
+    assert!(w.push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, PIO_BASE as u32, 0x77));
+    assert_eq!(server.serve_buffered(&mut d), 1);
+    assert_eq!(r.pio.bytes(0, 1), [0x77]);
+}
+
+const SLOT_NUM_MINUS_ONE: u32 = IOREQ_BUFFER_SLOT_NUM as u32 - 1;
+
+#[test]
+fn interrupts_become_the_right_dm_ops() {
+    let (fx, privcmd, evtchn) = fake(1);
+    let server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.set_irq(Interrupt::Line(33), true).unwrap();
+    let a: XenDmOpSetIrqLevel = fx.last_op(XEN_DMOP_SET_IRQ_LEVEL);
+    assert_eq!((a.irq, a.level), (33, 1));
+    server.set_irq(Interrupt::Isa(4), false).unwrap();
+    let a: XenDmOpSetIsaIrqLevel = fx.last_op(XEN_DMOP_SET_ISA_IRQ_LEVEL);
+    assert_eq!((a.isa_irq, a.level), (4, 0));
+    server
+        .set_irq(
+            Interrupt::PciIntx {
+                segment: 0,
+                bus: 1,
+                device: 2,
+                intx: 3,
+            },
+            true,
+        )
+        .unwrap();
+    let a: XenDmOpSetPciIntxLevel = fx.last_op(XEN_DMOP_SET_PCI_INTX_LEVEL);
+    assert_eq!(
+        (a.domain, a.bus, a.device, a.intx, a.level),
+        (0, 1, 2, 3, 1)
+    );
+    server.inject_msi(0xfee0_0000, 0x4041).unwrap();
+    let a: XenDmOpInjectMsi = fx.last_op(XEN_DMOP_INJECT_MSI);
+    assert_eq!((a.addr, a.data), (0xfee0_0000, 0x4041));
+    let n = fx.ops().len();
+    server
+        .set_irq(Interrupt::Msi { addr: 0, data: 0 }, false)
+        .unwrap();
+    assert_eq!(fx.ops().len(), n, "deasserting an MSI sends nothing");
+    fx.state().fail_op = Some(XEN_DMOP_SET_IRQ_LEVEL);
+    let err = server.set_irq(Interrupt::Line(1), true).unwrap_err();
+    assert!(err.to_string().contains("domain 7"), "{err}");
+}
+
+#[test]
+fn kernel_irqfd_and_ioeventfd_when_available() {
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert!(
+        server
+            .add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd.clone())
+            .is_err(),
+        "needs bound ports"
+    );
+    server.enable().unwrap();
+    assert_eq!(
+        server.add_irqfd(efd.clone(), Interrupt::Line(40)).unwrap(),
+        NotifyPath::Kernel
+    );
+    let op = XenDmOp::from_bytes(&fx.state().irqfds[0]).unwrap();
+    assert_eq!(op.op, XEN_DMOP_SET_IRQ_LEVEL);
+    assert_eq!(op.payload::<XenDmOpSetIrqLevel>().irq, 40);
+    assert_eq!(
+        server.add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd).unwrap(),
+        NotifyPath::Kernel
+    );
+    assert_eq!(fx.state().ioeventfds, vec![(MMIO_BASE, 4, 0)]);
+    // Another error than "unsupported" is an error.
+    fx.state().eventfd_errno = libc::EBADF;
+    let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert!(server.add_irqfd(efd, Interrupt::Line(1)).is_err());
+}
+
+#[test]
+fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().eventfd_errno = libc::ENOTTY; // Linux < 6.7
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server.add_irqfd(irq.clone(), Interrupt::Line(48)).unwrap(),
+        NotifyPath::Userspace
+    );
+    let mut d = dispatcher(&r);
+    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server
+            .add_ioeventfd(&mut d, MMIO_BASE, 4, 2, kick.clone())
+            .unwrap(),
+        NotifyPath::Userspace
+    );
+    let mut ev = EventLoop::new(&server, d).unwrap();
+
+    // Nothing happens within a zero timeout.
+    assert_eq!(ev.run_once(0).unwrap(), Turn::default());
+    // A request.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 2),
+    );
+    fx.fire(101);
+    let turn = ev.run_once(1000).unwrap();
+    assert_eq!(turn.requests, 1);
+    assert_eq!(kick.read().unwrap(), 1, "userspace ioeventfd");
+    assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+    // A device signals its irqfd: the loop injects.
+    irq.write(1).unwrap();
+    let turn = ev.run_once(1000).unwrap();
+    assert_eq!(turn.interrupts, 1);
+    let a: XenDmOpSetIrqLevel = fx.last_op(XEN_DMOP_SET_IRQ_LEVEL);
+    assert_eq!((a.irq, a.level), (48, 1));
+    // Stop from another thread; run() returns.
+    let stop = ev.stopper();
+    let t = std::thread::spawn(move || stop.write(1).unwrap());
+    ev.run().unwrap();
+    t.join().unwrap();
+    assert_eq!(ev.dispatcher().stats().ioeventfd_hits, 1);
+}
