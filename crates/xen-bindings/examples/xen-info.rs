@@ -5,21 +5,14 @@
 //! followed by a xenstore subtree.
 //!
 //! Usage (as root in a Xen dom0): `xen-info [XENSTORE_PATH]` (default `/local/domain/0`).
-//!
-//! Domain names and the subtree come from xenstore. This crate's own xenstore client is not
-//! wired in yet, so this example reads them with the `xenstore-read`/`xenstore-ls` commands
-//! for now and says so in its output.
+//! Domain names and the subtree come from xenstore, through this crate's own client.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use xen_bindings::privcmd::Privcmd;
+use xen_bindings::xenstore::Xenstore;
 
-fn xenstore_read(path: &str) -> Option<String> {
-    let out = Command::new("xenstore-read").arg(path).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     let subtree = std::env::args()
@@ -39,7 +32,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn report(p: &Privcmd, subtree: &str) -> Result<(), xen_bindings::privcmd::Error> {
+fn report(p: &Privcmd, subtree: &str) -> AnyResult<()> {
     let v = p.xen_version()?;
     let phys = p.physinfo()?;
     println!("{:<23}: {}", "xen_version", v);
@@ -61,17 +54,15 @@ fn report(p: &Privcmd, subtree: &str) -> Result<(), xen_bindings::privcmd::Error
     );
     println!();
 
-    println!(
-        "(domain names and the subtree below are read with the xenstore-read/xenstore-ls commands"
-    );
-    println!(" until this crate's xenstore client is used here)");
+    let mut xs = Xenstore::open()?;
     println!(
         "{:<40} {:>5} {:>5} {:>5} {:>10} {:>9}",
         "Name", "ID", "Mem", "VCPUs", "State", "Time(s)"
     );
     for d in p.domains()? {
-        let name = xenstore_read(&format!("/local/domain/{}/name", d.domid))
-            .unwrap_or_else(|| "(null)".into());
+        let name = xs
+            .read_string(&format!("/local/domain/{}/name", d.domid))
+            .unwrap_or_else(|_| "(null)".into());
         println!(
             "{:<40} {:>5} {:>5} {:>5} {:>10} {:>9.1}",
             name,
@@ -85,13 +76,26 @@ fn report(p: &Privcmd, subtree: &str) -> Result<(), xen_bindings::privcmd::Error
     println!();
 
     println!("xenstore {subtree}:");
-    match Command::new("xenstore-ls").args(["-f", subtree]).output() {
-        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
-        Ok(out) => println!(
-            "  (xenstore-ls failed: {})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => println!("  (cannot run xenstore-ls: {e})"),
+    // Bounded, so a huge tree does not flood the terminal.
+    let mut budget = 500;
+    print_subtree(&mut xs, subtree, &mut budget)
+}
+
+/// Prints `path = "value"` for `path` and everything below it, like `xenstore-ls -f`.
+fn print_subtree(xs: &mut Xenstore, path: &str, budget: &mut usize) -> AnyResult<()> {
+    if *budget == 0 {
+        return Ok(());
+    }
+    *budget -= 1;
+    let value = xs.read(path)?;
+    println!("{path} = {:?}", String::from_utf8_lossy(&value));
+    for child in xs.directory(path)? {
+        let child_path = if path == "/" {
+            format!("/{child}")
+        } else {
+            format!("{path}/{child}")
+        };
+        print_subtree(xs, &child_path, budget)?;
     }
     Ok(())
 }

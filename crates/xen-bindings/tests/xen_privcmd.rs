@@ -12,6 +12,7 @@ use std::process::Command;
 use xen_bindings::abi::xen::memory::XENMEM_RESOURCE_GRANT_TABLE;
 use xen_bindings::abi::xen::XEN_PAGE_SIZE;
 use xen_bindings::privcmd::{Error, Privcmd, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL};
+use xen_bindings::xenstore::Xenstore;
 
 /// Opens privcmd, or returns None after printing SKIPPED when not in a dom0.
 fn privcmd_or_skip(test: &str) -> Option<Privcmd> {
@@ -115,10 +116,8 @@ impl Drop for DomU {
 }
 
 fn xenstore_read(path: &str) -> Option<String> {
-    let out = Command::new("xenstore-read").arg(path).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let mut xs = Xenstore::open().expect("xenstore client");
+    xs.read_string(path).ok()
 }
 
 /// Everything that needs a domU, in one test so only one guest is built.
@@ -170,7 +169,7 @@ fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
         "domain ids"
     );
     for (d, (id, name, mem, vcpus, state)) in ours.iter().zip(&theirs) {
-        // Names come from xenstore (crate client pending: xenstore-read for now).
+        // Names come from xenstore, read with this crate's client.
         let our_name = xenstore_read(&format!("/local/domain/{id}/name"))
             .unwrap_or_else(|| "(null)".to_string());
         assert_eq!(&our_name, name, "name of domain {id}");
