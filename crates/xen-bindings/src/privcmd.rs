@@ -156,11 +156,16 @@ impl<S: Sys> Privcmd<S> {
 
     /// Issues hypercall `op` with sub-op `cmd` and one argument struct `arg` placed in a
     /// hypercall buffer; copies the struct back after the call (Xen may have written to it).
-    pub fn hypercall_with<T: Pod>(&self, op: u64, cmd: u64, arg: &mut T) -> Result<i64> {
+    ///
+    /// # Safety
+    ///
+    /// Sub-op `cmd` of `op` must take a `T` (at most a page) as its only address argument, and
+    /// any addresses inside `arg` must satisfy the rules of [`Privcmd::hypercall`].
+    pub unsafe fn hypercall_with<T: Pod>(&self, op: u64, cmd: u64, arg: &mut T) -> Result<i64> {
         let mut buf = self.hypercall_buffer(std::mem::size_of::<T>())?;
         buf.write_at(0, arg);
         // SAFETY: the only address argument is the hypercall buffer holding a `T`, which is
-        // what sub-op `cmd` of `op` reads/writes (the caller picks a matching `T`).
+        // what sub-op `cmd` of `op` reads/writes (guaranteed by the caller).
         let ret = unsafe { self.hypercall(op, [cmd, buf.addr(), 0, 0, 0]) };
         *arg = buf.read_at(0);
         ret

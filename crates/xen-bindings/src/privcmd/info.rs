@@ -187,7 +187,8 @@ impl<S: Sys> Privcmd<S> {
         let ret = unsafe { self.hypercall(hypercall::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]) }?;
         let (major, minor) = split_version(ret as u32);
         let mut extra: XenExtraversion = [0; 16];
-        self.hypercall_with(hypercall::XEN_VERSION, XENVER_EXTRAVERSION, &mut extra)?;
+        // SAFETY: XENVER_extraversion writes a 16-byte xen_extraversion_t.
+        unsafe { self.hypercall_with(hypercall::XEN_VERSION, XENVER_EXTRAVERSION, &mut extra) }?;
         Ok(XenVersion {
             major,
             minor,
@@ -198,7 +199,8 @@ impl<S: Sys> Privcmd<S> {
     /// The hypervisor's capability string (e.g. `xen-3.0-x86_64 hvm-3.0-x86_32 ...`).
     pub fn xen_capabilities(&self) -> Result<String> {
         let mut caps: XenCapabilitiesInfo = [0; 1024];
-        self.hypercall_with(hypercall::XEN_VERSION, XENVER_CAPABILITIES, &mut caps)?;
+        // SAFETY: XENVER_capabilities writes a 1024-byte xen_capabilities_info_t.
+        unsafe { self.hypercall_with(hypercall::XEN_VERSION, XENVER_CAPABILITIES, &mut caps) }?;
         Ok(c_string(&caps))
     }
 

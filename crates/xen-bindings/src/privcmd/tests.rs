@@ -591,3 +591,45 @@ fn domain_list_marshalling_and_state() {
     assert_eq!(d[1].state_string(), "-bp---");
     assert_eq!(d[1].max_memory, 0);
 }
+
+#[test]
+fn buffer_uses_the_hypercall_device_when_present() {
+    let mut m = MockSys::new();
+    let dev = null_fd();
+    let dev_raw = std::os::fd::AsRawFd::as_raw_fd(&dev);
+    m.expect_mmap()
+        .withf(move |_, len, prot, flags, fd, off| {
+            *len == 8192
+                && *prot == libc::PROT_READ | libc::PROT_WRITE
+                && *flags == libc::MAP_SHARED
+                && *fd == dev_raw
+                && *off == 0
+        })
+        .times(1)
+        .returning(|_, len, _, _, _, _| {
+            // SAFETY: fresh anonymous mapping standing in for the device pages.
+            unsafe {
+                RealSys.mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            }
+        });
+    // No mlock: device pages need none.
+    m.expect_mlock().times(0);
+    m.expect_munmap().times(1).returning(|p, len| {
+        // SAFETY: `p` came from the mmap above.
+        unsafe { RealSys.munmap(p, len) }
+    });
+    let p = Privcmd::from_parts(null_fd(), Some(dev), m);
+    assert!(p.has_hypercall_device());
+    let mut buf = p.hypercall_buffer(4097).unwrap();
+    assert_eq!(buf.len(), 8192);
+    assert!(buf.as_slice().iter().all(|&b| b == 0));
+    buf.write_at(8188, &0xdead_beefu32);
+    assert_eq!(buf.read_at::<u32>(8188), 0xdead_beef);
+}
