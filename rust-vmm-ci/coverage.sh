@@ -2,7 +2,8 @@
 # Copyright 2026 The xen-rust-vmm authors.
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# Line coverage of the workspace crates' src/ (crates/xtask, tests/, benches/ and examples/ excluded),
+# Line coverage of the workspace crates' src/ (crates/xtask, tests/, benches/, examples/ and unit-test
+# files under src/, i.e. src/**/tests.rs and src/**/tests/, excluded),
 # measured with rustc's -C instrument-coverage and LLVM's llvm-profdata + llvm-cov, then compared to
 # `coverage_score` in coverage_config_x86_64.json:
 #   - more than 0.5 below the recorded figure: failure;
@@ -167,7 +168,7 @@ shopt -u nullglob
 OBJ_ARGS=()
 for o in "${OBJECTS[@]}"; do OBJ_ARGS+=(-object "$o"); done
 # Everything that is not a workspace crate's src/ (or is xtask) is left out.
-IGNORE='/\.cargo/|/\.rustup/|^/rustc/|/rustc/[0-9a-f]+/|/crates/xtask/|/crates/[^/]+/(tests|benches|examples)/|/target/'
+IGNORE='/\.cargo/|/\.rustup/|^/rustc/|/rustc/[0-9a-f]+/|/crates/xtask/|/crates/[^/]+/(tests|benches|examples)/|/target/|/src/(.*/)?tests(\.rs|/)'
 COV_ARGS=(-instr-profile="$COV_DIR/merged.profdata" -ignore-filename-regex="$IGNORE" "${OBJ_ARGS[@]}")
 
 "$LLVM_COV" report "${COV_ARGS[@]}" >"$COV_DIR/report.txt"
@@ -180,12 +181,13 @@ read -r covered count < <(jq -r --arg root "$ROOT/" --arg ex "$EXCLUDE_PATHS" '
     ($ex | split(",") | map(ltrimstr("./") | rtrimstr("/")) | map(select(. != "")) | map(. + "/")) as $excl
     | [ .data[0].files[]
       | (.filename | ltrimstr($root)) as $f
-      | select(($f | test("^crates/[^/]+/src/")) and ([$excl[] as $e | $f | startswith($e)] | any | not))
+      | select(($f | test("^crates/[^/]+/src/")) and ($f | test("/src/(.*/)?tests(\\.rs|/)") | not)
+               and ([$excl[] as $e | $f | startswith($e)] | any | not))
       | .summary.lines ]
     | "\(map(.covered) | add // 0) \(map(.count) | add // 0)"' "$COV_DIR/summary.json")
 measured="$(awk -v c="$covered" -v n="$count" 'BEGIN { printf "%.2f", (n > 0 ? 100 * c / n : 0) }')"
 recorded="$(jq -r '.coverage_score' "$CONFIG")"
-log "line coverage: $measured% ($covered of $count lines in crates/*/src, excluded: ${EXCLUDE_PATHS:-none})"
+log "line coverage: $measured% ($covered of $count lines in crates/*/src without src/**/tests{.rs,/}; excluded: ${EXCLUDE_PATHS:-none})"
 log "recorded coverage_score in ${CONFIG#"$ROOT"/}: $recorded%"
 log "reports: $COV_DIR/report.txt, $COV_DIR/lcov.info"
 
