@@ -7,7 +7,7 @@
 
 /// RAM (slot 0): `[0, RAM_SIZE)`.
 pub const RAM_SIZE: u64 = 0x1_0000;
-/// GDT (null, code, data).
+/// GDT written by vm-vcpu-ref (its default address; IDT follows at 0x540).
 pub const GDT_ADDR: u64 = 0x500;
 /// IDT of the protected-mode interrupt guest.
 pub const IDT_ADDR: u64 = 0x600;

@@ -46,6 +46,9 @@ pub enum SuiteError {
     /// A hypervisor operation failed.
     #[error("hypervisor operation failed")]
     Hypervisor(#[from] vm_hypervisor::Error),
+    /// vm-vcpu-ref could not write the boot structures.
+    #[error("boot structures")]
+    Boot(#[from] vm_vcpu_ref::Error),
     /// Setting up the device bus failed.
     #[error("device bus setup failed")]
     Bus(#[from] BusError),

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use vm_hypervisor::x86_64::{
-    bits, DescriptorTable, HypervisorX86_64, Segment, VcpuX86_64, VmX86_64,
-};
+use vm_hypervisor::x86_64::{DescriptorTable, HypervisorX86_64, VcpuX86_64, VmX86_64};
 use vm_hypervisor::{
     Hypervisor, IoAccess, IoBus, IoSpace, MemoryRegion, MemoryRegionFlags, Vcpu, VcpuExit, Vm,
 };
@@ -173,39 +171,17 @@ impl<H: HypervisorX86_64> Machine<H> {
         self.start_at(CODE_ADDR)
     }
 
-    /// Write `entries` as the GDT and return its descriptor-table value.
-    fn write_gdt(&self, entries: &[Segment]) -> Result<DescriptorTable, SuiteError> {
-        let mut addr = GDT_ADDR;
-        self.write_u64(addr, 0)?;
-        for seg in entries {
-            addr += 8;
-            self.write_u64(addr, encode_descriptor(seg))?;
-        }
-        Ok(DescriptorTable {
-            base: GDT_ADDR,
-            limit: (8 * (entries.len() + 1) - 1) as u16,
-        })
-    }
-
     /// Load `code` and start the vCPU in flat 32-bit protected mode (no
-    /// paging) at [`CODE_ADDR`]; code selector 0x8, data selector 0x10.
+    /// paging) at [`CODE_ADDR`], with vm-vcpu-ref's boot GDT (code selector
+    /// 0x10, data 0x18).
     pub fn protected_mode(&self, code: &[u8]) -> Result<(), SuiteError> {
         self.load(CODE_ADDR, code)?;
-        let cs = flat_segment(1, 11, false);
-        let ds = flat_segment(2, 3, false);
-        let mut sregs = self.vcpu.get_sregs()?;
-        sregs.gdt = self.write_gdt(&[cs, ds])?;
-        sregs.cs = cs;
-        for seg in [
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.ss,
-            &mut sregs.fs,
-            &mut sregs.gs,
-        ] {
-            *seg = ds;
-        }
-        sregs.cr0 |= bits::CR0_PE;
+        let base = self.vcpu.get_sregs()?;
+        let sregs = vm_vcpu_ref::protected_mode::setup_from(
+            &self.mem,
+            &vm_vcpu_ref::protected_mode::Layout::default(),
+            &base,
+        )?;
         self.vcpu.set_sregs(&sregs)?;
         self.start_at(CODE_ADDR)
     }
@@ -215,9 +191,12 @@ impl<H: HypervisorX86_64> Machine<H> {
     pub fn protected_mode_handler(&self, vector: u8, handler: &[u8]) -> Result<(), SuiteError> {
         self.load(HANDLER_ADDR, handler)?;
         // 32-bit interrupt gate: offset 15:0, selector, P=1 DPL=0 type 0xe,
-        // offset 31:16.
-        let gate =
-            (HANDLER_ADDR & 0xffff) | (0x8 << 16) | (0x8e_u64 << 40) | ((HANDLER_ADDR >> 16) << 48);
+        // offset 31:16. The selector is vm-vcpu-ref's boot code segment.
+        let code_selector = u64::from(vm_vcpu_ref::long_mode::selectors::CODE.0);
+        let gate = (HANDLER_ADDR & 0xffff)
+            | (code_selector << 16)
+            | (0x8e_u64 << 40)
+            | ((HANDLER_ADDR >> 16) << 48);
         self.write_u64(IDT_ADDR + 8 * u64::from(vector), gate)?;
         let mut sregs = self.vcpu.get_sregs()?;
         sregs.idt = DescriptorTable {
@@ -239,36 +218,23 @@ impl<H: HypervisorX86_64> Machine<H> {
             .map_err(mem_err)
     }
 
-    /// Load `code` and start the vCPU in 64-bit long mode at [`CODE_ADDR`]
-    /// with the first 2 MiB identity mapped.
+    /// Load `code` and start the vCPU in 64-bit long mode at [`CODE_ADDR`],
+    /// with vm-vcpu-ref's boot GDT and identity page tables (first GiB) at
+    /// [`PML4_ADDR`].
     pub fn long_mode(&self, code: &[u8]) -> Result<(), SuiteError> {
         self.load(CODE_ADDR, code)?;
-        let pdpt = PML4_ADDR + 0x1000;
-        let pd = PML4_ADDR + 0x2000;
-        // Present | writable, and for the PD entry a 2 MiB page (PS).
-        self.write_u64(PML4_ADDR, pdpt | 0x3)?;
-        self.write_u64(pdpt, pd | 0x3)?;
-        self.write_u64(pd, 0x83)?;
-        let cs = flat_segment(1, 11, true);
-        let ds = flat_segment(2, 3, false);
-        let mut sregs = self.vcpu.get_sregs()?;
-        sregs.gdt = self.write_gdt(&[cs, ds])?;
-        sregs.cs = cs;
-        for seg in [
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.ss,
-            &mut sregs.fs,
-            &mut sregs.gs,
-        ] {
-            *seg = ds;
-        }
-        sregs.cr3 = PML4_ADDR;
-        sregs.cr4 |= bits::CR4_PAE;
-        sregs.cr0 |= bits::CR0_PE | bits::CR0_ET | bits::CR0_NE | bits::CR0_PG;
-        sregs.efer |= bits::EFER_LME | bits::EFER_LMA;
+        let base = self.vcpu.get_sregs()?;
+        let layout = vm_vcpu_ref::long_mode::Layout {
+            page_tables: GuestAddress(PML4_ADDR),
+            ..Default::default()
+        };
+        let sregs = vm_vcpu_ref::long_mode::setup_from(&self.mem, &layout, &base)?;
         self.vcpu.set_sregs(&sregs)?;
-        self.start_at(CODE_ADDR)
+        self.vcpu
+            .set_regs(&vm_vcpu_ref::long_mode::entry_registers(
+                CODE_ADDR, STACK_TOP,
+            ))?;
+        Ok(())
     }
 
     /// Run one exit.
@@ -288,65 +254,5 @@ impl<H: HypervisorX86_64> Machine<H> {
             }
         }
         Err(SuiteError::TooManyExits(max_exits))
-    }
-}
-
-/// A flat 4 GiB segment in GDT entry `index`: code (`type_` 11) or data
-/// (`type_` 3); `long` makes a 64-bit code segment.
-pub fn flat_segment(index: u16, type_: u8, long: bool) -> Segment {
-    Segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector: index << 3,
-        type_,
-        present: true,
-        dpl: 0,
-        db: !long,
-        s: true,
-        l: long,
-        g: true,
-        avl: false,
-        unusable: false,
-    }
-}
-
-/// The 8-byte GDT descriptor for `seg`'s cached fields.
-pub fn encode_descriptor(seg: &Segment) -> u64 {
-    let limit = if seg.g { seg.limit >> 12 } else { seg.limit };
-    let access = u64::from(seg.type_ & 0xf)
-        | u64::from(seg.s) << 4
-        | u64::from(seg.dpl & 3) << 5
-        | u64::from(seg.present) << 7;
-    let flags =
-        u64::from(seg.avl) | u64::from(seg.l) << 1 | u64::from(seg.db) << 2 | u64::from(seg.g) << 3;
-    (u64::from(limit) & 0xffff)
-        | (seg.base & 0xff_ffff) << 16
-        | access << 40
-        | (u64::from(limit >> 16) & 0xf) << 48
-        | flags << 52
-        | ((seg.base >> 24) & 0xff) << 56
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn descriptors_match_the_well_known_values() {
-        // 64-bit code, execute/read accessed, G=1 L=1: 0x00af9b000000ffff.
-        assert_eq!(
-            encode_descriptor(&flat_segment(1, 11, true)),
-            0x00af_9b00_0000_ffff
-        );
-        // Data, read/write accessed, G=1 D/B=1: 0x00cf93000000ffff.
-        assert_eq!(
-            encode_descriptor(&flat_segment(2, 3, false)),
-            0x00cf_9300_0000_ffff
-        );
-        // 32-bit code: 0x00cf9b000000ffff.
-        assert_eq!(
-            encode_descriptor(&flat_segment(1, 11, false)),
-            0x00cf_9b00_0000_ffff
-        );
     }
 }
