@@ -24,6 +24,7 @@
 
 mod buffer;
 mod error;
+mod hvm;
 mod info;
 mod mapping;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use crate::sys::{RealSys, Sys};
 
 pub use buffer::HypercallBuffer;
 pub use error::{Error, Result};
+pub use hvm::GrantTableSize;
 pub use info::{DomainInfo, PhysInfo, XenVersion};
 pub use mapping::{ForeignMapping, Mapping, ResourceMapping};
 

@@ -9,6 +9,9 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
 
+use xen_bindings::abi::xen::hvm::{
+    HVM_PARAM_CONSOLE_PFN, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
+};
 use xen_bindings::abi::xen::memory::XENMEM_RESOURCE_GRANT_TABLE;
 use xen_bindings::abi::xen::XEN_PAGE_SIZE;
 use xen_bindings::privcmd::{Error, Privcmd, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL};
@@ -139,6 +142,7 @@ fn with_a_pvh_domu() {
 
     domain_list_matches_xl(&p, &domu);
     grant_table_resource_matches_xenstore(&p, &domu);
+    hvm_params_match_xenstore(&p, &domu);
     foreign_mapping_reads_the_kernel(&p, &domu);
     eventfd_ioctls_are_typed(&p, &domu);
     restrict_limits_to_one_domain(&domu);
@@ -221,6 +225,33 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
         store,
         "grant entry 1 frame vs xenstore store/ring-ref"
     );
+}
+
+fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
+    let read = |node: &str| -> u64 {
+        xenstore_read(&format!("/local/domain/{}/{node}", domu.id))
+            .unwrap_or_else(|| panic!("xenstore {node}"))
+            .parse()
+            .unwrap()
+    };
+    let store_pfn = p
+        .hvm_param(domu.id, HVM_PARAM_STORE_PFN)
+        .expect("STORE_PFN");
+    let store_port = p
+        .hvm_param(domu.id, HVM_PARAM_STORE_EVTCHN)
+        .expect("STORE_EVTCHN");
+    let console_pfn = p
+        .hvm_param(domu.id, HVM_PARAM_CONSOLE_PFN)
+        .expect("CONSOLE_PFN");
+    eprintln!(
+        "HVM params: store pfn {store_pfn:#x} port {store_port}, console pfn {console_pfn:#x}"
+    );
+    assert_eq!(store_pfn, read("store/ring-ref"));
+    assert_eq!(store_port, read("store/port"));
+    assert_eq!(console_pfn, read("console/ring-ref"));
+    let size = p.grant_table_size(domu.id).expect("grant table size");
+    eprintln!("grant table: {size:?}");
+    assert!(size.nr_frames >= 1 && size.nr_frames <= size.max_nr_frames);
 }
 
 fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {

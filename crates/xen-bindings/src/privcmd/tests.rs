@@ -633,3 +633,51 @@ fn buffer_uses_the_hypercall_device_when_present() {
     buf.write_at(8188, &0xdead_beefu32);
     assert_eq!(buf.read_at::<u32>(8188), 0xdead_beef);
 }
+
+#[test]
+fn hvm_param_marshalling_and_range_check() {
+    let unmaps = Arc::new(AtomicUsize::new(0));
+    let mut m = mock_with_memory(unmaps);
+    m.expect_ioctl().times(1).returning(|_, _, a| {
+        // SAFETY: the wrapper passes a PrivcmdHypercall.
+        let call: PrivcmdHypercall = unsafe { arg(a) };
+        assert_eq!((call.op, call.arg[0]), (34, 1), "hvm_op get_param");
+        // SAFETY: arg[1] is the hypercall buffer holding a XenHvmParam.
+        let p = unsafe { &mut *(call.arg[1] as *mut crate::abi::xen::hvm::XenHvmParam) };
+        assert_eq!((p.domid, p.index), (4, 1));
+        p.value = 0xfeffc;
+        Ok(0)
+    });
+    let p = privcmd(m);
+    assert_eq!(p.hvm_param(4, 1).unwrap(), 0xfeffc);
+    assert!(matches!(
+        p.hvm_param(4, 999),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn grant_table_size_reports_grant_status() {
+    let unmaps = Arc::new(AtomicUsize::new(0));
+    let mut m = mock_with_memory(unmaps);
+    m.expect_ioctl().returning(|_, _, a| {
+        // SAFETY: the wrapper passes a PrivcmdHypercall.
+        let call: PrivcmdHypercall = unsafe { arg(a) };
+        assert_eq!((call.op, call.arg[0], call.arg[2]), (20, 6, 1));
+        // SAFETY: arg[1] is the hypercall buffer holding a GnttabQuerySize.
+        let q =
+            unsafe { &mut *(call.arg[1] as *mut crate::abi::xen::grant_table::GnttabQuerySize) };
+        if q.dom == 1 {
+            q.nr_frames = 1;
+            q.max_nr_frames = 64;
+        } else {
+            q.status = crate::abi::xen::grant_table::GNTST_BAD_DOMAIN;
+        }
+        Ok(0)
+    });
+    let p = privcmd(m);
+    let s = p.grant_table_size(1).unwrap();
+    assert_eq!((s.nr_frames, s.max_nr_frames), (1, 64));
+    let e = p.grant_table_size(9).unwrap_err();
+    assert!(e.to_string().contains("grant status -2"), "{e}");
+}
