@@ -8,7 +8,7 @@
 //! what the guest reported back on [`REPORT_PORT`].
 
 use vm_hypervisor::x86_64::{
-    CpuidEntry, FpuState, HypervisorX86_64, MsrEntry, StandardRegisters, VcpuX86_64,
+    CpuidEntry, FpuState, HypervisorX86_64, MsrEntry, StandardRegisters, VcpuX86_64, VmX86_64,
 };
 use vm_hypervisor::{
     BusError, Capability, DataMatch, DeviceBus, Error, EventFd, Hypervisor, IoAccess,
@@ -259,6 +259,33 @@ pub fn irqfd_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteErro
         writes,
     )?;
     m.vm.unregister_irqfd(&irq, IRQFD_GSI)?;
+    Ok(Outcome::Passed)
+}
+
+/// Real mode with the in-hypervisor PIC and PIT: raising and lowering
+/// interrupt line 4 runs the guest's handler.
+pub fn irq_line_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    if let Some(skip) = missing(
+        hv,
+        &[Capability::Irqchip, Capability::IrqLine, Capability::Pit],
+    ) {
+        return Ok(skip);
+    }
+    let mut m = Machine::new(hv, true)?;
+    m.vm.create_pit()?;
+    m.real_mode_handler(PIC_IRQ4_VECTOR, code::REAL_IRQ_HANDLER)?;
+    m.real_mode(code::REAL_IRQ_WAIT)?;
+    run_interrupt_guest(&mut m, |vm| {
+        vm.set_irq_line(IRQFD_GSI, true)?;
+        vm.set_irq_line(IRQFD_GSI, false)?;
+        Ok(())
+    })?;
+    check("handler flag", 1, m.read_u8(FLAG_ADDR)?)?;
+    check(
+        "handler report",
+        Some(Access::write(0, &[PIC_IRQ4_VECTOR])),
+        m.pio.writes().get(1).cloned(),
+    )?;
     Ok(Outcome::Passed)
 }
 

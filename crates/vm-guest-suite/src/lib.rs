@@ -10,12 +10,10 @@
 //! vm-hypervisor traits, generic over the backend, and checks from the host
 //! side what the devices saw and what the guest read back and reported.
 //!
-//! A backend's integration test runs the whole suite with one macro:
+//! A backend's integration test runs the whole suite with one macro,
+//! [`guest_suite_tests!`]; see the README below.
 //!
-//! ```ignore
-//! fn open() -> Option<MyHypervisor> { /* None after printing SKIPPED */ }
-//! vm_guest_suite::guest_suite_tests!(open);
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::fmt::Debug;
 
@@ -111,6 +109,7 @@ pub fn all_cases<H: HypervisorX86_64>() -> Vec<(&'static str, Case<H>)> {
         ("long_mode_pio_mmio", cases::long_mode_pio_mmio::<H>),
         ("ioeventfd", cases::ioeventfd::<H>),
         ("irqfd_interrupt", cases::irqfd_interrupt::<H>),
+        ("irq_line_interrupt", cases::irq_line_interrupt::<H>),
         ("msi_interrupt", cases::msi_interrupt::<H>),
         ("device_errors", cases::device_errors::<H>),
         ("bad_input", cases::bad_input::<H>),
@@ -148,7 +147,7 @@ macro_rules! guest_suite_tests {
     ($open:path) => {
         $crate::guest_suite_tests!(@cases $open;
             real_mode_pio_mmio, protected_mode_memory, long_mode_pio_mmio, ioeventfd,
-            irqfd_interrupt, msi_interrupt, device_errors, bad_input, immediate_exit,
+            irqfd_interrupt, irq_line_interrupt, msi_interrupt, device_errors, bad_input, immediate_exit,
             registers_round_trip);
     };
     (@cases $open:path; $($case:ident),*) => {

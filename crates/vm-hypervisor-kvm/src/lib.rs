@@ -1,7 +1,7 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! KVM backend of the vm-hypervisor traits.
+#![doc = include_str!("../README.md")]
 
 mod convert;
 mod hypervisor;

@@ -130,6 +130,11 @@ pub use vcpu::Vcpu;
 pub use vm::Vm;
 pub use vmm_sys_util::eventfd::EventFd;
 
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod object_safety {
     use super::*;
