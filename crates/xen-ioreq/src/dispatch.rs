@@ -465,13 +465,6 @@ impl<B: DeviceBus> Dispatcher<B> {
 
     fn pci_access(&mut self, sbdf: u32, a: &Access) -> (Option<u64>, Result<(), HandleError>) {
         let mask = a.size_mask();
-        let read_fail = (a.dir == Dir::Read).then_some(mask);
-        let Some(pci) = &self.pci else {
-            return (
-                read_fail,
-                Err(HandleError::NoPciHandler { sbdf, reg: a.addr }),
-            );
-        };
         let Data::Value(v) = a.data else {
             // Xen only forwards single config-space accesses through CF8/CFC.
             return (
@@ -479,6 +472,13 @@ impl<B: DeviceBus> Dispatcher<B> {
                 Err(HandleError::Unsupported(
                     "PCI config access with data in guest memory",
                 )),
+            );
+        };
+        let read_fail = (a.dir == Dir::Read).then_some(mask);
+        let Some(pci) = &self.pci else {
+            return (
+                read_fail,
+                Err(HandleError::NoPciHandler { sbdf, reg: a.addr }),
             );
         };
         let size = usize::from(a.size);
