@@ -39,14 +39,21 @@ const PRUNE: &[&str] = &[
 pub struct Apt {
     dir: PathBuf,
     suite: String,
+    arch: &'static str,
 }
 
 impl Apt {
     /// Prepares `<dir>` for `suite` (writes sources.list, creates the directories).
     pub fn new(dir: &Path, suite: &str) -> Result<Apt> {
+        Apt::new_arch(dir, suite, "amd64")
+    }
+
+    /// Like [`Apt::new`], for Debian architecture `arch` (amd64, arm64).
+    pub fn new_arch(dir: &Path, suite: &str, arch: &'static str) -> Result<Apt> {
         let apt = Apt {
             dir: dir.to_path_buf(),
             suite: suite.to_string(),
+            arch,
         };
         for d in ["lists/partial", "cache/archives/partial", "prefs.d"] {
             mkdirs(&dir.join(d))?;
@@ -81,8 +88,8 @@ impl Apt {
             format!("Dir::State::Lists={d}/lists"),
             format!("Dir::Cache={d}/cache"),
             format!("Dir::State::status={d}/status"),
-            "APT::Architecture=amd64".into(),
-            "APT::Architectures::=amd64".into(),
+            format!("APT::Architecture={}", self.arch),
+            format!("APT::Architectures::={}", self.arch),
             // Our lists and status are private: the host's dpkg lock is irrelevant.
             "Debug::NoLocking=1".into(),
             "APT::Sandbox::User=root".into(),
@@ -275,7 +282,7 @@ fn parse_depends(out: &str) -> BTreeMap<String, Vec<String>> {
 
 /// The host's Debian mirror and security mirror, from its apt sources
 /// (deb822 `URIs:` lines or one-line `deb` entries).
-fn host_mirrors() -> (String, String) {
+pub fn host_mirrors() -> (String, String) {
     let mut uris = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
         let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();

@@ -21,7 +21,11 @@ pub fn setup(o: &Opts) -> Result<i32> {
         say("host tools: all present");
     }
     for s in &o.stacks {
-        let (art, _) = image::prepare(*s, o.refresh)?;
+        let art = if o.arch == crate::arch::Arch::Aarch64 {
+            crate::arm64::ready(*s, o.refresh)?
+        } else {
+            image::prepare(*s, o.refresh)?.0
+        };
         print!("{}", art.manifest);
         say(format!(
             "{} ready: {}, {}, {}",
@@ -37,6 +41,9 @@ pub fn setup(o: &Opts) -> Result<i32> {
 
 /// Host tools + image for one stack (what every booting command needs first).
 pub fn ready(stack: Stack) -> Result<Artifacts> {
+    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+        return crate::arm64::ready(stack, false);
+    }
     host::ensure_tools()?;
     Ok(image::prepare(stack, false)?.0)
 }

@@ -51,6 +51,9 @@ fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .args(["test", "--no-run", "--tests", "--message-format=json"]);
+    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+        crate::arm64::cross::configure(&mut cmd)?;
+    }
     for c in crates {
         cmd.args(["-p", c]);
     }

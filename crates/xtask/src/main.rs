@@ -8,6 +8,8 @@
 //! integration tests as root in dom0.
 
 mod apt;
+mod arch;
+mod arm64;
 mod cmd_demo;
 mod cmd_domu;
 mod cmd_run;
@@ -52,6 +54,15 @@ commands:
   xen-box demo --stack S
         run the xen-bindings example `xen-info` in dom0, next to `xl info`/`xl list`
 
+  xen-box virtio-domu --arch aarch64 --stack S
+        check the dom0 helper xen-box-virtio-domu (paused domU with a
+        virtio-mmio device at 0x2000000, for IOREQ-server tests)
+  xen-box cross-unit [-p CRATE]... [-- TEST ARGS]
+        unit tests built for aarch64, run on the host under qemu-aarch64-static
+
+--arch x86_64|aarch64 (default x86_64) selects the emulated machine for
+setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
+with Debian's rustc-web; its cache is <cache>/<stack>-arm64/.
 S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
 Cache: $XEN_BOX_CACHE, default $HOME/.cache/xen-rust-vmm/xen-box/<stack>/.
 Boot time limit on top of the payload's: $XEN_BOX_BOOT_TIMEOUT (default 240 s).
@@ -72,6 +83,8 @@ pub struct Opts {
     pub packages: Vec<String>,
     /// --refresh.
     pub refresh: bool,
+    /// --arch value (default x86_64).
+    pub arch: arch::Arch,
     /// Words after `--`, or the remaining positional words.
     pub rest: Vec<String>,
 }
@@ -95,6 +108,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--add" => o.add.push(val(&mut i)?),
             "-p" | "--package" => o.packages.push(val(&mut i)?),
             "--refresh" => o.refresh = true,
+            "--arch" => o.arch = arch::Arch::parse(&val(&mut i)?)?,
             "--" => {
                 o.rest.extend_from_slice(&args[i + 1..]);
                 break;
@@ -126,6 +140,7 @@ fn xen_box(args: &[String]) -> Result<i32> {
         return Ok(2);
     };
     let o = parse(&args[1..])?;
+    arch::set(o.arch);
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),
@@ -133,6 +148,8 @@ fn xen_box(args: &[String]) -> Result<i32> {
         "selftest" => cmd_selftest::selftest(one_stack(&o)?),
         "domu-check" => cmd_domu::domu_check(one_stack(&o)?),
         "demo" => cmd_demo::demo(one_stack(&o)?),
+        "virtio-domu" => arm64::cmd_virtio::virtio_domu(one_stack(&o)?),
+        "cross-unit" => arm64::cross::unit_tests(&o.packages, &o.rest),
         _ => bail!("unknown xen-box command `{sub}` (see `cargo xtask help`)"),
     }
 }

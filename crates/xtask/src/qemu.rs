@@ -111,6 +111,12 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     .stdin(Stdio::null())
     .stdout(qemu_out)
     .stderr(qemu_err);
+    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+        // The aarch64 machine; the log is followed exactly as below.
+        let out =
+            File::create(&qemu_out_path).context(|| "cannot create qemu output file".into())?;
+        cmd = crate::arm64::qemu::command(b, out)?;
+    }
     let sw = Stopwatch::start();
     let mut child = cmd
         .spawn()

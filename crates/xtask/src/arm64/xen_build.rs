@@ -160,7 +160,9 @@ fn source(cache: &Path, suite: &str) -> Result<(String, PathBuf, PathBuf)> {
             write(&dl.join("chosen"), v)?;
             return Ok((v.clone(), o, db));
         }
-        say(format!("Xen source {v} is not served by the mirror; trying an older one"));
+        say(format!(
+            "Xen source {v} is not served by the mirror; trying an older one"
+        ));
         rmrf(&d)?;
     }
     bail!("none of the Xen source versions {versions:?} could be downloaded")
@@ -193,14 +195,22 @@ pub fn hypervisor(
     let work = cache.join("xen-build");
     rmrf(&work)?;
     mkdirs(&work)?;
-    run(Command::new("tar").arg("xf").arg(&orig).arg("-C").arg(&work))?;
+    run(Command::new("tar")
+        .arg("xf")
+        .arg(&orig)
+        .arg("-C")
+        .arg(&work))?;
     let top = std::fs::read_dir(&work)
         .context(|| format!("cannot list {}", work.display()))?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.is_dir())
         .ok_or_else(|| err!("{} unpacked to nothing", orig.display()))?;
-    run(Command::new("tar").arg("xf").arg(&debian).arg("-C").arg(&top))?;
+    run(Command::new("tar")
+        .arg("xf")
+        .arg(&debian)
+        .arg("-C")
+        .arg(&top))?;
     // Debian's patches, in series order (as Debian builds it).
     let series = std::fs::read_to_string(top.join("debian/patches/series")).unwrap_or_default();
     for p in series.lines().map(str::trim) {

@@ -1,0 +1,79 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Cross-building for aarch64-unknown-linux-gnu with Debian's Rust.
+//!
+//! The host toolchain has only the x86_64 target, so aarch64 artifacts are
+//! compiled by Debian's `rustc-web` (`/usr/bin/rustc`, which ships the arm64
+//! standard library as `libstd-rust-web-dev:arm64`) driven by the usual cargo,
+//! and linked by `aarch64-linux-gnu-gcc`. Binaries are linked statically, so
+//! they run in either stack's dom0 whatever its glibc. A separate target
+//! directory keeps the two compilers from invalidating each other's builds.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::util::{say, workspace_root, Context, Result};
+
+/// The Rust target triple.
+pub const TARGET: &str = "aarch64-unknown-linux-gnu";
+/// Debian's compiler (rustc-web), which has the aarch64 standard library.
+pub const RUSTC: &str = "/usr/bin/rustc";
+const LINKER: &str = "aarch64-linux-gnu-gcc";
+/// qemu user-mode runner for host-side unit tests (static binaries need no
+/// sysroot; -L serves dynamic ones).
+const RUNNER: &str = "qemu-aarch64-static -L /usr/aarch64-linux-gnu";
+
+/// Target directory for aarch64 cross-builds: `<target dir>/aarch64-cross`.
+pub fn target_dir() -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    base.join("aarch64-cross")
+}
+
+/// Makes a `cargo build`/`cargo test` command (subcommand already added)
+/// build for aarch64: installs Debian's Rust if missing, sets the compiler,
+/// linker, static linking and target directory, and adds `--target`.
+pub fn configure(cmd: &mut Command) -> Result<()> {
+    super::host::ensure_rust_cross()?;
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if !flags.is_empty() {
+        flags.push(' ');
+    }
+    flags.push_str("-C target-feature=+crt-static");
+    cmd.env("RUSTC", RUSTC)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", RUNNER)
+        // With --target, RUSTFLAGS reaches only target artifacts (not build
+        // scripts or proc macros, which run on the host).
+        .env("RUSTFLAGS", flags)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUSTC_WRAPPER")
+        .args(["--target", TARGET]);
+    Ok(())
+}
+
+/// `cargo xtask arm64-unit -p CRATE...`: runs the crates' unit tests built for
+/// aarch64 on the host under qemu user-mode emulation. Exit status is cargo's.
+pub fn unit_tests(packages: &[String], rest: &[String]) -> Result<i32> {
+    super::host::ensure_qemu_user()?;
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root()).args(["test", "--lib"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    configure(&mut cmd)?;
+    if !rest.is_empty() {
+        cmd.arg("--").args(rest);
+    }
+    say(format!(
+        "aarch64 unit tests under qemu-aarch64-static: {}",
+        packages.join(", ")
+    ));
+    let st = cmd
+        .stdin(Stdio::null())
+        .status()
+        .context(|| "cannot run cargo test for aarch64".into())?;
+    Ok(st.code().unwrap_or(1))
+}
