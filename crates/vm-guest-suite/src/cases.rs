@@ -85,6 +85,42 @@ pub fn real_mode_pio_mmio<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteE
     Ok(Outcome::Passed)
 }
 
+/// Real mode: `rep outsb` and `rep insb` reach the device one element at a
+/// time, and the input lands in guest memory.
+pub fn string_io<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
+    let mut m = Machine::new(hv, false)?;
+    m.load(STRING_SRC_ADDR, b"abcd")?;
+    m.real_mode(code::REAL_STRING_IO)?;
+    let exits = m.run_to_halt(MAX_EXITS)?;
+    if exits.is_empty() || exits.iter().any(|a| a.space != IoSpace::Pio || a.size != 1) {
+        return Err(SuiteError::mismatch("exits", "1-byte port accesses", exits));
+    }
+    let one = |offset: u64, byte: u8, write: bool| Access {
+        offset,
+        write,
+        data: vec![byte],
+    };
+    check(
+        "port device log",
+        vec![
+            one(0, b'a', true),
+            one(0, b'b', true),
+            one(0, b'c', true),
+            one(0, b'd', true),
+            one(1, 0x08, false),
+            one(1, 0x08, false),
+            one(1, 0x08, false),
+        ],
+        m.pio.log(),
+    )?;
+    check(
+        "bytes read into guest memory",
+        u32::from_le_bytes([0x08, 0x08, 0x08, 0]),
+        m.read_u32(STRING_DST_ADDR)?,
+    )?;
+    Ok(Outcome::Passed)
+}
+
 /// Flat 32-bit protected mode: read-only memory (reads from memory,
 /// writes to the bus), dirty logging, 4-byte MMIO.
 pub fn protected_mode_memory<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {

@@ -30,6 +30,20 @@ pub const REAL_PIO_MMIO: &[u8] = &[
     0xf4, //                           hlt
 ];
 
+/// Real mode: string port I/O. `rep outsb` of the 4 bytes at 0x1200 to
+/// port 0x500, then `rep insb` of 3 bytes from port 0x501 to 0x1300, `hlt`.
+pub const REAL_STRING_IO: &[u8] = &[
+    0xbe, 0x00, 0x12, //               mov si, 0x1200
+    0xb9, 0x04, 0x00, //               mov cx, 4
+    0xba, 0x00, 0x05, //               mov dx, 0x500
+    0xf3, 0x6e, //                     rep outsb
+    0xbf, 0x00, 0x13, //               mov di, 0x1300
+    0xb9, 0x03, 0x00, //               mov cx, 3
+    0x42, //                           inc dx            ; 0x501
+    0xf3, 0x6c, //                     rep insb
+    0xf4, //                           hlt
+];
+
 /// Real mode: writes that should hit ioeventfds, then `hlt`.
 ///
 /// 0x42 to port 0x504 (matches), 0x43 to port 0x504 (does not match, so it

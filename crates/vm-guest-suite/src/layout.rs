@@ -15,6 +15,10 @@ pub const IDT_ADDR: u64 = 0x600;
 pub const CODE_ADDR: u64 = 0x1000;
 /// Interrupt handler of the interrupt guests.
 pub const HANDLER_ADDR: u64 = 0x1100;
+/// Source buffer of the string-I/O guest's `rep outsb`.
+pub const STRING_SRC_ADDR: u64 = 0x1200;
+/// Destination buffer of the string-I/O guest's `rep insb`.
+pub const STRING_DST_ADDR: u64 = 0x1300;
 /// Byte the interrupt handlers set to one.
 pub const FLAG_ADDR: u64 = 0x7000;
 /// Initial stack pointer.

@@ -105,6 +105,7 @@ pub type Case<H> = fn(&H) -> Result<Outcome, SuiteError>;
 pub fn all_cases<H: HypervisorX86_64>() -> Vec<(&'static str, Case<H>)> {
     vec![
         ("real_mode_pio_mmio", cases::real_mode_pio_mmio::<H>),
+        ("string_io", cases::string_io::<H>),
         ("protected_mode_memory", cases::protected_mode_memory::<H>),
         ("long_mode_pio_mmio", cases::long_mode_pio_mmio::<H>),
         ("ioeventfd", cases::ioeventfd::<H>),
@@ -146,7 +147,7 @@ pub fn run_case<H: HypervisorX86_64>(name: &str, open: impl FnOnce() -> Option<H
 macro_rules! guest_suite_tests {
     ($open:path) => {
         $crate::guest_suite_tests!(@cases $open;
-            real_mode_pio_mmio, protected_mode_memory, long_mode_pio_mmio, ioeventfd,
+            real_mode_pio_mmio, string_io, protected_mode_memory, long_mode_pio_mmio, ioeventfd,
             irqfd_interrupt, irq_line_interrupt, msi_interrupt, device_errors, bad_input, immediate_exit,
             registers_round_trip);
     };
