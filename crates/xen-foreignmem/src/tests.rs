@@ -280,6 +280,37 @@ fn lazy_cache_never_exceeds_its_bound_under_random_access() {
 }
 
 #[test]
+fn concurrent_views_share_the_cache_within_its_bound() {
+    const PAGES: u64 = 128;
+    const BOUND: usize = 8;
+    let guest = FakeGuest::new(DOMID, PAGES).unwrap();
+    for p in 0..PAGES {
+        guest.write_guest(p * PAGE + 8, &p.to_le_bytes()).unwrap();
+    }
+    let cache = lazy(&guest, PAGES, 2, BOUND);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (cache, guest) = (cache.clone(), guest.clone());
+            s.spawn(move || {
+                let mut rng = Rng(0x1234_5678 + t);
+                for _ in 0..3000 {
+                    // Each view pins at most one bucket: 4 threads never exhaust 8 buckets.
+                    let page = rng.below(PAGES);
+                    let view = cache.memory();
+                    assert_eq!(
+                        view.read_obj::<u64>(GuestAddress(page * PAGE + 8)).unwrap(),
+                        page
+                    );
+                    let live = guest.live_mappings();
+                    assert!(live <= BOUND, "{live} mappings alive, bound {BOUND}");
+                }
+            });
+        }
+    });
+    assert!(cache.stats().evictions > 0);
+}
+
+#[test]
 fn pinned_buckets_are_not_evicted_and_full_pins_give_a_typed_error() {
     let guest = FakeGuest::new(DOMID, 64).unwrap();
     guest.write_guest(0, b"first").unwrap();
