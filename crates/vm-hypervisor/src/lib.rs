@@ -159,6 +159,8 @@ mod object_safety {
         _: &dyn DeviceBus,
         _: &dyn IoHandler,
         _: Box<dyn Vcpu>,
+        _: &dyn Vm<Vcpu = Box<dyn Vcpu>>,
+        _: &dyn x86_64::VmX86_64<Vcpu = Box<dyn x86_64::VcpuX86_64>>,
     ) {
     }
 

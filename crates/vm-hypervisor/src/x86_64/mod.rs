@@ -60,3 +60,36 @@ pub trait HypervisorX86_64: Hypervisor<Vm: VmX86_64> {
     /// The CPUID leaves and bits the hypervisor can show a guest.
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
 }
+
+impl<V: VcpuX86_64 + ?Sized> VcpuX86_64 for Box<V> {
+    fn get_regs(&self) -> Result<StandardRegisters> {
+        (**self).get_regs()
+    }
+    fn set_regs(&self, regs: &StandardRegisters) -> Result<()> {
+        (**self).set_regs(regs)
+    }
+    fn get_sregs(&self) -> Result<SpecialRegisters> {
+        (**self).get_sregs()
+    }
+    fn set_sregs(&self, sregs: &SpecialRegisters) -> Result<()> {
+        (**self).set_sregs(sregs)
+    }
+    fn get_fpu(&self) -> Result<FpuState> {
+        (**self).get_fpu()
+    }
+    fn set_fpu(&self, fpu: &FpuState) -> Result<()> {
+        (**self).set_fpu(fpu)
+    }
+    fn get_msrs(&self, msrs: &mut [MsrEntry]) -> Result<usize> {
+        (**self).get_msrs(msrs)
+    }
+    fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize> {
+        (**self).set_msrs(msrs)
+    }
+    fn set_cpuid(&self, entries: &[CpuidEntry]) -> Result<()> {
+        (**self).set_cpuid(entries)
+    }
+    fn get_cpuid(&self) -> Result<Vec<CpuidEntry>> {
+        (**self).get_cpuid()
+    }
+}
