@@ -24,5 +24,7 @@ use crate::util::Result;
 /// Host tools + the aarch64 image of `stack` (built or reused).
 pub fn ready(stack: Stack, refresh: bool) -> Result<Artifacts> {
     host::ensure_box_tools()?;
+    // Tests are cross-built: have Debian's Rust ready too (cheap when present).
+    host::ensure_rust_cross()?;
     image::prepare(stack, refresh)
 }
