@@ -170,3 +170,98 @@ fn virq_binding_is_released_on_drop() {
     let again = a.bind_virq(VIRQ_ENOMEM).unwrap();
     drop(again);
 }
+
+#[test]
+fn epoll_driven_nonblocking_loop() {
+    if !require_xen("epoll_driven_nonblocking_loop") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let rx = EventChannel::open_nonblocking().unwrap();
+    let tx = EventChannel::open().unwrap();
+    let rx_port = rx.bind_unbound_port(0).unwrap();
+    let tx_port = tx.bind_interdomain(0, rx_port.port()).unwrap();
+    // SAFETY: plain syscall creating a new descriptor, closed below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(ep >= 0);
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 7,
+    };
+    // SAFETY: `ep` and the evtchn descriptor are open and `ev` is a valid event.
+    let rc = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, rx.as_raw_fd(), &mut ev) };
+    assert_eq!(rc, 0);
+    for _ in 0..3 {
+        tx_port.notify().unwrap();
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }];
+        // SAFETY: `out` has room for the one event requested.
+        let n = unsafe { libc::epoll_wait(ep, out.as_mut_ptr(), 1, TIMEOUT.as_millis() as i32) };
+        assert_eq!(n, 1, "no readiness within {TIMEOUT:?}");
+        assert_eq!({ out[0].u64 }, 7);
+        // Drain until the non-blocking descriptor runs dry.
+        let mut got = Vec::new();
+        while let Some(p) = rx.pending().unwrap() {
+            got.push(p);
+        }
+        assert_eq!(got, [rx_port.port()]);
+        rx_port.unmask().unwrap();
+    }
+    // SAFETY: `ep` is ours and not used afterwards.
+    unsafe { libc::close(ep) };
+}
+
+/// Environment variable that turns `child_process_peer` into the peer of
+/// `channel_between_two_processes`.
+const PEER_PORT_ENV: &str = "XEN_BINDINGS_EVTCHN_PEER_PORT";
+
+#[test]
+fn channel_between_two_processes() {
+    if !require_xen("channel_between_two_processes") {
+        return;
+    }
+    let evtchn = EventChannel::open().unwrap();
+    let port = evtchn.bind_unbound_port(0).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_peer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PEER_PORT_ENV, port.port().to_string())
+        .spawn()
+        .unwrap();
+    // The child notifies first, then waits for our answer.
+    let got = evtchn.wait_pending(Some(TIMEOUT)).unwrap();
+    if got.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(got, Some(port.port()), "no event from the child process");
+    port.unmask().unwrap();
+    port.notify().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "child process failed: {status}");
+}
+
+/// The child half of `channel_between_two_processes`; does nothing when run on its own.
+#[test]
+fn child_process_peer() {
+    let Ok(port) = std::env::var(PEER_PORT_ENV) else {
+        return;
+    };
+    let remote: u32 = port.parse().unwrap();
+    let evtchn = EventChannel::open().unwrap();
+    let local = evtchn.bind_interdomain(0, remote).unwrap();
+    // Xen's initial event on a fresh interdomain binding.
+    assert_eq!(
+        evtchn.wait_pending(Some(TIMEOUT)).unwrap(),
+        Some(local.port())
+    );
+    local.unmask().unwrap();
+    local.notify().unwrap();
+    assert_eq!(
+        evtchn.wait_pending(Some(TIMEOUT)).unwrap(),
+        Some(local.port()),
+        "no answer from the parent process"
+    );
+}

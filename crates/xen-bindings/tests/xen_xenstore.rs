@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xen_bindings::xenstore::{Access, Permission, Transport, XenbusTransport, Xenstore};
+use xen_bindings::xenstore::{
+    Access, Permission, Transport, XenbusTransport, Xenstore, XENSTORE_PAYLOAD_MAX,
+};
 
 /// True in a Xen dom0. Elsewhere: skips loudly, unless the Xen box promised a dom0.
 fn require_xen(test: &str) -> bool {
@@ -205,4 +207,85 @@ fn xenbus_device_transport() {
     assert_eq!(xs.read_string(&node).unwrap(), "in-tx");
     xs.unwatch(&node, "xb").unwrap();
     xs.rm(&scratch_root()).unwrap();
+}
+
+#[test]
+fn large_directory_is_listed_completely() {
+    if !require_xen("large_directory_is_listed_completely") {
+        return;
+    }
+    let mut xs = Xenstore::open().unwrap();
+    let dir = scratch("large");
+    // About 7 KiB of names: more than one message can carry.
+    let names: Vec<String> = (0..160)
+        .map(|i| format!("a-child-with-a-fairly-long-name-{i:04}"))
+        .collect();
+    let listing: usize = names.iter().map(|n| n.len() + 1).sum();
+    assert!(
+        listing > XENSTORE_PAYLOAD_MAX,
+        "must need XS_DIRECTORY_PART"
+    );
+    xs.transaction(5, |tx| {
+        for n in &names {
+            tx.write(&format!("{dir}/{n}"), "")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut listed = xs.directory(&dir).unwrap();
+    listed.sort();
+    assert_eq!(listed, names);
+    xs.rm(&scratch_root()).unwrap();
+}
+
+#[test]
+fn watch_events_through_epoll() {
+    if !require_xen("watch_events_through_epoll") {
+        return;
+    }
+    let mut xs = Xenstore::open().unwrap();
+    let node = scratch("epoll");
+    xs.write(&node, "0").unwrap();
+    xs.watch(&node, "ep").unwrap();
+    let fd = xs.raw_fd().expect("the socket transport has a descriptor");
+    // SAFETY: plain syscall creating a new descriptor, closed below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(ep >= 0);
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 1,
+    };
+    // SAFETY: `ep` and `fd` are open descriptors and `ev` a valid event for the call.
+    let rc = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    assert_eq!(rc, 0);
+
+    // Collects events the way an epoll loop does: drain what is buffered, then sleep.
+    let wait_for = |xs: &mut Xenstore, value_written: bool| {
+        for _ in 0..100 {
+            while let Some(e) = xs.wait_event(Some(Duration::ZERO)).unwrap() {
+                if e.path == node
+                    && e.token == "ep"
+                    && (!value_written || xs_value(xs, &node) == "1")
+                {
+                    return;
+                }
+            }
+            let mut out = [libc::epoll_event { events: 0, u64: 0 }];
+            // SAFETY: `out` has room for the one event requested.
+            let n = unsafe { libc::epoll_wait(ep, out.as_mut_ptr(), 1, 30_000) };
+            assert_eq!(n, 1, "no readiness on the xenstore socket within 30 s");
+        }
+        panic!("no watch event for {node}");
+    };
+    // The initial event of the new watch.
+    wait_for(&mut xs, false);
+    tool(&["xenstore-write", &node, "1"]);
+    wait_for(&mut xs, true);
+    // SAFETY: `ep` is ours and not used afterwards.
+    unsafe { libc::close(ep) };
+    xs.rm(&scratch_root()).unwrap();
+}
+
+fn xs_value(xs: &mut Xenstore, path: &str) -> String {
+    xs.read_string(path).unwrap()
 }

@@ -6,6 +6,8 @@
 //!
 //! [`Xenstore`] offers the node operations (read, write, mkdir, rm, directory, permissions,
 //! domain paths), transactions with a retry helper ([`Xenstore::transaction`]) and watches.
+//! Listings too large for one message are fetched in parts (`XS_DIRECTORY_PART`)
+//! transparently.
 //!
 //! # Watches
 //!
@@ -185,6 +187,16 @@ fn single_string(op: &'static str, payload: Vec<u8>) -> Result<String> {
         return Err(malformed(op, "embedded NUL in a string reply"));
     }
     String::from_utf8(body.to_vec()).map_err(|_| malformed(op, "reply is not UTF-8"))
+}
+
+/// Parses NUL-separated child names.
+fn child_names(op: &'static str, list: &[u8]) -> Result<Vec<String>> {
+    list.split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            String::from_utf8(name.to_vec()).map_err(|_| malformed(op, "child name is not UTF-8"))
+        })
+        .collect()
 }
 
 fn malformed(op: &'static str, reason: impl Into<String>) -> Error {
@@ -384,15 +396,60 @@ impl<T: Transport> Xenstore<T> {
             tx,
             nul_terminated(path),
             path,
-        )?;
-        reply
-            .split(|&b| b == 0)
-            .filter(|name| !name.is_empty())
-            .map(|name| {
-                String::from_utf8(name.to_vec())
-                    .map_err(|_| malformed("directory", "child name is not UTF-8"))
-            })
-            .collect()
+        );
+        match reply {
+            Ok(reply) => child_names("directory", &reply),
+            // The listing does not fit one message: fetch it in parts.
+            Err(e) if e.xs_errno() == Some(&XsErrno::TooBig) => self.directory_parts(tx, path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists children with `XS_DIRECTORY_PART`, restarting if the node changes meanwhile.
+    ///
+    /// Each reply is the node's generation count, then the names from the requested byte
+    /// offset of the child list; the part that reaches the end of the list adds an empty name.
+    fn directory_parts(&mut self, tx: u32, path: &str) -> Result<Vec<String>> {
+        const OP: &str = "directory_part";
+        // Bounds against a daemon that never finishes or keeps changing the node.
+        const MAX_RESTARTS: usize = 8;
+        const MAX_LISTING: usize = 1 << 20;
+        'restart: for _ in 0..MAX_RESTARTS {
+            let mut names = Vec::new();
+            let mut generation: Option<Vec<u8>> = None;
+            let mut offset = 0usize;
+            loop {
+                let mut req = nul_terminated(path);
+                req.extend_from_slice(&nul_terminated(&offset.to_string()));
+                let reply = self.request(OP, MsgType::DirectoryPart, tx, req, path)?;
+                let (gen, rest) = match reply.iter().position(|&b| b == 0) {
+                    Some(n) => (&reply[..n], &reply[n + 1..]),
+                    None => return Err(malformed(OP, "no generation count")),
+                };
+                if gen.is_empty() || !gen.iter().all(u8::is_ascii_digit) {
+                    return Err(malformed(OP, "invalid generation count"));
+                }
+                match &generation {
+                    None => generation = Some(gen.to_vec()),
+                    Some(g) if g.as_slice() != gen => continue 'restart,
+                    Some(_) => {}
+                }
+                // The names, each NUL-terminated; the last part adds an empty name.
+                if !rest.ends_with(b"\0") {
+                    return Err(malformed(OP, "name not terminated"));
+                }
+                if rest == b"\0" || rest.ends_with(b"\0\0") {
+                    names.extend(child_names(OP, &rest[..rest.len() - 1])?);
+                    return Ok(names);
+                }
+                names.extend(child_names(OP, rest)?);
+                offset += rest.len();
+                if offset > MAX_LISTING {
+                    return Err(malformed(OP, "listing longer than 1 MiB"));
+                }
+            }
+        }
+        Err(malformed(OP, "the node kept changing while being listed"))
     }
 
     fn do_get_perms(&mut self, tx: u32, path: &str) -> Result<Vec<Permission>> {

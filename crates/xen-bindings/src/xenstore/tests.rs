@@ -464,3 +464,91 @@ fn manual_transaction() {
     assert_eq!(sent[1].header.tx_id, 12);
     assert_eq!(sent[2].payload, b"F\0");
 }
+
+/// Serves a child list through `XS_DIRECTORY_PART` in parts of `per_part` names with
+/// generation count `gen`, the way xenstored does: the part reaching the end of the list ends
+/// with an extra NUL (an empty name).
+fn directory_part_reply(req: &Message, names: &[&str], per_part: usize, gen: u64) -> Vec<u8> {
+    let mut args = req.payload.split(|&b| b == 0);
+    let _path = args.next().unwrap();
+    let offset: usize = std::str::from_utf8(args.next().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let list: Vec<u8> = names
+        .iter()
+        .flat_map(|n| format!("{n}\0").into_bytes())
+        .collect();
+    let mut payload = format!("{gen}\0").into_bytes();
+    let rest = &list[offset.min(list.len())..];
+    let mut end = 0;
+    for _ in 0..per_part {
+        match rest[end..].iter().position(|&b| b == 0) {
+            Some(n) => end += n + 1,
+            None => break,
+        }
+    }
+    payload.extend_from_slice(&rest[..end]);
+    if end == rest.len() {
+        payload.push(0);
+    }
+    reply(req, &payload)
+}
+
+#[test]
+fn large_directories_are_listed_in_parts() {
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    let (mut xs, sent) = client(move |req| match MsgType::from_raw(req.header.ty).unwrap() {
+        MsgType::Directory => vec![error_reply(req, "E2BIG")],
+        MsgType::DirectoryPart => vec![directory_part_reply(req, &names, 2, 7)],
+        _ => unreachable!(),
+    });
+    assert_eq!(xs.directory("/big").unwrap(), names);
+    let sent = sent.borrow();
+    assert_eq!(sent[1].payload, b"/big\x000\0");
+    assert_eq!(sent[2].payload, b"/big\x0011\0");
+}
+
+#[test]
+fn directory_parts_restart_when_the_node_changes() {
+    let names = ["a", "b", "c"];
+    let mut calls = 0;
+    let (mut xs, _) = client(move |req| match MsgType::from_raw(req.header.ty).unwrap() {
+        MsgType::Directory => vec![error_reply(req, "E2BIG")],
+        MsgType::DirectoryPart => {
+            calls += 1;
+            // The generation moves between the first and second part.
+            let gen = if calls == 1 { 1 } else { 2 };
+            vec![directory_part_reply(req, &names, 1, gen)]
+        }
+        _ => unreachable!(),
+    });
+    assert_eq!(xs.directory("/d").unwrap(), names);
+}
+
+#[test]
+fn malformed_directory_parts() {
+    let mut n = 0;
+    let (mut xs, _) = client(move |req| match MsgType::from_raw(req.header.ty).unwrap() {
+        MsgType::Directory => vec![error_reply(req, "E2BIG")],
+        _ => {
+            n += 1;
+            match n {
+                1 => vec![reply(req, b"no-nul")],
+                2 => vec![reply(req, b"x1\0a\0\0")],
+                3 => vec![reply(req, b"1\0a")],
+                4 => vec![reply(req, b"1\0")],
+                // Always another 4000-byte name and never the end: the listing never ends.
+                _ => {
+                    let mut p = b"1\0".to_vec();
+                    p.extend_from_slice(&[b'n'; 4000]);
+                    p.push(0);
+                    vec![reply(req, &p)]
+                }
+            }
+        }
+    });
+    for _ in 0..5 {
+        assert!(matches!(xs.directory("/d"), Err(Error::Malformed { .. })));
+    }
+}
