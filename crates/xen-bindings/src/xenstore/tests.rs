@@ -552,3 +552,76 @@ fn malformed_directory_parts() {
         assert!(matches!(xs.directory("/d"), Err(Error::Malformed { .. })));
     }
 }
+
+/// A small deterministic generator (xorshift64*) for the garbage test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn garbage_from_xenstored_never_panics() {
+    for seed in 1..1500u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let reply_seed = rng.next();
+        let (mut xs, _) = client(move |req| {
+            let mut r = Rng(reply_seed ^ u64::from(req.header.req_id));
+            let mut out = Vec::new();
+            for _ in 0..r.below(4) {
+                // A plausible header (sometimes echoing the request) with random content.
+                let ty = match r.below(4) {
+                    0 => req.header.ty,
+                    1 => MsgType::WatchEvent as u32,
+                    2 => MsgType::Error as u32,
+                    _ => r.below(30) as u32,
+                };
+                let id = if r.below(4) == 0 {
+                    r.next() as u32
+                } else {
+                    req.header.req_id
+                };
+                let len = r.below(48) as usize;
+                let payload: Vec<u8> = (0..len)
+                    .map(|_| match r.below(4) {
+                        0 => 0,
+                        1 => b"0123456789"[r.below(10) as usize],
+                        _ => r.next() as u8,
+                    })
+                    .collect();
+                let mut m = raw(ty, id, req.header.tx_id, &payload);
+                if r.below(8) == 0 {
+                    // A lying length field.
+                    m[12..16].copy_from_slice(&(r.next() as u32).to_ne_bytes());
+                }
+                if r.below(8) == 0 {
+                    m.truncate(r.below(m.len() as u64 + 1) as usize);
+                }
+                out.push(m);
+            }
+            out
+        });
+        for _ in 0..4 {
+            let _ = match rng.below(9) {
+                0 => xs.read("/a").map(drop),
+                1 => xs.directory("/a").map(drop),
+                2 => xs.get_perms("/a").map(drop),
+                3 => xs.get_domain_path(1).map(drop),
+                4 => xs.transaction_start().map(drop),
+                5 => xs.watch("/a", "t").map(drop),
+                6 => xs.wait_event(Some(Duration::ZERO)).map(drop),
+                7 => xs.transaction(2, |tx| tx.read("/a")).map(drop),
+                _ => xs.write("/a", b"v").map(drop),
+            };
+        }
+    }
+}
