@@ -26,7 +26,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONFIG="$ROOT/coverage_config_x86_64.json"
-XRV_CACHE="${XRV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xen-rust-vmm}"
+XRV_CACHE="${XRV_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/xen-rust-vmm}"
 COV_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/coverage"
 PROF_DIR="$COV_DIR/profraw"
 export DEBIAN_FRONTEND=noninteractive
