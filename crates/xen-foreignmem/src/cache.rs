@@ -24,6 +24,9 @@
 //! exceeding the bound. Take one view per unit of work (for example per queue notification) and
 //! drop it afterwards; [`vm_memory::GuestAddressSpace::memory`] does exactly that.
 //!
+//! A miss maps while holding the cache lock, so concurrent lookups wait for one mapping call;
+//! hits within a view do not take the cache lock at all.
+//!
 //! Copy-based access through the view (`Bytes::read_slice`, `read_obj`...) pins only the buckets
 //! it touches, for as long as the view lives.
 

@@ -7,7 +7,7 @@ use std::io;
 
 use std::sync::Arc;
 
-use xen_bindings::gntdev::{GntDev, GrantMapping};
+use xen_bindings::gntdev::{Error as GntdevError, GntDev, GrantMapping};
 use xen_bindings::privcmd::{Error as PrivcmdError, Mapping, Privcmd};
 
 use crate::mapper::{DomId, ForeignMapper, GrantMapper, MappedFrames, MappedPages};
@@ -56,7 +56,13 @@ impl GrantMapper for XenGrantMapper {
     fn map_grants(&self, domid: DomId, refs: &[u32], writable: bool) -> io::Result<GrantMapping> {
         self.gntdev
             .map_domain(domid, refs, writable)
-            .map_err(io::Error::other)
+            .map_err(|e| match e {
+                // Keep the errno: callers match on it (EINVAL for a bad reference...).
+                GntdevError::Ioctl { source, .. }
+                | GntdevError::Mmap { source, .. }
+                | GntdevError::Open { source, .. } => source,
+                e => io::Error::other(e),
+            })
     }
 }
 
