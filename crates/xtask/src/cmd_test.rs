@@ -110,8 +110,9 @@ fn script(bins: &[TestBin], secs: u64) -> String {
         s.push_str(&format!(
             "echo; echo \"XEN-BOX-TEST-BEGIN $N {n}\"\n\
              mkdir -p /tmp/xen-box-test/{n} && cd /tmp/xen-box-test/{n} || exit 253\n\
+             s0=$(cut -d' ' -f1 /proc/uptime)\n\
              {run}\
-             echo; echo \"XEN-BOX-TEST-END $N {n} status=$rc start=$t0 end=$t1\"\n\
+             echo; echo \"XEN-BOX-TEST-END $N {n} status=$rc start=$s0 end=$(cut -d' ' -f1 /proc/uptime)\"\n\
              [ $rc = 0 ] || fails=$((fails + 1))\n",
             n = b.name,
             run = timed(
@@ -201,7 +202,9 @@ pub fn test(o: &Opts) -> Result<i32> {
         ));
         return Ok(1);
     }
+    let build = Stopwatch::start();
     let bins = build_tests(&root, &crates)?;
+    let build_secs = build.secs();
     if bins.is_empty() {
         say("FAILED: cargo built no integration-test executables (not a pass)");
         return Ok(1);
@@ -244,7 +247,7 @@ pub fn test(o: &Opts) -> Result<i32> {
                 "  {:<50} {:<28} {}\n",
                 r.name,
                 r.status,
-                r.secs.map_or("-".into(), |s| format!("{s:.0} s"))
+                r.secs.map_or("-".into(), |s| format!("{s:.1} s"))
             ));
         }
         if !box_ok {
@@ -257,7 +260,7 @@ pub fn test(o: &Opts) -> Result<i32> {
         ));
     }
     println!(
-        "\n===== xen-box test summary =====\n{summary}total wall {:.1} s",
+        "\n===== xen-box test summary =====\n{summary}host build of the tests {build_secs:.1} s, total wall {:.1} s",
         total.secs()
     );
     Ok(if all_ok { 0 } else { 1 })
