@@ -139,7 +139,9 @@ impl IoRange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Interrupt {
-    /// A GSI (x86) or SPI (Arm) line: `XEN_DMOP_set_irq_level`.
+    /// An interrupt line by number through `XEN_DMOP_set_irq_level` (Xen 4.18+): an SPI of an
+    /// Arm guest. x86 guests use [`Interrupt::Isa`], [`Interrupt::PciIntx`] or
+    /// [`Interrupt::Msi`].
     Line(u32),
     /// An ISA IRQ (0-15) of an x86 HVM guest.
     Isa(u8),
@@ -658,7 +660,9 @@ impl<S: Sys> IoreqServer<S> {
                     n += 1;
                     match entry.decode() {
                         Ok(req) => {
-                            dispatcher.handle_logged(usize::MAX, &req);
+                            if let (_, Err(e)) = dispatcher.handle(&req) {
+                                log::error!("domain {}: buffered {req:?}: {e}", self.domid);
+                            }
                         }
                         Err(e) => log::error!("domain {}: buffered ioreq: {e}", self.domid),
                     }
