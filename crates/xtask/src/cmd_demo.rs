@@ -70,6 +70,7 @@ pub fn demo(stack: Stack) -> Result<i32> {
         files: vec![("xen-info".into(), exe)],
         script,
         timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
         echo: true,
     };
     let out = boot_with(&art, &p, "demo")?;
@@ -78,7 +79,7 @@ pub fn demo(stack: Stack) -> Result<i32> {
     match v {
         Verdict::Exited(0) => Ok(0),
         _ => {
-            eprint!("{}", report::failure(&out, &report::headline(&v)));
+            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
             Ok(v.code().max(1))
         }
     }

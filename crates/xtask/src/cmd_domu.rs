@@ -69,6 +69,7 @@ pub fn domu_check(stack: Stack) -> Result<i32> {
         files: Vec::new(),
         script,
         timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
         echo: true,
     };
     let out = boot_with(&art, &p, "domu-check")?;
@@ -81,7 +82,7 @@ pub fn domu_check(stack: Stack) -> Result<i32> {
         ));
         Ok(0)
     } else {
-        eprint!("{}", report::failure(&out, &report::headline(&v)));
+        eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
         Ok(1)
     }
 }

@@ -87,6 +87,7 @@ pub fn run(stack: Stack, o: &Opts) -> Result<i32> {
         files,
         script,
         timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
         echo: true,
     };
     let out = boot_with(&art, &p, "run")?;
@@ -98,7 +99,7 @@ pub fn run(stack: Stack, o: &Opts) -> Result<i32> {
             Ok(c)
         }
         _ => {
-            eprint!("{}", report::failure(&out, &report::headline(&v)));
+            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
             Ok(v.code())
         }
     }

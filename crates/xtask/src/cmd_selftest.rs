@@ -62,6 +62,7 @@ pub fn selftest(stack: Stack) -> Result<i32> {
             files: Vec::new(),
             script,
             timeout: Duration::from_secs(HANG_LIMIT),
+            step: Duration::from_secs(HANG_LIMIT),
             echo: true,
         };
         let out = boot_with(&art, &p, c.name)?;
@@ -69,7 +70,7 @@ pub fn selftest(stack: Stack) -> Result<i32> {
         // What the harness reports, exactly as `run` would.
         let reported_pass = v == Verdict::Exited(0);
         if !reported_pass {
-            eprint!("{}", report::failure(&out, &report::headline(&v)));
+            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
         } else {
             say("harness reports: PASS (payload exited 0)");
         }

@@ -225,6 +225,7 @@ pub fn test(o: &Opts) -> Result<i32> {
                 .collect(),
             script: script(&bins, secs),
             timeout: Duration::from_secs(secs * bins.len() as u64),
+            step: Duration::from_secs(secs),
             echo: true,
         };
         let out = boot_with(&art, &p, "test")?;
@@ -232,7 +233,7 @@ pub fn test(o: &Opts) -> Result<i32> {
         let res = results(&out.log, &bins);
         let box_ok = matches!(v, Verdict::Exited(_));
         if !box_ok {
-            eprint!("{}", report::failure(&out, &report::headline(&v)));
+            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
         }
         let stack_ok = box_ok && res.iter().all(|r| r.ok);
         all_ok &= stack_ok;
@@ -251,7 +252,7 @@ pub fn test(o: &Opts) -> Result<i32> {
             ));
         }
         if !box_ok {
-            summary.push_str(&format!("  box: {}\n", report::headline(&v)));
+            summary.push_str(&format!("  box: {}\n", report::headline(&out, &v)));
         }
         summary.push_str(&format!(
             "  {}; stack cycle {:.1} s\n",

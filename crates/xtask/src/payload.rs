@@ -33,6 +33,9 @@ pub struct Payload {
     pub script: String,
     /// Payload time limit; the boot gets `boot_allowance()` more.
     pub timeout: Duration,
+    /// Longest single step (one program under `timed`); the host kills the
+    /// box if dom0 shows no progress for this long plus a margin.
+    pub step: Duration,
     /// Print payload output live.
     pub echo: bool,
 }
@@ -96,6 +99,8 @@ pub fn boot_with(art: &Artifacts, p: &Payload, label: &str) -> Result<Outcome> {
         initrd: &initrd,
         log: &log,
         timeout,
+        boot_limit: boot_allowance(),
+        step_limit: p.step + Duration::from_secs(90),
         nonce: &nonce,
         echo: p.echo,
     });

@@ -24,8 +24,10 @@ const DISASTERS: &[&str] = &["Panic on CPU", "Kernel panic", "Domain 0 crashed",
 pub struct Outcome {
     /// Status from the nonce-tagged exit marker, if it appeared.
     pub exit_status: Option<i32>,
-    /// QEMU was killed because the whole boot exceeded its time limit.
+    /// QEMU was killed because the box exceeded a time limit.
     pub timed_out: bool,
+    /// Which limit (when `timed_out`).
+    pub timeout_reason: String,
     /// QEMU's own exit status (None if killed).
     pub qemu_status: Option<ExitStatus>,
     /// Host seconds since QEMU start when dom0's init started.
@@ -60,6 +62,11 @@ pub struct Boot<'a> {
     pub log: &'a Path,
     /// Limit for the whole boot.
     pub timeout: Duration,
+    /// Limit from QEMU start to the payload start.
+    pub boot_limit: Duration,
+    /// Limit between progress markers (payload start, test begin/end), so a
+    /// dom0 that hangs is noticed long before the sum of all payload limits.
+    pub step_limit: Duration,
     /// Exit marker nonce.
     pub nonce: &'a str,
     /// Print payload output live.
@@ -126,6 +133,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     let mut o = Outcome {
         exit_status: None,
         timed_out: false,
+        timeout_reason: String::new(),
         qemu_status: None,
         init_at: None,
         toolstack_at: None,
@@ -143,6 +151,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     let mut partial = String::new();
     let exit_marker = format!("XEN-BOX-EXIT {} status=", b.nonce);
     let mut in_payload = false;
+    let mut last_progress: Option<f64> = None;
     loop {
         let status = child.try_wait().context(|| "waiting for qemu".into())?;
         // Read whatever QEMU appended since the last look.
@@ -163,8 +172,14 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
                 o.toolstack_at = Some(t);
             } else if line.contains("XEN-BOX: payload start") && o.payload_at.is_none() {
                 o.payload_at = Some(t);
+                last_progress = Some(t);
                 in_payload = true;
                 continue;
+            }
+            if in_payload
+                && (line.contains("XEN-BOX-TEST-BEGIN ") || line.contains("XEN-BOX-TEST-END "))
+            {
+                last_progress = Some(t);
             }
             if let Some(i) = line.find(&exit_marker) {
                 let rest = &line[i + exit_marker.len()..];
@@ -198,13 +213,36 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
             let _ = child.wait();
             break;
         }
-        if t > b.timeout.as_secs_f64() {
+        let reason = if t > b.timeout.as_secs_f64() {
+            Some(format!("the whole run exceeded {} s", b.timeout.as_secs()))
+        } else if o.payload_at.is_none() && t > b.boot_limit.as_secs_f64() {
+            Some(format!(
+                "dom0 did not start the payload within {} s of QEMU start",
+                b.boot_limit.as_secs()
+            ))
+        } else if o.exit_at.is_none()
+            && last_progress.is_some_and(|p| t - p > b.step_limit.as_secs_f64())
+        {
+            Some(format!(
+                "no progress from dom0 for {} s (payload step limit + margin)",
+                b.step_limit.as_secs()
+            ))
+        } else {
+            None
+        };
+        if let Some(r) = reason {
             o.timed_out = true;
+            o.timeout_reason = r;
             let _ = child.kill();
             let _ = child.wait();
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+    // What QEMU wrote between the last look and its end (context for reports).
+    let mut rest = Vec::new();
+    if f.seek(SeekFrom::Start(pos)).is_ok() && f.read_to_end(&mut rest).is_ok() {
+        partial.push_str(&String::from_utf8_lossy(&rest).replace('\r', ""));
     }
     o.log.push_str(&partial);
     o.wall = sw.secs();

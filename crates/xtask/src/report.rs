@@ -93,13 +93,14 @@ pub fn failure(o: &Outcome, headline: &str) -> String {
 }
 
 /// Headline for a verdict.
-pub fn headline(v: &Verdict) -> String {
+pub fn headline(o: &Outcome, v: &Verdict) -> String {
     match v {
         Verdict::Exited(c) => format!("payload exited with status {c}"),
         Verdict::PayloadTimedOut => "payload timed out (killed in dom0)".into(),
-        Verdict::BoxTimedOut => {
-            "timed out: the box did not finish in time, QEMU was killed (no exit marker)".into()
-        }
+        Verdict::BoxTimedOut => format!(
+            "timed out: {}; QEMU was killed (no exit marker)",
+            o.timeout_reason
+        ),
         Verdict::NoExitMarker => {
             "dom0 crashed / no exit marker: QEMU exited before the payload reported".into()
         }

@@ -57,6 +57,7 @@ pub fn virtio_domu(stack: Stack) -> Result<i32> {
         files: Vec::new(),
         script,
         timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
         echo: true,
     };
     let out = boot_with(&art, &p, "virtio-domu")?;
@@ -66,7 +67,7 @@ pub fn virtio_domu(stack: Stack) -> Result<i32> {
         say(format!("virtio-domu {}-arm64: PASS", stack.name()));
         Ok(0)
     } else {
-        eprint!("{}", report::failure(&out, &report::headline(&v)));
+        eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
         Ok(1)
     }
 }
