@@ -510,6 +510,9 @@ struct FakeState {
     /// dm_op number that fails with EINVAL.
     fail_op: Option<u32>,
     fail_map: bool,
+    /// The next read of pending ports reports a ring overflow (EFBIG).
+    overflow: bool,
+    resets: usize,
     evtchn_efd: RawFd,
 }
 
@@ -649,7 +652,9 @@ impl Sys for FakeXen {
                 Ok(0)
             }
             IOCTL_EVTCHN_RESET => {
-                self.state().pending.clear();
+                let mut s = self.state();
+                s.pending.clear();
+                s.resets += 1;
                 Ok(0)
             }
             _ => Err(io::Error::from_raw_os_error(libc::ENOTTY)),
@@ -695,6 +700,9 @@ impl Sys for FakeXen {
 
     unsafe fn read(&self, _fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
         let mut s = self.state();
+        if std::mem::take(&mut s.overflow) {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
         let mut n = 0;
         while n + 4 <= len {
             let Some(p) = s.pending.pop_front() else {
@@ -1098,4 +1106,31 @@ fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
     ev.run().unwrap();
     t.join().unwrap();
     assert_eq!(ev.dispatcher().stats().ioeventfd_hits, 1);
+}
+
+#[test]
+fn evtchn_overflow_resets_and_rescans_every_slot() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let mut d = dispatcher(&r);
+    // Requests on both vCPUs whose events were lost in the overflow.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_PIO, PIO_BASE, 1, 1, IOREQ_READ, 0),
+    );
+    publish(
+        &server,
+        1,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 2, 1, IOREQ_READ, 0),
+    );
+    fx.state().overflow = true;
+    fx.fire(101);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 2);
+    assert_eq!(fx.state().resets, 1);
+    assert_eq!(slot_of(&server, 0).data, 0);
+    assert_eq!(slot_of(&server, 1).data, 0x0100);
+    assert_eq!(slot_of(&server, 1).state(), STATE_IORESP_READY);
 }

@@ -16,6 +16,7 @@ use xen_bindings::abi::xen::ioreq::{IOREQS_PER_PAGE, STATE_IOREQ_NONE};
 use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
 use xen_ioreq::{
     BufIoreqMode, Dispatcher, GuestMemoryRam, Interrupt, IoRange, IoreqServer, NotifyPath,
+    PciConfigHandler,
 };
 
 /// One domU at a time: the box is small and `xl` serialises anyway.
@@ -221,6 +222,9 @@ const PORTS: u16 = 0x5e0;
 /// What the devices answer to reads (low bytes for narrower reads).
 const MMIO_PATTERN: u64 = 0x8887_8685_8483_8281;
 const PIO_PATTERN: u64 = 0x4443_4241;
+const PCI_PATTERN: u64 = 0x1af4_1041;
+/// The PCI function served by the test: 00:03.0 (Xen's encoding: bus << 8 | dev << 3 | fn).
+const PCI_SBDF: u32 = 3 << 3;
 
 /// 32-bit code entered in flat protected mode without paging (the PVH entry state), loaded at
 /// `GUEST_ENTRY`. Assembled from (Intel syntax):
@@ -244,21 +248,27 @@ const PIO_PATTERN: u64 = 0x4443_4241;
 ///     cld
 ///     mov esi, msg / mov ecx, 4 / mov dx, 0x5e6 / rep outsb      ; "REP!" from guest RAM
 ///     mov edi, 0xe0000200 / mov eax, 0x5a5a5a5a / mov ecx, 4 / rep stosd  ; 4 dwords
+///     mov dx, 0xcf8 / mov eax, 0x80001800 / out dx, eax          ; PCI 00:03.0 reg 0
+///     mov dx, 0xcfc / in eax, dx / mov dx, 0x5e4 / out dx, eax   ; config read, echoed
+///     mov dx, 0xcf8 / mov eax, 0x8000183c / out dx, eax          ; reg 0x3c
+///     mov dx, 0xcfd / mov al, 0x77 / out dx, al                  ; config write at 0x3d
 ///     mov al, 0xdd / mov dx, 0x5e7 / out dx, al                  ; done
 /// 1:  hlt / jmp 1b
 /// msg: .ascii "REP!"
 /// ```
-const GUEST_CODE: [u8; 147] = [
+const GUEST_CODE: [u8; 184] = [
     0xfa, 0xbe, 0x00, 0x00, 0x00, 0xe0, 0x8a, 0x06, 0x88, 0x86, 0x00, 0x01, 0x00, 0x00, 0x66, 0x8b,
     0x06, 0x66, 0x89, 0x86, 0x08, 0x01, 0x00, 0x00, 0x8b, 0x06, 0x89, 0x86, 0x10, 0x01, 0x00, 0x00,
     0x0f, 0x20, 0xe0, 0x0d, 0x00, 0x06, 0x00, 0x00, 0x0f, 0x22, 0xe0, 0x0f, 0x20, 0xc0, 0x83, 0xe0,
     0xfb, 0x83, 0xc8, 0x02, 0x0f, 0x22, 0xc0, 0xf3, 0x0f, 0x7e, 0x06, 0x66, 0x0f, 0xd6, 0x86, 0x18,
     0x01, 0x00, 0x00, 0x66, 0xba, 0xe0, 0x05, 0xec, 0x66, 0xba, 0xe4, 0x05, 0xee, 0x66, 0xba, 0xe0,
     0x05, 0x66, 0xed, 0x66, 0xba, 0xe4, 0x05, 0x66, 0xef, 0x66, 0xba, 0xe0, 0x05, 0xed, 0x66, 0xba,
-    0xe4, 0x05, 0xef, 0xfc, 0xbe, 0x8f, 0x01, 0x10, 0x00, 0xb9, 0x04, 0x00, 0x00, 0x00, 0x66, 0xba,
+    0xe4, 0x05, 0xef, 0xfc, 0xbe, 0xb4, 0x01, 0x10, 0x00, 0xb9, 0x04, 0x00, 0x00, 0x00, 0x66, 0xba,
     0xe6, 0x05, 0xf3, 0x6e, 0xbf, 0x00, 0x02, 0x00, 0xe0, 0xb8, 0x5a, 0x5a, 0x5a, 0x5a, 0xb9, 0x04,
-    0x00, 0x00, 0x00, 0xf3, 0xab, 0xb0, 0xdd, 0x66, 0xba, 0xe7, 0x05, 0xee, 0xf4, 0xeb, 0xfd, 0x52,
-    0x45, 0x50, 0x21,
+    0x00, 0x00, 0x00, 0xf3, 0xab, 0x66, 0xba, 0xf8, 0x0c, 0xb8, 0x00, 0x18, 0x00, 0x80, 0xef, 0x66,
+    0xba, 0xfc, 0x0c, 0xed, 0x66, 0xba, 0xe4, 0x05, 0xef, 0x66, 0xba, 0xf8, 0x0c, 0xb8, 0x3c, 0x18,
+    0x00, 0x80, 0xef, 0x66, 0xba, 0xfd, 0x0c, 0xb0, 0x77, 0xee, 0xb0, 0xdd, 0x66, 0xba, 0xe7, 0x05,
+    0xee, 0xf4, 0xeb, 0xfd, 0x52, 0x45, 0x50, 0x21,
 ];
 
 /// A minimal ELF32 PVH kernel: one loadable segment holding the headers, a
@@ -365,6 +375,28 @@ impl IoHandler for Recorder {
     }
 }
 
+/// Configuration space of one PCI function: answers reads with a pattern, records accesses.
+#[derive(Default)]
+struct PciRecorder(Mutex<Vec<(u32, u32, Seen)>>);
+
+impl PciConfigHandler for PciRecorder {
+    fn read(&self, sbdf: u32, reg: u32, data: &mut [u8]) -> Result<(), DeviceError> {
+        data.copy_from_slice(&PCI_PATTERN.to_le_bytes()[..data.len()]);
+        self.0
+            .lock()
+            .unwrap()
+            .push((sbdf, reg, Seen::Read(0, data.len())));
+        Ok(())
+    }
+    fn write(&self, sbdf: u32, reg: u32, data: &[u8]) -> Result<(), DeviceError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((sbdf, reg, Seen::Write(0, data.to_vec())));
+        Ok(())
+    }
+}
+
 #[test]
 fn guest_accesses_of_every_size_reach_the_devices() {
     let Some(_) = xen_env("guest_accesses_of_every_size_reach_the_devices") else {
@@ -388,6 +420,14 @@ fn guest_accesses_of_every_size_reach_the_devices() {
         .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
         .unwrap();
     server.map_range(IoRange::ports(PORTS, 8).unwrap()).unwrap();
+    server
+        .map_range(IoRange::PciConfig {
+            segment: 0,
+            bus: 0,
+            device: 3,
+            function: 0,
+        })
+        .unwrap();
     server.enable().unwrap();
     // `rep outsb` reads its bytes from guest RAM (data_is_ptr): map it lazily.
     let cache = LazyForeignMemory::new(
@@ -399,7 +439,10 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     .unwrap();
     let inv = cache.clone();
     let ram = GuestMemoryRam::new(cache).on_invalidate(move || inv.invalidate());
-    let dispatcher = Dispatcher::new(&bus).with_guest_ram(ram);
+    let pci = Arc::new(PciRecorder::default());
+    let dispatcher = Dispatcher::new(&bus)
+        .with_guest_ram(ram)
+        .with_pci_config(pci.clone());
     let mut ev = xen_ioreq::EventLoop::new(&server, dispatcher).unwrap();
     *pio.stop.lock().unwrap() = Some(ev.stopper());
 
@@ -415,9 +458,11 @@ fn guest_accesses_of_every_size_reach_the_devices() {
         if std::time::Instant::now() > deadline {
             let _ = Command::new("xl").arg("dmesg").status();
             panic!(
-                "guest did not finish within 120 s; {requests} requests; MMIO {:?}; PIO {:?}",
+                "guest did not finish within 120 s; {requests} requests; MMIO {:?}; PIO {:?}; \
+                 PCI {:?}",
                 mmio.seen(),
-                pio.seen()
+                pio.seen(),
+                pci.0.lock().unwrap()
             );
         }
     }
@@ -447,11 +492,22 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     for b in b"REP!" {
         want.push(Seen::Write(6, vec![*b]));
     }
+    want.push(Seen::Write(4, PCI_PATTERN.to_le_bytes()[..4].to_vec()));
     want.push(Seen::Write(7, vec![0xdd]));
     assert_eq!(
         pio.seen(),
         want,
         "PIO both ways, every size, rep outsb from guest RAM"
+    );
+    let pci_seen = pci.0.lock().unwrap().clone();
+    eprintln!("PCI config accesses: {pci_seen:?}");
+    assert_eq!(
+        pci_seen,
+        vec![
+            (PCI_SBDF, 0, Seen::Read(0, 4)),
+            (PCI_SBDF, 0x3d, Seen::Write(0, vec![0x77])),
+        ],
+        "PCI config read and byte write through CF8/CFC"
     );
     drop(ev);
     server.shutdown().unwrap();
@@ -478,7 +534,7 @@ fn pvh_kernel_image_is_well_formed() {
     assert_eq!(u32_at(note + 16), GUEST_ENTRY);
     // The code's absolute reference to `msg` matches where the image puts it.
     let msg = k.windows(4).position(|w| w == b"REP!").unwrap() as u32;
-    let mov_esi_msg = [0xbe, 0x8f, 0x01, 0x10, 0x00];
+    let mov_esi_msg = [0xbe, 0xb4, 0x01, 0x10, 0x00];
     assert!(k.windows(5).any(|w| w == mov_esi_msg));
-    assert_eq!(GUEST_BASE + msg, 0x0010_018f);
+    assert_eq!(GUEST_BASE + msg, 0x0010_01b4);
 }
