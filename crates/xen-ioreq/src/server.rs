@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use vm_hypervisor::DeviceBus;
 use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::dm_op::*;
+use xen_bindings::abi::xen::hvm::{
+    HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
+};
 use xen_bindings::abi::xen::memory::{
     xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER,
     XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
@@ -48,9 +51,9 @@ impl BufIoreqMode {
     /// The ABI value.
     pub fn raw(self) -> u8 {
         match self {
-            BufIoreqMode::Off => 0,
-            BufIoreqMode::Legacy => 1,
-            BufIoreqMode::Atomic => 2,
+            BufIoreqMode::Off => HVM_IOREQSRV_BUFIOREQ_OFF,
+            BufIoreqMode::Legacy => HVM_IOREQSRV_BUFIOREQ_LEGACY,
+            BufIoreqMode::Atomic => HVM_IOREQSRV_BUFIOREQ_ATOMIC,
         }
     }
 }

@@ -109,7 +109,8 @@ pub const XEN_DMOP_DELETE_MEM_CACHEATTR: u32 = !0;
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenDmOpCreateIoreqServer {
-    /// IN: `HVM_IOREQSRV_BUFIOREQ_*` (0 off, 1 atomic, 2 legacy).
+    /// IN: `HVM_IOREQSRV_BUFIOREQ_*` (0 off, 1 legacy, 2 atomic; see
+    /// [`HVM_IOREQSRV_BUFIOREQ_OFF`](super::hvm::HVM_IOREQSRV_BUFIOREQ_OFF)).
     pub handle_bufioreq: u8,
     /// Padding.
     pub pad: [u8; 3],

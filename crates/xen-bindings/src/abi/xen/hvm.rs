@@ -76,6 +76,14 @@ pub const HVM_PARAM_ALTP2M: u32 = 35;
 /// Number of HVM parameters (Xen 4.17 to 4.20).
 pub const HVM_NR_PARAMS: u32 = 39;
 
+/// `HVM_IOREQSRV_BUFIOREQ_OFF`: the IOREQ server has no buffered ring.
+pub const HVM_IOREQSRV_BUFIOREQ_OFF: u8 = 0;
+/// `HVM_IOREQSRV_BUFIOREQ_LEGACY`: buffered ring with the legacy (non-atomic) pointer update.
+pub const HVM_IOREQSRV_BUFIOREQ_LEGACY: u8 = 1;
+/// `HVM_IOREQSRV_BUFIOREQ_ATOMIC`: buffered ring whose pointer pair is read and rebased as one
+/// atomic 64-bit word.
+pub const HVM_IOREQSRV_BUFIOREQ_ATOMIC: u8 = 2;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +99,13 @@ mod tests {
             index = 4,
             value = 8
         );
+    }
+
+    #[test]
+    fn bufioreq_modes() {
+        // hvm/hvm_op.h: OFF 0, LEGACY 1, ATOMIC 2.
+        assert_eq!(HVM_IOREQSRV_BUFIOREQ_OFF, 0);
+        assert_eq!(HVM_IOREQSRV_BUFIOREQ_LEGACY, 1);
+        assert_eq!(HVM_IOREQSRV_BUFIOREQ_ATOMIC, 2);
     }
 }
