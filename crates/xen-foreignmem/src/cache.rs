@@ -293,7 +293,10 @@ impl<S: BucketSource> MappingCache<S> {
     pub fn view(&self) -> CacheView<S> {
         CacheView {
             shared: self.shared.clone(),
-            pins: Mutex::new(HashMap::new()),
+            pins: Mutex::new(Pins {
+                map: HashMap::new(),
+                last: None,
+            }),
         }
     }
 
@@ -354,8 +357,15 @@ impl<S: BucketSource> GuestAddressSpace for MappingCache<S> {
     }
 }
 
-/// The buckets a view pins.
-type Pins<S> = HashMap<<S as BucketSource>::Key, Arc<Bucket<<S as BucketSource>::Mapping>>>;
+/// The buckets a view pins, with the last one used checked first: a copy walks a bucket slice
+/// by slice, and a request's buffers mostly sit in one bucket, so most lookups skip hashing.
+struct Pins<S: BucketSource> {
+    map: HashMap<S::Key, PinnedBucket<S>>,
+    last: Option<(S::Key, PinnedBucket<S>)>,
+}
+
+/// A bucket as a view holds it.
+type PinnedBucket<S> = Arc<Bucket<<S as BucketSource>::Mapping>>;
 
 /// A view of a [`MappingCache`]: implements [`GuestMemory`] (and so [`vm_memory::Bytes`]) and
 /// pins what it hands out until dropped.
@@ -378,18 +388,8 @@ impl<S: BucketSource> CacheView<S> {
         self.pins
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .len()
-    }
-
-    /// The bucket for `key`, pinned by this view.
-    fn pin(&self, key: S::Key) -> Result<Arc<Bucket<S::Mapping>>> {
-        let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(b) = pins.get(&key) {
-            return Ok(b.clone());
-        }
-        let bucket = self.shared.get(key)?;
-        pins.insert(key, bucket.clone());
-        Ok(bucket)
     }
 
     /// A slice from `addr`, up to `max` bytes long, within one bucket.
@@ -402,14 +402,30 @@ impl<S: BucketSource> CacheView<S> {
         access: Permissions,
     ) -> Result<VolatileSlice<'_>> {
         let (key, offset) = self.shared.source.locate(addr.0, max, access)?;
-        let bucket = self.pin(key)?;
+        let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
+        let pins = &mut *pins;
+        let bucket = match &pins.last {
+            Some((k, b)) if *k == key => b,
+            _ => {
+                let bucket = match pins.map.get(&key) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = self.shared.get(key)?;
+                        pins.map.insert(key, b.clone());
+                        b
+                    }
+                };
+                &pins.last.insert((key, bucket)).1
+            }
+        };
         let len = bucket.run(offset, max)?;
+        let ptr = bucket.inner.mapping.as_ptr().wrapping_add(offset);
         // SAFETY: `offset..offset + len` lies in the bucket's mapping and covers only mapped
         // pages (`run` checks both). The mapping stays valid while the bucket lives
-        // (`MappedPages`), and this view keeps a clone of the bucket's Arc in `pins` until it is
-        // dropped; the slice borrows `self`, so it cannot outlive the pin. Guest memory is shared
-        // with the guest, hence a VolatileSlice.
-        Ok(unsafe { VolatileSlice::new(bucket.inner.mapping.as_ptr().add(offset), len) })
+        // (`MappedPages`), and this view keeps a clone of the bucket's Arc in `pins.map` (never
+        // removed from) until the view is dropped; the slice borrows `self`, so it cannot
+        // outlive the pin. Guest memory is shared with the guest, hence a VolatileSlice.
+        Ok(unsafe { VolatileSlice::new(ptr, len) })
     }
 }
 

@@ -56,7 +56,9 @@ impl<F: ForeignMapper> BucketSource for FrameSource<F> {
 
     fn map(&self, key: u64) -> Result<MappedBucket<F::Mapping>> {
         let base = key * self.bucket_size;
-        let end = (base + self.bucket_size).min(self.mem_size);
+        // Saturating: the last bucket of memory reaching the top of the address space ends at
+        // `mem_size`, not past 2^64.
+        let end = base.saturating_add(self.bucket_size).min(self.mem_size);
         let gfns: Vec<u64> = (base / PAGE..end.div_ceil(PAGE)).collect();
         let mapped = self
             .mapper

@@ -494,6 +494,36 @@ fn lazy_last_bucket_is_cut_at_the_end_of_memory() {
 }
 
 #[test]
+fn lazy_bucket_at_the_top_of_the_address_space_does_not_overflow() {
+    // A caller may declare guest memory reaching the top of the 64-bit space; the last
+    // bucket's end must be cut there, not computed past 2^64 (a panic, or in release builds
+    // a wrapped end and an empty frame list).
+    let guest = FakeGuest::new(DOMID, 8).unwrap();
+    let top = u64::MAX - (PAGE - 1);
+    let cache = LazyForeignMemory::new(
+        guest.clone(),
+        DOMID,
+        top,
+        CacheConfig {
+            bucket_size: 4 * PAGE as usize,
+            max_buckets: 2,
+        },
+    )
+    .unwrap();
+    let view = cache.view();
+    let err = view.read_obj::<u32>(GuestAddress(top - PAGE)).unwrap_err();
+    match our_error(&err) {
+        Error::FrameNotMapped { gfn, .. } => assert_eq!(*gfn, (top - PAGE) / PAGE),
+        e => panic!("unexpected error {e}"),
+    }
+    // Memory that exists still works through the same cache.
+    view.write_obj(7u8, GuestAddress(PAGE)).unwrap();
+    let mut b = [0u8];
+    guest.read_guest(PAGE, &mut b).unwrap();
+    assert_eq!(b[0], 7);
+}
+
+#[test]
 fn address_space_gives_fresh_views() {
     let guest = FakeGuest::new(DOMID, 8).unwrap();
     let cache = lazy(&guest, 8, 1, 1);
