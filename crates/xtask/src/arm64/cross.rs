@@ -49,6 +49,10 @@ pub fn configure(cmd: &mut Command) -> Result<()> {
         // scripts or proc macros, which run on the host).
         .env("RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", target_dir())
+        // Line tables keep backtraces useful; full debuginfo would make each
+        // static test binary ~20 MB, all of which travel in dom0's initramfs.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+        .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only")
         .env_remove("RUSTC_WRAPPER")
         .args(["--target", TARGET]);
     Ok(())

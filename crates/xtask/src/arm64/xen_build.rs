@@ -84,25 +84,36 @@ impl SrcApt {
     /// Versions of source package `xen`, newest first.
     fn versions(&self) -> Result<Vec<String>> {
         let out = output(self.cmd("apt-cache").args(["showsrc", "xen"]))?;
-        let mut v: Vec<String> = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("Version: "))
-            .map(|s| s.trim().to_string())
-            .collect();
-        v.dedup();
-        // Insertion sort with dpkg's version comparison, newest first.
-        let mut sorted: Vec<String> = Vec::new();
-        for x in v {
-            let pos = sorted
-                .iter()
-                .position(|y| version_gt(&x, y))
-                .unwrap_or(sorted.len());
-            if !sorted.contains(&x) {
-                sorted.insert(pos, x);
-            }
-        }
-        Ok(sorted)
+        Ok(newest_first(parse_versions(&out)))
     }
+}
+
+/// The distinct `Version:` fields of `apt-cache showsrc` output.
+fn parse_versions(showsrc: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for x in showsrc
+        .lines()
+        .filter_map(|l| l.strip_prefix("Version: "))
+        .map(|s| s.trim().to_string())
+    {
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    v
+}
+
+/// Sorts Debian versions newest first (insertion sort with dpkg's comparison).
+fn newest_first(v: Vec<String>) -> Vec<String> {
+    let mut sorted: Vec<String> = Vec::new();
+    for x in v {
+        let pos = sorted
+            .iter()
+            .position(|y| version_gt(&x, y))
+            .unwrap_or(sorted.len());
+        sorted.insert(pos, x);
+    }
+    sorted
 }
 
 fn version_gt(a: &str, b: &str) -> bool {
@@ -283,4 +294,38 @@ pub fn hypervisor(
         sw.secs()
     ));
     Ok((xen, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn showsrc_versions_are_distinct_and_sorted_newest_first() {
+        let out = "Package: xen\nVersion: 4.17.5+72-g01140da4e8-1\nDirectory: pool/main/x/xen\n\n\
+                   Package: xen\nVersion: 4.17.7+13-g2445b30a44-0+deb12u1\n\n\
+                   Package: xen\nVersion: 4.17.5+72-g01140da4e8-1\n";
+        let v = parse_versions(out);
+        assert_eq!(
+            v,
+            ["4.17.5+72-g01140da4e8-1", "4.17.7+13-g2445b30a44-0+deb12u1"]
+        );
+        if Command::new("dpkg").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: version ordering: dpkg is not installed");
+            return;
+        }
+        let sorted = newest_first(vec![
+            "4.20.3+127-gc42374a105-0+deb13u1".into(),
+            "4.20.4+63-g7abfd2bce2-0+deb13u1".into(),
+            "4.20.0-1".into(),
+        ]);
+        assert_eq!(
+            sorted,
+            [
+                "4.20.4+63-g7abfd2bce2-0+deb13u1",
+                "4.20.3+127-gc42374a105-0+deb13u1",
+                "4.20.0-1"
+            ]
+        );
+    }
 }
