@@ -282,13 +282,18 @@ const GUEST_CODE: [u8; 184] = [
     0xee, 0xf4, 0xeb, 0xfd, 0x52, 0x45, 0x50, 0x21,
 ];
 
-/// A minimal ELF32 PVH kernel: one loadable segment holding the headers, a
-/// `XEN_ELFNOTE_PHYS32_ENTRY` note and the code.
+/// The guest of `guest_accesses_of_every_size_reach_the_devices` as a PVH kernel.
 fn pvh_kernel() -> Vec<u8> {
+    pvh_kernel_with(&GUEST_CODE)
+}
+
+/// A minimal ELF32 PVH kernel: one loadable segment holding the headers, a
+/// `XEN_ELFNOTE_PHYS32_ENTRY` note and `code` (linked to run at `GUEST_ENTRY`).
+fn pvh_kernel_with(code: &[u8]) -> Vec<u8> {
     const NOTE_OFF: u32 = 0x80;
     const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
     let mut f = vec![0u8; 0x100];
-    f.extend_from_slice(&GUEST_CODE);
+    f.extend_from_slice(code);
     let len = f.len() as u32;
     let put16 =
         |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
@@ -522,6 +527,379 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     );
     drop(ev);
     server.shutdown().unwrap();
+}
+
+// -------------------------------------------------------------------------------------------
+// Two vCPUs hammering the server at once
+// -------------------------------------------------------------------------------------------
+
+/// Writes per vCPU in the two-vCPU test.
+const SMP_WRITES: u32 = 1000;
+
+/// `tests/guests/smp.S` linked at `GUEST_ENTRY`: vCPU 0 installs the hypercall page, starts
+/// vCPU 1 with `VCPUOP_initialise`/`VCPUOP_up`, and both write 1..=N to their own register
+/// (MMIO + 0 and + 0x10), reading back after each write how many writes the server has seen
+/// there (+ 4 / + 0x14), then report the final index (+ 8 / + 0x18). N is read from MMIO +
+/// 0x30; a failed hypercall's return value is written to MMIO + 0x20.
+const SMP_CODE: [u8; SMP_LEN] = [
+    0xfa, 0xbc, 0x00, 0x40, 0x10, 0x00, 0xb8, 0x02, 0x00, 0x00, 0x40, 0x0f, 0xa2, 0x89, 0xd9, 0xb8,
+    0x00, 0x10, 0x10, 0x00, 0x31, 0xd2, 0x0f, 0x30, 0xc7, 0x05, 0x00, 0x20, 0x10, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x31, 0xdb, 0xb9, 0x01, 0x00, 0x00, 0x00, 0xba, 0x98, 0x01, 0x10, 0x00, 0xe8, 0xcd,
+    0x11, 0x00, 0x00, 0x85, 0xc0, 0x75, 0x56, 0xbb, 0x01, 0x00, 0x00, 0x00, 0xb9, 0x01, 0x00, 0x00,
+    0x00, 0x31, 0xd2, 0xe8, 0xb8, 0x11, 0x00, 0x00, 0x85, 0xc0, 0x75, 0x41, 0xf3, 0x90, 0x83, 0x3d,
+    0x00, 0x20, 0x10, 0x00, 0x01, 0x75, 0xf5, 0xbe, 0x00, 0x00, 0x00, 0xe0, 0xeb, 0x0f, 0xc7, 0x05,
+    0x00, 0x20, 0x10, 0x00, 0x01, 0x00, 0x00, 0x00, 0xbe, 0x10, 0x00, 0x00, 0xe0, 0x8b, 0x1d, 0x30,
+    0x00, 0x00, 0xe0, 0x43, 0xb9, 0x01, 0x00, 0x00, 0x00, 0x89, 0x0e, 0x8b, 0x46, 0x04, 0x39, 0xc8,
+    0x75, 0x05, 0x41, 0x39, 0xd9, 0x75, 0xf2, 0x89, 0x4e, 0x08, 0xf4, 0xeb, 0xfd, 0xa3, 0x20, 0x00,
+    0x00, 0xe0, 0xeb, 0xf6, 0x8d, 0x74, 0x26, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x5e, 0x01, 0x10, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0x67, 0x00, 0x00, 0x00, 0x9b, 0x0c, 0x93, 0x0c, 0x93, 0x0c, 0x93, 0x0c,
+    0x8b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+const SMP_LEN: usize = 280;
+
+/// What the two vCPUs did, as the server saw it.
+#[derive(Default)]
+struct SmpState {
+    /// Values written to each vCPU's sequence register, in arrival order.
+    seqs: [Vec<u32>; 2],
+    /// Which vCPU's block each sequence write came from, in global arrival order.
+    order: Vec<u8>,
+    /// Final index reported by each vCPU.
+    done: [Option<u32>; 2],
+    /// Return value of a failed hypercall.
+    hypercall_error: Option<u32>,
+}
+
+/// The two vCPUs' MMIO blocks; stops the loop when both reported (or a hypercall failed).
+struct SmpDevice {
+    state: Mutex<SmpState>,
+    stop: Mutex<Option<Arc<EventFd>>>,
+}
+
+fn u32_of(data: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    let n = data.len().min(4);
+    b[..n].copy_from_slice(&data[..n]);
+    u32::from_le_bytes(b)
+}
+
+impl IoHandler for SmpDevice {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        let st = self.state.lock().unwrap();
+        let v = match offset {
+            0x4 => st.seqs[0].len() as u32,
+            0x14 => st.seqs[1].len() as u32,
+            0x30 => SMP_WRITES,
+            _ => 0,
+        };
+        let b = u64::from(v).to_le_bytes();
+        data.copy_from_slice(&b[..data.len()]);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let v = u32_of(data);
+        let mut st = self.state.lock().unwrap();
+        match offset {
+            0x0 | 0x10 => {
+                let cpu = usize::from(offset == 0x10);
+                st.seqs[cpu].push(v);
+                st.order.push(cpu as u8);
+            }
+            0x8 | 0x18 => st.done[usize::from(offset == 0x18)] = Some(v),
+            0x20 => st.hypercall_error = Some(v),
+            _ => {}
+        }
+        let finished = st.hypercall_error.is_some() || st.done.iter().all(Option::is_some);
+        drop(st);
+        if finished {
+            if let Some(stop) = self.stop.lock().unwrap().as_ref() {
+                stop.write(1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn two_vcpus_hammer_the_server_concurrently() {
+    let Some(_) = xen_env("two_vcpus_hammer_the_server_concurrently") else {
+        return;
+    };
+    let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let kernel = std::env::current_dir().unwrap().join("xioreq-smp.elf");
+    std::fs::write(&kernel, pvh_kernel_with(&SMP_CODE)).unwrap();
+    let domu = DomU::create("smp", &kernel, 2);
+
+    let dev = Arc::new(SmpDevice {
+        state: Mutex::new(SmpState::default()),
+        stop: Mutex::new(None),
+    });
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO, 0x1000, dev.clone())
+        .unwrap();
+    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    assert_eq!(server.vcpus(), 2);
+    server
+        .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
+        .unwrap();
+    server.enable().unwrap();
+    let mut ev = xen_ioreq::EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
+    *dev.stop.lock().unwrap() = Some(ev.stopper());
+
+    run(Command::new("xl").arg("unpause").arg(&domu.name));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut requests = 0;
+    loop {
+        let turn = ev.run_once(1000).unwrap();
+        requests += turn.requests;
+        if turn.stopped {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = Command::new("xl").arg("dmesg").status();
+            let st = dev.state.lock().unwrap();
+            panic!(
+                "guest did not finish within 300 s; {requests} requests; writes seen {} / {}; \
+                 done {:?}",
+                st.seqs[0].len(),
+                st.seqs[1].len(),
+                st.done
+            );
+        }
+    }
+    let stats = ev.dispatcher().stats();
+    let st = dev.state.lock().unwrap();
+    let switches = st.order.windows(2).filter(|w| w[0] != w[1]).count();
+    eprintln!(
+        "served {requests} requests ({stats:?}); writes {} + {}; vCPU switches in the \
+         arrival order: {switches}; done {:?}",
+        st.seqs[0].len(),
+        st.seqs[1].len(),
+        st.done
+    );
+    assert_eq!(
+        st.hypercall_error, None,
+        "VCPUOP_initialise/VCPUOP_up failed in the guest"
+    );
+    assert_eq!(stats.errors, 0);
+    let want: Vec<u32> = (1..=SMP_WRITES).collect();
+    for cpu in 0..2 {
+        assert_eq!(
+            st.seqs[cpu], want,
+            "vCPU {cpu}: every write arrives once, in order"
+        );
+        assert_eq!(
+            st.done[cpu],
+            Some(SMP_WRITES + 1),
+            "vCPU {cpu}: every read-back matched"
+        );
+    }
+    // Both vCPUs were in flight at the same time, not one after the other.
+    assert!(
+        switches > 1,
+        "the two vCPUs' writes never interleaved ({switches} switches)"
+    );
+    drop(st);
+    drop(ev);
+    server.shutdown().unwrap();
+}
+
+// -------------------------------------------------------------------------------------------
+// Round trips per second against a C server on libxendevicemodel (run by benches/xen-box.sh)
+// -------------------------------------------------------------------------------------------
+
+/// `tests/guests/bench.S` linked at `GUEST_ENTRY`: reads N from MMIO + 0x40, does N 4-byte
+/// reads of MMIO + 0, writes the elapsed TSC ticks to MMIO + 0x48/0x4c and 0xdd to MMIO + 0x50.
+const BENCH_CODE: [u8; BENCH_LEN] = [
+    0xfa, 0xbe, 0x00, 0x00, 0x00, 0xe0, 0x8b, 0x4e, 0x40, 0x0f, 0x31, 0x89, 0xc7, 0x89, 0xd5, 0x8b,
+    0x06, 0x49, 0x75, 0xfb, 0x0f, 0x31, 0x29, 0xf8, 0x19, 0xea, 0x89, 0x46, 0x48, 0x89, 0x56, 0x4c,
+    0xc7, 0x46, 0x50, 0xdd, 0x00, 0x00, 0x00, 0xf4, 0xeb, 0xfd,
+];
+const BENCH_LEN: usize = 42;
+
+/// Reads per benchmark run.
+const BENCH_READS: u32 = 10_000;
+
+/// Answers the benchmark guest and times it from the server side.
+struct BenchDevice {
+    reads: Mutex<(u64, Option<std::time::Instant>)>,
+    tsc: Mutex<(u32, u32)>,
+    done: Mutex<Option<std::time::Instant>>,
+    stop: Mutex<Option<Arc<EventFd>>>,
+}
+
+impl IoHandler for BenchDevice {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        let v = match offset {
+            0x40 => BENCH_READS,
+            _ => {
+                let mut r = self.reads.lock().unwrap();
+                r.0 += 1;
+                r.1.get_or_insert_with(std::time::Instant::now);
+                0x1234_5678
+            }
+        };
+        data.copy_from_slice(&u64::from(v).to_le_bytes()[..data.len()]);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let v = u32_of(data);
+        match offset {
+            0x48 => self.tsc.lock().unwrap().0 = v,
+            0x4c => self.tsc.lock().unwrap().1 = v,
+            0x50 => {
+                *self.done.lock().unwrap() = Some(std::time::Instant::now());
+                if let Some(stop) = self.stop.lock().unwrap().as_ref() {
+                    stop.write(1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// One benchmark run's figures.
+#[derive(Debug, Clone, Copy)]
+struct BenchRun {
+    /// Nanoseconds per round trip, server side (first read to the done write).
+    ns: f64,
+    /// Guest TSC ticks per round trip.
+    ticks: f64,
+}
+
+fn bench_rust(kernel: &Path) -> BenchRun {
+    let domu = DomU::create("bench-rs", kernel, 1);
+    let dev = Arc::new(BenchDevice {
+        reads: Mutex::new((0, None)),
+        tsc: Mutex::new((0, 0)),
+        done: Mutex::new(None),
+        stop: Mutex::new(None),
+    });
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO, 0x1000, dev.clone())
+        .unwrap();
+    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    server
+        .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
+        .unwrap();
+    server.enable().unwrap();
+    let mut ev = xen_ioreq::EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
+    *dev.stop.lock().unwrap() = Some(ev.stopper());
+    run(Command::new("xl").arg("unpause").arg(&domu.name));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !ev.run_once(1000).unwrap().stopped {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "benchmark guest did not finish within 300 s"
+        );
+    }
+    drop(ev);
+    server.shutdown().unwrap();
+    let (reads, first) = *dev.reads.lock().unwrap();
+    assert_eq!(reads, u64::from(BENCH_READS), "every read served once");
+    let done = dev.done.lock().unwrap().unwrap();
+    let (lo, hi) = *dev.tsc.lock().unwrap();
+    BenchRun {
+        ns: (done - first.unwrap()).as_nanos() as f64 / f64::from(BENCH_READS),
+        ticks: (u64::from(hi) << 32 | u64::from(lo)) as f64 / f64::from(BENCH_READS),
+    }
+}
+
+fn bench_c(server: &Path, kernel: &Path) -> BenchRun {
+    let domu = DomU::create("bench-c", kernel, 1);
+    let mut child = Command::new(server)
+        .arg(domu.domid.to_string())
+        .arg(format!("{MMIO:#x}"))
+        .arg(BENCH_READS.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "READY", "C server's first line");
+    run(Command::new("xl").arg("unpause").arg(&domu.name));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "C server failed: {status}; {rest}");
+    // "reads=N ns=X ticks=Y"
+    let field = |k: &str| -> f64 {
+        rest.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("C server output lacks {k}: {rest}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        field("reads=") as u32,
+        BENCH_READS,
+        "every read served once"
+    );
+    BenchRun {
+        ns: field("ns="),
+        ticks: field("ticks="),
+    }
+}
+
+/// A measurement, not a check: run by `benches/xen-box.sh` with `--ignored`, which also builds
+/// the C server (`benches/c/ioreq-bench-server.c`) and passes it in `XIOREQ_C_SERVER`.
+/// Alternates the two servers on identical guests and prints the figures.
+#[test]
+#[ignore = "benchmark; run by benches/xen-box.sh in the Xen box"]
+fn round_trips_versus_libxendevicemodel() {
+    let Some(_) = xen_env("round_trips_versus_libxendevicemodel") else {
+        return;
+    };
+    let c_server = PathBuf::from(
+        std::env::var_os("XIOREQ_C_SERVER").expect("XIOREQ_C_SERVER names the C server"),
+    );
+    let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let kernel = std::env::current_dir().unwrap().join("xioreq-bench.elf");
+    std::fs::write(&kernel, pvh_kernel_with(&BENCH_CODE)).unwrap();
+    let rounds: usize = std::env::var("XIOREQ_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let (mut rs, mut cs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let r = bench_rust(&kernel);
+        let c = bench_c(&c_server, &kernel);
+        eprintln!(
+            "BENCH round {round}: xen-ioreq {:.0} ns/rt ({:.0} ticks), libxendevicemodel C \
+             {:.0} ns/rt ({:.0} ticks)",
+            r.ns, r.ticks, c.ns, c.ticks
+        );
+        rs.push(r);
+        cs.push(c);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let r_ns = median(&mut rs.iter().map(|r| r.ns).collect());
+    let c_ns = median(&mut cs.iter().map(|r| r.ns).collect());
+    let r_t = median(&mut rs.iter().map(|r| r.ticks).collect());
+    let c_t = median(&mut cs.iter().map(|r| r.ticks).collect());
+    eprintln!(
+        "BENCH {} (Xen {}), {BENCH_READS} MMIO reads x {rounds} rounds, medians: xen-ioreq \
+         {r_ns:.0} ns/rt = {:.0} rt/s, guest {r_t:.0} ticks/rt; C {c_ns:.0} ns/rt = {:.0} rt/s, \
+         guest {c_t:.0} ticks/rt; latency ratio xen-ioreq/C: {:.3} (server clock), {:.3} (guest \
+         TSC)",
+        std::env::var("XEN_BOX_STACK").unwrap_or_default(),
+        std::env::var("XEN_BOX_XEN_VERSION").unwrap_or_default(),
+        1e9 / r_ns,
+        1e9 / c_ns,
+        r_ns / c_ns,
+        r_t / c_t
+    );
 }
 
 /// Runs anywhere: the guest image is an ELF a PVH loader accepts (checked field by field).

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Copyright 2026 The xen-rust-vmm authors.
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# Round trips of guest MMIO reads in the Xen box: xen-ioreq versus a C server on Xen's
+# libxendevicemodel (benches/c/ioreq-bench-server.c), one boot per stack.
+#
+#   crates/xen-ioreq/benches/xen-box.sh bookworm|trixie [rounds]
+#
+# The C server is compiled here against bookworm's libxen-dev headers (downloaded with
+# `apt-get download`) and the stack's runtime libraries from the xen-box cache; it links by
+# soname (libxendevicemodel.so.1, ...), which both stacks' dom0s provide. The test binary is
+# built in release mode, as the C server is with -O2.
+set -eu
+STACK=${1:?usage: $0 bookworm|trixie [rounds]}
+ROUNDS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+WORK=$TARGET/xen-ioreq-bench
+CACHE=${XEN_BOX_CACHE:-$HOME/.cache/xen-rust-vmm/xen-box/$STACK}
+mkdir -p "$WORK"
+cd "$ROOT"
+cargo xtask xen-box setup --stack "$STACK" >/dev/null
+
+# Headers: bookworm's libxen-dev; libraries to link against: the stack's runtime packages.
+SYS=$WORK/sysroot-$STACK
+rm -rf "$SYS"
+mkdir -p "$SYS"
+if ! ls "$WORK"/libxen-dev_*.deb >/dev/null 2>&1; then
+    (cd "$WORK" && apt-get download libxen-dev)
+fi
+for d in "$WORK"/libxen-dev_*.deb "$CACHE"/debs/libxen*.deb; do dpkg-deb -x "$d" "$SYS"; done
+LIB=$SYS/usr/lib/x86_64-linux-gnu
+for l in xendevicemodel xenevtchn xenforeignmemory; do
+    ln -sf "$(basename "$(ls "$LIB"/lib$l.so.1)")" "$LIB/lib$l.so"
+done
+gcc -O2 -Wall -Werror -I"$SYS/usr/include" -o "$WORK/ioreq-bench-server" \
+    crates/xen-ioreq/benches/c/ioreq-bench-server.c \
+    -L"$LIB" -Wl,-rpath-link,"$LIB" -Wl,--allow-shlib-undefined \
+    -lxendevicemodel -lxenevtchn -lxenforeignmemory
+
+BIN=$(cargo test --release -p xen-ioreq --test xen_ioreq --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+cp "$BIN" "$WORK/xen_ioreq"
+cat >"$WORK/bench-in-dom0.sh" <<DOM0
+#!/bin/sh
+XIOREQ_C_SERVER=\$PWD/ioreq-bench-server XIOREQ_BENCH_ROUNDS=$ROUNDS \
+    exec ./xen_ioreq --ignored --exact round_trips_versus_libxendevicemodel --nocapture
+DOM0
+chmod +x "$WORK/bench-in-dom0.sh"
+cargo xtask xen-box run --stack "$STACK" --timeout 1500 \
+    --add "$WORK/xen_ioreq" --add "$WORK/ioreq-bench-server" -- "$WORK/bench-in-dom0.sh"
