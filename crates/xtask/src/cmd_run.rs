@@ -24,7 +24,7 @@ pub fn setup(o: &Opts) -> Result<i32> {
         let art = if o.arch == crate::arch::Arch::Aarch64 {
             crate::arm64::ready(*s, o.refresh)?
         } else {
-            image::prepare(*s, o.refresh)?.0
+            crate::kernel::apply(image::prepare(*s, o.refresh)?.0)?
         };
         print!("{}", art.manifest);
         say(format!(
@@ -45,7 +45,7 @@ pub fn ready(stack: Stack) -> Result<Artifacts> {
         return crate::arm64::ready(stack, false);
     }
     host::ensure_tools()?;
-    Ok(image::prepare(stack, false)?.0)
+    crate::kernel::apply(image::prepare(stack, false)?.0)
 }
 
 fn file_name(p: &Path) -> Result<String> {

@@ -19,6 +19,7 @@ mod cpio;
 mod host;
 mod image;
 mod json;
+mod kernel;
 mod payload;
 mod qemu;
 mod report;
@@ -64,6 +65,9 @@ commands:
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
 with Debian's rustc-web; its cache is <cache>/<stack>-arm64/.
 S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
+--dom0-kernel debian|eventfd (default debian; setup and every booting command):
+eventfd boots a Linux 6.12 built with privcmd IRQFD/IOEVENTFD (x86_64; built
+once, cached in <cache>/dom0-kernel/). dom0 sees XEN_BOX_DOM0_KERNEL=debian|eventfd.
 Cache: $XEN_BOX_CACHE, default $HOME/.cache/xen-rust-vmm/xen-box/<stack>/.
 Boot time limit on top of the payload's: $XEN_BOX_BOOT_TIMEOUT (default 240 s).
 In dom0: XEN_BOX=1, XEN_BOX_STACK, XEN_BOX_XEN_VERSION, XEN_BOX_DOMU_KERNEL,
@@ -85,6 +89,8 @@ pub struct Opts {
     pub refresh: bool,
     /// --arch value (default x86_64).
     pub arch: arch::Arch,
+    /// --dom0-kernel value (default debian).
+    pub dom0_kernel: kernel::Dom0Kernel,
     /// Words after `--`, or the remaining positional words.
     pub rest: Vec<String>,
 }
@@ -109,6 +115,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "-p" | "--package" => o.packages.push(val(&mut i)?),
             "--refresh" => o.refresh = true,
             "--arch" => o.arch = arch::Arch::parse(&val(&mut i)?)?,
+            "--dom0-kernel" => o.dom0_kernel = kernel::Dom0Kernel::parse(&val(&mut i)?)?,
             "--" => {
                 o.rest.extend_from_slice(&args[i + 1..]);
                 break;
@@ -141,6 +148,7 @@ fn xen_box(args: &[String]) -> Result<i32> {
     };
     let o = parse(&args[1..])?;
     arch::set(o.arch);
+    kernel::set(o.dom0_kernel)?;
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),

@@ -91,7 +91,10 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     // (shared, 2-core) host needs for dom0.
     let xen_cmd = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
                    loglvl=all guest_loglvl=all smap=0 bootscrub=0";
-    let dom0_cmd = "console=hvc0 earlyprintk=xen panic=-1 loglevel=4";
+    let dom0_cmd = format!(
+        "console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}",
+        crate::kernel::cmdline_env()
+    );
     let _ = std::fs::remove_file(b.log);
     File::create(b.log).context(|| format!("cannot create {}", b.log.display()))?;
     let qemu_out_path = b.log.with_extension("qemu.txt");
@@ -116,7 +119,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     .arg("-append")
     .arg(xen_cmd)
     .arg("-initrd")
-    .arg(modules_arg(&b.art.vmlinuz, dom0_cmd, b.initrd))
+    .arg(modules_arg(&b.art.vmlinuz, &dom0_cmd, b.initrd))
     .stdin(Stdio::null())
     .stdout(qemu_out)
     .stderr(qemu_err);

@@ -1,0 +1,121 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Which Linux kernel the box boots as dom0 (`--dom0-kernel`).
+//!
+//! `debian` (default) is the stack's own Debian kernel. `eventfd` is a small
+//! kernel built from Debian trixie's Linux 6.12 source with
+//! `CONFIG_XEN_PRIVCMD_EVENTFD`, so that privcmd IRQFD/IOEVENTFD can be
+//! exercised for real: Debian's 6.1 does not know those ioctls and Debian's
+//! 6.12 compiles them out. The same kernel boots under both stacks'
+//! userspace. Chosen once per invocation, like the architecture.
+//!
+//! Every process in dom0 sees `XEN_BOX_DOM0_KERNEL=debian|eventfd`: it is put
+//! on the dom0 kernel command line, and Linux hands unrecognised `name=value`
+//! boot parameters to init as environment variables.
+
+mod build;
+
+use std::sync::OnceLock;
+
+use crate::arch::{self, Arch};
+use crate::bail;
+use crate::image::Artifacts;
+use crate::util::{say, Result};
+
+/// The dom0 kernel of this invocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dom0Kernel {
+    /// The stack's Debian kernel (6.1 on bookworm, 6.12 on trixie).
+    #[default]
+    Debian,
+    /// The purpose-built 6.12 kernel with privcmd IRQFD/IOEVENTFD.
+    Eventfd,
+}
+
+static CURRENT: OnceLock<Dom0Kernel> = OnceLock::new();
+
+impl Dom0Kernel {
+    /// Parses `debian` or `eventfd`.
+    pub fn parse(s: &str) -> Result<Dom0Kernel> {
+        match s {
+            "debian" => Ok(Dom0Kernel::Debian),
+            "eventfd" => Ok(Dom0Kernel::Eventfd),
+            _ => bail!("unknown dom0 kernel `{s}` (expected debian or eventfd)"),
+        }
+    }
+
+    /// Name as on the command line and in `XEN_BOX_DOM0_KERNEL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dom0Kernel::Debian => "debian",
+            Dom0Kernel::Eventfd => "eventfd",
+        }
+    }
+}
+
+/// Sets the dom0 kernel of this invocation (first call wins). The eventfd
+/// kernel exists for x86_64 only.
+pub fn set(k: Dom0Kernel) -> Result<()> {
+    if k == Dom0Kernel::Eventfd && arch::current() == Arch::Aarch64 {
+        bail!("--dom0-kernel eventfd is built for x86_64 only, not with --arch aarch64");
+    }
+    let _ = CURRENT.set(k);
+    Ok(())
+}
+
+/// The dom0 kernel of this invocation (`debian` unless `--dom0-kernel` said otherwise).
+pub fn current() -> Dom0Kernel {
+    CURRENT.get().copied().unwrap_or_default()
+}
+
+/// The dom0 kernel command-line word that becomes init's
+/// `XEN_BOX_DOM0_KERNEL` environment variable.
+pub fn cmdline_env() -> &'static str {
+    match current() {
+        Dom0Kernel::Debian => "XEN_BOX_DOM0_KERNEL=debian",
+        Dom0Kernel::Eventfd => "XEN_BOX_DOM0_KERNEL=eventfd",
+    }
+}
+
+/// Applies the chosen dom0 kernel to a stack's artifacts: for `eventfd`,
+/// builds (or reuses) the kernel and boots it instead of Debian's. The domUs
+/// keep Debian's kernel (`XEN_BOX_DOMU_KERNEL` is inside the image).
+pub fn apply(mut art: Artifacts) -> Result<Artifacts> {
+    if current() == Dom0Kernel::Debian {
+        return Ok(art);
+    }
+    let k = build::ensure()?;
+    say(format!(
+        "{}: dom0 kernel {} ({})",
+        art.stack.name(),
+        k.bzimage.display(),
+        k.description
+    ));
+    art.manifest
+        .push_str(&format!("dom0 kernel: eventfd, {}\n", k.description));
+    art.vmlinuz = k.bzimage;
+    Ok(art)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_rejects_others() {
+        assert_eq!(Dom0Kernel::parse("debian").unwrap(), Dom0Kernel::Debian);
+        assert_eq!(Dom0Kernel::parse("eventfd").unwrap(), Dom0Kernel::Eventfd);
+        assert!(Dom0Kernel::parse("vanilla").is_err());
+        assert_eq!(Dom0Kernel::default(), Dom0Kernel::Debian);
+        for k in [Dom0Kernel::Debian, Dom0Kernel::Eventfd] {
+            assert_eq!(Dom0Kernel::parse(k.name()).unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn default_is_debian_on_the_command_line() {
+        // Nothing in the unit tests calls set(): the default applies.
+        assert_eq!(cmdline_env(), "XEN_BOX_DOM0_KERNEL=debian");
+    }
+}
