@@ -6,9 +6,11 @@
 //! The host toolchain has only the x86_64 target, so aarch64 artifacts are
 //! compiled by Debian's `rustc-web` (`/usr/bin/rustc`, which ships the arm64
 //! standard library as `libstd-rust-web-dev:arm64`) driven by the usual cargo,
-//! and linked by `aarch64-linux-gnu-gcc`. Binaries are linked statically, so
-//! they run in either stack's dom0 whatever its glibc. A separate target
-//! directory keeps the two compilers from invalidating each other's builds.
+//! and linked by `aarch64-linux-gnu-gcc` against the host's arm64 cross glibc
+//! (bookworm's 2.36, which both stacks' dom0 glibc satisfy). Binaries are
+//! dynamically linked, as on x86_64 (tests that ship themselves into a domU
+//! copy their loader and libraries). A separate target directory keeps the
+//! two compilers from invalidating each other's builds.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -20,8 +22,8 @@ pub const TARGET: &str = "aarch64-unknown-linux-gnu";
 /// Debian's compiler (rustc-web), which has the aarch64 standard library.
 pub const RUSTC: &str = "/usr/bin/rustc";
 const LINKER: &str = "aarch64-linux-gnu-gcc";
-/// qemu user-mode runner for host-side unit tests (static binaries need no
-/// sysroot; -L serves dynamic ones).
+/// qemu user-mode runner for host-side unit tests; -L points the emulated
+/// loader at the arm64 cross glibc.
 const RUNNER: &str = "qemu-aarch64-static -L /usr/aarch64-linux-gnu";
 
 /// Target directory for aarch64 cross-builds: `<target dir>/aarch64-cross`.
@@ -34,23 +36,17 @@ pub fn target_dir() -> PathBuf {
 
 /// Makes a `cargo build`/`cargo test` command (subcommand already added)
 /// build for aarch64: installs Debian's Rust if missing, sets the compiler,
-/// linker, static linking and target directory, and adds `--target`.
+/// linker and target directory, and adds `--target`. RUSTFLAGS (for example
+/// CI's `-D warnings`) pass through; with `--target` they reach only target
+/// artifacts, not build scripts or proc macros.
 pub fn configure(cmd: &mut Command) -> Result<()> {
     super::host::ensure_rust_cross()?;
-    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if !flags.is_empty() {
-        flags.push(' ');
-    }
-    flags.push_str("-C target-feature=+crt-static");
     cmd.env("RUSTC", RUSTC)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", RUNNER)
-        // With --target, RUSTFLAGS reaches only target artifacts (not build
-        // scripts or proc macros, which run on the host).
-        .env("RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", target_dir())
-        // Line tables keep backtraces useful; full debuginfo would make each
-        // static test binary ~20 MB, all of which travel in dom0's initramfs.
+        // Line tables keep backtraces useful at a fraction of full
+        // debuginfo's size: every test binary travels in dom0's initramfs.
         .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only")
         .env_remove("RUSTC_WRAPPER")
