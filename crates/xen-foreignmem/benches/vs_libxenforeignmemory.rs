@@ -11,20 +11,20 @@
 //!   `write_slice`, i.e. the `VolatileSlice` copy path) in whole-guest and lazy mode, against a
 //!   plain `memcpy` (`copy_from_slice`) of the same size between two local buffers.
 //!
-//! At the end it prints a summary with the ratios (C time / crate time for mapping, memcpy time
-//! / crate time for copies: above 1.0 the crate is faster), read back from criterion's
-//! estimates.
+//! Each comparison is one criterion benchmark whose iterations run the implementations side by
+//! side (see [`Paired`]); at the end a summary gives each implementation's throughput and the
+//! ratios crate / reference (C time / crate time for mapping, memcpy time / crate time for
+//! copies: above 1.0 the crate is faster).
 //!
 //! Only meaningful in a Xen dom0; elsewhere it prints `SKIPPED` and exits. Run it with
 //! `cargo bench -p xen-foreignmem --bench vs_libxenforeignmemory --no-run` and then
 //! `cargo xtask xen-box run --stack bookworm -- <that executable> --bench`.
 
 use std::ffi::{c_int, c_uint, c_ulong, c_void, CStr};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{black_box, Criterion, Throughput};
+use criterion::{black_box, Criterion};
 use vm_memory::{Bytes, GuestAddress};
 use xen_foreignmem::{
     map_whole_guest, CacheConfig, ForeignRegion, LazyForeignMemory, XenForeignMapper,
@@ -135,8 +135,107 @@ fn create_domu() -> Option<(DomU, u16)> {
 const BASE: u64 = 16 << 20;
 /// Frame counts of the mapping benchmarks.
 const MAP_SIZES: [u64; 3] = [1, 64, 512];
-/// Byte counts of the copy benchmarks.
-const COPY_SIZES: [usize; 2] = [4 << 10, 2 << 20];
+/// Byte counts of the copy benchmarks, with how many copies one timed batch makes (so a batch
+/// lasts well above the clock's resolution and cost).
+const COPY_SIZES: [(usize, u32); 2] = [(4 << 10, 256), (2 << 20, 2)];
+
+/// Side-by-side measurement of several implementations of one operation.
+///
+/// One criterion benchmark per comparison: each of its iterations is a *round* that runs a
+/// batch of every implementation once, timing each batch, in an order rotated from round to
+/// round (no side is always the warm or the cold one). Both sides of a ratio therefore run
+/// under the same conditions, which matters because the box is emulated and shares the host
+/// with other work: two benchmarks measured seconds apart can see very different loads.
+/// Criterion reports the time of a whole round; the per-implementation figures and ratios are
+/// printed from the rounds.
+struct Paired {
+    group: String,
+    names: &'static [&'static str],
+    /// Units (pages or bytes) one batch of one implementation handles.
+    units: f64,
+    /// Total time per implementation.
+    sums: Vec<Duration>,
+    /// Batches run per implementation.
+    batches: u64,
+    /// Per round: the first implementation's time over each other one's.
+    ratios: Vec<Vec<f64>>,
+}
+
+impl Paired {
+    fn new(group: String, names: &'static [&'static str], units: f64) -> Self {
+        Paired {
+            group,
+            names,
+            units,
+            sums: vec![Duration::ZERO; names.len()],
+            batches: 0,
+            ratios: vec![Vec::new(); names.len() - 1],
+        }
+    }
+
+    /// Runs `iters` rounds of `batch` calls of each op; returns the total time.
+    fn rounds(&mut self, iters: u64, batch: u32, ops: &mut [&mut dyn FnMut()]) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut times = vec![Duration::ZERO; ops.len()];
+        for i in 0..iters {
+            for k in 0..ops.len() {
+                let j = (k + i as usize) % ops.len();
+                let t = Instant::now();
+                for _ in 0..batch {
+                    (ops[j])();
+                }
+                times[j] = t.elapsed();
+            }
+            for (j, t) in times.iter().enumerate() {
+                self.sums[j] += *t;
+                total += *t;
+                if j > 0 {
+                    self.ratios[j - 1].push(times[0].as_secs_f64() / t.as_secs_f64());
+                }
+            }
+            self.batches += 1;
+        }
+        total
+    }
+
+    /// Prints per-implementation throughput and the ratios (median of the rounds' ratios, and
+    /// ratio of total times), and keeps the lines for the final summary.
+    fn report(&mut self, unit: &str) {
+        let batches = self.batches as f64;
+        let rate = |d: &Duration| self.units * batches / d.as_secs_f64();
+        let mut line = format!("{}: {} rounds;", self.group, self.batches);
+        for (name, sum) in self.names.iter().zip(&self.sums) {
+            line.push_str(&format!(" {name} {:.1} {unit}", rate(sum)));
+            line.push(';');
+        }
+        for (j, ratios) in self.ratios.iter_mut().enumerate() {
+            ratios.sort_by(f64::total_cmp);
+            let at = |q: usize| {
+                ratios
+                    .get(ratios.len() * q / 100)
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            line.push_str(&format!(
+                " {} / {} = {:.3} (median of rounds; 10th-90th percentile {:.3}-{:.3}), {:.3} (total)",
+                self.names[j + 1],
+                self.names[0],
+                at(50),
+                at(10),
+                at(90),
+                self.sums[0].as_secs_f64() / self.sums[j + 1].as_secs_f64()
+            ));
+            line.push(';');
+        }
+        println!("{line}");
+        SUMMARY.with(|s| s.borrow_mut().push(line));
+    }
+}
+
+thread_local! {
+    /// The report lines, repeated in the final summary.
+    static SUMMARY: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domid: u16) {
     for pages in MAP_SIZES {
@@ -144,77 +243,28 @@ fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domi
             .map(|g| g as c_ulong)
             .collect();
         let mut errs = vec![0 as c_int; gfns.len()];
-        let mut g = c.benchmark_group(format!("map_unmap_{pages}_pages"));
-        g.throughput(Throughput::Elements(pages));
-        g.bench_function("libxenforeignmemory", |b| {
-            b.iter(|| clib.map_unmap(domid, &gfns, &mut errs))
-        });
-        let ours = || {
-            let region =
-                ForeignRegion::map(mapper, domid, GuestAddress(BASE), pages * 4096).expect("map");
-            black_box(region);
-        };
-        g.bench_function("xen_foreignmem", |b| b.iter(ours));
-        let mut sums = [Duration::ZERO; 2];
-        g.bench_function("paired", |b| {
+        let group = format!("map_unmap_{pages}_pages");
+        let mut p = Paired::new(
+            group.clone(),
+            &["libxenforeignmemory", "xen_foreignmem"],
+            pages as f64,
+        );
+        c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                paired(
+                p.rounds(
                     iters,
+                    1,
                     &mut [&mut || clib.map_unmap(domid, &gfns, &mut errs), &mut || {
-                        ours()
+                        let region =
+                            ForeignRegion::map(mapper, domid, GuestAddress(BASE), pages * 4096)
+                                .expect("map");
+                        black_box(region);
                     }],
-                    &mut sums,
                 )
             })
         });
-        g.finish();
-        paired_ratios(
-            &format!("map_unmap_{pages}_pages"),
-            &["libxenforeignmemory", "xen_foreignmem"],
-            &sums,
-        );
+        p.report("pages/s");
     }
-}
-
-/// Runs `ops` alternately, `iters` times each (rotating which goes first, so no side is always
-/// the warm or the cold one), adds each op's time to `sums` and returns the total.
-///
-/// Both sides of a ratio then run under the same conditions: the box is emulated and shares the
-/// host with other work, so two benchmarks measured seconds apart can see different loads.
-fn paired(iters: u64, ops: &mut [&mut dyn FnMut()], sums: &mut [Duration]) -> Duration {
-    let mut total = Duration::ZERO;
-    for i in 0..iters {
-        for k in 0..ops.len() {
-            let j = (k + i as usize) % ops.len();
-            let t = Instant::now();
-            (ops[j])();
-            let d = t.elapsed();
-            sums[j] += d;
-            total += d;
-        }
-    }
-    total
-}
-
-/// Prints the ratios of paired sums: first op's time over each other op's time.
-fn paired_ratios(group: &str, names: &[&str], sums: &[Duration]) {
-    let base = sums[0].as_secs_f64();
-    for (name, sum) in names.iter().zip(sums).skip(1) {
-        let line = format!(
-            "PAIRED {group}: {name} vs {}: ratio {:.3} ({:.3} s vs {:.3} s in total)",
-            names[0],
-            base / sum.as_secs_f64(),
-            sum.as_secs_f64(),
-            base
-        );
-        println!("{line}");
-        PAIRED.with(|p| p.borrow_mut().push(line));
-    }
-}
-
-thread_local! {
-    /// The paired ratios, repeated in the final summary.
-    static PAIRED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
@@ -224,110 +274,54 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
     // One view for the whole run: its buckets stay mapped (the steady state of a device).
     let view = lazy.view();
     let at = GuestAddress(BASE);
-    for size in COPY_SIZES {
+    const NAMES: &[&str] = &["memcpy", "whole_guest", "lazy_view"];
+    for (size, batch) in COPY_SIZES {
         let src = vec![0x5au8; size];
-        let mut dst = vec![0u8; size];
-        let mut g = c.benchmark_group(format!("copy_read_{}k", size >> 10));
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function("memcpy", |b| {
-            b.iter(|| black_box(&mut dst[..]).copy_from_slice(black_box(&src[..])))
-        });
-        g.bench_function("whole_guest", |b| {
-            b.iter(|| whole.read_slice(black_box(&mut dst[..]), at).unwrap())
-        });
-        g.bench_function("lazy_view", |b| {
-            b.iter(|| view.read_slice(black_box(&mut dst[..]), at).unwrap())
-        });
-        let mut sums = [Duration::ZERO; 3];
-        g.bench_function("paired", |b| {
+        let mut bufs = [vec![0u8; size], vec![0u8; size], vec![0u8; size]];
+        let group = format!("copy_read_{}k", size >> 10);
+        let mut p = Paired::new(
+            group.clone(),
+            NAMES,
+            (size as u64 * u64::from(batch)) as f64 / (1 << 20) as f64,
+        );
+        c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                let mut bufs = [vec![0u8; size], vec![0u8; size], vec![0u8; size]];
                 let [b0, b1, b2] = &mut bufs;
-                paired(
+                p.rounds(
                     iters,
+                    batch,
                     &mut [
                         &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.read_slice(black_box(&mut b1[..]), at).unwrap(),
                         &mut || view.read_slice(black_box(&mut b2[..]), at).unwrap(),
                     ],
-                    &mut sums,
                 )
             })
         });
-        g.finish();
-        paired_ratios(
-            &format!("copy_read_{}k", size >> 10),
-            &["memcpy", "whole_guest", "lazy_view"],
-            &sums,
-        );
+        p.report("MiB/s");
 
-        let mut g = c.benchmark_group(format!("copy_write_{}k", size >> 10));
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function("memcpy", |b| {
-            b.iter(|| black_box(&mut dst[..]).copy_from_slice(black_box(&src[..])))
-        });
-        g.bench_function("whole_guest", |b| {
-            b.iter(|| whole.write_slice(black_box(&src[..]), at).unwrap())
-        });
-        g.bench_function("lazy_view", |b| {
-            b.iter(|| view.write_slice(black_box(&src[..]), at).unwrap())
-        });
-        let mut sums = [Duration::ZERO; 3];
-        g.bench_function("paired", |b| {
+        let group = format!("copy_write_{}k", size >> 10);
+        let mut p = Paired::new(
+            group.clone(),
+            NAMES,
+            (size as u64 * u64::from(batch)) as f64 / (1 << 20) as f64,
+        );
+        c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                let mut buf = vec![0u8; size];
-                paired(
+                let b0 = &mut bufs[0];
+                p.rounds(
                     iters,
+                    batch,
                     &mut [
-                        &mut || black_box(&mut buf[..]).copy_from_slice(black_box(&src[..])),
+                        &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.write_slice(black_box(&src[..]), at).unwrap(),
                         &mut || view.write_slice(black_box(&src[..]), at).unwrap(),
                     ],
-                    &mut sums,
                 )
             })
         });
-        g.finish();
-        paired_ratios(
-            &format!("copy_write_{}k", size >> 10),
-            &["memcpy", "whole_guest", "lazy_view"],
-            &sums,
-        );
+        p.report("MiB/s");
     }
-}
-
-/// Where criterion keeps its estimates (the order criterion itself resolves it in, minus
-/// `cargo metadata`, which dom0 does not have).
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => PathBuf::from(t).join("criterion"),
-        None => PathBuf::from("target/criterion"),
-    }
-}
-
-/// The mean (point estimate, lower and upper bound, in ns) of a benchmark, from criterion's
-/// `estimates.json`.
-fn mean_ns(group: &str, function: &str) -> Option<(f64, f64, f64)> {
-    let path = criterion_dir()
-        .join(group)
-        .join(function)
-        .join("new/estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let mean = &json[json.find("\"mean\":")?..];
-    let num = |key: &str| -> Option<f64> {
-        let at = mean.find(key)? + key.len();
-        let rest = &mean[at..];
-        let end = rest.find([',', '}'])?;
-        rest[..end].trim().parse().ok()
-    };
-    Some((
-        num("\"point_estimate\":")?,
-        num("\"lower_bound\":")?,
-        num("\"upper_bound\":")?,
-    ))
 }
 
 fn summary() {
@@ -338,48 +332,15 @@ fn summary() {
         .unwrap_or_default();
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "?".into());
     println!(
-        "\nSUMMARY {date}, stack {}, Xen {}",
+        "\nSUMMARY {date}, stack {}, Xen {}, kernel {}",
         env("XEN_BOX_STACK"),
-        env("XEN_BOX_XEN_VERSION")
+        env("XEN_BOX_XEN_VERSION"),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
     );
-    let show = |group: &str, base: &str, other: &str, unit: f64, what: &str| match (
-        mean_ns(group, base),
-        mean_ns(group, other),
-    ) {
-        (Some((b, bl, bu)), Some((o, ol, ou))) => println!(
-            "SUMMARY {group}: {base} {:.1} {what} [{:.1}, {:.1}], {other} {:.1} {what} \
-                 [{:.1}, {:.1}], ratio {:.3} (target: crate/{base} throughput)",
-            unit / b,
-            unit / bu,
-            unit / bl,
-            unit / o,
-            unit / ou,
-            unit / ol,
-            b / o
-        ),
-        _ => println!("SUMMARY {group}: no estimates for {base}/{other}"),
-    };
-    for pages in MAP_SIZES {
-        // Pages per second.
-        show(
-            &format!("map_unmap_{pages}_pages"),
-            "libxenforeignmemory",
-            "xen_foreignmem",
-            pages as f64 * 1e9,
-            "pages/s",
-        );
-    }
-    for size in COPY_SIZES {
-        for dir in ["read", "write"] {
-            let group = format!("copy_{dir}_{}k", size >> 10);
-            // MiB per second.
-            let unit = size as f64 * 1e9 / (1u64 << 20) as f64;
-            show(&group, "memcpy", "whole_guest", unit, "MiB/s");
-            show(&group, "memcpy", "lazy_view", unit, "MiB/s");
-        }
-    }
-    PAIRED.with(|p| {
-        for line in p.borrow().iter() {
+    SUMMARY.with(|s| {
+        for line in s.borrow().iter() {
             println!("SUMMARY {line}");
         }
     });
@@ -402,7 +363,7 @@ fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(6))
         .configure_from_args();
     bench_mapping(&mut c, &clib, &mapper, domid);
     bench_copies(&mut c, &mapper, domid);

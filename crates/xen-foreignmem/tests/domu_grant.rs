@@ -187,6 +187,39 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `xl create`, retried once when xl itself dies of a signal: the box's Xen 4.20 xl
+/// intermittently aborts in malloc ("corrupted double-linked list", about one create in 16, see
+/// the box notes). That is the toolstack crashing, not what this test checks; a second crash,
+/// or any ordinary failure, fails the test.
+fn xl_create(cfg: &Path, name: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    for attempt in 1..=2 {
+        let out = Command::new("xl")
+            .arg("create")
+            .arg(cfg)
+            .output()
+            .expect("running xl create");
+        if out.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.signal().is_some() && attempt == 1 {
+            eprintln!(
+                "warning: xl create died ({}): {stderr}; retrying once",
+                out.status
+            );
+            // It may have died after creating the domain.
+            let _ = Command::new("xl").arg("destroy").arg(name).output();
+            continue;
+        }
+        panic!(
+            "xl create {} failed: {}\n{stderr}",
+            cfg.display(),
+            out.status
+        );
+    }
+}
+
 /// A running domU, destroyed on drop; its console log is printed if the test is failing.
 struct DomU {
     name: String,
@@ -454,7 +487,7 @@ fn dom0_side() {
     // Watch domain deaths before the domain exists, so an early crash is seen.
     xs.watch("@releaseDomain", "release")
         .expect("watching @releaseDomain");
-    run(Command::new("xl").arg("create").arg(&cfg_path));
+    xl_create(&cfg_path, &name);
     let mut domu = DomU { name, domid: 0 };
     let id = run(Command::new("xl").arg("domid").arg(&domu.name));
     domu.domid = id.trim().parse().expect("xl domid prints a number");
