@@ -7,13 +7,16 @@
 #
 #   crates/xen-ioreq/benches/xen-box.sh bookworm|trixie [rounds]
 #
+# With XIOREQ_WITH_TESTS=1 the same boot first runs the crate's integration tests (release
+# build), so that one boot per stack checks and measures.
+#
 # The C server is compiled here against bookworm's libxen-dev headers (downloaded with
 # `apt-get download`) and the stack's runtime libraries from the xen-box cache; it links by
 # soname (libxendevicemodel.so.1, ...), which both stacks' dom0s provide. The test binary is
 # built in release mode, as the C server is with -O2.
 set -eu
 STACK=${1:?usage: $0 bookworm|trixie [rounds]}
-ROUNDS=${2:-3}
+ROUNDS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=$TARGET/xen-ioreq-bench
@@ -42,8 +45,11 @@ gcc -O2 -Wall -Werror -I"$SYS/usr/include" -o "$WORK/ioreq-bench-server" \
 BIN=$(cargo test --release -p xen-ioreq --test xen_ioreq --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 cp "$BIN" "$WORK/xen_ioreq"
+TESTS=":"
+[ "${XIOREQ_WITH_TESTS:-0}" = 1 ] && TESTS="./xen_ioreq --test-threads=1 || exit \$?"
 cat >"$WORK/bench-in-dom0.sh" <<DOM0
 #!/bin/sh
+$TESTS
 XIOREQ_C_SERVER=\$PWD/ioreq-bench-server XIOREQ_BENCH_ROUNDS=$ROUNDS \
     exec ./xen_ioreq --ignored --exact round_trips_versus_libxendevicemodel --nocapture
 DOM0

@@ -730,9 +730,6 @@ impl<S: Sys> IoreqServer<S> {
                     })
                 }
             };
-            if n == 0 {
-                return Ok(served);
-            }
             for &port in &buf[..n] {
                 // Re-arm first: an event arriving while we serve is not lost, and a spurious
                 // one finds the slot not READY and does nothing.
@@ -740,6 +737,12 @@ impl<S: Sys> IoreqServer<S> {
                     log::error!("domain {}: {e}", self.domid);
                 }
                 served += self.serve_port(port, dispatcher);
+            }
+            // A short read emptied the kernel's queue: stop without another read (a syscall
+            // per request on the hot path). Whatever arrives from now on makes the descriptor
+            // readable again, for level- and edge-triggered waiters alike.
+            if n < buf.len() {
+                return Ok(served);
             }
         }
     }

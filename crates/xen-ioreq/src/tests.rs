@@ -513,6 +513,8 @@ struct FakeState {
     /// The next read of pending ports reports a ring overflow (EFBIG).
     overflow: bool,
     resets: usize,
+    /// read() calls on the event channel.
+    evtchn_reads: usize,
     evtchn_efd: RawFd,
 }
 
@@ -700,6 +702,7 @@ impl Sys for FakeXen {
 
     unsafe fn read(&self, _fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
         let mut s = self.state();
+        s.evtchn_reads += 1;
         if std::mem::take(&mut s.overflow) {
             return Err(io::Error::from_raw_os_error(libc::EFBIG));
         }
@@ -887,6 +890,45 @@ fn failures_after_create_destroy_the_server() {
     assert!(IoRange::mmio(5, 0).is_none());
     assert!(IoRange::mmio(u64::MAX, 2).is_none());
     assert!(IoRange::ports(0xfff0, 0x20).is_none());
+}
+
+#[test]
+fn serve_pending_reads_the_event_channel_once_per_short_batch() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let mut d = dispatcher(&r);
+
+    // One request: one read of the descriptor, not a second one that finds it empty.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+    );
+    fx.fire(101);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
+    assert_eq!(fx.state().evtchn_reads, 1);
+
+    // More ports than one read takes (64): read on until a short read.
+    for _ in 0..70 {
+        fx.fire(101);
+    }
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+    );
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
+    assert_eq!(fx.state().evtchn_reads, 3, "64 ports, then the last 6");
+    assert!(fx.state().pending.is_empty());
+
+    // Exactly 64: the full read is followed by one that finds nothing.
+    for _ in 0..64 {
+        fx.fire(101);
+    }
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 0);
+    assert_eq!(fx.state().evtchn_reads, 5);
 }
 
 #[test]

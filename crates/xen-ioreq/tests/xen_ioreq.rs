@@ -724,7 +724,7 @@ const BENCH_CODE: [u8; BENCH_LEN] = [
 const BENCH_LEN: usize = 42;
 
 /// Reads per benchmark run.
-const BENCH_READS: u32 = 10_000;
+const BENCH_READS: u32 = 2_000;
 
 /// Answers the benchmark guest and times it from the server side.
 struct BenchDevice {
@@ -867,7 +867,7 @@ fn round_trips_versus_libxendevicemodel() {
     let rounds: usize = std::env::var("XIOREQ_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let (mut rs, mut cs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let r = bench_rust(&kernel);

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     xenevtchn_handle *xce = xenevtchn_open(NULL, 0);
     if (!dm || !fm || !xce)
         return fail("open");
-    if (xendevicemodel_create_ioreq_server(dm, domid, HVM_IOREQSRV_BUFIOREQ_OFF, &id))
+    if (xendevicemodel_create_ioreq_server(dm, domid, 0 /* BUFIOREQ_OFF */, &id))
         return fail("create_ioreq_server");
     xenforeignmemory_resource_handle *res = xenforeignmemory_map_resource(
         fm, domid, XENMEM_resource_ioreq_server, id, XENMEM_resource_ioreq_server_frame_ioreq(0),
@@ -91,8 +91,10 @@ int main(int argc, char **argv)
         if (p != port)
             continue;
         ioreq_t *r = &sp->vcpu_ioreq[0];
-        if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != STATE_IOREQ_READY)
+        /* state is a 4-bit field: plain accesses ordered by fences. */
+        if (r->state != STATE_IOREQ_READY)
             continue;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         r->state = STATE_IOREQ_INPROCESS;
         uint64_t off = r->addr - base;
         if (r->type == IOREQ_TYPE_COPY && r->dir == IOREQ_READ) {
@@ -111,7 +113,8 @@ int main(int argc, char **argv)
             else if (off == 0x50)
                 done = now_ns();
         }
-        __atomic_store_n(&r->state, STATE_IORESP_READY, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        r->state = STATE_IORESP_READY;
         xenevtchn_notify(xce, port);
     }
     printf("reads=%" PRIu64 " ns=%.1f ticks=%.1f\n", reads, (done - first) / want,
