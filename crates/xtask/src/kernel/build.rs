@@ -250,6 +250,8 @@ fn build(dir: &Path, deb: &Path, version: &str, img: &Path) -> Result<()> {
             missing.join(" ")
         );
     }
+    // A build directory left by an earlier fragment or recipe only recompiles what changed.
+    let incremental = out.join("arch/x86/boot/bzImage").is_file();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     say(format!(
         "building the eventfd dom0 kernel (Linux {version}, make -j{jobs} bzImage; minutes)"
@@ -266,7 +268,8 @@ fn build(dir: &Path, deb: &Path, version: &str, img: &Path) -> Result<()> {
         &tmp.join("description.txt"),
         format!(
             "Linux {version} from Debian {SUITE} {SOURCE_PKG}, tinyconfig + xen-dom0-eventfd.config, \
-             built in {secs:.0} s\n"
+             built in {secs:.0} s{}\n",
+            if incremental { " (incremental)" } else { "" }
         ),
     )?;
     write(&tmp.join(".complete"), "")?;
