@@ -26,12 +26,18 @@ const LINKER: &str = "aarch64-linux-gnu-gcc";
 /// loader at the arm64 cross glibc.
 const RUNNER: &str = "qemu-aarch64-static -L /usr/aarch64-linux-gnu";
 
-/// Target directory for aarch64 cross-builds: `<target dir>/aarch64-cross`.
-pub fn target_dir() -> PathBuf {
+/// Target directory for aarch64 cross-builds: `<target dir>/aarch64-cross`
+/// (`aarch64-cross-static` for statically linked builds, so the two link
+/// modes do not rebuild each other's artifacts).
+pub fn target_dir(static_link: bool) -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    base.join("aarch64-cross")
+    base.join(if static_link {
+        "aarch64-cross-static"
+    } else {
+        "aarch64-cross"
+    })
 }
 
 /// Makes a `cargo build`/`cargo test` command (subcommand already added)
@@ -40,11 +46,24 @@ pub fn target_dir() -> PathBuf {
 /// CI's `-D warnings`) pass through; with `--target` they reach only target
 /// artifacts, not build scripts or proc macros.
 pub fn configure(cmd: &mut Command) -> Result<()> {
+    configure_linking(cmd, false)
+}
+
+/// [`configure`], optionally linking statically (`+crt-static`).
+fn configure_linking(cmd: &mut Command, static_link: bool) -> Result<()> {
     super::host::ensure_rust_cross()?;
+    if static_link {
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        if !flags.is_empty() {
+            flags.push(' ');
+        }
+        flags.push_str("-C target-feature=+crt-static");
+        cmd.env("RUSTFLAGS", flags);
+    }
     cmd.env("RUSTC", RUSTC)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", RUNNER)
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", target_dir(static_link))
         // Line tables keep backtraces useful at a fraction of full
         // debuginfo's size: every test binary travels in dom0's initramfs.
         .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
@@ -54,16 +73,19 @@ pub fn configure(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask arm64-unit -p CRATE...`: runs the crates' unit tests built for
-/// aarch64 on the host under qemu user-mode emulation. Exit status is cargo's.
+/// `cargo xtask xen-box cross-unit -p CRATE...`: runs the crates' unit tests
+/// built for aarch64 on the host under qemu user-mode emulation. They are
+/// linked statically: qemu-user 7.2 was seen to hang in multithreaded,
+/// dynamically linked test harnesses. Exit status is cargo's.
 pub fn unit_tests(packages: &[String], rest: &[String]) -> Result<i32> {
     super::host::ensure_qemu_user()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root()).args(["test", "--lib"]);
+    cmd.current_dir(workspace_root())
+        .args(["test", "--lib", "--no-fail-fast"]);
     for p in packages {
         cmd.args(["-p", p]);
     }
-    configure(&mut cmd)?;
+    configure_linking(&mut cmd, true)?;
     if !rest.is_empty() {
         cmd.arg("--").args(rest);
     }
