@@ -73,7 +73,9 @@ pub use dispatch::{
 pub use error::{DecodeError, Error, Result, RingError};
 pub use event_loop::{EventLoop, Turn};
 pub use request::{Access, Data, Dir, Request};
-pub use server::{BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath};
+pub use server::{
+    kernel_ioeventfd_is_safe, BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath,
+};
 
 // Re-exported so users need not depend on vm-hypervisor for the basic types.
 pub use vm_hypervisor::{DeviceBus, IoSpace};

@@ -246,6 +246,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     enabled: bool,
     destroyed: bool,
     eventfd_fallback_logged: AtomicBool,
+    /// Whether privcmd's kernel ioeventfd may be asked for (see [`kernel_ioeventfd_is_safe`]).
+    kernel_ioeventfd: bool,
     pub(crate) user_irqfds: Mutex<Vec<UserIrqfd>>,
 }
 
@@ -262,8 +264,22 @@ impl IoreqServer<RealSys> {
             domid,
             source,
         })?;
-        Self::create(Arc::new(privcmd), evtchn, domid, mode)
+        let mut server = Self::create(Arc::new(privcmd), evtchn, domid, mode)?;
+        let guest_type = std::fs::read_to_string("/sys/hypervisor/guest_type").ok();
+        server.kernel_ioeventfd = kernel_ioeventfd_is_safe(guest_type.as_deref());
+        Ok(server)
     }
+}
+
+/// Whether privcmd's `IOCTL_PRIVCMD_IOEVENTFD` can be used in a domain of this
+/// `/sys/hypervisor/guest_type` (`None`: unknown).
+///
+/// Linux (6.7 to at least 6.12) takes the ioreq page of an ioeventfd from the mapping's
+/// private data, which is a page array only when the domain is auto-translated (Arm, PVH);
+/// in an x86 PV domain it is a marker, and a successful assign makes the kernel dereference a
+/// bogus pointer (an oops in dom0). So in a PV domain the userspace path is used instead.
+pub fn kernel_ioeventfd_is_safe(guest_type: Option<&str>) -> bool {
+    guest_type.map(str::trim) != Some("PV")
 }
 
 impl<S: Sys> IoreqServer<S> {
@@ -310,6 +326,7 @@ impl<S: Sys> IoreqServer<S> {
             enabled: false,
             destroyed: false,
             eventfd_fallback_logged: AtomicBool::new(false),
+            kernel_ioeventfd: true,
             user_irqfds: Mutex::new(Vec::new()),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
@@ -586,9 +603,17 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
+    /// Allows or forbids privcmd's kernel ioeventfd for [`IoreqServer::add_ioeventfd`].
+    /// [`IoreqServer::open`] forbids it in an x86 PV domain (see
+    /// [`kernel_ioeventfd_is_safe`]); [`IoreqServer::create`] allows it.
+    pub fn set_kernel_ioeventfd(&mut self, allowed: bool) {
+        self.kernel_ioeventfd = allowed;
+    }
+
     /// Makes `size`-byte writes of `vq` to the virtio-mmio QueueNotify register of the device
     /// at `base` signal `eventfd` without reaching the bus: in the kernel through privcmd
-    /// ioeventfd when available, else in `dispatcher`. Needs the server enabled (ports bound).
+    /// ioeventfd when available and safe (see [`IoreqServer::set_kernel_ioeventfd`]), else in
+    /// `dispatcher`. Needs the server enabled (ports bound).
     pub fn add_ioeventfd<B: DeviceBus>(
         &self,
         dispatcher: &mut Dispatcher<B>,
@@ -602,6 +627,11 @@ impl<S: Sys> IoreqServer<S> {
                 op: "ioeventfd",
                 what: "the server is not enabled yet (no ports bound)".into(),
             });
+        }
+        if !self.kernel_ioeventfd {
+            self.log_fallback("ioeventfd", "unsafe in an x86 PV domain");
+            dispatcher.add_ioeventfd(base, size, vq, eventfd);
+            return Ok(NotifyPath::Userspace);
         }
         let page = self.ioreq_page().page().mapping();
         // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.

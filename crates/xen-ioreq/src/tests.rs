@@ -1102,6 +1102,41 @@ fn kernel_irqfd_and_ioeventfd_when_available() {
 }
 
 #[test]
+fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
+    assert!(!crate::server::kernel_ioeventfd_is_safe(Some("PV\n")));
+    assert!(crate::server::kernel_ioeventfd_is_safe(Some("PVH\n")));
+    assert!(crate::server::kernel_ioeventfd_is_safe(Some("HVM\n")));
+    assert!(crate::server::kernel_ioeventfd_is_safe(None));
+
+    // The kernel has the ioctl, but the server is told it is unsafe: the userspace path is
+    // used and the ioctl is not issued (it would oops an x86 PV dom0).
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    server.set_kernel_ioeventfd(false);
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server
+            .add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd.clone())
+            .unwrap(),
+        NotifyPath::Userspace
+    );
+    assert!(fx.state().ioeventfds.is_empty(), "no ioctl issued");
+    // The dispatcher now short-circuits the QueueNotify write to the eventfd.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 0),
+    );
+    fx.fire(101);
+    assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
+    assert_eq!(efd.read().unwrap(), 1);
+    assert_eq!(d.stats().ioeventfd_hits, 1);
+}
+
+#[test]
 fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
