@@ -18,13 +18,19 @@
 use std::fmt::Debug;
 
 use thiserror::Error;
+#[cfg(target_arch = "x86_64")]
 use vm_hypervisor::x86_64::HypervisorX86_64;
 use vm_hypervisor::{BusError, VcpuExit};
 
+// The guests are x86 machine code: the cases and the machine that runs
+// them are x86_64-only; the code, layout and devices are plain data that
+// benchmarks and other crates share on every host.
+#[cfg(target_arch = "x86_64")]
 pub mod cases;
 pub mod code;
 pub mod devices;
 pub mod layout;
+#[cfg(target_arch = "x86_64")]
 pub mod machine;
 
 /// How a case ended when it did not fail.
@@ -102,6 +108,7 @@ pub fn check<T: PartialEq + Debug>(
 pub type Case<H> = fn(&H) -> Result<Outcome, SuiteError>;
 
 /// Every case with its name, in the order they are best run.
+#[cfg(target_arch = "x86_64")]
 pub fn all_cases<H: HypervisorX86_64>() -> Vec<(&'static str, Case<H>)> {
     vec![
         ("real_mode_pio_mmio", cases::real_mode_pio_mmio::<H>),
@@ -121,6 +128,7 @@ pub fn all_cases<H: HypervisorX86_64>() -> Vec<(&'static str, Case<H>)> {
 
 /// Run one case as a test: skip loudly if `open` yields no backend or the
 /// backend lacks a capability; panic with the error if it fails.
+#[cfg(target_arch = "x86_64")]
 pub fn run_case<H: HypervisorX86_64>(name: &str, open: impl FnOnce() -> Option<H>, case: Case<H>) {
     let Some(hv) = open() else {
         return;
@@ -143,6 +151,7 @@ pub fn run_case<H: HypervisorX86_64>(name: &str, open: impl FnOnce() -> Option<H
 /// Define one `#[test]` per suite case, each opening its backend with
 /// `$open` (a function returning `Option<H>`; `None` means "absent, already
 /// reported as SKIPPED").
+#[cfg(target_arch = "x86_64")]
 #[macro_export]
 macro_rules! guest_suite_tests {
     ($open:path) => {
@@ -158,5 +167,20 @@ macro_rules! guest_suite_tests {
                 $crate::run_case(stringify!($case), $open, $crate::cases::$case);
             }
         )*
+    };
+}
+
+/// On hosts other than x86_64 the suite's x86 guests cannot run: one test
+/// that says so loudly.
+#[cfg(not(target_arch = "x86_64"))]
+#[macro_export]
+macro_rules! guest_suite_tests {
+    ($open:path) => {
+        #[test]
+        fn guest_suite() {
+            // Named so the caller's opener is not reported unused.
+            let _opener = $open;
+            eprintln!("SKIPPED: guest suite: its guests are x86 code and this host is not x86_64");
+        }
     };
 }

@@ -5,12 +5,9 @@
 
 use std::path::Path;
 
-use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::Cap;
-use vm_hypervisor::x86_64::{CpuidEntry, HypervisorX86_64};
 use vm_hypervisor::{Capability, Error, Hypervisor, Result};
 
-use crate::convert::cpuid_from_kvm;
 use crate::vm::KvmVm;
 
 /// Path of the KVM device.
@@ -41,21 +38,48 @@ impl Kvm {
     }
 }
 
-/// The KVM extension that answers `cap`, or `None` when KVM always has it.
-pub(crate) fn kvm_cap(cap: Capability) -> Option<Cap> {
-    Some(match cap {
+/// How KVM tells whether it offers a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KvmCap {
+    /// KVM always has it (it predates capability checks).
+    Always,
+    /// KVM on this architecture never has it (x86-only hardware); on
+    /// x86_64 every capability is answerable, so this is built unused.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    Never,
+    /// Ask `KVM_CHECK_EXTENSION` for this extension.
+    Ask(Cap),
+}
+
+/// How to find out whether KVM offers `cap`.
+pub(crate) fn kvm_cap(cap: Capability) -> KvmCap {
+    KvmCap::Ask(match cap {
         Capability::UserMemory => Cap::UserMemory,
         Capability::ReadonlyMemory => Cap::ReadonlyMem,
         Capability::Irqchip | Capability::IrqLine => Cap::Irqchip,
+        #[cfg(target_arch = "x86_64")]
         Capability::Pit => Cap::Pit2,
+        #[cfg(target_arch = "x86_64")]
+        Capability::SetCpuid => Cap::ExtCpuid,
+        // The i8254 and CPUID are x86 things.
+        #[cfg(not(target_arch = "x86_64"))]
+        Capability::Pit | Capability::SetCpuid => return KvmCap::Never,
         Capability::Irqfd => Cap::Irqfd,
         Capability::Ioeventfd => Cap::Ioeventfd,
         Capability::SignalMsi => Cap::SignalMsi,
         Capability::ImmediateExit => Cap::ImmediateExit,
-        Capability::SetCpuid => Cap::ExtCpuid,
         // KVM_GET_DIRTY_LOG and several vCPUs predate capability checks.
-        _ => return None,
+        _ => return KvmCap::Always,
     })
+}
+
+/// Answer `kvm_cap(cap)` with `check` as the `KVM_CHECK_EXTENSION` call.
+pub(crate) fn has_cap(cap: Capability, check: impl FnOnce(Cap) -> bool) -> bool {
+    match kvm_cap(cap) {
+        KvmCap::Always => true,
+        KvmCap::Never => false,
+        KvmCap::Ask(c) => check(c),
+    }
 }
 
 impl Hypervisor for Kvm {
@@ -72,7 +96,7 @@ impl Hypervisor for Kvm {
     fn check_capability(&self, cap: Capability) -> bool {
         match cap {
             Capability::MultipleVcpus => self.kvm.get_max_vcpus() > 1,
-            _ => kvm_cap(cap).is_none_or(|c| self.kvm.check_extension(c)),
+            _ => has_cap(cap, |c| self.kvm.check_extension(c)),
         }
     }
 
@@ -81,12 +105,27 @@ impl Hypervisor for Kvm {
     }
 }
 
-impl HypervisorX86_64 for Kvm {
-    fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>> {
-        let cpuid = self
-            .kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| Error::hypervisor("KVM_GET_SUPPORTED_CPUID", e))?;
-        Ok(cpuid.as_slice().iter().map(cpuid_from_kvm).collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_map_to_the_right_extension() {
+        assert_eq!(kvm_cap(Capability::Irqfd), KvmCap::Ask(Cap::Irqfd));
+        assert_eq!(kvm_cap(Capability::IrqLine), KvmCap::Ask(Cap::Irqchip));
+        assert_eq!(kvm_cap(Capability::DirtyLog), KvmCap::Always);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(kvm_cap(Capability::Pit), KvmCap::Ask(Cap::Pit2));
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(kvm_cap(Capability::Pit), KvmCap::Never);
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(kvm_cap(Capability::SetCpuid), KvmCap::Never);
+    }
+
+    #[test]
+    fn has_cap_asks_only_when_kvm_can_answer() {
+        assert!(has_cap(Capability::DirtyLog, |_| panic!("not asked")));
+        assert!(has_cap(Capability::Irqfd, |c| c == Cap::Irqfd));
+        assert!(!has_cap(Capability::Ioeventfd, |_| false));
     }
 }

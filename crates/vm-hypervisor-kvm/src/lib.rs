@@ -3,11 +3,15 @@
 
 #![doc = include_str!("../README.md")]
 
-mod convert;
+pub mod aarch64;
 mod hypervisor;
 mod vcpu;
 mod vm;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::KvmGicV3;
 pub use hypervisor::{Kvm, KVM_PATH};
 pub use vcpu::KvmVcpu;
 pub use vm::KvmVm;

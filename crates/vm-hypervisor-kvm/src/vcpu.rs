@@ -5,17 +5,9 @@
 
 use std::ops::Range;
 
-use kvm_bindings::{kvm_run, CpuId, Msrs, KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::{kvm_run, KVM_EXIT_IO, KVM_EXIT_IO_IN};
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
-use vm_hypervisor::x86_64::{
-    CpuidEntry, FpuState, MsrEntry, SpecialRegisters, StandardRegisters, VcpuX86_64,
-};
 use vm_hypervisor::{DeviceBus, Error, IoAccess, IoSpace, Result, SystemEventKind, Vcpu, VcpuExit};
-
-use crate::convert::{
-    cpuid_from_kvm, cpuid_to_kvm, fpu_from_kvm, fpu_to_kvm, msr_to_kvm, regs_from_kvm, regs_to_kvm,
-    sregs_from_kvm, sregs_into_kvm,
-};
 
 /// A KVM vCPU.
 #[derive(Debug)]
@@ -23,6 +15,10 @@ pub struct KvmVcpu {
     fd: VcpuFd,
     id: u32,
     run_size: usize,
+    /// What `KVM_ARM_PREFERRED_TARGET` said for this host, which
+    /// `VcpuAarch64::init` starts from.
+    #[cfg(target_arch = "aarch64")]
+    preferred_target: kvm_bindings::kvm_vcpu_init,
 }
 
 /// What the kvm-ioctls exit said, without its borrow of the run area.
@@ -35,8 +31,24 @@ enum Next {
 }
 
 impl KvmVcpu {
-    pub(crate) fn new(fd: VcpuFd, id: u32, run_size: usize) -> Self {
-        Self { fd, id, run_size }
+    pub(crate) fn new(
+        fd: VcpuFd,
+        id: u32,
+        run_size: usize,
+        #[cfg(target_arch = "aarch64")] preferred_target: kvm_bindings::kvm_vcpu_init,
+    ) -> Self {
+        Self {
+            fd,
+            id,
+            run_size,
+            #[cfg(target_arch = "aarch64")]
+            preferred_target,
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) fn preferred_target(&self) -> kvm_bindings::kvm_vcpu_init {
+        self.preferred_target
     }
 
     /// The kvm-ioctls vCPU handle, for what the traits do not cover.
@@ -186,100 +198,6 @@ impl Vcpu for KvmVcpu {
 
     fn set_immediate_exit(&mut self, exit: bool) {
         self.fd.set_kvm_immediate_exit(exit.into());
-    }
-}
-
-impl VcpuX86_64 for KvmVcpu {
-    fn get_regs(&self) -> Result<StandardRegisters> {
-        self.fd
-            .get_regs()
-            .map(|r| regs_from_kvm(&r))
-            .map_err(|e| Error::hypervisor("KVM_GET_REGS", e))
-    }
-
-    fn set_regs(&self, regs: &StandardRegisters) -> Result<()> {
-        self.fd
-            .set_regs(&regs_to_kvm(regs))
-            .map_err(|e| Error::hypervisor("KVM_SET_REGS", e))
-    }
-
-    fn get_sregs(&self) -> Result<SpecialRegisters> {
-        self.fd
-            .get_sregs()
-            .map(|s| sregs_from_kvm(&s))
-            .map_err(|e| Error::hypervisor("KVM_GET_SREGS", e))
-    }
-
-    fn set_sregs(&self, sregs: &SpecialRegisters) -> Result<()> {
-        // Start from KVM's view so the pending-interrupt bitmap, which the
-        // neutral type does not carry, is written back unchanged.
-        let mut k = self
-            .fd
-            .get_sregs()
-            .map_err(|e| Error::hypervisor("KVM_GET_SREGS", e))?;
-        sregs_into_kvm(sregs, &mut k);
-        self.fd
-            .set_sregs(&k)
-            .map_err(|e| Error::hypervisor("KVM_SET_SREGS", e))
-    }
-
-    fn get_fpu(&self) -> Result<FpuState> {
-        self.fd
-            .get_fpu()
-            .map(|f| fpu_from_kvm(&f))
-            .map_err(|e| Error::hypervisor("KVM_GET_FPU", e))
-    }
-
-    fn set_fpu(&self, fpu: &FpuState) -> Result<()> {
-        self.fd
-            .set_fpu(&fpu_to_kvm(fpu))
-            .map_err(|e| Error::hypervisor("KVM_SET_FPU", e))
-    }
-
-    fn get_msrs(&self, msrs: &mut [MsrEntry]) -> Result<usize> {
-        let entries: Vec<_> = msrs.iter().map(msr_to_kvm).collect();
-        let mut kmsrs = Msrs::from_entries(&entries).map_err(|e| Error::InvalidArgument {
-            op: "KVM_GET_MSRS",
-            reason: format!("{} entries: {e:?}", msrs.len()),
-        })?;
-        let n = self
-            .fd
-            .get_msrs(&mut kmsrs)
-            .map_err(|e| Error::hypervisor("KVM_GET_MSRS", e))?;
-        for (out, k) in msrs.iter_mut().zip(kmsrs.as_slice()).take(n) {
-            out.data = k.data;
-        }
-        Ok(n)
-    }
-
-    fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize> {
-        let entries: Vec<_> = msrs.iter().map(msr_to_kvm).collect();
-        let kmsrs = Msrs::from_entries(&entries).map_err(|e| Error::InvalidArgument {
-            op: "KVM_SET_MSRS",
-            reason: format!("{} entries: {e:?}", msrs.len()),
-        })?;
-        self.fd
-            .set_msrs(&kmsrs)
-            .map_err(|e| Error::hypervisor("KVM_SET_MSRS", e))
-    }
-
-    fn set_cpuid(&self, entries: &[CpuidEntry]) -> Result<()> {
-        let k: Vec<_> = entries.iter().map(cpuid_to_kvm).collect();
-        let cpuid = CpuId::from_entries(&k).map_err(|e| Error::InvalidArgument {
-            op: "KVM_SET_CPUID2",
-            reason: format!("{} entries: {e:?}", entries.len()),
-        })?;
-        self.fd
-            .set_cpuid2(&cpuid)
-            .map_err(|e| Error::hypervisor("KVM_SET_CPUID2", e))
-    }
-
-    fn get_cpuid(&self) -> Result<Vec<CpuidEntry>> {
-        let cpuid = self
-            .fd
-            .get_cpuid2(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| Error::hypervisor("KVM_GET_CPUID2", e))?;
-        Ok(cpuid.as_slice().iter().map(cpuid_from_kvm).collect())
     }
 }
 

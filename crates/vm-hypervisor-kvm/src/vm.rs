@@ -7,17 +7,16 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 
 use kvm_bindings::{
-    kvm_msi, kvm_pit_config, kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES,
-    KVM_MEM_READONLY, KVM_MSI_VALID_DEVID,
+    kvm_msi, kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
+    KVM_MSI_VALID_DEVID,
 };
 use kvm_ioctls::{IoEventAddress as KvmIoEventAddress, NoDatamatch, VmFd};
-use vm_hypervisor::x86_64::VmX86_64;
 use vm_hypervisor::{
     Capability, DataMatch, Error, EventFd, IoEventAddress, MemoryRegion, MemoryRegionTable,
     MsiMessage, Result, Vm,
 };
 
-use crate::hypervisor::kvm_cap;
+use crate::hypervisor::has_cap;
 use crate::vcpu::KvmVcpu;
 
 /// A KVM VM.
@@ -108,7 +107,7 @@ impl Vm for KvmVm {
     fn check_capability(&self, cap: Capability) -> bool {
         match cap {
             Capability::MultipleVcpus => self.max_vcpus > 1,
-            _ => kvm_cap(cap).is_none_or(|c| self.fd.check_extension(c)),
+            _ => has_cap(cap, |c| self.fd.check_extension(c)),
         }
     }
 
@@ -133,12 +132,28 @@ impl Vm for KvmVm {
                 max_vcpus: self.max_vcpus,
             });
         }
+        // Asked before the vCPU exists: KVM cannot destroy a vCPU again, so
+        // nothing may fail between its creation and recording its id.
+        #[cfg(target_arch = "aarch64")]
+        let preferred_target = {
+            let mut kvi = kvm_bindings::kvm_vcpu_init::default();
+            self.fd
+                .get_preferred_target(&mut kvi)
+                .map_err(|e| Error::hypervisor("KVM_ARM_PREFERRED_TARGET", e))?;
+            kvi
+        };
         let fd = self
             .fd
             .create_vcpu(u64::from(id))
             .map_err(|e| Error::hypervisor("KVM_CREATE_VCPU", e))?;
         ids.insert(id);
-        Ok(KvmVcpu::new(fd, id, self.fd.run_size()))
+        Ok(KvmVcpu::new(
+            fd,
+            id,
+            self.fd.run_size(),
+            #[cfg(target_arch = "aarch64")]
+            preferred_target,
+        ))
     }
 
     unsafe fn set_memory_region(&self, region: MemoryRegion) -> Result<()> {
@@ -259,29 +274,5 @@ impl Vm for KvmVm {
             .signal_msi(k)
             .map_err(|e| Error::hypervisor("KVM_SIGNAL_MSI", e))?;
         Ok(delivered > 0)
-    }
-}
-
-impl VmX86_64 for KvmVm {
-    fn create_irqchip(&self) -> Result<()> {
-        self.fd
-            .create_irq_chip()
-            .map_err(|e| Error::hypervisor("KVM_CREATE_IRQCHIP", e))
-    }
-
-    fn create_pit(&self) -> Result<()> {
-        self.fd
-            .create_pit2(kvm_pit_config::default())
-            .map_err(|e| Error::hypervisor("KVM_CREATE_PIT2", e))
-    }
-
-    fn set_tss_address(&self, addr: u64) -> Result<()> {
-        let addr = usize::try_from(addr).map_err(|_| Error::InvalidArgument {
-            op: "KVM_SET_TSS_ADDR",
-            reason: format!("address {addr:#x} does not fit usize"),
-        })?;
-        self.fd
-            .set_tss_address(addr)
-            .map_err(|e| Error::hypervisor("KVM_SET_TSS_ADDR", e))
     }
 }
