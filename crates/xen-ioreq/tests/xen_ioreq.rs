@@ -902,6 +902,36 @@ fn round_trips_versus_libxendevicemodel() {
     );
 }
 
+/// Runs anywhere with GNU `as` and `ld`: the embedded guest code is what its source in
+/// `tests/guests/` assembles to.
+#[test]
+fn embedded_guests_match_their_sources() {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("as") || !have("ld") {
+        eprintln!("SKIPPED: embedded_guests_match_their_sources: GNU as/ld not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xioreq-guests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests");
+    for (name, code) in [("smp", &SMP_CODE[..]), ("bench", &BENCH_CODE[..])] {
+        let obj = dir.join(format!("{name}.o"));
+        let bin = dir.join(format!("{name}.bin"));
+        run(Command::new("as")
+            .arg("--32")
+            .arg(src.join(format!("{name}.S")))
+            .arg("-o")
+            .arg(&obj));
+        run(Command::new("ld")
+            .args(["-m", "elf_i386", "-Ttext=0x100100", "--oformat", "binary"])
+            .arg(&obj)
+            .arg("-o")
+            .arg(&bin));
+        assert_eq!(std::fs::read(&bin).unwrap(), code, "{name}.S and its bytes");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Runs anywhere: the guest image is an ELF a PVH loader accepts (checked field by field).
 #[test]
 fn pvh_kernel_image_is_well_formed() {
