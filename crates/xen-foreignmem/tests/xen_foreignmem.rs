@@ -24,6 +24,15 @@ use xen_foreignmem::{
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
 /// The domU's memory (`memory = 128` in its configuration).
 const DOMU_MEM: u64 = 128 << 20;
+/// Where the domU's RAM starts: guest-physical 0 on x86; on Arm the toolstack puts it at
+/// GUEST_RAM0_BASE (1 GiB, gfn 0x40000) and nothing is mapped below.
+const RAM_BASE: u64 = if cfg!(target_arch = "aarch64") {
+    0x4000_0000
+} else {
+    0
+};
+/// The end of the domU's RAM: the size of a lazy cache covering all of it.
+const RAM_END: u64 = RAM_BASE + DOMU_MEM;
 
 /// One domU at a time: the box is small and `xl` serialises anyway.
 static DOMU_LOCK: Mutex<()> = Mutex::new(());
@@ -77,8 +86,14 @@ struct DomU {
 impl DomU {
     fn create(env: &Env, tag: &str, marker: &str) -> DomU {
         let name = format!("xfm-{tag}-{}", std::process::id());
+        // xl on Arm knows no guest types: every Arm guest is auto-translated like PVH.
+        let guest_type = if cfg!(target_arch = "aarch64") {
+            ""
+        } else {
+            "type = \"pvh\"\n"
+        };
         let cfg = format!(
-            "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
+            "name = \"{name}\"\n{guest_type}kernel = \"{}\"\nramdisk = \"{}\"\n\
              extra = \"console=hvc0 {marker}\"\nmemory = {}\nvcpus = 1\n\
              on_poweroff = \"destroy\"\non_crash = \"destroy\"\n",
             env.kernel.display(),
@@ -167,15 +182,15 @@ fn kernel_release(kernel: &std::path::Path) -> String {
     String::from_utf8_lossy(&image[at..at + end]).into_owned()
 }
 
-/// Reads all guest memory through the lazy cache, page by page, and returns it with the list
-/// of frames that failed (their bytes left zero).
+/// Reads all guest RAM (from `RAM_BASE`) through the lazy cache, page by page, and returns it
+/// with the list of frames that failed (their bytes left zero).
 fn read_all(cache: &LazyForeignMemory<XenForeignMapper>) -> (Vec<u8>, Vec<(u64, i32)>) {
     let mut image = vec![0u8; DOMU_MEM as usize];
     let mut failed = Vec::new();
     for (i, page) in image.chunks_mut(XEN_PAGE_SIZE).enumerate() {
         // A view per page, as a device takes one per request.
         let view = cache.memory();
-        match view.read_slice(page, GuestAddress(i as u64 * PAGE)) {
+        match view.read_slice(page, GuestAddress(RAM_BASE + i as u64 * PAGE)) {
             Ok(()) => {}
             Err(e) => match Error::from_guest_memory_error(&e) {
                 Some(Error::FrameNotMapped { gfn, errno, .. }) => failed.push((*gfn, *errno)),
@@ -206,7 +221,7 @@ fn reads_what_the_toolstack_loaded() {
         bucket_size: 2 << 20,
         max_buckets: 8,
     };
-    let cache = LazyForeignMemory::new(mapper.clone(), domu.domid, DOMU_MEM, config).unwrap();
+    let cache = LazyForeignMemory::new(mapper.clone(), domu.domid, RAM_END, config).unwrap();
     let (image, failed) = read_all(&cache);
     eprintln!(
         "read {} MiB, {} frame(s) unmapped, cache {:?}",
@@ -224,12 +239,14 @@ fn reads_what_the_toolstack_loaded() {
     // The decompressed kernel is in guest memory: its banner names the release the kernel
     // file's header names.
     let banner = format!("Linux version {release} ");
-    let at = find(&image, banner.as_bytes())
-        .unwrap_or_else(|| panic!("\"{banner}\" not found in domU memory"));
+    let at = RAM_BASE as usize
+        + find(&image, banner.as_bytes())
+            .unwrap_or_else(|| panic!("\"{banner}\" not found in domU memory"));
     eprintln!("kernel banner at gpa {at:#x}");
     // The command line the toolstack copied in for the guest.
-    let cmd_at = find(&image, marker.as_bytes())
-        .unwrap_or_else(|| panic!("command line marker {marker} not found in domU memory"));
+    let cmd_at = RAM_BASE as usize
+        + find(&image, marker.as_bytes())
+            .unwrap_or_else(|| panic!("command line marker {marker} not found in domU memory"));
     eprintln!("command line at gpa {cmd_at:#x}");
 
     // Whole-guest mode over the banner's pages sees the same bytes.
@@ -268,14 +285,14 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
     let mapper = XenForeignMapper::open().unwrap();
 
     // A pattern written through the lazy cache...
-    let base = 100u64 << 20;
+    let base = RAM_BASE + (100u64 << 20);
     let pattern: Vec<u8> = (0..3 * XEN_PAGE_SIZE + 100)
         .map(|i| (i * 13 % 251) as u8)
         .collect();
     let cache = LazyForeignMemory::new(
         mapper.clone(),
         domu.domid,
-        DOMU_MEM,
+        RAM_END,
         CacheConfig {
             bucket_size: 64 << 10,
             max_buckets: 4,
@@ -291,9 +308,8 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
     whole.read_slice(&mut back, at).unwrap();
     assert_eq!(back, pattern);
     // ... and a second cache, also after invalidation of the first.
-    let other =
-        LazyForeignMemory::new(mapper.clone(), domu.domid, DOMU_MEM, CacheConfig::default())
-            .unwrap();
+    let other = LazyForeignMemory::new(mapper.clone(), domu.domid, RAM_END, CacheConfig::default())
+        .unwrap();
     let mut back2 = vec![0u8; pattern.len()];
     other.memory().read_slice(&mut back2, at).unwrap();
     assert_eq!(back2, pattern);
@@ -312,11 +328,11 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
 
     // Past the end of guest memory: vm-memory's error, no mapping call.
     assert!(matches!(
-        cache.memory().read_obj::<u32>(GuestAddress(DOMU_MEM)),
+        cache.memory().read_obj::<u32>(GuestAddress(RAM_END)),
         Err(GuestMemoryError::InvalidGuestAddress(_))
     ));
     // Frames the domU does not have (far above its RAM): Xen refuses them per frame.
-    let hole = 1u64 << 30;
+    let hole = RAM_BASE + (1u64 << 30);
     match map_whole_guest(&mapper, domu.domid, &[(GuestAddress(hole), 2 * PAGE)]) {
         Err(Error::FramesUnavailable { first, failed, .. }) => {
             eprintln!("unpopulated gfn {:#x}: errno {}", first.gfn, first.errno);
@@ -326,8 +342,13 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("frames above the domU's RAM mapped"),
     }
-    let big = LazyForeignMemory::new(mapper.clone(), domu.domid, 2 << 30, CacheConfig::default())
-        .unwrap();
+    let big = LazyForeignMemory::new(
+        mapper.clone(),
+        domu.domid,
+        RAM_BASE + (2 << 30),
+        CacheConfig::default(),
+    )
+    .unwrap();
     let err = big
         .memory()
         .read_obj::<u64>(GuestAddress(hole + 16))
@@ -357,14 +378,14 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
     let cache = LazyForeignMemory::new(
         mapper.clone(),
         domu.domid,
-        DOMU_MEM,
+        RAM_END,
         CacheConfig {
             bucket_size: 16 << 10,
             max_buckets: 4,
         },
     )
     .unwrap();
-    let base = 96u64 << 20;
+    let base = RAM_BASE + (96u64 << 20);
     let request: Vec<u8> = (0..112u32).map(|i| (i * 7 + 3) as u8).collect();
     let mem = cache.memory();
     let got = walk_chain(&*mem, &layout_at(base), &request);
