@@ -870,8 +870,14 @@ fn round_trips_versus_libxendevicemodel() {
         .unwrap_or(5);
     let (mut rs, mut cs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let r = bench_rust(&kernel);
-        let c = bench_c(&c_server, &kernel);
+        // Who goes first alternates: the host's load drifts within a round.
+        let (r, c) = if round % 2 == 0 {
+            let r = bench_rust(&kernel);
+            (r, bench_c(&c_server, &kernel))
+        } else {
+            let c = bench_c(&c_server, &kernel);
+            (bench_rust(&kernel), c)
+        };
         eprintln!(
             "BENCH round {round}: xen-ioreq {:.0} ns/rt ({:.0} ticks), libxendevicemodel C \
              {:.0} ns/rt ({:.0} ticks)",
