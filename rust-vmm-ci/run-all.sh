@@ -23,8 +23,12 @@ export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 # name|command: the stages, in order.
 STAGES=(
     "rust-vmm-ci checks|rust-vmm-ci/run-checks.sh"
-    "xen-box selftest (bookworm)|cargo xtask xen-box selftest --stack bookworm"
-    "xen-box test (all stacks)|cargo xtask xen-box test --stack all"
+    "xen-box selftest (x86_64, bookworm)|cargo xtask xen-box selftest --stack bookworm"
+    "xen-box test (x86_64, all stacks)|cargo xtask xen-box test --stack all"
+    "xen-box test (x86_64, eventfd dom0)|cargo xtask xen-box test --stack bookworm --dom0-kernel eventfd -p xen-bindings -p xen-ioreq"
+    "xen-box test (aarch64, all stacks)|cargo xtask xen-box test --arch aarch64 --stack all"
+    "xen-box virtio-domu (aarch64)|cargo xtask xen-box virtio-domu --arch aarch64 --stack trixie"
+    "aarch64 unit tests (qemu-user)|cargo xtask xen-box cross-unit -p vm-hypervisor -p vm-vcpu-ref -p xen-foreignmem -p xen-ioreq"
 )
 
 declare -a RESULTS=()
@@ -41,7 +45,7 @@ for stage in "${STAGES[@]}"; do
     # shellcheck disable=SC2086
     if $cmd; then status=PASS; else status=FAIL; failed=$((failed + 1)); fi
     dur=$((SECONDS - start))
-    RESULTS+=("$(printf '%-30s %-4s %4dm%02ds' "$name" "$status" $((dur / 60)) $((dur % 60)))")
+    RESULTS+=("$(printf '%-40s %-4s %4dm%02ds' "$name" "$status" $((dur / 60)) $((dur % 60)))")
     echo "##### $status: $name ($((dur / 60))m$((dur % 60))s)"
 done
 
