@@ -76,7 +76,15 @@ fn physinfo_is_consistent() {
     );
     assert!(info.nr_cpus >= 1);
     assert!(info.total_memory > 0 && info.free_memory <= info.total_memory);
-    assert!(info.virt_caps().contains(&"pv"), "{:?}", info.virt_caps());
+    if cfg!(target_arch = "aarch64") {
+        // Xen on Arm has one guest type, HVM-like with hardware paging, and no PV.
+        for cap in ["hvm", "hap"] {
+            assert!(info.virt_caps().contains(&cap), "{:?}", info.virt_caps());
+        }
+        assert!(!info.virt_caps().contains(&"pv"), "{:?}", info.virt_caps());
+    } else {
+        assert!(info.virt_caps().contains(&"pv"), "{:?}", info.virt_caps());
+    }
     // `xl info` agrees on the CPU count and total memory.
     let xl = run("xl", &["info"]);
     let field = |name: &str| -> u64 {
@@ -92,6 +100,7 @@ fn physinfo_is_consistent() {
 }
 
 /// A paused PVH domU created with xl (PVH so that frame numbers are guest-physical), destroyed on drop.
+/// On Arm, xl knows no guest types (every guest is auto-translated), so none is named.
 struct DomU {
     name: String,
     id: u16,
@@ -101,8 +110,13 @@ impl DomU {
     fn create(name: &str) -> DomU {
         let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").expect("XEN_BOX_DOMU_KERNEL");
         let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").expect("XEN_BOX_DOMU_RAMDISK");
+        let guest_type = if cfg!(target_arch = "aarch64") {
+            ""
+        } else {
+            "type = \"pvh\"\n"
+        };
         let cfg = format!(
-            "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{kernel}\"\nramdisk = \"{ramdisk}\"\n\
+            "name = \"{name}\"\n{guest_type}kernel = \"{kernel}\"\nramdisk = \"{ramdisk}\"\n\
              memory = 128\nvcpus = 1\nextra = \"console=hvc0\"\non_poweroff = \"destroy\"\n"
         );
         let path = format!("{name}.cfg");
@@ -259,8 +273,31 @@ fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
 }
 
 fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {
-    // A Linux kernel (PVH entry) is loaded from 16 MiB (pfn 0x1000) of the guest; its image carries the
-    // ELF note string "xen-3.0" telling the loader which ABI it speaks.
+    let (first, found) = if cfg!(target_arch = "aarch64") {
+        find_arm64_image(p, domu)
+    } else {
+        find_xen_elf_note(p, domu)
+    };
+    assert!(
+        found.is_some(),
+        "no page of the domU kernel holds its Xen ELF note (x86) or arm64 Image header (Arm)"
+    );
+
+    // A frame beyond the guest's memory gives a per-page error, the good one still maps.
+    let map = p
+        .map_foreign(domu.id, &[first, 0xff_ffff_ffff], false)
+        .expect("map with one bad frame");
+    eprintln!("per-page errors: {:?}", map.page_errors());
+    assert_eq!(map.page_errors()[0], 0);
+    assert_ne!(map.page_errors()[1], 0);
+    assert!(map.read_page(0).is_ok() && map.read_page(1).is_err());
+    assert_eq!(map.len(), 2 * XEN_PAGE_SIZE);
+}
+
+/// x86: a Linux kernel (PVH entry) is loaded from 16 MiB (pfn 0x1000) of the guest; its image
+/// carries the ELF note string "xen-3.0" telling the loader which ABI it speaks. Returns the first
+/// frame searched and the frame holding the note.
+fn find_xen_elf_note(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
     const FIRST: u64 = 0x1000;
     const BATCH: u64 = 1024;
     let mut found = None;
@@ -279,20 +316,38 @@ fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {
         }
     }
     eprintln!("\"xen-3.0\" found in domU page {found:x?}");
-    assert!(
-        found.is_some(),
-        "no page of the domU kernel holds its Xen ELF note"
-    );
+    (FIRST, found)
+}
 
-    // A frame beyond the guest's memory gives a per-page error, the good one still maps.
-    let map = p
-        .map_foreign(domu.id, &[FIRST, 0xff_ffff_ffff], false)
-        .expect("map with one bad frame");
-    eprintln!("per-page errors: {:?}", map.page_errors());
-    assert_eq!(map.page_errors()[0], 0);
-    assert_ne!(map.page_errors()[1], 0);
-    assert!(map.read_page(0).is_ok() && map.read_page(1).is_err());
-    assert_eq!(map.len(), 2 * XEN_PAGE_SIZE);
+/// Arm: guest RAM starts at 1 GiB (gfn 0x40000, GUEST_RAM0_BASE) and the toolstack loads the
+/// arm64 `Image` there plus its header's text_offset; that header has the magic "ARM\x64" at
+/// byte 0x38. Returns the first frame searched and the frame starting with the header.
+fn find_arm64_image(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
+    const FIRST: u64 = 0x40000;
+    const BATCH: u64 = 1024;
+    const MAGIC: &[u8] = b"ARM\x64";
+    let mut found = None;
+    let mut mapped = 0;
+    'outer: for b in 0..8 {
+        let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
+        let map = p.map_foreign(domu.id, &gfns, false).expect("map_foreign");
+        for (i, &e) in map.page_errors().iter().enumerate() {
+            if e != 0 {
+                continue;
+            }
+            mapped += 1;
+            let page = map.read_page(i).unwrap();
+            if &page[0x38..0x3c] == MAGIC {
+                let text_offset = u64::from_le_bytes(page[8..16].try_into().unwrap());
+                eprintln!("arm64 Image header: text_offset {text_offset:#x}");
+                found = Some(gfns[i]);
+                break 'outer;
+            }
+        }
+    }
+    eprintln!("arm64 Image header found in domU page {found:x?} ({mapped} RAM pages mapped)");
+    assert!(mapped > 0, "no page of guest RAM from gfn {FIRST:#x} maps");
+    (FIRST, found)
 }
 
 /// True when the box booted its purpose-built dom0 kernel with privcmd IRQFD/IOEVENTFD
@@ -492,8 +547,14 @@ fn restrict_limits_to_one_domain(domu: &DomU) {
     let p = Privcmd::open().expect("second privcmd");
     p.restrict(domu.id).expect("restrict");
     // Foreign mapping of the allowed domain still works ...
+    // A frame of the domU's RAM: it starts at gfn 0 on x86, at gfn 0x40000 (1 GiB) on Arm.
+    let ram_gfn = if cfg!(target_arch = "aarch64") {
+        0x40000
+    } else {
+        0x1000
+    };
     let ok = p
-        .map_foreign(domu.id, &[0x1000], false)
+        .map_foreign(domu.id, &[ram_gfn], false)
         .expect("map allowed domain");
     assert!(ok.all_mapped());
     // ... one of another domain (dom0) is refused, and so are raw hypercalls.
