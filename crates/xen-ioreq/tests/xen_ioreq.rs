@@ -319,6 +319,111 @@ fn arm_server_lifecycle(domu: &DomU) {
     server.shutdown().unwrap();
 }
 
+/// Registers of a virtio-mmio transport (version 2) for an entropy device, as far as Linux's
+/// probe reads them; records every access.
+#[derive(Default)]
+struct VirtioMmioRegs {
+    seen: Mutex<Vec<(u64, bool)>>,
+    status: Mutex<u32>,
+}
+
+impl IoHandler for VirtioMmioRegs {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        self.seen.lock().unwrap().push((offset, false));
+        let value: u32 = match offset {
+            0x000 => 0x7472_6976, // "virt"
+            0x004 => 2,           // version: modern transport
+            0x008 => 4,           // device id: entropy source
+            0x00c => 0x554d_4551, // vendor id
+            0x070 => *self.status.lock().unwrap(),
+            _ => 0,
+        };
+        let bytes = value.to_le_bytes();
+        let n = data.len().min(4);
+        data.fill(0);
+        data[..n].copy_from_slice(&bytes[..n]);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.seen.lock().unwrap().push((offset, true));
+        if offset == 0x070 && data.len() == 4 {
+            *self.status.lock().unwrap() = u32::from_le_bytes(data.try_into().unwrap());
+        }
+        Ok(())
+    }
+}
+
+/// Arm only: a domU whose device tree has a virtio-mmio node at 0x2000000 (made by the box's
+/// `xen-box-virtio-domu`), served by an IOREQ server; the domU's Linux probes the device and
+/// finds an entropy device there.
+#[test]
+fn arm_domu_linux_probes_a_virtio_mmio_device_we_serve() {
+    let Some(_) = xen_env("arm_domu_linux_probes_a_virtio_mmio_device_we_serve") else {
+        return;
+    };
+    if !cfg!(target_arch = "aarch64") {
+        eprintln!(
+            "SKIPPED: arm_domu_linux_probes_a_virtio_mmio_device_we_serve: xl places virtio-mmio \
+             devices only on Arm"
+        );
+        return;
+    }
+    let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let name = format!("xioreq-virtio-{}", std::process::id());
+    let out = run(Command::new("xen-box-virtio-domu").arg(&name));
+    eprintln!("{}", out.trim());
+    let domid = out
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("domid="))
+        .and_then(|d| d.parse().ok())
+        .expect("xen-box-virtio-domu prints domid=");
+    let domu = DomU { name, domid };
+
+    let regs = Arc::new(VirtioMmioRegs::default());
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, 0x200_0000, 0x200, regs.clone())
+        .unwrap();
+    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    server
+        .map_range(IoRange::mmio(0x200_0000, 0x200).unwrap())
+        .unwrap();
+    server.enable().unwrap();
+    let mut ev = xen_ioreq::EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
+
+    run(Command::new("xl").arg("unpause").arg(&domu.name));
+    let log = PathBuf::from(format!("/var/log/xen/console/guest-{}.log", domu.name));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let console = loop {
+        ev.run_once(1000).unwrap();
+        let console = std::fs::read_to_string(&log).unwrap_or_default();
+        if console.contains("virtio probe done") {
+            break console;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the domU did not finish probing within 600 s; console:\n{console}\naccesses {:?}",
+            regs.seen.lock().unwrap()
+        );
+    };
+    let seen = regs.seen.lock().unwrap().clone();
+    eprintln!("served {:?}; accesses {seen:?}", ev.dispatcher().stats());
+    let device_lines: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("XEN-BOX-DOMU: virtio-device"))
+        .collect();
+    eprintln!("{device_lines:?}");
+    assert!(
+        device_lines.iter().any(|l| l.contains("device=0x0004")),
+        "the domU's Linux found no entropy device; console:\n{console}"
+    );
+    for reg in [0x000, 0x004, 0x008] {
+        assert!(
+            seen.contains(&(reg, false)),
+            "register {reg:#x} was not read"
+        );
+    }
+}
+
 // -------------------------------------------------------------------------------------------
 // A purpose-built PVH guest doing port and MMIO accesses of every size
 // -------------------------------------------------------------------------------------------
