@@ -24,11 +24,13 @@
 //! ```
 
 use std::ffi::c_void;
+use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use crate::abi::linux::gntalloc::*;
-use crate::gntdev::mem::{self, check_range, IoctlBuf};
+use crate::gntdev::mem::IoctlBuf;
+use crate::gntdev::region::Region;
 use crate::gntdev::{check_count, open_device, Device};
 use crate::sys::{RealSys, Sys};
 
@@ -105,10 +107,12 @@ impl<S: Sys> GntAlloc<S> {
             }
         };
         Ok(SharedPages {
-            dev: Arc::clone(&self.dev),
-            addr,
-            len,
-            index,
+            region: Region {
+                dev: Arc::clone(&self.dev),
+                addr,
+                len,
+                index,
+            },
             grefs,
         })
     }
@@ -133,21 +137,23 @@ fn dealloc<S: Sys>(dev: &Device<S>, index: u64, count: u32) -> Result<()> {
 }
 
 /// Local pages granted to another domain and mapped here; unmapped and released when dropped.
-#[derive(Debug)]
 pub struct SharedPages<S: Sys = RealSys> {
-    dev: Arc<Device<S>>,
-    addr: *mut c_void,
-    len: usize,
-    index: u64,
+    region: Region<S>,
     grefs: Vec<u32>,
 }
 
-// SAFETY: the pages are plain shared memory owned by this value, only reached through volatile
-// byte copies or through raw pointers whose use is the caller's unsafe business; the device
-// handle is `Send + Sync` because `Sys` is.
-unsafe impl<S: Sys> Send for SharedPages<S> {}
-// SAFETY: see `Send`: `&self` methods only do bounds-checked volatile copies and ioctls.
-unsafe impl<S: Sys> Sync for SharedPages<S> {}
+// Written out so the output stays the flat list of fields it always was.
+impl<S: Sys + fmt::Debug> fmt::Debug for SharedPages<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedPages")
+            .field("dev", &self.region.dev)
+            .field("addr", &self.region.addr)
+            .field("len", &self.region.len)
+            .field("index", &self.region.index)
+            .field("grefs", &self.grefs)
+            .finish()
+    }
+}
 
 impl<S: Sys> SharedPages<S> {
     /// The grant references, one per page, in order.
@@ -158,82 +164,55 @@ impl<S: Sys> SharedPages<S> {
     /// The start of the pages. Dereferencing it is the caller's responsibility: the other
     /// domain may change the memory at any time.
     pub fn as_ptr(&self) -> *mut c_void {
-        self.addr
+        self.region.addr
     }
 
     /// The length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.region.len
     }
 
     /// Always false: at least one page is shared.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.region.len == 0
     }
 
     /// Copies `buf.len()` bytes from `offset`.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.check(offset, buf.len())?;
-        // SAFETY: the range lies inside the mapping, which is readable and lives as long as
-        // `self`.
-        unsafe { mem::read_volatile(self.addr, offset, buf) };
-        Ok(())
+        self.region.read_at(offset, buf)
     }
 
     /// Copies `buf` to `offset`.
     pub fn write_at(&self, offset: usize, buf: &[u8]) -> Result<()> {
-        self.check(offset, buf.len())?;
-        // SAFETY: the range lies inside the mapping, which is writable and lives as long as
-        // `self`.
-        unsafe { mem::write_volatile(self.addr, offset, buf) };
-        Ok(())
-    }
-
-    fn check(&self, offset: usize, len: usize) -> Result<()> {
-        if check_range(offset, len, self.len) {
-            Ok(())
-        } else {
-            Err(Error::OutOfBounds {
-                offset,
-                len,
-                size: self.len,
-            })
-        }
+        // Always mapped read-write here, whatever the other domain may do.
+        self.region.write_at(offset, buf)
     }
 
     /// Sets what happens for the page holding byte `notify.clear_byte` (or the first page)
     /// when these pages are released, including when the process dies.
     pub fn set_unmap_notify(&self, notify: UnmapNotify) -> Result<()> {
-        let offset = notify.clear_byte.unwrap_or(0);
-        self.check(offset, 1)?;
-        let (action, event_channel_port) = notify.action();
-        let mut arg = IoctlGntallocUnmapNotify {
-            index: self.index + offset as u64,
-            action,
-            event_channel_port,
-        };
-        // SAFETY: `arg` is the live 16-byte struct IOCTL_GNTALLOC_SET_UNMAP_NOTIFY encodes.
+        // SAFETY: IOCTL_GNTALLOC_SET_UNMAP_NOTIFY encodes the 16-byte struct built here.
         unsafe {
-            self.dev.ioctl(
+            self.region.set_unmap_notify(
                 "gntalloc set_unmap_notify",
-                arg.index,
                 IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,
-                (&mut arg as *mut IoctlGntallocUnmapNotify).cast(),
+                notify,
+                |index, action, event_channel_port| IoctlGntallocUnmapNotify {
+                    index,
+                    action,
+                    event_channel_port,
+                },
             )
         }
-        .map(drop)
     }
 }
 
 impl<S: Sys> Drop for SharedPages<S> {
     fn drop(&mut self) {
-        // SAFETY: `addr`/`len` is the mapping this value made and owns; nothing can use it
-        // after drop.
-        if let Err(e) = unsafe { self.dev.sys.munmap(self.addr, self.len) } {
-            log::warn!("munmap of shared pages at {:p} failed: {e}", self.addr);
-        }
+        // SAFETY: nothing can use the pages after drop.
+        unsafe { self.region.munmap("shared pages") };
         // `grefs.len()` was checked against MAX_GRANTS_PER_MAPPING at allocation.
-        if let Err(e) = dealloc(&self.dev, self.index, self.grefs.len() as u32) {
+        if let Err(e) = dealloc(&self.region.dev, self.region.index, self.grefs.len() as u32) {
             log::warn!("{e}");
         }
     }

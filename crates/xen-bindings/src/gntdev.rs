@@ -31,8 +31,10 @@
 //! ```
 
 pub(crate) mod mem;
+pub(crate) mod region;
 
 use std::ffi::c_void;
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -43,6 +45,7 @@ use crate::abi::linux::gntdev::*;
 use crate::sys::{RealSys, Sys};
 use mem::{check_range, IoctlBuf};
 pub use mem::{UnmapNotify, PAGE_SIZE};
+use region::Region;
 
 /// The device node.
 pub const GNTDEV_PATH: &str = "/dev/xen/gntdev";
@@ -402,10 +405,12 @@ impl<S: Sys> GntDev<S> {
             }
         };
         Ok(GrantMapping {
-            dev: Arc::clone(&self.dev),
-            addr,
-            len,
-            index,
+            region: Region {
+                dev: Arc::clone(&self.dev),
+                addr,
+                len,
+                index,
+            },
             count,
             writable,
         })
@@ -541,39 +546,41 @@ fn raw_segment(index: usize, seg: &mut CopySegment<'_>) -> Result<GntdevGrantCop
 }
 
 /// Pages of other domains mapped into this process; unmapped and released when dropped.
-#[derive(Debug)]
 pub struct GrantMapping<S: Sys = RealSys> {
-    dev: Arc<Device<S>>,
-    addr: *mut c_void,
-    len: usize,
-    index: u64,
+    region: Region<S>,
     count: u32,
     writable: bool,
 }
 
-// SAFETY: the mapping is plain shared memory owned by this value; it is only reached through
-// volatile byte copies (which tolerate concurrent writers, as the remote domain already is one)
-// or through raw pointers whose use is the caller's unsafe business. The device handle is
-// `Send + Sync` because `Sys` is.
-unsafe impl<S: Sys> Send for GrantMapping<S> {}
-// SAFETY: see `Send`: `&self` methods only do bounds-checked volatile copies and ioctls.
-unsafe impl<S: Sys> Sync for GrantMapping<S> {}
+// Written out so the output stays the flat list of fields it always was.
+impl<S: Sys + fmt::Debug> fmt::Debug for GrantMapping<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantMapping")
+            .field("dev", &self.region.dev)
+            .field("addr", &self.region.addr)
+            .field("len", &self.region.len)
+            .field("index", &self.region.index)
+            .field("count", &self.count)
+            .field("writable", &self.writable)
+            .finish()
+    }
+}
 
 impl<S: Sys> GrantMapping<S> {
     /// The start of the mapping. Dereferencing it is the caller's responsibility: the memory
     /// is shared with another domain that may change it at any time.
     pub fn as_ptr(&self) -> *mut c_void {
-        self.addr
+        self.region.addr
     }
 
     /// The length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.region.len
     }
 
     /// Always false: mappings hold at least one page.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.region.len == 0
     }
 
     /// The number of pages.
@@ -588,11 +595,7 @@ impl<S: Sys> GrantMapping<S> {
 
     /// Copies `buf.len()` bytes from `offset` of the mapping.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.check(offset, buf.len())?;
-        // SAFETY: the range lies inside the mapping, which is readable and lives as long as
-        // `self`.
-        unsafe { mem::read_volatile(self.addr, offset, buf) };
-        Ok(())
+        self.region.read_at(offset, buf)
     }
 
     /// Copies `buf` to `offset` of the mapping.
@@ -600,61 +603,37 @@ impl<S: Sys> GrantMapping<S> {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
-        self.check(offset, buf.len())?;
-        // SAFETY: the range lies inside the mapping, which is writable and lives as long as
-        // `self`.
-        unsafe { mem::write_volatile(self.addr, offset, buf) };
-        Ok(())
-    }
-
-    fn check(&self, offset: usize, len: usize) -> Result<()> {
-        if check_range(offset, len, self.len) {
-            Ok(())
-        } else {
-            Err(Error::OutOfBounds {
-                offset,
-                len,
-                size: self.len,
-            })
-        }
+        self.region.write_at(offset, buf)
     }
 
     /// Sets what happens for the page holding byte `notify.clear_byte` (or the first page)
     /// when this mapping goes away, including when the process dies.
     pub fn set_unmap_notify(&self, notify: UnmapNotify) -> Result<()> {
-        let offset = notify.clear_byte.unwrap_or(0);
-        self.check(offset, 1)?;
-        let (action, event_channel_port) = notify.action();
-        let mut arg = IoctlGntdevUnmapNotify {
-            index: self.index + offset as u64,
-            action,
-            event_channel_port,
-        };
-        // SAFETY: `arg` is the live 16-byte struct IOCTL_GNTDEV_SET_UNMAP_NOTIFY encodes.
+        // SAFETY: IOCTL_GNTDEV_SET_UNMAP_NOTIFY encodes the 16-byte struct built here.
         unsafe {
-            self.dev.ioctl(
+            self.region.set_unmap_notify(
                 "gntdev set_unmap_notify",
-                arg.index,
                 IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
-                (&mut arg as *mut IoctlGntdevUnmapNotify).cast(),
+                notify,
+                |index, action, event_channel_port| IoctlGntdevUnmapNotify {
+                    index,
+                    action,
+                    event_channel_port,
+                },
             )
         }
-        .map(drop)
     }
 }
 
 impl<S: Sys> Drop for GrantMapping<S> {
     fn drop(&mut self) {
         // The kernel refuses to release the offset while it is still mapped: munmap first.
-        // SAFETY: `addr`/`len` is the mapping this value made and owns; nothing can use it
-        // after drop.
-        if let Err(e) = unsafe { self.dev.sys.munmap(self.addr, self.len) } {
-            log::warn!("munmap of grant mapping at {:p} failed: {e}", self.addr);
-        }
+        // SAFETY: nothing can use the mapping after drop.
+        unsafe { self.region.munmap("grant mapping") };
         let gntdev = GntDev {
-            dev: Arc::clone(&self.dev),
+            dev: Arc::clone(&self.region.dev),
         };
-        if let Err(e) = gntdev.unmap_grant_ref(self.index, self.count) {
+        if let Err(e) = gntdev.unmap_grant_ref(self.region.index, self.count) {
             log::warn!("{e}");
         }
     }
