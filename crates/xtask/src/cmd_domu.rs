@@ -5,10 +5,8 @@
 //! power off by themselves, and a PV one that idles until `xl destroy`), using
 //! the same kernel and ramdisk tests get through `XEN_BOX_DOMU_*`.
 
-use std::time::Duration;
-
 use crate::cmd_run::ready;
-use crate::payload::{boot_with, timed, Payload};
+use crate::payload::boot_script;
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
 use crate::util::{say, Result};
@@ -60,19 +58,7 @@ exit $fails
 /// Boots once and runs the three domUs.
 pub fn domu_check(stack: Stack) -> Result<i32> {
     let art = ready(stack)?;
-    let secs = 900;
-    let script = format!(
-        "#!/bin/sh\ncat > /tmp/domu.sh <<'XEN_BOX_EOF'\n{DOMU_SCRIPT}\nXEN_BOX_EOF\n{}exit $rc\n",
-        timed("sh /tmp/domu.sh", secs, "payload")
-    );
-    let p = Payload {
-        files: Vec::new(),
-        script,
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
-    let out = boot_with(&art, &p, "domu-check")?;
+    let out = boot_script(&art, "domu.sh", DOMU_SCRIPT, 900, "domu-check")?;
     let v = report::verdict(&out);
     say(format!("{}: {}", stack.name(), report::timings(&out)));
     if v == Verdict::Exited(0) {

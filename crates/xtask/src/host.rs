@@ -31,7 +31,14 @@ pub fn ensure_tools() -> Result<Vec<&'static str>> {
     if missing.is_empty() {
         return Ok(missing);
     }
-    say(format!("installing host packages: {}", missing.join(" ")));
+    apt_install("host packages", &missing)?;
+    Ok(missing)
+}
+
+/// `apt-get update`, then installs `packages` (announced as `what`) without
+/// recommends.
+pub fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
+    say(format!("installing {what}: {}", packages.join(" ")));
     let apt = |args: &[&str]| {
         let mut c = Command::new("apt-get");
         c.env("DEBIAN_FRONTEND", "noninteractive")
@@ -41,8 +48,5 @@ pub fn ensure_tools() -> Result<Vec<&'static str>> {
         c
     };
     run(&mut apt(&["update"]))?;
-    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
-    install.args(&missing);
-    run(&mut install)?;
-    Ok(missing)
+    run(apt(&["install", "-y", "--no-install-recommends"]).args(packages))
 }

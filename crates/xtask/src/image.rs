@@ -13,39 +13,23 @@
 //! (which carry the package versions), so a change of any input rebuilds.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::apt::Apt;
 use crate::cpio::CpioWriter;
+use crate::debs::{self, Debs};
+use crate::dom0_tree::{
+    depmod, finish_root, install_modules, pack, publish, unpack, userland, DOM0_INIT, DOM0_MODULES,
+};
 use crate::stack::Stack;
-use crate::util::{mkdirs, output, rmrf, run, say, write, Context, Fnv, Result, Stopwatch};
+use crate::util::{lock_dir, mkdirs, rmrf, run, say, Context, Fnv, Result, Stopwatch};
 use crate::{bail, err};
 
 /// Bumped whenever the way images are built changes.
-const RECIPE: &str = "xen-box image recipe 1";
-const DOM0_INIT: &str = include_str!("../assets/dom0-init");
+const RECIPE: &str = "xen-box image recipe 2";
 const DOMU_INIT: &str = include_str!("../assets/domu-init");
-/// Kernel modules dom0 needs for the Xen userspace (loaded with their dependencies).
-const MODULES: &[&str] = &[
-    "xen-evtchn",
-    "xen-gntdev",
-    "xen-gntalloc",
-    "xen-privcmd",
-    "xenfs",
-];
-/// Paths removed from the dom0 tree: documentation, headers, Python.
-const TRIM: &[&str] = &[
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
-    "usr/share/lintian",
-    "usr/share/bug",
-    "usr/include",
-    "usr/lib/x86_64-linux-gnu/gconv",
-];
 
 /// A stack's ready-to-boot files.
 pub struct Artifacts {
@@ -75,10 +59,7 @@ pub struct PrepareReport {
 }
 
 struct Plan {
-    hypervisor: PathBuf,
-    kernel: PathBuf,
-    kernel_pkg: String,
-    userland: Vec<PathBuf>,
+    debs: Debs,
     key: String,
 }
 
@@ -89,11 +70,7 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
     let dir = stack.cache_dir();
     mkdirs(&dir)?;
     // Several jobs may share the cache: one prepares a stack at a time.
-    let lock_path = dir.join(".lock");
-    let lock =
-        File::create(&lock_path).context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock()
-        .context(|| format!("cannot lock {}", lock_path.display()))?;
+    let _lock = lock_dir(&dir)?;
     let mut rep = PrepareReport::default();
     let apt = Apt::new(&dir.join("apt"), stack.name())?;
     rep.lists_updated = apt.ensure_lists(refresh)?;
@@ -149,85 +126,18 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
     ))
 }
 
-/// Stamp of the resolution inputs: a resolved plan stays valid until the
-/// package lists change.
-fn plan_stamp(stack: Stack, dir: &Path) -> String {
-    let lists = dir.join("apt/lists/.complete");
-    let mtime = std::fs::metadata(&lists)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("{RECIPE} {} lists@{mtime}", stack.name())
-}
-
-/// Reads the plan saved by the last resolution, if still valid and complete.
-fn cached_plan(stack: Stack, dir: &Path) -> Option<(String, Vec<PathBuf>)> {
-    let text = std::fs::read_to_string(dir.join("plan.txt")).ok()?;
-    let mut lines = text.lines();
-    if lines.next()? != plan_stamp(stack, dir) {
-        return None;
-    }
-    let kernel_pkg = lines.next()?.to_string();
-    let debs: Vec<PathBuf> = lines.map(|l| dir.join("debs").join(l)).collect();
-    (debs.len() > 2 && debs.iter().all(|d| d.is_file())).then_some((kernel_pkg, debs))
-}
-
 fn plan(stack: Stack, apt: &Apt, dir: &Path, rep: &mut PrepareReport) -> Result<Plan> {
-    let (kernel_pkg, debs) = match cached_plan(stack, dir) {
-        Some(p) => p,
-        None => {
-            let v = stack.xen_version();
-            let kernel_pkg = apt.dependency_with_prefix("linux-image-amd64", "linux-image-")?;
-            let mut pkgs = vec![format!("xen-hypervisor-{v}-amd64"), kernel_pkg.clone()];
-            let roots: Vec<String> = [
-                format!("xen-utils-{v}"),
-                "xenstore-utils".into(),
-                "busybox-static".into(),
-                "libc6".into(),
-                "libgcc-s1".into(),
-            ]
-            .into();
-            pkgs.extend(apt.closure(&roots)?);
-            let (debs, n) = apt.fetch(&pkgs, &dir.join("debs"))?;
-            rep.downloaded = n;
-            let mut text = format!("{}\n{kernel_pkg}\n", plan_stamp(stack, dir));
-            for d in &debs {
-                text.push_str(&format!(
-                    "{}\n",
-                    d.file_name().unwrap_or_default().to_string_lossy()
-                ));
-            }
-            write(&dir.join("plan.txt"), text)?;
-            (kernel_pkg, debs)
-        }
-    };
-    rep.debs = debs.len();
+    let (debs, downloaded) = debs::resolve(RECIPE, "amd64", stack, apt, dir)?;
+    rep.downloaded = downloaded;
+    rep.debs = debs.userland.len() + 2;
     let mut h = Fnv::default();
     h.add(RECIPE.as_bytes())
         .add(DOM0_INIT.as_bytes())
         .add(DOMU_INIT.as_bytes());
-    for d in &debs {
+    for d in debs.all() {
         h.add(d.file_name().unwrap_or_default().as_encoded_bytes());
     }
-    Ok(Plan {
-        hypervisor: debs[0].clone(),
-        kernel: debs[1].clone(),
-        kernel_pkg,
-        userland: debs[2..].to_vec(),
-        key: h.hex(),
-    })
-}
-
-fn unpack(deb: &Path, into: &Path) -> Result<()> {
-    // --keep-directory-symlink: bookworm packages ship /lib, /bin..., which
-    // must land in the merged /usr through the symlinks we create.
-    run(Command::new("sh")
-        .arg("-c")
-        .arg(r#"dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2""#)
-        .arg("sh")
-        .arg(deb)
-        .arg(into))
+    Ok(Plan { debs, key: h.hex() })
 }
 
 fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
@@ -241,13 +151,9 @@ fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
     // Hypervisor and kernel.
     let boot = work.join("boot");
     mkdirs(&boot)?;
-    unpack(&plan.hypervisor, &boot)?;
-    unpack(&plan.kernel, &boot)?;
-    let kver = plan
-        .kernel_pkg
-        .strip_prefix("linux-image-")
-        .unwrap_or(&plan.kernel_pkg)
-        .to_string();
+    unpack(&plan.debs.hypervisor, &boot)?;
+    unpack(&plan.debs.kernel, &boot)?;
+    let kver = plan.debs.kernel_version();
     let xen_gz = boot.join(format!("boot/xen-{}-amd64.gz", stack.xen_version()));
     // QEMU's multiboot loader wants the raw ELF.
     let out = File::create(tmp.join("xen")).context(|| "cannot create xen".into())?;
@@ -257,143 +163,35 @@ fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
         tmp.join("vmlinuz"),
     )
     .context(|| format!("cannot copy vmlinuz-{kver}"))?;
-    // kmod looks in <base>/lib/modules; trixie ships /usr/lib/modules.
-    if !boot.join("lib").exists() {
-        std::os::unix::fs::symlink("usr/lib", boot.join("lib"))
-            .context(|| "cannot link lib -> usr/lib".into())?;
-    }
-    run(Command::new("depmod").arg("-b").arg(&boot).arg(&kver))?;
+    depmod(&boot, &kver)?;
 
-    // dom0 userland: merged-/usr layout, then every .deb unpacked into it.
+    // dom0 tree, domU kernel and initramfs.
     let root = work.join("root");
-    for d in ["usr/bin", "usr/sbin", "usr/lib", "usr/lib64"] {
-        mkdirs(&root.join(d))?;
-    }
-    for d in ["bin", "sbin", "lib", "lib64"] {
-        std::os::unix::fs::symlink(format!("usr/{d}"), root.join(d))
-            .context(|| format!("cannot link {d}"))?;
-    }
-    for deb in &plan.userland {
-        unpack(deb, &root)?;
-    }
-    for t in TRIM {
-        rmrf(&root.join(t))?;
-    }
-    let xen_lib = root.join(format!("usr/lib/xen-{}/lib", stack.xen_version()));
-    if let Ok(rd) = std::fs::read_dir(&xen_lib) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("python") {
-                rmrf(&e.path())?;
-            }
-        }
-    }
-    if !root.join("usr/bin/busybox").is_file() {
-        bail!("busybox-static did not provide usr/bin/busybox");
-    }
-
-    // Kernel modules, decompressed (busybox modprobe cannot read .ko.xz).
-    let mods = modules(&boot, &kver)?;
-    let mdir = root.join(format!("usr/lib/modules/{kver}"));
-    let src_mdir = boot.join(format!("lib/modules/{kver}"));
-    for m in &mods {
-        let rel = m
-            .strip_prefix(&src_mdir)
-            .map_err(|_| err!("module {} outside {}", m.display(), src_mdir.display()))?;
-        let rel_s = rel.to_string_lossy();
-        let dest = mdir.join(rel_s.trim_end_matches(".xz").trim_end_matches(".zst"));
-        mkdirs(dest.parent().unwrap_or(&mdir))?;
-        let out = File::create(&dest).context(|| format!("cannot create {}", dest.display()))?;
-        if rel_s.ends_with(".xz") {
-            run(Command::new("xz").arg("-dc").arg(m).stdout(out))?;
-        } else if rel_s.ends_with(".zst") {
-            run(Command::new("zstd").args(["-dcq"]).arg(m).stdout(out))?;
-        } else {
-            std::fs::copy(m, &dest).context(|| format!("cannot copy {}", m.display()))?;
-        }
-    }
-    for f in [
-        "modules.order",
-        "modules.builtin",
-        "modules.builtin.modinfo",
-    ] {
-        let s = src_mdir.join(f);
-        if s.exists() {
-            std::fs::copy(&s, mdir.join(f)).context(|| format!("cannot copy {f}"))?;
-        }
-    }
-    run(Command::new("depmod").arg("-b").arg(&root).arg(&kver))?;
-
-    // Init, stack description, domU kernel and initramfs.
-    write(&root.join("init"), DOM0_INIT)?;
-    set_mode(&root.join("init"), 0o755)?;
-    write(
-        &root.join("etc/xen-box/stack.env"),
-        format!(
-            "XEN_BOX_STACK={}\nXEN_BOX_XEN_VERSION={}\n",
-            stack.name(),
-            stack.xen_version()
-        ),
+    let busybox = userland(
+        &root,
+        &plan.debs.userland,
+        "x86_64-linux-gnu",
+        stack.xen_version(),
     )?;
-    for d in [
-        "proc", "sys", "dev", "run", "tmp", "root", "var/log", "var/lib", "etc/xen",
-    ] {
-        mkdirs(&root.join(d))?;
-    }
-    mkdirs(&root.join("srv/xen-box"))?;
-    std::fs::copy(tmp.join("vmlinuz"), root.join("srv/xen-box/vmlinuz"))
-        .context(|| "cannot copy the domU kernel".into())?;
-    domu_initramfs(
-        &root.join("usr/bin/busybox"),
-        &root.join("srv/xen-box/domu.cpio.gz"),
-    )?;
+    install_modules(&boot, &root, &kver, DOM0_MODULES)?;
+    finish_root(&root, stack, &tmp.join("vmlinuz"))?;
+    domu_initramfs(&busybox, &root.join("srv/xen-box/domu.cpio.gz"))?;
 
-    // The dom0 initramfs: newc through zstd.
-    let out =
-        File::create(tmp.join("dom0.cpio.zst")).context(|| "cannot create dom0.cpio.zst".into())?;
-    let mut z = Command::new("zstd")
-        .args(["-q", "-T0", "-6", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(out)
-        .spawn()
-        .context(|| "cannot start zstd".into())?;
-    {
-        let stdin = z.stdin.take().ok_or_else(|| err!("zstd has no stdin"))?;
-        let mut w = CpioWriter::new(BufWriter::new(stdin));
-        w.chardev("dev/console", 0o600, 5, 1)
-            .context(|| "cannot write cpio".into())?;
-        w.tree(&root, "")?;
-        w.finish()
-            .context(|| "cannot finish the dom0 cpio".into())?;
-    }
-    let st = z.wait().context(|| "zstd".into())?;
-    if !st.success() {
-        bail!("zstd failed with {st}");
-    }
+    pack(
+        &root,
+        &tmp.join("dom0.cpio.zst"),
+        &["zstd", "-q", "-T0", "-6", "-c"],
+    )?;
     pad512(&tmp.join("dom0.cpio.zst"))?;
 
-    let mut manifest = format!(
-        "stack {}\nXen {}\nkernel {kver}\nmodules {}\n.debs:\n",
+    let manifest = format!(
+        "stack {}\nXen {}\nkernel {kver}\nmodules {}\n.debs:\n{}",
         stack.name(),
         stack.xen_version(),
-        MODULES.join(" ")
+        DOM0_MODULES.join(" "),
+        plan.debs.manifest_lines()
     );
-    for d in [&plan.hypervisor, &plan.kernel]
-        .into_iter()
-        .chain(&plan.userland)
-    {
-        manifest.push_str(&format!(
-            "  {}\n",
-            d.file_name().unwrap_or_default().to_string_lossy()
-        ));
-    }
-    write(&tmp.join("manifest.txt"), &manifest)?;
-    write(&tmp.join(".complete"), "")?;
-    rmrf(img)?;
-    std::fs::rename(&tmp, img).context(|| format!("cannot rename to {}", img.display()))?;
-    rmrf(&work)?;
-    let size = std::fs::metadata(img.join("dom0.cpio.zst"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let size = publish(&tmp, img, &work, &manifest)?;
     say(format!(
         "built {} image in {:.1} s (dom0 initramfs {:.1} MB)",
         stack.name(),
@@ -401,28 +199,6 @@ fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
         size as f64 / 1e6
     ));
     Ok(())
-}
-
-/// Module files (with dependencies) for `MODULES`, per kmod.
-fn modules(base: &Path, kver: &str) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for m in MODULES {
-        let out = output(Command::new("modprobe").arg("-d").arg(base).args([
-            "-S",
-            kver,
-            "--show-depends",
-            m,
-        ]))?;
-        for l in out.lines() {
-            if let Some(p) = l.strip_prefix("insmod ") {
-                let p = PathBuf::from(p.trim());
-                if !files.contains(&p) {
-                    files.push(p);
-                }
-            }
-        }
-    }
-    Ok(files)
 }
 
 fn domu_initramfs(busybox: &Path, dest: &Path) -> Result<()> {
@@ -459,12 +235,6 @@ fn domu_initramfs(busybox: &Path, dest: &Path) -> Result<()> {
         bail!("gzip failed with {st}");
     }
     Ok(())
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .context(|| format!("cannot chmod {}", path.display()))
 }
 
 /// Zero-pads a file to a multiple of 512 bytes.

@@ -16,6 +16,8 @@ mod cmd_run;
 mod cmd_selftest;
 mod cmd_test;
 mod cpio;
+mod debs;
+mod dom0_tree;
 mod host;
 mod image;
 mod json;

@@ -109,6 +109,29 @@ pub fn boot_with(art: &Artifacts, p: &Payload, label: &str) -> Result<Outcome> {
     out
 }
 
+/// Boots once running the shell script `body`, saved in dom0 as `/tmp/<file>`
+/// and run under a `secs` limit (also the step limit), with its output echoed.
+pub fn boot_script(
+    art: &Artifacts,
+    file: &str,
+    body: &str,
+    secs: u64,
+    label: &str,
+) -> Result<Outcome> {
+    let script = format!(
+        "#!/bin/sh\ncat > /tmp/{file} <<'XEN_BOX_EOF'\n{body}\nXEN_BOX_EOF\n{}exit $rc\n",
+        timed(&format!("sh /tmp/{file}"), secs, "payload")
+    );
+    let p = Payload {
+        files: Vec::new(),
+        script,
+        timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
+        echo: true,
+    };
+    boot_with(art, &p, label)
+}
+
 /// Keeps the newest 40 files of the runs directory.
 fn prune_runs(runs: &Path) {
     if let Ok(rd) = std::fs::read_dir(runs) {

@@ -141,6 +141,17 @@ impl Stopwatch {
     }
 }
 
+/// Takes an exclusive lock on `<dir>/.lock`, held until the returned file is
+/// dropped: several jobs may share a cache directory and must take turns.
+pub fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let lock_path = dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .context(|| format!("cannot create {}", lock_path.display()))?;
+    lock.lock()
+        .context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(lock)
+}
+
 /// Creates `dir` and its parents.
 pub fn mkdirs(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))

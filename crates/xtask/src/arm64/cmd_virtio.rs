@@ -8,12 +8,10 @@
 //! virtio-mmio device-tree node and powers off (it does not probe the device:
 //! nobody serves its registers here).
 
-use std::time::Duration;
-
 use crate::arch::{self, Arch};
 use crate::bail;
 use crate::cmd_run::ready;
-use crate::payload::{boot_with, timed, Payload};
+use crate::payload::boot_script;
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
 use crate::util::{say, Result};
@@ -48,19 +46,7 @@ pub fn virtio_domu(stack: Stack) -> Result<i32> {
         bail!("virtio-domu needs --arch aarch64 (on x86, xl's virtio= creates no device)");
     }
     let art = ready(stack)?;
-    let secs = 600;
-    let script = format!(
-        "#!/bin/sh\ncat > /tmp/virtio.sh <<'XEN_BOX_EOF'\n{SCRIPT}\nXEN_BOX_EOF\n{}exit $rc\n",
-        timed("sh /tmp/virtio.sh", secs, "payload")
-    );
-    let p = Payload {
-        files: Vec::new(),
-        script,
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
-    let out = boot_with(&art, &p, "virtio-domu")?;
+    let out = boot_script(&art, "virtio.sh", SCRIPT, 600, "virtio-domu")?;
     let v = report::verdict(&out);
     say(format!("{}-arm64: {}", stack.name(), report::timings(&out)));
     if v == Verdict::Exited(0) {

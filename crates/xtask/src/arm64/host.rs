@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::host::apt_install;
 use crate::util::{have_program, output, run, say, Result};
 
 /// (file that proves the package is there, Debian package) for booting and
@@ -69,16 +70,7 @@ fn install(list: &[(&str, &str)], foreign_arm64: bool) -> Result<()> {
             run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
         }
     }
-    say(format!("installing host packages: {}", missing.join(" ")));
-    let apt = |args: &[&str]| {
-        let mut c = Command::new("apt-get");
-        c.env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
-            .args(args);
-        c
-    };
-    run(&mut apt(&["update"]))?;
-    run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))
+    apt_install("host packages", &missing)
 }
 
 /// Tools to build and boot the aarch64 box.

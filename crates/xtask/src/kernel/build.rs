@@ -13,13 +13,15 @@
 //! `description.txt`). The key hashes the recipe version, the .deb file name
 //! (which carries the source version) and the fragment's text.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::apt::Apt;
+use crate::host::apt_install;
 use crate::stack::cache_root;
-use crate::util::{have_program, mkdirs, rmrf, run, say, write, Context, Fnv, Result, Stopwatch};
+use crate::util::{
+    have_program, lock_dir, mkdirs, rmrf, run, say, write, Context, Fnv, Result, Stopwatch,
+};
 use crate::{bail, err};
 
 /// Bumped whenever the way the kernel is built changes.
@@ -57,11 +59,7 @@ pub fn ensure() -> Result<Kernel> {
     mkdirs(&dir)?;
     // Several jobs may share the cache: one builds at a time, the others
     // wait and then reuse the result.
-    let lock_path = dir.join(".lock");
-    let lock =
-        File::create(&lock_path).context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock()
-        .context(|| format!("cannot lock {}", lock_path.display()))?;
+    let _lock = lock_dir(&dir)?;
     let deb = source_deb(&dir)?;
     let deb_name = deb
         .file_name()
@@ -132,20 +130,7 @@ fn ensure_build_tools() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    say(format!(
-        "installing kernel build tools: {}",
-        missing.join(" ")
-    ));
-    let apt = |args: &[&str]| {
-        let mut c = Command::new("apt-get");
-        c.env("DEBIAN_FRONTEND", "noninteractive")
-            // Other jobs on the machine may hold the dpkg lock for a while.
-            .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
-            .args(args);
-        c
-    };
-    run(&mut apt(&["update"]))?;
-    run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))
+    apt_install("kernel build tools", &missing)
 }
 
 /// Unpacks the kernel tarball inside `deb` into `<dir>/src/<version>/`
