@@ -29,7 +29,7 @@ STAGES=(
     "xen-box test (aarch64, all stacks)|cargo xtask xen-box test --arch aarch64 --stack all"
     "xen-box virtio-domu (aarch64)|cargo xtask xen-box virtio-domu --arch aarch64 --stack trixie"
     "aarch64 build (all crates)|rust-vmm-ci/build-aarch64.sh"
-    "aarch64 unit tests (qemu-user)|cargo xtask xen-box cross-unit -p vm-hypervisor -p vm-vcpu-ref -p xen-foreignmem -p xen-ioreq"
+    "aarch64 unit tests (qemu-user)|cargo xtask xen-box cross-unit -p vm-hypervisor -p vm-vcpu-ref -p xen-bindings -p xen-foreignmem -p xen-ioreq"
 )
 
 declare -a RESULTS=()

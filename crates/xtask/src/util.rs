@@ -176,8 +176,17 @@ pub fn write(path: &Path, data: impl AsRef<[u8]>) -> Result<()> {
 }
 
 /// Root of the workspace (two levels above this crate).
+///
+/// Taken from `CARGO_MANIFEST_DIR` as `cargo run` (hence `cargo xtask`) sets it
+/// at run time, not as it was at compile time: cargo does not rebuild a binary
+/// whose checkout merely moved, so with a target directory shared between
+/// checkouts (as `.ci/run` keeps one) the compile-time path can name another,
+/// older checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .ancestors()
         .nth(2)
         .map(Path::to_path_buf)
