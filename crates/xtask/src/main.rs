@@ -68,8 +68,10 @@ setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
 with Debian's rustc-web; its cache is <cache>/<stack>-arm64/.
 S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
 --dom0-kernel debian|eventfd (default debian; setup and every booting command):
-eventfd boots a Linux 6.12 built with privcmd IRQFD/IOEVENTFD (x86_64; built
-once, cached in <cache>/dom0-kernel/). dom0 sees XEN_BOX_DOM0_KERNEL=debian|eventfd.
+eventfd boots a Linux 6.12 built with privcmd IRQFD/IOEVENTFD (x86_64 bzImage or,
+with --arch aarch64, a cross-built arm64 Image; built once per architecture,
+cached in <cache>/dom0-kernel/[arm64/]). IOEVENTFD can bind only on aarch64
+(the x86 PV dom0 cannot). dom0 sees XEN_BOX_DOM0_KERNEL=debian|eventfd.
 Cache: $XEN_BOX_CACHE, default $HOME/.cache/xen-rust-vmm/xen-box/<stack>/.
 Boot time limit on top of the payload's: $XEN_BOX_BOOT_TIMEOUT (default 240 s).
 In dom0: XEN_BOX=1, XEN_BOX_STACK, XEN_BOX_XEN_VERSION, XEN_BOX_DOMU_KERNEL,
@@ -150,7 +152,7 @@ fn xen_box(args: &[String]) -> Result<i32> {
     };
     let o = parse(&args[1..])?;
     arch::set(o.arch);
-    kernel::set(o.dom0_kernel)?;
+    kernel::set(o.dom0_kernel);
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),

@@ -21,10 +21,11 @@ use crate::image::Artifacts;
 use crate::stack::Stack;
 use crate::util::Result;
 
-/// Host tools + the aarch64 image of `stack` (built or reused).
+/// Host tools + the aarch64 image of `stack` (built or reused), with the
+/// dom0 kernel chosen by `--dom0-kernel`.
 pub fn ready(stack: Stack, refresh: bool) -> Result<Artifacts> {
     host::ensure_box_tools()?;
     // Tests are cross-built: have Debian's Rust ready too (cheap when present).
     host::ensure_rust_cross()?;
-    image::prepare(stack, refresh)
+    crate::kernel::apply(image::prepare(stack, refresh)?)
 }

@@ -25,7 +25,8 @@ const INITRD_ADDR: &str = "0x4d000000";
 pub const XEN_CMDLINE: &str = "console=dtuart dtuart=/pl011@9000000 dom0_mem=768M \
                                dom0_max_vcpus=1 bootscrub=0 loglvl=all guest_loglvl=all";
 /// dom0's command line (`panic=-1`: a dom0 panic reboots, and QEMU, started
-/// with `-no-reboot`, exits: the harness sees no exit marker).
+/// with `-no-reboot`, exits: the harness sees no exit marker). [`command`]
+/// appends `XEN_BOX_DOM0_KERNEL=...` (see [`crate::kernel::cmdline_env`]).
 pub const DOM0_CMDLINE: &str = "console=hvc0 earlycon=xen rdinit=/init panic=-1 loglevel=4";
 
 /// guest-loader splits its options on ',': a literal comma is doubled.
@@ -53,7 +54,7 @@ pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
         .arg(format!(
             "guest-loader,addr={KERNEL_ADDR},kernel={},bootargs={}",
             path(&b.art.vmlinuz),
-            esc(DOM0_CMDLINE)
+            esc(&format!("{DOM0_CMDLINE} {}", crate::kernel::cmdline_env()))
         ))
         .arg("-device")
         .arg(format!(
@@ -74,5 +75,6 @@ mod tests {
     fn commas_in_guest_loader_values_are_doubled() {
         assert_eq!(esc("/a,b/c"), "/a,,b/c");
         assert!(!DOM0_CMDLINE.contains(','));
+        assert!(!crate::kernel::cmdline_env().contains(','));
     }
 }
