@@ -4,12 +4,10 @@
 //! Grant mode against pages a running domU grants (run as root in dom0: `cargo xtask xen-box
 //! test`).
 //!
-//! This binary plays both sides. In dom0 it builds a domU initramfs at run time: the box's
-//! busybox domU ramdisk (`XEN_BOX_DOMU_RAMDISK`) followed by an appended cpio holding this very
-//! executable, the shared libraries it runs with (taken from dom0, which runs the same userland
-//! files), the `xen-gntalloc` module of the running kernel (dom0 and domU boot the same kernel)
-//! and an init that loads the module and re-executes this binary with [`DOMU_SIDE`]. It then
-//! boots a PVH domU from it.
+//! This binary plays both sides. In dom0 it builds a domU initramfs at run time in which this
+//! very executable, run with [`DOMU_SIDE`], is the workload (see the `common` module), with the
+//! `xen-gntalloc` module of the running kernel (dom0 and domU boot the same kernel) loaded
+//! first, and boots a PVH domU from it.
 //!
 //! In the domU the binary shares two writable pages and one read-only page with domain 0
 //! through gntalloc, fills them with a known pattern and publishes the grant references under its
@@ -20,8 +18,9 @@
 //!
 //! `harness = false`: the binary is its own main, so the domU side needs no test harness.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
@@ -103,24 +102,10 @@ fn domu_grant(xs: &mut Xenstore) -> Result<(), String> {
     let grefs = format!("{} {} {}", rw.grefs()[0], rw.grefs()[1], ro.grefs()[0]);
     println!("XFM-DOMU: granted {grefs}");
 
-    // Watch before publishing, so dom0's answer cannot slip in between.
-    xs.watch("data/xfm-dom0-done", "done")
-        .map_err(|e| format!("watching data/xfm-dom0-done: {e}"))?;
     xs.write("data/xfm-grefs", &grefs)
         .map_err(|e| format!("writing data/xfm-grefs: {e}"))?;
     let deadline = Instant::now() + BOOT_DEADLINE + RESULT_DEADLINE;
-    loop {
-        match xs.read("data/xfm-dom0-done") {
-            Ok(_) => break,
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(format!("reading data/xfm-dom0-done: {e}")),
-        }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or("dom0 did not answer in time")?;
-        xs.wait_event(Some(left))
-            .map_err(|e| format!("waiting for dom0: {e}"))?;
-    }
+    common::domu_wait(xs, "data/xfm-dom0-done", deadline)?;
 
     // Dom0's answer, seen in the domU's own pages.
     let mut word = [0u8; 8];
@@ -150,191 +135,6 @@ fn domu_grant(xs: &mut Xenstore) -> Result<(), String> {
 
 // ---------------------------------------------------------------------------------------------
 // The dom0 side.
-
-/// The box's domU kernel and ramdisk, or `None` after printing why the test is skipped.
-fn xen_env() -> Option<(PathBuf, PathBuf)> {
-    const TEST: &str = "grant_mode_over_a_domu_grant";
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{TEST}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {TEST}: not running in a Xen dom0");
-        return None;
-    }
-    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
-    match (var("XEN_BOX_DOMU_KERNEL"), var("XEN_BOX_DOMU_RAMDISK")) {
-        (Some(k), Some(r)) => Some((k, r)),
-        _ => {
-            assert!(
-                !in_box,
-                "{TEST}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL/RAMDISK are unset"
-            );
-            eprintln!("SKIPPED: {TEST}: XEN_BOX_DOMU_KERNEL/XEN_BOX_DOMU_RAMDISK not set");
-            None
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `xl create`, retried once when xl itself dies of a signal: the box's Xen 4.20 xl
-/// intermittently aborts in malloc ("corrupted double-linked list", about one create in 16, see
-/// the box notes). That is the toolstack crashing, not what this test checks; a second crash,
-/// or any ordinary failure, fails the test.
-fn xl_create(cfg: &Path, name: &str) {
-    use std::os::unix::process::ExitStatusExt;
-    for attempt in 1..=2 {
-        let out = Command::new("xl")
-            .arg("create")
-            .arg(cfg)
-            .output()
-            .expect("running xl create");
-        if out.status.success() {
-            return;
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.signal().is_some() && attempt == 1 {
-            eprintln!(
-                "warning: xl create died ({}): {stderr}; retrying once",
-                out.status
-            );
-            // It may have died after creating the domain.
-            let _ = Command::new("xl").arg("destroy").arg(name).output();
-            continue;
-        }
-        panic!(
-            "xl create {} failed: {}\n{stderr}",
-            cfg.display(),
-            out.status
-        );
-    }
-}
-
-/// A running domU, destroyed on drop; its console log is printed if the test is failing.
-struct DomU {
-    name: String,
-    domid: u16,
-}
-
-impl DomU {
-    fn console_log(&self) -> String {
-        let path = format!("/var/log/xen/console/guest-{}.log", self.name);
-        std::fs::read(&path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("(no console log at {path}: {e})"))
-    }
-}
-
-impl Drop for DomU {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- console of {} ---\n{}\n--- end of console ---",
-                self.name,
-                self.console_log()
-            );
-        }
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
-}
-
-/// A `newc` cpio archive (the format the kernel unpacks as initramfs).
-struct Cpio {
-    buf: Vec<u8>,
-    ino: u32,
-}
-
-impl Cpio {
-    fn new() -> Self {
-        Cpio {
-            buf: Vec::new(),
-            ino: 0x5000,
-        }
-    }
-
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.ino += 1;
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            u32::try_from(data.len()).expect("cpio member under 4 GiB"),
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
-        self.buf.extend_from_slice(b"070701");
-        for f in fields {
-            self.buf.extend_from_slice(format!("{f:08x}").as_bytes());
-        }
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(0);
-        self.pad();
-        self.buf.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
-    }
-
-    fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040_755, &[]);
-    }
-
-    fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.entry(name, 0o100_000 | mode, data);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[]);
-        self.buf
-    }
-}
-
-/// The shared objects mapped into this process (the dynamic loader included).
-fn mapped_libraries() -> Vec<PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").expect("reading /proc/self/maps");
-    let mut libs: Vec<PathBuf> = Vec::new();
-    for line in maps.lines() {
-        let Some(path) = line.split_whitespace().nth(5) else {
-            continue;
-        };
-        let p = PathBuf::from(path);
-        let is_so = p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(".so"));
-        if path.starts_with('/') && is_so && !libs.contains(&p) {
-            libs.push(p);
-        }
-    }
-    libs
-}
 
 /// The `xen-gntalloc` module file of the running kernel and the modules it needs, in load
 /// order; empty when the kernel has the driver built in.
@@ -373,130 +173,22 @@ fn gntalloc_modules() -> Vec<PathBuf> {
     order
 }
 
-/// The box's domU ramdisk with a cpio appended that makes this binary the domU's workload.
-fn build_ramdisk(box_ramdisk: &Path, dest: &Path) {
-    let mut image = std::fs::read(box_ramdisk).unwrap();
-    // The kernel unpacks concatenated archives, each starting on a 4-byte boundary.
-    image.resize(image.len().next_multiple_of(4), 0);
-
-    let exe = std::env::current_exe().unwrap();
-    let mut cpio = Cpio::new();
-    for d in ["xfm", "xfm/lib", "xfm/mod"] {
-        cpio.dir(d);
-    }
-    cpio.file("xfm/helper", 0o755, &std::fs::read(&exe).unwrap());
-    let mut loader = None;
-    for lib in mapped_libraries() {
-        let name = lib.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("ld-linux") {
-            loader = Some(name.clone());
-        }
-        cpio.file(
-            &format!("xfm/lib/{name}"),
-            0o755,
-            &std::fs::read(&lib).unwrap(),
-        );
-    }
-    let loader = loader.expect("the dynamic loader is mapped into this process");
-    let mut load_modules = String::new();
-    for (i, m) in gntalloc_modules().iter().enumerate() {
-        let name = format!("xfm/mod/{i:02}.ko");
-        cpio.file(&name, 0o644, &std::fs::read(m).unwrap());
-        load_modules.push_str(&format!(
-            "insmod /{name} || echo \"XFM-DOMU: insmod {} failed\"\n",
-            m.display()
-        ));
-    }
-    // The helper's exit status decides: success idles (dom0 reads the result, then destroys
-    // the domain), failure powers off at once so dom0 notices without waiting for a deadline.
-    let init = format!(
-        "#!/bin/busybox sh\n\
-         /bin/busybox --install -s /bin\n\
-         mount -t proc proc /proc\n\
-         mount -t sysfs sysfs /sys\n\
-         mount -t devtmpfs devtmpfs /dev 2>/dev/null\n\
-         echo \"XFM-DOMU: init up kernel=$(uname -r)\"\n\
-         {load_modules}\
-         if /xfm/lib/{loader} --library-path /xfm/lib /xfm/helper {DOMU_SIDE}; then\n\
-         \x20 while :; do sleep 3600; done\n\
-         fi\n\
-         poweroff -f\n"
-    );
-    cpio.file("xfm/init", 0o755, init.as_bytes());
-    image.extend_from_slice(&cpio.finish());
-    std::fs::write(dest, image).unwrap();
-}
-
-/// Waits (watch with a deadline) until `path` exists and returns its value; fails early, with
-/// `fail_path`'s value, if that appears, or if the domain dies.
-fn wait_for(
-    xs: &mut Xenstore,
-    domu: &DomU,
-    path: &str,
-    fail_path: Option<&str>,
-    within: Duration,
-) -> String {
-    let deadline = Instant::now() + within;
-    let dom = format!("/local/domain/{}", domu.domid);
-    loop {
-        match xs.read_string(path) {
-            Ok(v) => return v,
-            Err(e) if e.is_not_found() => {}
-            Err(e) => panic!("reading {path}: {e}"),
-        }
-        if let Some(v) = fail_path.and_then(|p| xs.read_string(p).ok()) {
-            panic!("the domU reported {fail_path:?} = {v:?}");
-        }
-        if let Err(e) = xs.read(&format!("{dom}/name")) {
-            panic!("domU {} is gone ({e}) before {path} appeared", domu.name);
-        }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .unwrap_or_else(|| panic!("{path} did not appear within {within:?}"));
-        // Any event (the domU's data directory, a domain dying) re-checks everything.
-        xs.wait_event(Some(left)).expect("waiting for a watch");
-    }
-}
-
 fn dom0_side() {
-    let Some((kernel, box_ramdisk)) = xen_env() else {
+    let Some((kernel, box_ramdisk)) = common::xen_env("grant_mode_over_a_domu_grant") else {
         return;
     };
     let t0 = Instant::now();
-    let work = std::env::current_dir().unwrap();
-    let ramdisk = work.join(format!("xfm-domu-{}.cpio", std::process::id()));
-    build_ramdisk(&box_ramdisk, &ramdisk);
-    eprintln!(
-        "built {} ({} KiB)",
-        ramdisk.display(),
-        std::fs::metadata(&ramdisk).unwrap().len() >> 10
+    let (mut xs, domu) = common::boot_domu(
+        "grant",
+        &kernel,
+        &box_ramdisk,
+        DOMU_SIDE,
+        &gntalloc_modules(),
+        256,
     );
+    let dom = domu.dir.clone();
 
-    let name = format!("xfm-grant-{}", std::process::id());
-    let cfg = format!(
-        "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
-         extra = \"console=hvc0 rdinit=/xfm/init\"\nmemory = 256\nvcpus = 1\n\
-         on_poweroff = \"destroy\"\non_crash = \"destroy\"\n",
-        kernel.display(),
-        ramdisk.display(),
-    );
-    let cfg_path = work.join(format!("{name}.cfg"));
-    std::fs::write(&cfg_path, cfg).unwrap();
-
-    let mut xs = Xenstore::open().expect("connecting to xenstored");
-    // Watch domain deaths before the domain exists, so an early crash is seen.
-    xs.watch("@releaseDomain", "release")
-        .expect("watching @releaseDomain");
-    xl_create(&cfg_path, &name);
-    let mut domu = DomU { name, domid: 0 };
-    let id = run(Command::new("xl").arg("domid").arg(&domu.name));
-    domu.domid = id.trim().parse().expect("xl domid prints a number");
-    let dom = format!("/local/domain/{}", domu.domid);
-    eprintln!("started PVH domU {} (domid {})", domu.name, domu.domid);
-    xs.watch(&format!("{dom}/data"), "data")
-        .expect("watching the domU's data directory");
-
-    let grefs = wait_for(
+    let grefs = common::wait_for(
         &mut xs,
         &domu,
         &format!("{dom}/data/xfm-grefs"),
@@ -553,7 +245,7 @@ fn dom0_side() {
     xs.write(&format!("{dom}/data/xfm-dom0-done"), "1")
         .expect("writing xfm-dom0-done");
 
-    let result = wait_for(
+    let result = common::wait_for(
         &mut xs,
         &domu,
         &format!("{dom}/data/xfm-result"),
@@ -567,5 +259,4 @@ fn dom0_side() {
         grants.stats()
     );
     drop(domu);
-    let _ = std::fs::remove_file(&ramdisk);
 }
