@@ -25,7 +25,10 @@
 //! drop it afterwards; [`vm_memory::GuestAddressSpace::memory`] does exactly that.
 //!
 //! A miss maps while holding the cache lock, so concurrent lookups wait for one mapping call;
-//! hits within a view do not take the cache lock at all.
+//! hits within a view do not take the cache lock at all, and hits on the first few buckets a view
+//! pinned take no lock whatsoever (write-once slots, see [`CacheView`]): a request's buffers
+//! mostly sit in one or two buckets, and an uncontended lock pair is a large part of the fixed
+//! cost of a small copy, notably on emulated CPUs where atomic instructions are slow.
 //!
 //! Copy-based access through the view (`Bytes::read_slice`, `read_obj`...) pins only the buckets
 //! it touches, for as long as the view lives.
@@ -35,7 +38,7 @@ use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::iter::FusedIterator;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use vm_memory::bitmap::BS;
 use vm_memory::{
@@ -293,6 +296,7 @@ impl<S: BucketSource> MappingCache<S> {
     pub fn view(&self) -> CacheView<S> {
         CacheView {
             shared: self.shared.clone(),
+            fast: std::array::from_fn(|_| OnceLock::new()),
             pins: Mutex::new(Pins {
                 map: HashMap::new(),
                 last: None,
@@ -357,6 +361,9 @@ impl<S: BucketSource> GuestAddressSpace for MappingCache<S> {
     }
 }
 
+/// How many of the buckets a view pins it can find without taking its lock.
+const FAST_SLOTS: usize = 4;
+
 /// The buckets a view pins, with the last one used checked first: a copy walks a bucket slice
 /// by slice, and a request's buffers mostly sit in one bucket, so most lookups skip hashing.
 struct Pins<S: BucketSource> {
@@ -371,6 +378,10 @@ type PinnedBucket<S> = Arc<Bucket<<S as BucketSource>::Mapping>>;
 /// pins what it hands out until dropped.
 pub struct CacheView<S: BucketSource> {
     shared: Arc<Shared<S>>,
+    /// The first [`FAST_SLOTS`] buckets the view pinned, each set once and never changed, so a
+    /// lookup among them is a few atomic loads: no lock, no hashing, no reference counting.
+    /// They are in `pins.map` too; both clones go when the view is dropped.
+    fast: [OnceLock<(S::Key, PinnedBucket<S>)>; FAST_SLOTS],
     pins: Mutex<Pins<S>>,
 }
 
@@ -402,6 +413,27 @@ impl<S: BucketSource> CacheView<S> {
         access: Permissions,
     ) -> Result<VolatileSlice<'_>> {
         let (key, offset) = self.shared.source.locate(addr.0, max, access)?;
+        let fast = self
+            .fast
+            .iter()
+            .map_while(OnceLock::get)
+            .find(|(k, _)| *k == key);
+        let (ptr, len) = match fast {
+            Some((_, bucket)) => Self::span(bucket, offset, max)?,
+            None => self.span_slow(key, offset, max)?,
+        };
+        // SAFETY: `ptr..ptr + len` lies in a bucket's mapping and covers only mapped pages
+        // (`span` checks both via `Bucket::run`). The mapping stays valid while the bucket lives
+        // (`MappedPages`), and this view pins the bucket: it holds a clone of its Arc in
+        // `pins.map` (never removed from) and maybe in a fast slot (set once) until the view is
+        // dropped. The slice borrows `self`, so it cannot outlive the pin. Guest memory is
+        // shared with the guest, hence a VolatileSlice.
+        Ok(unsafe { VolatileSlice::new(ptr, len) })
+    }
+
+    /// [`Self::span`] for a bucket not among the fast slots: through the pin map, mapping the
+    /// bucket (and pinning it) if this view has not pinned it yet.
+    fn span_slow(&self, key: S::Key, offset: usize, max: usize) -> Result<(*mut u8, usize)> {
         let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
         let pins = &mut *pins;
         let bucket = match &pins.last {
@@ -412,20 +444,23 @@ impl<S: BucketSource> CacheView<S> {
                     None => {
                         let b = self.shared.get(key)?;
                         pins.map.insert(key, b.clone());
+                        // Filled under the lock and in order; a slot is set at most once.
+                        if let Some(slot) = self.fast.iter().find(|s| s.get().is_none()) {
+                            let _ = slot.set((key, b.clone()));
+                        }
                         b
                     }
                 };
                 &pins.last.insert((key, bucket)).1
             }
         };
+        Self::span(bucket, offset, max)
+    }
+
+    /// Where the run of mapped bytes of `bucket` from `offset` (at most `max`) is.
+    fn span(bucket: &Bucket<S::Mapping>, offset: usize, max: usize) -> Result<(*mut u8, usize)> {
         let len = bucket.run(offset, max)?;
-        let ptr = bucket.inner.mapping.as_ptr().wrapping_add(offset);
-        // SAFETY: `offset..offset + len` lies in the bucket's mapping and covers only mapped
-        // pages (`run` checks both). The mapping stays valid while the bucket lives
-        // (`MappedPages`), and this view keeps a clone of the bucket's Arc in `pins.map` (never
-        // removed from) until the view is dropped; the slice borrows `self`, so it cannot
-        // outlive the pin. Guest memory is shared with the guest, hence a VolatileSlice.
-        Ok(unsafe { VolatileSlice::new(ptr, len) })
+        Ok((bucket.inner.mapping.as_ptr().wrapping_add(offset), len))
     }
 }
 

@@ -882,3 +882,43 @@ fn foreign_and_mmap_memory_live_side_by_side() {
     let region = whole.find_region(GuestAddress(0)).unwrap();
     assert_eq!(region.len(), 64 * PAGE);
 }
+
+#[test]
+fn a_view_past_its_fast_slots_pins_and_reads_every_bucket() {
+    // More buckets than a view finds without its lock, and a bucket size that is not a power
+    // of two (the division path of `locate`).
+    let guest = FakeGuest::new(DOMID, 64).unwrap();
+    for b in 0..8u64 {
+        guest
+            .write_guest(b * 3 * PAGE + 5, &pattern(b, 40))
+            .unwrap();
+    }
+    let cache = lazy(&guest, 64, 3, 8);
+    let view = cache.view();
+    for round in 0..2 {
+        for b in (0..8u64).rev() {
+            let mut buf = [0u8; 40];
+            view.read_slice(&mut buf, GuestAddress(b * 3 * PAGE + 5))
+                .unwrap();
+            assert_eq!(buf[..], pattern(b, 40)[..], "bucket {b}, round {round}");
+        }
+    }
+    assert_eq!(view.pinned(), 8);
+    assert_eq!(cache.stats().misses, 8, "each bucket mapped once per view");
+    // Every bucket is pinned, the fast ones included: none can be evicted.
+    let other = cache.view();
+    let err = other.read_obj::<u8>(GuestAddress(30 * PAGE)).unwrap_err();
+    assert!(
+        matches!(our_error(&err), Error::CacheExhausted { bound: 8 }),
+        "{err}"
+    );
+    // A write through a fast-slot bucket reaches the guest.
+    view.write_obj(0xfeed_u16, GuestAddress(21 * PAGE)).unwrap();
+    let mut back = [0u8; 2];
+    guest.read_guest(21 * PAGE, &mut back).unwrap();
+    assert_eq!(u16::from_le_bytes(back), 0xfeed);
+    drop(view);
+    assert_eq!(guest.live_mappings(), 8, "cached, no longer pinned");
+    assert_eq!(other.read_obj::<u8>(GuestAddress(30 * PAGE)).unwrap(), 0);
+    assert_eq!(cache.stats().live, 8, "the bound holds");
+}
