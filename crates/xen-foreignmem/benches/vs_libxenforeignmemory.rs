@@ -11,7 +11,9 @@
 //!   `ForeignRegion::map`, which also builds the frame list and checks the per-frame errors;
 //! - copy throughput of mapped guest memory through vm-memory's `Bytes` (`read_slice` and
 //!   `write_slice`, i.e. the `VolatileSlice` copy path) in whole-guest and lazy mode, against a
-//!   plain `memcpy` (`copy_from_slice`) of the same size between two local buffers.
+//!   plain `memcpy` (`copy_from_slice`) of the same size between two local buffers; a raw
+//!   `memcpy` from or to the mapped guest memory itself runs alongside, to tell the cost of where
+//!   the memory is from the cost of the access path.
 //!
 //! Each comparison is one criterion benchmark whose iterations run the implementations side by
 //! side (see [`Paired`]); at the end a summary gives each implementation's throughput and the
@@ -27,7 +29,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion};
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 use xen_foreignmem::{
     map_whole_guest, CacheConfig, ForeignMapper, ForeignRegion, LazyForeignMemory, XenForeignMapper,
 };
@@ -293,10 +295,17 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
     // One view for the whole run: its buckets stay mapped (the steady state of a device).
     let view = lazy.view();
     let at = GuestAddress(BASE);
-    const NAMES: &[&str] = &["memcpy", "whole_guest", "lazy_view"];
+    // The mapped guest bytes themselves, for the raw memcpy.
+    let host = whole.get_host_address(at).expect("mapped");
+    const NAMES: &[&str] = &["memcpy", "whole_guest", "lazy_view", "memcpy_mapped"];
     for (size, batch) in COPY_SIZES {
         let src = vec![0x5au8; size];
-        let mut bufs = [vec![0u8; size], vec![0u8; size], vec![0u8; size]];
+        let mut bufs = [
+            vec![0u8; size],
+            vec![0u8; size],
+            vec![0u8; size],
+            vec![0u8; size],
+        ];
         let group = format!("copy_read_{}k", size >> 10);
         let mut p = Paired::new(
             group.clone(),
@@ -305,7 +314,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
         );
         c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                let [b0, b1, b2] = &mut bufs;
+                let [b0, b1, b2, b3] = &mut bufs;
                 p.rounds(
                     iters,
                     batch,
@@ -313,6 +322,15 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                         &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.read_slice(black_box(&mut b1[..]), at).unwrap(),
                         &mut || view.read_slice(black_box(&mut b2[..]), at).unwrap(),
+                        // SAFETY: `host` starts 4 MiB of mapped guest memory (alive as long as
+                        // `whole`), `size` is at most 2 MiB, and `b3` is a distinct local buffer.
+                        &mut || unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                black_box(host),
+                                black_box(&mut b3[..]).as_mut_ptr(),
+                                size,
+                            )
+                        },
                     ],
                 )
             })
@@ -335,6 +353,14 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                         &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.write_slice(black_box(&src[..]), at).unwrap(),
                         &mut || view.write_slice(black_box(&src[..]), at).unwrap(),
+                        // SAFETY: as for reads; the domU is paused, nothing else uses the bytes.
+                        &mut || unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                black_box(src.as_ptr()),
+                                black_box(host),
+                                size,
+                            )
+                        },
                     ],
                 )
             })
