@@ -297,10 +297,20 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
     let at = GuestAddress(BASE);
     // The mapped guest bytes themselves, for the raw memcpy.
     let host = whole.get_host_address(at).expect("mapped");
-    const NAMES: &[&str] = &["memcpy", "whole_guest", "lazy_view", "memcpy_mapped"];
+    // `lazy_view` is the view's own `read_slice`/`write_slice` (what a caller holding a view
+    // gets), `lazy_view_generic` vm-memory's `Bytes` path over the same view (what code
+    // generic over `GuestMemory`, virtio-queue for one, gets).
+    const NAMES: &[&str] = &[
+        "memcpy",
+        "whole_guest",
+        "lazy_view",
+        "lazy_view_generic",
+        "memcpy_mapped",
+    ];
     for (size, batch) in COPY_SIZES {
         let src = vec![0x5au8; size];
         let mut bufs = [
+            vec![0u8; size],
             vec![0u8; size],
             vec![0u8; size],
             vec![0u8; size],
@@ -314,7 +324,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
         );
         c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                let [b0, b1, b2, b3] = &mut bufs;
+                let [b0, b1, b2, b3, b4] = &mut bufs;
                 p.rounds(
                     iters,
                     batch,
@@ -322,6 +332,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                         &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.read_slice(black_box(&mut b1[..]), at).unwrap(),
                         &mut || view.read_slice(black_box(&mut b2[..]), at).unwrap(),
+                        &mut || Bytes::read_slice(&view, black_box(&mut b4[..]), at).unwrap(),
                         // SAFETY: `host` starts 4 MiB of mapped guest memory (alive as long as
                         // `whole`), `size` is at most 2 MiB, and `b3` is a distinct local buffer.
                         &mut || unsafe {
@@ -353,6 +364,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                         &mut || black_box(&mut b0[..]).copy_from_slice(black_box(&src[..])),
                         &mut || whole.write_slice(black_box(&src[..]), at).unwrap(),
                         &mut || view.write_slice(black_box(&src[..]), at).unwrap(),
+                        &mut || Bytes::write_slice(&view, black_box(&src[..]), at).unwrap(),
                         // SAFETY: as for reads; the domU is paused, nothing else uses the bytes.
                         &mut || unsafe {
                             std::ptr::copy_nonoverlapping(

@@ -41,9 +41,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use vm_memory::bitmap::BS;
+#[cfg(doc)]
+use vm_memory::Bytes;
 use vm_memory::{
     guest_memory::GuestMemorySliceIterator, GuestAddress, GuestAddressSpace, GuestMemory,
-    Permissions, VolatileSlice,
+    GuestMemoryError, Permissions, VolatileSlice,
 };
 
 use crate::error::{Error, Result};
@@ -431,6 +433,75 @@ impl<S: BucketSource> CacheView<S> {
         Ok(unsafe { VolatileSlice::new(ptr, len) })
     }
 
+    /// Reads `buf.len()` bytes from `addr`: the same result and errors as
+    /// [`Bytes::read_slice`] through this view's [`GuestMemory`] implementation (an error at
+    /// `addr` itself is that error; one further on is [`GuestMemoryError::PartialBuffer`]), by
+    /// a shorter path: vm-memory's generic one (fallible slice iterator adapters, per-slice
+    /// bounds re-checks and re-slicing) is a large part of the cost of a small copy. Being an
+    /// inherent method it is what `view.read_slice(..)` calls on a concrete view (or an `Arc`
+    /// of one); code generic over `GuestMemory` takes vm-memory's path, with the same results.
+    pub fn read_slice(
+        &self,
+        buf: &mut [u8],
+        addr: GuestAddress,
+    ) -> vm_memory::GuestMemoryResult<()> {
+        let mut done = 0;
+        for slice in self.slices(addr, buf.len(), Permissions::Read) {
+            match slice {
+                Ok(s) => {
+                    // `s.len()` <= the bytes left, so this copies all of `s` (one memcpy).
+                    done += s.copy_to(&mut buf[done..]);
+                }
+                Err(e) => return Err(Self::short(e, done, buf.len())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `addr`: [`Self::read_slice`]'s counterpart for [`Bytes::write_slice`].
+    pub fn write_slice(&self, buf: &[u8], addr: GuestAddress) -> vm_memory::GuestMemoryResult<()> {
+        let mut done = 0;
+        for slice in self.slices(addr, buf.len(), Permissions::Write) {
+            match slice {
+                Ok(s) => {
+                    // `s.len()` <= the bytes left, so this copies all of `s` (one memcpy).
+                    s.copy_from(&buf[done..]);
+                    done += s.len();
+                }
+                Err(e) => return Err(Self::short(e, done, buf.len())),
+            }
+        }
+        Ok(())
+    }
+
+    /// The slices covering `count` bytes from `addr`, as [`GuestMemory::get_slices`] yields.
+    fn slices(
+        &self,
+        addr: GuestAddress,
+        count: usize,
+        access: Permissions,
+    ) -> CacheSliceIter<'_, S> {
+        CacheSliceIter {
+            view: self,
+            addr: addr.0,
+            count,
+            access,
+        }
+    }
+
+    /// The error of a copy that failed after `done` of `expected` bytes, as vm-memory reports
+    /// it: the slice error itself at the start, a partial buffer further on.
+    fn short(e: GuestMemoryError, done: usize, expected: usize) -> GuestMemoryError {
+        if done == 0 {
+            e
+        } else {
+            GuestMemoryError::PartialBuffer {
+                expected,
+                completed: done,
+            }
+        }
+    }
+
     /// [`Self::span`] for a bucket not among the fast slots: through the pin map, mapping the
     /// bucket (and pinning it) if this view has not pinned it yet.
     fn span_slow(&self, key: S::Key, offset: usize, max: usize) -> Result<(*mut u8, usize)> {
@@ -542,11 +613,6 @@ impl<S: BucketSource> GuestMemory for CacheView<S> {
         count: usize,
         access: Permissions,
     ) -> vm_memory::GuestMemoryResult<impl GuestMemorySliceIterator<'a, BS<'a, ()>>> {
-        Ok(CacheSliceIter {
-            view: self,
-            addr: addr.0,
-            count,
-            access,
-        })
+        Ok(self.slices(addr, count, access))
     }
 }

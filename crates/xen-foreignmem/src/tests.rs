@@ -922,3 +922,64 @@ fn a_view_past_its_fast_slots_pins_and_reads_every_bucket() {
     assert_eq!(other.read_obj::<u8>(GuestAddress(30 * PAGE)).unwrap(), 0);
     assert_eq!(cache.stats().live, 8, "the bound holds");
 }
+
+#[test]
+fn view_copies_match_vm_memory_generic_path_results_and_errors() {
+    // The view's own read_slice/write_slice against vm-memory's Bytes path over the same view:
+    // same bytes, same errors (at the start, partial further on, out of range).
+    let guest = FakeGuest::new(DOMID, 16).unwrap();
+    guest.set_populated(9, false);
+    let data = pattern(3, 3 * XEN_PAGE_SIZE);
+    guest.write_guest(PAGE + 100, &data).unwrap();
+    let cache = lazy(&guest, 16, 2, 8);
+    let view = cache.view();
+    let generic: &dyn Fn(&mut [u8], u64) -> vm_memory::GuestMemoryResult<()> =
+        &|b, a| Bytes::read_slice(&view, b, GuestAddress(a));
+    let own: &dyn Fn(&mut [u8], u64) -> vm_memory::GuestMemoryResult<()> =
+        &|b, a| view.read_slice(b, GuestAddress(a));
+    let cases: [(u64, usize); 6] = [
+        (PAGE + 100, 3 * XEN_PAGE_SIZE), // across buckets
+        (9 * PAGE + 8, 16),              // starts in an unpopulated frame
+        (8 * PAGE + 4000, 200),          // runs into it
+        (16 * PAGE - 4, 8),              // runs past the end of memory
+        (16 * PAGE, 1),                  // starts past it
+        (5 * PAGE, 0),                   // nothing
+    ];
+    for (addr, len) in cases {
+        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+        let ra = format!("{:?}", generic(&mut a, addr));
+        let rb = format!("{:?}", own(&mut b, addr));
+        assert_eq!(ra, rb, "read at {addr:#x}+{len}");
+        assert_eq!(a, b, "bytes read at {addr:#x}+{len}");
+    }
+    assert_eq!(
+        own(&mut vec![0u8; 3 * XEN_PAGE_SIZE], PAGE + 100).ok(),
+        Some(())
+    );
+    let partial = view.read_slice(&mut [0u8; 200], GuestAddress(8 * PAGE + 4000));
+    assert!(
+        matches!(
+            partial,
+            Err(GuestMemoryError::PartialBuffer {
+                expected: 200,
+                completed: 96
+            })
+        ),
+        "{partial:?}"
+    );
+
+    for (addr, len) in cases {
+        let src = pattern(addr, len);
+        let ra = format!("{:?}", Bytes::write_slice(&view, &src, GuestAddress(addr)));
+        let mut before = vec![0u8; len];
+        let _ = view.read_slice(&mut before, GuestAddress(addr));
+        let src2: Vec<u8> = src.iter().map(|x| x ^ 0xff).collect();
+        let rb = format!("{:?}", view.write_slice(&src2, GuestAddress(addr)));
+        assert_eq!(ra, rb, "write at {addr:#x}+{len}");
+        if ra.starts_with("Ok") {
+            let mut back = vec![0u8; len];
+            guest.read_guest(addr, &mut back).unwrap();
+            assert_eq!(back, src2, "bytes written at {addr:#x}+{len}");
+        }
+    }
+}
