@@ -1,0 +1,535 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Buffered IOREQs from a real Xen (x86_64): run as root in dom0 (`cargo xtask xen-box test`).
+//!
+//! Xen posts requests to a server's buffered ring only from its own emulation of HVM guests:
+//! the stdvga intercept sends single writes to the VGA window (0xa0000-0xbffff) buffered to
+//! the server whose MMIO range covers them, and the emulated RTC broadcasts a time-offset
+//! request when the guest sets the clock. PVH guests have neither, so these tests create an
+//! HVM domU with `xl`, whose firmware is a purpose-built guest (`tests/guests/hvm_vga.S`) and
+//! whose device model is a stand-in script that only tells the toolstack it runs (the
+//! "traditional" device-model protocol is a xenstore state key; the script emulates nothing).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+use xen_ioreq::{BufIoreqMode, Dispatcher, IoRange, IoreqServer};
+
+/// One domU at a time: the box is small and `xl` serialises anyway.
+static DOMU_LOCK: Mutex<()> = Mutex::new(());
+
+/// Physical load address of the guest image; the code starts 0x100 bytes in.
+const GUEST_BASE: u32 = 0x10_0000;
+const GUEST_ENTRY: u32 = GUEST_BASE + 0x100;
+/// The legacy VGA window, where Xen's stdvga intercept buffers single writes.
+const VGA: u64 = 0xa_0000;
+const VGA_LEN: u64 = 0x2_0000;
+/// Ports served by the test; the guest writes 0xdd to `PORTS + 7` when done.
+const PORTS: u16 = 0x5e0;
+/// What the VGA device answers to reads.
+const VGA_PATTERN: u64 = 0xc4c3_c2c1;
+/// The value the guest writes with `movq`.
+const QUAD: u64 = 0xfedc_ba98_7654_3210;
+/// The year (BCD 0x99 = 2099) the guest sets the emulated RTC to.
+const RTC_YEAR: i64 = 2099;
+
+/// `tests/guests/hvm_vga.S` linked at `GUEST_ENTRY`: a synchronous 4-byte read of VGA + 0,
+/// then single writes of 4 (the value read), 1, 2, 4 and 8 bytes at VGA + 0x10, 0x20, 0x22,
+/// 0x24, 0x28 and 4 bytes at the last dword of the window, sets the RTC year to 2099, writes
+/// one byte at VGA + 0x30 and finally 0xdd to port `PORTS + 7`.
+const VGA_CODE: [u8; 104] = [
+    0xfa, 0xbe, 0x00, 0x00, 0x0a, 0x00, 0x8b, 0x06, 0x89, 0x46, 0x10, 0xc6, 0x46, 0x20, 0x11, 0x66,
+    0xc7, 0x46, 0x22, 0x22, 0x33, 0xc7, 0x46, 0x24, 0x44, 0x55, 0x66, 0x77, 0x0f, 0x20, 0xe0, 0x0d,
+    0x00, 0x06, 0x00, 0x00, 0x0f, 0x22, 0xe0, 0x0f, 0x20, 0xc0, 0x83, 0xe0, 0xfb, 0x83, 0xc8, 0x02,
+    0x0f, 0x22, 0xc0, 0xf3, 0x0f, 0x7e, 0x05, 0x60, 0x01, 0x10, 0x00, 0x66, 0x0f, 0xd6, 0x46, 0x28,
+    0xc7, 0x05, 0xfc, 0xff, 0x0b, 0x00, 0xa5, 0xa5, 0xa5, 0xa5, 0xb0, 0x09, 0xe6, 0x70, 0xb0, 0x99,
+    0xe6, 0x71, 0xc6, 0x46, 0x30, 0xee, 0xb0, 0xdd, 0x66, 0xba, 0xe7, 0x05, 0xee, 0xf4, 0xeb, 0xfd,
+    0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe,
+];
+
+/// Whether the Xen tests can run here; says why loudly when they cannot.
+fn xen_dom0(test: &str) -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!(
+            "SKIPPED: {test}: buffered IOREQs come from Xen's x86 HVM emulation (stdvga, RTC), \
+             which Xen on {} does not have",
+            std::env::consts::ARCH
+        );
+        return false;
+    }
+    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
+    if !Path::new("/dev/xen/privcmd").exists() {
+        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
+        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
+        return false;
+    }
+    true
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `prog` found in `PATH` (the toolstack runs the device model with a path of its own).
+fn in_path(prog: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(prog))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_else(|| panic!("{prog} not found in PATH"))
+}
+
+/// A minimal ELF32 image the toolstack loads as HVM firmware: one loadable segment holding
+/// the headers and `code` (linked to run at `GUEST_ENTRY`), entered at `e_entry`. It has no
+/// Xen notes: an image with them is taken for a PV/PVH kernel and refused as firmware.
+fn hvm_firmware_with(code: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 0x100];
+    f.extend_from_slice(code);
+    let len = f.len() as u32;
+    let put16 =
+        |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    // ELF header: 32-bit, little endian, version 1, executable, i386.
+    f[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 1, 1, 1]);
+    put16(&mut f, 16, 2); // e_type ET_EXEC
+    put16(&mut f, 18, 3); // e_machine EM_386
+    put32(&mut f, 20, 1); // e_version
+    put32(&mut f, 24, GUEST_ENTRY); // e_entry
+    put32(&mut f, 28, 52); // e_phoff
+    put16(&mut f, 40, 52); // e_ehsize
+    put16(&mut f, 42, 32); // e_phentsize
+    put16(&mut f, 44, 1); // e_phnum
+
+    // PT_LOAD: the whole file at GUEST_BASE, RWX.
+    let ph = 52;
+    put32(&mut f, ph, 1);
+    put32(&mut f, ph + 4, 0);
+    put32(&mut f, ph + 8, GUEST_BASE);
+    put32(&mut f, ph + 12, GUEST_BASE);
+    put32(&mut f, ph + 16, len);
+    put32(&mut f, ph + 20, len);
+    put32(&mut f, ph + 24, 7);
+    put32(&mut f, ph + 28, 0x1000);
+    f
+}
+
+/// The stand-in device model: takes the domid from `-d <domid>`, reports the state the
+/// toolstack waits for, and stays alive until the toolstack kills it when the domain goes.
+fn dm_script(xenstore_write: &Path) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Stand-in device model for tests/xen_ioreq_hvm.rs: emulates nothing.\n\
+         domid=\n\
+         while [ $# -gt 0 ]; do\n\
+         \x20 if [ \"$1\" = -d ]; then domid=$2; fi\n\
+         \x20 shift\n\
+         done\n\
+         echo \"stand-in device model for domain $domid\"\n\
+         {} /local/domain/0/device-model/$domid/state running || exit 1\n\
+         exec sleep 86400\n",
+        xenstore_write.display()
+    )
+}
+
+/// A paused HVM domU running `firmware`, destroyed on drop (also when the test panics).
+struct HvmDomU {
+    name: String,
+    domid: u16,
+}
+
+impl HvmDomU {
+    fn create(tag: &str, firmware: &[u8]) -> HvmDomU {
+        let dir = std::env::current_dir().unwrap();
+        let name = format!("xioreq-{tag}-{}", std::process::id());
+        let fw = dir.join(format!("{name}.elf"));
+        std::fs::write(&fw, firmware).unwrap();
+        let dm = dir.join(format!("{name}-dm.sh"));
+        std::fs::write(&dm, dm_script(&in_path("xenstore-write"))).unwrap();
+        run(Command::new("chmod").arg("755").arg(&dm));
+        // The toolstack writes the device model's output there.
+        std::fs::create_dir_all("/var/log/xen").unwrap();
+        let cfg = format!(
+            "name = \"{name}\"\ntype = \"hvm\"\nfirmware_override = \"{}\"\n\
+             device_model_version = \"qemu-xen-traditional\"\n\
+             device_model_override = \"{}\"\n\
+             memory = 64\nvcpus = 1\nvga = \"none\"\nvnc = 0\nsdl = 0\nnographic = 1\n\
+             serial = \"none\"\nusb = 0\nxen_platform_pci = 0\n\
+             on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
+            fw.display(),
+            dm.display(),
+        );
+        let path = dir.join(format!("{name}.cfg"));
+        std::fs::write(&path, cfg).unwrap();
+        run(Command::new("xl")
+            .arg("-v")
+            .arg("create")
+            .arg("-p")
+            .arg(&path));
+        let mut domu = HvmDomU { name, domid: 0 };
+        let id = run(Command::new("xl").arg("domid").arg(&domu.name));
+        domu.domid = id.trim().parse().expect("xl domid prints a number");
+        eprintln!(
+            "created paused HVM domU {} (domid {})",
+            domu.name, domu.domid
+        );
+        domu
+    }
+
+    /// What the toolstack and Xen said, for failure reports.
+    fn diagnostics(&self) -> String {
+        let dm_log = std::fs::read_to_string(format!("/var/log/xen/qemu-dm-{}.log", self.name))
+            .unwrap_or_else(|e| format!("(no device-model log: {e})"));
+        let dmesg = Command::new("xl")
+            .arg("dmesg")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let tail: Vec<&str> = dmesg.lines().rev().take(30).collect();
+        let list = Command::new("xl")
+            .arg("list")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!(
+            "device model: {dm_log}\nxl list:\n{list}\nxl dmesg (last lines, newest first):\n{}",
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for HvmDomU {
+    fn drop(&mut self) {
+        let ok = Command::new("xl")
+            .arg("destroy")
+            .arg(&self.name)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("warning: xl destroy {} failed", self.name);
+        }
+    }
+}
+
+/// What the devices saw, in the order the dispatcher handed it to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    VgaRead(u64, usize),
+    VgaWrite(u64, Vec<u8>),
+    PortWrite(u64, Vec<u8>),
+    TimeOffset(i64),
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+/// The VGA window: answers reads with `VGA_PATTERN`, records every access.
+struct Vga(Log);
+
+impl IoHandler for Vga {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        let p = VGA_PATTERN.to_le_bytes();
+        let n = data.len().min(p.len());
+        data[..n].copy_from_slice(&p[..n]);
+        self.0
+            .lock()
+            .unwrap()
+            .push(Event::VgaRead(offset, data.len()));
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(Event::VgaWrite(offset, data.to_vec()));
+        Ok(())
+    }
+}
+
+/// The test's ports: records writes; the guest's 0xdd at `PORTS + 7` raises `done`.
+struct Ports(Log, Arc<AtomicBool>);
+
+impl IoHandler for Ports {
+    fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        data.fill(0);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(Event::PortWrite(offset, data.to_vec()));
+        if offset == 7 && data == [0xdd] {
+            self.1.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the usual civil-days formula).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The (year, month, day) of `days` since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The offsets (seconds) Xen may report when the guest moves the RTC's year to `RTC_YEAR`:
+/// the same date and time in that year minus now, for today's date or yesterday's (the test
+/// may straddle midnight UTC).
+fn expected_time_offsets() -> Vec<i64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let today = now.div_euclid(86_400);
+    [today, today - 1]
+        .into_iter()
+        .map(|days| {
+            let (y, m, d) = civil_from_days(days);
+            (days_from_civil(RTC_YEAR, m, d) - days_from_civil(y, m, d)) * 86_400
+        })
+        .collect()
+}
+
+/// Runs the guest against a server with buffered mode `mode`: serves only the synchronous
+/// requests while the guest runs, then checks that everything else waits in the buffered
+/// ring, drains it and checks what the guest wrote, in order.
+fn buffered_writes_from_an_hvm_guest(test: &str, mode: BufIoreqMode) {
+    if !xen_dom0(test) {
+        return;
+    }
+    let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tag = if mode == BufIoreqMode::Legacy {
+        "hvm-legacy"
+    } else {
+        "hvm-atomic"
+    };
+    let domu = HvmDomU::create(tag, &hvm_firmware_with(&VGA_CODE));
+
+    let log: Log = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, VGA, VGA_LEN, Arc::new(Vga(log.clone())))
+        .unwrap();
+    bus.insert(
+        IoSpace::Pio,
+        PORTS.into(),
+        8,
+        Arc::new(Ports(log.clone(), done.clone())),
+    )
+    .unwrap();
+    let offsets = log.clone();
+    let mut dispatcher = Dispatcher::new(&bus).with_time_offset(move |off| {
+        offsets.lock().unwrap().push(Event::TimeOffset(off));
+    });
+
+    let mut server = IoreqServer::open(domu.domid, mode)
+        .unwrap_or_else(|e| panic!("creating the IOREQ server: {e}"));
+    server
+        .map_range(IoRange::mmio(VGA, VGA_LEN).unwrap())
+        .unwrap();
+    server.map_range(IoRange::ports(PORTS, 8).unwrap()).unwrap();
+    server.enable().unwrap();
+    let ring = server
+        .buffered_ring()
+        .expect("a buffered ring was asked for");
+    let buffered_port = server.buffered_port().expect("a buffered port");
+    assert_eq!(ring.pending_slots(), Ok(0));
+
+    run(Command::new("xl").arg("unpause").arg(&domu.name));
+    // Serve the vCPU's synchronous requests; only count the buffered ring's notifications.
+    let evtchn = server.event_channel();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut buffered_events = 0;
+    while !done.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "{test}: the guest did not finish within 120 s; saw {:?}; ring {:?}\n{}",
+            log.lock().unwrap(),
+            ring.pending_slots(),
+            domu.diagnostics()
+        );
+        let Some(port) = evtchn.wait_pending(Some(Duration::from_secs(1))).unwrap() else {
+            continue;
+        };
+        evtchn.unmask(port).unwrap();
+        if port == buffered_port {
+            buffered_events += 1;
+        } else {
+            server.serve_port(port, &mut dispatcher);
+        }
+    }
+    let sync = log.lock().unwrap().clone();
+    eprintln!("{test}: synchronous requests: {sync:?}; {buffered_events} buffered notifications");
+    assert_eq!(
+        sync,
+        vec![Event::VgaRead(0, 4), Event::PortWrite(7, vec![0xdd])],
+        "only the read and the port write are synchronous"
+    );
+    assert!(buffered_events > 0, "Xen signals the buffered port");
+
+    // Every single write to the window and the time offset wait in the ring: one slot each,
+    // two for the 8-byte write and two for the 8-byte time offset.
+    assert_eq!(
+        ring.pending_slots(),
+        Ok(10),
+        "slots posted to the buffered ring"
+    );
+    log.lock().unwrap().clear();
+    let drained = server.serve_buffered(&mut dispatcher);
+    assert_eq!(drained, 8, "buffered entries");
+    assert_eq!(ring.pending_slots(), Ok(0));
+    let seen = log.lock().unwrap().clone();
+    eprintln!("{test}: buffered requests: {seen:?}");
+
+    let pattern = VGA_PATTERN.to_le_bytes();
+    let mut want = vec![
+        Event::VgaWrite(0x10, pattern[..4].to_vec()),
+        Event::VgaWrite(0x20, vec![0x11]),
+        Event::VgaWrite(0x22, vec![0x22, 0x33]),
+        Event::VgaWrite(0x24, vec![0x44, 0x55, 0x66, 0x77]),
+        Event::VgaWrite(0x28, QUAD.to_le_bytes().to_vec()),
+        Event::VgaWrite(VGA_LEN - 4, vec![0xa5; 4]),
+    ];
+    let Some(&Event::TimeOffset(off)) = seen.get(want.len()) else {
+        panic!("{test}: no time offset after the VGA writes: {seen:?}");
+    };
+    let expected = expected_time_offsets();
+    assert!(
+        expected.contains(&off),
+        "{test}: time offset {off} s is not the way to {RTC_YEAR} ({expected:?})"
+    );
+    want.push(Event::TimeOffset(off));
+    want.push(Event::VgaWrite(0x30, vec![0xee]));
+    assert_eq!(
+        seen, want,
+        "buffered writes, in the order the guest made them"
+    );
+
+    let stats = dispatcher.stats();
+    eprintln!("{test}: {stats:?}");
+    assert_eq!(stats.completed, 10, "2 synchronous and 8 buffered requests");
+    assert_eq!(stats.errors, 0);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn hvm_guest_vga_writes_and_rtc_offset_arrive_buffered_atomic() {
+    buffered_writes_from_an_hvm_guest(
+        "hvm_guest_vga_writes_and_rtc_offset_arrive_buffered_atomic",
+        BufIoreqMode::Atomic,
+    );
+}
+
+#[test]
+fn hvm_guest_vga_writes_and_rtc_offset_arrive_buffered_legacy() {
+    buffered_writes_from_an_hvm_guest(
+        "hvm_guest_vga_writes_and_rtc_offset_arrive_buffered_legacy",
+        BufIoreqMode::Legacy,
+    );
+}
+
+/// Runs anywhere with GNU `as` and `ld` for x86: the embedded guest is what its source
+/// assembles to.
+#[test]
+fn embedded_hvm_guest_matches_its_source() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIPPED: embedded_hvm_guest_matches_its_source: x86 guest code");
+        return;
+    }
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("as") || !have("ld") {
+        eprintln!("SKIPPED: embedded_hvm_guest_matches_its_source: GNU as/ld not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xioreq-hvm-guest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/hvm_vga.S");
+    let obj = dir.join("hvm_vga.o");
+    let bin = dir.join("hvm_vga.bin");
+    run(Command::new("as").arg("--32").arg(&src).arg("-o").arg(&obj));
+    run(Command::new("ld")
+        .args(["-m", "elf_i386", "-Ttext=0x100100", "--oformat", "binary"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&bin));
+    assert_eq!(
+        std::fs::read(&bin).unwrap(),
+        VGA_CODE,
+        "hvm_vga.S and its bytes"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs anywhere: the firmware image is an ELF the HVM loader takes (32-bit, one segment at
+/// `GUEST_BASE` covering the file, entry at the code, no notes) and the code's absolute
+/// reference to its 8-byte constant matches where the image puts it.
+#[test]
+fn hvm_firmware_image_is_well_formed() {
+    let k = hvm_firmware_with(&VGA_CODE);
+    let u16_at = |at: usize| u16::from_le_bytes(k[at..at + 2].try_into().unwrap());
+    let u32_at = |at: usize| u32::from_le_bytes(k[at..at + 4].try_into().unwrap());
+    assert_eq!(&k[..4], b"\x7fELF");
+    assert_eq!((k[4], k[5]), (1, 1), "ELF32, little endian");
+    assert_eq!((u16_at(16), u16_at(18)), (2, 3), "ET_EXEC, EM_386");
+    assert_eq!(u32_at(24), GUEST_ENTRY, "e_entry");
+    assert_eq!(u16_at(44), 1, "a single program header, no PT_NOTE");
+    assert_eq!((u32_at(52), u32_at(52 + 12)), (1, GUEST_BASE));
+    assert_eq!(u32_at(52 + 16) as usize, k.len());
+    assert_eq!(&k[0x100..], VGA_CODE);
+    let quad = k.windows(8).position(|w| w == QUAD.to_le_bytes()).unwrap() as u32;
+    // movq xmm0, [quad]
+    let load = [0xf3, 0x0f, 0x7e, 0x05];
+    let at = k.windows(4).position(|w| w == load).unwrap();
+    assert_eq!(u32_at(at + 4), GUEST_BASE + quad);
+}
+
+/// Runs anywhere: the date arithmetic behind the expected time offset.
+#[test]
+fn civil_dates_round_trip() {
+    assert_eq!(days_from_civil(1970, 1, 1), 0);
+    assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+    assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    for days in [0, 59, 60, 365, 10_957, 20_000, 47_481] {
+        let (y, m, d) = civil_from_days(days);
+        assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+    }
+    // 2026-11-22 to 2099-11-22: 73 years, 18 of them leap (2028 ... 2096).
+    assert_eq!(
+        days_from_civil(2099, 11, 22) - days_from_civil(2026, 11, 22),
+        73 * 365 + 18
+    );
+}
