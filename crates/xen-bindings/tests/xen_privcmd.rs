@@ -10,7 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xen_bindings::abi::xen::dm_op::{XenDmOp, XenDmOpRemoteShutdown, XEN_DMOP_REMOTE_SHUTDOWN};
+use xen_bindings::abi::xen::dm_op::{
+    XenDmOp, XenDmOpCreateIoreqServer, XenDmOpDestroyIoreqServer, XenDmOpGetIoreqServerInfo,
+    XenDmOpRemoteShutdown, XEN_DMOP_CREATE_IOREQ_SERVER, XEN_DMOP_DESTROY_IOREQ_SERVER,
+    XEN_DMOP_GET_IOREQ_SERVER_INFO, XEN_DMOP_NO_GFNS, XEN_DMOP_REMOTE_SHUTDOWN,
+};
 use xen_bindings::abi::Pod;
 
 use xen_bindings::abi::xen::hvm::{
@@ -479,12 +483,59 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
 
+/// Arm: the IRQFD's dm_op destroys an IOREQ server created here. privcmd issues the dm_op
+/// inside the eventfd write (its wait-queue callback runs the hypercall), so once `write`
+/// has returned the server is gone: no waiting needed.
+fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
+    let id = p
+        .dm_op_struct(
+            domu.id,
+            XEN_DMOP_CREATE_IOREQ_SERVER,
+            &XenDmOpCreateIoreqServer::default(),
+            &mut [],
+        )
+        .expect("create an IOREQ server")
+        .id;
+    let info = |p: &Privcmd| {
+        p.dm_op_struct(
+            domu.id,
+            XEN_DMOP_GET_IOREQ_SERVER_INFO,
+            &XenDmOpGetIoreqServerInfo {
+                id,
+                flags: XEN_DMOP_NO_GFNS,
+                ..Default::default()
+            },
+            &mut [],
+        )
+    };
+    info(p).expect("the new IOREQ server exists");
+    let efd = new_eventfd();
+    let op = XenDmOp::new(
+        XEN_DMOP_DESTROY_IOREQ_SERVER,
+        &XenDmOpDestroyIoreqServer { id, pad: 0 },
+    );
+    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), false)
+        .expect("IRQFD assign");
+    info(p).expect("the IOREQ server is still there before the signal");
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live buffer to an eventfd we own.
+    let n = unsafe { libc::write(efd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    assert_eq!(n, 8, "eventfd write: {}", std::io::Error::last_os_error());
+    let e = info(p).expect_err("the IRQFD's dm_op destroyed the IOREQ server");
+    eprintln!("signalled the IRQFD: the kernel issued destroy_ioreq_server {id}: {e}");
+    assert_eq!(e.errno(), Some(libc::ENOENT), "{e:?}");
+    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), true)
+        .expect("IRQFD deassign");
+}
+
 /// `SHUTDOWN_poweroff` (Xen public/sched.h).
 const SHUTDOWN_POWEROFF: u32 = 0;
 
 /// End to end through the kernel: an IRQFD whose dm_op is `XEN_DMOP_remote_shutdown`; writing
 /// to the eventfd makes the kernel issue it, and the domU shuts down (seen through xenstore's
-/// `@releaseDomain` watch and the domain list).
+/// `@releaseDomain` watch and the domain list). Arm's Xen has no `remote_shutdown` (its dm_op
+/// knows only `set_irq_level`, `nr_vcpus` and the IOREQ-server ops), so there see
+/// [`irqfd_signal_destroys_an_ioreq_server`].
 #[test]
 fn irqfd_signal_issues_the_dm_op() {
     let Some(p) = privcmd_or_skip("irqfd_signal_issues_the_dm_op") else {
@@ -499,6 +550,10 @@ fn irqfd_signal_issues_the_dm_op() {
         return;
     }
     let domu = DomU::create("xbirqfd");
+    if cfg!(target_arch = "aarch64") {
+        irqfd_signal_destroys_an_ioreq_server(&p, &domu);
+        return;
+    }
     let efd = new_eventfd();
     let op = XenDmOp::new(
         XEN_DMOP_REMOTE_SHUTDOWN,
