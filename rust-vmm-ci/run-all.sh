@@ -20,13 +20,16 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # The same flags as the checks, so that the Xen box's host builds reuse their artifacts.
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 
-# name|command: the stages, in order.
+# name|command: the stages, in order. The privcmd IRQFD/IOEVENTFD kernel path runs on the aarch64
+# box, the one place where both work (an x86 PV dom0 cannot use IOEVENTFD); the x86_64 eventfd
+# dom0 (`cargo xtask xen-box test --stack bookworm --dom0-kernel eventfd -p xen-bindings -p
+# xen-ioreq`) is left out of CI so that a fresh machine builds one kernel, not two.
 STAGES=(
     "rust-vmm-ci checks|rust-vmm-ci/run-checks.sh"
     "xen-box selftest (x86_64, bookworm)|cargo xtask xen-box selftest --stack bookworm"
     "xen-box test (x86_64, all stacks)|cargo xtask xen-box test --stack all"
-    "xen-box test (x86_64, eventfd dom0)|cargo xtask xen-box test --stack bookworm --dom0-kernel eventfd -p xen-bindings -p xen-ioreq"
     "xen-box test (aarch64, all stacks)|cargo xtask xen-box test --arch aarch64 --stack all"
+    "xen-box test (aarch64, eventfd dom0)|cargo xtask xen-box test --arch aarch64 --stack trixie --dom0-kernel eventfd -p xen-bindings -p xen-ioreq"
     "xen-box virtio-domu (aarch64)|cargo xtask xen-box virtio-domu --arch aarch64 --stack trixie"
     "aarch64 build (all crates)|rust-vmm-ci/build-aarch64.sh"
     "aarch64 unit tests (qemu-user)|cargo xtask xen-box cross-unit -p vm-hypervisor -p vm-vcpu-ref -p xen-bindings -p xen-foreignmem -p xen-ioreq"
