@@ -6,6 +6,11 @@
 //! Each test creates a paused PVH domU with `xl create -p`, serves it with an IOREQ server and
 //! destroys both afterwards.
 
+mod common;
+
+use common::{
+    pvh_kernel_with, run, x86_guests_or_skip, xen_env, DomU, DOMU_LOCK, GUEST_BASE, GUEST_ENTRY,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -18,106 +23,6 @@ use xen_ioreq::{
     BufIoreqMode, Dispatcher, GuestMemoryRam, Interrupt, IoRange, IoreqServer, NotifyPath,
     PciConfigHandler,
 };
-
-/// One domU at a time: the box is small and `xl` serialises anyway.
-static DOMU_LOCK: Mutex<()> = Mutex::new(());
-
-fn xen_env(test: &str) -> Option<PathBuf> {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-        return None;
-    }
-    match std::env::var_os("XEN_BOX_DOMU_KERNEL") {
-        Some(k) => Some(PathBuf::from(k)),
-        None => {
-            assert!(
-                !in_box,
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL is unset"
-            );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL not set");
-            None
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A paused PVH domU, destroyed on drop (also when the test panics). Kept after it shuts
-/// down (the test guest ends with `cli; hlt`, which Xen treats as powering off), so that the
-/// drop always finds it.
-struct DomU {
-    name: String,
-    domid: u16,
-}
-
-impl DomU {
-    fn create(tag: &str, kernel: &Path, vcpus: u32) -> DomU {
-        let name = format!("xioreq-{tag}-{}", std::process::id());
-        // xl on Arm knows no guest types: every Arm guest is auto-translated like PVH.
-        let guest_type = if cfg!(target_arch = "aarch64") {
-            ""
-        } else {
-            "type = \"pvh\"\n"
-        };
-        let cfg = format!(
-            "name = \"{name}\"\n{guest_type}kernel = \"{}\"\n\
-             memory = 128\nvcpus = {vcpus}\n\
-             on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
-            kernel.display(),
-        );
-        let path = std::env::current_dir().unwrap().join(format!("{name}.cfg"));
-        std::fs::write(&path, cfg).unwrap();
-        run(Command::new("xl").arg("create").arg("-p").arg(&path));
-        let mut domu = DomU { name, domid: 0 };
-        let id = run(Command::new("xl").arg("domid").arg(&domu.name));
-        domu.domid = id.trim().parse().expect("xl domid prints a number");
-        eprintln!(
-            "created paused PVH domU {} (domid {})",
-            domu.name, domu.domid
-        );
-        domu
-    }
-}
-
-impl Drop for DomU {
-    fn drop(&mut self) {
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
-}
-
-/// The purpose-built guests are x86 code: on other hosts the tests that run them say so
-/// loudly and skip.
-fn x86_guests_or_skip(test: &str) -> bool {
-    if cfg!(target_arch = "x86_64") {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: {test}: its purpose-built PVH guest is x86 code, and Xen on {} runs no x86 \
-         guests",
-        std::env::consts::ARCH
-    );
-    false
-}
 
 struct Nothing;
 
@@ -323,9 +228,6 @@ fn arm_server_lifecycle(domu: &DomU) {
 // A purpose-built PVH guest doing port and MMIO accesses of every size
 // -------------------------------------------------------------------------------------------
 
-/// Physical load address of the guest image; the code starts 0x100 bytes in.
-const GUEST_BASE: u32 = 0x10_0000;
-const GUEST_ENTRY: u32 = GUEST_BASE + 0x100;
 /// MMIO window served by the test (far above the domU's 128 MiB of RAM).
 const MMIO: u64 = 0xe000_0000;
 /// Ports served by the test.
@@ -385,58 +287,6 @@ const GUEST_CODE: [u8; 184] = [
 /// The guest of `guest_accesses_of_every_size_reach_the_devices` as a PVH kernel.
 fn pvh_kernel() -> Vec<u8> {
     pvh_kernel_with(&GUEST_CODE)
-}
-
-/// A minimal ELF32 PVH kernel: one loadable segment holding the headers, a
-/// `XEN_ELFNOTE_PHYS32_ENTRY` note and `code` (linked to run at `GUEST_ENTRY`).
-fn pvh_kernel_with(code: &[u8]) -> Vec<u8> {
-    const NOTE_OFF: u32 = 0x80;
-    const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-    let mut f = vec![0u8; 0x100];
-    f.extend_from_slice(code);
-    let len = f.len() as u32;
-    let put16 =
-        |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 =
-        |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    // ELF header: 32-bit, little endian, version 1, executable, i386.
-    f[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 1, 1, 1]);
-    put16(&mut f, 16, 2); // e_type ET_EXEC
-    put16(&mut f, 18, 3); // e_machine EM_386
-    put32(&mut f, 20, 1); // e_version
-    put32(&mut f, 24, GUEST_ENTRY); // e_entry
-    put32(&mut f, 28, 52); // e_phoff
-    put16(&mut f, 40, 52); // e_ehsize
-    put16(&mut f, 42, 32); // e_phentsize
-    put16(&mut f, 44, 2); // e_phnum
-                          // PT_LOAD: the whole file at GUEST_BASE, RWX.
-    let ph = 52;
-    put32(&mut f, ph, 1);
-    put32(&mut f, ph + 4, 0);
-    put32(&mut f, ph + 8, GUEST_BASE);
-    put32(&mut f, ph + 12, GUEST_BASE);
-    put32(&mut f, ph + 16, len);
-    put32(&mut f, ph + 20, len);
-    put32(&mut f, ph + 24, 7);
-    put32(&mut f, ph + 28, 0x1000);
-    // PT_NOTE over the note.
-    let ph = 52 + 32;
-    put32(&mut f, ph, 4);
-    put32(&mut f, ph + 4, NOTE_OFF);
-    put32(&mut f, ph + 8, GUEST_BASE + NOTE_OFF);
-    put32(&mut f, ph + 12, GUEST_BASE + NOTE_OFF);
-    put32(&mut f, ph + 16, 20);
-    put32(&mut f, ph + 20, 20);
-    put32(&mut f, ph + 24, 4);
-    put32(&mut f, ph + 28, 4);
-    // The note: name "Xen", 4-byte descriptor = the 32-bit entry point.
-    let n = NOTE_OFF as usize;
-    put32(&mut f, n, 4);
-    put32(&mut f, n + 4, 4);
-    put32(&mut f, n + 8, XEN_ELFNOTE_PHYS32_ENTRY);
-    f[n + 12..n + 16].copy_from_slice(b"Xen\0");
-    put32(&mut f, n + 16, GUEST_ENTRY);
-    f
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

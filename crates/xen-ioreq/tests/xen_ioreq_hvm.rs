@@ -11,6 +11,9 @@
 //! whose device model is a stand-in script that only tells the toolstack it runs (the
 //! "traditional" device-model protocol is a xenstore state key; the script emulates nothing).
 
+mod common;
+
+use common::{hvm_firmware_with, in_dom0, run, DomU, DOMU_LOCK, GUEST_BASE, GUEST_ENTRY};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use xen_ioreq::{BufIoreqMode, Dispatcher, IoRange, IoreqServer};
 
-/// One domU at a time: the box is small and `xl` serialises anyway.
-static DOMU_LOCK: Mutex<()> = Mutex::new(());
-
-/// Physical load address of the guest image; the code starts 0x100 bytes in.
-const GUEST_BASE: u32 = 0x10_0000;
-const GUEST_ENTRY: u32 = GUEST_BASE + 0x100;
 /// The legacy VGA window, where Xen's stdvga intercept buffers single writes.
 const VGA: u64 = 0xa_0000;
 const VGA_LEN: u64 = 0x2_0000;
@@ -62,26 +59,7 @@ fn xen_dom0(test: &str) -> bool {
         );
         return false;
     }
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-        return false;
-    }
-    true
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    in_dom0(test)
 }
 
 /// `prog` found in `PATH` (the toolstack runs the device model with a path of its own).
@@ -93,41 +71,6 @@ fn in_path(prog: &str) -> PathBuf {
                 .find(|f| f.is_file())
         })
         .unwrap_or_else(|| panic!("{prog} not found in PATH"))
-}
-
-/// A minimal ELF32 image the toolstack loads as HVM firmware: one loadable segment holding
-/// the headers and `code` (linked to run at `GUEST_ENTRY`), entered at `e_entry`. It has no
-/// Xen notes: an image with them is taken for a PV/PVH kernel and refused as firmware.
-fn hvm_firmware_with(code: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 0x100];
-    f.extend_from_slice(code);
-    let len = f.len() as u32;
-    let put16 =
-        |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 =
-        |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    // ELF header: 32-bit, little endian, version 1, executable, i386.
-    f[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 1, 1, 1]);
-    put16(&mut f, 16, 2); // e_type ET_EXEC
-    put16(&mut f, 18, 3); // e_machine EM_386
-    put32(&mut f, 20, 1); // e_version
-    put32(&mut f, 24, GUEST_ENTRY); // e_entry
-    put32(&mut f, 28, 52); // e_phoff
-    put16(&mut f, 40, 52); // e_ehsize
-    put16(&mut f, 42, 32); // e_phentsize
-    put16(&mut f, 44, 1); // e_phnum
-
-    // PT_LOAD: the whole file at GUEST_BASE, RWX.
-    let ph = 52;
-    put32(&mut f, ph, 1);
-    put32(&mut f, ph + 4, 0);
-    put32(&mut f, ph + 8, GUEST_BASE);
-    put32(&mut f, ph + 12, GUEST_BASE);
-    put32(&mut f, ph + 16, len);
-    put32(&mut f, ph + 20, len);
-    put32(&mut f, ph + 24, 7);
-    put32(&mut f, ph + 28, 0x1000);
-    f
 }
 
 /// The stand-in device model: takes the domid from `-d <domid>`, reports the state the
@@ -148,25 +91,22 @@ fn dm_script(xenstore_write: &Path) -> String {
     )
 }
 
-/// A paused HVM domU running `firmware`, destroyed on drop (also when the test panics).
-struct HvmDomU {
-    name: String,
-    domid: u16,
-}
-
-impl HvmDomU {
-    fn create(tag: &str, firmware: &[u8]) -> HvmDomU {
-        let dir = std::env::current_dir().unwrap();
-        let name = format!("xioreq-{tag}-{}", std::process::id());
-        let fw = dir.join(format!("{name}.elf"));
-        std::fs::write(&fw, firmware).unwrap();
-        let dm = dir.join(format!("{name}-dm.sh"));
-        std::fs::write(&dm, dm_script(&in_path("xenstore-write"))).unwrap();
-        run(Command::new("chmod").arg("755").arg(&dm));
-        // The toolstack writes the device model's output there.
-        std::fs::create_dir_all("/var/log/xen").unwrap();
-        let cfg = format!(
-            "name = \"{name}\"\ntype = \"hvm\"\nfirmware_override = \"{}\"\n\
+/// A paused HVM domU running `firmware` with the stand-in device model, destroyed on drop
+/// (also when the test panics).
+fn create_hvm_domu(tag: &str, firmware: &[u8]) -> DomU {
+    let dir = std::env::current_dir().unwrap();
+    let name = format!("xioreq-{tag}-{}", std::process::id());
+    let fw = dir.join(format!("{name}.elf"));
+    std::fs::write(&fw, firmware).unwrap();
+    let dm = dir.join(format!("{name}-dm.sh"));
+    std::fs::write(&dm, dm_script(&in_path("xenstore-write"))).unwrap();
+    run(Command::new("chmod").arg("755").arg(&dm));
+    // The toolstack writes the device model's output there.
+    std::fs::create_dir_all("/var/log/xen").unwrap();
+    let domu = DomU::create_paused(
+        name,
+        &format!(
+            "type = \"hvm\"\nfirmware_override = \"{}\"\n\
              device_model_version = \"qemu-xen-traditional\"\n\
              device_model_override = \"{}\"\n\
              memory = 64\nvcpus = 1\nvga = \"none\"\nvnc = 0\nsdl = 0\nnographic = 1\n\
@@ -174,57 +114,33 @@ impl HvmDomU {
              on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
             fw.display(),
             dm.display(),
-        );
-        let path = dir.join(format!("{name}.cfg"));
-        std::fs::write(&path, cfg).unwrap();
-        run(Command::new("xl")
-            .arg("-v")
-            .arg("create")
-            .arg("-p")
-            .arg(&path));
-        let mut domu = HvmDomU { name, domid: 0 };
-        let id = run(Command::new("xl").arg("domid").arg(&domu.name));
-        domu.domid = id.trim().parse().expect("xl domid prints a number");
-        eprintln!(
-            "created paused HVM domU {} (domid {})",
-            domu.name, domu.domid
-        );
-        domu
-    }
-
-    /// What the toolstack and Xen said, for failure reports.
-    fn diagnostics(&self) -> String {
-        let dm_log = std::fs::read_to_string(format!("/var/log/xen/qemu-dm-{}.log", self.name))
-            .unwrap_or_else(|e| format!("(no device-model log: {e})"));
-        let dmesg = Command::new("xl")
-            .arg("dmesg")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let tail: Vec<&str> = dmesg.lines().rev().take(30).collect();
-        let list = Command::new("xl")
-            .arg("list")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        format!(
-            "device model: {dm_log}\nxl list:\n{list}\nxl dmesg (last lines, newest first):\n{}",
-            tail.join("\n")
-        )
-    }
+        ),
+    );
+    eprintln!(
+        "created paused HVM domU {} (domid {})",
+        domu.name, domu.domid
+    );
+    domu
 }
 
-impl Drop for HvmDomU {
-    fn drop(&mut self) {
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
+/// What the toolstack and Xen said about `domu`, for failure reports.
+fn diagnostics(domu: &DomU) -> String {
+    let dm_log = std::fs::read_to_string(format!("/var/log/xen/qemu-dm-{}.log", domu.name))
+        .unwrap_or_else(|e| format!("(no device-model log: {e})"));
+    let output = |args: &[&str]| {
+        Command::new("xl")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let dmesg = output(&["dmesg"]);
+    let tail: Vec<&str> = dmesg.lines().rev().take(30).collect();
+    format!(
+        "device model: {dm_log}\nxl list:\n{}\nxl dmesg (last lines, newest first):\n{}",
+        output(&["list"]),
+        tail.join("\n")
+    )
 }
 
 /// What the devices saw, in the order the dispatcher handed it to them.
@@ -336,7 +252,7 @@ fn buffered_writes_from_an_hvm_guest(test: &str, mode: BufIoreqMode) {
     } else {
         "hvm-atomic"
     };
-    let domu = HvmDomU::create(tag, &hvm_firmware_with(&VGA_CODE));
+    let domu = create_hvm_domu(tag, &hvm_firmware_with(&VGA_CODE));
 
     let log: Log = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
@@ -379,7 +295,7 @@ fn buffered_writes_from_an_hvm_guest(test: &str, mode: BufIoreqMode) {
             "{test}: the guest did not finish within 120 s; saw {:?}; ring {:?}\n{}",
             log.lock().unwrap(),
             ring.pending_slots(),
-            domu.diagnostics()
+            diagnostics(&domu)
         );
         let Some(port) = evtchn.wait_pending(Some(Duration::from_secs(1))).unwrap() else {
             continue;
