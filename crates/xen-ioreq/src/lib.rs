@@ -21,6 +21,11 @@
 //!   injection, and kernel irqfd/ioeventfd with a userspace fallback.
 //! - [`EventLoop`]: an epoll loop serving one server.
 //!
+//! `examples/virtio_rng` is a complete virtio-mmio entropy device on top of these: feature
+//! negotiation, a request queue walked with `virtio-queue` over `xen-foreignmem` guest memory,
+//! notifications through [`IoreqServer::add_ioeventfd`] and its interrupt through
+//! [`IoreqServer::add_irqfd`]; `tests/arm_virtio.rs` serves it to a real Arm guest.
+//!
 //! Whatever a request holds, the server completes it (reads of broken requests return all
 //! ones), logs what was wrong and keeps serving: a guest is never left hanging.
 //!

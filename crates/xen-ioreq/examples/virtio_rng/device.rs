@@ -1,0 +1,340 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! A virtio-mmio (version 2) entropy device for a Xen guest, served through an IOREQ server.
+//!
+//! Register accesses arrive through the server's [`Dispatcher`](xen_ioreq::Dispatcher) on an
+//! `IoBus`; queue notifications arrive on an eventfd (`IoreqServer::add_ioeventfd`: privcmd's
+//! kernel ioeventfd, the dispatcher's userspace one, or a QueueNotify write that reached the
+//! bus), and [`worker`] fills the guest's buffers, updates the used ring and signals the
+//! interrupt eventfd (`IoreqServer::add_irqfd`). The queue lives in guest memory reached with
+//! `xen-foreignmem`: foreign mappings of guest-physical addresses, or grant mappings when the
+//! guest uses Xen grant DMA (addresses with bit 63 set).
+//!
+//! The bytes are a fixed splitmix64 stream, not entropy: a demonstration, and what lets the
+//! box test check that the guest got exactly what the device handed out. Shared by
+//! `examples/virtio_rng` and `tests/arm_virtio.rs`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use virtio_queue::{Queue, QueueT};
+use vm_hypervisor::{DeviceError, IoHandler};
+use vm_memory::{Bytes, GuestAddressSpace, GuestMemory};
+use vmm_sys_util::eventfd::EventFd;
+use xen_foreignmem::{
+    CacheConfig, GrantMemory, LazyForeignMemory, XenForeignMapper, XenGrantMapper, GRANT_ADDR_FLAG,
+};
+
+/// Where xl puts the virtio-mmio device of an Arm guest, its size and its SPI.
+pub const BASE: u64 = 0x200_0000;
+/// Size of the register window.
+pub const SIZE: u64 = 0x200;
+/// The device's interrupt (an SPI of the guest's GIC).
+pub const SPI: u32 = 33;
+/// Arm guests' RAM starts at 1 GiB (GUEST_RAM0_BASE); the box's domUs have 128 MiB.
+pub const GUEST_RAM_END: u64 = 0x4000_0000 + (128 << 20);
+
+/// virtio-mmio (version 2) register offsets.
+mod reg {
+    pub const MAGIC: u64 = 0x000;
+    pub const VERSION: u64 = 0x004;
+    pub const DEVICE_ID: u64 = 0x008;
+    pub const VENDOR_ID: u64 = 0x00c;
+    pub const DEVICE_FEATURES: u64 = 0x010;
+    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
+    pub const DRIVER_FEATURES: u64 = 0x020;
+    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
+    pub const QUEUE_SEL: u64 = 0x030;
+    pub const QUEUE_NUM_MAX: u64 = 0x034;
+    pub const QUEUE_NUM: u64 = 0x038;
+    pub const QUEUE_READY: u64 = 0x044;
+    pub const QUEUE_NOTIFY: u64 = 0x050;
+    pub const INTERRUPT_STATUS: u64 = 0x060;
+    pub const INTERRUPT_ACK: u64 = 0x064;
+    pub const STATUS: u64 = 0x070;
+    pub const QUEUE_DESC_LOW: u64 = 0x080;
+    pub const QUEUE_DESC_HIGH: u64 = 0x084;
+    pub const QUEUE_DRIVER_LOW: u64 = 0x090;
+    pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
+    pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
+    pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+    pub const CONFIG_GENERATION: u64 = 0x0fc;
+}
+
+/// Feature bit: the modern interface.
+pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+/// Feature bit: the device sees addresses the platform translates (what a driver using Xen
+/// grant DMA requires; harmless otherwise, the addresses are then guest-physical).
+const VIRTIO_F_ACCESS_PLATFORM: u64 = 1 << 33;
+const OFFERED: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM;
+/// Device status bits.
+const STATUS_FEATURES_OK: u32 = 8;
+/// Device status bit: the driver gave up on the device.
+pub const STATUS_FAILED: u32 = 0x80;
+/// Interrupt status: the device used buffers.
+const INT_VRING: u32 = 1;
+const QUEUE_MAX: u16 = 64;
+
+/// Locks `m`, also after a panic elsewhere (the state stays usable: every update is a
+/// plain assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The entropy the device hands out: byte `i` of a fixed, non-trivial stream (splitmix64 of
+/// the word index), so the test can tell which bytes the guest got.
+pub fn stream_byte(i: u64) -> u8 {
+    let mut z = (i / 8)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    z.to_le_bytes()[(i % 8) as usize]
+}
+
+/// The transport's state as the driver sets it.
+pub struct Transport {
+    status: u32,
+    device_features_sel: u32,
+    driver_features_sel: u32,
+    /// Features the driver accepted.
+    pub driver_features: u64,
+    queue_sel: u32,
+    queue: Queue,
+    interrupt_status: u32,
+    /// Bytes of the stream handed out so far.
+    pub produced: u64,
+    /// Buffers used.
+    used: u64,
+}
+
+impl Transport {
+    fn new() -> Self {
+        Transport {
+            status: 0,
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            queue_sel: 0,
+            // A power of two no larger than the virtio maximum: cannot fail.
+            queue: Queue::new(QUEUE_MAX).expect("a valid queue size"),
+            interrupt_status: 0,
+            produced: 0,
+            used: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        let produced = self.produced;
+        let used = self.used;
+        *self = Transport::new();
+        // What was handed out stays handed out: the test checks the guest's bytes against it.
+        self.produced = produced;
+        self.used = used;
+    }
+}
+
+/// A virtio-mmio entropy device with one request queue. Register accesses arrive through the
+/// IOREQ server's dispatcher; queue notifications arrive on `kick` (from privcmd's kernel
+/// ioeventfd, the dispatcher's userspace one, or a QueueNotify write that reached the bus), a
+/// worker thread fills the buffers and signals `irq` (an irqfd for SPI 33).
+pub struct RngDevice {
+    /// The transport's state.
+    pub t: Mutex<Transport>,
+    kick: Arc<EventFd>,
+    irq: Arc<EventFd>,
+    /// QueueNotify writes that reached the bus (no ioeventfd took them).
+    pub bus_notifies: AtomicU64,
+    /// Register accesses that reached the bus, by offset.
+    pub accesses: Mutex<HashMap<u64, u64>>,
+    /// Feature bits offered or status values the driver wrote, for the report.
+    pub status_log: Mutex<Vec<u32>>,
+}
+
+impl RngDevice {
+    /// A reset device: notifications wake [`worker`] through `kick`, interrupts go out
+    /// through `irq`.
+    pub fn new(kick: Arc<EventFd>, irq: Arc<EventFd>) -> Self {
+        RngDevice {
+            t: Mutex::new(Transport::new()),
+            kick,
+            irq,
+            bus_notifies: AtomicU64::new(0),
+            accesses: Mutex::new(HashMap::new()),
+            status_log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn reg_read(&self, offset: u64) -> u32 {
+        let t = lock(&self.t);
+        match offset {
+            reg::MAGIC => 0x7472_6976, // "virt"
+            reg::VERSION => 2,
+            reg::DEVICE_ID => 4, // entropy source
+            reg::VENDOR_ID => 0x554d_4551,
+            reg::DEVICE_FEATURES => match t.device_features_sel {
+                0 => OFFERED as u32,
+                1 => (OFFERED >> 32) as u32,
+                _ => 0,
+            },
+            reg::QUEUE_NUM_MAX if t.queue_sel == 0 => u32::from(QUEUE_MAX),
+            reg::QUEUE_READY => u32::from(t.queue_sel == 0 && t.queue.ready()),
+            reg::INTERRUPT_STATUS => t.interrupt_status,
+            reg::STATUS => t.status,
+            reg::CONFIG_GENERATION => 0,
+            _ => 0,
+        }
+    }
+
+    fn reg_write(&self, offset: u64, v: u32) {
+        let mut t = lock(&self.t);
+        let sel0 = t.queue_sel == 0;
+        match offset {
+            reg::DEVICE_FEATURES_SEL => t.device_features_sel = v,
+            reg::DRIVER_FEATURES_SEL => t.driver_features_sel = v,
+            reg::DRIVER_FEATURES => match t.driver_features_sel {
+                0 => t.driver_features = (t.driver_features & !0xffff_ffff) | u64::from(v),
+                1 => t.driver_features = (t.driver_features & 0xffff_ffff) | (u64::from(v) << 32),
+                _ => {}
+            },
+            reg::QUEUE_SEL => t.queue_sel = v,
+            reg::QUEUE_NUM if sel0 => t.queue.set_size(v as u16),
+            reg::QUEUE_READY if sel0 => t.queue.set_ready(v == 1),
+            reg::QUEUE_DESC_LOW if sel0 => t.queue.set_desc_table_address(Some(v), None),
+            reg::QUEUE_DESC_HIGH if sel0 => t.queue.set_desc_table_address(None, Some(v)),
+            reg::QUEUE_DRIVER_LOW if sel0 => t.queue.set_avail_ring_address(Some(v), None),
+            reg::QUEUE_DRIVER_HIGH if sel0 => t.queue.set_avail_ring_address(None, Some(v)),
+            reg::QUEUE_DEVICE_LOW if sel0 => t.queue.set_used_ring_address(Some(v), None),
+            reg::QUEUE_DEVICE_HIGH if sel0 => t.queue.set_used_ring_address(None, Some(v)),
+            reg::QUEUE_NOTIFY => {
+                self.bus_notifies.fetch_add(1, Ordering::Relaxed);
+                drop(t);
+                if let Err(e) = self.kick.write(1) {
+                    eprintln!("rng device: signalling the queue: {e}");
+                }
+            }
+            reg::INTERRUPT_ACK => t.interrupt_status &= !v,
+            reg::STATUS => {
+                lock(&self.status_log).push(v);
+                if v == 0 {
+                    t.reset();
+                } else {
+                    // FEATURES_OK only sticks for features we offered.
+                    let ok = t.driver_features & !OFFERED == 0;
+                    t.status = if ok { v } else { v & !STATUS_FEATURES_OK };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Fills every available buffer of the queue in `mem` with the next bytes of the stream;
+    /// returns the number of buffers used.
+    pub fn process<M: GuestMemory>(&self, mem: &M) -> usize {
+        let mut t = lock(&self.t);
+        if !t.queue.ready() {
+            return 0;
+        }
+        let mut used = 0;
+        while let Some(chain) = t.queue.pop_descriptor_chain(mem) {
+            let head = chain.head_index();
+            let mut len = 0u32;
+            for desc in chain.writable() {
+                let n = desc.len();
+                let bytes: Vec<u8> = (t.produced..t.produced + u64::from(n))
+                    .map(stream_byte)
+                    .collect();
+                if let Err(e) = mem.write_slice(&bytes, desc.addr()) {
+                    eprintln!("rng device: writing {n} bytes at {:#x}: {e}", desc.addr().0);
+                    break;
+                }
+                t.produced += u64::from(n);
+                len += n;
+            }
+            if let Err(e) = t.queue.add_used(mem, head, len) {
+                // A used ring the guest placed where we cannot write: nothing to complete.
+                eprintln!("rng device: used ring: {e}");
+                break;
+            }
+            t.used += 1;
+            used += 1;
+        }
+        if used > 0 {
+            t.interrupt_status |= INT_VRING;
+            drop(t);
+            if let Err(e) = self.irq.write(1) {
+                eprintln!("rng device: raising the interrupt: {e}");
+            }
+        }
+        used
+    }
+}
+
+impl IoHandler for RngDevice {
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        *lock(&self.accesses).entry(offset).or_default() += 1;
+        let bytes = self.reg_read(offset).to_le_bytes();
+        let n = data.len().min(4);
+        data.fill(0);
+        data[..n].copy_from_slice(&bytes[..n]);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        *lock(&self.accesses).entry(offset).or_default() += 1;
+        let mut v = [0u8; 4];
+        let n = data.len().min(4);
+        v[..n].copy_from_slice(&data[..n]);
+        self.reg_write(offset, u32::from_le_bytes(v));
+        Ok(())
+    }
+}
+
+/// What the worker thread saw.
+#[derive(Debug, Default)]
+pub struct WorkerReport {
+    /// Signals counted on the kick eventfd (each QueueNotify write adds one).
+    pub kicks: u64,
+    /// Buffers used.
+    pub buffers: usize,
+    /// Whether the queue lived in grant addresses (Xen grant DMA).
+    pub grants: bool,
+}
+
+/// Waits on the kick eventfd and processes the queue of `domid` until `stop` is set (and the
+/// eventfd written to wake it).
+pub fn worker(
+    dev: Arc<RngDevice>,
+    domid: u16,
+    stop: Arc<AtomicBool>,
+) -> Result<WorkerReport, Box<dyn std::error::Error + Send + Sync>> {
+    let foreign = LazyForeignMemory::new(
+        XenForeignMapper::open()?,
+        domid,
+        GUEST_RAM_END,
+        CacheConfig::default(),
+    )?;
+    let mut grants = None;
+    let mut report = WorkerReport::default();
+    loop {
+        let n = dev.kick.read()?;
+        if stop.load(Ordering::Acquire) {
+            return Ok(report);
+        }
+        report.kicks += n;
+        let desc = lock(&dev.t).queue.desc_table();
+        if desc & GRANT_ADDR_FLAG != 0 {
+            report.grants = true;
+            if grants.is_none() {
+                grants = Some(GrantMemory::new(XenGrantMapper::open()?, domid, 64)?);
+            }
+            if let Some(g) = &grants {
+                report.buffers += dev.process(&*g.memory());
+            }
+        } else {
+            report.buffers += dev.process(&*foreign.memory());
+        }
+    }
+}
