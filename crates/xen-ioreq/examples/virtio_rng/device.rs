@@ -73,6 +73,8 @@ const OFFERED: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM;
 const STATUS_FEATURES_OK: u32 = 8;
 /// Device status bit: the driver gave up on the device.
 pub const STATUS_FAILED: u32 = 0x80;
+/// How many status writes [`RngDevice::status_log`] keeps (a guest may write forever).
+const STATUS_LOG_MAX: usize = 64;
 /// Interrupt status: the device used buffers.
 const INT_VRING: u32 = 1;
 const QUEUE_MAX: u16 = 64;
@@ -150,7 +152,7 @@ pub struct RngDevice {
     pub bus_notifies: AtomicU64,
     /// Register accesses that reached the bus, by offset.
     pub accesses: Mutex<HashMap<u64, u64>>,
-    /// Feature bits offered or status values the driver wrote, for the report.
+    /// The first [`STATUS_LOG_MAX`] status values the driver wrote, for reports.
     pub status_log: Mutex<Vec<u32>>,
 }
 
@@ -218,7 +220,11 @@ impl RngDevice {
             }
             reg::INTERRUPT_ACK => t.interrupt_status &= !v,
             reg::STATUS => {
-                lock(&self.status_log).push(v);
+                let mut log = lock(&self.status_log);
+                if log.len() < STATUS_LOG_MAX {
+                    log.push(v);
+                }
+                drop(log);
                 if v == 0 {
                     t.reset();
                 } else {
