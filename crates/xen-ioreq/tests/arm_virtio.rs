@@ -9,6 +9,9 @@
 //! virtio-mmio and virtio-rng drivers (and, in mode `rng`, reads `/dev/hwrng`). xl places such
 //! devices only on Arm: on other hosts these tests say so loudly and skip.
 
+mod common;
+
+use common::{run, DomU, DOMU_LOCK};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +36,6 @@ macro_rules! report {
     }};
 }
 
-/// One domU at a time: the box is small and `xl` serialises anyway.
-static DOMU_LOCK: Mutex<()> = Mutex::new(());
-
 /// Whether this is a Xen dom0 with the box's environment; `None` after a loud SKIPPED (past
 /// the harness's capture, so the box's report shows it).
 fn xen_env(test: &str) -> Option<()> {
@@ -55,62 +55,26 @@ fn xen_env(test: &str) -> Option<()> {
     Some(())
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A paused domU with one virtio-mmio device, destroyed on drop (also when the test panics).
-struct VirtioDomU {
-    name: String,
-    domid: u16,
+fn create_virtio_domu(tag: &str, mode: &str) -> DomU {
+    let name = format!("xioreq-{tag}-{}", std::process::id());
+    let out = run(Command::new("xen-box-virtio-domu").arg(&name).arg(mode));
+    eprintln!("{}", out.trim());
+    let domid = out
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("domid="))
+        .and_then(|d| d.parse().ok())
+        .expect("xen-box-virtio-domu prints domid=");
+    DomU { name, domid }
 }
 
-impl VirtioDomU {
-    fn create(tag: &str, mode: &str) -> VirtioDomU {
-        let name = format!("xioreq-{tag}-{}", std::process::id());
-        let out = run(Command::new("xen-box-virtio-domu").arg(&name).arg(mode));
-        eprintln!("{}", out.trim());
-        let domid = out
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("domid="))
-            .and_then(|d| d.parse().ok())
-            .expect("xen-box-virtio-domu prints domid=");
-        VirtioDomU { name, domid }
-    }
-
-    fn console(&self) -> String {
-        std::fs::read_to_string(PathBuf::from(format!(
-            "/var/log/xen/console/guest-{}.log",
-            self.name
-        )))
-        .unwrap_or_default()
-    }
-
-    fn unpause(&self) {
-        run(Command::new("xl").arg("unpause").arg(&self.name));
-    }
-}
-
-impl Drop for VirtioDomU {
-    fn drop(&mut self) {
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
+/// What `domu` has written to its console so far.
+fn console(domu: &DomU) -> String {
+    std::fs::read_to_string(PathBuf::from(format!(
+        "/var/log/xen/console/guest-{}.log",
+        domu.name
+    )))
+    .unwrap_or_default()
 }
 
 /// What [`serve_until`] saw.
@@ -127,7 +91,7 @@ struct Served {
 /// console and `what()` in the message).
 fn serve_until<S: xen_bindings::sys::Sys, B: xen_ioreq::DeviceBus>(
     ev: &mut EventLoop<'_, S, B>,
-    domu: &VirtioDomU,
+    domu: &DomU,
     marker: &str,
     limit: Duration,
     what: impl Fn() -> String,
@@ -141,7 +105,7 @@ fn serve_until<S: xen_bindings::sys::Sys, B: xen_ioreq::DeviceBus>(
         if turn.requests == 0 && turn.interrupts == 0 && t0.elapsed() < Duration::from_millis(900) {
             empty_wakeups += 1;
         }
-        let console = domu.console();
+        let console = console(domu);
         if console.contains(marker) {
             return Served {
                 console,
@@ -204,7 +168,7 @@ fn arm_domu_linux_probes_a_virtio_mmio_device_we_serve() {
         return;
     };
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let domu = VirtioDomU::create("virtio", "virtio");
+    let domu = create_virtio_domu("virtio", "virtio");
 
     let regs = Arc::new(VirtioMmioRegs::default());
     let mut bus = IoBus::new();
@@ -310,7 +274,7 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     eprintln!("{TEST}: dom0 kernel {kernel:?}");
     let logs = recorder();
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let domu = VirtioDomU::create("rng", "rng");
+    let domu = create_virtio_domu("rng", "rng");
 
     let kick = Arc::new(EventFd::new(0).unwrap());
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
