@@ -7,30 +7,17 @@
 //! The bounded waits below detect failures (an event that never comes); they are not used to
 //! order anything.
 
-use std::path::Path;
 use std::time::Duration;
 
 use xen_bindings::evtchn::{Error, EventChannel};
+use xen_box_testing::in_dom0;
 
 /// Long enough for a loaded TCG machine; only reached when an event is lost.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// True in a Xen dom0. Elsewhere: skips loudly, unless the Xen box promised a dom0.
-fn require_xen(test: &str) -> bool {
-    if Path::new("/dev/xen/privcmd").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("XEN_BOX").is_none(),
-        "{test}: XEN_BOX is set but /dev/xen/privcmd is absent"
-    );
-    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-    false
-}
-
 #[test]
 fn interdomain_channel_delivers_both_ways() {
-    if !require_xen("interdomain_channel_delivers_both_ways") {
+    if !in_dom0("interdomain_channel_delivers_both_ways") {
         return;
     }
     let a = EventChannel::open().unwrap();
@@ -69,7 +56,7 @@ fn interdomain_channel_delivers_both_ways() {
 
 #[test]
 fn dropping_a_port_unbinds_it() {
-    if !require_xen("dropping_a_port_unbinds_it") {
+    if !in_dom0("dropping_a_port_unbinds_it") {
         return;
     }
     let a = EventChannel::open().unwrap();
@@ -94,7 +81,7 @@ fn dropping_a_port_unbinds_it() {
 
 #[test]
 fn restrict_and_reset() {
-    if !require_xen("restrict_and_reset") {
+    if !in_dom0("restrict_and_reset") {
         return;
     }
     let a = EventChannel::open().unwrap();
@@ -154,7 +141,7 @@ fn wait_readable(evtchn: &EventChannel) -> bool {
 
 #[test]
 fn virq_binding_is_released_on_drop() {
-    if !require_xen("virq_binding_is_released_on_drop") {
+    if !in_dom0("virq_binding_is_released_on_drop") {
         return;
     }
     // VIRQ_ENOMEM (12) is a global VIRQ: only one port may be bound to it at a time, so a
@@ -173,7 +160,7 @@ fn virq_binding_is_released_on_drop() {
 
 #[test]
 fn epoll_driven_nonblocking_loop() {
-    if !require_xen("epoll_driven_nonblocking_loop") {
+    if !in_dom0("epoll_driven_nonblocking_loop") {
         return;
     }
     use std::os::fd::AsRawFd;
@@ -216,7 +203,7 @@ const PEER_PORT_ENV: &str = "XEN_BINDINGS_EVTCHN_PEER_PORT";
 
 #[test]
 fn channel_between_two_processes() {
-    if !require_xen("channel_between_two_processes") {
+    if !in_dom0("channel_between_two_processes") {
         return;
     }
     let evtchn = EventChannel::open().unwrap();

@@ -4,7 +4,6 @@
 //! Grants through the real `/dev/xen/gntalloc` and `/dev/xen/gntdev` of a Xen dom0: pages
 //! dom0 grants to itself are mapped and copied back, and dropping releases them.
 
-use std::path::Path;
 use std::time::Duration;
 
 use xen_bindings::evtchn::EventChannel;
@@ -12,19 +11,7 @@ use xen_bindings::gntalloc::GntAlloc;
 use xen_bindings::gntdev::{
     CopySegment, Error, ForeignPtr, GntDev, GrantStatus, UnmapNotify, PAGE_SIZE,
 };
-
-/// True in a Xen dom0. Elsewhere: skips loudly, unless the Xen box promised a dom0.
-fn require_xen(test: &str) -> bool {
-    if Path::new("/dev/xen/privcmd").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("XEN_BOX").is_none(),
-        "{test}: XEN_BOX is set but /dev/xen/privcmd is absent"
-    );
-    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-    false
-}
+use xen_box_testing::in_dom0;
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
@@ -34,7 +21,7 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
 
 #[test]
 fn granted_pages_map_and_match_both_ways() {
-    if !require_xen("granted_pages_map_and_match_both_ways") {
+    if !in_dom0("granted_pages_map_and_match_both_ways") {
         return;
     }
     let alloc = GntAlloc::open().unwrap();
@@ -73,7 +60,7 @@ fn granted_pages_map_and_match_both_ways() {
 
 #[test]
 fn dropping_releases_grants_and_mappings() {
-    if !require_xen("dropping_releases_grants_and_mappings") {
+    if !in_dom0("dropping_releases_grants_and_mappings") {
         return;
     }
     // gntalloc refuses more than `limit` outstanding grants (1024 by default): going past it
@@ -98,7 +85,7 @@ fn dropping_releases_grants_and_mappings() {
 
 #[test]
 fn untrusted_arguments_get_typed_errors() {
-    if !require_xen("untrusted_arguments_get_typed_errors") {
+    if !in_dom0("untrusted_arguments_get_typed_errors") {
         return;
     }
     let gntdev = GntDev::open().unwrap();
@@ -115,7 +102,7 @@ fn untrusted_arguments_get_typed_errors() {
 
 #[test]
 fn grant_copy_reports_per_segment_status() {
-    if !require_xen("grant_copy_reports_per_segment_status") {
+    if !in_dom0("grant_copy_reports_per_segment_status") {
         return;
     }
     let alloc = GntAlloc::open().unwrap();
@@ -175,7 +162,7 @@ fn grant_copy_reports_per_segment_status() {
 
 #[test]
 fn unmap_notify_clears_byte_and_signals() {
-    if !require_xen("unmap_notify_clears_byte_and_signals") {
+    if !in_dom0("unmap_notify_clears_byte_and_signals") {
         return;
     }
     let alloc = GntAlloc::open().unwrap();

@@ -6,7 +6,6 @@
 //! says they are in the box, where a missing device is a failure.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,16 +23,11 @@ use xen_bindings::abi::xen::memory::XENMEM_RESOURCE_GRANT_TABLE;
 use xen_bindings::abi::xen::XEN_PAGE_SIZE;
 use xen_bindings::privcmd::{Error, Privcmd, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL};
 use xen_bindings::xenstore::Xenstore;
+use xen_box_testing::{in_dom0, XlDomain as DomU};
 
 /// Opens privcmd, or returns None after printing SKIPPED when not in a dom0.
 fn privcmd_or_skip(test: &str) -> Option<Privcmd> {
-    let in_box = std::env::var("XEN_BOX").as_deref() == Ok("1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-        return None;
-    }
-    Some(Privcmd::open().expect("open /dev/xen/privcmd"))
+    in_dom0(test).then(|| Privcmd::open().expect("open /dev/xen/privcmd"))
 }
 
 fn run(cmd: &str, args: &[&str]) -> String {
@@ -103,41 +97,24 @@ fn physinfo_is_consistent() {
     assert_eq!(field("total_memory"), info.total_memory >> 20);
 }
 
-/// A paused PVH domU created with xl (PVH so that frame numbers are guest-physical), destroyed on drop.
-/// On Arm, xl knows no guest types (every guest is auto-translated), so none is named.
-struct DomU {
-    name: String,
-    id: u16,
-}
-
-impl DomU {
-    fn create(name: &str) -> DomU {
-        let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").expect("XEN_BOX_DOMU_KERNEL");
-        let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").expect("XEN_BOX_DOMU_RAMDISK");
-        let guest_type = if cfg!(target_arch = "aarch64") {
-            ""
-        } else {
-            "type = \"pvh\"\n"
-        };
-        let cfg = format!(
-            "name = \"{name}\"\n{guest_type}kernel = \"{kernel}\"\nramdisk = \"{ramdisk}\"\n\
+/// A paused PVH domU created with xl (PVH so that frame numbers are guest-physical), destroyed
+/// on drop. On Arm, xl knows no guest types (every guest is auto-translated), so none is named.
+fn create_domu(name: &str) -> DomU {
+    let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").expect("XEN_BOX_DOMU_KERNEL");
+    let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").expect("XEN_BOX_DOMU_RAMDISK");
+    let guest_type = if cfg!(target_arch = "aarch64") {
+        ""
+    } else {
+        "type = \"pvh\"\n"
+    };
+    DomU::create(
+        name.into(),
+        &format!(
+            "{guest_type}kernel = \"{kernel}\"\nramdisk = \"{ramdisk}\"\n\
              memory = 128\nvcpus = 1\nextra = \"console=hvc0\"\non_poweroff = \"destroy\"\n"
-        );
-        let path = format!("{name}.cfg");
-        std::fs::write(&path, cfg).unwrap();
-        run("xl", &["create", "-p", &path]);
-        let id = run("xl", &["domid", name]).trim().parse().expect("domid");
-        DomU {
-            name: name.into(),
-            id,
-        }
-    }
-}
-
-impl Drop for DomU {
-    fn drop(&mut self) {
-        let _ = Command::new("xl").args(["destroy", &self.name]).status();
-    }
+        ),
+        true,
+    )
 }
 
 fn xenstore_read(path: &str) -> Option<String> {
@@ -159,8 +136,8 @@ fn with_a_pvh_domu() {
         eprintln!("SKIPPED: with_a_pvh_domu: no XEN_BOX_DOMU_KERNEL");
         return;
     }
-    let domu = DomU::create("xbcore");
-    eprintln!("created paused PVH domU {} id {}", domu.name, domu.id);
+    let domu = create_domu("xbcore");
+    eprintln!("created paused PVH domU {} id {}", domu.name, domu.domid);
 
     domain_list_matches_xl(&p, &domu);
     grant_table_resource_matches_xenstore(&p, &domu);
@@ -201,13 +178,13 @@ fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
         assert_eq!(&our_name, name, "name of domain {id}");
         assert_eq!(d.memory >> 20, *mem, "memory of domain {id} in MiB");
         assert_eq!(d.online_vcpus, *vcpus, "vcpus of domain {id}");
-        if *id == domu.id {
+        if *id == domu.domid {
             assert_eq!(&d.state_string(), state, "state of the paused domU");
             assert!(d.paused());
         }
     }
-    let info = p.domain_info(domu.id).expect("domain_info");
-    assert_eq!(info.domid, domu.id);
+    let info = p.domain_info(domu.domid).expect("domain_info");
+    assert_eq!(info.domid, domu.domid);
     assert!(
         info.paused() && info.hvm(),
         "a PVH domU is an HVM container"
@@ -219,11 +196,18 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
     // The toolstack seeds the domU's grant table: entry 0 grants the console ring and entry 1
     // the xenstore ring to the backends; xenstore holds the same frame numbers.
     let frames = p
-        .resource_size(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0)
+        .resource_size(domu.domid, XENMEM_RESOURCE_GRANT_TABLE.into(), 0)
         .expect("grant table resource size");
     assert!(frames >= 1, "grant table of {frames} frames");
     let map = p
-        .map_resource(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0, 0, 1, false)
+        .map_resource(
+            domu.domid,
+            XENMEM_RESOURCE_GRANT_TABLE.into(),
+            0,
+            0,
+            1,
+            false,
+        )
         .expect("map grant table frame 0");
     let page = map.read_page(0).unwrap();
     let entry = |i: usize| {
@@ -238,7 +222,7 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
     eprintln!("grant entry 0 {:?}, entry 1 {:?}", entry(0), entry(1));
     assert_eq!(flags & 1, 1, "xenstore grant is GTF_permit_access");
     assert_eq!(backend, 0, "xenstore grant goes to dom0");
-    let store: u64 = xenstore_read(&format!("/local/domain/{}/store/ring-ref", domu.id))
+    let store: u64 = xenstore_read(&format!("/local/domain/{}/store/ring-ref", domu.domid))
         .expect("store/ring-ref")
         .parse()
         .unwrap();
@@ -251,19 +235,19 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
 
 fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
     let read = |node: &str| -> u64 {
-        xenstore_read(&format!("/local/domain/{}/{node}", domu.id))
+        xenstore_read(&format!("/local/domain/{}/{node}", domu.domid))
             .unwrap_or_else(|| panic!("xenstore {node}"))
             .parse()
             .unwrap()
     };
     let store_pfn = p
-        .hvm_param(domu.id, HVM_PARAM_STORE_PFN)
+        .hvm_param(domu.domid, HVM_PARAM_STORE_PFN)
         .expect("STORE_PFN");
     let store_port = p
-        .hvm_param(domu.id, HVM_PARAM_STORE_EVTCHN)
+        .hvm_param(domu.domid, HVM_PARAM_STORE_EVTCHN)
         .expect("STORE_EVTCHN");
     let console_pfn = p
-        .hvm_param(domu.id, HVM_PARAM_CONSOLE_PFN)
+        .hvm_param(domu.domid, HVM_PARAM_CONSOLE_PFN)
         .expect("CONSOLE_PFN");
     eprintln!(
         "HVM params: store pfn {store_pfn:#x} port {store_port}, console pfn {console_pfn:#x}"
@@ -271,7 +255,7 @@ fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
     assert_eq!(store_pfn, read("store/ring-ref"));
     assert_eq!(store_port, read("store/port"));
     assert_eq!(console_pfn, read("console/ring-ref"));
-    let size = p.grant_table_size(domu.id).expect("grant table size");
+    let size = p.grant_table_size(domu.domid).expect("grant table size");
     eprintln!("grant table: {size:?}");
     assert!(size.nr_frames >= 1 && size.nr_frames <= size.max_nr_frames);
 }
@@ -289,7 +273,7 @@ fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {
 
     // A frame beyond the guest's memory gives a per-page error, the good one still maps.
     let map = p
-        .map_foreign(domu.id, &[first, 0xff_ffff_ffff], false)
+        .map_foreign(domu.domid, &[first, 0xff_ffff_ffff], false)
         .expect("map with one bad frame");
     eprintln!("per-page errors: {:?}", map.page_errors());
     assert_eq!(map.page_errors()[0], 0);
@@ -307,7 +291,9 @@ fn find_xen_elf_note(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
     let mut found = None;
     'outer: for b in 0..8 {
         let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
-        let map = p.map_foreign(domu.id, &gfns, false).expect("map_foreign");
+        let map = p
+            .map_foreign(domu.domid, &gfns, false)
+            .expect("map_foreign");
         for (i, &e) in map.page_errors().iter().enumerate() {
             if e != 0 {
                 continue;
@@ -334,7 +320,9 @@ fn find_arm64_image(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
     let mut mapped = 0;
     'outer: for b in 0..8 {
         let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
-        let map = p.map_foreign(domu.id, &gfns, false).expect("map_foreign");
+        let map = p
+            .map_foreign(domu.domid, &gfns, false)
+            .expect("map_foreign");
         for (i, &e) in map.page_errors().iter().enumerate() {
             if e != 0 {
                 continue;
@@ -380,11 +368,27 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
     // SAFETY: `raw` is a fresh descriptor owned by nothing else.
     let efd = unsafe { OwnedFd::from_raw_fd(raw) };
     let dm = [0u8; 32];
-    let irq = p.irqfd(domu.id, efd.as_fd(), &dm, false);
+    let irq = p.irqfd(domu.domid, efd.as_fd(), &dm, false);
     let page = p
-        .map_resource(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0, 0, 1, false)
+        .map_resource(
+            domu.domid,
+            XENMEM_RESOURCE_GRANT_TABLE.into(),
+            0,
+            0,
+            1,
+            false,
+        )
         .expect("a resource page");
-    let ioev = p.ioeventfd(domu.id, &page, &[0], 0xfe00_0000, 4, 0, efd.as_fd(), false);
+    let ioev = p.ioeventfd(
+        domu.domid,
+        &page,
+        &[0],
+        0xfe00_0000,
+        4,
+        0,
+        efd.as_fd(),
+        false,
+    );
     eprintln!("irqfd: {irq:?}\nioeventfd: {ioev:?}");
     let want = match stack.as_str() {
         "bookworm" => Some(EVENTFD_UNKNOWN_IOCTL),
@@ -407,17 +411,17 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     let efd = new_eventfd();
     // Never signalled here, so the dm_op (op 0, which Xen would refuse) is never issued.
     let dm = [0u8; 32];
-    p.irqfd(domu.id, efd.as_fd(), &dm, false)
+    p.irqfd(domu.domid, efd.as_fd(), &dm, false)
         .expect("IRQFD assign on the paused domU");
-    let again = p.irqfd(domu.id, efd.as_fd(), &dm, false).unwrap_err();
+    let again = p.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
     eprintln!("IRQFD assigned; the same eventfd again: {again}");
     assert_eq!(again.errno(), Some(libc::EBUSY), "{again:?}");
-    p.irqfd(domu.id, efd.as_fd(), &dm, true)
+    p.irqfd(domu.domid, efd.as_fd(), &dm, true)
         .expect("IRQFD deassign");
     // Deassign really removed it: the same eventfd can be bound again.
-    p.irqfd(domu.id, efd.as_fd(), &dm, false)
+    p.irqfd(domu.domid, efd.as_fd(), &dm, false)
         .expect("IRQFD assign after deassign");
-    p.irqfd(domu.id, efd.as_fd(), &dm, true)
+    p.irqfd(domu.domid, efd.as_fd(), &dm, true)
         .expect("second IRQFD deassign");
 
     // IOEVENTFD. On an x86 PV dom0 a successful registration cannot be tried: Linux 6.12's
@@ -427,7 +431,14 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     // mapping and a real eventfd: each answer proves the ioctl is compiled in (Debian's
     // kernels say ENOTTY/EOPNOTSUPP, see `eventfd_ioctls_are_typed`).
     let page = p
-        .map_resource(domu.id, XENMEM_RESOURCE_GRANT_TABLE.into(), 0, 0, 1, false)
+        .map_resource(
+            domu.domid,
+            XENMEM_RESOURCE_GRANT_TABLE.into(),
+            0,
+            0,
+            1,
+            false,
+        )
         .expect("a resource page");
     let errno_of = |what: &str, r: xen_bindings::privcmd::Result<()>| {
         let e = r.expect_err(what);
@@ -442,43 +453,52 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     assert_eq!(
         errno_of(
             "addr_len 3",
-            p.ioeventfd(domu.id, &page, &[0], addr, 3, 0, efd.as_fd(), false)
+            p.ioeventfd(domu.domid, &page, &[0], addr, 3, 0, efd.as_fd(), false)
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "no vCPU ports",
-            p.ioeventfd(domu.id, &page, &[], addr, 4, 0, efd.as_fd(), false)
+            p.ioeventfd(domu.domid, &page, &[], addr, 4, 0, efd.as_fd(), false)
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "range wrapping past 2^64",
-            p.ioeventfd(domu.id, &page, &[0], u64::MAX - 1, 4, 0, efd.as_fd(), false)
+            p.ioeventfd(
+                domu.domid,
+                &page,
+                &[0],
+                u64::MAX - 1,
+                4,
+                0,
+                efd.as_fd(),
+                false
+            )
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "deassign of one never assigned",
-            p.ioeventfd(domu.id, &page, &[0], addr, 4, 0, efd.as_fd(), true)
+            p.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true)
         ),
         Some(libc::ENODEV)
     );
     // A descriptor that is not an eventfd is refused by both ioctls before anything is bound.
     let file = std::fs::File::open("/proc/uptime").expect("/proc/uptime");
-    let e = p.irqfd(domu.id, file.as_fd(), &dm, false).unwrap_err();
+    let e = p.irqfd(domu.domid, file.as_fd(), &dm, false).unwrap_err();
     eprintln!("IRQFD with a non-eventfd descriptor: {e}");
     assert_eq!(e.errno(), Some(libc::EINVAL), "{e:?}");
     // Restricted to another domain, both refuse with EPERM.
     let r = Privcmd::open().expect("restricted privcmd");
     r.restrict(0).expect("restrict to dom0");
-    let e = r.irqfd(domu.id, efd.as_fd(), &dm, false).unwrap_err();
+    let e = r.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
     let e = r
-        .ioeventfd(domu.id, &page, &[0], addr, 4, 0, efd.as_fd(), true)
+        .ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true)
         .unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
@@ -489,7 +509,7 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
 fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
     let id = p
         .dm_op_struct(
-            domu.id,
+            domu.domid,
             XEN_DMOP_CREATE_IOREQ_SERVER,
             &XenDmOpCreateIoreqServer::default(),
             &mut [],
@@ -498,7 +518,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
         .id;
     let info = |p: &Privcmd| {
         p.dm_op_struct(
-            domu.id,
+            domu.domid,
             XEN_DMOP_GET_IOREQ_SERVER_INFO,
             &XenDmOpGetIoreqServerInfo {
                 id,
@@ -514,7 +534,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
         XEN_DMOP_DESTROY_IOREQ_SERVER,
         &XenDmOpDestroyIoreqServer { id, pad: 0 },
     );
-    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), false)
+    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), false)
         .expect("IRQFD assign");
     info(p).expect("the IOREQ server is still there before the signal");
     let one = 1u64.to_ne_bytes();
@@ -524,7 +544,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
     let e = info(p).expect_err("the IRQFD's dm_op destroyed the IOREQ server");
     eprintln!("signalled the IRQFD: the kernel issued destroy_ioreq_server {id}: {e}");
     assert_eq!(e.errno(), Some(libc::ENOENT), "{e:?}");
-    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), true)
+    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), true)
         .expect("IRQFD deassign");
 }
 
@@ -549,7 +569,7 @@ fn irqfd_signal_issues_the_dm_op() {
         );
         return;
     }
-    let domu = DomU::create("xbirqfd");
+    let domu = create_domu("xbirqfd");
     if cfg!(target_arch = "aarch64") {
         irqfd_signal_destroys_an_ioreq_server(&p, &domu);
         return;
@@ -561,19 +581,19 @@ fn irqfd_signal_issues_the_dm_op() {
             reason: SHUTDOWN_POWEROFF,
         },
     );
-    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), false)
+    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), false)
         .expect("IRQFD assign");
     let mut xs = Xenstore::open().expect("xenstore client");
     xs.watch("@releaseDomain", "irqfd")
         .expect("watch @releaseDomain");
     let down = |p: &Privcmd| {
         let d = p.domains().expect("domains");
-        match d.iter().find(|d| d.domid == domu.id) {
+        match d.iter().find(|d| d.domid == domu.domid) {
             Some(d) => d.shutdown() || d.dying(),
             None => true,
         }
     };
-    assert!(!down(&p), "domU {} down before the signal", domu.id);
+    assert!(!down(&p), "domU {} down before the signal", domu.domid);
     let one = 1u64.to_ne_bytes();
     // SAFETY: writes 8 bytes from a live buffer to an eventfd we own.
     let n = unsafe { libc::write(efd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
@@ -586,21 +606,21 @@ fn irqfd_signal_issues_the_dm_op() {
         assert!(
             !left.is_zero(),
             "domU {} still up 60 s after the signal",
-            domu.id
+            domu.domid
         );
         xs.wait_event(Some(left)).expect("wait for @releaseDomain");
     }
     eprintln!(
         "signalled the IRQFD: the kernel issued remote_shutdown, domU {} is down",
-        domu.id
+        domu.domid
     );
-    p.irqfd(domu.id, efd.as_fd(), op.as_bytes(), true)
+    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), true)
         .expect("IRQFD deassign");
 }
 
 fn restrict_limits_to_one_domain(domu: &DomU) {
     let p = Privcmd::open().expect("second privcmd");
-    p.restrict(domu.id).expect("restrict");
+    p.restrict(domu.domid).expect("restrict");
     // Foreign mapping of the allowed domain still works ...
     // A frame of the domU's RAM: it starts at gfn 0 on x86, at gfn 0x40000 (1 GiB) on Arm.
     let ram_gfn = if cfg!(target_arch = "aarch64") {
@@ -609,7 +629,7 @@ fn restrict_limits_to_one_domain(domu: &DomU) {
         0x1000
     };
     let ok = p
-        .map_foreign(domu.id, &[ram_gfn], false)
+        .map_foreign(domu.domid, &[ram_gfn], false)
         .expect("map allowed domain");
     assert!(ok.all_mapped());
     // ... one of another domain (dom0) is refused, and so are raw hypercalls.

@@ -4,26 +4,13 @@
 //! The xenstore client against the real xenstored of a Xen dom0, cross-checked with the C
 //! tools (`xenstore-read`, `xenstore-write`).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::{
     Access, Permission, Transport, XenbusTransport, Xenstore, XENSTORE_PAYLOAD_MAX,
 };
-
-/// True in a Xen dom0. Elsewhere: skips loudly, unless the Xen box promised a dom0.
-fn require_xen(test: &str) -> bool {
-    if Path::new("/dev/xen/privcmd").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("XEN_BOX").is_none(),
-        "{test}: XEN_BOX is set but /dev/xen/privcmd is absent"
-    );
-    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-    false
-}
+use xen_box_testing::in_dom0;
 
 /// The scratch subtree private to this test process.
 fn scratch_root() -> String {
@@ -68,7 +55,7 @@ fn expect_event<T: Transport>(xs: &mut Xenstore<T>, path: &str, token: &str) {
 
 #[test]
 fn reads_the_dom0_subtree() {
-    if !require_xen("reads_the_dom0_subtree") {
+    if !in_dom0("reads_the_dom0_subtree") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();
@@ -84,7 +71,7 @@ fn reads_the_dom0_subtree() {
 
 #[test]
 fn write_is_seen_by_xenstore_read_and_back() {
-    if !require_xen("write_is_seen_by_xenstore_read_and_back") {
+    if !in_dom0("write_is_seen_by_xenstore_read_and_back") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();
@@ -107,7 +94,7 @@ fn write_is_seen_by_xenstore_read_and_back() {
 
 #[test]
 fn watch_fires_on_external_write() {
-    if !require_xen("watch_fires_on_external_write") {
+    if !in_dom0("watch_fires_on_external_write") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();
@@ -127,7 +114,7 @@ fn watch_fires_on_external_write() {
 
 #[test]
 fn transactions_commit_conflict_and_retry() {
-    if !require_xen("transactions_commit_conflict_and_retry") {
+    if !in_dom0("transactions_commit_conflict_and_retry") {
         return;
     }
     let mut a = Xenstore::open().unwrap();
@@ -168,7 +155,7 @@ fn transactions_commit_conflict_and_retry() {
 
 #[test]
 fn permissions_roundtrip() {
-    if !require_xen("permissions_roundtrip") {
+    if !in_dom0("permissions_roundtrip") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();
@@ -189,7 +176,7 @@ fn permissions_roundtrip() {
 
 #[test]
 fn xenbus_device_transport() {
-    if !require_xen("xenbus_device_transport") {
+    if !in_dom0("xenbus_device_transport") {
         return;
     }
     let mut xs = Xenstore::new(XenbusTransport::open("/dev/xen/xenbus").unwrap());
@@ -211,7 +198,7 @@ fn xenbus_device_transport() {
 
 #[test]
 fn large_directory_is_listed_completely() {
-    if !require_xen("large_directory_is_listed_completely") {
+    if !in_dom0("large_directory_is_listed_completely") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();
@@ -240,7 +227,7 @@ fn large_directory_is_listed_completely() {
 
 #[test]
 fn watch_events_through_epoll() {
-    if !require_xen("watch_events_through_epoll") {
+    if !in_dom0("watch_events_through_epoll") {
         return;
     }
     let mut xs = Xenstore::open().unwrap();

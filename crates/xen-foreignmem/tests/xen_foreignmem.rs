@@ -8,7 +8,6 @@
 //! exactly what the toolstack loaded and what the test writes) and destroys it afterwards.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
@@ -16,6 +15,7 @@ use virtio_queue::desc::split::Descriptor;
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemory, GuestMemoryError};
 use xen_bindings::gntalloc::GntAlloc;
+use xen_box_testing::XlDomain;
 use xen_foreignmem::{
     grant_addr, map_whole_guest, CacheConfig, Error, ForeignResource, GrantMemory,
     LazyForeignMemory, XenForeignMapper, XenGrantMapper, XEN_PAGE_SIZE,
@@ -44,122 +44,49 @@ struct Env {
 }
 
 fn xen_env(test: &str) -> Option<Env> {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !std::path::Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-        return None;
-    }
-    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
-    match (var("XEN_BOX_DOMU_KERNEL"), var("XEN_BOX_DOMU_RAMDISK")) {
-        (Some(kernel), Some(ramdisk)) => Some(Env { kernel, ramdisk }),
-        _ => {
+    let env = xen_box_testing::domu_env(test)?;
+    match env.ramdisk {
+        Some(ramdisk) => Some(Env {
+            kernel: env.kernel,
+            ramdisk,
+        }),
+        None => {
             assert!(
-                !in_box,
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL/RAMDISK are unset"
+                !xen_box_testing::in_box(),
+                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
             );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL/XEN_BOX_DOMU_RAMDISK not set");
+            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
             None
         }
     }
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A paused PVH domU, destroyed on drop (also when the test panics).
-struct DomU {
-    name: String,
-    domid: u16,
-}
-
-impl DomU {
-    fn create(env: &Env, tag: &str, marker: &str) -> DomU {
-        let name = format!("xfm-{tag}-{}", std::process::id());
-        // xl on Arm knows no guest types: every Arm guest is auto-translated like PVH.
-        let guest_type = if cfg!(target_arch = "aarch64") {
-            ""
-        } else {
-            "type = \"pvh\"\n"
-        };
-        let cfg = format!(
-            "name = \"{name}\"\n{guest_type}kernel = \"{}\"\nramdisk = \"{}\"\n\
+/// A paused PVH domU (on Arm, where `xl` knows no guest types, an ordinary guest) booting the
+/// box's kernel and ramdisk with `marker` on its command line, destroyed on drop.
+fn create_domu(env: &Env, tag: &str, marker: &str) -> XlDomain {
+    let name = format!("xfm-{tag}-{}", std::process::id());
+    let guest_type = if cfg!(target_arch = "aarch64") {
+        ""
+    } else {
+        "type = \"pvh\"\n"
+    };
+    let domu = XlDomain::create(
+        name,
+        &format!(
+            "{guest_type}kernel = \"{}\"\nramdisk = \"{}\"\n\
              extra = \"console=hvc0 {marker}\"\nmemory = {}\nvcpus = 1\n\
              on_poweroff = \"destroy\"\non_crash = \"destroy\"\n",
             env.kernel.display(),
             env.ramdisk.display(),
             DOMU_MEM >> 20
-        );
-        let path = std::env::current_dir().unwrap().join(format!("{name}.cfg"));
-        std::fs::write(&path, cfg).unwrap();
-        xl_create_paused(&path, &name);
-        // From here on the domain exists: the guard destroys it whatever happens next.
-        let mut domu = DomU { name, domid: 0 };
-        let id = run(Command::new("xl").arg("domid").arg(&domu.name));
-        domu.domid = id.trim().parse().expect("xl domid prints a number");
-        eprintln!(
-            "created paused PVH domU {} (domid {})",
-            domu.name, domu.domid
-        );
-        domu
-    }
-}
-
-/// `xl create -p`, retried once when xl itself dies of a signal: the box's Xen 4.20 xl
-/// intermittently aborts in malloc ("corrupted double-linked list", see the box notes). That is
-/// the toolstack crashing, not what these tests check; a second crash, or any ordinary failure,
-/// fails the test.
-fn xl_create_paused(cfg: &std::path::Path, name: &str) {
-    use std::os::unix::process::ExitStatusExt;
-    for attempt in 1..=2 {
-        let out = Command::new("xl")
-            .arg("create")
-            .arg("-p")
-            .arg(cfg)
-            .output()
-            .expect("running xl create");
-        if out.status.success() {
-            return;
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.signal().is_some() && attempt == 1 {
-            eprintln!(
-                "warning: xl create died ({}): {stderr}; retrying once",
-                out.status
-            );
-            // It may have died after creating the domain.
-            let _ = Command::new("xl").arg("destroy").arg(name).output();
-            continue;
-        }
-        panic!(
-            "xl create -p {} failed: {}\n{stderr}",
-            cfg.display(),
-            out.status
-        );
-    }
-}
-
-impl Drop for DomU {
-    fn drop(&mut self) {
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
+        ),
+        true,
+    );
+    eprintln!(
+        "created paused PVH domU {} (domid {})",
+        domu.name, domu.domid
+    );
+    domu
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -212,7 +139,7 @@ fn reads_what_the_toolstack_loaded() {
         .unwrap()
         .subsec_nanos();
     let marker = format!("xfm-marker-{}-{nanos:x}", std::process::id());
-    let domu = DomU::create(&env, "load", &marker);
+    let domu = create_domu(&env, "load", &marker);
     let release = kernel_release(&env.kernel);
     eprintln!("kernel release from {}: {release}", env.kernel.display());
 
@@ -281,7 +208,7 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
         return;
     };
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let domu = DomU::create(&env, "rw", "xfm-rw");
+    let domu = create_domu(&env, "rw", "xfm-rw");
     let mapper = XenForeignMapper::open().unwrap();
 
     // A pattern written through the lazy cache...
@@ -373,7 +300,7 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
         return;
     };
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let domu = DomU::create(&env, "vq", "xfm-vq");
+    let domu = create_domu(&env, "vq", "xfm-vq");
     let mapper = XenForeignMapper::open().unwrap();
     let cache = LazyForeignMemory::new(
         mapper.clone(),

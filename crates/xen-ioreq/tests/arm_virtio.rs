@@ -65,7 +65,7 @@ fn create_virtio_domu(tag: &str, mode: &str) -> DomU {
         .find_map(|f| f.strip_prefix("domid="))
         .and_then(|d| d.parse().ok())
         .expect("xen-box-virtio-domu prints domid=");
-    DomU { name, domid }
+    DomU::adopt(name, domid)
 }
 
 /// What `domu` has written to its console so far.

@@ -9,7 +9,8 @@
 mod common;
 
 use common::{
-    pvh_kernel_with, run, x86_guests_or_skip, xen_env, DomU, DOMU_LOCK, GUEST_BASE, GUEST_ENTRY,
+    pvh_domu, pvh_kernel_with, run, x86_guests_or_skip, xen_env, DomU, DOMU_LOCK, GUEST_BASE,
+    GUEST_ENTRY,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +43,7 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
         return;
     };
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let domu = DomU::create("life", &kernel, 2);
+    let domu = pvh_domu("life", &kernel, 2);
     if cfg!(target_arch = "aarch64") {
         arm_server_lifecycle(&domu);
         return;
@@ -374,7 +375,7 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let kernel = std::env::current_dir().unwrap().join("xioreq-guest.elf");
     std::fs::write(&kernel, pvh_kernel()).unwrap();
-    let domu = DomU::create("guest", &kernel, 1);
+    let domu = pvh_domu("guest", &kernel, 1);
 
     let mmio = Recorder::new(MMIO_PATTERN, None);
     let pio = Recorder::new(PIO_PATTERN, Some(7));
@@ -590,7 +591,7 @@ fn two_vcpus_hammer_the_server_concurrently() {
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let kernel = std::env::current_dir().unwrap().join("xioreq-smp.elf");
     std::fs::write(&kernel, pvh_kernel_with(&SMP_CODE)).unwrap();
-    let domu = DomU::create("smp", &kernel, 2);
+    let domu = pvh_domu("smp", &kernel, 2);
 
     let dev = Arc::new(SmpDevice {
         state: Mutex::new(SmpState::default()),
@@ -734,7 +735,7 @@ struct BenchRun {
 }
 
 fn bench_rust(kernel: &Path) -> BenchRun {
-    let domu = DomU::create("bench-rs", kernel, 1);
+    let domu = pvh_domu("bench-rs", kernel, 1);
     let dev = Arc::new(BenchDevice {
         reads: Mutex::new((0, None)),
         tsc: Mutex::new((0, 0)),
@@ -772,7 +773,7 @@ fn bench_rust(kernel: &Path) -> BenchRun {
 }
 
 fn bench_c(server: &Path, kernel: &Path) -> BenchRun {
-    let domu = DomU::create("bench-c", kernel, 1);
+    let domu = pvh_domu("bench-c", kernel, 1);
     let mut child = Command::new(server)
         .arg(domu.domid.to_string())
         .arg(format!("{MMIO:#x}"))

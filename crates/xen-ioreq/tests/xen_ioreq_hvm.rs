@@ -103,7 +103,7 @@ fn create_hvm_domu(tag: &str, firmware: &[u8]) -> DomU {
     run(Command::new("chmod").arg("755").arg(&dm));
     // The toolstack writes the device model's output there.
     std::fs::create_dir_all("/var/log/xen").unwrap();
-    let domu = DomU::create_paused(
+    let domu = DomU::create(
         name,
         &format!(
             "type = \"hvm\"\nfirmware_override = \"{}\"\n\
@@ -115,6 +115,7 @@ fn create_hvm_domu(tag: &str, firmware: &[u8]) -> DomU {
             fw.display(),
             dm.display(),
         ),
+        true,
     );
     eprintln!(
         "created paused HVM domU {} (domid {})",

@@ -13,90 +13,44 @@
 //! binary plays the domU side.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::Xenstore;
+use xen_box_testing::XlDomain;
 
 /// The box's domU kernel and ramdisk, or `None` after printing why `test` is skipped.
 pub fn xen_env(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-        return None;
-    }
-    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
-    match (var("XEN_BOX_DOMU_KERNEL"), var("XEN_BOX_DOMU_RAMDISK")) {
-        (Some(k), Some(r)) => Some((k, r)),
-        _ => {
+    let env = xen_box_testing::domu_env(test)?;
+    match env.ramdisk {
+        Some(ramdisk) => Some((env.kernel, ramdisk)),
+        None => {
             assert!(
-                !in_box,
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL/RAMDISK are unset"
+                !xen_box_testing::in_box(),
+                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
             );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL/XEN_BOX_DOMU_RAMDISK not set");
+            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
             None
         }
     }
 }
 
-/// Runs `cmd`, panicking unless it succeeds; its standard output.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `xl create`, retried once when xl itself dies of a signal: the box's Xen 4.20 xl
-/// intermittently aborts in malloc ("corrupted double-linked list", about one create in 16, see
-/// the box notes). That is the toolstack crashing, not what these tests check; a second crash,
-/// or any ordinary failure, fails the test.
-fn xl_create(cfg: &Path, name: &str) {
-    use std::os::unix::process::ExitStatusExt;
-    for attempt in 1..=2 {
-        let out = Command::new("xl")
-            .arg("create")
-            .arg(cfg)
-            .output()
-            .expect("running xl create");
-        if out.status.success() {
-            return;
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.signal().is_some() && attempt == 1 {
-            eprintln!(
-                "warning: xl create died ({}): {stderr}; retrying once",
-                out.status
-            );
-            // It may have died after creating the domain.
-            let _ = Command::new("xl").arg("destroy").arg(name).output();
-            continue;
-        }
-        panic!(
-            "xl create {} failed: {}\n{stderr}",
-            cfg.display(),
-            out.status
-        );
-    }
-}
-
-/// A running domU, destroyed on drop; its console log is printed if the test is failing.
+/// A running domU, destroyed on drop (by its [`XlDomain`]); its console log is printed if the
+/// test is failing.
 pub struct DomU {
-    /// The domain's name.
-    pub name: String,
-    /// The domain's id.
-    pub domid: u16,
+    /// The domain (`name`, `domid` through `Deref`).
+    domain: XlDomain,
     /// Its xenstore directory, `/local/domain/<domid>`.
     pub dir: String,
     /// The initramfs built for it, removed on drop.
     ramdisk: PathBuf,
+}
+
+impl std::ops::Deref for DomU {
+    type Target = XlDomain;
+
+    fn deref(&self) -> &XlDomain {
+        &self.domain
+    }
 }
 
 impl DomU {
@@ -116,14 +70,6 @@ impl Drop for DomU {
                 self.name,
                 self.console_log()
             );
-        }
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
         }
         let _ = std::fs::remove_file(&self.ramdisk);
     }
@@ -288,29 +234,23 @@ pub fn boot_domu(
     let name = format!("xfm-{tag}-{}", std::process::id());
     // Arm guests are always auto-translated, which xl calls PVH as well.
     let cfg = format!(
-        "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
+        "type = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
          extra = \"console=hvc0 rdinit=/xfm/init\"\nmemory = {memory_mib}\nvcpus = 1\n\
          on_poweroff = \"destroy\"\non_crash = \"destroy\"\n",
         kernel.display(),
         ramdisk.display(),
     );
-    let cfg_path = work.join(format!("{name}.cfg"));
-    std::fs::write(&cfg_path, cfg).unwrap();
 
     let mut xs = Xenstore::open().expect("connecting to xenstored");
     // Watch domain deaths before the domain exists, so an early crash is seen.
     xs.watch("@releaseDomain", "release")
         .expect("watching @releaseDomain");
-    xl_create(&cfg_path, &name);
-    let mut domu = DomU {
-        name,
-        domid: 0,
-        dir: String::new(),
+    let domain = XlDomain::create(name, &cfg, false);
+    let domu = DomU {
+        dir: format!("/local/domain/{}", domain.domid),
+        domain,
         ramdisk,
     };
-    let id = run(Command::new("xl").arg("domid").arg(&domu.name));
-    domu.domid = id.trim().parse().expect("xl domid prints a number");
-    domu.dir = format!("/local/domain/{}", domu.domid);
     eprintln!("started PVH domU {} (domid {})", domu.name, domu.domid);
     xs.watch(&format!("{}/data", domu.dir), "data")
         .expect("watching the domU's data directory");

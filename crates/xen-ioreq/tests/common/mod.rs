@@ -1,15 +1,13 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! What the Xen-box tests of this crate share: knowing whether they run in a Xen dom0, running
-//! the toolstack, paused domUs that are destroyed on drop, and the ELF images of the
-//! purpose-built x86 guests.
+//! What the Xen-box tests of this crate share, on top of `xen-box-testing`: the box's domU
+//! kernel, paused PVH domUs, and the ELF images of the purpose-built x86 guests.
 
 // Each test binary includes this module and uses only part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 /// One domU at a time: the box is small and `xl` serialises anyway.
@@ -20,40 +18,11 @@ pub const GUEST_BASE: u32 = 0x10_0000;
 /// Where a purpose-built guest is entered (32-bit flat protected mode, paging off).
 pub const GUEST_ENTRY: u32 = GUEST_BASE + 0x100;
 
-/// Whether this process runs in a Xen dom0; says loudly why `test` is skipped when not, and
-/// fails when the Xen box promised one (`XEN_BOX=1`).
-pub fn in_dom0(test: &str) -> bool {
-    if Path::new("/dev/xen/privcmd").exists() {
-        return true;
-    }
-    assert!(
-        !in_box(),
-        "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing"
-    );
-    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
-    false
-}
+pub use xen_box_testing::{in_dom0, run, XlDomain as DomU};
 
 /// The box's domU kernel when running in a Xen dom0, else `None` after saying why.
 pub fn xen_env(test: &str) -> Option<PathBuf> {
-    if !in_dom0(test) {
-        return None;
-    }
-    match std::env::var_os("XEN_BOX_DOMU_KERNEL") {
-        Some(k) => Some(PathBuf::from(k)),
-        None => {
-            assert!(
-                !in_box(),
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL is unset"
-            );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL not set");
-            None
-        }
-    }
-}
-
-fn in_box() -> bool {
-    std::env::var_os("XEN_BOX").is_some_and(|v| v == "1")
+    xen_box_testing::domu_env(test).map(|env| env.kernel)
 }
 
 /// The purpose-built guests are x86 code: on other hosts the tests that run them say so
@@ -69,82 +38,29 @@ pub fn x86_guests_or_skip(test: &str) -> bool {
     false
 }
 
-/// Runs `cmd`, fails the test when it fails, and returns its standard output.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+/// A paused PVH domU (on Arm, where `xl` knows no guest types, an ordinary guest) booting
+/// `kernel` with `vcpus` vCPUs and 128 MiB, destroyed on drop.
+pub fn pvh_domu(tag: &str, kernel: &Path, vcpus: u32) -> DomU {
+    let name = format!("xioreq-{tag}-{}", std::process::id());
+    let guest_type = if cfg!(target_arch = "aarch64") {
+        ""
+    } else {
+        "type = \"pvh\"\n"
+    };
+    let domu = DomU::create(
+        name,
+        &format!(
+            "{guest_type}kernel = \"{}\"\nmemory = 128\nvcpus = {vcpus}\n\
+             on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
+            kernel.display(),
+        ),
+        true,
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A domU created paused by `xl`, destroyed on drop (also when the test panics). Tests keep
-/// it after it shuts down (`on_poweroff = "preserve"`), so that the drop always finds it.
-pub struct DomU {
-    /// Its `xl` name.
-    pub name: String,
-    /// Its domain id.
-    pub domid: u16,
-}
-
-impl DomU {
-    /// Creates domU `name` paused from the `xl` configuration `cfg` (without its `name`
-    /// line), written beside the test's other files in the current directory.
-    pub fn create_paused(name: String, cfg: &str) -> DomU {
-        let path = std::env::current_dir().unwrap().join(format!("{name}.cfg"));
-        std::fs::write(&path, format!("name = \"{name}\"\n{cfg}")).unwrap();
-        run(Command::new("xl").arg("create").arg("-p").arg(&path));
-        let id = run(Command::new("xl").arg("domid").arg(&name));
-        let domid = id.trim().parse().expect("xl domid prints a number");
-        DomU { name, domid }
-    }
-
-    /// A paused PVH domU (on Arm, where `xl` knows no guest types, an ordinary guest) booting
-    /// `kernel` with `vcpus` vCPUs and 128 MiB.
-    pub fn create(tag: &str, kernel: &Path, vcpus: u32) -> DomU {
-        let name = format!("xioreq-{tag}-{}", std::process::id());
-        let guest_type = if cfg!(target_arch = "aarch64") {
-            ""
-        } else {
-            "type = \"pvh\"\n"
-        };
-        let domu = DomU::create_paused(
-            name,
-            &format!(
-                "{guest_type}kernel = \"{}\"\nmemory = 128\nvcpus = {vcpus}\n\
-                 on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
-                kernel.display(),
-            ),
-        );
-        eprintln!(
-            "created paused PVH domU {} (domid {})",
-            domu.name, domu.domid
-        );
-        domu
-    }
-
-    /// Unpauses it.
-    pub fn unpause(&self) {
-        run(Command::new("xl").arg("unpause").arg(&self.name));
-    }
-}
-
-impl Drop for DomU {
-    fn drop(&mut self) {
-        let ok = Command::new("xl")
-            .arg("destroy")
-            .arg(&self.name)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("warning: xl destroy {} failed", self.name);
-        }
-    }
+    eprintln!(
+        "created paused PVH domU {} (domid {})",
+        domu.name, domu.domid
+    );
+    domu
 }
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY` (Xen public/elfnote.h): the 32-bit PVH entry point.

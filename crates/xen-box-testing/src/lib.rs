@@ -1,0 +1,199 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! What the Xen crates' integration tests share when they run in the project's Xen box
+//! (`cargo xtask xen-box test`, as root in a real dom0): whether they can run here, the `xl`
+//! toolstack, and domUs that are destroyed whatever the test does.
+//!
+//! ```
+//! if let Some(env) = xen_box_testing::domu_env("my_test") {
+//!     // In a dom0 of the box: `env.kernel` boots a domU.
+//!     let _ = env.kernel;
+//! } // Elsewhere `domu_env` has printed "SKIPPED: my_test: ..." on stderr.
+//! ```
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether the Xen box promised a dom0 (`XEN_BOX=1`): then a missing device is a failure.
+pub fn in_box() -> bool {
+    std::env::var_os("XEN_BOX").is_some_and(|v| v == "1")
+}
+
+/// Whether this process runs in a Xen dom0 (it has `/dev/xen/privcmd`). When not, prints
+/// `SKIPPED: <test>: not running in a Xen dom0` and returns false; panics instead when the
+/// Xen box promised one.
+pub fn in_dom0(test: &str) -> bool {
+    if Path::new("/dev/xen/privcmd").exists() {
+        return true;
+    }
+    assert!(
+        !in_box(),
+        "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing"
+    );
+    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
+    false
+}
+
+/// What the box gives a test for its domUs.
+#[derive(Clone, Debug)]
+pub struct DomuEnv {
+    /// A Linux kernel for PVH (x86) or Arm domUs (`XEN_BOX_DOMU_KERNEL`).
+    pub kernel: PathBuf,
+    /// The box's busybox initramfs for domUs (`XEN_BOX_DOMU_RAMDISK`), if set.
+    pub ramdisk: Option<PathBuf>,
+}
+
+/// The box's domU kernel and ramdisk when running in a Xen dom0 ([`in_dom0`]); `None` after a
+/// loud skip when this is no dom0 or the kernel is not given (a failure inside the box).
+pub fn domu_env(test: &str) -> Option<DomuEnv> {
+    if !in_dom0(test) {
+        return None;
+    }
+    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    match var("XEN_BOX_DOMU_KERNEL") {
+        Some(kernel) => Some(DomuEnv {
+            kernel,
+            ramdisk: var("XEN_BOX_DOMU_RAMDISK"),
+        }),
+        None => {
+            assert!(
+                !in_box(),
+                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL is unset"
+            );
+            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL not set");
+            None
+        }
+    }
+}
+
+/// Runs `cmd` and returns its standard output; panics with its status and standard error
+/// when it cannot be run or fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `xl create [-p] cfg` for domain `name`, retried once when `xl` itself dies of a signal:
+/// Xen 4.20's `xl` was seen to abort in `malloc` ("corrupted double-linked list", about one
+/// create in 16) in the box. That is the toolstack crashing, not what the tests check; a second
+/// crash, or any ordinary failure, panics.
+pub fn xl_create(cfg: &Path, name: &str, paused: bool) {
+    for attempt in 1..=2 {
+        let mut cmd = Command::new("xl");
+        cmd.arg("create");
+        if paused {
+            cmd.arg("-p");
+        }
+        let out = cmd.arg(cfg).output().expect("running xl create");
+        if out.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.signal().is_some() && attempt == 1 {
+            eprintln!(
+                "warning: xl create died ({}): {stderr}; retrying once",
+                out.status
+            );
+            // It may have died after creating the domain.
+            let _ = Command::new("xl").arg("destroy").arg(name).output();
+            continue;
+        }
+        panic!(
+            "xl create {} failed: {}\n{stderr}",
+            cfg.display(),
+            out.status
+        );
+    }
+}
+
+/// A domU made by `xl`, destroyed on drop (also when the test panics).
+#[derive(Debug)]
+pub struct XlDomain {
+    /// Its `xl` name.
+    pub name: String,
+    /// Its domain id.
+    pub domid: u16,
+}
+
+impl XlDomain {
+    /// Creates domU `name` from the `xl` configuration `cfg` (without its `name` line), written
+    /// to `<name>.cfg` in the current directory; paused if `paused`.
+    pub fn create(name: String, cfg: &str, paused: bool) -> XlDomain {
+        let path = std::env::current_dir()
+            .expect("the current directory")
+            .join(format!("{name}.cfg"));
+        std::fs::write(&path, format!("name = \"{name}\"\n{cfg}"))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        xl_create(&path, &name, paused);
+        // From here on the domain exists: the guard destroys it whatever happens next.
+        let mut domain = XlDomain { name, domid: 0 };
+        let id = run(Command::new("xl").arg("domid").arg(&domain.name));
+        domain.domid = id.trim().parse().expect("xl domid prints a number");
+        domain
+    }
+
+    /// Adopts domain `name` with id `domid`, made some other way, to destroy it on drop.
+    pub fn adopt(name: String, domid: u16) -> XlDomain {
+        XlDomain { name, domid }
+    }
+
+    /// Unpauses it.
+    pub fn unpause(&self) {
+        run(Command::new("xl").arg("unpause").arg(&self.name));
+    }
+}
+
+impl Drop for XlDomain {
+    fn drop(&mut self) {
+        let ok = Command::new("xl")
+            .arg("destroy")
+            .arg(&self.name)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("warning: xl destroy {} failed", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_returns_stdout() {
+        assert_eq!(run(Command::new("echo").arg("box")), "box\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "failed")]
+    fn run_panics_on_failure() {
+        run(&mut Command::new("false"));
+    }
+
+    #[test]
+    #[should_panic(expected = "running")]
+    fn run_panics_when_the_program_is_missing() {
+        run(&mut Command::new("/nonexistent/xen-box-testing"));
+    }
+
+    #[test]
+    fn outside_a_dom0_tests_skip_loudly() {
+        if Path::new("/dev/xen/privcmd").exists() || in_box() {
+            eprintln!("SKIPPED: outside_a_dom0_tests_skip_loudly: this is a dom0");
+            return;
+        }
+        assert!(!in_dom0("outside_a_dom0_tests_skip_loudly"));
+        assert!(domu_env("outside_a_dom0_tests_skip_loudly").is_none());
+    }
+}
