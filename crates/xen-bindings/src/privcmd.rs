@@ -214,13 +214,36 @@ impl<S: Sys> Privcmd<S> {
         gfns: &[u64],
         writable: bool,
     ) -> Result<ForeignMapping<S>> {
+        let mut errs = vec![0i32; gfns.len()];
+        let mut mapping = self.map_foreign_into(domid, gfns, writable, &mut errs)?;
+        mapping.set_page_errors(errs);
+        Ok(mapping)
+    }
+
+    /// [`Self::map_foreign`] with the per-page results written to `errs` (one per frame: 0,
+    /// or a negative errno for a page that must not be touched) instead of being kept in the
+    /// mapping, whose [`ForeignMapping::page_errors`] is then empty. It allocates nothing,
+    /// which is what a caller that maps in a loop with its own error array wants (the calling
+    /// convention of libxenforeignmemory's map).
+    pub fn map_foreign_into(
+        &self,
+        domid: DomId,
+        gfns: &[u64],
+        writable: bool,
+        errs: &mut [i32],
+    ) -> Result<ForeignMapping<S>> {
         const OP: &str = "MMAPBATCH_V2";
         let num = u32::try_from(gfns.len()).map_err(|_| Error::InvalidArgument {
             op: OP,
             what: format!("{} frames", gfns.len()),
         })?;
-        let mut mapping = self.map_area(OP, gfns.len(), writable)?;
-        let mut errs = vec![0i32; gfns.len()];
+        if errs.len() != gfns.len() {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                what: format!("{} error slots for {} frames", errs.len(), gfns.len()),
+            });
+        }
+        let mapping = self.map_area(OP, gfns.len(), writable)?;
         let mut batch = PrivcmdMmapbatchV2 {
             num,
             dom: domid,
@@ -236,7 +259,6 @@ impl<S: Sys> Privcmd<S> {
             Err(Error::Ioctl { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e.with_domain(domid)),
         }
-        mapping.set_page_errors(errs);
         Ok(mapping)
     }
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use criterion::{black_box, Criterion};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 use xen_foreignmem::{
-    map_whole_guest, CacheConfig, ForeignMapper, ForeignRegion, LazyForeignMemory, XenForeignMapper,
+    map_whole_guest, CacheConfig, ForeignRegion, LazyForeignMemory, XenForeignMapper,
 };
 
 type OpenFn = unsafe extern "C" fn(*mut c_void, c_uint) -> *mut c_void;
@@ -252,12 +252,13 @@ fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domi
             .collect();
         let mut errs = vec![0 as c_int; gfns.len()];
         let gfns64: Vec<u64> = (BASE / 4096..BASE / 4096 + pages).collect();
+        let mut errs64 = vec![0i32; gfns64.len()];
         let group = format!("map_unmap_{pages}_pages");
         let mut p = Paired::new(
             group.clone(),
             &[
                 "libxenforeignmemory",
-                "xen_foreignmem_map_frames",
+                "xen_foreignmem_map_frames_into",
                 "xen_foreignmem_region",
             ],
             (pages * u64::from(batch)) as f64,
@@ -270,8 +271,10 @@ fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domi
                     &mut [
                         &mut || clib.map_unmap(domid, &gfns, &mut errs),
                         &mut || {
-                            let mapped = mapper.map_frames(domid, &gfns64).expect("map");
-                            assert!(mapped.errors.iter().all(|&e| e == 0), "map failed");
+                            let mapped = mapper
+                                .map_frames_into(domid, &gfns64, &mut errs64)
+                                .expect("map");
+                            assert!(errs64.iter().all(|&e| e == 0), "map failed");
                             black_box(mapped);
                         },
                         &mut || {

@@ -244,6 +244,48 @@ fn map_foreign_rejects_empty() {
 }
 
 #[test]
+fn map_foreign_into_writes_the_callers_error_array() {
+    let unmaps = Arc::new(AtomicUsize::new(0));
+    let mut m = mock_with_memory(unmaps.clone());
+    m.expect_ioctl()
+        .withf(|_, req, _| *req == IOCTL_PRIVCMD_MMAPBATCH_V2)
+        .times(1)
+        .returning(|_, _, a| {
+            // SAFETY: the wrapper passes a PrivcmdMmapbatchV2.
+            let b: PrivcmdMmapbatchV2 = unsafe { arg(a) };
+            // SAFETY: err points to `num` entries owned by the caller for the call.
+            let errs = unsafe { std::slice::from_raw_parts_mut(b.err as *mut i32, 2) };
+            errs.copy_from_slice(&[-libc::ENOENT, 0]);
+            Err(errno(libc::ENOENT))
+        });
+    let p = privcmd(m);
+    let mut errs = [7; 2];
+    let map = p
+        .map_foreign_into(5, &[0x10, 0x11], true, &mut errs)
+        .unwrap();
+    assert_eq!(errs, [-libc::ENOENT, 0]);
+    assert!(map.page_errors().is_empty(), "the results are the caller's");
+    drop(map);
+    assert_eq!(unmaps.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn map_foreign_into_rejects_a_short_error_array() {
+    let p = privcmd(MockSys::new());
+    let e = p.map_foreign_into(1, &[1, 2], false, &mut [0]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidArgument {
+                op: "MMAPBATCH_V2",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn map_resource_marshalling() {
     let unmaps = Arc::new(AtomicUsize::new(0));
     let mut m = mock_with_memory(unmaps.clone());
