@@ -39,58 +39,56 @@
 //! [`CacheView::write_slice`]) against a plain `memcpy` (see the README for how to run it and
 //! how it copes with the emulated, shared machine).
 //!
-//! Measured 2026-11-22 with the executable above and the code of this version, one run per stack
-//! (bookworm: Xen 4.17, Linux 6.1, 20:29-20:31 UTC, host load average 12.3 falling to 7.8;
-//! trixie: Xen 4.20, Linux 6.12, 20:31-20:33 UTC, load 7.8 falling to 5.0; the host has 2
-//! cores). Each cell: crate throughput over reference throughput, **median of the per-round
-//! ratios** (141 to 1245 rounds), 10th-90th percentile of those ratios in brackets (the spread),
+//! Measured 2026-11-22 on an idle host (load average about 1; 2 cores) with the executable above,
+//! one run per stack: bookworm (Xen 4.17, Linux 6.1) 21:51 UTC, trixie (Xen 4.20, Linux 6.12)
+//! 21:52 UTC. Each cell: crate throughput over reference throughput, **median of the per-round
+//! ratios** (338 to 2106 rounds), 10th-90th percentile of those ratios in brackets (the spread),
 //! ratio of total times after the slash. Above 1.0 the crate is faster.
 //!
 //! | comparison | bookworm | trixie | target |
 //! |---|---|---|---|
-//! | map + unmap 1 page, `map_frames` vs C | **0.93** [0.34-3.16] / 1.01 | **0.99** [0.51-2.17] / 1.02 | ≥ 1.0 |
-//! | map + unmap 64 pages, `map_frames` vs C | **1.00** [0.23-4.35] / 0.92 | **1.02** [0.42-2.40] / 1.01 | ≥ 1.0 |
-//! | map + unmap 512 pages, `map_frames` vs C | **0.92** [0.31-2.95] / 0.95 | **1.01** [0.53-2.26] / 1.06 | ≥ 1.0 |
-//! | map + unmap 1 page, `ForeignRegion::map` vs C | **1.00** [0.30-2.71] / 1.01 | **0.96** [0.52-1.99] / 0.97 | ≥ 1.0 |
-//! | map + unmap 64 pages, `ForeignRegion::map` vs C | **0.98** [0.29-3.49] / 0.97 | **0.97** [0.41-2.52] / 0.96 | ≥ 1.0 |
-//! | map + unmap 512 pages, `ForeignRegion::map` vs C | **0.92** [0.37-2.77] / 0.92 | **0.97** [0.48-2.10] / 0.99 | ≥ 1.0 |
-//! | read 2 MiB, whole-guest | **0.97** [0.49-1.95] / 0.99 | **0.98** [0.50-1.96] / 1.02 | ≥ 0.9 |
-//! | read 2 MiB, lazy view | **0.97** [0.46-1.99] / 0.98 | **0.98** [0.59-1.55] / 1.01 | ≥ 0.9 |
-//! | write 2 MiB, whole-guest | **1.03** [0.54-2.07] / 1.10 | **1.01** [0.55-1.56] / 1.00 | ≥ 0.9 |
-//! | write 2 MiB, lazy view | **1.04** [0.55-2.14] / 1.03 | **1.01** [0.59-1.52] / 0.97 | ≥ 0.9 |
-//! | read 4 KiB, whole-guest | **0.93** [0.31-2.11] / 0.87 | **0.95** [0.52-1.69] / 0.94 | ≥ 0.9 |
-//! | read 4 KiB, lazy view | **0.87** [0.37-2.03] / 0.88 | **0.89** [0.53-1.31] / 0.88 | ≥ 0.9 |
-//! | read 4 KiB, lazy view, generic `Bytes` path | **0.82** [0.32-1.91] / 0.76 | **0.82** [0.55-1.38] / 0.84 | ≥ 0.9 |
-//! | write 4 KiB, whole-guest | **0.94** [0.55-1.77] / 0.97 | **0.93** [0.59-1.58] / 1.00 | ≥ 0.9 |
-//! | write 4 KiB, lazy view | **0.86** [0.52-1.55] / 0.82 | **0.88** [0.59-1.40] / 0.97 | ≥ 0.9 |
-//! | write 4 KiB, lazy view, generic `Bytes` path | **0.79** [0.54-1.17] / 0.81 | **0.78** [0.44-1.29] / 0.80 | ≥ 0.9 |
-//! | raw `memcpy` of the mapped memory, read / write 4 KiB | 0.97 / 1.00 | 1.01 / 1.01 | (reference) |
+//! | map + unmap 1 page, `map_frames_into` vs C | **1.00** [0.90-1.11] / 1.02 | **0.99** [0.87-1.12] / 0.99 | ≥ 1.0 |
+//! | map + unmap 64 pages, `map_frames_into` vs C | **1.01** [0.76-1.29] / 1.00 | **1.00** [0.75-1.32] / 1.00 | ≥ 1.0 |
+//! | map + unmap 512 pages, `map_frames_into` vs C | **1.00** [0.92-1.09] / 1.01 | **1.00** [0.91-1.10] / 1.00 | ≥ 1.0 |
+//! | map + unmap 1 page, `ForeignRegion::map` vs C | **0.96** [0.87-1.06] / 0.96 | **0.96** [0.84-1.08] / 0.95 | ≥ 1.0 |
+//! | map + unmap 64 pages, `ForeignRegion::map` vs C | **0.95** [0.74-1.27] / 0.96 | **0.98** [0.74-1.28] / 0.97 | ≥ 1.0 |
+//! | map + unmap 512 pages, `ForeignRegion::map` vs C | **0.98** [0.91-1.07] / 0.99 | **0.99** [0.90-1.10] / 0.99 | ≥ 1.0 |
+//! | read 2 MiB, whole-guest | **0.98** [0.92-1.06] / 0.99 | **1.02** [0.91-1.11] / 1.01 | ≥ 0.9 |
+//! | read 2 MiB, lazy view | **0.99** [0.92-1.06] / 0.99 | **1.02** [0.92-1.12] / 1.01 | ≥ 0.9 |
+//! | write 2 MiB, whole-guest | **1.01** [0.93-1.08] / 1.01 | **0.99** [0.92-1.05] / 0.99 | ≥ 0.9 |
+//! | write 2 MiB, lazy view | **1.02** [0.93-1.10] / 1.02 | **0.99** [0.91-1.07] / 0.99 | ≥ 0.9 |
+//! | read 4 KiB, whole-guest | **0.89** [0.85-0.92] / 0.89 | **0.88** [0.84-0.91] / 0.88 | ≥ 0.9 |
+//! | read 4 KiB, lazy view | **0.84** [0.80-0.87] / 0.82 | **0.83** [0.80-0.86] / 0.83 | ≥ 0.9 |
+//! | read 4 KiB, lazy view, generic `Bytes` path | **0.78** [0.75-0.81] / 0.78 | **0.78** [0.75-0.80] / 0.78 | ≥ 0.9 |
+//! | write 4 KiB, whole-guest | **0.89** [0.85-0.92] / 0.89 | **0.89** [0.84-0.93] / 0.89 | ≥ 0.9 |
+//! | write 4 KiB, lazy view | **0.84** [0.80-0.86] / 0.84 | **0.83** [0.80-0.87] / 0.83 | ≥ 0.9 |
+//! | write 4 KiB, lazy view, generic `Bytes` path | **0.75** [0.72-0.78] / 0.75 | **0.75** [0.72-0.78] / 0.75 | ≥ 0.9 |
+//! | raw `memcpy` of the mapped memory, read / write 4 KiB | 0.99 / 0.99 | 0.99 / 0.99 | (reference) |
+//!
+//! A run of the same copy code minutes earlier (21:46-21:48 UTC, same idle host) measured 4 KiB
+//! whole-guest 0.93-0.95 and lazy views 0.88-0.89: run-to-run variation is about ±0.05.
 //!
 //! What this says, and what it does not:
 //!
-//! - **Mapping (target ≥ 1.0x): not demonstrated.** With the identical job on both sides
-//!   (`XenForeignMapper::map_frames` given the C library's frame list: one anonymous `mmap` of the
-//!   privcmd device, one `MMAPBATCH_V2` ioctl for the batch, one `munmap` on drop, no other
-//!   system call; the crate adds only small allocations for the per-frame error lists), the
-//!   medians lie between 0.92 and 1.02 while single rounds spread over 0.23-4.35x: the difference
-//!   between the crate and the C library is far below what this machine can measure. The time
-//!   goes to Xen validating and installing one page-table entry per frame, emulated.
-//!   `ForeignRegion::map`, which also builds the frame list and checks every frame's status,
-//!   stays within the same noise (0.92-1.00).
-//! - **Large copies (target ≥ 0.9x): met** in both modes on both stacks (medians 0.97-1.04):
+//! - **Mapping (target ≥ 1.0x): parity.** `XenForeignMapper::map_frames_into` does the C library's
+//!   job with its calling convention (the caller's frame list and error array: one `mmap` of the
+//!   privcmd device, one `MMAPBATCH_V2` ioctl, one `munmap` on drop, nothing allocated) and
+//!   measures 0.99-1.01 (medians), 0.99-1.02 (total times): equal within the resolution of this
+//!   machine, not demonstrably faster. Before `map_frames_into`, the allocating `map_frames`
+//!   measured 0.96-0.99 on the same idle host: under emulation the two allocations per call it
+//!   then made cost about as much as the difference. `ForeignRegion::map`, which also builds the
+//!   frame list and keeps each frame's status, is 1-5 % behind.
+//! - **Large copies (target ≥ 0.9x): met** in both modes on both stacks (medians 0.98-1.02):
 //!   2 MiB go through one `memcpy` either way.
-//! - **4 KiB copies (target ≥ 0.9x): not reliably met.** Whole-guest memory measured 0.93-0.95
-//!   (medians) in this run but 0.85-0.87 in a run of the same code minutes earlier (20:24-20:28
-//!   UTC) and 0.80-0.84 at 18:41-18:49 UTC: it sits around the target, within run-to-run
-//!   variation. Lazy views: **0.86-0.89** through the view's own `read_slice`/`write_slice`,
-//!   **0.78-0.82** for code generic over `GuestMemory` (virtio-queue, for one), which goes through
-//!   vm-memory's `Bytes` path (0.73-0.77 before this version's changes). The memory itself is not
-//!   the cause (a raw `memcpy` of the mapped page runs at 0.97-1.01x); the fixed cost per call is:
-//!   for views the bucket lookup (now a shift and a lock-free check of the view's first buckets,
-//!   formerly a mutex and a division) and the slice bookkeeping, plus, on the generic path,
-//!   vm-memory's iterator adapters, which this crate cannot replace (vm-memory implements `Bytes`
-//!   for every `GuestMemory`). Emulation makes those instructions expensive next to a 4 KiB
-//!   `memcpy`; bigger copies amortise them (see 2 MiB).
+//! - **4 KiB copies (target ≥ 0.9x): not met.** Whole-guest memory 0.88-0.95, lazy views
+//!   0.83-0.89 through the view's own `read_slice`/`write_slice`, 0.75-0.78 for code generic over
+//!   `GuestMemory` (virtio-queue, for one), which goes through vm-memory's `Bytes` path. The
+//!   memory itself is not the cause (a raw `memcpy` of the mapped page runs at 0.99x); the fixed
+//!   cost per call is: for views the bucket lookup (a shift and a lock-free check of the view's
+//!   first buckets) and the slice bookkeeping, plus, on the generic path, vm-memory's iterator
+//!   adapters, which this crate cannot replace (vm-memory implements `Bytes` for every
+//!   `GuestMemory`). Emulation makes those instructions expensive next to a 4 KiB `memcpy`
+//!   (which QEMU runs as one string instruction); bigger copies amortise them (see 2 MiB).
 //!
 //! # Example
 //!
