@@ -409,9 +409,15 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
         assert_eq!(irq_path, NotifyPath::Userspace, "{kernel:?} kernel");
         assert_eq!(notices.len(), 1, "one fallback notice: {notices:?}");
         assert!(user_notifies >= 1, "QueueNotify served in userspace");
-        assert_eq!(
-            report.kicks, user_notifies,
-            "each userspace QueueNotify signals the eventfd once"
+        // Each userspace QueueNotify signals the eventfd once, and nothing else does. The
+        // worker counts what it reads before it sees the stop flag, so kicks that land while
+        // the test stops it (the guest's driver may kick again after its last read) can go
+        // uncounted: hence at most, not exactly (and at least one per read, checked above).
+        assert!(
+            report.kicks <= user_notifies,
+            "{} kicks counted for {} QueueNotify writes served",
+            report.kicks,
+            user_notifies
         );
         assert!(user_interrupts >= 1, "interrupts injected by this process");
     }
