@@ -102,11 +102,7 @@ fn physinfo_is_consistent() {
 fn create_domu(name: &str) -> DomU {
     let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").expect("XEN_BOX_DOMU_KERNEL");
     let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").expect("XEN_BOX_DOMU_RAMDISK");
-    let guest_type = if cfg!(target_arch = "aarch64") {
-        ""
-    } else {
-        "type = \"pvh\"\n"
-    };
+    let guest_type = xen_box_testing::pvh_type_line();
     DomU::create(
         name.into(),
         &format!(

@@ -68,6 +68,34 @@ pub fn domu_env(test: &str) -> Option<DomuEnv> {
     }
 }
 
+/// [`domu_env`] for tests that also boot the box's ramdisk: the kernel and the ramdisk, or
+/// `None` after a loud skip (a failure inside the box when either is not given).
+pub fn domu_env_with_ramdisk(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let env = domu_env(test)?;
+    match env.ramdisk {
+        Some(ramdisk) => Some((env.kernel, ramdisk)),
+        None => {
+            assert!(
+                !in_box(),
+                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
+            );
+            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
+            None
+        }
+    }
+}
+
+/// The `xl` configuration line that makes a domU PVH (so that its frame numbers are
+/// guest-physical), or nothing on Arm, where `xl` knows no guest types and every guest is
+/// auto-translated.
+pub fn pvh_type_line() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        ""
+    } else {
+        "type = \"pvh\"\n"
+    }
+}
+
 /// Runs `cmd` and returns its standard output; panics with its status and standard error
 /// when it cannot be run or fails.
 pub fn run(cmd: &mut Command) -> String {
@@ -195,5 +223,6 @@ mod tests {
         }
         assert!(!in_dom0("outside_a_dom0_tests_skip_loudly"));
         assert!(domu_env("outside_a_dom0_tests_skip_loudly").is_none());
+        assert!(domu_env_with_ramdisk("outside_a_dom0_tests_skip_loudly").is_none());
     }
 }

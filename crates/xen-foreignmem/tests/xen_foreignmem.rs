@@ -44,32 +44,14 @@ struct Env {
 }
 
 fn xen_env(test: &str) -> Option<Env> {
-    let env = xen_box_testing::domu_env(test)?;
-    match env.ramdisk {
-        Some(ramdisk) => Some(Env {
-            kernel: env.kernel,
-            ramdisk,
-        }),
-        None => {
-            assert!(
-                !xen_box_testing::in_box(),
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
-            );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
-            None
-        }
-    }
+    xen_box_testing::domu_env_with_ramdisk(test).map(|(kernel, ramdisk)| Env { kernel, ramdisk })
 }
 
 /// A paused PVH domU (on Arm, where `xl` knows no guest types, an ordinary guest) booting the
 /// box's kernel and ramdisk with `marker` on its command line, destroyed on drop.
 fn create_domu(env: &Env, tag: &str, marker: &str) -> XlDomain {
     let name = format!("xfm-{tag}-{}", std::process::id());
-    let guest_type = if cfg!(target_arch = "aarch64") {
-        ""
-    } else {
-        "type = \"pvh\"\n"
-    };
+    let guest_type = xen_box_testing::pvh_type_line();
     let domu = XlDomain::create(
         name,
         &format!(

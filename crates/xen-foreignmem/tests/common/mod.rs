@@ -18,21 +18,7 @@ use std::time::{Duration, Instant};
 use xen_bindings::xenstore::Xenstore;
 use xen_box_testing::XlDomain;
 
-/// The box's domU kernel and ramdisk, or `None` after printing why `test` is skipped.
-pub fn xen_env(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let env = xen_box_testing::domu_env(test)?;
-    match env.ramdisk {
-        Some(ramdisk) => Some((env.kernel, ramdisk)),
-        None => {
-            assert!(
-                !xen_box_testing::in_box(),
-                "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
-            );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
-            None
-        }
-    }
-}
+pub use xen_box_testing::domu_env_with_ramdisk as xen_env;
 
 /// A running domU, destroyed on drop (by its [`XlDomain`]); its console log is printed if the
 /// test is failing.

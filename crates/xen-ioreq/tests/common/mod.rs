@@ -42,11 +42,7 @@ pub fn x86_guests_or_skip(test: &str) -> bool {
 /// `kernel` with `vcpus` vCPUs and 128 MiB, destroyed on drop.
 pub fn pvh_domu(tag: &str, kernel: &Path, vcpus: u32) -> DomU {
     let name = format!("xioreq-{tag}-{}", std::process::id());
-    let guest_type = if cfg!(target_arch = "aarch64") {
-        ""
-    } else {
-        "type = \"pvh\"\n"
-    };
+    let guest_type = xen_box_testing::pvh_type_line();
     let domu = DomU::create(
         name,
         &format!(
