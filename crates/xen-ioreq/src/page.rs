@@ -225,6 +225,9 @@ impl<'a> Slot<'a> {
     }
 
     /// Takes the request if the slot is `STATE_IOREQ_READY`, moving it to `IN_PROCESS`.
+    ///
+    /// The move is one compare-and-swap, so of several threads looking at the slot (say, one
+    /// woken by the port and one sweeping every slot) exactly one takes the request.
     pub fn take(self) -> Option<Taken<'a>> {
         let state = self.state_byte();
         // Acquire: Xen wrote the fields before it published READY.
@@ -232,13 +235,14 @@ impl<'a> Slot<'a> {
         if flags & IOREQ_STATE_MASK != STATE_IOREQ_READY {
             return None;
         }
-        // SAFETY: the slot is inside a live page; Xen does not write it while it is READY.
+        let taken = (flags & !IOREQ_STATE_MASK) | STATE_IOREQ_INPROCESS;
+        state
+            .compare_exchange(flags, taken, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: the slot is inside a live page; Xen does not write it while it is
+        // IN_PROCESS, and the swap above made this thread its only reader.
         let mut raw = unsafe { self.ptr.read_volatile() };
         raw.flags = flags;
-        state.store(
-            (flags & !IOREQ_STATE_MASK) | STATE_IOREQ_INPROCESS,
-            Ordering::Relaxed,
-        );
         Some(Taken { slot: self, raw })
     }
 }

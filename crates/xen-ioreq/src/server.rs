@@ -733,10 +733,17 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
-    /// Reads every pending port of the (non-blocking) event channel, re-arms it and serves
-    /// it. Returns the number of requests served.
+    /// Serves what woke the event channel: every request waiting in a slot or in the buffered
+    /// ring, then every pending port of the (non-blocking) event channel, which it re-arms.
+    /// Returns the number of requests served.
+    ///
+    /// The slots come first: Xen publishes a request in its slot before it signals the port,
+    /// so the sweep finds what woke us without reading the port, and the guest's vCPU resumes
+    /// two system calls sooner than if the port were read and re-armed first. The ports are
+    /// read afterwards to empty the kernel's queue and re-arm them; a request published in
+    /// between is served there, and an event whose request the sweep took finds its slot empty.
     pub fn serve_pending<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
-        let mut served = 0;
+        let mut served = self.serve_all(dispatcher);
         let mut buf = [0 as Port; 64];
         loop {
             let n = match self.evtchn.read_pending(&mut buf) {
@@ -761,12 +768,14 @@ impl<S: Sys> IoreqServer<S> {
                 }
             };
             for &port in &buf[..n] {
-                // Re-arm first: an event arriving while we serve is not lost, and a spurious
-                // one finds the slot not READY and does nothing.
+                // Serve (and notify) before re-arming: the unmask overlaps with the guest's
+                // next steps. Nothing is lost: an event sent while the port is masked stays
+                // pending, and unmasking delivers it (the descriptor becomes readable again); a
+                // spurious one finds the slot not READY and does nothing.
+                served += self.serve_port(port, dispatcher);
                 if let Err(e) = self.evtchn.unmask(port) {
                     log::error!("domain {}: {e}", self.domid);
                 }
-                served += self.serve_port(port, dispatcher);
             }
             // A short read emptied the kernel's queue: stop without another read (a syscall
             // per request on the hot path). Whatever arrives from now on makes the descriptor

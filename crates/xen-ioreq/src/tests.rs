@@ -501,6 +501,8 @@ struct FakeState {
     unbound: Vec<u32>,
     notified: Vec<u32>,
     unmasked: Vec<u32>,
+    /// Notifications, reads of pending ports (how many) and unmasks, in order.
+    port_calls: Vec<(&'static str, u32)>,
     pending: VecDeque<u32>,
     next_port: u32,
     /// errno for irqfd/ioeventfd (0: the kernel supports them).
@@ -650,7 +652,9 @@ impl Sys for FakeXen {
             IOCTL_EVTCHN_NOTIFY => {
                 // SAFETY: evtchn passes a live IoctlEvtchnNotify.
                 let a = unsafe { &*(arg as *const IoctlEvtchnNotify) };
-                self.state().notified.push(a.port);
+                let mut s = self.state();
+                s.notified.push(a.port);
+                s.port_calls.push(("notify", a.port));
                 Ok(0)
             }
             IOCTL_EVTCHN_RESET => {
@@ -720,6 +724,7 @@ impl Sys for FakeXen {
             // SAFETY: draining our non-blocking eventfd into a live buffer.
             unsafe { libc::read(s.evtchn_efd, v.as_mut_ptr().cast(), 8) };
         }
+        s.port_calls.push(("read", (n / 4) as u32));
         if n == 0 {
             return Err(io::Error::from_raw_os_error(libc::EAGAIN));
         }
@@ -729,7 +734,9 @@ impl Sys for FakeXen {
     unsafe fn write(&self, _fd: RawFd, buf: *const u8, len: usize) -> io::Result<usize> {
         // SAFETY: unmask writes one port from a live 4-byte buffer.
         let port = unsafe { buf.cast::<u32>().read_unaligned() };
-        self.state().unmasked.push(port);
+        let mut s = self.state();
+        s.unmasked.push(port);
+        s.port_calls.push(("unmask", port));
         Ok(len)
     }
 }
@@ -956,6 +963,11 @@ fn serves_synchronous_requests_of_each_vcpu() {
         "Xen is told on the vCPU's port"
     );
     assert_eq!(fx.state().unmasked, vec![102], "the port is re-armed");
+    assert_eq!(
+        fx.state().port_calls,
+        vec![("notify", 102), ("read", 1), ("unmask", 102)],
+        "the guest is answered before the port is read and re-armed"
+    );
 
     // A spurious event finds nothing to do; an event on a port we do not know is ignored.
     fx.fire(102);
