@@ -4,11 +4,14 @@
 //! The .debs of a box image (hypervisor, dom0 kernel, userland closure),
 //! resolved with the isolated apt of a stack's cache and remembered in
 //! `plan.txt` until the package lists change. Both architectures resolve the
-//! same packages; only the Debian architecture name differs.
+//! same packages; only the Debian architecture name differs. Extra packages
+//! (`--with-pkg`, see `extras`) join the userland roots and make a separate
+//! plan, `plan-<tag>.txt`.
 
 use std::path::{Path, PathBuf};
 
 use crate::apt::Apt;
+use crate::extras;
 use crate::stack::Stack;
 use crate::util::{write, Result};
 
@@ -54,14 +57,19 @@ impl Debs {
 }
 
 /// Stamp of the resolution inputs: a resolved plan stays valid until the
-/// package lists (or the image recipe) change.
-fn plan_stamp(recipe: &str, stack: Stack, dir: &Path) -> String {
+/// package lists (or the image recipe, or the extra packages) change. Without
+/// extra packages the stamp is the historic one.
+fn plan_stamp(recipe: &str, stack: Stack, extra: &[String], dir: &Path) -> String {
     let mtime = std::fs::metadata(dir.join("apt/lists/.complete"))
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    format!("{recipe} {} lists@{mtime}", stack.name())
+    let mut stamp = format!("{recipe} {} lists@{mtime}", stack.name());
+    if !extra.is_empty() {
+        stamp.push_str(&format!(" with {}", extra.join(" ")));
+    }
+    stamp
 }
 
 /// Splits the .debs of a plan: hypervisor, kernel, then userland.
@@ -75,10 +83,10 @@ fn split(kernel_pkg: String, debs: Vec<PathBuf>) -> Debs {
 }
 
 /// Reads the plan saved by the last resolution, if still valid and complete.
-fn cached_plan(recipe: &str, stack: Stack, dir: &Path) -> Option<Debs> {
-    let text = std::fs::read_to_string(dir.join("plan.txt")).ok()?;
+fn cached_plan(recipe: &str, stack: Stack, extra: &[String], dir: &Path) -> Option<Debs> {
+    let text = std::fs::read_to_string(dir.join(extras::plan_file(extra))).ok()?;
     let mut lines = text.lines();
-    if lines.next()? != plan_stamp(recipe, stack, dir) {
+    if lines.next()? != plan_stamp(recipe, stack, extra, dir) {
         return None;
     }
     let kernel_pkg = lines.next()?.to_string();
@@ -87,23 +95,24 @@ fn cached_plan(recipe: &str, stack: Stack, dir: &Path) -> Option<Debs> {
 }
 
 /// The .debs of `stack` for the Debian architecture `deb_arch` (`amd64`,
-/// `arm64`), downloaded into `<dir>/debs/` unless cached, and how many were
-/// downloaded.
+/// `arm64`), with the closure of the `extra` packages in the userland,
+/// downloaded into `<dir>/debs/` unless cached, and how many were downloaded.
 pub fn resolve(
     recipe: &str,
     deb_arch: &str,
     stack: Stack,
+    extra: &[String],
     apt: &Apt,
     dir: &Path,
 ) -> Result<(Debs, usize)> {
-    if let Some(p) = cached_plan(recipe, stack, dir) {
+    if let Some(p) = cached_plan(recipe, stack, extra, dir) {
         return Ok((p, 0));
     }
     let v = stack.xen_version();
     let kernel_pkg =
         apt.dependency_with_prefix(&format!("linux-image-{deb_arch}"), "linux-image-")?;
     let mut pkgs = vec![format!("xen-hypervisor-{v}-{deb_arch}"), kernel_pkg.clone()];
-    let roots: Vec<String> = [
+    let mut roots: Vec<String> = [
         format!("xen-utils-{v}"),
         "xenstore-utils".into(),
         "busybox-static".into(),
@@ -111,15 +120,16 @@ pub fn resolve(
         "libgcc-s1".into(),
     ]
     .into();
+    roots.extend_from_slice(extra);
     pkgs.extend(apt.closure(&roots)?);
     let (debs, n) = apt.fetch(&pkgs, &dir.join("debs"))?;
-    let mut text = format!("{}\n{kernel_pkg}\n", plan_stamp(recipe, stack, dir));
+    let mut text = format!("{}\n{kernel_pkg}\n", plan_stamp(recipe, stack, extra, dir));
     for d in &debs {
         text.push_str(&format!(
             "{}\n",
             d.file_name().unwrap_or_default().to_string_lossy()
         ));
     }
-    write(&dir.join("plan.txt"), text)?;
+    write(&dir.join(extras::plan_file(extra)), text)?;
     Ok((split(kernel_pkg, debs), n))
 }

@@ -11,6 +11,9 @@
 //! `images/<key>/` (xen, vmlinuz, dom0.cpio.zst, manifest.txt), `runs/` (logs).
 //! The key hashes the init scripts, the recipe version and the .deb file names
 //! (which carry the package versions), so a change of any input rebuilds.
+//! An image with extra packages (`--with-pkg`) lives in `images-<tag>/` and
+//! keeps its plan in `plan-<tag>.txt`: the default image is never rebuilt or
+//! removed because of it.
 
 use std::fs::File;
 use std::io::Write;
@@ -23,6 +26,7 @@ use crate::debs::{self, Debs};
 use crate::dom0_tree::{
     depmod, finish_root, install_modules, pack, publish, unpack, userland, DOM0_INIT, DOM0_MODULES,
 };
+use crate::extras;
 use crate::stack::Stack;
 use crate::util::{lock_dir, mkdirs, rmrf, run, say, Context, Fnv, Result, Stopwatch};
 use crate::{bail, err};
@@ -84,13 +88,23 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
         }
         Err(e) => return Err(e),
     };
-    let img = dir.join("images").join(&plan.key);
+    let extra = extras::current();
+    let images = dir.join(extras::images_dir(extra));
+    let img = images.join(&plan.key);
     if !img.join(".complete").exists() {
-        say(format!("building the {} image {}", stack.name(), plan.key));
+        say(format!(
+            "building the {} image {}{}",
+            stack.name(),
+            plan.key,
+            match extras::tag(extra).as_str() {
+                "" => String::new(),
+                t => format!(" ({t})"),
+            }
+        ));
         build(stack, &plan, &dir, &img)?;
         rep.rebuilt = true;
-        // Keep only the current image.
-        if let Ok(rd) = std::fs::read_dir(dir.join("images")) {
+        // Keep only the current image (of this variant).
+        if let Ok(rd) = std::fs::read_dir(&images) {
             for e in rd.flatten() {
                 if e.file_name() != plan.key.as_str() {
                     let _ = rmrf(&e.path());
@@ -127,7 +141,8 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
 }
 
 fn plan(stack: Stack, apt: &Apt, dir: &Path, rep: &mut PrepareReport) -> Result<Plan> {
-    let (debs, downloaded) = debs::resolve(RECIPE, "amd64", stack, apt, dir)?;
+    let extra = extras::current();
+    let (debs, downloaded) = debs::resolve(RECIPE, "amd64", stack, extra, apt, dir)?;
     rep.downloaded = downloaded;
     rep.debs = debs.userland.len() + 2;
     let mut h = Fnv::default();
@@ -136,6 +151,10 @@ fn plan(stack: Stack, apt: &Apt, dir: &Path, rep: &mut PrepareReport) -> Result<
         .add(DOMU_INIT.as_bytes());
     for d in debs.all() {
         h.add(d.file_name().unwrap_or_default().as_encoded_bytes());
+    }
+    // Only variants hash their tag: the default key stays what it was.
+    if !extra.is_empty() {
+        h.add(extras::tag(extra).as_bytes());
     }
     Ok(Plan { debs, key: h.hex() })
 }
@@ -184,13 +203,17 @@ fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
     )?;
     pad512(&tmp.join("dom0.cpio.zst"))?;
 
-    let manifest = format!(
-        "stack {}\nXen {}\nkernel {kver}\nmodules {}\n.debs:\n{}",
+    let mut manifest = format!(
+        "stack {}\nXen {}\nkernel {kver}\nmodules {}\n",
         stack.name(),
         stack.xen_version(),
         DOM0_MODULES.join(" "),
-        plan.debs.manifest_lines()
     );
+    let extra = extras::current();
+    if !extra.is_empty() {
+        manifest.push_str(&format!("extra packages {}\n", extra.join(" ")));
+    }
+    manifest.push_str(&format!(".debs:\n{}", plan.debs.manifest_lines()));
     let size = publish(&tmp, img, &work, &manifest)?;
     say(format!(
         "built {} image in {:.1} s (dom0 initramfs {:.1} MB)",

@@ -18,6 +18,7 @@ mod cmd_test;
 mod cpio;
 mod debs;
 mod dom0_tree;
+mod extras;
 mod host;
 mod image;
 mod json;
@@ -67,6 +68,11 @@ commands:
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
 with Debian's rustc-web; its cache is <cache>/<stack>-arm64/.
 S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
+--with-pkg NAME (x86_64; setup and every booting command; repeatable) adds the
+Debian package NAME and its dependencies to the dom0 image, for example
+qemu-system-xen (QEMU as an HVM device model: /usr/libexec/xen-qemu-system-i386,
+where xl looks for it). Such an image is a separate variant (plan-with-<names>.txt,
+images-with-<names>/ in the cache): the default image is neither rebuilt nor removed.
 --dom0-kernel debian|eventfd (default debian; setup and every booting command):
 eventfd boots a Linux 6.12 built with privcmd IRQFD/IOEVENTFD (x86_64 bzImage or,
 with --arch aarch64, a cross-built arm64 Image; built once per architecture,
@@ -95,6 +101,8 @@ pub struct Opts {
     pub arch: arch::Arch,
     /// --dom0-kernel value (default debian).
     pub dom0_kernel: kernel::Dom0Kernel,
+    /// --with-pkg values: extra Debian packages in the x86_64 dom0 image.
+    pub with_pkgs: Vec<String>,
     /// Words after `--`, or the remaining positional words.
     pub rest: Vec<String>,
 }
@@ -120,6 +128,11 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--refresh" => o.refresh = true,
             "--arch" => o.arch = arch::Arch::parse(&val(&mut i)?)?,
             "--dom0-kernel" => o.dom0_kernel = kernel::Dom0Kernel::parse(&val(&mut i)?)?,
+            "--with-pkg" => {
+                let v = val(&mut i)?;
+                extras::check_name(&v)?;
+                o.with_pkgs.push(v);
+            }
             "--" => {
                 o.rest.extend_from_slice(&args[i + 1..]);
                 break;
@@ -153,6 +166,10 @@ fn xen_box(args: &[String]) -> Result<i32> {
     let o = parse(&args[1..])?;
     arch::set(o.arch);
     kernel::set(o.dom0_kernel);
+    if !o.with_pkgs.is_empty() && o.arch != arch::Arch::X86_64 {
+        bail!("--with-pkg is for the x86_64 box only");
+    }
+    extras::set(&o.with_pkgs);
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),
@@ -182,5 +199,37 @@ fn main() -> ExitCode {
             say(format!("error: {e}"));
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn with_pkg_is_repeatable_and_checked() {
+        let o = parse(&args(&[
+            "--stack",
+            "trixie",
+            "--with-pkg",
+            "qemu-system-xen",
+            "--with-pkg",
+            "gdb",
+            "--",
+            "prog",
+        ]))
+        .unwrap();
+        assert_eq!(o.with_pkgs, args(&["qemu-system-xen", "gdb"]));
+        assert_eq!(o.rest, args(&["prog"]));
+        assert!(parse(&args(&["--with-pkg", "../etc"])).is_err());
+        assert!(parse(&args(&["--with-pkg"])).is_err());
+        assert!(parse(&args(&["--stack", "bookworm"]))
+            .unwrap()
+            .with_pkgs
+            .is_empty());
     }
 }

@@ -44,12 +44,12 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<Artifacts> {
     let _lock = lock_dir(&dir)?;
     let apt = Apt::new_arch(&dir.join("apt"), stack.name(), "arm64")?;
     let mut lists = apt.ensure_lists(refresh)?;
-    let (plan, downloaded) = match debs::resolve(RECIPE, "arm64", stack, &apt, &dir) {
+    let (plan, downloaded) = match debs::resolve(RECIPE, "arm64", stack, &[], &apt, &dir) {
         Ok(p) => p,
         Err(e) if !lists => {
             say(format!("{e}; refreshing the package lists and retrying"));
             lists = apt.ensure_lists(true)?;
-            debs::resolve(RECIPE, "arm64", stack, &apt, &dir)?
+            debs::resolve(RECIPE, "arm64", stack, &[], &apt, &dir)?
         }
         Err(e) => return Err(e),
     };
