@@ -1,10 +1,11 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! A single-threaded, epoll-driven loop serving one IOREQ server.
+//! An epoll-driven loop serving one IOREQ server.
 //!
 //! It waits on the event channel descriptor (requests), on the eventfds of irqfds the kernel
-//! cannot serve (each signal becomes a dm_op), and on a stop eventfd.
+//! cannot serve (each signal becomes a dm_op), and on a stop eventfd. A loop runs on one
+//! thread; several loops, one per thread, may serve the same server.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;

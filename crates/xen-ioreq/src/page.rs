@@ -224,6 +224,15 @@ impl<'a> Slot<'a> {
         unsafe { std::ptr::addr_of!((*self.ptr).vp_eport).read_volatile() }
     }
 
+    /// A copy of the slot as it is now, without taking it (to look at a `READY` request that
+    /// may be someone else's to serve). Xen does not write a `READY` slot, but another reader
+    /// may take it meanwhile: decide with [`Slot::take`], not with the copy.
+    pub fn peek(&self) -> Ioreq {
+        // SAFETY: the slot is inside a live page; a volatile copy of plain integers is valid
+        // whatever the other parties are doing.
+        unsafe { self.ptr.read_volatile() }
+    }
+
     /// Takes the request if the slot is `STATE_IOREQ_READY`, moving it to `IN_PROCESS`.
     ///
     /// The move is one compare-and-swap, so of several threads looking at the slot (say, one

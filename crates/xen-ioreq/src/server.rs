@@ -32,6 +32,7 @@ use xen_bindings::sys::{RealSys, Sys};
 
 use crate::bufring::BufferedRing;
 use crate::dispatch::Dispatcher;
+use crate::doorbell::KernelDoorbells;
 use crate::error::{Error, Result};
 use crate::page::{IoreqPage, MappedPage};
 
@@ -248,6 +249,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     eventfd_fallback_logged: AtomicBool,
     /// Whether privcmd's kernel ioeventfd may be asked for (see [`kernel_ioeventfd_is_safe`]).
     kernel_ioeventfd: bool,
+    /// The doorbells the kernel serves, which this process leaves alone.
+    kernel_doorbells: KernelDoorbells,
     pub(crate) user_irqfds: Mutex<Vec<UserIrqfd>>,
 }
 
@@ -327,6 +330,7 @@ impl<S: Sys> IoreqServer<S> {
             destroyed: false,
             eventfd_fallback_logged: AtomicBool::new(false),
             kernel_ioeventfd: true,
+            kernel_doorbells: KernelDoorbells::default(),
             user_irqfds: Mutex::new(Vec::new()),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
@@ -646,7 +650,10 @@ impl<S: Sys> IoreqServer<S> {
             fd,
             false,
         ) {
-            Ok(()) => Ok(NotifyPath::Kernel),
+            Ok(()) => {
+                self.kernel_doorbells.add(base, size, vq);
+                Ok(NotifyPath::Kernel)
+            }
             Err(privcmd::Error::Unsupported { reason, .. }) => {
                 self.log_fallback("ioeventfd", reason);
                 dispatcher.add_ioeventfd(base, size, vq, eventfd);
@@ -666,7 +673,7 @@ impl<S: Sys> IoreqServer<S> {
         let Some(slot) = self.ioreq_page().slot(vcpu) else {
             return false;
         };
-        let Some(taken) = slot.take() else {
+        let Some(taken) = self.kernel_doorbells.take(slot) else {
             return false;
         };
         let data = dispatcher.handle_raw(vcpu, &taken.raw);

@@ -1114,6 +1114,74 @@ fn kernel_irqfd_and_ioeventfd_when_available() {
 }
 
 #[test]
+fn doorbell_writes_the_kernel_serves_are_left_to_it() {
+    let (_fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let r = rig();
+    let mut d = dispatcher(&r);
+    server.enable().unwrap();
+    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server.add_ioeventfd(&mut d, MMIO_BASE, 4, 2, kick).unwrap(),
+        NotifyPath::Kernel
+    );
+    let notify = MMIO_BASE + 0x50;
+
+    // Queue 2's doorbell is the kernel's: not taken, not dispatched, still READY.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, notify, 4, 1, IOREQ_WRITE, 2),
+    );
+    assert!(!server.serve_vcpu(0, &mut d));
+    assert_eq!(slot_of(&server, 0).state(), STATE_IOREQ_READY);
+    assert_eq!(d.stats().completed, 0);
+
+    // Another queue, another size, a read of the register: userspace's.
+    for (size, dir, data) in [(4, IOREQ_WRITE, 3), (2, IOREQ_WRITE, 2), (4, IOREQ_READ, 0)] {
+        publish(
+            &server,
+            0,
+            ioreq(IOREQ_TYPE_COPY, notify, size, 1, dir, data),
+        );
+        assert!(
+            server.serve_vcpu(0, &mut d),
+            "size {size} dir {dir} data {data}"
+        );
+        assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+    }
+    assert_eq!(d.stats().completed, 3);
+
+    // A slot the kernel's handler holds IN_PROCESS while it compares is waited for, not
+    // skipped: the handler puts a request that is not its own back to READY, and that
+    // request's event may already be consumed.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+    );
+    let flags = server.ioreq_page().page().page_ptr().as_ptr() as usize + IOREQ_FLAGS_OFFSET;
+    let ready = slot_of(&server, 0).flags;
+    // SAFETY: the flags byte of slot 0, inside the server's live page.
+    unsafe { (flags as *mut u8).write_volatile((ready & !0xf) | STATE_IOREQ_INPROCESS) };
+    let handler = std::thread::spawn(move || {
+        // The handler's comparisons take a while...
+        for _ in 0..1_000_000 {
+            std::hint::spin_loop();
+        }
+        // SAFETY: as above; the page outlives the thread (joined below).
+        unsafe { (flags as *mut u8).write_volatile(ready) };
+    });
+    assert!(
+        server.serve_vcpu(0, &mut d),
+        "served once the handler let go"
+    );
+    handler.join().unwrap();
+    assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+    assert_eq!(d.stats().completed, 4);
+}
+
+#[test]
 fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
     assert!(!crate::server::kernel_ioeventfd_is_safe(Some("PV\n")));
     assert!(crate::server::kernel_ioeventfd_is_safe(Some("PVH\n")));
