@@ -9,11 +9,13 @@
 //!   frame list as the C library (the identical job: one anonymous `mmap` of the privcmd
 //!   device, one `MMAPBATCH_V2` ioctl over the whole batch, one `munmap`), and
 //!   `ForeignRegion::map`, which also builds the frame list and checks the per-frame errors;
-//! - copy throughput of mapped guest memory through vm-memory's `Bytes` (`read_slice` and
-//!   `write_slice`, i.e. the `VolatileSlice` copy path) in whole-guest and lazy mode, against a
-//!   plain `memcpy` (`copy_from_slice`) of the same size between two local buffers; a raw
-//!   `memcpy` from or to the mapped guest memory itself runs alongside, to tell the cost of where
-//!   the memory is from the cost of the access path.
+//! - copy throughput of mapped guest memory through `read_slice` and `write_slice` in
+//!   whole-guest and lazy mode (the types' own short paths, and vm-memory's generic `Bytes`
+//!   path over a lazy view), against a plain `memcpy` (`copy_from_slice`) of the same size
+//!   between two local buffers; a raw `memcpy` from or to the mapped guest memory itself runs
+//!   alongside, to tell the cost of where the memory is from the cost of the access path, and
+//!   vm-memory's generic path over a `GuestMemoryMmap` of ordinary memory, to tell the cost of
+//!   that path itself.
 //!
 //! Each comparison is one criterion benchmark whose iterations run the implementations side by
 //! side (see [`Paired`]); at the end a summary gives each implementation's throughput and the
@@ -29,7 +31,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_foreignmem::{
     map_whole_guest, CacheConfig, ForeignRegion, LazyForeignMemory, XenForeignMapper,
 };
@@ -300,19 +302,25 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
     let at = GuestAddress(BASE);
     // The mapped guest bytes themselves, for the raw memcpy.
     let host = whole.get_host_address(at).expect("mapped");
-    // `lazy_view` is the view's own `read_slice`/`write_slice` (what a caller holding a view
-    // gets), `lazy_view_generic` vm-memory's `Bytes` path over the same view (what code
-    // generic over `GuestMemory`, virtio-queue for one, gets).
+    // Ordinary memory through vm-memory, for reference: what its generic `Bytes` path costs
+    // anyone, over a `GuestMemoryMmap` of anonymous memory.
+    let plain = GuestMemoryMmap::<()>::from_ranges(&[(at, 4 << 20)]).expect("anonymous memory");
+    // `whole_guest` and `lazy_view` are their types' own `read_slice`/`write_slice` (what a
+    // caller holding one gets), `lazy_view_generic` vm-memory's `Bytes` path over the same view
+    // (what code generic over `GuestMemory`, virtio-queue for one, gets), `mmap_generic` that
+    // path over ordinary memory.
     const NAMES: &[&str] = &[
         "memcpy",
         "whole_guest",
         "lazy_view",
         "lazy_view_generic",
         "memcpy_mapped",
+        "mmap_generic",
     ];
     for (size, batch) in COPY_SIZES {
         let src = vec![0x5au8; size];
         let mut bufs = [
+            vec![0u8; size],
             vec![0u8; size],
             vec![0u8; size],
             vec![0u8; size],
@@ -327,7 +335,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
         );
         c.bench_function(&group, |b| {
             b.iter_custom(|iters| {
-                let [b0, b1, b2, b3, b4] = &mut bufs;
+                let [b0, b1, b2, b3, b4, b5] = &mut bufs;
                 p.rounds(
                     iters,
                     batch,
@@ -345,6 +353,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                                 size,
                             )
                         },
+                        &mut || Bytes::read_slice(&plain, black_box(&mut b5[..]), at).unwrap(),
                     ],
                 )
             })
@@ -376,6 +385,7 @@ fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
                                 size,
                             )
                         },
+                        &mut || Bytes::write_slice(&plain, black_box(&src[..]), at).unwrap(),
                     ],
                 )
             })

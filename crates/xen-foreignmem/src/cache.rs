@@ -445,6 +445,10 @@ impl<S: BucketSource> CacheView<S> {
         buf: &mut [u8],
         addr: GuestAddress,
     ) -> vm_memory::GuestMemoryResult<()> {
+        if let Some(s) = self.pinned_span(addr.0, buf.len(), Permissions::Read) {
+            s.copy_to(buf);
+            return Ok(());
+        }
         let mut done = 0;
         for slice in self.slices(addr, buf.len(), Permissions::Read) {
             match slice {
@@ -460,6 +464,10 @@ impl<S: BucketSource> CacheView<S> {
 
     /// Writes `buf` at `addr`: [`Self::read_slice`]'s counterpart for [`Bytes::write_slice`].
     pub fn write_slice(&self, buf: &[u8], addr: GuestAddress) -> vm_memory::GuestMemoryResult<()> {
+        if let Some(s) = self.pinned_span(addr.0, buf.len(), Permissions::Write) {
+            s.copy_from(buf);
+            return Ok(());
+        }
         let mut done = 0;
         for slice in self.slices(addr, buf.len(), Permissions::Write) {
             match slice {
@@ -472,6 +480,27 @@ impl<S: BucketSource> CacheView<S> {
             }
         }
         Ok(())
+    }
+
+    /// `addr..addr + len` as one slice when all of it lies in a fully mapped bucket of the
+    /// fast slots: the common case of a copy, with no lock, no iterator and no error to build.
+    /// `None` sends the caller down the general path, which also reports any error.
+    fn pinned_span(&self, addr: u64, len: usize, access: Permissions) -> Option<VolatileSlice<'_>> {
+        let (key, offset) = self.shared.source.locate(addr, len, access).ok()?;
+        let (_, bucket) = self
+            .fast
+            .iter()
+            .map_while(OnceLock::get)
+            .find(|(k, _)| *k == key)?;
+        let inner = &bucket.inner;
+        if !inner.page_errors.is_empty() || offset.checked_add(len)? > inner.mapping.len() {
+            return None;
+        }
+        // SAFETY: `offset..offset + len` lies within the bucket's mapping (checked just above)
+        // and every page of it is mapped (no page errors). The bucket sits in a fast slot, set
+        // once and kept until the view is dropped, so it stays mapped while the slice, which
+        // borrows `self`, lives. Guest memory is shared with the guest, hence a VolatileSlice.
+        Some(unsafe { VolatileSlice::new(inner.mapping.as_ptr().add(offset), len) })
     }
 
     /// The slices covering `count` bytes from `addr`, as [`GuestMemory::get_slices`] yields.

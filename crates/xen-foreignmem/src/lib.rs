@@ -9,8 +9,8 @@
 //! crate turns those into vm-memory guest memory, so `virtio-queue` and anything else written
 //! against vm-memory's traits works on a Xen guest unchanged. Three shapes:
 //!
-//! - [`map_whole_guest`]: every RAM range mapped up front into a [`ForeignGuestMemory`], a plain
-//!   vm-memory `GuestRegionCollection` (a `GuestMemoryBackend`, like `GuestMemoryMmap`).
+//! - [`map_whole_guest`]: every RAM range mapped up front into a [`ForeignGuestMemory`], a
+//!   `GuestMemoryBackend` like `GuestMemoryMmap` (over vm-memory's `GuestRegionCollection`).
 //! - [`LazyForeignMemory`]: buckets mapped on first touch, at most a fixed number at once, LRU
 //!   eviction, [`invalidate`](MappingCache::invalidate) for Xen's `IOREQ_TYPE_INVALIDATE`.
 //! - [`GrantMemory`]: guest addresses that are grant addresses (`1 << 63 | gref << 12 | offset`,

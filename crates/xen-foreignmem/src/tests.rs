@@ -983,3 +983,60 @@ fn view_copies_match_vm_memory_generic_path_results_and_errors() {
         }
     }
 }
+
+#[test]
+fn whole_guest_copies_match_vm_memory_generic_path_results_and_errors() {
+    // The short path of ForeignGuestMemory's own read_slice/write_slice against vm-memory's
+    // Bytes path over the same regions: same bytes, same errors.
+    let guest = FakeGuest::new(DOMID, 16).unwrap();
+    guest
+        .write_guest(0, &pattern(5, 16 * XEN_PAGE_SIZE))
+        .unwrap();
+    let ranges = [
+        (GuestAddress(0), 4 * PAGE),
+        (GuestAddress(8 * PAGE), 4 * PAGE),
+    ];
+    let mem = map_whole_guest(&guest, DOMID, &ranges).unwrap();
+    let cases: [(u64, usize); 8] = [
+        (PAGE + 100, 2 * XEN_PAGE_SIZE), // inside one region
+        (2, 4),                          // small
+        (4 * PAGE - 4, 8),               // runs into the hole
+        (6 * PAGE, 8),                   // starts in it
+        (12 * PAGE - 4, 8),              // runs past the end of memory
+        (12 * PAGE, 1),                  // starts past it
+        (9 * PAGE, 0),                   // nothing
+        (u64::MAX - 2, 8),               // wraps around
+    ];
+    for (addr, len) in cases {
+        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+        let ra = format!(
+            "{:?}",
+            Bytes::read_slice(mem.regions(), &mut a, GuestAddress(addr))
+        );
+        let rb = format!("{:?}", mem.read_slice(&mut b, GuestAddress(addr)));
+        assert_eq!(ra, rb, "read at {addr:#x}+{len}");
+        assert_eq!(a, b, "bytes read at {addr:#x}+{len}");
+    }
+    let mut buf = vec![0u8; 2 * XEN_PAGE_SIZE];
+    mem.read_slice(&mut buf, GuestAddress(PAGE + 100)).unwrap();
+    assert_eq!(
+        buf,
+        pattern(5, 16 * XEN_PAGE_SIZE)[PAGE as usize + 100..][..buf.len()]
+    );
+
+    for (addr, len) in cases {
+        let src = pattern(addr, len);
+        let ra = format!(
+            "{:?}",
+            Bytes::write_slice(mem.regions(), &src, GuestAddress(addr))
+        );
+        let src2: Vec<u8> = src.iter().map(|x| x ^ 0xff).collect();
+        let rb = format!("{:?}", mem.write_slice(&src2, GuestAddress(addr)));
+        assert_eq!(ra, rb, "write at {addr:#x}+{len}");
+        if ra.starts_with("Ok") {
+            let mut back = vec![0u8; len];
+            guest.read_guest(addr, &mut back).unwrap();
+            assert_eq!(back, src2, "bytes written at {addr:#x}+{len}");
+        }
+    }
+}

@@ -3,16 +3,17 @@
 
 //! Whole-guest mode: every RAM range of the guest mapped up front, one mapping per range.
 //!
-//! The result is a plain vm-memory [`GuestRegionCollection`] of [`ForeignRegion`]s, so it is a
-//! [`vm_memory::GuestMemoryBackend`] (and through vm-memory's blanket impls a
-//! [`vm_memory::GuestMemory`] with [`vm_memory::Bytes`]): everything that takes a
-//! `GuestMemoryMmap` works on it unchanged. Each region owns its mapping; a slice borrows the
-//! region, so no slice can outlive the mapping.
+//! The result is a [`ForeignGuestMemory`]: a vm-memory [`GuestRegionCollection`] of
+//! [`ForeignRegion`]s behind a [`GuestMemoryBackend`] (and through vm-memory's blanket impls a
+//! [`vm_memory::GuestMemory`] with [`Bytes`]), so everything that takes a `GuestMemoryMmap` works
+//! on it unchanged, plus a short copy path of its own. Each region owns its mapping; a slice
+//! borrows the region, so no slice can outlive the mapping.
 
 use vm_memory::bitmap::BS;
 use vm_memory::{
-    Address, GuestAddress, GuestMemoryError, GuestMemoryRegion, GuestMemoryRegionBytes,
-    GuestRegionCollection, GuestUsize, MemoryRegionAddress, VolatileSlice,
+    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion,
+    GuestMemoryRegionBytes, GuestMemoryResult, GuestRegionCollection, GuestUsize,
+    MemoryRegionAddress, VolatileSlice,
 };
 
 use crate::error::{Error, FrameError, Result};
@@ -139,8 +140,77 @@ impl<M: MappedPages> GuestMemoryRegion for ForeignRegion<M> {
 
 impl<M: MappedPages> GuestMemoryRegionBytes for ForeignRegion<M> {}
 
-/// The whole guest mapped up front: a vm-memory region collection of foreign regions.
-pub type ForeignGuestMemory<M> = GuestRegionCollection<ForeignRegion<M>>;
+/// The whole guest mapped up front: its RAM ranges as [`ForeignRegion`]s.
+///
+/// A [`GuestMemoryBackend`] (like `GuestMemoryMmap`), so through vm-memory's blanket impls a
+/// [`vm_memory::GuestMemory`] with [`Bytes`]: code generic over guest memory (virtio-queue for
+/// one) works on it unchanged.
+///
+/// Its inherent [`Self::read_slice`] and [`Self::write_slice`] give the same results and errors
+/// as [`Bytes::read_slice`] and [`Bytes::write_slice`], by a shorter path for the common case of
+/// a range inside one region: a region lookup, a bounds check and one copy, where vm-memory's
+/// generic path (fallible slice iterator adapters, per-slice bounds re-checks and re-slicing)
+/// costs a good part of a small copy. Being inherent, they are what `mem.read_slice(..)` calls
+/// on a concrete `ForeignGuestMemory`.
+#[derive(Debug)]
+pub struct ForeignGuestMemory<M> {
+    regions: GuestRegionCollection<ForeignRegion<M>>,
+}
+
+impl<M: MappedPages> GuestMemoryBackend for ForeignGuestMemory<M> {
+    type R = ForeignRegion<M>;
+
+    fn num_regions(&self) -> usize {
+        self.regions.num_regions()
+    }
+
+    fn find_region(&self, addr: GuestAddress) -> Option<&ForeignRegion<M>> {
+        self.regions.find_region(addr)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ForeignRegion<M>> {
+        self.regions.iter()
+    }
+}
+
+impl<M: MappedPages> ForeignGuestMemory<M> {
+    /// The regions as vm-memory's collection.
+    pub fn regions(&self) -> &GuestRegionCollection<ForeignRegion<M>> {
+        &self.regions
+    }
+
+    /// Reads `buf.len()` bytes from `addr`: [`Bytes::read_slice`], shorter when the range lies
+    /// in one region (see the [type documentation](Self)).
+    pub fn read_slice(&self, buf: &mut [u8], addr: GuestAddress) -> GuestMemoryResult<()> {
+        match self.within_one_region(addr, buf.len()) {
+            Some(slice) => {
+                slice.copy_to(buf);
+                Ok(())
+            }
+            None => Bytes::read_slice(&self.regions, buf, addr),
+        }
+    }
+
+    /// Writes `buf` at `addr`: [`Bytes::write_slice`], shorter when the range lies in one
+    /// region (see the [type documentation](Self)).
+    pub fn write_slice(&self, buf: &[u8], addr: GuestAddress) -> GuestMemoryResult<()> {
+        match self.within_one_region(addr, buf.len()) {
+            Some(slice) => {
+                slice.copy_from(buf);
+                Ok(())
+            }
+            None => Bytes::write_slice(&self.regions, buf, addr),
+        }
+    }
+
+    /// `addr..addr + len` as one slice, if one region holds all of it.
+    fn within_one_region(&self, addr: GuestAddress, len: usize) -> Option<VolatileSlice<'_>> {
+        let region = self.regions.find_region(addr)?;
+        // `find_region` returned the region holding `addr`: no underflow.
+        let offset = addr.raw_value() - region.start.raw_value();
+        region.get_slice(MemoryRegionAddress(offset), len).ok()
+    }
+}
 
 /// Maps every range of `ranges` (guest address, length in bytes; 4 KiB aligned, sorted, not
 /// overlapping) of `domid` and returns them as one [`ForeignGuestMemory`].
@@ -167,6 +237,7 @@ pub fn map_whole_guest<F: ForeignMapper>(
         .map(|&(start, len)| ForeignRegion::map(mapper, domid, start, len))
         .collect::<Result<Vec<_>>>()?;
     GuestRegionCollection::from_regions(regions)
+        .map(|regions| ForeignGuestMemory { regions })
         .map_err(|_| Error::InvalidConfig("ranges must be non-empty, sorted and not overlap"))
 }
 

@@ -26,7 +26,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
+use vm_memory::{GuestAddress, GuestAddressSpace};
 use xen_bindings::xenstore::Xenstore;
 use xen_foreignmem::{map_whole_guest, CacheConfig, LazyForeignMemory, XenForeignMapper};
 
