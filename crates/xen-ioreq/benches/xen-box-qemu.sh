@@ -30,6 +30,7 @@ cat >"$WORK/bench-qemu-in-dom0.sh" <<DOM0
 #!/bin/sh
 # dom0 is emulated: give QEMU more than libxl's default 60 s to come up.
 export LIBXL_DEVICE_MODEL_START_TIMEOUT=600
+echo "BENCH device model: \$(/usr/libexec/xen-qemu-system-i386 --version | head -n 1)"
 for cpu in \$(seq 0 \$((\$(nproc) - 1))); do
     echo "BENCH pinned to dom0 vCPU \$cpu"
     XIOREQ_BENCH_ROUNDS=$ROUNDS ${XIOREQ_QEMU_READS:+XIOREQ_QEMU_READS=$XIOREQ_QEMU_READS} \
@@ -39,5 +40,6 @@ for cpu in \$(seq 0 \$((\$(nproc) - 1))); do
 done
 DOM0
 chmod +x "$WORK/bench-qemu-in-dom0.sh"
+echo "BENCH $(date -u '+%Y-%m-%d %H:%M') UTC, host load average $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo xtask xen-box run --stack "$STACK" --with-pkg qemu-system-xen --timeout 1500 \
     --add "$WORK/xen_ioreq_qemu" -- "$WORK/bench-qemu-in-dom0.sh"
