@@ -134,6 +134,9 @@ fn benches(c: &mut Criterion) {
     c.bench_function("copy_4k/lazy_view_read_slice", |b| {
         b.iter(|| view.read_slice(black_box(&mut dst[..]), at).unwrap())
     });
+    c.bench_function("copy_4k/lazy_view_generic_read_slice", |b| {
+        b.iter(|| Bytes::read_slice(&view, black_box(&mut dst[..]), at).unwrap())
+    });
     c.bench_function("copy_4k/lazy_view_write_slice", |b| {
         b.iter(|| view.write_slice(black_box(&src[..]), at).unwrap())
     });

@@ -588,6 +588,11 @@ impl<'a, S: BucketSource> Iterator for CacheSliceIter<'a, S> {
         if self.count == 0 {
             return None;
         }
+        // The common case, the rest of the range in one fast-slot bucket: one slice, and done.
+        if let Some(slice) = self.view.pinned_span(self.addr, self.count, self.access) {
+            self.count = 0;
+            return Some(Ok(slice));
+        }
         let res = self
             .view
             .slice_at(GuestAddress(self.addr), self.count, self.access)
