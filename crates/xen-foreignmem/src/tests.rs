@@ -933,29 +933,26 @@ fn view_copies_match_vm_memory_generic_path_results_and_errors() {
     guest.write_guest(PAGE + 100, &data).unwrap();
     let cache = lazy(&guest, 16, 2, 8);
     let view = cache.view();
-    let generic: &dyn Fn(&mut [u8], u64) -> vm_memory::GuestMemoryResult<()> =
-        &|b, a| Bytes::read_slice(&view, b, GuestAddress(a));
-    let own: &dyn Fn(&mut [u8], u64) -> vm_memory::GuestMemoryResult<()> =
-        &|b, a| view.read_slice(b, GuestAddress(a));
-    let cases: [(u64, usize); 6] = [
-        (PAGE + 100, 3 * XEN_PAGE_SIZE), // across buckets
-        (9 * PAGE + 8, 16),              // starts in an unpopulated frame
-        (8 * PAGE + 4000, 200),          // runs into it
-        (16 * PAGE - 4, 8),              // runs past the end of memory
-        (16 * PAGE, 1),                  // starts past it
-        (5 * PAGE, 0),                   // nothing
-    ];
-    for (addr, len) in cases {
-        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
-        let ra = format!("{:?}", generic(&mut a, addr));
-        let rb = format!("{:?}", own(&mut b, addr));
-        assert_eq!(ra, rb, "read at {addr:#x}+{len}");
-        assert_eq!(a, b, "bytes read at {addr:#x}+{len}");
-    }
-    assert_eq!(
-        own(&mut vec![0u8; 3 * XEN_PAGE_SIZE], PAGE + 100).ok(),
-        Some(())
+    assert_copy_paths_agree(
+        &guest,
+        &[
+            (PAGE + 100, 3 * XEN_PAGE_SIZE), // across buckets
+            (9 * PAGE + 8, 16),              // starts in an unpopulated frame
+            (8 * PAGE + 4000, 200),          // runs into it
+            (16 * PAGE - 4, 8),              // runs past the end of memory
+            (16 * PAGE, 1),                  // starts past it
+            (5 * PAGE, 0),                   // nothing
+        ],
+        (
+            &|b, a| Bytes::read_slice(&view, b, GuestAddress(a)),
+            &|b, a| Bytes::write_slice(&view, b, GuestAddress(a)),
+        ),
+        (&|b, a| view.read_slice(b, GuestAddress(a)), &|b, a| {
+            view.write_slice(b, GuestAddress(a))
+        }),
     );
+    let mut buf = vec![0u8; 3 * XEN_PAGE_SIZE];
+    view.read_slice(&mut buf, GuestAddress(PAGE + 100)).unwrap();
     let partial = view.read_slice(&mut [0u8; 200], GuestAddress(8 * PAGE + 4000));
     assert!(
         matches!(
@@ -967,14 +964,32 @@ fn view_copies_match_vm_memory_generic_path_results_and_errors() {
         ),
         "{partial:?}"
     );
+}
 
-    for (addr, len) in cases {
+type ReadFn<'a> = &'a dyn Fn(&mut [u8], u64) -> vm_memory::GuestMemoryResult<()>;
+type WriteFn<'a> = &'a dyn Fn(&[u8], u64) -> vm_memory::GuestMemoryResult<()>;
+
+/// Checks that a type's own copy paths (`own`: read, write) give the bytes and errors of
+/// vm-memory's generic `Bytes` path (`generic`) over the same memory, at each (address,
+/// length) of `cases`; writes land in `guest`.
+fn assert_copy_paths_agree(
+    guest: &FakeGuest,
+    cases: &[(u64, usize)],
+    generic: (ReadFn, WriteFn),
+    own: (ReadFn, WriteFn),
+) {
+    for &(addr, len) in cases {
+        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+        let ra = format!("{:?}", generic.0(&mut a, addr));
+        let rb = format!("{:?}", own.0(&mut b, addr));
+        assert_eq!(ra, rb, "read at {addr:#x}+{len}");
+        assert_eq!(a, b, "bytes read at {addr:#x}+{len}");
+    }
+    for &(addr, len) in cases {
         let src = pattern(addr, len);
-        let ra = format!("{:?}", Bytes::write_slice(&view, &src, GuestAddress(addr)));
-        let mut before = vec![0u8; len];
-        let _ = view.read_slice(&mut before, GuestAddress(addr));
+        let ra = format!("{:?}", generic.1(&src, addr));
         let src2: Vec<u8> = src.iter().map(|x| x ^ 0xff).collect();
-        let rb = format!("{:?}", view.write_slice(&src2, GuestAddress(addr)));
+        let rb = format!("{:?}", own.1(&src2, addr));
         assert_eq!(ra, rb, "write at {addr:#x}+{len}");
         if ra.starts_with("Ok") {
             let mut back = vec![0u8; len];
@@ -989,54 +1004,34 @@ fn whole_guest_copies_match_vm_memory_generic_path_results_and_errors() {
     // The short path of ForeignGuestMemory's own read_slice/write_slice against vm-memory's
     // Bytes path over the same regions: same bytes, same errors.
     let guest = FakeGuest::new(DOMID, 16).unwrap();
-    guest
-        .write_guest(0, &pattern(5, 16 * XEN_PAGE_SIZE))
-        .unwrap();
+    let data = pattern(5, 16 * XEN_PAGE_SIZE);
+    guest.write_guest(0, &data).unwrap();
     let ranges = [
         (GuestAddress(0), 4 * PAGE),
         (GuestAddress(8 * PAGE), 4 * PAGE),
     ];
     let mem = map_whole_guest(&guest, DOMID, &ranges).unwrap();
-    let cases: [(u64, usize); 8] = [
-        (PAGE + 100, 2 * XEN_PAGE_SIZE), // inside one region
-        (2, 4),                          // small
-        (4 * PAGE - 4, 8),               // runs into the hole
-        (6 * PAGE, 8),                   // starts in it
-        (12 * PAGE - 4, 8),              // runs past the end of memory
-        (12 * PAGE, 1),                  // starts past it
-        (9 * PAGE, 0),                   // nothing
-        (u64::MAX - 2, 8),               // wraps around
-    ];
-    for (addr, len) in cases {
-        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
-        let ra = format!(
-            "{:?}",
-            Bytes::read_slice(mem.regions(), &mut a, GuestAddress(addr))
-        );
-        let rb = format!("{:?}", mem.read_slice(&mut b, GuestAddress(addr)));
-        assert_eq!(ra, rb, "read at {addr:#x}+{len}");
-        assert_eq!(a, b, "bytes read at {addr:#x}+{len}");
-    }
     let mut buf = vec![0u8; 2 * XEN_PAGE_SIZE];
     mem.read_slice(&mut buf, GuestAddress(PAGE + 100)).unwrap();
-    assert_eq!(
-        buf,
-        pattern(5, 16 * XEN_PAGE_SIZE)[PAGE as usize + 100..][..buf.len()]
+    assert_eq!(buf, data[PAGE as usize + 100..][..buf.len()]);
+    assert_copy_paths_agree(
+        &guest,
+        &[
+            (PAGE + 100, 2 * XEN_PAGE_SIZE), // inside one region
+            (2, 4),                          // small
+            (4 * PAGE - 4, 8),               // runs into the hole
+            (6 * PAGE, 8),                   // starts in it
+            (12 * PAGE - 4, 8),              // runs past the end of memory
+            (12 * PAGE, 1),                  // starts past it
+            (9 * PAGE, 0),                   // nothing
+            (u64::MAX - 2, 8),               // wraps around
+        ],
+        (
+            &|b, a| Bytes::read_slice(mem.regions(), b, GuestAddress(a)),
+            &|b, a| Bytes::write_slice(mem.regions(), b, GuestAddress(a)),
+        ),
+        (&|b, a| mem.read_slice(b, GuestAddress(a)), &|b, a| {
+            mem.write_slice(b, GuestAddress(a))
+        }),
     );
-
-    for (addr, len) in cases {
-        let src = pattern(addr, len);
-        let ra = format!(
-            "{:?}",
-            Bytes::write_slice(mem.regions(), &src, GuestAddress(addr))
-        );
-        let src2: Vec<u8> = src.iter().map(|x| x ^ 0xff).collect();
-        let rb = format!("{:?}", mem.write_slice(&src2, GuestAddress(addr)));
-        assert_eq!(ra, rb, "write at {addr:#x}+{len}");
-        if ra.starts_with("Ok") {
-            let mut back = vec![0u8; len];
-            guest.read_guest(addr, &mut back).unwrap();
-            assert_eq!(back, src2, "bytes written at {addr:#x}+{len}");
-        }
-    }
 }
