@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    pvh_domu, pvh_kernel_with, run, x86_guests_or_skip, xen_env, DomU, DOMU_LOCK, GUEST_BASE,
-    GUEST_ENTRY,
+    assembled_guest, pvh_domu, pvh_kernel_with, run, u32_of, x86_guests_or_skip, xen_env, DomU,
+    DOMU_LOCK, GUEST_BASE, GUEST_ENTRY,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -536,13 +536,6 @@ struct SmpDevice {
     stop: Mutex<Vec<Arc<EventFd>>>,
 }
 
-fn u32_of(data: &[u8]) -> u32 {
-    let mut b = [0u8; 4];
-    let n = data.len().min(4);
-    b[..n].copy_from_slice(&data[..n]);
-    u32::from_le_bytes(b)
-}
-
 impl IoHandler for SmpDevice {
     fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
         let st = self.state.lock().unwrap();
@@ -918,33 +911,11 @@ fn round_trips_versus_libxendevicemodel() {
 /// `tests/guests/` assembles to.
 #[test]
 fn embedded_guests_match_their_sources() {
-    if !x86_guests_or_skip("embedded_guests_match_their_sources") {
-        return;
-    }
-    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
-    if !have("as") || !have("ld") {
-        eprintln!("SKIPPED: embedded_guests_match_their_sources: GNU as/ld not installed");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("xioreq-guests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests");
     for (name, code) in [("smp", &SMP_CODE[..]), ("bench", &BENCH_CODE[..])] {
-        let obj = dir.join(format!("{name}.o"));
-        let bin = dir.join(format!("{name}.bin"));
-        run(Command::new("as")
-            .arg("--32")
-            .arg(src.join(format!("{name}.S")))
-            .arg("-o")
-            .arg(&obj));
-        run(Command::new("ld")
-            .args(["-m", "elf_i386", "-Ttext=0x100100", "--oformat", "binary"])
-            .arg(&obj)
-            .arg("-o")
-            .arg(&bin));
-        assert_eq!(std::fs::read(&bin).unwrap(), code, "{name}.S and its bytes");
+        if let Some(bin) = assembled_guest("embedded_guests_match_their_sources", name) {
+            assert_eq!(bin, code, "{name}.S and its bytes");
+        }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs anywhere: the guest image is an ELF a PVH loader accepts (checked field by field).

@@ -13,7 +13,9 @@
 
 mod common;
 
-use common::{hvm_firmware_with, in_dom0, run, DomU, DOMU_LOCK, GUEST_BASE, GUEST_ENTRY};
+use common::{
+    assembled_guest, hvm_firmware_with, in_dom0, run, DomU, DOMU_LOCK, GUEST_BASE, GUEST_ENTRY,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -382,32 +384,9 @@ fn hvm_guest_vga_writes_and_rtc_offset_arrive_buffered_legacy() {
 /// assembles to.
 #[test]
 fn embedded_hvm_guest_matches_its_source() {
-    if !cfg!(target_arch = "x86_64") {
-        eprintln!("SKIPPED: embedded_hvm_guest_matches_its_source: x86 guest code");
-        return;
+    if let Some(bin) = assembled_guest("embedded_hvm_guest_matches_its_source", "hvm_vga") {
+        assert_eq!(bin, VGA_CODE, "hvm_vga.S and its bytes");
     }
-    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
-    if !have("as") || !have("ld") {
-        eprintln!("SKIPPED: embedded_hvm_guest_matches_its_source: GNU as/ld not installed");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("xioreq-hvm-guest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/hvm_vga.S");
-    let obj = dir.join("hvm_vga.o");
-    let bin = dir.join("hvm_vga.bin");
-    run(Command::new("as").arg("--32").arg(&src).arg("-o").arg(&obj));
-    run(Command::new("ld")
-        .args(["-m", "elf_i386", "-Ttext=0x100100", "--oformat", "binary"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&bin));
-    assert_eq!(
-        std::fs::read(&bin).unwrap(),
-        VGA_CODE,
-        "hvm_vga.S and its bytes"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs anywhere: the firmware image is an ELF the HVM loader takes (32-bit, one segment at

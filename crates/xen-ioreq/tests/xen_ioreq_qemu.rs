@@ -15,9 +15,8 @@
 
 mod common;
 
-use common::{hvm_firmware_with, in_dom0, run, DomU, DOMU_LOCK};
+use common::{assembled_guest, hvm_firmware_with, in_dom0, u32_of, DomU, DOMU_LOCK};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,13 +82,6 @@ struct Window {
     blocks: u32,
     seen: Mutex<Seen>,
     stop: Mutex<Option<Arc<vmm_sys_util::eventfd::EventFd>>>,
-}
-
-fn u32_of(data: &[u8]) -> u32 {
-    let mut b = [0u8; 4];
-    let n = data.len().min(4);
-    b[..n].copy_from_slice(&data[..n]);
-    u32::from_le_bytes(b)
 }
 
 impl IoHandler for Window {
@@ -373,32 +365,10 @@ fn round_trips_versus_qemu() {
 /// assembles to.
 #[test]
 fn embedded_qemu_bench_guest_matches_its_source() {
-    if !cfg!(target_arch = "x86_64") {
-        eprintln!("SKIPPED: embedded_qemu_bench_guest_matches_its_source: x86 guest code");
-        return;
+    let test = "embedded_qemu_bench_guest_matches_its_source";
+    if let Some(bin) = assembled_guest(test, "qemu_bench") {
+        assert_eq!(bin, QEMU_BENCH_CODE, "qemu_bench.S and its bytes");
     }
-    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
-    if !have("as") || !have("ld") {
-        eprintln!("SKIPPED: embedded_qemu_bench_guest_matches_its_source: GNU as/ld not installed");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("xioreq-qemu-guest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/qemu_bench.S");
-    let obj = dir.join("qemu_bench.o");
-    let bin = dir.join("qemu_bench.bin");
-    run(Command::new("as").arg("--32").arg(&src).arg("-o").arg(&obj));
-    run(Command::new("ld")
-        .args(["-m", "elf_i386", "-Ttext=0x100100", "--oformat", "binary"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&bin));
-    assert_eq!(
-        std::fs::read(&bin).unwrap(),
-        QEMU_BENCH_CODE,
-        "qemu_bench.S and its bytes"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs anywhere: the reports the guest writes land where the device expects them.

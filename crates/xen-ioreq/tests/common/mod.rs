@@ -131,3 +131,52 @@ fn put16(f: &mut [u8], at: usize, v: u16) {
 fn put32(f: &mut [u8], at: usize, v: u32) {
     f[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
+
+/// The flat binary that GNU `as --32` and `ld` make of `tests/guests/<name>.S` linked at
+/// [`GUEST_ENTRY`]: what a test's embedded copy of that guest must equal. `None`, after a loud
+/// `SKIPPED`, where x86 guests or the tools are missing.
+pub fn assembled_guest(test: &str, name: &str) -> Option<Vec<u8>> {
+    if !x86_guests_or_skip(test) {
+        return None;
+    }
+    let have = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok()
+    };
+    if !have("as") || !have("ld") {
+        eprintln!("SKIPPED: {test}: GNU as/ld not installed");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("xioreq-guest-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guests/{name}.S"));
+    let (obj, bin) = (
+        dir.join(format!("{name}.o")),
+        dir.join(format!("{name}.bin")),
+    );
+    run(std::process::Command::new("as")
+        .arg("--32")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj));
+    run(std::process::Command::new("ld")
+        .args(["-m", "elf_i386", &format!("-Ttext={GUEST_ENTRY:#x}")])
+        .args(["--oformat", "binary"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(&bin));
+    let bytes = std::fs::read(&bin).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(bytes)
+}
+
+/// The value of a device access of up to 4 bytes (little endian; longer accesses keep their
+/// low 4 bytes).
+pub fn u32_of(data: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    let n = data.len().min(4);
+    b[..n].copy_from_slice(&data[..n]);
+    u32::from_le_bytes(b)
+}
