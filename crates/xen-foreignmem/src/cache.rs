@@ -485,6 +485,7 @@ impl<S: BucketSource> CacheView<S> {
     /// `addr..addr + len` as one slice when all of it lies in a fully mapped bucket of the
     /// fast slots: the common case of a copy, with no lock, no iterator and no error to build.
     /// `None` sends the caller down the general path, which also reports any error.
+    #[inline]
     fn pinned_span(&self, addr: u64, len: usize, access: Permissions) -> Option<VolatileSlice<'_>> {
         let (key, offset) = self.shared.source.locate(addr, len, access).ok()?;
         let (_, bucket) = self
@@ -584,6 +585,10 @@ impl<S: BucketSource> Debug for CacheSliceIter<'_, S> {
 impl<'a, S: BucketSource> Iterator for CacheSliceIter<'a, S> {
     type Item = vm_memory::GuestMemoryResult<VolatileSlice<'a>>;
 
+    // Small and inlined, with the general case out of line: vm-memory's generic `Bytes` path
+    // calls `next` twice per copy, and on emulated CPUs a call and return cost about as much as
+    // the bookkeeping.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.count == 0 {
             return None;
@@ -593,6 +598,14 @@ impl<'a, S: BucketSource> Iterator for CacheSliceIter<'a, S> {
             self.count = 0;
             return Some(Ok(slice));
         }
+        Some(self.next_general())
+    }
+}
+
+impl<'a, S: BucketSource> CacheSliceIter<'a, S> {
+    /// The next slice through the view's general lookup (maps and pins as needed).
+    #[inline(never)]
+    fn next_general(&mut self) -> vm_memory::GuestMemoryResult<VolatileSlice<'a>> {
         let res = self
             .view
             .slice_at(GuestAddress(self.addr), self.count, self.access)
@@ -613,12 +626,12 @@ impl<'a, S: BucketSource> Iterator for CacheSliceIter<'a, S> {
             Ok((slice, next)) => {
                 self.count -= slice.len();
                 self.addr = next;
-                Some(Ok(slice))
+                Ok(slice)
             }
             Err(e) => {
                 // No items after the first error.
                 self.count = 0;
-                Some(Err(e.into_guest_memory_error()))
+                Err(e.into_guest_memory_error())
             }
         }
     }

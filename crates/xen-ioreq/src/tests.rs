@@ -1166,7 +1166,7 @@ fn doorbell_writes_the_kernel_serves_are_left_to_it() {
     unsafe { (flags as *mut u8).write_volatile((ready & !0xf) | STATE_IOREQ_INPROCESS) };
     let handler = std::thread::spawn(move || {
         // The handler's comparisons take a while...
-        for _ in 0..1_000_000 {
+        for _ in 0..100_000 {
             std::hint::spin_loop();
         }
         // SAFETY: as above; the page outlives the thread (joined below).

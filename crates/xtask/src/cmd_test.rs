@@ -102,7 +102,9 @@ fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
 }
 
 /// The dom0 script: each binary in its own scratch dir, under a time limit,
-/// between markers carrying the run's nonce.
+/// between markers carrying the run's nonce. A binary's scratch dir goes when
+/// it is done: dom0's files live in its RAM, and the domU kernels and ramdisks
+/// tests leave there would otherwise add up (an aarch64 dom0 ran out of space).
 fn script(bins: &[TestBin], secs: u64) -> String {
     let mut s =
         String::from("#!/bin/sh\nN=$(cat /xen-box/nonce)\nfails=0\nexport RUST_BACKTRACE=1\n");
@@ -113,7 +115,8 @@ fn script(bins: &[TestBin], secs: u64) -> String {
              s0=$(cut -d' ' -f1 /proc/uptime)\n\
              {run}\
              echo; echo \"XEN-BOX-TEST-END $N {n} status=$rc start=$s0 end=$(cut -d' ' -f1 /proc/uptime)\"\n\
-             [ $rc = 0 ] || fails=$((fails + 1))\n",
+             [ $rc = 0 ] || fails=$((fails + 1))\n\
+             cd / && rm -rf /tmp/xen-box-test/{n}\n",
             n = b.name,
             run = timed(
                 &format!("/xen-box/files/{} --test-threads=1", b.name),
