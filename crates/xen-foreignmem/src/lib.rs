@@ -83,11 +83,15 @@
 //!   that is where the pages are, not the access path. (Before the short paths, the same
 //!   benchmark measured 4 KiB at 0.88-0.95 whole-guest and 0.83-0.89 for views.)
 //! - **Code generic over `GuestMemory`** (virtio-queue, for one) goes through vm-memory's own
-//!   `Bytes` implementation, which every `GuestMemory` gets and this crate cannot replace: its
-//!   iterator adapters cost 0.06-0.07 of a 4 KiB copy over vm-memory's own `GuestMemoryMmap`,
-//!   and 0.15-0.21 over a lazy view, whose slice iterator does more per call (bucket lookup,
-//!   page-status check) than a region lookup. Code that holds the concrete type gets the short
-//!   paths; large copies amortise either way (2 MiB at 1.02-1.09 on the generic path).
+//!   `Bytes` implementation, which every `GuestMemory` gets and this crate cannot replace: in the
+//!   runs above its iterator adapters cost 0.06-0.07 of a 4 KiB copy over vm-memory's own
+//!   `GuestMemoryMmap` and 0.15-0.21 over a lazy view. That gap is not stable: a later build
+//!   (23:45 UTC, trixie, same code but for an out-of-line slow path in the view's iterator)
+//!   measured 0.84 / 0.82 over `GuestMemoryMmap` and 0.85 / 0.81 over the view, so under
+//!   emulation the generic path's cost moves with code layout by as much as the difference.
+//!   Code that holds the concrete type gets the short paths (that build: whole-guest 1.00 / 0.96,
+//!   view 0.96 / 0.93); large copies amortise either way (2 MiB at 1.02-1.09 on the generic
+//!   path).
 //!
 //! # Example
 //!
