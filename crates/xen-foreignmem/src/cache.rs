@@ -415,13 +415,8 @@ impl<S: BucketSource> CacheView<S> {
         access: Permissions,
     ) -> Result<VolatileSlice<'_>> {
         let (key, offset) = self.shared.source.locate(addr.0, max, access)?;
-        let fast = self
-            .fast
-            .iter()
-            .map_while(OnceLock::get)
-            .find(|(k, _)| *k == key);
-        let (ptr, len) = match fast {
-            Some((_, bucket)) => Self::span(bucket, offset, max)?,
+        let (ptr, len) = match self.fast_slot(key) {
+            Some(bucket) => Self::span(bucket, offset, max)?,
             None => self.span_slow(key, offset, max)?,
         };
         // SAFETY: `ptr..ptr + len` lies in a bucket's mapping and covers only mapped pages
@@ -445,6 +440,8 @@ impl<S: BucketSource> CacheView<S> {
         buf: &mut [u8],
         addr: GuestAddress,
     ) -> vm_memory::GuestMemoryResult<()> {
+        // Checked here as well as in the slice iterator: straight to the one copy, without the
+        // loop, is worth 0.05-0.07 of a 4 KiB copy's time in the Xen box.
         if let Some(s) = self.pinned_span(addr.0, buf.len(), Permissions::Read) {
             s.copy_to(buf);
             return Ok(());
@@ -464,6 +461,7 @@ impl<S: BucketSource> CacheView<S> {
 
     /// Writes `buf` at `addr`: [`Self::read_slice`]'s counterpart for [`Bytes::write_slice`].
     pub fn write_slice(&self, buf: &[u8], addr: GuestAddress) -> vm_memory::GuestMemoryResult<()> {
+        // As in `read_slice`.
         if let Some(s) = self.pinned_span(addr.0, buf.len(), Permissions::Write) {
             s.copy_from(buf);
             return Ok(());
@@ -483,17 +481,13 @@ impl<S: BucketSource> CacheView<S> {
     }
 
     /// `addr..addr + len` as one slice when all of it lies in a fully mapped bucket of the
-    /// fast slots: the common case of a copy, with no lock, no iterator and no error to build.
-    /// `None` sends the caller down the general path, which also reports any error.
+    /// fast slots: the common case of a copy, with no lock, no page-by-page check and no error
+    /// to build. `None` sends the caller (a copy, the slice iterator) down the general path,
+    /// which also reports any error.
     #[inline]
     fn pinned_span(&self, addr: u64, len: usize, access: Permissions) -> Option<VolatileSlice<'_>> {
         let (key, offset) = self.shared.source.locate(addr, len, access).ok()?;
-        let (_, bucket) = self
-            .fast
-            .iter()
-            .map_while(OnceLock::get)
-            .find(|(k, _)| *k == key)?;
-        let inner = &bucket.inner;
+        let inner = &self.fast_slot(key)?.inner;
         if !inner.page_errors.is_empty() || offset.checked_add(len)? > inner.mapping.len() {
             return None;
         }
@@ -502,6 +496,16 @@ impl<S: BucketSource> CacheView<S> {
         // once and kept until the view is dropped, so it stays mapped while the slice, which
         // borrows `self`, lives. Guest memory is shared with the guest, hence a VolatileSlice.
         Some(unsafe { VolatileSlice::new(inner.mapping.as_ptr().add(offset), len) })
+    }
+
+    /// The bucket `key` if it sits in one of the fast slots: a few atomic loads, no lock.
+    #[inline]
+    fn fast_slot(&self, key: S::Key) -> Option<&PinnedBucket<S>> {
+        self.fast
+            .iter()
+            .map_while(OnceLock::get)
+            .find(|(k, _)| *k == key)
+            .map(|(_, bucket)| bucket)
     }
 
     /// The slices covering `count` bytes from `addr`, as [`GuestMemory::get_slices`] yields.
