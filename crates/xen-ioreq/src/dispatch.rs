@@ -180,12 +180,37 @@ pub struct DispatchStats {
     pub invalidations: u64,
 }
 
+/// A virtio-mmio queue notification: `size`-byte writes of queue index `vq` to the
+/// QueueNotify register of a device. Whoever serves it, privcmd's kernel ioeventfd or this
+/// crate in userspace, recognises a write the same way: address, size, and the written
+/// value's low 16 bits as the queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueNotify {
+    addr: u64,
+    size: u8,
+    vq: u32,
+}
+
+impl QueueNotify {
+    /// The notification of queue `vq` of the virtio-mmio device at `base`.
+    pub(crate) fn new(base: u64, size: u8, vq: u32) -> Self {
+        Self {
+            addr: base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY),
+            size,
+            vq,
+        }
+    }
+
+    /// Whether a `size`-byte write of `value` at `addr` is this notification.
+    pub(crate) fn matches(&self, addr: u64, size: u32, value: u64) -> bool {
+        self.addr == addr && u32::from(self.size) == size && value & 0xffff == u64::from(self.vq)
+    }
+}
+
 /// A virtio-mmio queue notification served in userspace (when the kernel cannot).
 #[derive(Debug)]
 struct UserIoeventfd {
-    addr: u64,
-    len: u8,
-    vq: u32,
+    notify: QueueNotify,
     eventfd: Arc<EventFd>,
 }
 
@@ -255,9 +280,7 @@ impl<B: DeviceBus> Dispatcher<B> {
     /// available).
     pub fn add_ioeventfd(&mut self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
         self.ioeventfds.push(UserIoeventfd {
-            addr: base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY),
-            len: size,
-            vq,
+            notify: QueueNotify::new(base, size, vq),
             eventfd,
         });
     }
@@ -266,7 +289,8 @@ impl<B: DeviceBus> Dispatcher<B> {
     pub fn remove_ioeventfd(&mut self, base: u64, vq: u32) -> bool {
         let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
         let before = self.ioeventfds.len();
-        self.ioeventfds.retain(|e| !(e.addr == addr && e.vq == vq));
+        self.ioeventfds
+            .retain(|e| !(e.notify.addr == addr && e.notify.vq == vq));
         before != self.ioeventfds.len()
     }
 
@@ -345,14 +369,14 @@ impl<B: DeviceBus> Dispatcher<B> {
         let hit = self
             .ioeventfds
             .iter()
-            .find(|e| e.addr == a.addr && e.len == a.size && (v & 0xffff) as u32 == e.vq);
+            .find(|e| e.notify.matches(a.addr, a.size.into(), v));
         match hit {
             Some(e) => {
                 if let Err(err) = e.eventfd.write(1) {
                     log::error!(
                         "signalling ioeventfd {} for vq {}: {err}",
                         e.eventfd.as_raw_fd(),
-                        e.vq
+                        e.notify.vq
                     );
                 }
                 self.stats.ioeventfd_hits += 1;

@@ -30,11 +30,8 @@ use xen_bindings::abi::xen::ioreq::{
     Ioreq, IOREQ_TYPE_COPY, STATE_IOREQ_INPROCESS, STATE_IOREQ_READY,
 };
 
-use crate::dispatch::VIRTIO_MMIO_QUEUE_NOTIFY;
+use crate::dispatch::QueueNotify;
 use crate::page::{Slot, Taken};
-
-/// The queue index in a QueueNotify write, as the kernel compares it.
-const QUEUE_MASK: u64 = 0xffff;
 
 /// How long to wait for the kernel's handler to let go of a slot. It holds one for a few
 /// comparisons under a spinlock in interrupt context; only a dom0 vCPU descheduled by Xen in
@@ -46,21 +43,13 @@ const HANDLER_WAIT: Duration = if cfg!(test) {
     Duration::from_millis(100)
 };
 
-/// A QueueNotify register the kernel serves for one queue.
-#[derive(Debug, Clone, Copy)]
-struct Doorbell {
-    addr: u64,
-    size: u8,
-    vq: u32,
-}
-
 /// The doorbells registered with privcmd's kernel ioeventfd for one server.
 #[derive(Debug, Default)]
 pub(crate) struct KernelDoorbells {
     /// Set once the first doorbell is registered: until then [`Self::take`] is a plain
     /// [`Slot::take`].
     any: AtomicBool,
-    list: Mutex<Vec<Doorbell>>,
+    list: Mutex<Vec<QueueNotify>>,
 }
 
 impl KernelDoorbells {
@@ -70,11 +59,7 @@ impl KernelDoorbells {
         self.list
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Doorbell {
-                addr: base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY),
-                size,
-                vq,
-            });
+            .push(QueueNotify::new(base, size, vq));
         self.any.store(true, Ordering::Release);
     }
 
@@ -110,10 +95,6 @@ impl KernelDoorbells {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|d| {
-                d.addr == r.addr
-                    && u32::from(d.size) == r.size
-                    && (r.data & QUEUE_MASK) == u64::from(d.vq)
-            })
+            .any(|d| d.matches(r.addr, r.size, r.data))
     }
 }
