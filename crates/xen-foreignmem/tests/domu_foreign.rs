@@ -72,17 +72,7 @@ fn summary(page: &[u8]) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == DOMU_SIDE) {
-        match domu_side() {
-            Ok(()) => println!("XFM-DOMU: ok"),
-            Err(e) => {
-                println!("XFM-DOMU: failed: {e}");
-                std::process::exit(1);
-            }
-        }
-        return;
-    }
-    dom0_side();
+    common::run_side(DOMU_SIDE, domu_side, dom0_side);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -50,17 +50,7 @@ fn dom0_byte(i: usize) -> u8 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == DOMU_SIDE) {
-        match domu_side() {
-            Ok(()) => println!("XFM-DOMU: ok"),
-            Err(e) => {
-                println!("XFM-DOMU: failed: {e}");
-                std::process::exit(1);
-            }
-        }
-        return;
-    }
-    dom0_side();
+    common::run_side(DOMU_SIDE, domu_side, dom0_side);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -291,3 +291,20 @@ pub fn domu_wait(xs: &mut Xenstore, path: &str, deadline: Instant) -> Result<Vec
             .map_err(|e| format!("waiting for {path}: {e}"))?;
     }
 }
+
+/// The `main` of a test executable that is also its own domU workload: run with `flag`
+/// (inside the domU), it runs `domu_side` and reports the outcome on the console the dom0 side
+/// watches (`XFM-DOMU: ok` or `XFM-DOMU: failed: ...`, exit status 1); otherwise it runs
+/// `dom0_side`, the test proper.
+pub fn run_side(flag: &str, domu_side: fn() -> Result<(), String>, dom0_side: fn()) {
+    if !std::env::args().any(|a| a == flag) {
+        return dom0_side();
+    }
+    match domu_side() {
+        Ok(()) => println!("XFM-DOMU: ok"),
+        Err(e) => {
+            println!("XFM-DOMU: failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
