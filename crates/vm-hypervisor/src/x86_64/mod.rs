@@ -36,9 +36,16 @@ pub trait VcpuX86_64: Vcpu {
     /// Write `msrs`; returns how many were written (writing stops at the
     /// first one that fails).
     fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize>;
-    /// Set the CPUID the guest sees.
+    /// Set the CPUID the guest sees, replacing what was set before.
+    ///
+    /// The hypervisor may drop entries it does not support, add entries that
+    /// follow from those given (the XSAVE leaves 0xd for leaf 1's XSAVE bit,
+    /// say) and adjust bits it owns (APIC IDs, OSXSAVE and the like); what it
+    /// does differs between hosts, so read [`VcpuX86_64::get_cpuid`] rather
+    /// than assume `entries`.
     fn set_cpuid(&self, entries: &[CpuidEntry]) -> Result<()>;
-    /// The CPUID the guest sees.
+    /// The CPUID the guest sees: the last [`VcpuX86_64::set_cpuid`], as the
+    /// hypervisor kept it.
     fn get_cpuid(&self) -> Result<Vec<CpuidEntry>>;
 }
 
