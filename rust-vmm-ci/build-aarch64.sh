@@ -5,14 +5,14 @@
 # Builds every crate of the workspace (libraries and tests, -D warnings) for
 # aarch64-unknown-linux-gnu with Debian's rustc-web, the one compiler here with an aarch64
 # standard library. This is what keeps the aarch64 code of crates that have no aarch64 test
-# run yet (the KVM backend) compiling. `cargo xtask xen-box setup --arch aarch64` installs
+# run yet (the KVM backend) compiling. `cargo xtask xen-box setup --arch aarch64 --stack any` installs
 # the compiler (rustc-web, libstd-rust-web-dev:arm64, gcc-aarch64-linux-gnu).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [ ! -x /usr/bin/rustc ] || ! ls -d /usr/lib/rustlib/aarch64-unknown-linux-gnu/lib >/dev/null 2>&1; then
-    cargo xtask xen-box setup --arch aarch64 --stack bookworm
+    cargo xtask xen-box setup --arch aarch64 --stack any
 fi
 
 export RUSTC=/usr/bin/rustc

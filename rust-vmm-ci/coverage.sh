@@ -68,7 +68,7 @@ use_trixie_package() {
         mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
             grep -E '^[[:space:]]*(deb[[:space:]]|URIs:)' | grep -oE 'https?://[^[:space:]]+' |
             grep -E '/debian/?$' | head -n1)"
-        mirror="${mirror:-http://deb.debian.org/debian}"
+        [ -n "$mirror" ] || { log "this machine's apt sources name no Debian archive"; return 1; }
         mirror="${mirror%/}"
         printf 'deb %s trixie main\ndeb %s-security trixie-security main\n' "$mirror" "$mirror" >"$apt/sources.list"
         local opts=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=/dev/null

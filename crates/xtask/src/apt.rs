@@ -62,13 +62,7 @@ impl Apt {
         if !status.exists() {
             write(&status, "")?;
         }
-        let (mirror, security) = host_mirrors();
-        let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-        let sources = format!(
-            "deb [signed-by={keyring}] {mirror} {suite} main\n\
-             deb [signed-by={keyring}] {mirror} {suite}-updates main\n\
-             deb [signed-by={keyring}] {security} {suite}-security main\n"
-        );
+        let sources = host_mirrors()?.lines("deb", suite);
         let path = dir.join("sources.list");
         if std::fs::read_to_string(&path).ok().as_deref() != Some(sources.as_str()) {
             write(&path, sources)?;
@@ -280,50 +274,137 @@ fn parse_depends(out: &str) -> BTreeMap<String, Vec<String>> {
     map
 }
 
-/// The host's Debian mirror and security mirror, from its apt sources
-/// (deb822 `URIs:` lines or one-line `deb` entries).
-pub fn host_mirrors() -> (String, String) {
-    let mut uris = Vec::new();
+/// Debian's archive as this machine's apt sources name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirrors {
+    /// The archive of the releases and their `-updates` suites.
+    pub main: String,
+    /// The security archive, when the sources name one.
+    pub security: Option<String>,
+}
+
+impl Mirrors {
+    /// The `sources.list` lines of `kind` (`deb`, `deb-src`) for `suite`: the suite and its
+    /// `-updates` from the main archive, `-security` when the machine has a security archive.
+    pub fn lines(&self, kind: &str, suite: &str) -> String {
+        let k = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
+        let m = &self.main;
+        let mut text =
+            format!("{kind} [{k}] {m} {suite} main\n{kind} [{k}] {m} {suite}-updates main\n");
+        if let Some(sec) = &self.security {
+            text.push_str(&format!("{kind} [{k}] {sec} {suite}-security main\n"));
+        }
+        text
+    }
+}
+
+/// Releases and aliases of Debian's archive, to tell its entries from other vendors'.
+const DEBIAN_SUITES: &[&str] = &[
+    "bullseye",
+    "bookworm",
+    "trixie",
+    "forky",
+    "duke",
+    "sid",
+    "oldstable",
+    "stable",
+    "testing",
+    "unstable",
+    "experimental",
+];
+
+/// Whether `suite` (`bookworm`, `bookworm-updates`, `trixie-security`, ...) is Debian's.
+fn is_debian_suite(suite: &str) -> bool {
+    let base = suite.split(['-', '/']).next().unwrap_or(suite);
+    DEBIAN_SUITES.contains(&base)
+}
+
+/// (URI, suites) of every enabled binary or source entry in apt sources: deb822 `.sources`
+/// paragraphs and one-line `.list` entries.
+fn source_entries(deb822: &[String], one_line: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut entries = Vec::new();
+    for text in deb822 {
+        for para in text.split("\n\n") {
+            let field = |name: &str| {
+                para.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                    .map(str::trim)
+            };
+            if field("Enabled").is_some_and(|v| v.eq_ignore_ascii_case("no")) {
+                continue;
+            }
+            let (Some(uris), Some(suites)) = (field("URIs"), field("Suites")) else {
+                continue;
+            };
+            if let Some(uri) = uris.split_whitespace().next() {
+                let suites = suites.split_whitespace().map(str::to_string).collect();
+                entries.push((uri.to_string(), suites));
+            }
+        }
+    }
+    for text in one_line {
+        for l in text.lines() {
+            let l = l.split('#').next().unwrap_or("");
+            // `deb [options] URI suite components...`; options may hold spaces inside [].
+            let rest = match l.trim_start().split_once(char::is_whitespace) {
+                Some(("deb" | "deb-src", rest)) => rest.trim_start(),
+                _ => continue,
+            };
+            let rest = match rest.strip_prefix('[') {
+                Some(r) => r.split_once(']').map_or("", |(_, after)| after),
+                None => rest,
+            };
+            let mut w = rest.split_whitespace();
+            if let (Some(uri), Some(suite)) = (w.next(), w.next()) {
+                entries.push((uri.to_string(), vec![suite.to_string()]));
+            }
+        }
+    }
+    entries
+}
+
+/// Picks Debian's main and security archives from apt source entries.
+fn mirrors_of(entries: &[(String, Vec<String>)]) -> Option<Mirrors> {
+    let debian = |want_security: bool| {
+        entries.iter().find_map(|(uri, suites)| {
+            suites
+                .iter()
+                .any(|s| is_debian_suite(s) && s.contains("security") == want_security)
+                .then(|| uri.trim_end_matches('/').to_string())
+        })
+    };
+    Some(Mirrors {
+        main: debian(false)?,
+        security: debian(true),
+    })
+}
+
+/// Debian's archive from this machine's apt sources (`/etc/apt/sources.list`,
+/// `/etc/apt/sources.list.d/*.sources` and `*.list`): the box downloads every package from
+/// there, and from nowhere else.
+pub fn host_mirrors() -> Result<Mirrors> {
+    let mut deb822 = Vec::new();
+    let mut one_line = vec![std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default()];
     if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
         let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         files.sort();
         for f in files {
-            if f.extension().is_some_and(|e| e == "sources") {
-                let text = std::fs::read_to_string(&f).unwrap_or_default();
-                for l in text.lines() {
-                    if let Some(u) = l.strip_prefix("URIs:") {
-                        uris.extend(u.split_whitespace().map(str::to_string));
-                    }
-                }
+            let text = || std::fs::read_to_string(&f).unwrap_or_default();
+            match f.extension().and_then(|e| e.to_str()) {
+                Some("sources") => deb822.push(text()),
+                Some("list") => one_line.push(text()),
+                _ => {}
             }
         }
     }
-    let text = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    for l in text.lines() {
-        let mut w = l.split_whitespace().filter(|w| !w.starts_with('['));
-        if w.next() == Some("deb") {
-            if let Some(u) = w.next() {
-                uris.push(u.to_string());
-            }
-        }
+    match mirrors_of(&source_entries(&deb822, &one_line)) {
+        Some(m) => Ok(m),
+        None => bail!(
+            "this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) name \
+             no Debian archive; the box takes every package from it: add Debian's archive to \
+             the apt sources"
+        ),
     }
-    let debian = |u: &&String| u.contains("debian") || u.contains("/deb");
-    let security = uris
-        .iter()
-        .filter(debian)
-        .find(|u| u.contains("security"))
-        .cloned()
-        .unwrap_or_else(|| "http://deb.debian.org/debian-security".into());
-    let mirror = uris
-        .iter()
-        .filter(debian)
-        .find(|u| !u.contains("security"))
-        .cloned()
-        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
-    (
-        mirror.trim_end_matches('/').into(),
-        security.trim_end_matches('/').into(),
-    )
 }
 
 #[cfg(test)]
@@ -339,5 +420,44 @@ mod tests {
             vec!["udev", "sysvinit-utils", "python3", "libc6"]
         );
         assert_eq!(m["libc6"], vec!["libgcc-s1"]);
+    }
+
+    #[test]
+    fn mirrors_come_from_debian_entries_only() {
+        let deb822 = vec![
+            "Types: deb\n# a comment\nURIs: http://mirror.example/debian/\n\
+             Suites: bookworm bookworm-updates\nComponents: main\n\n\
+             Types: deb\nURIs: http://mirror.example/debian-security\n\
+             Suites: bookworm-security\nComponents: main\n"
+                .to_string(),
+            "Types: deb\nURIs: https://vendor.example/deb/node\nSuites: nodistro\n".into(),
+        ];
+        let m = mirrors_of(&source_entries(&deb822, &[])).unwrap();
+        assert_eq!(m.main, "http://mirror.example/debian");
+        assert_eq!(
+            m.security.as_deref(),
+            Some("http://mirror.example/debian-security")
+        );
+        let lines = m.lines("deb-src", "trixie");
+        assert!(lines.contains("http://mirror.example/debian trixie-updates main"));
+        assert!(lines.contains("http://mirror.example/debian-security trixie-security main"));
+    }
+
+    #[test]
+    fn one_line_sources_and_missing_archives() {
+        let list = vec!["# deb http://old.example/debian bullseye main\n\
+             deb https://vendor.example/apt cloud-sdk-bookworm main\n\
+             deb [arch=amd64 signed-by=/k.gpg] http://m.example/debian trixie main\n"
+            .to_string()];
+        let m = mirrors_of(&source_entries(&[], &list)).unwrap();
+        assert_eq!(m.main, "http://m.example/debian");
+        assert_eq!(m.security, None);
+        assert!(!m.lines("deb", "trixie").contains("security"));
+        let disabled = vec![
+            "Enabled: no\nTypes: deb\nURIs: http://m.example/debian\nSuites: bookworm\n"
+                .to_string(),
+        ];
+        assert_eq!(mirrors_of(&source_entries(&disabled, &[])), None);
+        assert_eq!(mirrors_of(&[]), None);
     }
 }

@@ -1,7 +1,8 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Host tools the box needs, installed with apt-get when missing.
+//! Host tools the box needs, installed with apt-get when missing (QEMU is not
+//! one of them: see [`crate::host_qemu`]).
 
 use std::process::Command;
 
@@ -9,7 +10,6 @@ use crate::util::{have_program, run, say, Result};
 
 /// (program, Debian package providing it)
 const TOOLS: &[(&str, &str)] = &[
-    ("qemu-system-x86_64", "qemu-system-x86"),
     ("zstd", "zstd"),
     ("xz", "xz-utils"),
     ("gzip", "gzip"),

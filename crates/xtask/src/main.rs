@@ -20,6 +20,7 @@ mod debs;
 mod dom0_tree;
 mod extras;
 mod host;
+mod host_qemu;
 mod image;
 mod json;
 mod kernel;
@@ -67,7 +68,10 @@ commands:
 --arch x86_64|aarch64 (default x86_64) selects the emulated machine for
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
 with Debian's rustc-web; its cache is <cache>/<stack>-arm64/.
-S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12) or all.
+S is bookworm (Xen 4.17 + Linux 6.1), trixie (Xen 4.20 + Linux 6.12), all or
+any (the first of trixie, bookworm that can be built). The aarch64 hypervisor
+is rebuilt from Debian's Xen source: with `all`, a stack whose source cannot be
+had is skipped with the reason (at least one must run); a named one fails.
 --with-pkg NAME (x86_64; setup and every booting command; repeatable) adds the
 Debian package NAME and its dependencies to the dom0 image, for example
 qemu-system-xen (QEMU as an HVM device model: /usr/libexec/xen-qemu-system-i386,
@@ -89,6 +93,8 @@ XEN_BOX_DOMU_RAMDISK; xl, xenstore-* in PATH; xenstored and xenconsoled running.
 pub struct Opts {
     /// --stack value (default bookworm).
     pub stacks: Vec<Stack>,
+    /// How --stack chose them.
+    pub selection: stack::Selection,
     /// --timeout value in seconds.
     pub timeout: Option<u64>,
     /// --add files.
@@ -118,7 +124,11 @@ fn parse(args: &[String]) -> Result<Opts> {
     };
     while i < args.len() {
         match args[i].as_str() {
-            "--stack" | "-s" => o.stacks = Stack::parse_list(&val(&mut i)?)?,
+            "--stack" | "-s" => {
+                let v = val(&mut i)?;
+                o.stacks = Stack::parse_list(&v)?;
+                o.selection = stack::Selection::of(&v);
+            }
             "--timeout" => {
                 let v = val(&mut i)?;
                 o.timeout = Some(v.parse().map_err(|_| err!("bad --timeout `{v}`"))?);
@@ -170,6 +180,10 @@ fn xen_box(args: &[String]) -> Result<i32> {
         bail!("--with-pkg is for the x86_64 box only");
     }
     extras::set(&o.with_pkgs);
+    let mut o = o;
+    if sub != "cross-unit" {
+        o.stacks = usable_stacks(&o.stacks, o.selection)?;
+    }
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),
@@ -181,6 +195,51 @@ fn xen_box(args: &[String]) -> Result<i32> {
         "cross-unit" => arm64::cross::unit_tests(&o.packages, &o.rest),
         _ => bail!("unknown xen-box command `{sub}` (see `cargo xtask help`)"),
     }
+}
+
+/// The stacks of `stacks` that can be booted on the current architecture. On
+/// x86_64 every stack can (its packages are binary ones); on aarch64 a stack
+/// needs its Xen source. A named stack that cannot be had is an error; of
+/// `all`, each that cannot is skipped with the reason; of `any`, the first
+/// that can is taken. At least one stack always remains, or this fails.
+pub fn usable_stacks(stacks: &[Stack], selection: stack::Selection) -> Result<Vec<Stack>> {
+    if arch::current() != arch::Arch::Aarch64 {
+        return Ok(match selection {
+            stack::Selection::Any => stacks[..1].to_vec(),
+            _ => stacks.to_vec(),
+        });
+    }
+    let mut usable = Vec::new();
+    let mut why_not = Vec::new();
+    for &s in stacks {
+        match arm64::stack_available(s)? {
+            Ok(version) => {
+                usable.push(s);
+                if selection == stack::Selection::Any {
+                    say(format!("--stack any: {} (Xen source {version})", s.name()));
+                    break;
+                }
+            }
+            Err(why) => {
+                if selection == stack::Selection::Named {
+                    bail!("the aarch64 {} box cannot be built: {why}", s.name());
+                }
+                say(format!(
+                    "SKIPPED: the aarch64 {} box (Xen {}), because its Xen source cannot be had: {why}",
+                    s.name(),
+                    s.xen_version()
+                ));
+                why_not.push(s.name());
+            }
+        }
+    }
+    if usable.is_empty() {
+        bail!(
+            "no aarch64 stack can be built (no Xen source for {}): nothing would run",
+            why_not.join(", ")
+        );
+    }
+    Ok(usable)
 }
 
 fn main() -> ExitCode {

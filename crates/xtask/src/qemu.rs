@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::image::Artifacts;
@@ -101,38 +101,38 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     let qemu_out =
         File::create(&qemu_out_path).context(|| "cannot create qemu output file".into())?;
     let qemu_err = qemu_out.try_clone().context(|| "dup".into())?;
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-accel",
-        "tcg,thread=multi",
-        "-cpu",
-        "max,-rdtscp",
-        "-m",
-        "4096",
-    ])
-    .args(["-smp", "2", "-machine", "pc", "-nographic", "-no-reboot"])
-    .args(["-monitor", "none", "-net", "none"])
-    .arg("-serial")
-    .arg(format!("file:{}", b.log.display()))
-    .arg("-kernel")
-    .arg(&b.art.xen)
-    .arg("-append")
-    .arg(xen_cmd)
-    .arg("-initrd")
-    .arg(modules_arg(&b.art.vmlinuz, &dom0_cmd, b.initrd))
-    .stdin(Stdio::null())
-    .stdout(qemu_out)
-    .stderr(qemu_err);
-    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+    let mut cmd = if crate::arch::current() == crate::arch::Arch::Aarch64 {
         // The aarch64 machine; the log is followed exactly as below.
-        let out =
-            File::create(&qemu_out_path).context(|| "cannot create qemu output file".into())?;
-        cmd = crate::arm64::qemu::command(b, out)?;
-    }
+        crate::arm64::qemu::command(b, qemu_out)?
+    } else {
+        let mut cmd = crate::host_qemu::command(crate::host_qemu::Emulator::X86_64)?;
+        cmd.args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max,-rdtscp",
+            "-m",
+            "4096",
+        ])
+        .args(["-smp", "2", "-machine", "pc", "-nographic", "-no-reboot"])
+        .args(["-monitor", "none", "-net", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", b.log.display()))
+        .arg("-kernel")
+        .arg(&b.art.xen)
+        .arg("-append")
+        .arg(xen_cmd)
+        .arg("-initrd")
+        .arg(modules_arg(&b.art.vmlinuz, &dom0_cmd, b.initrd))
+        .stdin(Stdio::null())
+        .stdout(qemu_out)
+        .stderr(qemu_err);
+        cmd
+    };
     let sw = Stopwatch::start();
     let mut child = cmd
         .spawn()
-        .context(|| "cannot start qemu-system-x86_64".into())?;
+        .context(|| format!("cannot start {}", crate::util::show(&cmd)))?;
     let mut o = Outcome {
         exit_status: None,
         timed_out: false,

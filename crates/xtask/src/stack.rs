@@ -38,19 +38,45 @@ impl Stack {
         }
     }
 
-    /// Parses `bookworm`, `trixie` or `all`.
+    /// Parses `bookworm`, `trixie`, `all` or `any` (see [`Selection`]).
     pub fn parse_list(s: &str) -> Result<Vec<Stack>> {
         match s {
             "bookworm" => Ok(vec![Stack::Bookworm]),
             "trixie" => Ok(vec![Stack::Trixie]),
             "all" => Ok(Stack::ALL.to_vec()),
-            _ => bail!("unknown stack `{s}` (expected bookworm, trixie or all)"),
+            // The candidates of `any`, in the order they are tried.
+            "any" => Ok(vec![Stack::Trixie, Stack::Bookworm]),
+            _ => bail!("unknown stack `{s}` (expected bookworm, trixie, all or any)"),
         }
     }
 
     /// Cache directory of this stack.
     pub fn cache_dir(self) -> PathBuf {
         cache_root().join(self.name())
+    }
+}
+
+/// How `--stack` chose its stacks, which decides what happens to a stack that
+/// cannot be booted on this architecture (see [`crate::usable_stacks`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// One stack by name: it must be usable.
+    #[default]
+    Named,
+    /// `all`: each that is usable; the others are skipped, loudly.
+    All,
+    /// `any`: the first that is usable.
+    Any,
+}
+
+impl Selection {
+    /// The selection a `--stack` value makes.
+    pub fn of(value: &str) -> Selection {
+        match value {
+            "all" => Selection::All,
+            "any" => Selection::Any,
+            _ => Selection::Named,
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use crate::util::{have_program, output, run, say, Result};
 /// building the box: QEMU for Arm, the cross compiler for the hypervisor
 /// rebuild and Xen's build prerequisites.
 const BOX: &[(&str, &str)] = &[
-    ("qemu-system-aarch64", "qemu-system-arm"),
     ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
     ("make", "make"),
     ("flex", "flex"),
@@ -30,11 +29,15 @@ const BOX: &[(&str, &str)] = &[
     ("patch", "patch"),
 ];
 
-/// Files of Debian's Rust for cross-building: rustc-web's compiler and the
-/// arm64 standard library (a foreign-architecture package).
+/// Files of Debian's Rust for cross-building: rustc-web's compiler, the arm64
+/// standard library (a foreign-architecture package) and the cross linker
+/// with its C library.
 const RUST: &[(&str, &str)] = &[
     ("/usr/bin/rustc", "rustc-web"),
     ("/usr/bin/aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    // The arm64 C library to link against: only a Recommends of the cross
+    // compiler, so a --no-install-recommends install leaves it out.
+    ("/usr/aarch64-linux-gnu/lib/crt1.o", "libc6-dev-arm64-cross"),
     (
         "/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib",
         "libstd-rust-web-dev:arm64",

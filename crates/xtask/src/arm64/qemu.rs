@@ -38,7 +38,7 @@ fn esc(s: &str) -> String {
 pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
     let err = out.try_clone().context(|| "dup qemu output file".into())?;
     let path = |p: &Path| esc(&p.to_string_lossy());
-    let mut cmd = Command::new("qemu-system-aarch64");
+    let mut cmd = crate::host_qemu::command(crate::host_qemu::Emulator::Aarch64)?;
     cmd.args(["-machine", "virt,virtualization=on,gic-version=3"])
         .args(["-accel", "tcg,thread=multi", "-cpu", "cortex-a57"])
         .args(["-smp", "2", "-m", "2048"])

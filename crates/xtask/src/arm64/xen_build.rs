@@ -9,9 +9,11 @@
 //! (shipped next to the binary), switch on `EXPERT` + `IOREQ_SERVER` and build
 //! only the hypervisor with the host's `aarch64-linux-gnu-gcc` (about 30 s).
 //!
-//! The newest source version whose tarballs the mirror serves is used (the
-//! security archive sometimes lists sources it does not serve); the result is
-//! cached under `<cache>/xen-ioreq/<source version>-<config hash>/xen`.
+//! The newest listed source version whose tarballs the archive serves is used
+//! (the lists sometimes name a version whose files are not served yet, or no
+//! longer name one whose files still are: then a known version is fetched by
+//! file name, its checksums pinned here); the result is cached under
+//! `<cache>/xen-ioreq/<source version>-<config hash>/xen`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,13 +37,7 @@ impl SrcApt {
         if !dir.join("status").exists() {
             write(&dir.join("status"), "")?;
         }
-        let (mirror, security) = crate::apt::host_mirrors();
-        let k = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
-        let text = format!(
-            "deb-src [{k}] {mirror} {suite} main\n\
-             deb-src [{k}] {mirror} {suite}-updates main\n\
-             deb-src [{k}] {security} {suite}-security main\n"
-        );
+        let text = crate::apt::host_mirrors()?.lines("deb-src", suite);
         let path = dir.join("sources.list");
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
             write(&path, text)?;
@@ -131,8 +127,96 @@ fn find_file(dir: &Path, pred: impl Fn(&str) -> bool) -> Option<PathBuf> {
         .find(|p| p.file_name().is_some_and(|n| pred(&n.to_string_lossy())))
 }
 
-/// Downloads (or finds cached) the orig and debian tarballs of the newest
-/// servable source version. Returns (version, orig, debian).
+/// A source version whose two tarballs are fetched by file name from the
+/// archive's pool when the source lists no longer name it: the archive keeps
+/// serving a version's files for a while after a newer one replaced it in the
+/// lists, sometimes before the newer one's files are served. The SHA-256 of
+/// each file is pinned here, since no signed list vouches for it any more.
+struct KnownSource {
+    suite: &'static str,
+    version: &'static str,
+    /// (file name, SHA-256) of the orig tarball.
+    orig: (&'static str, &'static str),
+    /// (file name, SHA-256) of the debian tarball.
+    debian: (&'static str, &'static str),
+}
+
+/// Versions known to build, newest first per suite.
+const KNOWN: &[KnownSource] = &[
+    KnownSource {
+        suite: "trixie",
+        version: "4.20.3+127-gc42374a105-0+deb13u1",
+        orig: (
+            "xen_4.20.3+127-gc42374a105.orig.tar.xz",
+            "df0831854a55a8f31cb3cb85036f2edc928e2ef098d77f815f5714bfafac68f3",
+        ),
+        debian: (
+            "xen_4.20.3+127-gc42374a105-0+deb13u1.debian.tar.xz",
+            "b1f909d626f3d4ba6965ba291dd97b0dfbbe48bb8e2510913cbc1760c5e8cb3e",
+        ),
+    },
+    KnownSource {
+        suite: "bookworm",
+        version: "4.17.5+72-g01140da4e8-1",
+        orig: (
+            "xen_4.17.5+72-g01140da4e8.orig.tar.xz",
+            "53922f4d0a02c577f2ea9d63f65989cd88715779eebeed879ca1d314103ee06e",
+        ),
+        debian: (
+            "xen_4.17.5+72-g01140da4e8-1.debian.tar.xz",
+            "5bcf3812c64585e270e0b3fa6ee8fd16dff7b9bc0f61375d648c64672484c4d9",
+        ),
+    },
+];
+
+/// Where the pool keeps source package `xen` in the main and the security archive.
+const POOLS: &[(bool, &str)] = &[
+    (false, "pool/main/x/xen"),
+    (true, "pool/updates/main/x/xen"),
+];
+
+/// Downloads `name` from the pools of the host's archives into `dir`, checked
+/// against `sha256` by apt's own downloader. Returns the reasons of the failures.
+fn fetch_by_name(dir: &Path, name: &str, sha256: &str) -> std::result::Result<PathBuf, String> {
+    let mirrors = crate::apt::host_mirrors().map_err(|e| e.to_string())?;
+    let dest = dir.join(name);
+    let mut tried = Vec::new();
+    for (security, pool) in POOLS {
+        let base = if *security {
+            match &mirrors.security {
+                Some(s) => s,
+                None => continue,
+            }
+        } else {
+            &mirrors.main
+        };
+        let uri = format!("{base}/{pool}/{name}");
+        let out = Command::new("/usr/lib/apt/apt-helper")
+            .args(["download-file", &uri])
+            .arg(&dest)
+            .arg(format!("SHA256:{sha256}"))
+            .output();
+        match out {
+            Ok(o) if o.status.success() && dest.is_file() => return Ok(dest),
+            Ok(o) => tried.push(format!(
+                "{uri}: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .rfind(|l| !l.trim().is_empty())
+                    .unwrap_or("failed")
+                    .trim()
+            )),
+            Err(e) => tried.push(format!("{uri}: cannot run apt-helper: {e}")),
+        }
+        let _ = std::fs::remove_file(&dest);
+    }
+    Err(tried.join("; "))
+}
+
+/// Downloads (or finds cached) the orig and debian tarballs of a source
+/// version: the newest that the lists name and the archive serves, else a
+/// [`KNOWN`] version fetched by name. Returns (version, orig, debian); the
+/// error names every version tried and why it failed.
 fn source(cache: &Path, suite: &str) -> Result<(String, PathBuf, PathBuf)> {
     let dl = cache.join("src");
     // A previous success is recorded, so a warm run needs no lists at all.
@@ -146,37 +230,86 @@ fn source(cache: &Path, suite: &str) -> Result<(String, PathBuf, PathBuf)> {
             return Ok((v, o, db));
         }
     }
-    let apt = SrcApt::new(&cache.join("src-apt"), suite)?;
-    apt.ensure_lists()?;
-    let versions = apt.versions()?;
-    if versions.is_empty() {
-        bail!("no source package `xen` in the {suite} source lists");
-    }
-    for v in &versions {
-        let d = dl.join(v);
-        mkdirs(&d)?;
-        say(format!("downloading Xen source {v}"));
-        // The .dsc may be missing on the mirror while the tarballs are there:
-        // judge by the tarballs, not by apt's exit status.
-        let _ = apt
-            .cmd("apt-get")
-            .current_dir(&d)
-            .args(["source", "--download-only", "-q"])
-            .arg(format!("xen={v}"))
-            .status();
-        if let (Some(o), Some(db)) = (
-            find_file(&d, |n| n.contains(".orig.tar.") && !n.ends_with(".asc")),
-            find_file(&d, |n| n.contains(".debian.tar.")),
-        ) {
-            write(&dl.join("chosen"), v)?;
-            return Ok((v.clone(), o, db));
+    let mut tried: Vec<String> = Vec::new();
+    let listed = SrcApt::new(&cache.join("src-apt"), suite).and_then(|apt| {
+        apt.ensure_lists()?;
+        Ok((apt.versions()?, apt))
+    });
+    match listed {
+        Err(e) => tried.push(format!("the {suite} source lists: {e}")),
+        Ok((versions, _)) if versions.is_empty() => tried.push(format!(
+            "the {suite} source lists name no source package `xen`"
+        )),
+        Ok((versions, apt)) => {
+            for v in &versions {
+                let d = dl.join(v);
+                mkdirs(&d)?;
+                say(format!("downloading Xen source {v} (listed)"));
+                // The .dsc may be missing on the mirror while the tarballs are there:
+                // judge by the tarballs, not by apt's exit status.
+                let _ = apt
+                    .cmd("apt-get")
+                    .current_dir(&d)
+                    .args(["source", "--download-only", "-q"])
+                    .arg(format!("xen={v}"))
+                    .status();
+                if let (Some(o), Some(db)) = (
+                    find_file(&d, |n| n.contains(".orig.tar.") && !n.ends_with(".asc")),
+                    find_file(&d, |n| n.contains(".debian.tar.")),
+                ) {
+                    write(&dl.join("chosen"), v)?;
+                    return Ok((v.clone(), o, db));
+                }
+                say(format!(
+                    "Xen source {v} is listed but its files are not served"
+                ));
+                tried.push(format!("{v} (listed): its files are not served"));
+                rmrf(&d)?;
+            }
         }
-        say(format!(
-            "Xen source {v} is not served by the mirror; trying an older one"
-        ));
-        rmrf(&d)?;
     }
-    bail!("none of the Xen source versions {versions:?} could be downloaded")
+    for k in KNOWN.iter().filter(|k| k.suite == suite) {
+        if tried
+            .iter()
+            .any(|t| t.starts_with(&format!("{} ", k.version)))
+        {
+            continue;
+        }
+        let d = dl.join(k.version);
+        mkdirs(&d)?;
+        say(format!(
+            "downloading Xen source {} (known, by file name)",
+            k.version
+        ));
+        let got = fetch_by_name(&d, k.orig.0, k.orig.1)
+            .and_then(|o| Ok((o, fetch_by_name(&d, k.debian.0, k.debian.1)?)));
+        match got {
+            Ok((o, db)) => {
+                write(&dl.join("chosen"), k.version)?;
+                return Ok((k.version.to_string(), o, db));
+            }
+            Err(why) => {
+                say(format!(
+                    "Xen source {} could not be fetched: {why}",
+                    k.version
+                ));
+                tried.push(format!("{} (known): {why}", k.version));
+                rmrf(&d)?;
+            }
+        }
+    }
+    bail!(
+        "no Xen source for {suite} could be had; tried:\n  {}",
+        tried.join("\n  ")
+    )
+}
+
+/// Whether the Xen source the aarch64 box of `suite` is rebuilt from can be
+/// had (it is downloaded and cached if so): `Err` carries why not.
+pub fn source_available(cache: &Path, suite: &str) -> std::result::Result<String, String> {
+    source(cache, suite)
+        .map(|(v, _, _)| v)
+        .map_err(|e| e.to_string())
 }
 
 /// Returns the IOREQ-enabled hypervisor for the unpacked Debian hypervisor
