@@ -5,9 +5,9 @@
 
 use thiserror::Error;
 
-use crate::bus::BusError;
 use crate::caps::Capability;
 use crate::exit::IoAccess;
+use vm_device_bus::BusError;
 
 /// Result with this crate's [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::bus::IoSpace;
+use vm_device_bus::IoSpace;
 
 /// A guest PIO or MMIO access, as served on the device bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 
 //! Interrupt and I/O-event descriptions shared by all backends.
 
-use crate::bus::IoSpace;
+use vm_device_bus::IoSpace;
 
 /// Where a guest write triggers an ioeventfd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

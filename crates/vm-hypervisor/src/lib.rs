@@ -119,7 +119,6 @@
 //! No code is taken from either.
 
 pub mod aarch64;
-mod bus;
 mod caps;
 mod error;
 mod exit;
@@ -130,7 +129,6 @@ mod vcpu;
 mod vm;
 pub mod x86_64;
 
-pub use bus::{BusError, DeviceBus, DeviceError, IoBus, IoHandler, IoRequest, IoSpace};
 pub use caps::Capability;
 pub use error::{Error, Result};
 pub use exit::{IoAccess, SystemEventKind, VcpuExit};
@@ -139,6 +137,7 @@ pub use interrupt::{DataMatch, IoEventAddress, MsiMessage};
 pub use memory::{MemoryRegion, MemoryRegionFlags, MemoryRegionTable, PAGE_SIZE};
 pub use vcpu::Vcpu;
 pub use vm::Vm;
+pub use vm_device_bus::{BusError, DeviceBus, DeviceError, IoBus, IoHandler, IoRequest, IoSpace};
 pub use vmm_sys_util::eventfd::EventFd;
 
 /// The README's example, compiled as a doctest.

@@ -3,9 +3,9 @@
 
 //! The [`Vcpu`] trait: run a virtual CPU until something needs the VMM.
 
-use crate::bus::DeviceBus;
 use crate::error::Result;
 use crate::exit::VcpuExit;
+use vm_device_bus::DeviceBus;
 
 /// One virtual CPU. Architecture state lives in the extension traits
 /// ([`VcpuX86_64`](crate::x86_64::VcpuX86_64),

@@ -1,21 +1,62 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Guest I/O delivered to devices: the [`DeviceBus`] a backend calls and the
-//! [`IoHandler`] a device implements.
+//! The device bus of a VMM: the [`DeviceBus`] a hypervisor backend calls for
+//! guest port and MMIO accesses, the [`IoHandler`] a device implements, and
+//! [`IoBus`], a ready-made bus that routes accesses by address range.
 //!
-//! A backend never interprets a guest access itself. KVM calls the bus from
-//! its vCPU exit path; a Xen IOREQ server, which has no vCPU loop, turns each
-//! request it pulls from the shared ioreq page into an [`IoRequest`] and
-//! calls [`DeviceBus::handle_request`] from its event-channel thread. Both
-//! reach the same device code, which is why the bus methods take `&self` and
-//! know nothing about vCPUs.
+//! A device written once against [`IoHandler`] is served by every backend: a
+//! KVM vCPU loop calls the bus on each I/O exit, a Xen IOREQ server (which has
+//! no vCPU loop) turns each request it takes from the shared ioreq page into
+//! an [`IoRequest`] and calls [`DeviceBus::handle_request`]. The crate knows
+//! no hypervisor, so a Xen device model depends on it without the
+//! `Hypervisor`/`Vm`/`Vcpu` traits.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vm_device_bus::{DeviceBus, DeviceError, IoBus, IoHandler, IoRequest, IoSpace};
+//!
+//! /// Reads as 0x2a, counts nothing.
+//! struct Answer;
+//! impl IoHandler for Answer {
+//!     fn read(&self, _offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+//!         data.fill(0);
+//!         data[0] = 0x2a;
+//!         Ok(())
+//!     }
+//!     fn write(&self, _offset: u64, _data: &[u8]) -> Result<(), DeviceError> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut bus = IoBus::new();
+//! bus.insert(IoSpace::Mmio, 0xd000_0000, 0x1000, Arc::new(Answer)).unwrap();
+//! let mut req = IoRequest { space: IoSpace::Mmio, addr: 0xd000_0010, size: 4, write: false, data: 0 };
+//! bus.handle_request(&mut req).unwrap();
+//! assert_eq!(req.data, 0x2a);
+//! // Guest-controlled sizes and addresses are checked before a device sees them.
+//! assert!(bus.read(IoSpace::Mmio, 0xd000_0000, &mut [0; 3]).is_err());
+//! assert!(bus.read(IoSpace::Pio, 0x80, &mut [0; 1]).is_err());
+//! ```
+//!
+//! The bus methods take `&self` and know nothing of vCPUs: several vCPU
+//! threads (or several IOREQ event loops) call one bus at once, and devices
+//! are `Send + Sync`. Sizes (1, 2, 4 or 8 bytes) and range bounds are checked
+//! before a device is called, since on Xen those fields come from a page the
+//! guest can write.
+
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use thiserror::Error;
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The address space an access targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
