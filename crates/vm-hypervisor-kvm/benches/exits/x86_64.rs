@@ -118,6 +118,9 @@ fn ours_vm(kvm: &Kvm, code: &[u8]) -> Ours {
     }
 }
 
+// Out of line, both: the instruction count (see `count_instructions`) is what
+// callgrind sees inside each of these two functions.
+#[inline(never)]
 fn ours_exit(vcpu: &mut KvmVcpu, bus: &IoBus) {
     match vcpu.run(bus).expect("run") {
         VcpuExit::Io(a) => {
@@ -127,6 +130,7 @@ fn ours_exit(vcpu: &mut KvmVcpu, bus: &IoBus) {
     }
 }
 
+#[inline(never)]
 fn raw_exit(vcpu: &mut VcpuFd, dev: &Counter) {
     match vcpu.run().expect("KVM_RUN") {
         KvmExit::IoOut(port, data) => dev.write(u64::from(port - PIO_BASE), data),
@@ -216,7 +220,47 @@ fn paired_summary(name: &str, ours: &mut Ours, raw: &mut Raw, bus: &IoBus, dev: 
     );
 }
 
+/// With `EXIT_INSTRUCTIONS=<ours|raw>-<pio|mmio>[:N]` in the environment, run
+/// only N (default 20 000) exits of that loop, for `benches/exit-instructions.sh`,
+/// which counts the instructions inside `ours_exit`/`raw_exit` with callgrind.
+/// Returns false when the variable is unset.
+fn count_instructions() -> bool {
+    let Ok(what) = std::env::var("EXIT_INSTRUCTIONS") else {
+        return false;
+    };
+    let (path, n) = what.split_once(':').unwrap_or((&what, "20000"));
+    let n: usize = n.parse().expect("EXIT_INSTRUCTIONS: N is a number");
+    let code = match path.rsplit('-').next() {
+        Some("pio") => REAL_PIO_LOOP,
+        Some("mmio") => REAL_MMIO_LOOP,
+        _ => panic!("EXIT_INSTRUCTIONS: expected <ours|raw>-<pio|mmio>[:N], got {what}"),
+    };
+    let kvm = Kvm::new().expect("open /dev/kvm");
+    let dev = Arc::new(Counter::default());
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into(), dev.clone())
+        .expect("free ports");
+    bus.insert(IoSpace::Mmio, MMIO_BASE, MMIO_SIZE, dev.clone())
+        .expect("free MMIO range");
+    if path.starts_with("ours") {
+        let mut ours = ours_vm(&kvm, code);
+        for _ in 0..n {
+            ours_exit(&mut ours.vcpu, &bus);
+        }
+    } else {
+        let mut raw = raw_vm(&kvm, code);
+        for _ in 0..n {
+            raw_exit(&mut raw.vcpu, &dev);
+        }
+    }
+    println!("{path}: {n} exits");
+    true
+}
+
 pub fn main() {
+    if count_instructions() {
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Copyright 2026 The xen-rust-vmm authors.
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# Userspace instructions per KVM exit, ours (Vcpu::run + IoBus) against raw kvm-ioctls calling
+# the same device, counted by callgrind inside the per-exit functions of the `exits` benchmark
+# (`ours_exit`, `raw_exit`, both out of line) for the same tiny real-mode guests. Instruction
+# counts are deterministic for one binary, whatever else the machine is doing, so the figures
+# of two runs of one build agree and a regression past MAX_RATIO fails the script.
+#
+#   crates/vm-hypervisor-kvm/benches/exit-instructions.sh [N]     (N exits per path, default 20000)
+#
+# Needs /dev/kvm and valgrind (apt-get install valgrind). Prints one line per path and the
+# ratios; exits 1 when a ratio exceeds MAX_RATIO (default 1.5).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+N="${1:-20000}"
+MAX_RATIO="${MAX_RATIO:-1.5}"
+[ -e /dev/kvm ] || { echo "SKIPPED: exit instructions: /dev/kvm is absent"; exit 0; }
+command -v valgrind >/dev/null || { echo "exit-instructions: valgrind is not installed" >&2; exit 2; }
+bin="$(cargo bench -p vm-hypervisor-kvm --bench exits --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)"
+[ -x "$bin" ] || { echo "exit-instructions: the exits benchmark did not build" >&2; exit 2; }
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+count() { # path function -> instructions per exit
+    EXIT_INSTRUCTIONS="$1:$N" valgrind --tool=callgrind --callgrind-out-file="$out/$1.cg" \
+        --toggle-collect="*$2*" "$bin" >/dev/null 2>"$out/$1.err" ||
+        { cat "$out/$1.err" >&2; exit 2; }
+    local total
+    total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out/$1.cg")"
+    awk -v t="$total" -v n="$N" 'BEGIN { printf "%.1f", t / n }'
+}
+status=0
+for kind in pio mmio; do
+    ours="$(count "ours-$kind" ours_exit)"
+    raw="$(count "raw-$kind" raw_exit)"
+    ratio="$(awk -v a="$ours" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')"
+    echo "$kind exit: vm-hypervisor $ours instructions, raw kvm-ioctls $raw, ratio ${ratio}x ($N exits each)"
+    if awk -v r="$ratio" -v m="$MAX_RATIO" 'BEGIN { exit !(r > m) }'; then
+        echo "exit-instructions: FAIL: $kind ratio ${ratio}x is above ${MAX_RATIO}x"
+        status=1
+    fi
+done
+exit "$status"
