@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use criterion::{black_box, Criterion};
-use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 use xen_bindings::abi::xen::ioreq::*;
 use xen_bindings::abi::Pod;
 use xen_ioreq::bufring::{BufferedRing, RingWriter};

@@ -3,7 +3,7 @@
 
 //! Carrying out requests on a device bus.
 //!
-//! [`Dispatcher`] turns a [`Request`] into calls of the `vm-hypervisor` [`DeviceBus`] (the same
+//! [`Dispatcher`] turns a [`Request`] into calls of the `vm-device-bus` [`DeviceBus`] (the same
 //! bus and devices a KVM vCPU loop serves), reads and writes guest memory for `data_is_ptr`
 //! requests through a [`GuestRam`], and answers PCI configuration, map-cache invalidation
 //! and time-offset requests through optional hooks. Whatever goes wrong, it produces the value
@@ -12,7 +12,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use vm_hypervisor::{BusError, DeviceBus, DeviceError, IoSpace};
+use vm_device_bus::{BusError, DeviceBus, DeviceError, IoRequest, IoSpace};
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
 use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::ioreq::Ioreq;
@@ -387,19 +387,6 @@ impl<B: DeviceBus> Dispatcher<B> {
     }
 
     /// One element on the bus.
-    fn element(
-        bus: &B,
-        space: IoSpace,
-        addr: u64,
-        dir: Dir,
-        buf: &mut [u8],
-    ) -> Result<(), BusError> {
-        match dir {
-            Dir::Read => bus.read(space, addr, buf),
-            Dir::Write => bus.write(space, addr, buf),
-        }
-    }
-
     fn access(
         &mut self,
         space: IoSpace,
@@ -410,12 +397,19 @@ impl<B: DeviceBus> Dispatcher<B> {
         let mask = a.size_mask();
         match a.data {
             Data::Value(v) => {
-                // The common case: one element, data in the slot.
-                let mut last = 0u64;
+                // The common case: one element, data in the slot. The bus packs the value into
+                // bytes and back (`DeviceBus::handle_request`), as for every backend.
+                let mut req = IoRequest {
+                    space,
+                    addr: a.addr,
+                    size: a.size,
+                    write: a.dir == Dir::Write,
+                    data: v,
+                };
                 for i in 0..a.count {
-                    let addr = if addr_steps {
+                    if addr_steps {
                         match a.element_addr(a.addr, i) {
-                            Some(x) => x,
+                            Some(x) => req.addr = x,
                             None => {
                                 return (
                                     (a.dir == Dir::Read).then_some(mask),
@@ -426,20 +420,14 @@ impl<B: DeviceBus> Dispatcher<B> {
                                 )
                             }
                         }
-                    } else {
-                        a.addr
-                    };
-                    let mut bytes = (v & mask).to_le_bytes();
-                    if a.dir == Dir::Read {
-                        bytes = [0; 8];
                     }
-                    if let Err(e) = Self::element(&self.bus, space, addr, a.dir, &mut bytes[..size])
-                    {
+                    // Every element of a `rep` write writes the same value; a read keeps the last.
+                    req.data = v;
+                    if let Err(e) = self.bus.handle_request(&mut req) {
                         return ((a.dir == Dir::Read).then_some(mask), Err(e.into()));
                     }
-                    last = u64::from_le_bytes(bytes);
                 }
-                ((a.dir == Dir::Read).then_some(last & mask), Ok(()))
+                ((a.dir == Dir::Read).then_some(req.data & mask), Ok(()))
             }
             Data::GuestPtr(ptr) => {
                 let kind = if space == IoSpace::Pio { "PIO" } else { "MMIO" };

@@ -10,7 +10,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use vm_hypervisor::DeviceBus;
+use vm_device_bus::DeviceBus;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::sys::Sys;

@@ -14,7 +14,7 @@
 //! - [`page`]: the synchronous page and its slot state machine (`READY` → `IN_PROCESS` →
 //!   `IORESP_READY`, Acquire/Release on the state byte); [`bufring`]: the buffered ring
 //!   reader (two-slot 8-byte writes, wraparound, corrupt pointers as errors).
-//! - [`Dispatcher`]: carries requests out on a `vm-hypervisor` [`DeviceBus`], the same bus
+//! - [`Dispatcher`]: carries requests out on a `vm-device-bus` [`DeviceBus`], the same bus
 //!   and devices a KVM vCPU loop serves, with guest memory for `data_is_ptr` requests.
 //! - [`IoreqServer`]: the lifecycle through dm_op (create, map pages with `MMAP_RESOURCE`,
 //!   register ranges, enable, bind per-vCPU event channels, destroy on drop), interrupt
@@ -37,7 +37,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+//! use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 //! use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
 //!
 //! /// A register that reads back what was last written.
@@ -87,8 +87,8 @@ pub use server::{
     kernel_ioeventfd_is_safe, BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath,
 };
 
-// Re-exported so users need not depend on vm-hypervisor for the basic types.
-pub use vm_hypervisor::{DeviceBus, IoSpace};
+// Re-exported so users need not depend on vm-device-bus for the basic types.
+pub use vm_device_bus::{DeviceBus, IoSpace};
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use vm_hypervisor::DeviceBus;
+use vm_device_bus::DeviceBus;
 use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{

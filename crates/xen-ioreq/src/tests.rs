@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libc::c_void;
-use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::abi::linux::evtchn::*;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use virtio_queue::{Queue, QueueT};
-use vm_hypervisor::{DeviceError, IoHandler};
+use vm_device_bus::{DeviceError, IoHandler};
 use vm_memory::{Bytes, GuestAddressSpace, GuestMemory};
 use vmm_sys_util::eventfd::EventFd;
 use xen_foreignmem::{

@@ -24,7 +24,7 @@ use std::error::Error;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use vm_hypervisor::{IoBus, IoSpace};
+use vm_device_bus::{IoBus, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer};
 

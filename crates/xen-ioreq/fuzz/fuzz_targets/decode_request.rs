@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
-use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
+use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 use xen_bindings::abi::xen::ioreq::Ioreq;
 use xen_bindings::abi::Pod;
