@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use virtio_queue::{Queue, QueueT};
 use vm_device_bus::{DeviceError, IoHandler};
-use vm_memory::{Bytes, GuestAddressSpace, GuestMemory};
+use vm_memory::{Address, Bytes, GuestAddressSpace, GuestMemory};
 use vmm_sys_util::eventfd::EventFd;
 use xen_foreignmem::{
     CacheConfig, GrantMemory, LazyForeignMemory, XenForeignMapper, XenGrantMapper, GRANT_ADDR_FLAG,
@@ -78,6 +78,10 @@ const STATUS_LOG_MAX: usize = 64;
 /// Interrupt status: the device used buffers.
 const INT_VRING: u32 = 1;
 const QUEUE_MAX: u16 = 64;
+/// The most bytes one buffer (descriptor chain) gets, whatever length the guest offers.
+pub const MAX_BYTES_PER_BUFFER: u32 = 64 << 10;
+/// Bytes produced and written at a time.
+const BLOCK: usize = 256;
 
 /// Locks `m`, also after a panic elsewhere (the state stays usable: every update is a
 /// plain assignment).
@@ -239,6 +243,13 @@ impl RngDevice {
 
     /// Fills every available buffer of the queue in `mem` with the next bytes of the stream;
     /// returns the number of buffers used.
+    ///
+    /// The descriptors are the guest's: a length is any u32 and an address may lie outside
+    /// RAM. So bytes are produced a small block at a time straight into guest memory (no
+    /// buffer sized by the guest), a chain gets at most [`MAX_BYTES_PER_BUFFER`] (an entropy
+    /// device may hand out fewer bytes than offered; the used length says how many), and a
+    /// chain ends at the first block that cannot be written. The lock is held for a bounded
+    /// time: at most the queue size times that many bytes.
     pub fn process<M: GuestMemory>(&self, mem: &M) -> usize {
         let mut t = lock(&self.t);
         if !t.queue.ready() {
@@ -248,17 +259,35 @@ impl RngDevice {
         while let Some(chain) = t.queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
             let mut len = 0u32;
-            for desc in chain.writable() {
-                let n = desc.len();
-                let bytes: Vec<u8> = (t.produced..t.produced + u64::from(n))
-                    .map(stream_byte)
-                    .collect();
-                if let Err(e) = mem.write_slice(&bytes, desc.addr()) {
-                    eprintln!("rng device: writing {n} bytes at {:#x}: {e}", desc.addr().0);
+            'chain: for desc in chain.writable() {
+                let room = MAX_BYTES_PER_BUFFER - len;
+                let want = desc.len().min(room);
+                let mut done = 0u32;
+                while done < want {
+                    let mut block = [0u8; BLOCK];
+                    let n = (want - done).min(BLOCK as u32);
+                    let start = t.produced + u64::from(done);
+                    for (i, b) in block[..n as usize].iter_mut().enumerate() {
+                        *b = stream_byte(start + i as u64);
+                    }
+                    let at = desc.addr().checked_add(u64::from(done));
+                    let res = at.map(|a| mem.write_slice(&block[..n as usize], a));
+                    if !matches!(res, Some(Ok(()))) {
+                        eprintln!(
+                            "rng device: buffer at {:#x} + {done:#x} is not writable guest memory",
+                            desc.addr().0
+                        );
+                        t.produced += u64::from(done);
+                        len += done;
+                        break 'chain;
+                    }
+                    done += n;
+                }
+                t.produced += u64::from(done);
+                len += done;
+                if len == MAX_BYTES_PER_BUFFER {
                     break;
                 }
-                t.produced += u64::from(n);
-                len += n;
             }
             if let Err(e) = t.queue.add_used(mem, head, len) {
                 // A used ring the guest placed where we cannot write: nothing to complete.
