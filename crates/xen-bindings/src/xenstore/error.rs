@@ -66,6 +66,15 @@ pub enum Error {
         /// The first protocol error seen.
         reason: String,
     },
+    /// xenstored did not reply in time (see `Xenstore::set_reply_timeout`); the connection
+    /// is unusable from then on.
+    #[error("xenstore {op}: no reply from xenstored within {after:?}")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
     /// A transaction kept conflicting with others.
     #[error("xenstore transaction still conflicting (EAGAIN) after {attempts} attempts")]
     Conflict {

@@ -114,6 +114,11 @@ impl TxId {
     }
 }
 
+/// How long a request waits for xenstored's reply unless [`Xenstore::set_reply_timeout`] says
+/// otherwise: far longer than a healthy daemon takes, short enough that a wedged one cannot
+/// hang its caller (a device model's xenstore thread, say) for good.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection to xenstored.
 #[derive(Debug)]
 pub struct Xenstore<T: Transport = Box<dyn Transport + Send>> {
@@ -123,6 +128,7 @@ pub struct Xenstore<T: Transport = Box<dyn Transport + Send>> {
     lost_events: u64,
     next_req_id: u32,
     broken: Option<String>,
+    reply_timeout: Option<Duration>,
 }
 
 impl Xenstore<Box<dyn Transport + Send>> {
@@ -216,7 +222,16 @@ impl<T: Transport> Xenstore<T> {
             lost_events: 0,
             next_req_id: 1,
             broken: None,
+            reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
         }
+    }
+
+    /// How long a request waits for its reply ([`DEFAULT_REPLY_TIMEOUT`] unless set; `None`:
+    /// forever). A daemon that does not answer in time fails the request with
+    /// [`Error::Timeout`], and the connection is unusable from then on: a late reply would
+    /// otherwise be taken for the answer to a later request.
+    pub fn set_reply_timeout(&mut self, timeout: Option<Duration>) {
+        self.reply_timeout = timeout;
     }
 
     /// The transport's descriptor, for epoll (see the module documentation).
@@ -324,9 +339,15 @@ impl<T: Transport> Xenstore<T> {
                 .get_or_insert_with(|| format!("write failed: {source}"));
             return Err(Error::Io { op, source });
         }
+        // A timeout too large to represent means no deadline.
+        let deadline = self
+            .reply_timeout
+            .and_then(|t| Instant::now().checked_add(t));
         loop {
-            let Some(reply) = self.next_message(op, None)? else {
-                continue;
+            let Some(reply) = self.next_message(op, deadline)? else {
+                let after = self.reply_timeout.unwrap_or_default();
+                self.desync(format!("no reply to {op} within {after:?}"));
+                return Err(Error::Timeout { op, after });
             };
             let h = reply.header;
             if h.ty == MsgType::WatchEvent as u32 {

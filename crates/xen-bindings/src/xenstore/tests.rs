@@ -12,13 +12,14 @@ use std::rc::Rc;
 type Handler = Box<dyn FnMut(&Message) -> Vec<Vec<u8>>>;
 
 /// A scripted xenstored: every request is recorded and answered by `handler` with raw byte
-/// chunks, delivered at most `max_chunk` bytes per `recv`. An empty inbox reads as a closed
-/// connection.
+/// chunks, delivered at most `max_chunk` bytes per `recv`. An empty inbox is a daemon with
+/// nothing to say (not readable), or with `closed` a closed connection (readable, end of file).
 struct Fake {
     handler: Handler,
     inbox: VecDeque<u8>,
     sent: Rc<RefCell<Vec<Message>>>,
     max_chunk: usize,
+    closed: bool,
 }
 
 impl Transport for Fake {
@@ -44,7 +45,8 @@ impl Transport for Fake {
     }
 
     fn wait_readable(&mut self, _timeout: Option<Duration>) -> io::Result<bool> {
-        Ok(!self.inbox.is_empty())
+        // A closed connection is readable (end of file); a silent daemon is not.
+        Ok(!self.inbox.is_empty() || self.closed)
     }
 
     fn raw_fd(&self) -> Option<RawFd> {
@@ -68,6 +70,7 @@ fn client_chunked(
         inbox: VecDeque::new(),
         sent: Rc::clone(&sent),
         max_chunk,
+        closed: false,
     };
     (Xenstore::new(fake), sent)
 }
@@ -333,6 +336,7 @@ fn event_flood_is_bounded() {
 #[test]
 fn closed_connection_is_reported() {
     let (mut xs, _) = client(|_| Vec::new());
+    xs.transport.closed = true;
     assert!(matches!(xs.read("/a"), Err(Error::Closed { op: "read" })));
 }
 
@@ -624,4 +628,31 @@ fn garbage_from_xenstored_never_panics() {
             };
         }
     }
+}
+
+#[test]
+fn a_daemon_that_never_replies_times_out_and_the_connection_is_retired() {
+    let (mut xs, sent) = client(|_| Vec::new());
+    xs.set_reply_timeout(Some(Duration::from_millis(10)));
+    let e = xs.read("/local/domain/0/name").unwrap_err();
+    assert!(matches!(e, Error::Timeout { op: "read", .. }), "got {e:?}");
+    // A late reply could be taken for the next request's: nothing more is sent.
+    let e = xs.read("/local/domain/0/name").unwrap_err();
+    assert!(matches!(e, Error::Desynchronized { .. }), "got {e:?}");
+    assert_eq!(sent.borrow().len(), 1);
+}
+
+#[test]
+fn a_silent_socket_peer_cannot_hang_a_request() {
+    let path = std::env::temp_dir().join(format!("xs-silent-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let transport = SocketTransport::connect(path.to_str().unwrap()).unwrap();
+    // Accepted and kept open, never answered: the daemon is wedged, not gone.
+    let (_peer, _) = listener.accept().unwrap();
+    let mut xs = Xenstore::new(transport);
+    xs.set_reply_timeout(Some(Duration::from_millis(50)));
+    let e = xs.read("/local/domain/0/name").unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "got {e:?}");
+    let _ = std::fs::remove_file(&path);
 }
