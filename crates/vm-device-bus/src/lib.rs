@@ -144,8 +144,9 @@ pub enum BusError {
         /// Length of the existing range.
         other_len: u64,
     },
-    /// A device range is empty or wraps around the address space.
-    #[error("{space} range {base:#x}+{len:#x} is empty or wraps around")]
+    /// A device range is empty, wraps around the address space, or (for
+    /// ports) runs past port 0xffff.
+    #[error("{space} range {base:#x}+{len:#x} {reason}")]
     InvalidRange {
         /// Address space of the range.
         space: IoSpace,
@@ -153,6 +154,8 @@ pub enum BusError {
         base: u64,
         /// Length of the range.
         len: u64,
+        /// Which of the three it is.
+        reason: &'static str,
     },
 }
 
@@ -317,10 +320,20 @@ impl IoBus {
         len: u64,
         handler: Arc<dyn IoHandler>,
     ) -> Result<(), BusError> {
-        let invalid = BusError::InvalidRange { space, base, len };
-        let end = base.checked_add(len).ok_or(invalid)?;
-        if len == 0 || (space == IoSpace::Pio && end > 0x1_0000) {
-            return Err(BusError::InvalidRange { space, base, len });
+        let invalid = |reason| BusError::InvalidRange {
+            space,
+            base,
+            len,
+            reason,
+        };
+        let end = base
+            .checked_add(len)
+            .ok_or_else(|| invalid("wraps around the address space"))?;
+        if len == 0 {
+            return Err(invalid("is empty"));
+        }
+        if space == IoSpace::Pio && end > 0x1_0000 {
+            return Err(invalid("runs past port 0xffff"));
         }
         let ranges = self.ranges(space);
         // The device starting at or below `base`, and the first one above it,
@@ -636,10 +649,10 @@ mod tests {
             bus.insert(IoSpace::Mmio, u64::MAX, 2, dev.clone()),
             Err(BusError::InvalidRange { .. })
         ));
-        assert!(matches!(
-            bus.insert(IoSpace::Pio, 0xfffe, 4, dev.clone()),
-            Err(BusError::InvalidRange { .. })
-        ));
+        let e = bus
+            .insert(IoSpace::Pio, 0xfffe, 4, dev.clone())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "port range 0xfffe+0x4 runs past port 0xffff");
         assert!(bus.remove(IoSpace::Mmio, 0x1000).is_some());
         assert!(bus.remove(IoSpace::Mmio, 0x1000).is_none());
         bus.insert(IoSpace::Mmio, 0x1080, 0x10, dev).unwrap();
