@@ -74,7 +74,13 @@ pub fn selftest(stack: Stack) -> Result<i32> {
         } else {
             say("harness reports: PASS (payload exited 0)");
         }
-        let ok = v == c.expect;
+        // Every case must have reached its payload: a box that never booted (QEMU failing to
+        // start, say) also shows no exit marker, and must not pass as a detected dom0 crash.
+        let booted = out.payload_at.is_some();
+        if !booted {
+            say("the payload never started: the box did not boot, so this case proves nothing");
+        }
+        let ok = booted && v == c.expect;
         all &= ok;
         lines.push(format!(
             "  {:<12} expected {:<40} got {:<40} {} ({:.1} s wall)",
