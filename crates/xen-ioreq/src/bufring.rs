@@ -9,10 +9,14 @@
 //! publishes both before advancing `write_pointer` by two.
 //!
 //! In `HVM_IOREQSRV_BUFIOREQ_ATOMIC` mode Xen may rebase both pointers at once with a 64-bit
-//! compare-exchange, so the reader loads the pair with one 64-bit atomic load and advances
-//! `read_pointer` with a 64-bit compare-exchange that keeps the `write_pointer` it saw; this
-//! is also correct for the legacy mode. Pointers that do not make sense are an error, never a
-//! panic or an out-of-bounds access.
+//! compare-exchange, so the reader loads the pair with one 64-bit atomic load and moves
+//! `read_pointer` on with a 64-bit compare-exchange from exactly the pair it loaded; this is
+//! also correct for the legacy mode. If the pair changed in between (Xen published more
+//! entries or rebased, or another reader took the entry) the exchange fails and
+//! [`BufferedRing::pop`] looks again, so of several readers exactly one gets each entry.
+//! (Several readers still take entries in no defined order between them: a server has one at
+//! a time, see `IoreqServer::serve_buffered`.) Pointers that do not make sense are an error,
+//! never a panic or an out-of-bounds access.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -129,49 +133,50 @@ impl<P: IoPage> BufferedRing<P> {
     }
 
     /// Takes the next entry; `Ok(None)` when the ring is empty.
+    ///
+    /// Safe to call from several threads at once: each entry goes to exactly one caller (see
+    /// the module documentation for the order).
     pub fn pop(&self) -> Result<Option<BufEntry>, RingError> {
-        // Acquire: the slots Xen published are visible once we see its write_pointer.
-        let pair = self.pointers().load(Ordering::Acquire);
-        let (read, write) = split(pair);
-        let avail = write.wrapping_sub(read);
-        if avail == 0 {
-            return Ok(None);
-        }
-        if avail > SLOTS {
-            return Err(RingError::BadPointers { read, write });
-        }
-        let first = self.slot(read);
-        let size_log2 = first.size_log2();
-        let (data, used) = if size_log2 == 3 {
-            if avail < 2 {
-                return Err(RingError::TruncatedEntry { read });
-            }
-            let second = self.slot(read.wrapping_add(1));
-            (u64::from(first.data) | (u64::from(second.data) << 32), 2)
-        } else {
-            (u64::from(first.data), 1)
-        };
-        self.advance(used);
-        Ok(Some(BufEntry {
-            io_type: first.io_type(),
-            dir: first.dir(),
-            size: 1 << size_log2,
-            addr: first.addr(),
-            data,
-        }))
-    }
-
-    /// Moves `read_pointer` on by `n`, keeping whatever `write_pointer` Xen has now.
-    fn advance(&self, n: u32) {
         let ptrs = self.pointers();
-        let mut cur = ptrs.load(Ordering::Relaxed);
+        // Acquire: the slots Xen published are visible once we see its write_pointer.
+        let mut pair = ptrs.load(Ordering::Acquire);
         loop {
-            let (read, write) = split(cur);
-            let new = u64::from(read.wrapping_add(n)) | (u64::from(write) << 32);
-            // Release: our reads of the slots happen before Xen may reuse them.
-            match ptrs.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => cur = now,
+            let (read, write) = split(pair);
+            let avail = write.wrapping_sub(read);
+            if avail == 0 {
+                return Ok(None);
+            }
+            if avail > SLOTS {
+                return Err(RingError::BadPointers { read, write });
+            }
+            let first = self.slot(read);
+            let size_log2 = first.size_log2();
+            let (data, used) = if size_log2 == 3 {
+                if avail < 2 {
+                    return Err(RingError::TruncatedEntry { read });
+                }
+                let second = self.slot(read.wrapping_add(1));
+                (u64::from(first.data) | (u64::from(second.data) << 32), 2)
+            } else {
+                (u64::from(first.data), 1)
+            };
+            // Consume exactly what was read, from exactly the pair it was read at: moving on
+            // from whatever read_pointer is now would, if another reader took this entry
+            // meanwhile, deliver it twice and skip the next one. Release: the slot reads happen
+            // before Xen may reuse the slots; Acquire on failure, for the next look.
+            let new = u64::from(read.wrapping_add(used)) | (u64::from(write) << 32);
+            match ptrs.compare_exchange(pair, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    return Ok(Some(BufEntry {
+                        io_type: first.io_type(),
+                        dir: first.dir(),
+                        size: 1 << size_log2,
+                        addr: first.addr(),
+                        data,
+                    }))
+                }
+                // Taken by another reader, or Xen published more or rebased: look again.
+                Err(now) => pair = now,
             }
         }
     }
@@ -261,6 +266,8 @@ impl<'a, P: IoPage> RingWriter<'a, P> {
 mod tests {
     use super::*;
     use crate::page::LocalPage;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Mutex};
     use xen_bindings::abi::xen::ioreq::IOREQ_WRITE;
 
     fn ring() -> BufferedRing<LocalPage> {
@@ -367,6 +374,62 @@ mod tests {
         assert!(w.push(IOREQ_TYPE_COPY, IOREQ_WRITE, 3, 0, u64::MAX));
         w.set_pointers(0, 1);
         assert_eq!(r.pop(), Err(RingError::TruncatedEntry { read: 0 }));
+    }
+
+    /// A page that runs a hook once, when a reader asks for its address for the `at`-th time
+    /// after [`HookPage::arm`]: [`BufferedRing::pop`] asks once per access (pointer pair,
+    /// each slot, the exchange), so a test can stop one reader at a chosen point of `pop` and
+    /// run another reader there.
+    #[derive(Default)]
+    struct HookPage {
+        mem: LocalPage,
+        calls: AtomicUsize,
+        at: AtomicUsize,
+        hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl HookPage {
+        fn arm(&self, at: usize, hook: impl FnOnce() + Send + 'static) {
+            *self.hook.lock().unwrap() = Some(Box::new(hook));
+            self.calls.store(0, Ordering::SeqCst);
+            self.at.store(at, Ordering::SeqCst);
+        }
+    }
+
+    // SAFETY: forwards to a `LocalPage`, which meets the contract.
+    unsafe impl IoPage for HookPage {
+        fn page_ptr(&self) -> std::ptr::NonNull<u8> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at.load(Ordering::SeqCst) {
+                let hook = self.hook.lock().unwrap().take();
+                if let Some(hook) = hook {
+                    hook();
+                }
+            }
+            self.mem.page_ptr()
+        }
+    }
+
+    #[test]
+    fn two_readers_get_each_entry_once() {
+        let page = Arc::new(HookPage::default());
+        let a = BufferedRing::new(page.clone());
+        let w = RingWriter::new(&a);
+        for v in 1..=3 {
+            assert!(w.push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, 0x3c0, v));
+        }
+        // Reader A has loaded the pointers and is about to read the first slot (the page's
+        // second access) when reader B takes that entry.
+        let b = BufferedRing::new(page.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        page.arm(2, move || tx.send(b.pop().unwrap().unwrap().data).unwrap());
+        let mut got = vec![a.pop().unwrap().unwrap().data];
+        got.push(rx.try_recv().expect("reader B ran inside A's pop"));
+        while let Some(e) = a.pop().unwrap() {
+            got.push(e.data);
+        }
+        got.sort();
+        assert_eq!(got, [1, 2, 3], "each entry once, none lost");
+        assert_eq!(a.pointers_now(), (3, 3));
     }
 
     #[test]
