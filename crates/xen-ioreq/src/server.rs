@@ -756,13 +756,22 @@ impl<S: Sys> IoreqServer<S> {
             let n = match self.evtchn.read_pending(&mut buf) {
                 Ok(n) => n,
                 Err(xen_bindings::evtchn::Error::Overflow) => {
-                    // Events were lost: reset and look at everything.
+                    // Events were lost: reset, re-arm every port and look at everything.
                     log::warn!("domain {}: evtchn ring overflow; rescanning", self.domid);
                     self.evtchn.reset().map_err(|source| Error::Evtchn {
                         op: "reset evtchn",
                         domid: self.domid,
                         source,
                     })?;
+                    // The reset empties the kernel's queue but leaves masked every port whose
+                    // event was in it (or was dropped when it was full): nobody will read those
+                    // ports now, so nobody would unmask them, and their next events would stay
+                    // pending in Xen for ever. Unmasking a port that is not masked does nothing.
+                    for &port in self.local_ports.iter().chain(self.buffered_port().iter()) {
+                        if let Err(e) = self.evtchn.unmask(port) {
+                            log::error!("domain {}: {e}", self.domid);
+                        }
+                    }
                     served += self.serve_all(dispatcher);
                     continue;
                 }

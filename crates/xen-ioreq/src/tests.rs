@@ -5,7 +5,7 @@
 //! privcmd and evtchn ioctls, so the whole server (dm_ops, mappings, ports, dispatch, event
 //! loop) runs without a hypervisor.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -518,6 +518,21 @@ struct FakeState {
     /// read() calls on the event channel.
     evtchn_reads: usize,
     evtchn_efd: RawFd,
+    /// Ports the kernel masked when it queued their event, until userspace unmasks them (the
+    /// evtchn driver's per-port `enabled` flag, cleared); only [`FakeXen::notify`] masks.
+    masked: BTreeSet<u32>,
+    /// Masked ports Xen notified again: Xen keeps the event pending and delivers it (queues
+    /// the port again) when the port is unmasked.
+    held: BTreeSet<u32>,
+}
+
+impl FakeState {
+    fn queue(&mut self, port: u32) {
+        self.pending.push_back(port);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a live buffer to our eventfd.
+        unsafe { libc::write(self.evtchn_efd, one.as_ptr().cast(), 8) };
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -534,13 +549,35 @@ impl FakeXen {
         self.0.lock().unwrap()
     }
 
-    /// Queues `port` as pending and makes the evtchn descriptor readable.
+    /// Queues `port` as pending and makes the evtchn descriptor readable (what the kernel does
+    /// with an event, without the masking of [`FakeXen::notify`]).
     fn fire(&self, port: u32) {
+        self.state().queue(port);
+    }
+
+    /// Xen sends an event on `port`, as the kernel's evtchn driver sees it: an unmasked port
+    /// is masked and queued (the descriptor becomes readable); on a masked port the event
+    /// stays pending until userspace unmasks the port, which queues it then.
+    fn notify(&self, port: u32) {
         let mut s = self.state();
-        s.pending.push_back(port);
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writing 8 bytes from a live buffer to our eventfd.
-        unsafe { libc::write(s.evtchn_efd, one.as_ptr().cast(), 8) };
+        if s.masked.contains(&port) {
+            s.held.insert(port);
+        } else {
+            s.masked.insert(port);
+            s.queue(port);
+        }
+    }
+
+    /// Whether the evtchn descriptor is readable now (what epoll would report).
+    fn readable(&self) -> bool {
+        let fd = self.state().evtchn_efd;
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
     }
 
     fn ops(&self) -> Vec<u32> {
@@ -658,9 +695,13 @@ impl Sys for FakeXen {
                 Ok(0)
             }
             IOCTL_EVTCHN_RESET => {
+                // The ring empties; ports stay masked as they were (as in the kernel).
                 let mut s = self.state();
                 s.pending.clear();
                 s.resets += 1;
+                let mut v = [0u8; 8];
+                // SAFETY: draining our non-blocking eventfd into a live buffer.
+                unsafe { libc::read(s.evtchn_efd, v.as_mut_ptr().cast(), 8) };
                 Ok(0)
             }
             _ => Err(io::Error::from_raw_os_error(libc::ENOTTY)),
@@ -737,6 +778,10 @@ impl Sys for FakeXen {
         let mut s = self.state();
         s.unmasked.push(port);
         s.port_calls.push(("unmask", port));
+        if s.masked.remove(&port) && s.held.remove(&port) {
+            s.masked.insert(port);
+            s.queue(port);
+        }
         Ok(len)
     }
 }
@@ -1290,4 +1335,43 @@ fn evtchn_overflow_resets_and_rescans_every_slot() {
     assert_eq!(slot_of(&server, 0).data, 0);
     assert_eq!(slot_of(&server, 1).data, 0x0100);
     assert_eq!(slot_of(&server, 1).state(), STATE_IORESP_READY);
+}
+
+#[test]
+fn after_an_evtchn_overflow_every_port_is_rearmed() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let ev_loop = EventLoop::new(&server, dispatcher(&r));
+    let mut ev_loop = ev_loop.unwrap();
+    // Both vCPUs' events reach the kernel, which masks their ports, and then its queue
+    // overflows: the next read says so, and the reset drops what was queued.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+    );
+    fx.notify(101);
+    publish(
+        &server,
+        1,
+        ioreq(IOREQ_TYPE_PIO, PIO_BASE, 1, 1, IOREQ_READ, 0),
+    );
+    fx.notify(102);
+    fx.state().overflow = true;
+    assert_eq!(ev_loop.run_once(0).unwrap().requests, 2, "the rescan");
+    assert_eq!(fx.state().resets, 1);
+    // The guests' next requests must wake the loop: their ports were re-armed.
+    for (vcpu, port) in [(0, 101), (1, 102)] {
+        publish(
+            &server,
+            vcpu,
+            ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+        );
+        fx.notify(port);
+        assert!(fx.readable(), "vCPU {vcpu}'s event reaches the descriptor");
+        assert_eq!(ev_loop.run_once(0).unwrap().requests, 1, "vCPU {vcpu}");
+        assert_eq!(slot_of(&server, vcpu).state(), STATE_IORESP_READY);
+    }
 }
