@@ -11,7 +11,7 @@
 //! it in Xen.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_device_bus::DeviceBus;
@@ -252,6 +252,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     /// The doorbells the kernel serves, which this process leaves alone.
     kernel_doorbells: KernelDoorbells,
     pub(crate) user_irqfds: Mutex<Vec<UserIrqfd>>,
+    /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
+    buf_drains: AtomicUsize,
 }
 
 impl IoreqServer<RealSys> {
@@ -332,6 +334,7 @@ impl<S: Sys> IoreqServer<S> {
             kernel_ioeventfd: true,
             kernel_doorbells: KernelDoorbells::default(),
             user_irqfds: Mutex::new(Vec::new()),
+            buf_drains: AtomicUsize::new(0),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
         server.vcpus = server.nr_vcpus()?;
@@ -688,10 +691,41 @@ impl<S: Sys> IoreqServer<S> {
 
     /// Drains the buffered ring; returns the number of entries handled. Corrupt pointers are
     /// logged and the ring is resynchronised (posted writes are dropped).
+    ///
+    /// One caller at a time drains: posted writes must reach the devices one after the other,
+    /// in the order the guest made them, and several event loops may call this at once. A
+    /// caller that finds another one draining leaves its entries to that one and returns 0:
+    /// the drainer looks at the ring again before it stops, so nothing published before the
+    /// call is left behind.
     pub fn serve_buffered<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
         let Some(ring) = &self.bufring else {
             return 0;
         };
+        // Every call counts itself in; the one that finds the count at 0 drains, and goes on
+        // draining until no call came in during its last pass. A call that counts itself in
+        // after that pass's last look finds the count back at 0 and drains itself.
+        if self.buf_drains.fetch_add(1, Ordering::AcqRel) != 0 {
+            return 0;
+        }
+        let mut n = 0;
+        loop {
+            let calls = self.buf_drains.load(Ordering::Acquire);
+            n += self.drain_buffered(ring, dispatcher);
+            if self
+                .buf_drains
+                .compare_exchange(calls, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return n;
+            }
+        }
+    }
+
+    fn drain_buffered<B: DeviceBus>(
+        &self,
+        ring: &BufferedRing<MappedPage<S>>,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
         let mut n = 0;
         loop {
             match ring.pop() {

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use libc::c_void;
 use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
@@ -1374,4 +1374,81 @@ fn after_an_evtchn_overflow_every_port_is_rearmed() {
         assert_eq!(ev_loop.run_once(0).unwrap().requests, 1, "vCPU {vcpu}");
         assert_eq!(slot_of(&server, vcpu).state(), STATE_IORESP_READY);
     }
+}
+
+/// A port taking posted writes that records them, counts writes that arrive while another one
+/// is still being applied, and, while it applies the first one, plays a second event loop:
+/// Xen publishes one more posted write and its event wakes that loop, which serves the ring.
+/// What the second loop of [`PostedPort`] serves: the server, through the device's own bus.
+type SecondLoop = (Weak<IoreqServer<FakeXen>>, Weak<IoBus>);
+
+#[derive(Default)]
+struct PostedPort {
+    seen: Mutex<Vec<u8>>,
+    busy: std::sync::atomic::AtomicBool,
+    overlaps: AtomicUsize,
+    second_loop: Mutex<Option<SecondLoop>>,
+    second_loop_served: Mutex<Option<usize>>,
+}
+
+impl IoHandler for PostedPort {
+    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), DeviceError> {
+        Err("write-only".into())
+    }
+    fn write(&self, _: u64, data: &[u8]) -> Result<(), DeviceError> {
+        if self.busy.swap(true, Ordering::SeqCst) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        let second = self.second_loop.lock().unwrap().take();
+        if let Some((server, bus)) = second {
+            let (server, bus) = (server.upgrade().unwrap(), bus.upgrade().unwrap());
+            let ring = server.buffered_ring().unwrap();
+            assert!(RingWriter::new(ring).push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, 0x80, 4));
+            let n = server.serve_buffered(&mut Dispatcher::new(bus));
+            *self.second_loop_served.lock().unwrap() = Some(n);
+        }
+        self.seen.lock().unwrap().push(data[0]);
+        self.busy.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn posted_writes_reach_the_device_one_at_a_time_in_order_with_two_loops() {
+    let (_fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    server.enable().unwrap();
+    let server = Arc::new(server);
+    let port = Arc::new(PostedPort::default());
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Pio, 0x80, 1, port.clone()).unwrap();
+    let bus = Arc::new(bus);
+    *port.second_loop.lock().unwrap() = Some((Arc::downgrade(&server), Arc::downgrade(&bus)));
+    let ring = server.buffered_ring().unwrap();
+    for v in 1..=3 {
+        assert!(RingWriter::new(ring).push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, 0x80, v));
+    }
+    // The first loop drains; while the device applies write 1, Xen publishes write 4 and a
+    // second loop, woken for it, serves the ring (inside the device, as if on another thread).
+    let n = server.serve_buffered(&mut Dispatcher::new(bus));
+    assert_eq!(
+        *port.seen.lock().unwrap(),
+        [1, 2, 3, 4],
+        "in order, once each"
+    );
+    assert_eq!(
+        port.overlaps.load(Ordering::SeqCst),
+        0,
+        "one write at a time"
+    );
+    assert_eq!(ring.pending_slots(), Ok(0));
+    assert_eq!(
+        *port.second_loop_served.lock().unwrap(),
+        Some(0),
+        "the second loop leaves the ring to the one draining it"
+    );
+    assert_eq!(
+        n, 4,
+        "the drainer also takes what was published while it drained"
+    );
 }
