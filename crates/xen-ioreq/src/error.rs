@@ -124,3 +124,8 @@ pub enum Error {
 
 /// Result of IOREQ server operations.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Maps a local system call's failure to [`Error::Io`].
+pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { op, source }
+}

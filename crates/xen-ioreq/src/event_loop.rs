@@ -6,6 +6,10 @@
 //! It waits on the event channel descriptor (requests), on the eventfds of irqfds the kernel
 //! cannot serve (each signal becomes a dm_op), and on a stop eventfd. A loop runs on one
 //! thread; several loops, one per thread, may serve the same server.
+//!
+//! The loop keeps no state of the server's: the irqfds are the server's, and a loop learns of
+//! one added while it runs from the server's `added` eventfd, which it watches edge-triggered
+//! (every addition wakes every loop once) and never reads.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -16,12 +20,14 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::sys::Sys;
 
 use crate::dispatch::Dispatcher;
-use crate::error::{Error, Result};
+use crate::error::{io, Error, Result};
 use crate::server::IoreqServer;
 
 const TOKEN_EVTCHN: u64 = 0;
 const TOKEN_STOP: u64 = 1;
-const TOKEN_IRQFD_BASE: u64 = 2;
+const TOKEN_IRQFD_ADDED: u64 = 2;
+/// Token of the server's userspace irqfd number `i`: `TOKEN_IRQFD_BASE + i`.
+const TOKEN_IRQFD_BASE: u64 = 3;
 
 /// Serves an [`IoreqServer`] with a [`Dispatcher`] until stopped.
 pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
@@ -29,25 +35,22 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     dispatcher: Dispatcher<B>,
     epoll: Epoll,
     stop: Arc<EventFd>,
-    irqfds: Vec<(Arc<EventFd>, xen_bindings::abi::xen::dm_op::XenDmOp)>,
+    /// How many of the server's userspace irqfds this loop's epoll watches (the first ones).
+    irqfds_watched: usize,
 }
 
 impl<S: Sys, B: DeviceBus> std::fmt::Debug for EventLoop<'_, S, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLoop")
             .field("domid", &self.server.domid())
-            .field("irqfds", &self.irqfds.len())
+            .field("irqfds_watched", &self.irqfds_watched)
             .finish_non_exhaustive()
     }
 }
 
-fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { op, source }
-}
-
 impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
-    /// Builds the loop: registers the event channel, the userspace irqfds of `server` and a
-    /// stop eventfd with a new epoll instance.
+    /// Builds the loop: registers the event channel, the userspace irqfds of `server` (those
+    /// added later too) and a stop eventfd with a new epoll instance.
     pub fn new(server: &'a IoreqServer<S>, dispatcher: Dispatcher<B>) -> Result<Self> {
         let epoll = Epoll::new().map_err(io("epoll_create"))?;
         let stop = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(io("eventfd"))?);
@@ -65,29 +68,40 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                 EpollEvent::new(EventSet::IN, TOKEN_STOP),
             )
             .map_err(io("epoll_ctl(stop)"))?;
-        let irqfds: Vec<_> = server
-            .user_irqfds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|u| (u.eventfd.clone(), u.op))
-            .collect();
-        for (i, (fd, _)) in irqfds.iter().enumerate() {
-            epoll
-                .ctl(
-                    ControlOperation::Add,
-                    fd.as_raw_fd(),
-                    EpollEvent::new(EventSet::IN, TOKEN_IRQFD_BASE + i as u64),
-                )
-                .map_err(io("epoll_ctl(irqfd)"))?;
-        }
-        Ok(Self {
+        // Watch for additions before looking at the list: an irqfd added from now on wakes
+        // this loop, one added before is in the list.
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                server.user_irqfds.added.as_raw_fd(),
+                EpollEvent::new(EventSet::IN | EventSet::EDGE_TRIGGERED, TOKEN_IRQFD_ADDED),
+            )
+            .map_err(io("epoll_ctl(irqfd additions)"))?;
+        let mut ev = Self {
             server,
             dispatcher,
             epoll,
             stop,
-            irqfds,
-        })
+            irqfds_watched: 0,
+        };
+        ev.watch_new_irqfds()?;
+        Ok(ev)
+    }
+
+    /// Registers the server's userspace irqfds this loop does not watch yet.
+    fn watch_new_irqfds(&mut self) -> Result<()> {
+        let irqfds = self.server.user_irqfds.lock();
+        for (i, u) in irqfds.iter().enumerate().skip(self.irqfds_watched) {
+            self.epoll
+                .ctl(
+                    ControlOperation::Add,
+                    u.eventfd.as_raw_fd(),
+                    EpollEvent::new(EventSet::IN, TOKEN_IRQFD_BASE + i as u64),
+                )
+                .map_err(io("epoll_ctl(irqfd)"))?;
+            self.irqfds_watched = i + 1;
+        }
+        Ok(())
     }
 
     /// An eventfd that stops [`EventLoop::run`] when written (from any thread).
@@ -140,13 +154,22 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                     let _ = self.stop.read();
                     turn.stopped = true;
                 }
+                TOKEN_IRQFD_ADDED => self.watch_new_irqfds()?,
                 t => {
-                    let Some((fd, op)) = self.irqfds.get((t - TOKEN_IRQFD_BASE) as usize) else {
+                    let i = (t - TOKEN_IRQFD_BASE) as usize;
+                    let Some((fd, op)) = self
+                        .server
+                        .user_irqfds
+                        .lock()
+                        .get(i)
+                        .map(|u| (u.eventfd.clone(), u.op))
+                    else {
                         continue;
                     };
+                    // Every loop watches every irqfd; the one whose read takes the count injects.
                     if fd.read().is_ok() {
                         turn.interrupts += 1;
-                        if let Err(e) = self.server.run_op("irqfd (userspace)", *op) {
+                        if let Err(e) = self.server.run_op("irqfd (userspace)", op) {
                             log::error!("{e}");
                         }
                     }

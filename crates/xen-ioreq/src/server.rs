@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_device_bus::DeviceBus;
-use vmm_sys_util::eventfd::EventFd;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
@@ -33,7 +33,7 @@ use xen_bindings::sys::{RealSys, Sys};
 use crate::bufring::BufferedRing;
 use crate::dispatch::Dispatcher;
 use crate::doorbell::KernelDoorbells;
-use crate::error::{Error, Result};
+use crate::error::{io, Error, Result};
 use crate::page::{IoreqPage, MappedPage};
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
@@ -219,11 +219,36 @@ pub enum NotifyPath {
     Userspace,
 }
 
-/// An irqfd the event loop serves because the kernel cannot.
+/// An irqfd the event loops serve because the kernel cannot.
 #[derive(Debug)]
 pub(crate) struct UserIrqfd {
     pub(crate) eventfd: Arc<EventFd>,
     pub(crate) op: XenDmOp,
+}
+
+/// The irqfds served in userspace, owned by the server and shared by all its event loops.
+///
+/// Loops come and go independently of irqfds, so none keeps a copy: each watches `added`,
+/// edge-triggered and never read, so that every irqfd added wakes every loop once, and it
+/// then registers the irqfds it has not registered yet (the list only grows).
+#[derive(Debug)]
+pub(crate) struct UserIrqfds {
+    pub(crate) list: Mutex<Vec<UserIrqfd>>,
+    pub(crate) added: EventFd,
+}
+
+impl UserIrqfds {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            list: Mutex::new(Vec::new()),
+            added: EventFd::new(EFD_NONBLOCK)?,
+        })
+    }
+
+    /// The irqfds, locked.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Vec<UserIrqfd>> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// An IOREQ server for one domain.
@@ -251,7 +276,7 @@ pub struct IoreqServer<S: Sys = RealSys> {
     kernel_ioeventfd: bool,
     /// The doorbells the kernel serves, which this process leaves alone.
     kernel_doorbells: KernelDoorbells,
-    pub(crate) user_irqfds: Mutex<Vec<UserIrqfd>>,
+    pub(crate) user_irqfds: UserIrqfds,
     /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
     buf_drains: AtomicUsize,
 }
@@ -298,6 +323,7 @@ impl<S: Sys> IoreqServer<S> {
         domid: DomId,
         mode: BufIoreqMode,
     ) -> Result<Self> {
+        let user_irqfds = UserIrqfds::new().map_err(io("eventfd"))?;
         let created = privcmd
             .dm_op_struct(
                 domid,
@@ -333,7 +359,7 @@ impl<S: Sys> IoreqServer<S> {
             eventfd_fallback_logged: AtomicBool::new(false),
             kernel_ioeventfd: true,
             kernel_doorbells: KernelDoorbells::default(),
-            user_irqfds: Mutex::new(Vec::new()),
+            user_irqfds,
             buf_drains: AtomicUsize::new(0),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
@@ -586,8 +612,8 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     /// Makes each signal of `eventfd` assert `irq` (send it, for MSI): in the kernel through
-    /// privcmd irqfd when available, else through the [`crate::EventLoop`] (register irqfds
-    /// before building the loop).
+    /// privcmd irqfd when available, else through the server's [`crate::EventLoop`]s, the
+    /// running ones included.
     pub fn add_irqfd(&self, eventfd: Arc<EventFd>, irq: Interrupt) -> Result<NotifyPath> {
         let op = irq.dm_op(true);
         // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
@@ -596,10 +622,12 @@ impl<S: Sys> IoreqServer<S> {
             Ok(()) => Ok(NotifyPath::Kernel),
             Err(privcmd::Error::Unsupported { reason, .. }) => {
                 self.log_fallback("irqfd", reason);
+                self.user_irqfds.lock().push(UserIrqfd { eventfd, op });
+                // Wake every loop, so that each registers the new irqfd (after the push).
                 self.user_irqfds
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(UserIrqfd { eventfd, op });
+                    .added
+                    .write(1)
+                    .map_err(io("signal the event loops of a new irqfd"))?;
                 Ok(NotifyPath::Userspace)
             }
             Err(source) => Err(Error::Privcmd {

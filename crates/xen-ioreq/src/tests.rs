@@ -1452,3 +1452,44 @@ fn posted_writes_reach_the_device_one_at_a_time_in_order_with_two_loops() {
         "the drainer also takes what was published while it drained"
     );
 }
+
+#[test]
+fn an_irqfd_added_while_loops_run_is_served() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().eventfd_errno = libc::ENOTTY; // userspace irqfds
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let mut loops = [
+        EventLoop::new(&server, dispatcher(&r)).unwrap(),
+        EventLoop::new(&server, dispatcher(&r)).unwrap(),
+    ];
+    // The loops exist before the irqfd does.
+    let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server.add_irqfd(irq.clone(), Interrupt::Line(48)).unwrap(),
+        NotifyPath::Userspace
+    );
+    let injected = |loops: &mut [EventLoop<'_, FakeXen, Arc<IoBus>>]| -> usize {
+        // Two turns each: one may be spent learning of the new irqfd.
+        let mut n = 0;
+        for _ in 0..2 {
+            for ev in loops.iter_mut() {
+                n += ev.run_once(0).unwrap().interrupts;
+            }
+        }
+        n
+    };
+    for signal in 1..=2 {
+        irq.write(1).unwrap();
+        assert_eq!(injected(&mut loops), 1, "signal {signal}: one injection");
+        let a: XenDmOpSetIrqLevel = fx.last_op(XEN_DMOP_SET_IRQ_LEVEL);
+        assert_eq!((a.irq, a.level), (48, 1));
+    }
+    // Each loop serves it alone, too.
+    for (i, ev) in loops.iter_mut().enumerate() {
+        irq.write(1).unwrap();
+        let n: usize = (0..2).map(|_| ev.run_once(0).unwrap().interrupts).sum();
+        assert_eq!(n, 1, "loop {i}");
+    }
+}
