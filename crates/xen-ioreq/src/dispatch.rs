@@ -214,13 +214,64 @@ struct UserIoeventfd {
     eventfd: Arc<EventFd>,
 }
 
+/// Queue notifications that signal an eventfd instead of reaching the bus: a [`Dispatcher`]'s
+/// own, and those of an `IoreqServer`, which checks them for every request it serves
+/// whichever dispatcher serves it.
+#[derive(Debug, Default)]
+pub(crate) struct UserIoeventfds(Vec<UserIoeventfd>);
+
+impl UserIoeventfds {
+    pub(crate) fn add(&mut self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
+        self.0.push(UserIoeventfd {
+            notify: QueueNotify::new(base, size, vq),
+            eventfd,
+        });
+    }
+
+    fn remove(&mut self, base: u64, vq: u32) -> bool {
+        let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
+        let before = self.0.len();
+        self.0
+            .retain(|e| !(e.notify.addr == addr && e.notify.vq == vq));
+        before != self.0.len()
+    }
+
+    /// If `req` is one of these notifications, signals its eventfd and says so.
+    pub(crate) fn ring(&self, req: &Request) -> bool {
+        let Request::Mmio(a) = req else {
+            return false;
+        };
+        if self.0.is_empty() || a.dir != Dir::Write || a.count != 1 {
+            return false;
+        }
+        let Data::Value(v) = a.data else {
+            return false;
+        };
+        let Some(e) = self
+            .0
+            .iter()
+            .find(|e| e.notify.matches(a.addr, a.size.into(), v))
+        else {
+            return false;
+        };
+        if let Err(err) = e.eventfd.write(1) {
+            log::error!(
+                "signalling ioeventfd {} for vq {}: {err}",
+                e.eventfd.as_raw_fd(),
+                e.notify.vq
+            );
+        }
+        true
+    }
+}
+
 /// Carries out requests on a [`DeviceBus`].
 pub struct Dispatcher<B> {
     bus: B,
     ram: Box<dyn GuestRam>,
     pci: Option<Arc<dyn PciConfigHandler>>,
     time_offset: Option<Box<dyn Fn(i64) + Send + Sync>>,
-    ioeventfds: Vec<UserIoeventfd>,
+    ioeventfds: UserIoeventfds,
     stats: DispatchStats,
 }
 
@@ -242,7 +293,7 @@ impl<B: DeviceBus> Dispatcher<B> {
             ram: Box::new(NoGuestRam),
             pci: None,
             time_offset: None,
-            ioeventfds: Vec::new(),
+            ioeventfds: UserIoeventfds::default(),
             stats: DispatchStats::default(),
         }
     }
@@ -277,21 +328,21 @@ impl<B: DeviceBus> Dispatcher<B> {
 
     /// Signals `eventfd` instead of calling the bus for `size`-byte MMIO writes of `vq` to
     /// `base + VIRTIO_MMIO_QUEUE_NOTIFY` (what the kernel's privcmd ioeventfd does when it is
-    /// available).
+    /// available), for requests this dispatcher carries out. A server's event loops each have
+    /// a dispatcher: register with `IoreqServer::add_ioeventfd` there, which covers them all.
     pub fn add_ioeventfd(&mut self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
-        self.ioeventfds.push(UserIoeventfd {
-            notify: QueueNotify::new(base, size, vq),
-            eventfd,
-        });
+        self.ioeventfds.add(base, size, vq, eventfd);
     }
 
     /// Removes the userspace ioeventfd of (`base`, `vq`); whether there was one.
     pub fn remove_ioeventfd(&mut self, base: u64, vq: u32) -> bool {
-        let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
-        let before = self.ioeventfds.len();
-        self.ioeventfds
-            .retain(|e| !(e.notify.addr == addr && e.notify.vq == vq));
-        before != self.ioeventfds.len()
+        self.ioeventfds.remove(base, vq)
+    }
+
+    /// Counts a request completed by signalling one of a server's userspace ioeventfds.
+    pub(crate) fn count_ioeventfd_hit(&mut self) {
+        self.stats.completed += 1;
+        self.stats.ioeventfd_hits += 1;
     }
 
     /// Decodes and carries out a raw synchronous slot; returns the data to complete it with
@@ -338,7 +389,8 @@ impl<B: DeviceBus> Dispatcher<B> {
         self.stats.completed += 1;
         match *req {
             Request::Mmio(ref a) => {
-                if self.try_ioeventfd(a) {
+                if self.ioeventfds.ring(req) {
+                    self.stats.ioeventfd_hits += 1;
                     return (None, Ok(()));
                 }
                 self.access(IoSpace::Mmio, a, true)
@@ -356,33 +408,6 @@ impl<B: DeviceBus> Dispatcher<B> {
                 }
                 (None, Ok(()))
             }
-        }
-    }
-
-    fn try_ioeventfd(&mut self, a: &Access) -> bool {
-        if self.ioeventfds.is_empty() || a.dir != Dir::Write || a.count != 1 {
-            return false;
-        }
-        let Data::Value(v) = a.data else {
-            return false;
-        };
-        let hit = self
-            .ioeventfds
-            .iter()
-            .find(|e| e.notify.matches(a.addr, a.size.into(), v));
-        match hit {
-            Some(e) => {
-                if let Err(err) = e.eventfd.write(1) {
-                    log::error!(
-                        "signalling ioeventfd {} for vq {}: {err}",
-                        e.eventfd.as_raw_fd(),
-                        e.notify.vq
-                    );
-                }
-                self.stats.ioeventfd_hits += 1;
-                true
-            }
-            None => false,
         }
     }
 

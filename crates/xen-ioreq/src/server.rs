@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use vm_device_bus::DeviceBus;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -31,10 +31,11 @@ use xen_bindings::privcmd::{self, Privcmd};
 use xen_bindings::sys::{RealSys, Sys};
 
 use crate::bufring::BufferedRing;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, UserIoeventfds};
 use crate::doorbell::KernelDoorbells;
 use crate::error::{io, Error, Result};
 use crate::page::{IoreqPage, MappedPage};
+use crate::request::Request;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -276,6 +277,10 @@ pub struct IoreqServer<S: Sys = RealSys> {
     kernel_ioeventfd: bool,
     /// The doorbells the kernel serves, which this process leaves alone.
     kernel_doorbells: KernelDoorbells,
+    /// The doorbells this process serves because the kernel cannot, for every dispatcher.
+    user_ioeventfds: RwLock<UserIoeventfds>,
+    /// Set once the first of them is registered (until then requests are not checked).
+    any_user_ioeventfd: AtomicBool,
     pub(crate) user_irqfds: UserIrqfds,
     /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
     buf_drains: AtomicUsize,
@@ -359,6 +364,8 @@ impl<S: Sys> IoreqServer<S> {
             eventfd_fallback_logged: AtomicBool::new(false),
             kernel_ioeventfd: true,
             kernel_doorbells: KernelDoorbells::default(),
+            user_ioeventfds: RwLock::default(),
+            any_user_ioeventfd: AtomicBool::new(false),
             user_irqfds,
             buf_drains: AtomicUsize::new(0),
         };
@@ -648,10 +655,10 @@ impl<S: Sys> IoreqServer<S> {
     /// Makes `size`-byte writes of `vq` to the virtio-mmio QueueNotify register of the device
     /// at `base` signal `eventfd` without reaching the bus: in the kernel through privcmd
     /// ioeventfd when available and safe (see [`IoreqServer::set_kernel_ioeventfd`]), else in
-    /// `dispatcher`. Needs the server enabled (ports bound).
-    pub fn add_ioeventfd<B: DeviceBus>(
+    /// this process, whichever of the server's event loops (or other callers of its `serve_*`
+    /// methods) serves the write. Needs the server enabled (ports bound).
+    pub fn add_ioeventfd(
         &self,
-        dispatcher: &mut Dispatcher<B>,
         base: u64,
         size: u8,
         vq: u32,
@@ -665,7 +672,7 @@ impl<S: Sys> IoreqServer<S> {
         }
         if !self.kernel_ioeventfd {
             self.log_fallback("ioeventfd", "unsafe in an x86 PV domain");
-            dispatcher.add_ioeventfd(base, size, vq, eventfd);
+            self.add_user_ioeventfd(base, size, vq, eventfd);
             return Ok(NotifyPath::Userspace);
         }
         let page = self.ioreq_page().page().mapping();
@@ -687,7 +694,7 @@ impl<S: Sys> IoreqServer<S> {
             }
             Err(privcmd::Error::Unsupported { reason, .. }) => {
                 self.log_fallback("ioeventfd", reason);
-                dispatcher.add_ioeventfd(base, size, vq, eventfd);
+                self.add_user_ioeventfd(base, size, vq, eventfd);
                 Ok(NotifyPath::Userspace)
             }
             Err(source) => Err(Error::Privcmd {
@@ -696,6 +703,35 @@ impl<S: Sys> IoreqServer<S> {
                 source,
             }),
         }
+    }
+
+    fn add_user_ioeventfd(&self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
+        self.user_ioeventfds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(base, size, vq, eventfd);
+        self.any_user_ioeventfd.store(true, Ordering::Release);
+    }
+
+    /// If `req` is a notification of one of the userspace ioeventfds, signals it and counts it
+    /// in `dispatcher`; whether it was one.
+    fn ring_user_ioeventfd<B: DeviceBus>(
+        &self,
+        req: &Request,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> bool {
+        if !self.any_user_ioeventfd.load(Ordering::Acquire) {
+            return false;
+        }
+        let rung = self
+            .user_ioeventfds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .ring(req);
+        if rung {
+            dispatcher.count_ioeventfd_hit();
+        }
+        rung
     }
 
     /// Serves the slot of `vcpu` if it holds a request: takes it, dispatches it, completes it
@@ -707,7 +743,13 @@ impl<S: Sys> IoreqServer<S> {
         let Some(taken) = self.kernel_doorbells.take(slot) else {
             return false;
         };
-        let data = dispatcher.handle_raw(vcpu, &taken.raw);
+        let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
+            && Request::decode(&taken.raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
+        let data = if doorbell {
+            None
+        } else {
+            dispatcher.handle_raw(vcpu, &taken.raw)
+        };
         taken.complete(data);
         if let Some(&port) = self.local_ports.get(vcpu) {
             if let Err(e) = self.evtchn.notify(port) {
@@ -761,6 +803,7 @@ impl<S: Sys> IoreqServer<S> {
                 Ok(Some(entry)) => {
                     n += 1;
                     match entry.decode() {
+                        Ok(req) if self.ring_user_ioeventfd(&req, dispatcher) => {}
                         Ok(req) => {
                             if let (_, Err(e)) = dispatcher.handle(&req) {
                                 log::error!("domain {}: buffered {req:?}: {e}", self.domid);

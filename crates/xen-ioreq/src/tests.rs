@@ -1130,13 +1130,9 @@ fn interrupts_become_the_right_dm_ops() {
 fn kernel_irqfd_and_ioeventfd_when_available() {
     let (fx, privcmd, evtchn) = fake(2);
     let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    let r = rig();
-    let mut d = dispatcher(&r);
     let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert!(
-        server
-            .add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd.clone())
-            .is_err(),
+        server.add_ioeventfd(MMIO_BASE, 4, 0, efd.clone()).is_err(),
         "needs bound ports"
     );
     server.enable().unwrap();
@@ -1148,7 +1144,7 @@ fn kernel_irqfd_and_ioeventfd_when_available() {
     assert_eq!(op.op, XEN_DMOP_SET_IRQ_LEVEL);
     assert_eq!(op.payload::<XenDmOpSetIrqLevel>().irq, 40);
     assert_eq!(
-        server.add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd).unwrap(),
+        server.add_ioeventfd(MMIO_BASE, 4, 0, efd).unwrap(),
         NotifyPath::Kernel
     );
     assert_eq!(fx.state().ioeventfds, vec![(MMIO_BASE, 4, 0)]);
@@ -1167,7 +1163,7 @@ fn doorbell_writes_the_kernel_serves_are_left_to_it() {
     server.enable().unwrap();
     let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
-        server.add_ioeventfd(&mut d, MMIO_BASE, 4, 2, kick).unwrap(),
+        server.add_ioeventfd(MMIO_BASE, 4, 2, kick).unwrap(),
         NotifyPath::Kernel
     );
     let notify = MMIO_BASE + 0x50;
@@ -1243,9 +1239,7 @@ fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
     let mut d = dispatcher(&r);
     let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
-        server
-            .add_ioeventfd(&mut d, MMIO_BASE, 4, 0, efd.clone())
-            .unwrap(),
+        server.add_ioeventfd(MMIO_BASE, 4, 0, efd.clone()).unwrap(),
         NotifyPath::Userspace
     );
     assert!(fx.state().ioeventfds.is_empty(), "no ioctl issued");
@@ -1273,12 +1267,10 @@ fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
         server.add_irqfd(irq.clone(), Interrupt::Line(48)).unwrap(),
         NotifyPath::Userspace
     );
-    let mut d = dispatcher(&r);
+    let d = dispatcher(&r);
     let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
-        server
-            .add_ioeventfd(&mut d, MMIO_BASE, 4, 2, kick.clone())
-            .unwrap(),
+        server.add_ioeventfd(MMIO_BASE, 4, 2, kick.clone()).unwrap(),
         NotifyPath::Userspace
     );
     let mut ev = EventLoop::new(&server, d).unwrap();
@@ -1492,4 +1484,55 @@ fn an_irqfd_added_while_loops_run_is_served() {
         let n: usize = (0..2).map(|_| ev.run_once(0).unwrap().interrupts).sum();
         assert_eq!(n, 1, "loop {i}");
     }
+}
+
+#[test]
+fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
+    let r = rig();
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().eventfd_errno = libc::ENOTTY; // userspace ioeventfds
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server.add_ioeventfd(MMIO_BASE, 4, 2, kick.clone()).unwrap(),
+        NotifyPath::Userspace
+    );
+    // Two loops, each with its own dispatcher; whichever serves queue 2's notification
+    // signals the eventfd, and the device's register is not written.
+    let mut loops = [
+        EventLoop::new(&server, dispatcher(&r)).unwrap(),
+        EventLoop::new(&server, dispatcher(&r)).unwrap(),
+    ];
+    for (i, ev) in loops.iter_mut().enumerate() {
+        publish(
+            &server,
+            0,
+            ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 2),
+        );
+        fx.notify(101);
+        assert_eq!(ev.run_once(0).unwrap().requests, 1, "loop {i}");
+        assert_eq!(
+            kick.read().unwrap(),
+            1,
+            "loop {i}: the eventfd is signalled"
+        );
+        assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+        assert_eq!(ev.dispatcher().stats().ioeventfd_hits, 1, "loop {i}");
+    }
+    assert_eq!(
+        r.regs.accesses.load(Ordering::Relaxed),
+        0,
+        "no notification reached the device"
+    );
+    // Another queue is the device's.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 3),
+    );
+    fx.notify(101);
+    assert_eq!(loops[1].run_once(0).unwrap().requests, 1);
+    assert_eq!(r.regs.accesses.load(Ordering::Relaxed), 1);
+    assert!(kick.read().is_err(), "not signalled for queue 3");
 }

@@ -288,10 +288,8 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     server.enable().unwrap();
     let logged_before = logs.0.lock().unwrap().len();
     let irq_path = server.add_irqfd(irq.clone(), Interrupt::Line(SPI)).unwrap();
-    let mut dispatcher = Dispatcher::new(&bus);
-    let notify_path = server
-        .add_ioeventfd(&mut dispatcher, BASE, 4, 0, kick.clone())
-        .unwrap();
+    let dispatcher = Dispatcher::new(&bus);
+    let notify_path = server.add_ioeventfd(BASE, 4, 0, kick.clone()).unwrap();
     let notices: Vec<String> = logs.0.lock().unwrap()[logged_before..]
         .iter()
         .filter(|l| l.contains("unavailable"))

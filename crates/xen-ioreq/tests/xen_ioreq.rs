@@ -104,7 +104,7 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
         .unwrap();
     let mut d = Dispatcher::new(&bus);
     let path = server
-        .add_ioeventfd(&mut d, 0xfe00_0000, 4, 0, efd)
+        .add_ioeventfd(0xfe00_0000, 4, 0, efd)
         .unwrap_or_else(|e| panic!("ioeventfd: {e}"));
     eprintln!("ioeventfd path: {path:?}");
     assert!(matches!(path, NotifyPath::Kernel | NotifyPath::Userspace));

@@ -5,7 +5,7 @@
 //!
 //! Register accesses arrive through the server's [`Dispatcher`](xen_ioreq::Dispatcher) on an
 //! `IoBus`; queue notifications arrive on an eventfd (`IoreqServer::add_ioeventfd`: privcmd's
-//! kernel ioeventfd, the dispatcher's userspace one, or a QueueNotify write that reached the
+//! kernel ioeventfd, the server's userspace one, or a QueueNotify write that reached the
 //! bus), and [`worker`] fills the guest's buffers, updates the used ring and signals the
 //! interrupt eventfd (`IoreqServer::add_irqfd`). The queue lives in guest memory reached with
 //! `xen-foreignmem`: foreign mappings of guest-physical addresses, or grant mappings when the
@@ -145,7 +145,7 @@ impl Transport {
 
 /// A virtio-mmio entropy device with one request queue. Register accesses arrive through the
 /// IOREQ server's dispatcher; queue notifications arrive on `kick` (from privcmd's kernel
-/// ioeventfd, the dispatcher's userspace one, or a QueueNotify write that reached the bus), a
+/// ioeventfd, the server's userspace one, or a QueueNotify write that reached the bus), a
 /// worker thread fills the buffers and signals `irq` (an irqfd for SPI 33).
 pub struct RngDevice {
     /// The transport's state.

@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     server.map_range(IoRange::mmio(BASE, SIZE).ok_or("register window")?)?;
     server.enable()?;
     let irq_path = server.add_irqfd(irq, Interrupt::Line(SPI))?;
-    let mut dispatcher = Dispatcher::new(&bus);
-    let notify_path = server.add_ioeventfd(&mut dispatcher, BASE, 4, 0, kick)?;
+    let dispatcher = Dispatcher::new(&bus);
+    let notify_path = server.add_ioeventfd(BASE, 4, 0, kick)?;
     println!(
         "domain {domid}: virtio-rng at {BASE:#x}, SPI {SPI}; interrupt {irq_path:?}, \
          notifications {notify_path:?}"
