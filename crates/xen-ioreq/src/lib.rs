@@ -20,10 +20,31 @@
 //!   register ranges, enable, bind per-vCPU event channels, destroy on drop), interrupt
 //!   injection, and kernel irqfd/ioeventfd with a userspace fallback.
 //! - [`EventLoop`]: an epoll loop serving one server; several loops on as many threads may
-//!   serve the same server (each request is taken by exactly one of them: the slot moves to
-//!   `IN_PROCESS` with a compare-and-swap). On a wake-up a loop answers the waiting requests
+//!   serve the same server (see below). On a wake-up a loop answers the waiting requests
 //!   before it reads and re-arms the event channel, two system calls sooner than the usual
 //!   read-unmask-serve order (see the README's round-trip figures).
+//!
+//! # Several event loops on one server
+//!
+//! The loops share the server's one non-blocking event-channel descriptor, each with its own
+//! epoll, and the server's state; nothing is handed to one loop in particular, so nothing
+//! waits for a loop that is busy or gone:
+//!
+//! - A request is taken with one compare-and-swap (`READY` → `IN_PROCESS`): any loop may
+//!   serve any slot, exactly one does. The kernel masks a port when it queues its event; the
+//!   loop that reads the port re-arms it after serving, and an event Xen sends meanwhile
+//!   waits in Xen until then, so every request is followed by a wake-up.
+//! - The descriptor is watched level-triggered, because the kernel wakes its waiters only
+//!   when its queue of ports goes from empty to not empty, and can queue a port while a
+//!   reader copies the queue without waking anyone: a loop finds such a port on its next
+//!   wait ([`IoreqServer::serve_pending`]). After the queue overflows, every port is re-armed
+//!   (the kernel's reset leaves masked the ports it dropped).
+//! - The buffered ring is drained by one loop at a time, since posted writes must reach the
+//!   devices in order; a loop that finds it being drained leaves it to the drainer, which
+//!   looks again before it stops ([`IoreqServer::serve_buffered`]).
+//! - The userspace irqfds and ioeventfds are the server's alone: every loop watches the
+//!   irqfds, those added while it runs included, and the server rings its ioeventfds
+//!   whichever loop serves the write.
 //!
 //! `examples/virtio_rng` is a complete virtio-mmio entropy device on top of these: feature
 //! negotiation, a request queue walked with `virtio-queue` over `xen-foreignmem` guest memory,

@@ -854,6 +854,13 @@ impl<S: Sys> IoreqServer<S> {
     /// two system calls sooner than if the port were read and re-armed first. The ports are
     /// read afterwards to empty the kernel's queue and re-arm them; a request published in
     /// between is served there, and an event whose request the sweep took finds its slot empty.
+    ///
+    /// Call it when the descriptor polls readable, *level-triggered* (as [`crate::EventLoop`]
+    /// does): it stops after one read that returns fewer ports than it asked for, and the
+    /// kernel may queue a port while that read copies its queue without waking anyone (it
+    /// wakes waiters only when its queue goes from empty to not empty, judged against the
+    /// reader's progress before the copy). A level-triggered waiter looks at the descriptor
+    /// again and finds that port; an edge-triggered one would never be told of it.
     pub fn serve_pending<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
         let mut served = self.serve_all(dispatcher);
         let mut buf = [0 as Port; 64];
@@ -898,9 +905,9 @@ impl<S: Sys> IoreqServer<S> {
                     log::error!("domain {}: {e}", self.domid);
                 }
             }
-            // A short read emptied the kernel's queue: stop without another read (a syscall
-            // per request on the hot path). Whatever arrives from now on makes the descriptor
-            // readable again, for level- and edge-triggered waiters alike.
+            // A short read took what the kernel's queue held when it looked: stop without
+            // another read (a syscall per request on the hot path). A port queued since then
+            // keeps the descriptor readable for the level-triggered waiter (see above).
             if n < buf.len() {
                 return Ok(served);
             }

@@ -15,6 +15,7 @@ use common::{
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -528,6 +529,15 @@ struct SmpState {
     done: [Option<u32>; 2],
     /// Return value of a failed hypercall.
     hypercall_error: Option<u32>,
+    /// Requests served (reads and writes of both vCPUs).
+    requests: usize,
+}
+
+impl SmpState {
+    /// Both vCPUs reported, or the guest could not start its second vCPU.
+    fn finished(&self) -> bool {
+        self.hypercall_error.is_some() || self.done.iter().all(Option::is_some)
+    }
 }
 
 /// The two vCPUs' MMIO blocks; stops the loops when both reported (or a hypercall failed).
@@ -536,9 +546,24 @@ struct SmpDevice {
     stop: Mutex<Vec<Arc<EventFd>>>,
 }
 
+impl SmpDevice {
+    /// Stops every loop.
+    fn stop_all(&self) {
+        for stop in self.stop.lock().unwrap().iter() {
+            stop.write(1).unwrap();
+        }
+    }
+
+    /// Requests served so far (both vCPUs, reads and writes): what progress is measured by.
+    fn progress(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
 impl IoHandler for SmpDevice {
     fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
-        let st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap();
+        st.requests += 1;
         let v = match offset {
             0x4 => st.seqs[0].len() as u32,
             0x14 => st.seqs[1].len() as u32,
@@ -552,6 +577,7 @@ impl IoHandler for SmpDevice {
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
         let v = u32_of(data);
         let mut st = self.state.lock().unwrap();
+        st.requests += 1;
         match offset {
             0x0 | 0x10 => {
                 let cpu = usize::from(offset == 0x10);
@@ -562,12 +588,10 @@ impl IoHandler for SmpDevice {
             0x20 => st.hypercall_error = Some(v),
             _ => {}
         }
-        let finished = st.hypercall_error.is_some() || st.done.iter().all(Option::is_some);
+        let finished = st.finished();
         drop(st);
         if finished {
-            for stop in self.stop.lock().unwrap().iter() {
-                stop.write(1)?;
-            }
+            self.stop_all();
         }
         Ok(())
     }
@@ -583,9 +607,37 @@ fn two_vcpus_hammer_a_server_served_by_two_threads() {
     hammer("two_vcpus_hammer_a_server_served_by_two_threads", 2);
 }
 
+/// How long the guest may take as a whole. The box gives each test binary 600 s (xtask's
+/// `xen-box test` limit, which is also its step limit) and this binary runs two of these
+/// tests among others, so each must give up well within half of that to report what it saw.
+/// An idle host needs a few seconds; 1,564 of the 2,000 writes took 300 s at host load 10.
+const SMP_LIMIT: Duration = Duration::from_secs(200);
+/// How long the guest may make no progress at all: one round trip takes well under a second
+/// even at host load 10, so this long without one is a request nobody serves (or a guest that
+/// died), not a slow host.
+const SMP_STALL: Duration = Duration::from_secs(45);
+
+/// What one event loop of `hammer` did.
+#[derive(Debug, Default)]
+struct LoopReport {
+    /// Requests it served.
+    requests: usize,
+    /// Times it woke (an event or its 250 ms timeout).
+    turns: usize,
+    /// Turns that served nothing: timeouts, and events whose request another loop took.
+    idle_turns: usize,
+    /// Its dispatcher's counters.
+    stats: DispatchStats,
+    /// Why it gave up, if it did.
+    gave_up: Option<String>,
+}
+
 /// Runs the two-vCPU guest (`tests/guests/smp.S`) against one server served by `threads`
 /// event loops, each on its own thread and all on the server's one event channel descriptor:
-/// every request must be served exactly once whichever loop wakes for it.
+/// every request must be served exactly once whichever loop wakes for it. A guest that makes
+/// no progress for `SMP_STALL`, or does not finish within `SMP_LIMIT`, fails the test with
+/// what each side saw: the counts, each vCPU's slot (a `READY` slot is a request the server
+/// was not woken for), the domain's state and Xen's messages.
 fn hammer(test: &str, threads: usize) {
     let Some(_) = xen_env(test) else {
         return;
@@ -620,56 +672,100 @@ fn hammer(test: &str, threads: usize) {
         .extend(loops.iter().map(|ev| ev.stopper()));
 
     run(Command::new("xl").arg("unpause").arg(&domu.name));
-    // A bound so that a lost request fails with the counts rather than hanging the box. Generous:
-    // the two vCPUs are emulated by QEMU on a host that may be busy (1,564 of the 2,000 writes took
-    // 300 s at host load 10; an idle host needs well under a minute).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1200);
-    let served: Vec<Option<(usize, DispatchStats)>> = std::thread::scope(|s| {
+    let start = Instant::now();
+    let reports: Vec<LoopReport> = std::thread::scope(|s| {
         let workers: Vec<_> = loops
             .into_iter()
             .map(|mut ev| {
+                let dev = &dev;
                 s.spawn(move || {
-                    let mut requests = 0;
+                    let mut r = LoopReport::default();
+                    let (mut seen, mut moved) = (dev.progress(), Instant::now());
                     loop {
-                        let turn = ev.run_once(1000).unwrap();
-                        requests += turn.requests;
+                        let turn = match ev.run_once(250) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                r.gave_up = Some(format!("run_once failed: {e}"));
+                                dev.stop_all();
+                                break;
+                            }
+                        };
+                        r.turns += 1;
+                        r.requests += turn.requests;
+                        r.idle_turns += usize::from(turn.requests == 0);
                         if turn.stopped {
-                            return Some((requests, ev.dispatcher().stats()));
+                            break;
                         }
-                        if std::time::Instant::now() > deadline {
-                            return None;
+                        let now = dev.progress();
+                        if now != seen {
+                            (seen, moved) = (now, Instant::now());
                         }
+                        let why = if moved.elapsed() > SMP_STALL {
+                            format!("no request for {SMP_STALL:?}")
+                        } else if start.elapsed() > SMP_LIMIT {
+                            format!("not finished within {SMP_LIMIT:?}")
+                        } else {
+                            continue;
+                        };
+                        r.gave_up = Some(why);
+                        dev.stop_all();
+                        break;
                     }
+                    r.stats = ev.dispatcher().stats();
+                    r
                 })
             })
             .collect();
         workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
+    let elapsed = start.elapsed();
     let st = dev.state.lock().unwrap();
-    let Some(served) = served.into_iter().collect::<Option<Vec<_>>>() else {
-        let _ = Command::new("xl").arg("dmesg").status();
-        panic!(
-            "guest did not finish within 1200 s; writes seen {} / {}; done {:?}",
-            st.seqs[0].len(),
-            st.seqs[1].len(),
-            st.done
-        );
-    };
-    let switches = st.order.windows(2).filter(|w| w[0] != w[1]).count();
-    eprintln!(
-        "{threads} thread(s) served {:?} requests ({:?}); writes {} + {}; vCPU switches in the \
-         arrival order: {switches}; done {:?}",
-        served.iter().map(|s| s.0).collect::<Vec<_>>(),
-        served.iter().map(|s| s.1).collect::<Vec<_>>(),
+    let summary = format!(
+        "{threads} loop(s) in {elapsed:.1?}: {:?}; writes {} + {}; done {:?}; {} requests",
+        reports,
         st.seqs[0].len(),
         st.seqs[1].len(),
-        st.done
+        st.done,
+        st.requests
     );
+    eprintln!("{summary}");
+    if !st.finished() {
+        let slots: Vec<String> = (0..2)
+            .map(|v| {
+                let slot = server.ioreq_page().slot(v).unwrap();
+                let r = slot.peek();
+                format!(
+                    "vCPU {v}: state {} (0 none, 1 ready, 2 in process, 3 response ready), \
+                     addr {:#x}, size {}, dir {}",
+                    slot.state(),
+                    r.addr,
+                    r.size,
+                    if r.is_read() { "read" } else { "write" }
+                )
+            })
+            .collect();
+        let xl = |args: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("xl {args} 2>&1"))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        panic!(
+            "the guest did not finish: {summary}\nslots: {slots:?}\nxl list: {}\nxl dmesg \
+             (tail): {}",
+            xl(&format!("list {}", domu.name)),
+            xl("dmesg | grep -v 'HVM d[0-9]*v[0-9]* save\\|HVM restore' | tail -n 30")
+        );
+    }
+    let switches = st.order.windows(2).filter(|w| w[0] != w[1]).count();
+    eprintln!("vCPU switches in the arrival order: {switches}");
     assert_eq!(
         st.hypercall_error, None,
         "VCPUOP_initialise/VCPUOP_up failed in the guest"
     );
-    assert!(served.iter().all(|s| s.1.errors == 0));
+    assert!(reports.iter().all(|r| r.stats.errors == 0));
     let want: Vec<u32> = (1..=SMP_WRITES).collect();
     for cpu in 0..2 {
         assert_eq!(
