@@ -38,6 +38,17 @@ impl IoHandler for Counter {
     }
 }
 
+/// The device both loops call, and a bus holding it at the guests' port and MMIO windows.
+fn device_and_bus() -> (Arc<Counter>, IoBus) {
+    let dev = Arc::new(Counter::default());
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into(), dev.clone())
+        .expect("free ports");
+    bus.insert(IoSpace::Mmio, MMIO_BASE, MMIO_SIZE, dev.clone())
+        .expect("free MMIO range");
+    (dev, bus)
+}
+
 /// A raw kvm-ioctls VM running `code` in real mode at `CODE_ADDR`.
 struct Raw {
     vcpu: VcpuFd,
@@ -147,12 +158,7 @@ fn bench(c: &mut Criterion) {
     }
     let kvm = Kvm::new().expect("open /dev/kvm");
     for (name, code) in [("pio_exits", REAL_PIO_LOOP), ("mmio_exits", REAL_MMIO_LOOP)] {
-        let dev = Arc::new(Counter::default());
-        let mut bus = IoBus::new();
-        bus.insert(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into(), dev.clone())
-            .expect("free ports");
-        bus.insert(IoSpace::Mmio, MMIO_BASE, MMIO_SIZE, dev.clone())
-            .expect("free MMIO range");
+        let (dev, bus) = device_and_bus();
 
         let mut ours = ours_vm(&kvm, code);
         let mut raw = raw_vm(&kvm, code);
@@ -236,12 +242,7 @@ fn count_instructions() -> bool {
         _ => panic!("EXIT_INSTRUCTIONS: expected <ours|raw>-<pio|mmio>[:N], got {what}"),
     };
     let kvm = Kvm::new().expect("open /dev/kvm");
-    let dev = Arc::new(Counter::default());
-    let mut bus = IoBus::new();
-    bus.insert(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into(), dev.clone())
-        .expect("free ports");
-    bus.insert(IoSpace::Mmio, MMIO_BASE, MMIO_SIZE, dev.clone())
-        .expect("free MMIO range");
+    let (dev, bus) = device_and_bus();
     if path.starts_with("ours") {
         let mut ours = ours_vm(&kvm, code);
         for _ in 0..n {
