@@ -10,8 +10,9 @@
 #
 #   crates/vm-hypervisor-kvm/benches/exit-instructions.sh [N]     (N exits per path, default 20000)
 #
-# Needs /dev/kvm and valgrind (apt-get install valgrind). Prints one line per path and the
-# ratios; exits 1 when a ratio exceeds MAX_RATIO (default 1.5).
+# Needs /dev/kvm and valgrind (apt-get install valgrind). Prints one line per path with the
+# ratio and the heap allocations our exits made; exits 1 when a ratio exceeds MAX_RATIO
+# (default 1.5) or our exits allocated at all.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 N="${1:-20000}"
@@ -25,7 +26,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 count() { # path function -> instructions per exit
     EXIT_INSTRUCTIONS="$1:$N" valgrind --tool=callgrind --callgrind-out-file="$out/$1.cg" \
-        --toggle-collect="*$2*" "$bin" >/dev/null 2>"$out/$1.err" ||
+        --toggle-collect="*$2*" "$bin" >"$out/$1.out" 2>"$out/$1.err" ||
         { cat "$out/$1.err" >&2; exit 2; }
     local total
     total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out/$1.cg")"
@@ -35,8 +36,14 @@ status=0
 for kind in pio mmio; do
     ours="$(count "ours-$kind" ours_exit)"
     raw="$(count "raw-$kind" raw_exit)"
+    allocs="$(sed -n 's/.* \([0-9]*\) heap allocations$/\1/p' "$out/ours-$kind.out")"
+    [ -n "$allocs" ] || { echo "exit-instructions: no allocation count from the benchmark" >&2; exit 2; }
     ratio="$(awk -v a="$ours" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')"
-    echo "$kind exit: vm-hypervisor $ours instructions, raw kvm-ioctls $raw, ratio ${ratio}x ($N exits each)"
+    echo "$kind exit: vm-hypervisor $ours instructions, raw kvm-ioctls $raw, ratio ${ratio}x ($N exits each); heap allocations in ours: $allocs"
+    if [ "$allocs" != 0 ]; then
+        echo "exit-instructions: FAIL: $kind exits allocated $allocs times"
+        status=1
+    fi
     if awk -v r="$ratio" -v m="$MAX_RATIO" 'BEGIN { exit !(r > m) }'; then
         echo "exit-instructions: FAIL: $kind ratio ${ratio}x is above ${MAX_RATIO}x"
         status=1

@@ -5,9 +5,16 @@
 
 use std::ops::Range;
 
-use kvm_bindings::{kvm_run, KVM_EXIT_IO, KVM_EXIT_IO_IN};
-use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use std::os::fd::AsRawFd;
+
+use kvm_bindings::{
+    kvm_run, KVM_EXIT_DEBUG, KVM_EXIT_FAIL_ENTRY, KVM_EXIT_HLT, KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_INTR, KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_EXIT_MMIO, KVM_EXIT_SHUTDOWN,
+    KVM_EXIT_SYSTEM_EVENT,
+};
+use kvm_ioctls::VcpuFd;
 use vm_hypervisor::{DeviceBus, Error, IoAccess, IoSpace, Result, SystemEventKind, Vcpu, VcpuExit};
+use vmm_sys_util::ioctl_io_nr;
 
 /// A KVM vCPU.
 #[derive(Debug)]
@@ -19,15 +26,6 @@ pub struct KvmVcpu {
     /// `VcpuAarch64::init` starts from.
     #[cfg(target_arch = "aarch64")]
     preferred_target: kvm_bindings::kvm_vcpu_init,
-}
-
-/// What the kvm-ioctls exit said, without its borrow of the run area.
-enum Next {
-    Done(VcpuExit),
-    Io,
-    Mmio(IoAccess),
-    Error(Error),
-    Other,
 }
 
 impl KvmVcpu {
@@ -84,28 +82,46 @@ impl KvmVcpu {
 /// against the area's size (the offset and counts come from the kernel,
 /// but a wrong one must not become an out-of-bounds slice).
 fn io_data_range(offset: u64, size: u8, count: u32, run_size: usize) -> Result<Range<usize>> {
-    let invalid = || Error::InvalidArgument {
+    // u8 x u32 fits a u64, so only the sum can overflow.
+    let len = u64::from(size) * u64::from(count);
+    match offset.checked_add(len) {
+        Some(end) if len != 0 && end <= run_size as u64 => Ok(offset as usize..end as usize),
+        _ => Err(bad_io_range(offset, size, count, run_size)),
+    }
+}
+
+#[cold]
+fn bad_io_range(offset: u64, size: u8, count: u32, run_size: usize) -> Error {
+    Error::InvalidArgument {
         op: "KVM_RUN",
         reason: format!(
             "port I/O data of {count} x {size} bytes at offset {offset:#x} does not fit the \
              {run_size:#x}-byte run area"
         ),
-    };
-    let start = usize::try_from(offset).map_err(|_| invalid())?;
-    let len = usize::from(size)
-        .checked_mul(usize::try_from(count).map_err(|_| invalid())?)
-        .ok_or_else(invalid)?;
-    let end = start.checked_add(len).ok_or_else(invalid)?;
-    if size == 0 || count == 0 || end > run_size {
-        return Err(invalid());
     }
-    Ok(start..end)
 }
 
 /// Serve one port access, or for `rep ins/outs` several in a row, of
 /// `access.size` bytes each on `bus`. A failed read gives the guest all
 /// ones from the failing element on.
 fn serve_port_io(bus: &dyn DeviceBus, access: IoAccess, data: &mut [u8]) -> Result<VcpuExit> {
+    if data.len() == usize::from(access.size) {
+        // One access, not `rep ins/outs`: the common case, without the chunk walk.
+        let r = if access.write {
+            bus.write(IoSpace::Pio, access.addr, data)
+        } else {
+            bus.read(IoSpace::Pio, access.addr, data)
+        };
+        return match r {
+            Ok(()) => Ok(VcpuExit::Io(access)),
+            Err(source) => {
+                if !access.write {
+                    data.fill(0xff);
+                }
+                Err(Error::Io { access, source })
+            }
+        };
+    }
     let mut chunks = data.chunks_mut(usize::from(access.size));
     while let Some(chunk) = chunks.next() {
         let r = if access.write {
@@ -124,75 +140,120 @@ fn serve_port_io(bus: &dyn DeviceBus, access: IoAccess, data: &mut [u8]) -> Resu
     Ok(VcpuExit::Io(access))
 }
 
+// KVM_RUN = _IO(KVMIO, 0x80) (include/uapi/linux/kvm.h).
+ioctl_io_nr!(KVM_RUN, kvm_bindings::KVMIO, 0x80);
+
+/// What KVM_RUN returning -1 means: a signal or `immediate_exit` interrupted it, or it failed.
+/// Out of line, so that the hot path carries none of it.
+#[cold]
+#[inline(never)]
+fn run_failed() -> Result<VcpuExit> {
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINTR | libc::EAGAIN) => Ok(VcpuExit::Interrupted),
+        _ => Err(Error::hypervisor("KVM_RUN", e)),
+    }
+}
+
+/// Serve an MMIO exit: `len` bytes of `data` at `addr`. A failed read gives the guest all ones.
+fn serve_mmio(
+    bus: &dyn DeviceBus,
+    addr: u64,
+    write: bool,
+    data: &mut [u8; 8],
+    len: u32,
+) -> Result<VcpuExit> {
+    let Some(data) = data.get_mut(..len as usize) else {
+        return Err(bad_mmio_len(addr, len));
+    };
+    let access = IoAccess {
+        space: IoSpace::Mmio,
+        addr,
+        size: data.len() as u8,
+        write,
+    };
+    let r = if write {
+        bus.write(IoSpace::Mmio, addr, data)
+    } else {
+        bus.read(IoSpace::Mmio, addr, data)
+    };
+    match r {
+        Ok(()) => Ok(VcpuExit::Io(access)),
+        Err(source) => {
+            if !write {
+                data.fill(0xff);
+            }
+            Err(Error::Io { access, source })
+        }
+    }
+}
+
+/// The kernel reported an MMIO access longer than the run area's 8 data bytes.
+#[cold]
+fn bad_mmio_len(addr: u64, len: u32) -> Error {
+    Error::InvalidArgument {
+        op: "KVM_RUN",
+        reason: format!("MMIO access of {len} bytes at {addr:#x} (at most 8 fit the run area)"),
+    }
+}
+
 impl Vcpu for KvmVcpu {
     fn id(&self) -> u32 {
         self.id
     }
 
     fn run(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
-        let next = match self.fd.run() {
-            Ok(exit) => match exit {
-                KvmExit::IoIn(..) | KvmExit::IoOut(..) => Next::Io,
-                KvmExit::MmioRead(addr, data) => {
-                    let access = IoAccess {
-                        space: IoSpace::Mmio,
-                        addr,
-                        size: data.len() as u8,
-                        write: false,
-                    };
-                    match bus.read(IoSpace::Mmio, addr, data) {
-                        Ok(()) => Next::Mmio(access),
-                        Err(source) => {
-                            data.fill(0xff);
-                            Next::Error(Error::Io { access, source })
-                        }
-                    }
-                }
-                KvmExit::MmioWrite(addr, data) => {
-                    let access = IoAccess {
-                        space: IoSpace::Mmio,
-                        addr,
-                        size: data.len() as u8,
-                        write: true,
-                    };
-                    match bus.write(IoSpace::Mmio, addr, data) {
-                        Ok(()) => Next::Mmio(access),
-                        Err(source) => Next::Error(Error::Io { access, source }),
-                    }
-                }
-                KvmExit::Hlt => Next::Done(VcpuExit::Hlt),
-                KvmExit::Shutdown => Next::Done(VcpuExit::Shutdown),
-                KvmExit::Intr => Next::Done(VcpuExit::Interrupted),
-                KvmExit::Debug(_) => Next::Done(VcpuExit::Debug),
-                KvmExit::FailEntry(reason, _) => Next::Done(VcpuExit::FailEntry { reason }),
-                KvmExit::SystemEvent(kind, _) => Next::Done(VcpuExit::SystemEvent(match kind {
+        // KVM_RUN is issued here and the run area decoded in place, rather than through
+        // kvm-ioctls' `VcpuFd::run`: its exit value is a second decoding of the same union,
+        // which the hot path (one port or MMIO access per exit) would pay on every exit.
+        // SAFETY: the descriptor is this vCPU's, KVM_RUN takes no argument, and the result is
+        // checked below.
+        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), KVM_RUN() as _, 0) };
+        if ret < 0 {
+            return run_failed();
+        }
+        let run: &mut kvm_run = self.fd.get_kvm_run();
+        match run.exit_reason {
+            KVM_EXIT_IO => self.port_io(bus),
+            KVM_EXIT_MMIO => {
+                // SAFETY: the exit reason is KVM_EXIT_MMIO, for which `mmio` is the member of
+                // the union KVM filled in.
+                let mmio = unsafe { &mut run.__bindgen_anon_1.mmio };
+                serve_mmio(
+                    bus,
+                    mmio.phys_addr,
+                    mmio.is_write != 0,
+                    &mut mmio.data,
+                    mmio.len,
+                )
+            }
+            KVM_EXIT_HLT => Ok(VcpuExit::Hlt),
+            KVM_EXIT_SHUTDOWN => Ok(VcpuExit::Shutdown),
+            KVM_EXIT_INTR => Ok(VcpuExit::Interrupted),
+            KVM_EXIT_DEBUG => Ok(VcpuExit::Debug),
+            KVM_EXIT_FAIL_ENTRY => {
+                // SAFETY: the exit reason says `fail_entry` is the member KVM filled in.
+                let reason =
+                    unsafe { run.__bindgen_anon_1.fail_entry }.hardware_entry_failure_reason;
+                Ok(VcpuExit::FailEntry { reason })
+            }
+            KVM_EXIT_SYSTEM_EVENT => {
+                // SAFETY: the exit reason says `system_event` is the member KVM filled in.
+                let kind = unsafe { run.__bindgen_anon_1.system_event }.type_;
+                Ok(VcpuExit::SystemEvent(match kind {
                     kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN => SystemEventKind::Shutdown,
                     kvm_bindings::KVM_SYSTEM_EVENT_RESET => SystemEventKind::Reset,
                     kvm_bindings::KVM_SYSTEM_EVENT_CRASH => SystemEventKind::Crash,
                     other => SystemEventKind::Other(other),
-                })),
-                KvmExit::InternalError => {
-                    let run = self.fd.get_kvm_run();
-                    // SAFETY: for KVM_EXIT_INTERNAL_ERROR the `internal`
-                    // member of the union is the one KVM filled in.
-                    let code = unsafe { run.__bindgen_anon_1.internal.suberror };
-                    Next::Done(VcpuExit::InternalError { code })
-                }
-                _ => Next::Other,
-            },
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
-                Next::Done(VcpuExit::Interrupted)
+                }))
             }
-            Err(e) => Next::Error(Error::hypervisor("KVM_RUN", e)),
-        };
-        match next {
-            Next::Done(exit) => Ok(exit),
-            Next::Mmio(access) => Ok(VcpuExit::Io(access)),
-            Next::Io => self.port_io(bus),
-            Next::Error(e) => Err(e),
-            Next::Other => Ok(VcpuExit::Unhandled {
-                reason: self.fd.get_kvm_run().exit_reason,
-            }),
+            KVM_EXIT_INTERNAL_ERROR => {
+                // SAFETY: for KVM_EXIT_INTERNAL_ERROR the `internal` member of the union is the
+                // one KVM filled in.
+                let code = unsafe { run.__bindgen_anon_1.internal.suberror };
+                Ok(VcpuExit::InternalError { code })
+            }
+            reason => Ok(VcpuExit::Unhandled { reason }),
         }
     }
 
@@ -208,6 +269,32 @@ mod tests {
     use vm_hypervisor::{BusError, DeviceError, IoBus, IoHandler};
 
     use super::*;
+
+    #[test]
+    fn kvm_run_ioctl_number() {
+        // _IO(0xAE, 0x80) in include/uapi/linux/kvm.h.
+        assert_eq!(KVM_RUN(), 0xae80);
+    }
+
+    #[test]
+    fn mmio_exit_longer_than_the_run_area_is_an_error() {
+        let bus = IoBus::new();
+        let mut data = [0u8; 8];
+        let err = serve_mmio(&bus, 0x1000, false, &mut data, 9).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument { op: "KVM_RUN", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn failed_mmio_read_gives_all_ones() {
+        let bus = IoBus::new();
+        let mut data = [0u8; 8];
+        let err = serve_mmio(&bus, 0x1000, false, &mut data, 4).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(data, [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    }
 
     #[derive(Default)]
     struct Log(Mutex<Vec<Vec<u8>>>);
