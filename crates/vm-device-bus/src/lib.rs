@@ -260,6 +260,7 @@ struct Ranges(Vec<Slot>);
 
 impl Ranges {
     /// Index of the last device whose base is at or below `addr`.
+    #[inline]
     fn at_or_below(&self, addr: u64) -> Option<usize> {
         self.0.partition_point(|s| s.base <= addr).checked_sub(1)
     }
@@ -294,6 +295,7 @@ impl IoBus {
         Self::default()
     }
 
+    #[inline]
     fn ranges(&self, space: IoSpace) -> &Ranges {
         match space {
             IoSpace::Pio => &self.pio,
@@ -421,6 +423,7 @@ fn device_error(
 }
 
 impl DeviceBus for IoBus {
+    #[inline]
     fn read(&self, space: IoSpace, addr: u64, data: &mut [u8]) -> Result<(), BusError> {
         match self.find(space, addr, data.len()) {
             Some((slot, offset)) => slot
@@ -431,6 +434,7 @@ impl DeviceBus for IoBus {
         }
     }
 
+    #[inline]
     fn write(&self, space: IoSpace, addr: u64, data: &[u8]) -> Result<(), BusError> {
         match self.find(space, addr, data.len()) {
             Some((slot, offset)) => slot

@@ -54,155 +54,10 @@ impl KvmVcpu {
         &self.fd
     }
 
-    /// Serve a `KVM_EXIT_IO` from the run area.
-    fn port_io(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
-        let run_size = self.run_size;
-        let run: &mut kvm_run = self.fd.get_kvm_run();
-        debug_assert_eq!(run.exit_reason, KVM_EXIT_IO);
-        // SAFETY: the exit reason is KVM_EXIT_IO, for which `io` is the
-        // member of the union KVM filled in.
-        let io = unsafe { run.__bindgen_anon_1.io };
-        let range = io_data_range(io.data_offset, io.size, io.count, run_size)?;
-        let base = (run as *mut kvm_run).cast::<u8>();
-        // SAFETY: `base` is the start of the kvm_run mapping of `run_size`
-        // bytes owned by `self.fd`, `range` was checked to lie inside it, and
-        // `run` is not used again while the slice lives.
-        let data = unsafe { std::slice::from_raw_parts_mut(base.add(range.start), range.len()) };
-        let access = IoAccess {
-            space: IoSpace::Pio,
-            addr: u64::from(io.port),
-            size: io.size,
-            write: u32::from(io.direction) != KVM_EXIT_IO_IN,
-        };
-        serve_port_io(bus, access, data)
-    }
-}
-
-/// Where in the run area the data of a port I/O exit lies, checked
-/// against the area's size (the offset and counts come from the kernel,
-/// but a wrong one must not become an out-of-bounds slice).
-fn io_data_range(offset: u64, size: u8, count: u32, run_size: usize) -> Result<Range<usize>> {
-    // u8 x u32 fits a u64, so only the sum can overflow.
-    let len = u64::from(size) * u64::from(count);
-    match offset.checked_add(len) {
-        Some(end) if len != 0 && end <= run_size as u64 => Ok(offset as usize..end as usize),
-        _ => Err(bad_io_range(offset, size, count, run_size)),
-    }
-}
-
-#[cold]
-fn bad_io_range(offset: u64, size: u8, count: u32, run_size: usize) -> Error {
-    Error::InvalidArgument {
-        op: "KVM_RUN",
-        reason: format!(
-            "port I/O data of {count} x {size} bytes at offset {offset:#x} does not fit the \
-             {run_size:#x}-byte run area"
-        ),
-    }
-}
-
-/// Serve one port access, or for `rep ins/outs` several in a row, of
-/// `access.size` bytes each on `bus`. A failed read gives the guest all
-/// ones from the failing element on.
-fn serve_port_io(bus: &dyn DeviceBus, access: IoAccess, data: &mut [u8]) -> Result<VcpuExit> {
-    if data.len() == usize::from(access.size) {
-        // One access, not `rep ins/outs`: the common case, without the chunk walk.
-        let r = if access.write {
-            bus.write(IoSpace::Pio, access.addr, data)
-        } else {
-            bus.read(IoSpace::Pio, access.addr, data)
-        };
-        return match r {
-            Ok(()) => Ok(VcpuExit::Io(access)),
-            Err(source) => {
-                if !access.write {
-                    data.fill(0xff);
-                }
-                Err(Error::Io { access, source })
-            }
-        };
-    }
-    let mut chunks = data.chunks_mut(usize::from(access.size));
-    while let Some(chunk) = chunks.next() {
-        let r = if access.write {
-            bus.write(IoSpace::Pio, access.addr, chunk)
-        } else {
-            bus.read(IoSpace::Pio, access.addr, chunk)
-        };
-        if let Err(source) = r {
-            if !access.write {
-                chunk.fill(0xff);
-                chunks.for_each(|c| c.fill(0xff));
-            }
-            return Err(Error::Io { access, source });
-        }
-    }
-    Ok(VcpuExit::Io(access))
-}
-
-// KVM_RUN = _IO(KVMIO, 0x80) (include/uapi/linux/kvm.h).
-ioctl_io_nr!(KVM_RUN, kvm_bindings::KVMIO, 0x80);
-
-/// What KVM_RUN returning -1 means: a signal or `immediate_exit` interrupted it, or it failed.
-/// Out of line, so that the hot path carries none of it.
-#[cold]
-#[inline(never)]
-fn run_failed() -> Result<VcpuExit> {
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINTR | libc::EAGAIN) => Ok(VcpuExit::Interrupted),
-        _ => Err(Error::hypervisor("KVM_RUN", e)),
-    }
-}
-
-/// Serve an MMIO exit: `len` bytes of `data` at `addr`. A failed read gives the guest all ones.
-fn serve_mmio(
-    bus: &dyn DeviceBus,
-    addr: u64,
-    write: bool,
-    data: &mut [u8; 8],
-    len: u32,
-) -> Result<VcpuExit> {
-    let Some(data) = data.get_mut(..len as usize) else {
-        return Err(bad_mmio_len(addr, len));
-    };
-    let access = IoAccess {
-        space: IoSpace::Mmio,
-        addr,
-        size: data.len() as u8,
-        write,
-    };
-    let r = if write {
-        bus.write(IoSpace::Mmio, addr, data)
-    } else {
-        bus.read(IoSpace::Mmio, addr, data)
-    };
-    match r {
-        Ok(()) => Ok(VcpuExit::Io(access)),
-        Err(source) => {
-            if !write {
-                data.fill(0xff);
-            }
-            Err(Error::Io { access, source })
-        }
-    }
-}
-
-/// The kernel reported an MMIO access longer than the run area's 8 data bytes.
-#[cold]
-fn bad_mmio_len(addr: u64, len: u32) -> Error {
-    Error::InvalidArgument {
-        op: "KVM_RUN",
-        reason: format!("MMIO access of {len} bytes at {addr:#x} (at most 8 fit the run area)"),
-    }
-}
-
-impl Vcpu for KvmVcpu {
-    fn id(&self) -> u32 {
-        self.id
-    }
-
-    fn run(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
+    /// [`Vcpu::run`] for any bus: with a concrete one the bus's lookup is inlined into the
+    /// exit path.
+    #[inline]
+    fn serve_exit<B: DeviceBus + ?Sized>(&mut self, bus: &B) -> Result<VcpuExit> {
         // KVM_RUN is issued here and the run area decoded in place, rather than through
         // kvm-ioctls' `VcpuFd::run`: its exit value is a second decoding of the same union,
         // which the hot path (one port or MMIO access per exit) would pay on every exit.
@@ -255,6 +110,171 @@ impl Vcpu for KvmVcpu {
             }
             reason => Ok(VcpuExit::Unhandled { reason }),
         }
+    }
+
+    /// Serve a `KVM_EXIT_IO` from the run area.
+    #[inline]
+    fn port_io<B: DeviceBus + ?Sized>(&mut self, bus: &B) -> Result<VcpuExit> {
+        let run_size = self.run_size;
+        let run: &mut kvm_run = self.fd.get_kvm_run();
+        debug_assert_eq!(run.exit_reason, KVM_EXIT_IO);
+        // SAFETY: the exit reason is KVM_EXIT_IO, for which `io` is the
+        // member of the union KVM filled in.
+        let io = unsafe { run.__bindgen_anon_1.io };
+        let range = io_data_range(io.data_offset, io.size, io.count, run_size)?;
+        let base = (run as *mut kvm_run).cast::<u8>();
+        // SAFETY: `base` is the start of the kvm_run mapping of `run_size`
+        // bytes owned by `self.fd`, `range` was checked to lie inside it, and
+        // `run` is not used again while the slice lives.
+        let data = unsafe { std::slice::from_raw_parts_mut(base.add(range.start), range.len()) };
+        let access = IoAccess {
+            space: IoSpace::Pio,
+            addr: u64::from(io.port),
+            size: io.size,
+            write: u32::from(io.direction) != KVM_EXIT_IO_IN,
+        };
+        serve_port_io(bus, access, data)
+    }
+}
+
+/// Where in the run area the data of a port I/O exit lies, checked
+/// against the area's size (the offset and counts come from the kernel,
+/// but a wrong one must not become an out-of-bounds slice).
+#[inline]
+fn io_data_range(offset: u64, size: u8, count: u32, run_size: usize) -> Result<Range<usize>> {
+    // u8 x u32 fits a u64, so only the sum can overflow.
+    let len = u64::from(size) * u64::from(count);
+    match offset.checked_add(len) {
+        Some(end) if len != 0 && end <= run_size as u64 => Ok(offset as usize..end as usize),
+        _ => Err(bad_io_range(offset, size, count, run_size)),
+    }
+}
+
+#[cold]
+fn bad_io_range(offset: u64, size: u8, count: u32, run_size: usize) -> Error {
+    Error::InvalidArgument {
+        op: "KVM_RUN",
+        reason: format!(
+            "port I/O data of {count} x {size} bytes at offset {offset:#x} does not fit the \
+             {run_size:#x}-byte run area"
+        ),
+    }
+}
+
+/// Serve one port access, or for `rep ins/outs` several in a row, of
+/// `access.size` bytes each on `bus`. A failed read gives the guest all
+/// ones from the failing element on.
+#[inline]
+fn serve_port_io<B: DeviceBus + ?Sized>(
+    bus: &B,
+    access: IoAccess,
+    data: &mut [u8],
+) -> Result<VcpuExit> {
+    if data.len() == usize::from(access.size) {
+        // One access, not `rep ins/outs`: the common case, without the chunk walk.
+        let r = if access.write {
+            bus.write(IoSpace::Pio, access.addr, data)
+        } else {
+            bus.read(IoSpace::Pio, access.addr, data)
+        };
+        return match r {
+            Ok(()) => Ok(VcpuExit::Io(access)),
+            Err(source) => {
+                if !access.write {
+                    data.fill(0xff);
+                }
+                Err(Error::Io { access, source })
+            }
+        };
+    }
+    let mut chunks = data.chunks_mut(usize::from(access.size));
+    while let Some(chunk) = chunks.next() {
+        let r = if access.write {
+            bus.write(IoSpace::Pio, access.addr, chunk)
+        } else {
+            bus.read(IoSpace::Pio, access.addr, chunk)
+        };
+        if let Err(source) = r {
+            if !access.write {
+                chunk.fill(0xff);
+                chunks.for_each(|c| c.fill(0xff));
+            }
+            return Err(Error::Io { access, source });
+        }
+    }
+    Ok(VcpuExit::Io(access))
+}
+
+// KVM_RUN = _IO(KVMIO, 0x80) (include/uapi/linux/kvm.h).
+ioctl_io_nr!(KVM_RUN, kvm_bindings::KVMIO, 0x80);
+
+/// What KVM_RUN returning -1 means: a signal or `immediate_exit` interrupted it, or it failed.
+/// Out of line, so that the hot path carries none of it.
+#[cold]
+#[inline(never)]
+fn run_failed() -> Result<VcpuExit> {
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINTR | libc::EAGAIN) => Ok(VcpuExit::Interrupted),
+        _ => Err(Error::hypervisor("KVM_RUN", e)),
+    }
+}
+
+/// Serve an MMIO exit: `len` bytes of `data` at `addr`. A failed read gives the guest all ones.
+#[inline]
+fn serve_mmio<B: DeviceBus + ?Sized>(
+    bus: &B,
+    addr: u64,
+    write: bool,
+    data: &mut [u8; 8],
+    len: u32,
+) -> Result<VcpuExit> {
+    let Some(data) = data.get_mut(..len as usize) else {
+        return Err(bad_mmio_len(addr, len));
+    };
+    let access = IoAccess {
+        space: IoSpace::Mmio,
+        addr,
+        size: data.len() as u8,
+        write,
+    };
+    let r = if write {
+        bus.write(IoSpace::Mmio, addr, data)
+    } else {
+        bus.read(IoSpace::Mmio, addr, data)
+    };
+    match r {
+        Ok(()) => Ok(VcpuExit::Io(access)),
+        Err(source) => {
+            if !write {
+                data.fill(0xff);
+            }
+            Err(Error::Io { access, source })
+        }
+    }
+}
+
+/// The kernel reported an MMIO access longer than the run area's 8 data bytes.
+#[cold]
+fn bad_mmio_len(addr: u64, len: u32) -> Error {
+    Error::InvalidArgument {
+        op: "KVM_RUN",
+        reason: format!("MMIO access of {len} bytes at {addr:#x} (at most 8 fit the run area)"),
+    }
+}
+
+impl Vcpu for KvmVcpu {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn run(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit> {
+        self.serve_exit(bus)
+    }
+
+    #[inline]
+    fn run_on<B: DeviceBus>(&mut self, bus: &B) -> Result<VcpuExit> {
+        self.serve_exit(bus)
     }
 
     fn set_immediate_exit(&mut self, exit: bool) {

@@ -133,6 +133,17 @@ fn ours_vm(kvm: &Kvm, code: &[u8]) -> Ours {
 // callgrind sees inside each of these two functions.
 #[inline(never)]
 fn ours_exit(vcpu: &mut KvmVcpu, bus: &IoBus) {
+    match vcpu.run_on(bus).expect("run") {
+        VcpuExit::Io(a) => {
+            black_box(a);
+        }
+        other => panic!("unexpected exit {other:?}"),
+    }
+}
+
+/// The same exit through the object-safe `Vcpu::run(&dyn DeviceBus)`.
+#[inline(never)]
+fn dyn_exit(vcpu: &mut KvmVcpu, bus: &IoBus) {
     match vcpu.run(bus).expect("run") {
         VcpuExit::Io(a) => {
             black_box(a);
@@ -226,7 +237,7 @@ fn paired_summary(name: &str, ours: &mut Ours, raw: &mut Raw, bus: &IoBus, dev: 
     );
 }
 
-/// With `EXIT_INSTRUCTIONS=<ours|raw>-<pio|mmio>[:N]` in the environment, run
+/// With `EXIT_INSTRUCTIONS=<ours|dyn|raw>-<pio|mmio>[:N]` in the environment, run
 /// only N (default 20 000) exits of that loop, for `benches/exit-instructions.sh`,
 /// which counts the instructions inside `ours_exit`/`raw_exit` with callgrind; prints
 /// the heap allocations those exits made.
@@ -240,17 +251,22 @@ fn count_instructions() -> bool {
     let code = match path.rsplit('-').next() {
         Some("pio") => REAL_PIO_LOOP,
         Some("mmio") => REAL_MMIO_LOOP,
-        _ => panic!("EXIT_INSTRUCTIONS: expected <ours|raw>-<pio|mmio>[:N], got {what}"),
+        _ => panic!("EXIT_INSTRUCTIONS: expected <ours|dyn|raw>-<pio|mmio>[:N], got {what}"),
     };
     let kvm = Kvm::new().expect("open /dev/kvm");
     let (dev, bus) = device_and_bus();
     // One exit first, outside the count: the first KVM_RUN sets the vCPU up.
-    let allocations = if path.starts_with("ours") {
+    let allocations = if path.starts_with("ours") || path.starts_with("dyn") {
+        let exit = if path.starts_with("ours") {
+            ours_exit
+        } else {
+            dyn_exit
+        };
         let mut ours = ours_vm(&kvm, code);
-        ours_exit(&mut ours.vcpu, &bus);
+        exit(&mut ours.vcpu, &bus);
         let before = super::allocations();
         for _ in 0..n {
-            ours_exit(&mut ours.vcpu, &bus);
+            exit(&mut ours.vcpu, &bus);
         }
         super::allocations() - before
     } else {
