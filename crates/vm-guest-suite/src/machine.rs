@@ -237,7 +237,7 @@ impl<H: HypervisorX86_64> Machine<H> {
         Ok(())
     }
 
-    /// Run one exit (through [`Vcpu::run_on`](vm_hypervisor::Vcpu::run_on): the suite's bus
+    /// Run one exit (through [`Vcpu::run_on`]: the suite's bus
     /// is a concrete `IoBus`).
     pub fn run_once(&mut self) -> Result<VcpuExit, vm_hypervisor::Error> {
         self.vcpu.run_on(&self.bus)
