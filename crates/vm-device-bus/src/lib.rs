@@ -191,7 +191,7 @@ pub trait DeviceBus {
     /// write, its low `req.size` bytes are written.
     fn handle_request(&self, req: &mut IoRequest) -> Result<(), BusError> {
         let size = usize::from(req.size);
-        if !matches!(size, 1 | 2 | 4 | 8) {
+        if !valid_size(size) {
             return Err(BusError::InvalidAccessSize {
                 space: req.space,
                 addr: req.addr,
@@ -375,7 +375,7 @@ impl IoBus {
     /// two words rather than a `Result` as large as the error.
     #[inline]
     fn find(&self, space: IoSpace, addr: u64, size: usize) -> Option<(&Slot, u64)> {
-        if !matches!(size, 1 | 2 | 4 | 8) {
+        if !valid_size(size) {
             return None;
         }
         let ranges = self.ranges(space);
@@ -388,7 +388,7 @@ impl IoBus {
     /// Why [`IoBus::find`] found nothing for this access.
     #[cold]
     fn miss(&self, space: IoSpace, addr: u64, size: usize) -> BusError {
-        if !matches!(size, 1 | 2 | 4 | 8) {
+        if !valid_size(size) {
             return BusError::InvalidAccessSize { space, addr, size };
         }
         let ranges = self.ranges(space);
@@ -402,6 +402,14 @@ impl IoBus {
             _ => BusError::NoDevice { space, addr },
         }
     }
+}
+
+/// Whether an access of `size` bytes is one the bus serves: 1, 2, 4 or 8, tested with one
+/// shift (a `matches!` of the four costs about twice the instructions on every exit).
+#[inline]
+fn valid_size(size: usize) -> bool {
+    const SIZES: u32 = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8;
+    size <= 8 && SIZES >> size & 1 != 0
 }
 
 /// A device's failure as a [`BusError`].
@@ -484,6 +492,13 @@ mod tests {
             .unwrap();
         bus.insert(IoSpace::Pio, 0x3f8, 8, rec.clone()).unwrap();
         (bus, rec)
+    }
+
+    #[test]
+    fn valid_sizes_are_one_two_four_and_eight() {
+        let valid: Vec<usize> = (0..=64).filter(|&s| valid_size(s)).collect();
+        assert_eq!(valid, [1, 2, 4, 8]);
+        assert!(!valid_size(usize::MAX));
     }
 
     #[test]

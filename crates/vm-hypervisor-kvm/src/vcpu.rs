@@ -123,10 +123,13 @@ impl KvmVcpu {
         let io = unsafe { run.__bindgen_anon_1.io };
         let range = io_data_range(io.data_offset, io.size, io.count, run_size)?;
         let base = (run as *mut kvm_run).cast::<u8>();
+        // The length from the checked range's own fields rather than `Range::len`, which
+        // would clamp an end below the start (io_data_range makes end > start).
+        let len = range.end - range.start;
         // SAFETY: `base` is the start of the kvm_run mapping of `run_size`
         // bytes owned by `self.fd`, `range` was checked to lie inside it, and
         // `run` is not used again while the slice lives.
-        let data = unsafe { std::slice::from_raw_parts_mut(base.add(range.start), range.len()) };
+        let data = unsafe { std::slice::from_raw_parts_mut(base.add(range.start), len) };
         let access = IoAccess {
             space: IoSpace::Pio,
             addr: u64::from(io.port),
