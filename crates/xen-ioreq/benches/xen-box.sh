@@ -10,6 +10,12 @@
 # With XIOREQ_WITH_TESTS=1 the same boot first runs the crate's integration tests (release
 # build), so that one boot per stack checks and measures.
 #
+# With XIOREQ_BENCH_MODE=instructions it counts instead of timing: one round, each server under
+# valgrind's callgrind (Debian's valgrind added to the dom0 image with --with-pkg), counting only
+# the serving code, the Rust event loop's turns (`bench_turn`) and the C server's loop (`serve`),
+# and prints the userspace instructions per served request of each. The counts do not depend on
+# the host's load, but a turn that wakes and finds nothing to serve is counted too, in both.
+#
 # The C server is compiled here against bookworm's libxen-dev headers (downloaded with
 # `apt-get download`) and the stack's runtime libraries from the xen-box cache; it links by
 # soname (libxendevicemodel.so.1, ...), which both stacks' dom0s provide. The test binary is
@@ -51,6 +57,33 @@ TESTS=":"
 # it: where the scheduler puts a server relative to the vCPU that takes the event-channel
 # interrupt moves a round trip by more than the servers differ, so unpinned runs measure
 # placement, not the servers.
+if [ "${XIOREQ_BENCH_MODE:-time}" = instructions ]; then
+    # The requests one round serves: BENCH_READS reads, the read of the count and the three
+    # writes that report the guest's ticks and the end (tests/guests/bench.S).
+    REQUESTS=$(($(sed -n 's/^const BENCH_READS: u32 = \([0-9_]*\);/\1/p' \
+        crates/xen-ioreq/tests/xen_ioreq.rs | tr -d _) + 4))
+    cat >"$WORK/c-under-callgrind.sh" <<'WRAP'
+#!/bin/sh
+exec valgrind --tool=callgrind --callgrind-out-file=/tmp/c-server.cg --toggle-collect=serve \
+    "$(dirname "$0")/ioreq-bench-server" "$@" 2>/tmp/c-server.valgrind
+WRAP
+    chmod +x "$WORK/c-under-callgrind.sh"
+    cat >"$WORK/bench-in-dom0.sh" <<DOM0
+#!/bin/sh
+per() { awk -v t="\$(sed -n 's/^summary: *\\([0-9]*\\).*/\\1/p' "\$1")" -v n=$REQUESTS 'BEGIN { printf "%.0f", t / n }'; }
+XIOREQ_C_SERVER=\$PWD/c-under-callgrind.sh XIOREQ_BENCH_ROUNDS=1 \\
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/rust-server.cg \\
+    --toggle-collect='*bench_turn*' ./xen_ioreq --ignored --exact \\
+    round_trips_versus_libxendevicemodel --nocapture 2>/tmp/rust-server.valgrind || exit \$?
+grep BENCH /tmp/rust-server.valgrind
+echo "INSTRUCTIONS per served IOREQ ($REQUESTS requests, MMIO, one vCPU): xen-ioreq \$(per /tmp/rust-server.cg), libxendevicemodel C \$(per /tmp/c-server.cg)"
+DOM0
+    chmod +x "$WORK/bench-in-dom0.sh"
+    cargo xtask xen-box run --stack "$STACK" --with-pkg valgrind --timeout 1500 \
+        --add "$WORK/xen_ioreq" --add "$WORK/ioreq-bench-server" \
+        --add "$WORK/c-under-callgrind.sh" -- "$WORK/bench-in-dom0.sh"
+    exit $?
+fi
 cat >"$WORK/bench-in-dom0.sh" <<DOM0
 #!/bin/sh
 $TESTS

@@ -853,6 +853,16 @@ struct BenchRun {
     ticks: f64,
 }
 
+/// One turn of the benchmark's event loop, out of line so that an instruction count can be
+/// limited to the serving (`valgrind --tool=callgrind --toggle-collect='*bench_turn*'`,
+/// `benches/xen-box.sh` in instructions mode).
+#[inline(never)]
+fn bench_turn<S: xen_bindings::sys::Sys, B: xen_ioreq::DeviceBus>(
+    ev: &mut xen_ioreq::EventLoop<'_, S, B>,
+) -> xen_ioreq::Turn {
+    ev.run_once(1000).unwrap()
+}
+
 fn bench_rust(kernel: &Path) -> BenchRun {
     let domu = pvh_domu("bench-rs", kernel, 1);
     let dev = Arc::new(BenchDevice {
@@ -878,7 +888,7 @@ fn bench_rust(kernel: &Path) -> BenchRun {
     let (mut wakeups, mut idle, mut longest) = (0u32, 0u32, std::time::Duration::ZERO);
     loop {
         let t = std::time::Instant::now();
-        let turn = ev.run_once(1000).unwrap();
+        let turn = bench_turn(&mut ev);
         longest = longest.max(t.elapsed());
         wakeups += 1;
         idle += u32::from(turn.requests == 0);
