@@ -252,6 +252,22 @@ impl UserIrqfds {
     }
 }
 
+/// What this server registered with privcmd's kernel irqfd and ioeventfd, kept so that
+/// teardown can take it back.
+///
+/// Linux keeps each registration (for an ioeventfd: a pointer into our ioreq page and
+/// handlers on our ports) until it is deassigned explicitly: closing the eventfd or the
+/// privcmd descriptor does not end it. A server re-created for the same domain would
+/// otherwise meet the old record, and the kernel would write through a pointer to a page this
+/// process unmapped.
+#[derive(Debug, Default)]
+struct KernelRegistrations {
+    /// (QueueNotify base, access size, virtqueue, eventfd).
+    ioeventfds: Vec<(u64, u8, u32, Arc<EventFd>)>,
+    /// (eventfd, the dm_op it runs).
+    irqfds: Vec<(Arc<EventFd>, XenDmOp)>,
+}
+
 /// An IOREQ server for one domain.
 ///
 /// Generic over the syscall seam so that every dm_op, mapping and event-channel call can be
@@ -282,6 +298,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     /// Set once the first of them is registered (until then requests are not checked).
     any_user_ioeventfd: AtomicBool,
     pub(crate) user_irqfds: UserIrqfds,
+    /// Kernel irqfds and ioeventfds to deassign on teardown.
+    kernel_registrations: Mutex<KernelRegistrations>,
     /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
     buf_drains: AtomicUsize,
 }
@@ -367,6 +385,7 @@ impl<S: Sys> IoreqServer<S> {
             user_ioeventfds: RwLock::default(),
             any_user_ioeventfd: AtomicBool::new(false),
             user_irqfds,
+            kernel_registrations: Mutex::default(),
             buf_drains: AtomicUsize::new(0),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
@@ -626,7 +645,10 @@ impl<S: Sys> IoreqServer<S> {
         // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
         let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
         match self.privcmd.irqfd(self.domid, fd, op.as_bytes(), false) {
-            Ok(()) => Ok(NotifyPath::Kernel),
+            Ok(()) => {
+                self.registrations().irqfds.push((eventfd, op));
+                Ok(NotifyPath::Kernel)
+            }
             Err(privcmd::Error::Unsupported { reason, .. }) => {
                 self.log_fallback("irqfd", reason);
                 self.user_irqfds.lock().push(UserIrqfd { eventfd, op });
@@ -690,6 +712,9 @@ impl<S: Sys> IoreqServer<S> {
         ) {
             Ok(()) => {
                 self.kernel_doorbells.add(base, size, vq);
+                self.registrations()
+                    .ioeventfds
+                    .push((base, size, vq, eventfd));
                 Ok(NotifyPath::Kernel)
             }
             Err(privcmd::Error::Unsupported { reason, .. }) => {
@@ -935,7 +960,61 @@ impl<S: Sys> IoreqServer<S> {
         self.teardown()
     }
 
+    fn registrations(&self) -> std::sync::MutexGuard<'_, KernelRegistrations> {
+        self.kernel_registrations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deassigns every kernel ioeventfd and irqfd, while the ioreq page and the ports they
+    /// point at are still ours. Each failure is logged; the first is returned.
+    fn deassign_kernel_eventfds(&mut self) -> Result<()> {
+        let regs = std::mem::take(&mut *self.registrations());
+        let mut first = Ok(());
+        let mut keep = |res: std::result::Result<(), privcmd::Error>, op: &'static str| {
+            if let Err(source) = res {
+                let e = Error::Privcmd {
+                    op,
+                    domid: self.domid,
+                    source,
+                };
+                log::error!("{e}");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        };
+        if let Some(page) = &self.ioreq {
+            for (base, size, vq, eventfd) in &regs.ioeventfds {
+                // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
+                let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
+                let res = self.privcmd.ioeventfd(
+                    self.domid,
+                    page.page().mapping(),
+                    &self.local_ports,
+                    *base,
+                    (*size).into(),
+                    *vq,
+                    fd,
+                    true,
+                );
+                keep(res, "deassign ioeventfd");
+            }
+        }
+        for (eventfd, op) in &regs.irqfds {
+            // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
+            let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
+            keep(
+                self.privcmd.irqfd(self.domid, fd, op.as_bytes(), true),
+                "deassign irqfd",
+            );
+        }
+        first
+    }
+
     fn teardown(&mut self) -> Result<()> {
+        // First: the kernel's registrations point into the page and at the ports released below.
+        let deassigned = self.deassign_kernel_eventfds();
         self.buf_port = None;
         self.ports.clear();
         self.local_ports.clear();
@@ -945,7 +1024,7 @@ impl<S: Sys> IoreqServer<S> {
         if res.is_ok() {
             log::info!("domain {}: destroyed IOREQ server {}", self.domid, self.id);
         }
-        res
+        deassigned.and(res)
     }
 }
 

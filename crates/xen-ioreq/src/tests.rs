@@ -509,6 +509,10 @@ struct FakeState {
     eventfd_errno: i32,
     irqfds: Vec<Vec<u8>>,
     ioeventfds: Vec<(u64, u32, u32)>,
+    /// Kernel registrations alive: (kind, eventfd number); privcmd keeps them until deassigned.
+    registered: Vec<(&'static str, u32)>,
+    /// Registrations, deassignments, the ioreq page's unmapping and port unbinds, in order.
+    lifecycle: Vec<String>,
     /// dm_op number that fails with EINVAL.
     fail_op: Option<u32>,
     fail_map: bool,
@@ -656,6 +660,30 @@ impl Sys for FakeXen {
                 if s.eventfd_errno != 0 {
                     return Err(io::Error::from_raw_os_error(s.eventfd_errno));
                 }
+                let (kind, fd, deassign) = if request == IOCTL_PRIVCMD_IRQFD {
+                    // SAFETY: a live PrivcmdIrqfd.
+                    let a = unsafe { &*(arg as *const PrivcmdIrqfd) };
+                    ("irqfd", a.fd, a.flags & PRIVCMD_IRQFD_FLAG_DEASSIGN != 0)
+                } else {
+                    // SAFETY: a live PrivcmdIoeventfd.
+                    let a = unsafe { &*(arg as *const PrivcmdIoeventfd) };
+                    (
+                        "ioeventfd",
+                        a.event_fd,
+                        a.flags & PRIVCMD_IOEVENTFD_FLAG_DEASSIGN != 0,
+                    )
+                };
+                if deassign {
+                    // Linux finds the registration by domain and eventfd; none: ENODEV.
+                    let Some(i) = s.registered.iter().position(|r| *r == (kind, fd)) else {
+                        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+                    };
+                    s.registered.remove(i);
+                    s.lifecycle.push(format!("deassign {kind}"));
+                    return Ok(0);
+                }
+                s.registered.push((kind, fd));
+                s.lifecycle.push(format!("assign {kind}"));
                 if request == IOCTL_PRIVCMD_IRQFD {
                     // SAFETY: a live PrivcmdIrqfd whose dm_op buffer is live for the call.
                     let a = unsafe { &*(arg as *const PrivcmdIrqfd) };
@@ -683,7 +711,9 @@ impl Sys for FakeXen {
             IOCTL_EVTCHN_UNBIND => {
                 // SAFETY: evtchn passes a live IoctlEvtchnUnbind.
                 let a = unsafe { &*(arg as *const IoctlEvtchnUnbind) };
-                self.state().unbound.push(a.port);
+                let mut s = self.state();
+                s.unbound.push(a.port);
+                s.lifecycle.push(format!("unbind {}", a.port));
                 Ok(0)
             }
             IOCTL_EVTCHN_NOTIFY => {
@@ -736,6 +766,12 @@ impl Sys for FakeXen {
     }
 
     unsafe fn munmap(&self, addr: *mut c_void, len: usize) -> io::Result<()> {
+        {
+            let mut s = self.state();
+            if addr as usize == s.ioreq_page {
+                s.lifecycle.push("unmap ioreq page".into());
+            }
+        }
         // SAFETY: the caller gives back a mapping made by `mmap` above.
         unsafe { libc::munmap(addr, len) };
         Ok(())
@@ -789,6 +825,12 @@ impl Sys for FakeXen {
 fn fake(vcpus: u32) -> (FakeXen, Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
     let fx = FakeXen::default();
     fx.state().vcpus = vcpus;
+    let (privcmd, evtchn) = handles(&fx);
+    (fx, privcmd, evtchn)
+}
+
+/// New privcmd and event-channel handles on the same fake Xen (a process opening them again).
+fn handles(fx: &FakeXen) -> (Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
     let devnull = std::fs::File::open("/dev/null").unwrap();
     let privcmd = Privcmd::from_parts(devnull.into(), None, fx.clone());
     // SAFETY: eventfd() returns a fresh descriptor we own.
@@ -797,7 +839,7 @@ fn fake(vcpus: u32) -> (FakeXen, Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
     fx.state().evtchn_efd = efd;
     // SAFETY: `efd` is a fresh descriptor owned from here on by the OwnedFd.
     let evtchn = EventChannel::from_parts(unsafe { OwnedFd::from_raw_fd(efd) }, fx.clone());
-    (fx, Arc::new(privcmd), evtchn)
+    (Arc::new(privcmd), evtchn)
 }
 
 /// Writes a request into `vcpu`'s slot of the server's page and publishes it, like Xen.
@@ -1152,6 +1194,47 @@ fn kernel_irqfd_and_ioeventfd_when_available() {
     fx.state().eventfd_errno = libc::EBADF;
     let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert!(server.add_irqfd(efd, Interrupt::Line(1)).is_err());
+}
+
+/// privcmd keeps kernel registrations until they are deassigned (closing descriptors does not
+/// end them): teardown deassigns each, before the page and ports they point at go away, and a
+/// server re-created for the domain starts from nothing.
+#[test]
+fn teardown_deassigns_kernel_eventfds_before_unmapping() {
+    let (fx, _, _) = fake(2);
+    for round in 0..3 {
+        let (privcmd, evtchn) = handles(&fx);
+        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+        server.enable().unwrap();
+        let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        let call = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        assert_eq!(
+            server.add_ioeventfd(MMIO_BASE, 4, 0, kick).unwrap(),
+            NotifyPath::Kernel
+        );
+        assert_eq!(
+            server.add_irqfd(call, Interrupt::Line(40)).unwrap(),
+            NotifyPath::Kernel
+        );
+        assert_eq!(fx.state().registered.len(), 2, "round {round}");
+        fx.state().lifecycle.clear();
+        server.shutdown().unwrap();
+        let s = fx.state();
+        assert!(
+            s.registered.is_empty(),
+            "round {round}: left {:?}",
+            s.registered
+        );
+        let at = |what: &str| {
+            s.lifecycle
+                .iter()
+                .position(|l| l.starts_with(what))
+                .unwrap_or_else(|| panic!("round {round}: no {what} in {:?}", s.lifecycle))
+        };
+        let last_deassign = at("deassign ioeventfd").max(at("deassign irqfd"));
+        assert!(last_deassign < at("unmap ioreq page"), "{:?}", s.lifecycle);
+        assert!(last_deassign < at("unbind"), "{:?}", s.lifecycle);
+    }
 }
 
 #[test]
