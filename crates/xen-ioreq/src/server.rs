@@ -34,7 +34,7 @@ use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};
 use crate::doorbell::KernelDoorbells;
 use crate::error::{io, Error, Result};
-use crate::page::{IoreqPage, MappedPage};
+use crate::page::{IoreqPage, MappedPage, Taken};
 use crate::request::Request;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
@@ -266,6 +266,41 @@ struct KernelRegistrations {
     ioeventfds: Vec<(u64, u8, u32, Arc<EventFd>)>,
     /// (eventfd, the dm_op it runs).
     irqfds: Vec<(Arc<EventFd>, XenDmOp)>,
+}
+
+/// A taken request that will be answered: by [`Answer::send`], or, if the dispatch panics
+/// (a device handler's bug), by the unwinding, which drops this and answers all ones for a
+/// read. Either way the vCPU is notified: a device model thread that dies must not leave the
+/// guest's vCPU waiting on a slot stuck `IN_PROCESS`.
+struct Answer<'s, 'a, S: Sys> {
+    server: &'s IoreqServer<S>,
+    vcpu: usize,
+    taken: Option<Taken<'a>>,
+}
+
+impl<S: Sys> Answer<'_, '_, S> {
+    fn send(mut self, data: Option<u64>) {
+        if let Some(taken) = self.taken.take() {
+            taken.complete(data);
+            self.server.notify_vcpu(self.vcpu);
+        }
+    }
+}
+
+impl<S: Sys> Drop for Answer<'_, '_, S> {
+    fn drop(&mut self) {
+        let Some(taken) = self.taken.take() else {
+            return;
+        };
+        log::error!(
+            "domain {}: vCPU {}: the request's dispatch panicked; answering it as failed",
+            self.server.domid,
+            self.vcpu
+        );
+        let data = (taken.raw.is_read() && !taken.raw.data_is_ptr()).then_some(u64::MAX);
+        taken.complete(data);
+        self.server.notify_vcpu(self.vcpu);
+    }
 }
 
 /// An IOREQ server for one domain.
@@ -768,20 +803,31 @@ impl<S: Sys> IoreqServer<S> {
         let Some(taken) = self.kernel_doorbells.take(slot) else {
             return false;
         };
+        let raw = taken.raw;
+        // From here the request is answered whatever happens, a panicking device included.
+        let answer = Answer {
+            server: self,
+            vcpu,
+            taken: Some(taken),
+        };
         let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
-            && Request::decode(&taken.raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
+            && Request::decode(&raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
         let data = if doorbell {
             None
         } else {
-            dispatcher.handle_raw(vcpu, &taken.raw)
+            dispatcher.handle_raw(vcpu, &raw)
         };
-        taken.complete(data);
+        answer.send(data);
+        true
+    }
+
+    /// Tells `vcpu`'s port that its slot holds an answer.
+    fn notify_vcpu(&self, vcpu: usize) {
         if let Some(&port) = self.local_ports.get(vcpu) {
             if let Err(e) = self.evtchn.notify(port) {
                 log::error!("domain {}: notifying vCPU {vcpu}: {e}", self.domid);
             }
         }
-        true
     }
 
     /// Drains the buffered ring; returns the number of entries handled. Corrupt pointers are

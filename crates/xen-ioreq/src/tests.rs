@@ -1305,6 +1305,54 @@ fn doorbell_writes_the_kernel_serves_are_left_to_it() {
     assert_eq!(d.stats().completed, 4);
 }
 
+/// Panics on every access, like a device handler with a bug.
+struct Panicking;
+
+impl IoHandler for Panicking {
+    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), DeviceError> {
+        panic!("device bug (read)")
+    }
+    fn write(&self, _: u64, _: &[u8]) -> Result<(), DeviceError> {
+        panic!("device bug (write)")
+    }
+}
+
+/// A device handler that panics does not leave the guest's vCPU waiting: the request is
+/// answered (all ones for a read) and the vCPU notified while the panic unwinds.
+#[test]
+fn a_panicking_device_still_answers_the_vcpu() {
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO_BASE, 0x100, Arc::new(Panicking))
+        .unwrap();
+    let port = server.vcpu_ports()[0];
+    for dir in [IOREQ_READ, IOREQ_WRITE] {
+        publish(
+            &server,
+            0,
+            ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 4, 1, dir, 0x55),
+        );
+        let notified_before = fx.state().notified.len();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut d = Dispatcher::new(&bus);
+            server.serve_vcpu(0, &mut d)
+        }));
+        assert!(unwound.is_err(), "the device's panic goes on unwinding");
+        let slot = slot_of(&server, 0);
+        assert_eq!(slot.state(), STATE_IORESP_READY, "dir {dir}: answered");
+        if dir == IOREQ_READ {
+            assert_eq!(slot.data, u64::MAX, "a failed read reads all ones");
+        }
+        assert_eq!(
+            fx.state().notified[notified_before..],
+            [port],
+            "dir {dir}: the vCPU was notified"
+        );
+    }
+}
+
 #[test]
 fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
     assert!(!crate::server::kernel_ioeventfd_is_safe(Some("PV\n")));
