@@ -29,6 +29,7 @@ mod qemu;
 mod report;
 mod stack;
 mod util;
+mod vhost_device;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,13 @@ commands:
         virtio-mmio device at 0x2000000, for IOREQ-server tests)
   xen-box cross-unit [-p CRATE]... [-- TEST ARGS]
         unit tests built for aarch64, run on the host under qemu-aarch64-static
+
+  vhost-device build [--arch A] [--features LIST] [rng|vsock]...
+        build the pinned, unmodified vhost-device-rng and vhost-device-vsock
+        daemons with `cargo install --locked` (aarch64: cross-built, feature
+        xen by default; x86_64: no feature by default), cached under
+        <cache>/vhost-device/; prints each binary's path
+        (`cargo xtask vhost-device help`)
 
 --arch x86_64|aarch64 (default x86_64) selects the emulated machine for
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
@@ -250,6 +258,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Some("xen-box") => xen_box(&args[1..]),
+        Some("vhost-device") => vhost_device::main(&args[1..]),
         Some(c) => Err(err!("unknown command `{c}` (see `cargo xtask help`)")),
     };
     match res {

@@ -49,9 +49,21 @@ pub fn configure(cmd: &mut Command) -> Result<()> {
     configure_linking(cmd, false)
 }
 
+/// Makes `cmd` (a cargo command) compile with Debian's Rust and link with the
+/// arm64 cross linker, installing them if missing. Neither the target
+/// directory nor `--target` is set: see [`configure`] for the workspace's
+/// builds; [`crate::vhost_device`] uses it for its `cargo install`.
+pub fn toolchain(cmd: &mut Command) -> Result<()> {
+    super::host::ensure_rust_cross()?;
+    cmd.env("RUSTC", RUSTC)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+        .env_remove("RUSTC_WRAPPER");
+    Ok(())
+}
+
 /// [`configure`], optionally linking statically (`+crt-static`).
 fn configure_linking(cmd: &mut Command, static_link: bool) -> Result<()> {
-    super::host::ensure_rust_cross()?;
+    toolchain(cmd)?;
     if static_link {
         let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         if !flags.is_empty() {
@@ -60,15 +72,12 @@ fn configure_linking(cmd: &mut Command, static_link: bool) -> Result<()> {
         flags.push_str("-C target-feature=+crt-static");
         cmd.env("RUSTFLAGS", flags);
     }
-    cmd.env("RUSTC", RUSTC)
-        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
-        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", RUNNER)
+    cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", RUNNER)
         .env("CARGO_TARGET_DIR", target_dir(static_link))
         // Line tables keep backtraces useful at a fraction of full
         // debuginfo's size: every test binary travels in dom0's initramfs.
         .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only")
-        .env_remove("RUSTC_WRAPPER")
         .args(["--target", TARGET]);
     Ok(())
 }
