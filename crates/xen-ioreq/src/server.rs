@@ -592,7 +592,16 @@ impl<S: Sys> IoreqServer<S> {
         self.set_state(true)?;
         self.enabled = true;
         if self.ports.is_empty() {
-            self.bind_ports()?;
+            if let Err(e) = self.bind_ports() {
+                // Not half-way: a server Xen routes requests to but that cannot hear them
+                // would leave the guest's vCPUs waiting. The ports bound so far were released
+                // with the error; the server goes back to disabled.
+                if let Err(undo) = self.set_state(false) {
+                    log::error!("domain {}: {undo}", self.domid);
+                }
+                self.enabled = false;
+                return Err(e);
+            }
         }
         Ok(())
     }

@@ -516,6 +516,8 @@ struct FakeState {
     /// dm_op number that fails with EINVAL.
     fail_op: Option<u32>,
     fail_map: bool,
+    /// Binding fails once this many ports are bound (EBUSY).
+    fail_bind_after: Option<usize>,
     /// The next read of pending ports reports a ring overflow (EFBIG).
     overflow: bool,
     resets: usize,
@@ -703,6 +705,11 @@ impl Sys for FakeXen {
                 // SAFETY: evtchn passes a live IoctlEvtchnBindInterdomain.
                 let a = unsafe { &*(arg as *const IoctlEvtchnBindInterdomain) };
                 let mut s = self.state();
+                if s.fail_bind_after
+                    .is_some_and(|n| s.bound.len() - s.unbound.len() >= n)
+                {
+                    return Err(io::Error::from_raw_os_error(libc::EBUSY));
+                }
                 s.next_port += 1;
                 let local = 100 + s.next_port;
                 s.bound.push((a.remote_port, local));
@@ -1303,6 +1310,33 @@ fn doorbell_writes_the_kernel_serves_are_left_to_it() {
     handler.join().unwrap();
     assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
     assert_eq!(d.stats().completed, 4);
+}
+
+/// `enable` that fails to bind a port leaves nothing half done: the server is disabled again
+/// in Xen and every port bound on the way is released.
+#[test]
+fn enable_failing_half_way_is_undone() {
+    for (bufring, fail_after) in [(BufIoreqMode::Off, 1), (BufIoreqMode::Atomic, 2)] {
+        let (fx, privcmd, evtchn) = fake(2);
+        let mut server = IoreqServer::create(privcmd, evtchn, 7, bufring).unwrap();
+        fx.state().fail_bind_after = Some(fail_after);
+        assert!(server.enable().is_err());
+        assert!(!server.is_enabled());
+        let st: XenDmOpSetIoreqServerState = fx.last_op(XEN_DMOP_SET_IOREQ_SERVER_STATE);
+        assert_eq!(st.enabled, 0, "{bufring:?}: disabled again in Xen");
+        let s = fx.state();
+        let mut unbound = s.unbound.clone();
+        unbound.sort_unstable();
+        let mut bound: Vec<u32> = s.bound.iter().map(|b| b.1).collect();
+        bound.sort_unstable();
+        assert_eq!(bound.len(), fail_after, "{bufring:?}");
+        assert_eq!(unbound, bound, "{bufring:?}: every port bound was released");
+        drop(s);
+        // It can be enabled once the cause is gone.
+        fx.state().fail_bind_after = None;
+        server.enable().unwrap();
+        assert!(server.is_enabled());
+    }
 }
 
 /// Panics on every access, like a device handler with a bug.
