@@ -268,6 +268,21 @@ struct KernelRegistrations {
     irqfds: Vec<(Arc<EventFd>, XenDmOp)>,
 }
 
+/// Sets `O_NONBLOCK` on `fd`'s open file description.
+fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: F_GETFL reads the flags of a descriptor the caller keeps open; no memory is
+    // passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above; F_SETFL takes the flags as an integer.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A taken request that will be answered: by [`Answer::send`], or, if the dispatch panics
 /// (a device handler's bug), by the unwinding, which drops this and answers all ones for a
 /// read. Either way the vCPU is notified: a device model thread that dies must not leave the
@@ -695,6 +710,9 @@ impl<S: Sys> IoreqServer<S> {
             }
             Err(privcmd::Error::Unsupported { reason, .. }) => {
                 self.log_fallback("irqfd", reason);
+                // Every loop reads the eventfd when it wakes for it and only one gets the
+                // count: on a blocking descriptor the others would wait in read() for good.
+                set_nonblocking(eventfd.as_raw_fd()).map_err(io("make the irqfd non-blocking"))?;
                 self.user_irqfds.lock().push(UserIrqfd { eventfd, op });
                 // Wake every loop, so that each registers the new irqfd (after the push).
                 self.user_irqfds

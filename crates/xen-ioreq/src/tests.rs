@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -1337,6 +1337,31 @@ fn enable_failing_half_way_is_undone() {
         server.enable().unwrap();
         assert!(server.is_enabled());
     }
+}
+
+/// A userspace irqfd is read by every loop that wakes for it, and only one gets the count: a
+/// blocking eventfd is made non-blocking, or the others would wait in read() for good.
+#[test]
+fn userspace_irqfds_are_made_non_blocking() {
+    let (fx, privcmd, evtchn) = fake(1);
+    fx.state().eventfd_errno = libc::ENOTTY;
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server.enable().unwrap();
+    let blocking = Arc::new(EventFd::new(0).unwrap());
+    let flags = || {
+        // SAFETY: F_GETFL on a descriptor `blocking` keeps open.
+        unsafe { libc::fcntl(blocking.as_raw_fd(), libc::F_GETFL) }
+    };
+    assert_eq!(flags() & libc::O_NONBLOCK, 0);
+    assert_eq!(
+        server
+            .add_irqfd(blocking.clone(), Interrupt::Line(5))
+            .unwrap(),
+        NotifyPath::Userspace
+    );
+    assert_ne!(flags() & libc::O_NONBLOCK, 0);
+    // A loop that finds the count taken returns instead of blocking.
+    assert!(blocking.read().is_err());
 }
 
 /// Panics on every access, like a device handler with a bug.
