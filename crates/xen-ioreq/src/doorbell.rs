@@ -1,100 +1,284 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The doorbells privcmd's kernel ioeventfd serves, and how this process keeps its hands off
-//! them.
+//! The doorbell server: a second IOREQ server of the same domain that holds only the
+//! virtio-mmio QueueNotify registers whose writes privcmd's kernel ioeventfd serves.
 //!
-//! Once a kernel ioeventfd is registered, privcmd's handler and this process both listen on
-//! the vCPUs' event channels, and the handler runs in interrupt context on any dom0 vCPU,
-//! concurrently with us. For a request it:
+//! # Why a server of their own
 //!
-//! - checks the slot is `READY` and the request a write (`IOREQ_TYPE_COPY`), then marks it
-//!   `IN_PROCESS` with a plain store;
-//! - compares address, size and queue index with its doorbells (the written value's low 16
-//!   bits are the queue);
-//! - on a match signals the eventfd, sets `IORESP_READY` and notifies Xen; otherwise it puts
-//!   the slot back to `READY` for userspace.
+//! privcmd's ioeventfd handler (Linux 6.7+, `ioeventfd_interrupt` in drivers/xen/privcmd.c)
+//! runs in interrupt context, on any dom0 vCPU, for every event on the ports it was given, and
+//! touches the slot with plain stores, not with a compare-and-swap. Up to Linux 6.12.116 (and
+//! the mainline releases of that time) it does so for *every* MMIO write: it checks the slot
+//! is `READY`, stores `IN_PROCESS`, compares, and stores `READY` again when the write is not
+//! one of its doorbells. If the doorbells shared a server with the other registers, a write to
+//! any register would be seen by the handler and by this process at once: a take that lands
+//! between the handler's check and its stores is overwritten, and the write is served twice, or
+//! a stale `READY` follows a response Xen already consumed and Xen crashes the domain ("bad IO
+//! state"). No protocol on our side can avoid plain stores it cannot see coming (waiting for an
+//! `IN_PROCESS` slot to come back is a guess, not a synchronisation).
 //!
-//! So this process must not take a `READY` doorbell write (it would serve it in userspace,
-//! and race the handler's plain stores), and must not give up on a slot it finds `IN_PROCESS`
-//! while the handler looks at it: that request may come back `READY`, with its event already
-//! consumed. [`KernelDoorbells::take`] does both. (With several event-loop threads, the
-//! holder of an `IN_PROCESS` slot may also be another thread of ours; waiting for it costs that
-//! thread's dispatch time and ends with nothing to take, as it should.)
+//! So the registers are split between two servers (Xen picks the server whose ranges contain
+//! an access): the handler is bound only to this server's ports, and this server's ranges are
+//! exactly the QueueNotify registers with a kernel ioeventfd; the main server's ranges are the
+//! caller's with those registers cut out ([`crate::IoreqServer::map_range`] does the cutting).
+//! Non-doorbell writes never reach the handler, whatever kernel runs.
+//!
+//! # Who owns this server's slots
+//!
+//! While privcmd holds the registrations, this process never takes a slot of this server: a
+//! request that is a write the handler matches (type `COPY`, write, address, size and the low
+//! 16 bits of the value as the queue) is the kernel's, and the handler completes it. Anything
+//! else that reaches the register (a read, another size, a queue without a registration: all
+//! outside the virtio-mmio specification, or a queue registered too late) would wait for ever,
+//! since the handler leaves it. For such a request the server gives the kernel's registrations
+//! back: deassigning them unbinds the handler, which waits for a handler still running, so
+//! that afterwards nothing but this process touches the slots; the doorbells become userspace
+//! ioeventfds and every request is served in this process from then on (logged once). A guest
+//! that misbehaves thus loses the kernel's fast path, never a request.
+//!
+//! The event channel's interrupt is shared between the handler and `/dev/xen/evtchn` (both
+//! late-EOI): every doorbell also wakes this process, which finds the slot the kernel's and
+//! re-arms the port; only that re-arm lets the handler see the next doorbell.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use vmm_sys_util::eventfd::EventFd;
+use xen_bindings::abi::xen::dm_op::IoservId;
 use xen_bindings::abi::xen::ioreq::{
     Ioreq, IOREQ_TYPE_COPY, STATE_IOREQ_INPROCESS, STATE_IOREQ_READY,
 };
+use xen_bindings::evtchn::{BoundPort, Port};
+use xen_bindings::privcmd::{self, Privcmd};
+use xen_bindings::sys::Sys;
 
 use crate::dispatch::QueueNotify;
-use crate::page::{Slot, Taken};
+use crate::page::{IoreqPage, MappedPage};
 
-/// How long to wait for the kernel's handler to let go of a slot. It holds one for a few
-/// comparisons under a spinlock in interrupt context; only a dom0 vCPU descheduled by Xen in
-/// the middle can make that long. (Unit tests stand a thread in for the handler, which an
-/// emulated or busy CPU may not run for a while: they wait longer.)
-const HANDLER_WAIT: Duration = if cfg!(test) {
-    Duration::from_secs(60)
-} else {
-    Duration::from_millis(100)
-};
-
-/// The doorbells registered with privcmd's kernel ioeventfd for one server.
-#[derive(Debug, Default)]
-pub(crate) struct KernelDoorbells {
-    /// Set once the first doorbell is registered: until then [`Self::take`] is a plain
-    /// [`Slot::take`].
-    any: AtomicBool,
-    list: Mutex<Vec<QueueNotify>>,
+/// One kernel ioeventfd: the QueueNotify write of queue `vq` of the device at `base`.
+#[derive(Debug, Clone)]
+pub(crate) struct Doorbell {
+    pub(crate) base: u64,
+    pub(crate) size: u8,
+    pub(crate) vq: u32,
+    pub(crate) eventfd: Arc<EventFd>,
 }
 
-impl KernelDoorbells {
-    /// Records that the kernel now serves `size`-byte writes of `vq` to the QueueNotify
-    /// register of the virtio-mmio device at `base`.
-    pub(crate) fn add(&self, base: u64, size: u8, vq: u32) {
-        self.list
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(QueueNotify::new(base, size, vq));
-        self.any.store(true, Ordering::Release);
+impl Doorbell {
+    fn notify(&self) -> QueueNotify {
+        QueueNotify::new(self.base, self.size, self.vq)
+    }
+}
+
+/// The doorbell server (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct DoorbellServer<S: Sys> {
+    pub(crate) id: IoservId,
+    pub(crate) page: IoreqPage<MappedPage<S>>,
+    /// One per vCPU, bound through the main server's event channel (whose loops serve them).
+    ports: Vec<BoundPort<S>>,
+    /// Whether privcmd holds the registrations (and so owns the slots' doorbell writes).
+    kernel: AtomicBool,
+    /// The registrations; while `kernel` is set, each is assigned in privcmd.
+    doorbells: Mutex<Vec<Doorbell>>,
+}
+
+impl<S: Sys> DoorbellServer<S> {
+    pub(crate) fn new(
+        id: IoservId,
+        page: IoreqPage<MappedPage<S>>,
+        ports: Vec<BoundPort<S>>,
+    ) -> Self {
+        Self {
+            id,
+            page,
+            ports,
+            kernel: AtomicBool::new(true),
+            doorbells: Mutex::new(Vec::new()),
+        }
     }
 
-    /// Takes the request in `slot` for userspace, unless it is the kernel's (see the module
-    /// documentation).
-    pub(crate) fn take<'a>(&self, slot: Slot<'a>) -> Option<Taken<'a>> {
-        if !self.any.load(Ordering::Acquire) {
-            return slot.take();
+    /// The local port of `vcpu`.
+    pub(crate) fn port(&self, vcpu: usize) -> Option<Port> {
+        self.ports.get(vcpu).map(BoundPort::port)
+    }
+
+    /// The vCPU whose local port is `port`.
+    pub(crate) fn vcpu_of(&self, port: Port) -> Option<usize> {
+        self.ports.iter().position(|p| p.port() == port)
+    }
+
+    /// The local ports, one per vCPU.
+    pub(crate) fn local_ports(&self) -> impl Iterator<Item = Port> + '_ {
+        self.ports.iter().map(BoundPort::port)
+    }
+
+    /// The registrations, locked (also serialises assigning and giving back).
+    pub(crate) fn doorbells(&self) -> MutexGuard<'_, Vec<Doorbell>> {
+        self.doorbells.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether privcmd holds the registrations.
+    pub(crate) fn kernel_owned(&self) -> bool {
+        self.kernel.load(Ordering::SeqCst)
+    }
+
+    /// Registers `d` with privcmd (with the registrations locked as `held`).
+    pub(crate) fn assign(
+        &self,
+        privcmd: &Privcmd<S>,
+        domid: u16,
+        held: &mut Vec<Doorbell>,
+        d: Doorbell,
+    ) -> Result<(), privcmd::Error> {
+        self.ioctl(privcmd, domid, &d, false)?;
+        held.push(d);
+        Ok(())
+    }
+
+    fn ioctl(
+        &self,
+        privcmd: &Privcmd<S>,
+        domid: u16,
+        d: &Doorbell,
+        deassign: bool,
+    ) -> Result<(), privcmd::Error> {
+        let ports: Vec<Port> = self.local_ports().collect();
+        // SAFETY: `d.eventfd` keeps the descriptor open for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(d.eventfd.as_raw_fd()) };
+        privcmd.ioeventfd(
+            domid,
+            self.page.page().mapping(),
+            &ports,
+            d.base,
+            d.size.into(),
+            d.vq,
+            fd,
+            deassign,
+        )
+    }
+
+    /// Deassigns `d` in privcmd.
+    pub(crate) fn deassign(
+        &self,
+        privcmd: &Privcmd<S>,
+        domid: u16,
+        d: &Doorbell,
+    ) -> Result<(), privcmd::Error> {
+        self.ioctl(privcmd, domid, d, true)
+    }
+
+    /// Takes every registration back from privcmd, if it still holds them: afterwards no
+    /// handler runs on this server's slots (the deassign waits for one still running).
+    /// `before_release` gets the doorbells before other threads may take the slots (to make
+    /// them userspace ioeventfds). Returns the doorbells and the failures, each with its
+    /// doorbell; `None` if they were given back already.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn give_back(
+        &self,
+        privcmd: &Privcmd<S>,
+        domid: u16,
+        before_release: impl FnOnce(&[Doorbell]),
+    ) -> Option<(Vec<Doorbell>, Vec<(Doorbell, privcmd::Error)>)> {
+        let mut held = self.doorbells();
+        if !self.kernel_owned() {
+            return None;
         }
-        let start = Instant::now();
-        loop {
-            match slot.state() {
-                STATE_IOREQ_INPROCESS if start.elapsed() < HANDLER_WAIT => {
-                    std::hint::spin_loop();
-                    std::thread::yield_now();
-                }
-                STATE_IOREQ_INPROCESS => {
-                    log::error!("an ioreq slot stayed IN_PROCESS for {HANDLER_WAIT:?}; leaving it");
-                    return None;
-                }
-                STATE_IOREQ_READY if self.claims(&slot.peek()) => return None,
-                _ => return slot.take(),
+        let mut failed = Vec::new();
+        for d in held.iter() {
+            if let Err(e) = self.deassign(privcmd, domid, d) {
+                failed.push((d.clone(), e));
             }
         }
+        before_release(&held);
+        // Only now: a loop that still sees the kernel as owner leaves a doorbell write to
+        // it, and the one that gives back sweeps the slots afterwards.
+        self.kernel.store(false, Ordering::SeqCst);
+        Some((std::mem::take(&mut *held), failed))
     }
 
-    /// Whether the kernel's handler completes `r`.
-    fn claims(&self, r: &Ioreq) -> bool {
+    /// Whether the request in a slot is the kernel's to complete: a slot `READY` (or held
+    /// `IN_PROCESS` by the handler) whose request the handler matches. `None`: nothing waits
+    /// in the slot.
+    pub(crate) fn kernel_claims(&self, vcpu: usize) -> Option<bool> {
+        let slot = self.page.slot(vcpu)?;
+        if !matches!(slot.state(), STATE_IOREQ_READY | STATE_IOREQ_INPROCESS) {
+            return None;
+        }
+        let r = slot.peek();
+        Some(self.matches(&r))
+    }
+
+    /// The handler's own test: a write of type `COPY` matching a registration (address,
+    /// size, the value's low 16 bits as the queue; count, `data_is_ptr` and direction flag are
+    /// not looked at).
+    fn matches(&self, r: &Ioreq) -> bool {
         if r.type_ != IOREQ_TYPE_COPY || r.is_read() {
             return false;
         }
-        self.list
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.doorbells()
             .iter()
-            .any(|d| d.matches(r.addr, r.size, r.data))
+            .any(|d| d.notify().matches(r.addr, r.size, r.data))
+    }
+}
+
+/// The range a doorbell server takes for the QueueNotify register of the device at `base`:
+/// the 32-bit register, inclusive bounds.
+pub(crate) fn register_range(base: u64) -> Option<(u64, u64)> {
+    let start = base.checked_add(crate::dispatch::VIRTIO_MMIO_QUEUE_NOTIFY)?;
+    Some((start, start.checked_add(3)?))
+}
+
+/// `start..=end` without the `holes` (disjoint, inclusive), as disjoint pieces in order.
+pub(crate) fn cut(start: u64, end: u64, holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut holes: Vec<(u64, u64)> = holes
+        .iter()
+        .copied()
+        .filter(|&(s, e)| s <= end && e >= start)
+        .collect();
+    holes.sort_unstable();
+    let mut pieces = Vec::new();
+    let mut from = start;
+    for (s, e) in holes {
+        if s > from {
+            pieces.push((from, s - 1));
+        }
+        match e.checked_add(1) {
+            Some(next) => from = from.max(next),
+            None => return pieces,
+        }
+        if from > end {
+            return pieces;
+        }
+    }
+    pieces.push((from, end));
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_leaves_the_pieces_around_the_holes() {
+        assert_eq!(cut(0, 0x1ff, &[]), vec![(0, 0x1ff)]);
+        assert_eq!(
+            cut(0, 0x1ff, &[(0x50, 0x53)]),
+            vec![(0, 0x4f), (0x54, 0x1ff)]
+        );
+        assert_eq!(
+            cut(0, 0x1ff, &[(0x250, 0x253), (0x50, 0x53), (0x1f0, 0x1ff)]),
+            vec![(0, 0x4f), (0x54, 0x1ef)]
+        );
+        assert_eq!(cut(0x50, 0x53, &[(0x50, 0x53)]), vec![]);
+        assert_eq!(cut(0, 0x51, &[(0x50, 0x53)]), vec![(0, 0x4f)]);
+        assert_eq!(cut(0x52, 0x60, &[(0x50, 0x53)]), vec![(0x54, 0x60)]);
+        assert_eq!(
+            cut(0, u64::MAX, &[(u64::MAX - 3, u64::MAX)]),
+            vec![(0, u64::MAX - 4)]
+        );
+        assert_eq!(cut(0, u64::MAX, &[(0, 3)]), vec![(4, u64::MAX)]);
     }
 }

@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use vm_device_bus::DeviceBus;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -32,9 +32,9 @@ use xen_bindings::sys::{RealSys, Sys};
 
 use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};
-use crate::doorbell::KernelDoorbells;
+use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer};
 use crate::error::{io, Error, Result};
-use crate::page::{IoreqPage, MappedPage, Taken};
+use crate::page::{IoreqPage, MappedPage, Slot, Taken};
 use crate::request::Request;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
@@ -252,20 +252,28 @@ impl UserIrqfds {
     }
 }
 
-/// What this server registered with privcmd's kernel irqfd and ioeventfd, kept so that
-/// teardown can take it back.
+/// The kernel irqfds this server registered with privcmd, kept so that teardown can take them
+/// back (its kernel ioeventfds are the doorbell server's, which does the same for them).
 ///
-/// Linux keeps each registration (for an ioeventfd: a pointer into our ioreq page and
-/// handlers on our ports) until it is deassigned explicitly: closing the eventfd or the
-/// privcmd descriptor does not end it. A server re-created for the same domain would
-/// otherwise meet the old record, and the kernel would write through a pointer to a page this
-/// process unmapped.
+/// Linux keeps each registration until it is deassigned explicitly; for an ioeventfd (a
+/// pointer into our ioreq page and handlers on our ports) closing the eventfd or the privcmd
+/// descriptor does not end it. A server re-created for the same domain would otherwise meet
+/// the old record, and the kernel would write through a pointer to a page this process
+/// unmapped.
 #[derive(Debug, Default)]
 struct KernelRegistrations {
-    /// (QueueNotify base, access size, virtqueue, eventfd).
-    ioeventfds: Vec<(u64, u8, u32, Arc<EventFd>)>,
     /// (eventfd, the dm_op it runs).
     irqfds: Vec<(Arc<EventFd>, XenDmOp)>,
+}
+
+/// The MMIO ranges the caller gave [`IoreqServer::map_range`] and the QueueNotify registers
+/// the doorbell server holds: the main server holds the first without the second.
+#[derive(Debug, Default)]
+struct RangeBook {
+    /// Caller's MMIO ranges (inclusive), as given.
+    user: Vec<(u64, u64)>,
+    /// Registers moved to the doorbell server (inclusive).
+    holes: Vec<(u64, u64)>,
 }
 
 /// Sets `O_NONBLOCK` on `fd`'s open file description.
@@ -290,6 +298,8 @@ fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
 struct Answer<'s, 'a, S: Sys> {
     server: &'s IoreqServer<S>,
     vcpu: usize,
+    /// The local port of the slot's server (this one's or the doorbell server's).
+    port: Option<Port>,
     taken: Option<Taken<'a>>,
 }
 
@@ -297,7 +307,7 @@ impl<S: Sys> Answer<'_, '_, S> {
     fn send(mut self, data: Option<u64>) {
         if let Some(taken) = self.taken.take() {
             taken.complete(data);
-            self.server.notify_vcpu(self.vcpu);
+            self.server.notify_vcpu(self.vcpu, self.port);
         }
     }
 }
@@ -314,7 +324,7 @@ impl<S: Sys> Drop for Answer<'_, '_, S> {
         );
         let data = (taken.raw.is_read() && !taken.raw.data_is_ptr()).then_some(u64::MAX);
         taken.complete(data);
-        self.server.notify_vcpu(self.vcpu);
+        self.server.notify_vcpu(self.vcpu, self.port);
     }
 }
 
@@ -341,14 +351,20 @@ pub struct IoreqServer<S: Sys = RealSys> {
     eventfd_fallback_logged: AtomicBool,
     /// Whether privcmd's kernel ioeventfd may be asked for (see [`kernel_ioeventfd_is_safe`]).
     kernel_ioeventfd: bool,
-    /// The doorbells the kernel serves, which this process leaves alone.
-    kernel_doorbells: KernelDoorbells,
+    /// Set once privcmd said it has no ioeventfd: later doorbells go to userspace at once.
+    kernel_ioeventfd_unsupported: AtomicBool,
+    /// The doorbell server, created with the first kernel ioeventfd (see the `doorbell`
+    /// module): the QueueNotify registers privcmd's handler serves, apart from the rest.
+    doorbells: OnceLock<DoorbellServer<S>>,
+    /// The caller's MMIO ranges and the registers cut out of them; also serialises the
+    /// changes of ranges and doorbells.
+    ranges: Mutex<RangeBook>,
     /// The doorbells this process serves because the kernel cannot, for every dispatcher.
     user_ioeventfds: RwLock<UserIoeventfds>,
     /// Set once the first of them is registered (until then requests are not checked).
     any_user_ioeventfd: AtomicBool,
     pub(crate) user_irqfds: UserIrqfds,
-    /// Kernel irqfds and ioeventfds to deassign on teardown.
+    /// Kernel irqfds to deassign on teardown.
     kernel_registrations: Mutex<KernelRegistrations>,
     /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
     buf_drains: AtomicUsize,
@@ -431,7 +447,9 @@ impl<S: Sys> IoreqServer<S> {
             destroyed: false,
             eventfd_fallback_logged: AtomicBool::new(false),
             kernel_ioeventfd: true,
-            kernel_doorbells: KernelDoorbells::default(),
+            kernel_ioeventfd_unsupported: AtomicBool::new(false),
+            doorbells: OnceLock::new(),
+            ranges: Mutex::default(),
             user_ioeventfds: RwLock::default(),
             any_user_ioeventfd: AtomicBool::new(false),
             user_irqfds,
@@ -450,7 +468,7 @@ impl<S: Sys> IoreqServer<S> {
             },
         )?;
         server.bufioreq_remote = info.bufioreq_port;
-        let page = server.map_frame(xenmem_resource_ioreq_server_frame_ioreq(0))?;
+        let page = server.map_frame(server.id, xenmem_resource_ioreq_server_frame_ioreq(0))?;
         server.ioreq =
             Some(
                 IoreqPage::new(page, server.vcpus).ok_or_else(|| Error::BadAnswer {
@@ -460,19 +478,19 @@ impl<S: Sys> IoreqServer<S> {
                 })?,
             );
         if mode != BufIoreqMode::Off {
-            let page = server.map_frame(XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ)?;
+            let page = server.map_frame(server.id, XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ)?;
             server.bufring = Some(BufferedRing::new(page));
         }
         Ok(server)
     }
 
-    fn map_frame(&self, frame: u64) -> Result<MappedPage<S>> {
+    fn map_frame(&self, id: IoservId, frame: u64) -> Result<MappedPage<S>> {
         let mapping = self
             .privcmd
             .map_resource(
                 self.domid,
                 XENMEM_RESOURCE_IOREQ_SERVER.into(),
-                self.id.into(),
+                id.into(),
                 frame,
                 1,
                 true,
@@ -567,33 +585,85 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     /// Forwards the guest's accesses in `range` to this server.
+    ///
+    /// The QueueNotify registers of kernel ioeventfds are left out: they belong to the
+    /// doorbell server (see [`IoreqServer::add_ioeventfd`]).
     pub fn map_range(&self, range: IoRange) -> Result<()> {
         let arg = range.to_dm_op(self.id)?;
-        self.dm_op(
-            "map_io_range_to_ioreq_server",
-            XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER,
-            &arg,
-        )
-        .map(drop)
+        let IoRange::Mmio { start, end } = range else {
+            return self.range_op(arg, true);
+        };
+        let mut book = self.book();
+        let mut done = Vec::new();
+        for (s, e) in cut(start, end, &book.holes) {
+            if let Err(err) = self.mmio_op(self.id, s, e, true) {
+                for (s, e) in done {
+                    if let Err(undo) = self.mmio_op(self.id, s, e, false) {
+                        log::error!("domain {}: {undo}", self.domid);
+                    }
+                }
+                return Err(err);
+            }
+            done.push((s, e));
+        }
+        book.user.push((start, end));
+        Ok(())
     }
 
     /// Stops forwarding `range` (exactly as registered).
     pub fn unmap_range(&self, range: IoRange) -> Result<()> {
         let arg = range.to_dm_op(self.id)?;
-        self.dm_op(
-            "unmap_io_range_from_ioreq_server",
-            XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
-            &arg,
-        )
-        .map(drop)
+        let IoRange::Mmio { start, end } = range else {
+            return self.range_op(arg, false);
+        };
+        let mut book = self.book();
+        let mut res = Ok(());
+        for (s, e) in cut(start, end, &book.holes) {
+            if let Err(err) = self.mmio_op(self.id, s, e, false) {
+                res = res.and(Err(err));
+            }
+        }
+        if let Some(i) = book.user.iter().position(|&r| r == (start, end)) {
+            book.user.remove(i);
+        }
+        res
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, RangeBook> {
+        self.ranges.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn range_op(&self, arg: XenDmOpIoreqServerRange, map: bool) -> Result<()> {
+        let (op, nr) = if map {
+            (
+                "map_io_range_to_ioreq_server",
+                XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER,
+            )
+        } else {
+            (
+                "unmap_io_range_from_ioreq_server",
+                XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER,
+            )
+        };
+        self.dm_op(op, nr, &arg).map(drop)
+    }
+
+    /// Maps (or unmaps) the MMIO range `start..=end` to server `id`.
+    fn mmio_op(&self, id: IoservId, start: u64, end: u64, map: bool) -> Result<()> {
+        let arg = IoRange::Mmio { start, end }.to_dm_op(id)?;
+        self.range_op(arg, map)
     }
 
     fn set_state(&self, enabled: bool) -> Result<()> {
+        self.set_state_of(self.id, enabled)
+    }
+
+    fn set_state_of(&self, id: IoservId, enabled: bool) -> Result<()> {
         self.dm_op(
             "set_ioreq_server_state",
             XEN_DMOP_SET_IOREQ_SERVER_STATE,
             &XenDmOpSetIoreqServerState {
-                id: self.id,
+                id,
                 enabled: u8::from(enabled),
                 pad: 0,
             },
@@ -606,6 +676,9 @@ impl<S: Sys> IoreqServer<S> {
     pub fn enable(&mut self) -> Result<()> {
         self.set_state(true)?;
         self.enabled = true;
+        if let Some(db) = self.doorbells.get() {
+            self.set_state_of(db.id, true)?;
+        }
         if self.ports.is_empty() {
             if let Err(e) = self.bind_ports() {
                 // Not half-way: a server Xen routes requests to but that cannot hear them
@@ -661,6 +734,9 @@ impl<S: Sys> IoreqServer<S> {
     pub fn disable(&mut self) -> Result<()> {
         self.set_state(false)?;
         self.enabled = false;
+        if let Some(db) = self.doorbells.get() {
+            self.set_state_of(db.id, false)?;
+        }
         Ok(())
     }
 
@@ -741,6 +817,18 @@ impl<S: Sys> IoreqServer<S> {
     /// ioeventfd when available and safe (see [`IoreqServer::set_kernel_ioeventfd`]), else in
     /// this process, whichever of the server's event loops (or other callers of its `serve_*`
     /// methods) serves the write. Needs the server enabled (ports bound).
+    ///
+    /// The kernel's doorbells are served by a second IOREQ server of the domain, the
+    /// *doorbell server*, created with the first of them and holding only their QueueNotify
+    /// registers (this server's MMIO ranges lose those registers, now and in later
+    /// [`IoreqServer::map_range`] calls): privcmd's handler then never sees another
+    /// register's write, which it would race with this process (the `doorbell` module says
+    /// how). A request for the register that the kernel does not serve (a read, another
+    /// size, a queue without an ioeventfd) makes the server take the kernel's registrations
+    /// back and serve that register in this process from then on (logged once). Register the
+    /// doorbells before the guest uses the device (as virtio devices do, at `DRIVER_OK`).
+    /// The kernel path is used for 4-byte doorbells, the register's size; other sizes are
+    /// served in this process.
     pub fn add_ioeventfd(
         &self,
         base: u64,
@@ -754,42 +842,232 @@ impl<S: Sys> IoreqServer<S> {
                 what: "the server is not enabled yet (no ports bound)".into(),
             });
         }
+        let Some(register) = register_range(base) else {
+            return Err(Error::InvalidArgument {
+                op: "ioeventfd",
+                what: format!("a virtio-mmio device at {base:#x}"),
+            });
+        };
         if !self.kernel_ioeventfd {
             self.log_fallback("ioeventfd", "unsafe in an x86 PV domain");
             self.add_user_ioeventfd(base, size, vq, eventfd);
             return Ok(NotifyPath::Userspace);
         }
-        let page = self.ioreq_page().page().mapping();
-        // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
-        let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
-        match self.privcmd.ioeventfd(
-            self.domid,
-            page,
-            &self.local_ports,
-            base,
-            size.into(),
-            vq,
-            fd,
-            false,
-        ) {
-            Ok(()) => {
-                self.kernel_doorbells.add(base, size, vq);
-                self.registrations()
-                    .ioeventfds
-                    .push((base, size, vq, eventfd));
-                Ok(NotifyPath::Kernel)
-            }
-            Err(privcmd::Error::Unsupported { reason, .. }) => {
-                self.log_fallback("ioeventfd", reason);
-                self.add_user_ioeventfd(base, size, vq, eventfd);
-                Ok(NotifyPath::Userspace)
-            }
-            Err(source) => Err(Error::Privcmd {
-                op: "ioeventfd",
-                domid: self.domid,
-                source,
-            }),
+        if size != 4 || self.kernel_ioeventfd_unsupported.load(Ordering::Relaxed) {
+            self.add_user_ioeventfd(base, size, vq, eventfd);
+            return Ok(NotifyPath::Userspace);
         }
+        let doorbell = Doorbell {
+            base,
+            size,
+            vq,
+            eventfd,
+        };
+        let mut book = self.book();
+        let db = match self.doorbells.get() {
+            Some(db) => db,
+            None => {
+                let db = self.create_doorbell_server()?;
+                let assigned = db.assign(
+                    &self.privcmd,
+                    self.domid,
+                    &mut db.doorbells(),
+                    doorbell.clone(),
+                );
+                match assigned {
+                    Ok(()) => {}
+                    Err(privcmd::Error::Unsupported { reason, .. }) => {
+                        self.kernel_ioeventfd_unsupported
+                            .store(true, Ordering::Relaxed);
+                        self.log_fallback("ioeventfd", reason);
+                        if let Err(e) = self.destroy_doorbell_server(db) {
+                            log::error!("{e}");
+                        }
+                        let d = doorbell;
+                        self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
+                        return Ok(NotifyPath::Userspace);
+                    }
+                    Err(source) => {
+                        if let Err(e) = self.destroy_doorbell_server(db) {
+                            log::error!("{e}");
+                        }
+                        return Err(Error::Privcmd {
+                            op: "ioeventfd",
+                            domid: self.domid,
+                            source,
+                        });
+                    }
+                }
+                // Only this thread sets it: the book's lock is held.
+                let _ = self.doorbells.set(db);
+                let db = self.doorbells.get().expect("set above");
+                self.move_register(&mut book, db, register, &doorbell)?;
+                return Ok(NotifyPath::Kernel);
+            }
+        };
+        {
+            let mut held = db.doorbells();
+            if !db.kernel_owned() {
+                // Given back after a request the kernel did not serve: userspace's for good.
+                drop(held);
+                let d = doorbell;
+                self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
+                return Ok(NotifyPath::Userspace);
+            }
+            db.assign(&self.privcmd, self.domid, &mut held, doorbell.clone())
+                .map_err(|source| Error::Privcmd {
+                    op: "ioeventfd",
+                    domid: self.domid,
+                    source,
+                })?;
+        }
+        self.move_register(&mut book, db, register, &doorbell)?;
+        Ok(NotifyPath::Kernel)
+    }
+
+    /// Moves the QueueNotify register `register` (inclusive) from this server's ranges to the
+    /// doorbell server's, unless it is there already; undoes the registration of `doorbell`
+    /// if it cannot.
+    fn move_register(
+        &self,
+        book: &mut RangeBook,
+        db: &DoorbellServer<S>,
+        register: (u64, u64),
+        doorbell: &Doorbell,
+    ) -> Result<()> {
+        if book.holes.contains(&register) {
+            return Ok(());
+        }
+        // Into the doorbell server first: while both hold it, Xen sends the write to either,
+        // and this server's device still sees a doorbell write it gets (no gap in between).
+        let mut res = self.mmio_op(db.id, register.0, register.1, true);
+        let mut cut_from = Vec::new();
+        if res.is_ok() {
+            for &(s, e) in &book.user {
+                let (from, to) = (s.max(register.0), e.min(register.1));
+                if from > to {
+                    continue;
+                }
+                if let Err(err) = self.mmio_op(self.id, from, to, false) {
+                    res = Err(err);
+                    break;
+                }
+                cut_from.push((from, to));
+            }
+        }
+        if let Err(err) = res {
+            for (from, to) in cut_from {
+                if let Err(undo) = self.mmio_op(self.id, from, to, true) {
+                    log::error!("domain {}: {undo}", self.domid);
+                }
+            }
+            let _ = self.mmio_op(db.id, register.0, register.1, false);
+            let mut held = db.doorbells();
+            if let Some(i) = held
+                .iter()
+                .position(|d| Arc::ptr_eq(&d.eventfd, &doorbell.eventfd))
+            {
+                let d = held.remove(i);
+                if let Err(e) = db.deassign(&self.privcmd, self.domid, &d) {
+                    log::error!("domain {}: deassign ioeventfd: {e}", self.domid);
+                }
+            }
+            return Err(err);
+        }
+        book.holes.push(register);
+        Ok(())
+    }
+
+    /// Creates, maps, enables and binds the doorbell server; destroys it again on failure.
+    fn create_doorbell_server(&self) -> Result<DoorbellServer<S>> {
+        let created = self.dm_op(
+            "create_ioreq_server (doorbells)",
+            XEN_DMOP_CREATE_IOREQ_SERVER,
+            &XenDmOpCreateIoreqServer {
+                handle_bufioreq: HVM_IOREQSRV_BUFIOREQ_OFF,
+                pad: [0; 3],
+                id: 0,
+            },
+        )?;
+        let id = created.id;
+        let built = (|| {
+            let page = self.map_frame(id, xenmem_resource_ioreq_server_frame_ioreq(0))?;
+            let page = IoreqPage::new(page, self.vcpus).ok_or_else(|| Error::BadAnswer {
+                op: "nr_vcpus",
+                domid: self.domid,
+                what: format!("{} vCPUs do not fit one ioreq page", self.vcpus),
+            })?;
+            self.set_state_of(id, true)?;
+            let mut ports = Vec::with_capacity(self.vcpus);
+            for vcpu in 0..self.vcpus {
+                let remote = page.slot(vcpu).expect("vcpu < vcpus").vp_eport();
+                let port = self
+                    .evtchn
+                    .bind_interdomain(self.domid, remote)
+                    .map_err(|source| Error::Evtchn {
+                        op: "bind doorbell server event channel",
+                        domid: self.domid,
+                        source,
+                    })?;
+                ports.push(port);
+            }
+            Ok(DoorbellServer::new(id, page, ports))
+        })();
+        if built.is_err() {
+            self.destroy_server(id, "destroy_ioreq_server (doorbells)");
+        } else {
+            log::info!("domain {}: created doorbell IOREQ server {id}", self.domid);
+        }
+        built
+    }
+
+    /// Takes the doorbell server's registrations back from privcmd (while its page and ports
+    /// are still mapped and bound), then unbinds, unmaps and destroys it.
+    fn destroy_doorbell_server(&self, db: DoorbellServer<S>) -> Result<()> {
+        let mut first = Ok(());
+        if let Some((_, failed)) = db.give_back(&self.privcmd, self.domid, |_| {}) {
+            for (d, source) in failed {
+                let e = Error::Privcmd {
+                    op: "deassign ioeventfd",
+                    domid: self.domid,
+                    source,
+                };
+                log::error!("{e} (queue {} of the device at {:#x})", d.vq, d.base);
+                first = first.and(Err(e));
+            }
+        }
+        let id = db.id;
+        drop(db);
+        let destroyed = self.dm_op(
+            "destroy_ioreq_server (doorbells)",
+            XEN_DMOP_DESTROY_IOREQ_SERVER,
+            &XenDmOpDestroyIoreqServer { id, pad: 0 },
+        );
+        first.and(destroyed.map(drop))
+    }
+
+    fn destroy_server(&self, id: IoservId, op: &'static str) {
+        if let Err(e) = self.dm_op(
+            op,
+            XEN_DMOP_DESTROY_IOREQ_SERVER,
+            &XenDmOpDestroyIoreqServer { id, pad: 0 },
+        ) {
+            log::error!("{e}");
+        }
+    }
+
+    /// The doorbell server's id, once a kernel ioeventfd created it.
+    pub fn doorbell_server_id(&self) -> Option<IoservId> {
+        self.doorbells.get().map(|db| db.id)
+    }
+
+    /// Whether privcmd serves the doorbell server's doorbells (`false` before the first kernel
+    /// ioeventfd and after a request the kernel did not serve made the server take them
+    /// back).
+    pub fn doorbells_in_kernel(&self) -> bool {
+        self.doorbells
+            .get()
+            .is_some_and(DoorbellServer::kernel_owned)
     }
 
     fn add_user_ioeventfd(&self, base: u64, size: u8, vq: u32, eventfd: Arc<EventFd>) {
@@ -827,7 +1105,79 @@ impl<S: Sys> IoreqServer<S> {
         let Some(slot) = self.ioreq_page().slot(vcpu) else {
             return false;
         };
-        let Some(taken) = self.kernel_doorbells.take(slot) else {
+        self.serve_slot(slot, vcpu, self.local_ports.get(vcpu).copied(), dispatcher)
+    }
+
+    /// Serves the doorbell server's slot of `vcpu` if it holds a request this process may
+    /// take (see the `doorbell` module); returns whether it served one (or, after taking the
+    /// registrations back from the kernel, any).
+    fn serve_doorbell<B: DeviceBus>(
+        &self,
+        db: &DoorbellServer<S>,
+        vcpu: usize,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> bool {
+        if db.kernel_owned() {
+            match db.kernel_claims(vcpu) {
+                None | Some(true) => return false,
+                Some(false) => {
+                    self.give_back_doorbells(db);
+                    // A doorbell write another loop left to the kernel may have missed the
+                    // handler, now gone: look at every slot.
+                    let mut any = false;
+                    for v in 0..self.vcpus {
+                        if let Some(slot) = db.page.slot(v) {
+                            any |= self.serve_slot(slot, v, db.port(v), dispatcher);
+                        }
+                    }
+                    return any;
+                }
+            }
+        }
+        let Some(slot) = db.page.slot(vcpu) else {
+            return false;
+        };
+        self.serve_slot(slot, vcpu, db.port(vcpu), dispatcher)
+    }
+
+    /// Takes the doorbell server's registrations back from privcmd and serves its doorbells
+    /// in this process from then on.
+    fn give_back_doorbells(&self, db: &DoorbellServer<S>) {
+        let given = db.give_back(&self.privcmd, self.domid, |doorbells| {
+            for d in doorbells {
+                self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd.clone());
+            }
+        });
+        let Some((doorbells, failed)) = given else {
+            return;
+        };
+        for (d, e) in failed {
+            log::error!(
+                "domain {}: deassign ioeventfd (queue {} of the device at {:#x}): {e}",
+                self.domid,
+                d.vq,
+                d.base
+            );
+        }
+        log::warn!(
+            "domain {}: a request privcmd's ioeventfd does not serve reached doorbell server {}; \
+             its {} doorbells go through this process from now on",
+            self.domid,
+            db.id,
+            doorbells.len()
+        );
+    }
+
+    /// Takes the request in `slot` (of `vcpu`, whose local port is `port`), dispatches it,
+    /// completes it and notifies the port. Returns whether there was one.
+    fn serve_slot<B: DeviceBus>(
+        &self,
+        slot: Slot<'_>,
+        vcpu: usize,
+        port: Option<Port>,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> bool {
+        let Some(taken) = slot.take() else {
             return false;
         };
         let raw = taken.raw;
@@ -835,6 +1185,7 @@ impl<S: Sys> IoreqServer<S> {
         let answer = Answer {
             server: self,
             vcpu,
+            port,
             taken: Some(taken),
         };
         let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
@@ -848,9 +1199,9 @@ impl<S: Sys> IoreqServer<S> {
         true
     }
 
-    /// Tells `vcpu`'s port that its slot holds an answer.
-    fn notify_vcpu(&self, vcpu: usize) {
-        if let Some(&port) = self.local_ports.get(vcpu) {
+    /// Tells `vcpu`'s `port` that its slot holds an answer.
+    fn notify_vcpu(&self, vcpu: usize, port: Option<Port>) {
+        if let Some(port) = port {
             if let Err(e) = self.evtchn.notify(port) {
                 log::error!("domain {}: notifying vCPU {vcpu}: {e}", self.domid);
             }
@@ -926,6 +1277,11 @@ impl<S: Sys> IoreqServer<S> {
         for vcpu in 0..self.vcpus {
             n += usize::from(self.serve_vcpu(vcpu, dispatcher));
         }
+        if let Some(db) = self.doorbells.get() {
+            for vcpu in 0..self.vcpus {
+                n += usize::from(self.serve_doorbell(db, vcpu, dispatcher));
+            }
+        }
         n
     }
 
@@ -934,8 +1290,14 @@ impl<S: Sys> IoreqServer<S> {
         if self.buffered_port() == Some(port) {
             return self.serve_buffered(dispatcher);
         }
-        match self.local_ports.iter().position(|&p| p == port) {
-            Some(vcpu) => usize::from(self.serve_vcpu(vcpu, dispatcher)),
+        if let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) {
+            return usize::from(self.serve_vcpu(vcpu, dispatcher));
+        }
+        let db = self.doorbells.get();
+        match db.and_then(|db| db.vcpu_of(port)) {
+            Some(vcpu) => {
+                usize::from(self.serve_doorbell(db.expect("found in it"), vcpu, dispatcher))
+            }
             None => {
                 log::warn!("domain {}: event on unknown port {port}", self.domid);
                 0
@@ -977,7 +1339,14 @@ impl<S: Sys> IoreqServer<S> {
                     // event was in it (or was dropped when it was full): nobody will read those
                     // ports now, so nobody would unmask them, and their next events would stay
                     // pending in Xen for ever. Unmasking a port that is not masked does nothing.
-                    for &port in self.local_ports.iter().chain(self.buffered_port().iter()) {
+                    let doorbell_ports = self.doorbells.get().map(|db| db.local_ports());
+                    for port in self
+                        .local_ports
+                        .iter()
+                        .copied()
+                        .chain(self.buffered_port())
+                        .chain(doorbell_ports.into_iter().flatten())
+                    {
                         if let Err(e) = self.evtchn.unmask(port) {
                             log::error!("domain {}: {e}", self.domid);
                         }
@@ -1039,8 +1408,7 @@ impl<S: Sys> IoreqServer<S> {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Deassigns every kernel ioeventfd and irqfd, while the ioreq page and the ports they
-    /// point at are still ours. Each failure is logged; the first is returned.
+    /// Deassigns every kernel irqfd. Each failure is logged; the first is returned.
     fn deassign_kernel_eventfds(&mut self) -> Result<()> {
         let regs = std::mem::take(&mut *self.registrations());
         let mut first = Ok(());
@@ -1057,23 +1425,6 @@ impl<S: Sys> IoreqServer<S> {
                 }
             }
         };
-        if let Some(page) = &self.ioreq {
-            for (base, size, vq, eventfd) in &regs.ioeventfds {
-                // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
-                let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
-                let res = self.privcmd.ioeventfd(
-                    self.domid,
-                    page.page().mapping(),
-                    &self.local_ports,
-                    *base,
-                    (*size).into(),
-                    *vq,
-                    fd,
-                    true,
-                );
-                keep(res, "deassign ioeventfd");
-            }
-        }
         for (eventfd, op) in &regs.irqfds {
             // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
             let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
@@ -1086,8 +1437,15 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     fn teardown(&mut self) -> Result<()> {
-        // First: the kernel's registrations point into the page and at the ports released below.
-        let deassigned = self.deassign_kernel_eventfds();
+        // First: the kernel's registrations point into the pages and at the ports released
+        // below. The doorbell server deassigns its ioeventfds before it lets go of its own.
+        let mut deassigned = self.deassign_kernel_eventfds();
+        if let Some(db) = self.doorbells.take() {
+            let res = self.destroy_doorbell_server(db);
+            if deassigned.is_ok() {
+                deassigned = res;
+            }
+        }
         self.buf_port = None;
         self.ports.clear();
         self.local_ports.clear();

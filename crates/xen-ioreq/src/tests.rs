@@ -496,7 +496,12 @@ struct FakeState {
     ops: Vec<(u32, Vec<u8>)>,
     /// MMAP_RESOURCE calls: (domid, type, id, idx, num).
     resources: Vec<(u16, u32, u32, u32, u64)>,
-    ioreq_page: usize,
+    /// Synchronous pages by server id (where the fake's Xen writes requests).
+    pages: Vec<(u16, usize)>,
+    /// MMIO ranges by server id, inclusive (Xen's rangesets).
+    ranges: Vec<(u16, u64, u64)>,
+    /// privcmd's kernel ioeventfd records (`struct privcmd_kernel_ioreq`).
+    kioreqs: Vec<Kioreq>,
     bound: Vec<(u32, u32)>,
     unbound: Vec<u32>,
     notified: Vec<u32>,
@@ -541,6 +546,19 @@ impl FakeState {
     }
 }
 
+/// privcmd's record of the ioeventfds of one ioreq page: keyed by the page's user address,
+/// with handlers on `ports` (one per vCPU) and the registrations.
+#[derive(Debug)]
+struct Kioreq {
+    uioreq: usize,
+    ports: Vec<u32>,
+    /// (device base, access size, virtqueue, eventfd).
+    entries: Vec<(u64, u32, u32, RawFd)>,
+    /// The vCPUs whose slot the handler has checked and not yet stored to (see
+    /// [`FakeXen::handler_check`]).
+    running: Vec<usize>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct FakeXen(Arc<Mutex<FakeState>>);
 
@@ -548,6 +566,40 @@ const BUF_REMOTE_PORT: u32 = 77;
 
 fn vp_eport(vcpu: usize) -> u32 {
     40 + vcpu as u32
+}
+
+/// The event channel Xen gives `vcpu` for server `id` (server 1's are [`vp_eport`]'s).
+fn remote_port(id: u16, vcpu: usize) -> u32 {
+    vp_eport(vcpu) + 1000 * u32::from(id - 1)
+}
+
+/// Old privcmd's handler (Linux 6.7 to 6.12.116), second half, for `vcpu` of `k`: it stores
+/// `IN_PROCESS`, compares, and stores `IORESP_READY` (and signals the eventfd) on a match,
+/// `READY` otherwise; plain stores, as the kernel's.
+fn finish_handler(s: &mut FakeState, k: &Kioreq, vcpu: usize) {
+    let slot = k.uioreq + vcpu * 32;
+    // SAFETY: the page of a kioreq is a live fake mapping; the slot is inside it.
+    let r = unsafe { (slot as *const Ioreq).read_volatile() };
+    let state = (slot + IOREQ_FLAGS_OFFSET) as *mut u8;
+    let store = |st: u8| {
+        // SAFETY: as above; a byte store to the flags byte, like the kernel's bitfield store.
+        unsafe { state.write_volatile((state.read_volatile() & !0xf) | st) }
+    };
+    store(STATE_IOREQ_INPROCESS);
+    let hit = k
+        .entries
+        .iter()
+        .find(|e| r.addr == e.0 + 0x50 && r.size == e.1 && (r.data & 0xffff) as u32 == e.2);
+    match hit {
+        Some(e) => {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: writing 8 bytes from a live buffer to the registered eventfd.
+            unsafe { libc::write(e.3, one.as_ptr().cast(), 8) };
+            store(STATE_IORESP_READY);
+            s.port_calls.push(("kernel notify", k.ports[vcpu]));
+        }
+        None => store(STATE_IOREQ_READY),
+    }
 }
 
 impl FakeXen {
@@ -572,6 +624,108 @@ impl FakeXen {
             s.masked.insert(port);
             s.queue(port);
         }
+    }
+
+    /// Xen forwards the guest access `r` of `vcpu` like `ioreq_server_select`: to the server
+    /// (highest id first) whose MMIO ranges contain it, whose slot it fills and publishes.
+    /// Returns that server's id.
+    fn guest_access(&self, vcpu: usize, mut r: Ioreq) -> u16 {
+        let s = self.state();
+        let last = r.addr + u64::from(r.size) - 1;
+        let id = s
+            .ranges
+            .iter()
+            .filter(|g| g.1 <= r.addr && g.2 >= last)
+            .map(|g| g.0)
+            .max()
+            .expect("an access some server holds");
+        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        r.vp_eport = remote_port(id, vcpu);
+        r.set_state(STATE_IOREQ_NONE);
+        // SAFETY: slot `vcpu` of a live fake mapping.
+        unsafe {
+            let slot = (page + vcpu * 32) as *mut u8;
+            slot.cast::<Ioreq>().write_volatile(r);
+            std::sync::atomic::fence(Ordering::Release);
+            slot.add(IOREQ_FLAGS_OFFSET)
+                .write_volatile(r.flags | STATE_IOREQ_READY);
+        }
+        id
+    }
+
+    /// The state of `vcpu`'s slot of server `id`.
+    fn slot_state(&self, id: u16, vcpu: usize) -> u8 {
+        let page = self
+            .state()
+            .pages
+            .iter()
+            .find(|p| p.0 == id)
+            .expect("mapped")
+            .1;
+        // SAFETY: the flags byte of slot `vcpu` of a live fake mapping.
+        unsafe { ((page + vcpu * 32 + IOREQ_FLAGS_OFFSET) as *const u8).read_volatile() & 0xf }
+    }
+
+    /// Xen takes the answer of `vcpu`'s slot of server `id` (`IORESP_READY` → `NONE`).
+    fn consume(&self, id: u16, vcpu: usize) {
+        assert_eq!(self.slot_state(id, vcpu), STATE_IORESP_READY);
+        let page = self
+            .state()
+            .pages
+            .iter()
+            .find(|p| p.0 == id)
+            .expect("mapped")
+            .1;
+        let flags = (page + vcpu * 32 + IOREQ_FLAGS_OFFSET) as *mut u8;
+        // SAFETY: as in `slot_state`.
+        unsafe { flags.write_volatile(flags.read_volatile() & !0xf) };
+    }
+
+    /// The event of `vcpu`'s port of server `id`: the evtchn driver queues it for userspace
+    /// ([`FakeXen::notify`] of the local port) and privcmd's handler, if one is bound to the
+    /// port, runs its first half: the slot is `READY` and holds a write of type `COPY`. What
+    /// it stores comes later, in [`FakeXen::handler_finish`] (or when a deassign waits for
+    /// it). Returns whether the handler went on to its stores.
+    fn event(&self, id: u16, vcpu: usize) -> bool {
+        let local = {
+            let s = self.state();
+            let remote = remote_port(id, vcpu);
+            s.bound
+                .iter()
+                .rev()
+                .find(|b| b.0 == remote)
+                .expect("bound")
+                .1
+        };
+        self.notify(local);
+        let mut s = self.state();
+        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        let Some(k) = s.kioreqs.iter_mut().find(|k| k.uioreq == page) else {
+            return false;
+        };
+        // SAFETY: slot `vcpu` of a live fake mapping.
+        let r = unsafe { ((page + vcpu * 32) as *const Ioreq).read_volatile() };
+        if r.state() != STATE_IOREQ_READY || r.type_ != IOREQ_TYPE_COPY || r.is_read() {
+            return false;
+        }
+        k.running.push(vcpu);
+        true
+    }
+
+    /// The handler started by [`FakeXen::event`] makes its stores, if it is still running.
+    fn handler_finish(&self, id: u16, vcpu: usize) {
+        let mut s = self.state();
+        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        let Some(i) = s.kioreqs.iter().position(|k| k.uioreq == page) else {
+            return;
+        };
+        let Some(at) = s.kioreqs[i].running.iter().position(|&v| v == vcpu) else {
+            return;
+        };
+        s.kioreqs[i].running.remove(at);
+        let k = s.kioreqs.remove(i);
+        finish_handler(&mut s, &k, vcpu);
+        s.kioreqs.insert(i, k);
     }
 
     /// Whether the evtchn descriptor is readable now (what epoll would report).
@@ -617,6 +771,39 @@ impl FakeXen {
                 a.id = s.next_id;
                 *head = XenDmOp::new(op, &a);
             }
+            XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER | XEN_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER => {
+                let a: XenDmOpIoreqServerRange = head.payload();
+                if a.type_ == XEN_DMOP_IO_RANGE_MEMORY {
+                    let same = |r: &&(u16, u64, u64)| r.0 == a.id;
+                    if op == XEN_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER {
+                        // Xen refuses an overlap within one server (not across servers).
+                        if s.ranges
+                            .iter()
+                            .filter(same)
+                            .any(|r| r.1 <= a.end && r.2 >= a.start)
+                        {
+                            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+                        }
+                        s.ranges.push((a.id, a.start, a.end));
+                    } else {
+                        // A contained range is removed, splitting the one holding it.
+                        let Some(i) = s
+                            .ranges
+                            .iter()
+                            .position(|r| r.0 == a.id && r.1 <= a.start && r.2 >= a.end)
+                        else {
+                            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+                        };
+                        let (id, start, end) = s.ranges.remove(i);
+                        if start < a.start {
+                            s.ranges.push((id, start, a.start - 1));
+                        }
+                        if a.end < end {
+                            s.ranges.push((id, a.end + 1, end));
+                        }
+                    }
+                }
+            }
             XEN_DMOP_NR_VCPUS => *head = XenDmOp::new(op, &XenDmOpNrVcpus { vcpus: s.vcpus }),
             XEN_DMOP_GET_IOREQ_SERVER_INFO => {
                 let mut a: XenDmOpGetIoreqServerInfo = head.payload();
@@ -625,12 +812,13 @@ impl FakeXen {
             }
             XEN_DMOP_SET_IOREQ_SERVER_STATE => {
                 let a: XenDmOpSetIoreqServerState = head.payload();
-                if a.enabled == 1 && s.ioreq_page != 0 {
+                let page = s.pages.iter().find(|p| p.0 == a.id).map(|p| p.1);
+                if let (1, Some(page)) = (a.enabled, page) {
                     // Xen writes each vCPU's event channel into its slot on enable.
                     for v in 0..s.vcpus as usize {
-                        let p = (s.ioreq_page + v * 32 + 24) as *mut u32;
+                        let p = (page + v * 32 + 24) as *mut u32;
                         // SAFETY: the fake's own mapping of the ioreq page, slot v < vcpus.
-                        unsafe { p.write_volatile(vp_eport(v)) };
+                        unsafe { p.write_volatile(remote_port(a.id, v)) };
                     }
                 }
             }
@@ -653,7 +841,7 @@ impl Sys for FakeXen {
                 }
                 s.resources.push((r.dom, r.type_, r.id, r.idx, r.num));
                 if r.idx == 1 {
-                    s.ioreq_page = r.addr as usize;
+                    s.pages.push((r.id as u16, r.addr as usize));
                 }
                 Ok(0)
             }
@@ -682,6 +870,21 @@ impl Sys for FakeXen {
                     };
                     s.registered.remove(i);
                     s.lifecycle.push(format!("deassign {kind}"));
+                    if kind == "ioeventfd" {
+                        // SAFETY: a live PrivcmdIoeventfd.
+                        let a = unsafe { &*(arg as *const PrivcmdIoeventfd) };
+                        if let Some(k) = s.kioreqs.iter().position(|k| k.uioreq == a.ioreq as usize)
+                        {
+                            s.kioreqs[k].entries.retain(|e| e.3 != fd as RawFd);
+                            if s.kioreqs[k].entries.is_empty() {
+                                // Unbinding the handlers waits for a running one to finish.
+                                let k = s.kioreqs.remove(k);
+                                for v in k.running.clone() {
+                                    finish_handler(&mut s, &k, v);
+                                }
+                            }
+                        }
+                    }
                     return Ok(0);
                 }
                 s.registered.push((kind, fd));
@@ -698,6 +901,23 @@ impl Sys for FakeXen {
                     // SAFETY: a live PrivcmdIoeventfd.
                     let a = unsafe { &*(arg as *const PrivcmdIoeventfd) };
                     s.ioeventfds.push((a.addr, a.addr_len, a.vq));
+                    let entry = (a.addr, a.addr_len, a.vq, a.event_fd as RawFd);
+                    // privcmd keys its record by the page's user address.
+                    match s.kioreqs.iter_mut().find(|k| k.uioreq == a.ioreq as usize) {
+                        Some(k) => k.entries.push(entry),
+                        None => {
+                            // SAFETY: privcmd passes `vcpus` live ports.
+                            let ports = unsafe {
+                                std::slice::from_raw_parts(a.ports as *const u32, a.vcpus as usize)
+                            };
+                            s.kioreqs.push(Kioreq {
+                                uioreq: a.ioreq as usize,
+                                ports: ports.to_vec(),
+                                entries: vec![entry],
+                                running: Vec::new(),
+                            });
+                        }
+                    }
                 }
                 Ok(0)
             }
@@ -775,7 +995,7 @@ impl Sys for FakeXen {
     unsafe fn munmap(&self, addr: *mut c_void, len: usize) -> io::Result<()> {
         {
             let mut s = self.state();
-            if addr as usize == s.ioreq_page {
+            if s.pages.iter().any(|p| p.1 == addr as usize) {
                 s.lifecycle.push("unmap ioreq page".into());
             }
         }
@@ -1244,72 +1464,199 @@ fn teardown_deassigns_kernel_eventfds_before_unmapping() {
     }
 }
 
+/// Issue 13, finding 4, replayed deterministically: privcmd's handler (Linux 6.7 to 6.12.116)
+/// runs on every event of the ports it was given, checks the slot is a `READY` write, and
+/// stores `IN_PROCESS` and then `READY` (no match) or `IORESP_READY` (a doorbell) with plain
+/// stores. Here each event starts the handler, this process serves the same event in between,
+/// and only then does the handler store. A non-doorbell write that shared the handler's server
+/// would be answered and then put back to `READY` (served twice, or a stale `READY` after Xen
+/// consumed the answer: "bad IO state"). With the doorbells in a server of their own, every
+/// access is answered exactly once, by one party.
 #[test]
-fn doorbell_writes_the_kernel_serves_are_left_to_it() {
-    let (_fx, privcmd, evtchn) = fake(1);
+fn privcmd_handler_never_stores_over_an_answer_of_ours() {
+    let (fx, privcmd, evtchn) = fake(1);
     let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server
+        .map_range(IoRange::mmio(MMIO_BASE, 0x100).unwrap())
+        .unwrap();
+    server.enable().unwrap();
     let r = rig();
     let mut d = dispatcher(&r);
-    server.enable().unwrap();
     let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
-        server.add_ioeventfd(MMIO_BASE, 4, 2, kick).unwrap(),
+        server.add_ioeventfd(MMIO_BASE, 4, 0, kick.clone()).unwrap(),
         NotifyPath::Kernel
     );
-    let notify = MMIO_BASE + 0x50;
-
-    // Queue 2's doorbell is the kernel's: not taken, not dispatched, still READY.
-    publish(
-        &server,
-        0,
-        ioreq(IOREQ_TYPE_COPY, notify, 4, 1, IOREQ_WRITE, 2),
-    );
-    assert!(!server.serve_vcpu(0, &mut d));
-    assert_eq!(slot_of(&server, 0).state(), STATE_IOREQ_READY);
-    assert_eq!(d.stats().completed, 0);
-
-    // Another queue, another size, a read of the register: userspace's.
-    for (size, dir, data) in [(4, IOREQ_WRITE, 3), (2, IOREQ_WRITE, 2), (4, IOREQ_READ, 0)] {
-        publish(
-            &server,
-            0,
-            ioreq(IOREQ_TYPE_COPY, notify, size, 1, dir, data),
-        );
-        assert!(
-            server.serve_vcpu(0, &mut d),
-            "size {size} dir {dir} data {data}"
-        );
-        assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
-    }
-    assert_eq!(d.stats().completed, 3);
-
-    // A slot the kernel's handler holds IN_PROCESS while it compares is waited for, not
-    // skipped: the handler puts a request that is not its own back to READY, and that
-    // request's event may already be consumed.
-    publish(
-        &server,
-        0,
-        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
-    );
-    let flags = server.ioreq_page().page().page_ptr().as_ptr() as usize + IOREQ_FLAGS_OFFSET;
-    let ready = slot_of(&server, 0).flags;
-    // SAFETY: the flags byte of slot 0, inside the server's live page.
-    unsafe { (flags as *mut u8).write_volatile((ready & !0xf) | STATE_IOREQ_INPROCESS) };
-    let handler = std::thread::spawn(move || {
-        // The handler's comparisons take a while...
-        for _ in 0..100_000 {
-            std::hint::spin_loop();
+    let accesses = [
+        ("Status write", MMIO_BASE + 0x70, IOREQ_WRITE, 0xf),
+        ("doorbell of queue 0", MMIO_BASE + 0x50, IOREQ_WRITE, 0),
+        ("QueueSel write", MMIO_BASE + 0x30, IOREQ_WRITE, 1),
+        ("Status read", MMIO_BASE + 0x70, IOREQ_READ, 0),
+        ("doorbell again", MMIO_BASE + 0x50, IOREQ_WRITE, 0x1_0000),
+    ];
+    for round in 0..3 {
+        for (what, addr, dir, data) in accesses {
+            let device_before = r.regs.accesses.load(Ordering::Relaxed);
+            let id = fx.guest_access(0, ioreq(IOREQ_TYPE_COPY, addr, 4, 1, dir, data));
+            let handler = fx.event(id, 0);
+            server.serve_pending(&mut d).unwrap();
+            fx.handler_finish(id, 0);
+            assert_eq!(
+                fx.slot_state(id, 0),
+                STATE_IORESP_READY,
+                "round {round}, {what}: answered once and left answered (handler ran: {handler})"
+            );
+            let doorbell = addr == MMIO_BASE + 0x50;
+            let device = r.regs.accesses.load(Ordering::Relaxed) - device_before;
+            assert_eq!(
+                device,
+                usize::from(!doorbell),
+                "round {round}, {what}: device accesses"
+            );
+            if doorbell {
+                assert_eq!(
+                    kick.read().unwrap(),
+                    1,
+                    "round {round}, {what}: the kernel signalled"
+                );
+            }
+            fx.consume(id, 0);
+            assert_eq!(
+                fx.slot_state(id, 0),
+                STATE_IOREQ_NONE,
+                "round {round}, {what}"
+            );
         }
-        // SAFETY: as above; the page outlives the thread (joined below).
-        unsafe { (flags as *mut u8).write_volatile(ready) };
-    });
-    assert!(
-        server.serve_vcpu(0, &mut d),
-        "served once the handler let go"
+    }
+    assert!(server.doorbells_in_kernel());
+    assert_eq!(
+        d.stats().ioeventfd_hits,
+        0,
+        "no doorbell went through this process"
     );
-    handler.join().unwrap();
-    assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
-    assert_eq!(d.stats().completed, 4);
+}
+
+/// A request for the doorbell register that privcmd's handler does not serve (here a 2-byte
+/// write, which it still checks and stores over) is not taken while the kernel may hold it:
+/// the server deassigns the kernel's ioeventfds (which waits for a handler still running),
+/// serves the request in this process, and rings the doorbells itself from then on.
+#[test]
+fn a_request_the_kernel_does_not_serve_takes_the_doorbells_back_first() {
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server
+        .map_range(IoRange::mmio(MMIO_BASE, 0x100).unwrap())
+        .unwrap();
+    server.enable().unwrap();
+    let r = rig();
+    let mut d = dispatcher(&r);
+    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    assert_eq!(
+        server.add_ioeventfd(MMIO_BASE, 4, 0, kick.clone()).unwrap(),
+        NotifyPath::Kernel
+    );
+    let id = fx.guest_access(
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 2, 1, IOREQ_WRITE, 0),
+    );
+    assert_eq!(Some(id), server.doorbell_server_id());
+    assert!(
+        fx.event(id, 0),
+        "the handler checks the write and will store"
+    );
+    server.serve_pending(&mut d).unwrap();
+    fx.handler_finish(id, 0);
+    assert_eq!(fx.slot_state(id, 0), STATE_IORESP_READY);
+    assert_eq!(
+        r.regs.accesses.load(Ordering::Relaxed),
+        1,
+        "served once, by the device"
+    );
+    assert!(kick.read().is_err(), "not a doorbell");
+    assert!(!server.doorbells_in_kernel());
+    assert!(fx.state().kioreqs.is_empty(), "privcmd's record is gone");
+    fx.consume(id, 0);
+
+    // The doorbell now goes through this process.
+    let id = fx.guest_access(
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 0x50, 4, 1, IOREQ_WRITE, 0),
+    );
+    assert!(!fx.event(id, 0), "no handler any more");
+    server.serve_pending(&mut d).unwrap();
+    assert_eq!(fx.slot_state(id, 0), STATE_IORESP_READY);
+    assert_eq!(kick.read().unwrap(), 1);
+    assert_eq!(
+        r.regs.accesses.load(Ordering::Relaxed),
+        1,
+        "the device is not reached"
+    );
+    assert_eq!(d.stats().ioeventfd_hits, 1);
+}
+
+/// The main server's ranges lose the doorbell registers, now and later: Xen has one server
+/// for each byte.
+#[test]
+fn doorbell_registers_move_to_a_server_of_their_own() {
+    let (fx, privcmd, evtchn) = fake(2);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    server
+        .map_range(IoRange::mmio(MMIO_BASE, 0x200).unwrap())
+        .unwrap();
+    server.enable().unwrap();
+    for vq in 0..2 {
+        let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        assert_eq!(
+            server.add_ioeventfd(MMIO_BASE, 4, vq, kick).unwrap(),
+            NotifyPath::Kernel
+        );
+    }
+    let db = server.doorbell_server_id().unwrap();
+    assert_ne!(db, server.id());
+    let second = MMIO_BASE + 0x1000;
+    server
+        .map_range(IoRange::mmio(second, 0x200).unwrap())
+        .unwrap();
+    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+    server.add_ioeventfd(second, 4, 0, kick).unwrap();
+    let mut ranges = fx.state().ranges.clone();
+    ranges.sort_unstable();
+    let main = server.id();
+    assert_eq!(
+        ranges,
+        vec![
+            (main, MMIO_BASE, MMIO_BASE + 0x4f),
+            (main, MMIO_BASE + 0x54, MMIO_BASE + 0x1ff),
+            (main, second, second + 0x4f),
+            (main, second + 0x54, second + 0x1ff),
+            (db, MMIO_BASE + 0x50, MMIO_BASE + 0x53),
+            (db, second + 0x50, second + 0x53),
+        ]
+    );
+    // Unmapping as mapped works; mapping again keeps the register out.
+    server
+        .unmap_range(IoRange::mmio(MMIO_BASE, 0x200).unwrap())
+        .unwrap();
+    server
+        .map_range(IoRange::mmio(MMIO_BASE, 0x200).unwrap())
+        .unwrap();
+    assert_eq!(fx.state().ranges.iter().filter(|r| r.0 == main).count(), 4);
+    // Teardown destroys both servers.
+    let destroyed_before = fx
+        .ops()
+        .iter()
+        .filter(|&&o| o == XEN_DMOP_DESTROY_IOREQ_SERVER)
+        .count();
+    server.shutdown().unwrap();
+    let destroyed: Vec<u16> = fx
+        .state()
+        .ops
+        .iter()
+        .filter(|(o, _)| *o == XEN_DMOP_DESTROY_IOREQ_SERVER)
+        .skip(destroyed_before)
+        .map(|(_, b)| XenDmOpDestroyIoreqServer::from_bytes(b).unwrap().id)
+        .collect();
+    assert_eq!(destroyed, vec![db, main]);
 }
 
 /// `enable` that fails to bind a port leaves nothing half done: the server is disabled again
