@@ -33,8 +33,9 @@ pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The transport calls these under its own lock, one at a time.
 pub trait Backend: Send {
     /// The device's feature bits (all 64; the transport shows them 32 at a
-    /// time through DeviceFeatures).
-    fn device_features(&mut self) -> u64;
+    /// time through DeviceFeatures). An error (a backend that is gone) sets
+    /// DEVICE_NEEDS_RESET and shows the driver no features.
+    fn device_features(&mut self) -> Result<u64, BackendError>;
     /// The driver accepted `features` (a subset of [`device_features`]) and
     /// is setting FEATURES_OK. An error leaves FEATURES_OK clear.
     ///
@@ -51,6 +52,14 @@ pub trait Backend: Send {
     fn notify(&mut self, index: u16) -> Result<(), BackendError>;
     /// The driver reset the device (Status 0): stop every queue.
     fn reset(&mut self) -> Result<(), BackendError>;
+    /// Is the backend still there? A VMM's event loop asks from time to
+    /// time (or when the backend's connection becomes readable) through
+    /// [`MmioTransport::check_backend`]; the default says yes.
+    ///
+    /// [`MmioTransport::check_backend`]: crate::MmioTransport::check_backend
+    fn check(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 impl fmt::Debug for dyn Backend {

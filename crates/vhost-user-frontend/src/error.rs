@@ -104,3 +104,81 @@ pub enum Error {
         source: BackendError,
     },
 }
+
+/// What went wrong between the relay and its vhost-user daemon.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The daemon's socket could not be connected (or set up) in time.
+    #[error("cannot connect to the vhost-user daemon at {}", socket.display())]
+    Connect {
+        /// The socket.
+        socket: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon closed the connection (it exited or crashed).
+    #[error("the vhost-user daemon closed the connection ({op})")]
+    Disconnected {
+        /// What the relay was doing.
+        op: &'static str,
+    },
+    /// A request failed (refused, timed out, or a malformed reply).
+    #[error("vhost-user {op} failed")]
+    Protocol {
+        /// The request.
+        op: &'static str,
+        /// The vhost crate's error.
+        #[source]
+        source: vhost::Error,
+    },
+    /// An eventfd operation failed.
+    #[error("cannot {op}")]
+    Eventfd {
+        /// What was attempted.
+        op: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon has fewer queues than the device profile.
+    #[error("the daemon offers {offered} queues, the device needs {needed}")]
+    TooFewQueues {
+        /// GET_QUEUE_NUM's answer.
+        offered: u64,
+        /// The profile's queue count.
+        needed: u16,
+    },
+    /// A queue area the driver set up is not in the shared memory.
+    #[error("queue {index}: {area} at guest address {addr:#x} ({len} bytes) is not in shared guest memory")]
+    QueueOutsideMemory {
+        /// Queue index.
+        index: u16,
+        /// Which area.
+        area: &'static str,
+        /// Its guest address.
+        addr: u64,
+        /// Its length.
+        len: u64,
+    },
+    /// A queue index past the device's queues.
+    #[error("queue {index} does not exist (the device has {num_queues})")]
+    NoQueue {
+        /// Queue index.
+        index: u16,
+        /// Queues the device has.
+        num_queues: u16,
+    },
+    /// GET_CONFIG answered with another size than asked.
+    #[error("GET_CONFIG returned {got} bytes, asked for {asked}")]
+    ConfigSize {
+        /// Bytes asked for.
+        asked: usize,
+        /// Bytes returned.
+        got: usize,
+    },
+    /// An earlier failure dropped the connection; the device must be reset.
+    #[error("the vhost-user connection failed earlier; the device needs a reset")]
+    NeedsReset,
+}

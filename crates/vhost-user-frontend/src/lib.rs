@@ -7,15 +7,18 @@
 //! [`MmioTransport`] implements `vm_device_bus::IoHandler`, so the same
 //! object serves a KVM guest (from a vCPU loop) and a Xen guest (from an
 //! IOREQ server). The register state machine is kept apart from whatever
-//! does the device's work behind the [`Backend`] trait; the vhost-user relay
-//! is one such backend (not written yet), a mock in the unit tests another.
+//! does the device's work behind the [`Backend`] trait: [`VhostUserRelay`]
+//! relays it to a vhost-user backend daemon over its Unix socket, sharing
+//! guest memory described by [`SharedMemory`]. When the daemon signals a
+//! queue's call eventfd, the VMM calls
+//! [`MmioTransport::used_buffer_interrupt`] with its [`Interrupt`].
 //!
 //! ```
 //! use vhost_user_frontend::{Backend, BackendError, DeviceType, MmioTransport, QueueConfig};
 //!
 //! struct Nothing;
 //! impl Backend for Nothing {
-//!     fn device_features(&mut self) -> u64 { 1 << 32 }
+//!     fn device_features(&mut self) -> Result<u64, BackendError> { Ok(1 << 32) }
 //!     fn set_features(&mut self, _: u64) -> Result<(), BackendError> { Ok(()) }
 //!     fn read_config(&mut self, _: u32, d: &mut [u8]) -> Result<(), BackendError> { d.fill(0); Ok(()) }
 //!     fn write_config(&mut self, _: u32, _: &[u8]) -> Result<(), BackendError> { Ok(()) }
@@ -35,9 +38,15 @@
 pub mod backend;
 pub mod devices;
 pub mod error;
+pub mod interrupt;
+pub mod memory;
 pub mod mmio;
+pub mod vhost_user;
 
 pub use backend::{Backend, BackendError, QueueConfig};
 pub use devices::{DeviceProfile, DeviceType};
-pub use error::Error;
+pub use error::{Error, RelayError};
+pub use interrupt::Interrupt;
+pub use memory::{MemoryError, SharedMemory, SharedRegion};
 pub use mmio::MmioTransport;
+pub use vhost_user::{QueueEventFds, RelayConfig, VhostUserRelay};

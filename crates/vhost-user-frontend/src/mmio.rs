@@ -8,14 +8,20 @@
 //! 0x100 on) takes 1, 2, 4 or 8 bytes, queue sizes must be powers of two no
 //! larger than QueueNumMax and queue areas must be aligned as section 2.7
 //! asks. A refused access returns an [`Error`]; nothing panics.
+//!
+//! A backend that fails (a daemon that died, a socket that closed) sets
+//! DEVICE_NEEDS_RESET and the config-change interrupt bit: queues stay
+//! stopped until the driver resets the device (Status 0), after which the
+//! backend may serve again.
 
 use std::sync::{Mutex, MutexGuard};
 
 use vm_device_bus::{DeviceError, IoHandler};
 
-use crate::backend::{Backend, QueueConfig};
+use crate::backend::{Backend, BackendError, QueueConfig};
 use crate::devices::DeviceProfile;
 use crate::error::Error;
+use crate::interrupt::Interrupt;
 
 /// "virt" in little endian.
 pub const MAGIC_VALUE: u32 = 0x7472_6976;
@@ -138,9 +144,40 @@ impl<B: Backend> MmioTransport<B> {
     /// The backend is gone or broken: set DEVICE_NEEDS_RESET and the
     /// config-change interrupt bit (virtio 1.2, section 2.1.2).
     pub fn set_needs_reset(&self) {
-        let mut g = self.lock();
-        g.0.status |= status::DEVICE_NEEDS_RESET;
-        g.0.interrupt_status |= interrupt::CONFIG_CHANGE;
+        needs_reset(&mut self.lock().0);
+    }
+
+    /// The backend used buffers (its call eventfd fired): set the
+    /// used-buffer bit of InterruptStatus, then inject through `irq`. A
+    /// VMM's event loop calls this for every call eventfd it sees fire
+    /// (read the eventfd first, so that it can fire again).
+    pub fn used_buffer_interrupt(&self, irq: &dyn Interrupt) -> std::io::Result<()> {
+        // The bit is set before the injection, so the guest's handler sees it.
+        self.signal_used();
+        irq.trigger()
+    }
+
+    /// Ask the backend whether it is still there; if not, set
+    /// DEVICE_NEEDS_RESET, inject the config-change interrupt through `irq`
+    /// and return the backend's error.
+    pub fn check_backend(&self, irq: &dyn Interrupt) -> Result<(), Error> {
+        let result = {
+            let mut g = self.lock();
+            let (st, be) = &mut *g;
+            be.check()
+                .map_err(|source| backend_failed(st, "check the backend", source))
+        };
+        if result.is_err() {
+            if let Err(e) = irq.trigger() {
+                log::warn!("virtio-mmio: cannot inject the config-change interrupt: {e}");
+            }
+        }
+        result
+    }
+
+    /// Run `f` on the backend, under the transport's lock.
+    pub fn with_backend<R>(&self, f: impl FnOnce(&mut B) -> R) -> R {
+        f(&mut self.lock().1)
     }
 
     /// Read a register or config space at `offset`.
@@ -148,10 +185,10 @@ impl<B: Backend> MmioTransport<B> {
         if offset >= CONFIG_OFFSET {
             let off = config_offset(offset, data.len())?;
             let mut g = self.lock();
-            return g.1.read_config(off, data).map_err(|source| Error::Backend {
-                op: "read config space",
-                source,
-            });
+            let (st, be) = &mut *g;
+            return be
+                .read_config(off, data)
+                .map_err(|source| backend_failed(st, "read config space", source));
         }
         check_register(offset, data.len())?;
         let mut g = self.lock();
@@ -162,10 +199,15 @@ impl<B: Backend> MmioTransport<B> {
             0x004 => VERSION,
             0x008 => self.profile.device_id,
             0x00c => self.vendor_id,
-            0x010 => match st.device_features_sel {
-                0 => be.device_features() as u32,
-                1 => (be.device_features() >> 32) as u32,
-                _ => 0,
+            0x010 => match (st.device_features_sel, be.device_features()) {
+                (0, Ok(f)) => f as u32,
+                (1, Ok(f)) => (f >> 32) as u32,
+                (_, Ok(_)) => 0,
+                (_, Err(source)) => {
+                    let e = backend_failed(st, "read the device features", source);
+                    log::warn!("virtio-mmio: {e}");
+                    0
+                }
             },
             0x034 => sel_queue.map_or(0, |_| u32::from(self.profile.max_queue_size)),
             0x044 => u32::from(sel_queue.is_some_and(|q| q.ready)),
@@ -188,13 +230,10 @@ impl<B: Backend> MmioTransport<B> {
         if offset >= CONFIG_OFFSET {
             let off = config_offset(offset, data.len())?;
             let mut g = self.lock();
-            return g
-                .1
+            let (st, be) = &mut *g;
+            return be
                 .write_config(off, data)
-                .map_err(|source| Error::Backend {
-                    op: "write config space",
-                    source,
-                });
+                .map_err(|source| backend_failed(st, "write config space", source));
         }
         check_register(offset, data.len())?;
         let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
@@ -257,12 +296,12 @@ impl<B: Backend> MmioTransport<B> {
                     driver: q.driver,
                     device: q.device,
                 };
-                be.activate_queue(index, cfg)
-                    .map_err(|source| Error::Backend {
-                        op: "activate a queue",
-                        source,
-                    })?;
-                q.ready = true;
+                if let Err(source) = be.activate_queue(index, cfg) {
+                    return Err(backend_failed(st, "activate a queue", source));
+                }
+                if let Some(q) = st.queues.get_mut(usize::from(index)) {
+                    q.ready = true;
+                }
             }
             0x050 => {
                 if st.status & status::DEVICE_NEEDS_RESET != 0 {
@@ -275,10 +314,9 @@ impl<B: Backend> MmioTransport<B> {
                         num_queues,
                     });
                 }
-                be.notify(value as u16).map_err(|source| Error::Backend {
-                    op: "notify a queue",
-                    source,
-                })?;
+                if let Err(source) = be.notify(value as u16) {
+                    return Err(backend_failed(st, "notify a queue", source));
+                }
             }
             0x064 => st.interrupt_status &= !value,
             0x070 => return self.write_status(st, be, value),
@@ -332,17 +370,38 @@ impl<B: Backend> MmioTransport<B> {
         }
         let mut new = value;
         if value & status::FEATURES_OK != 0 && driver_bits & status::FEATURES_OK == 0 {
-            let offered = be.device_features();
             let wanted = st.driver_features;
-            let ok = wanted & !offered == 0 && wanted & VIRTIO_F_VERSION_1 != 0;
+            let accepted = be.device_features().and_then(|offered| {
+                if wanted & !offered != 0 || wanted & VIRTIO_F_VERSION_1 == 0 {
+                    return Ok(false);
+                }
+                be.set_features(wanted).map(|()| true)
+            });
             // A refused negotiation leaves FEATURES_OK clear for the driver to see.
-            if !ok || be.set_features(wanted).is_err() {
-                new &= !status::FEATURES_OK;
+            match accepted {
+                Ok(true) => {}
+                Ok(false) => new &= !status::FEATURES_OK,
+                Err(source) => {
+                    new &= !status::FEATURES_OK;
+                    let e = backend_failed(st, "negotiate features", source);
+                    log::warn!("virtio-mmio: {e}");
+                }
             }
         }
         st.status = new | (st.status & status::DEVICE_NEEDS_RESET);
         Ok(())
     }
+}
+
+fn needs_reset(st: &mut State) {
+    st.status |= status::DEVICE_NEEDS_RESET;
+    st.interrupt_status |= interrupt::CONFIG_CHANGE;
+}
+
+/// The backend failed `op`: the device needs a reset.
+fn backend_failed(st: &mut State, op: &'static str, source: BackendError) -> Error {
+    needs_reset(st);
+    Error::Backend { op, source }
 }
 
 fn check_register(offset: u64, size: usize) -> Result<(), Error> {
@@ -454,8 +513,8 @@ mod tests {
     const FEATURES: u64 = VIRTIO_F_VERSION_1 | 1 << 3;
 
     impl Backend for Mock {
-        fn device_features(&mut self) -> u64 {
-            FEATURES
+        fn device_features(&mut self) -> Result<u64, BackendError> {
+            Ok(FEATURES)
         }
         fn set_features(&mut self, f: u64) -> Result<(), BackendError> {
             self.calls.lock().unwrap().push(Call::SetFeatures(f));

@@ -1,0 +1,577 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The vhost-user relay: a [`Backend`] that serves the device through a
+//! vhost-user backend daemon on a Unix socket (the `vhost` crate's frontend
+//! side).
+//!
+//! # The conversation
+//!
+//! On connection: SET_OWNER, GET_FEATURES, and when the daemon offers
+//! VHOST_USER_F_PROTOCOL_FEATURES (bit 30, which the guest never sees)
+//! GET/SET_PROTOCOL_FEATURES for CONFIG, MQ and REPLY_ACK, GET_QUEUE_NUM
+//! (with MQ), then SET_MEM_TABLE from the [`SharedMemory`]. The driver's
+//! FEATURES_OK sends SET_FEATURES (with bit 30 added back when offered).
+//! QueueReady sends, for that queue, SET_VRING_NUM, SET_VRING_ADDR (frontend
+//! virtual addresses: the daemon translates them with the memory table's
+//! frontend addresses), SET_VRING_BASE 0, SET_VRING_KICK, SET_VRING_CALL and,
+//! with protocol features, SET_VRING_ENABLE 1. Status 0 sends GET_VRING_BASE
+//! for every started queue, which stops it.
+//!
+//! # Eventfds
+//!
+//! Each queue has a kick and a call eventfd, made once and kept across
+//! reconnections, so a VMM registers them once: [`VhostUserRelay::eventfds`]
+//! hands out copies. A KVM VMM may register the kick eventfd as an
+//! ioeventfd on QueueNotify (offset 0x50, data match on the queue index) so
+//! that kicks bypass userspace; otherwise [`Backend::notify`] writes it. The
+//! call eventfd fires when the daemon used buffers: the VMM's event loop
+//! reads it and calls
+//! [`MmioTransport::used_buffer_interrupt`](crate::MmioTransport::used_buffer_interrupt),
+//! which sets InterruptStatus before it injects. It must not be registered
+//! as an irqfd directly: the guest would take an interrupt whose status bit
+//! is not set yet.
+//!
+//! # A daemon that dies
+//!
+//! Every reply is awaited with a timeout, so a daemon that hangs gives an
+//! error, not a stuck vCPU; a closed socket gives [`RelayError::Disconnected`].
+//! A failure drops the connection and the transport sets DEVICE_NEEDS_RESET.
+//! After the driver resets the device, the next feature read or queue
+//! activation connects again (waiting up to the connect timeout for the
+//! daemon to listen), so a restarted daemon serves the device again.
+//! The process must ignore SIGPIPE (Rust programs do by default) so that a
+//! write to a closed socket is an error rather than a signal.
+//!
+//! # Xen
+//!
+//! The `vhost` crate's `xen` feature changes the memory table's layout for
+//! the whole build (Cargo unifies features), so this crate does not enable
+//! it. The Xen path will choose per connection by the negotiated protocol
+//! feature XEN_MMAP (bit 17): with it, regions name foreign or grant
+//! mappings instead of fds; without it, the table is the one built here.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vhost::vhost_user::message::{VhostUserConfigFlags, VhostUserHeaderFlag};
+use vhost::vhost_user::{
+    Frontend, VhostUserFrontend, VhostUserProtocolFeatures, VhostUserVirtioFeatures,
+};
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use crate::backend::{Backend, BackendError, QueueConfig};
+use crate::error::RelayError;
+use crate::memory::SharedMemory;
+
+/// VHOST_F_LOG_ALL: dirty logging, a vhost matter the guest never sees.
+const VHOST_F_LOG_ALL: u64 = 1 << 26;
+/// Feature bits that belong to vhost(-user), not to the virtio device.
+const VHOST_ONLY_FEATURES: u64 =
+    VHOST_F_LOG_ALL | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+/// The protocol features the relay asks for when offered.
+const WANTED_PROTOCOL_FEATURES: VhostUserProtocolFeatures = VhostUserProtocolFeatures::MQ
+    .union(VhostUserProtocolFeatures::CONFIG)
+    .union(VhostUserProtocolFeatures::REPLY_ACK);
+/// How long to wait between connection attempts while the daemon is not
+/// listening yet.
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+
+/// Where the daemon listens and how long to wait for it.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The daemon's Unix socket.
+    pub socket: PathBuf,
+    /// Queues the device has (the transport's profile).
+    pub num_queues: u16,
+    /// The largest queue size the transport offers (QueueNumMax).
+    pub max_queue_size: u16,
+    /// How long to keep trying to connect while the socket is absent or
+    /// refuses (a daemon starting up).
+    pub connect_timeout: Duration,
+    /// How long to wait for one reply (or one send) before giving up on
+    /// the daemon.
+    pub reply_timeout: Duration,
+}
+
+impl RelayConfig {
+    /// Settings for the daemon at `socket` serving a device of `profile`:
+    /// 5 s to connect, 5 s per reply.
+    pub fn new(socket: impl AsRef<Path>, profile: crate::DeviceProfile) -> Self {
+        RelayConfig {
+            socket: socket.as_ref().to_path_buf(),
+            num_queues: profile.num_queues,
+            max_queue_size: profile.max_queue_size,
+            connect_timeout: Duration::from_secs(5),
+            reply_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Copies of one queue's eventfds, for a VMM to register or poll.
+#[derive(Debug)]
+pub struct QueueEventFds {
+    /// Written to kick the daemon (an ioeventfd candidate).
+    pub kick: EventFd,
+    /// Written by the daemon when it used buffers.
+    pub call: EventFd,
+}
+
+/// One live connection and what was negotiated on it.
+struct Connection {
+    frontend: Frontend,
+    /// A second handle on the socket, to see whether the daemon hung up.
+    probe: UnixStream,
+    /// The daemon's features, vhost-only bits included.
+    features: u64,
+    protocol: VhostUserProtocolFeatures,
+    started: Vec<bool>,
+}
+
+/// A [`Backend`] that relays the device to a vhost-user daemon.
+///
+/// ```no_run
+/// use std::os::fd::OwnedFd;
+/// use vhost_user_frontend::{
+///     DeviceType, MmioTransport, RelayConfig, SharedMemory, SharedRegion, VhostUserRelay,
+/// };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Guest RAM: a memfd this process mapped at `host` and gave the VM at 0.
+/// # let (memfd, host): (OwnedFd, u64) = (std::fs::File::open("/dev/null")?.into(), 0);
+/// let memory = SharedMemory::new(vec![SharedRegion {
+///     guest_addr: 0,
+///     size: 1 << 20,
+///     frontend_addr: host,
+///     fd: memfd,
+///     fd_offset: 0,
+/// }])?;
+/// let profile = DeviceType::Rng.profile();
+/// let relay = VhostUserRelay::connect(RelayConfig::new("/run/rng.sock0", profile), memory)?;
+/// let fds = relay.eventfds()?; // poll fds[0].call, or register fds[0].kick as an ioeventfd
+/// let device = MmioTransport::new(profile, relay);
+/// # let _ = (fds, device);
+/// # Ok(())
+/// # }
+/// ```
+pub struct VhostUserRelay {
+    config: RelayConfig,
+    memory: SharedMemory,
+    kicks: Vec<EventFd>,
+    calls: Vec<EventFd>,
+    conn: Option<Connection>,
+    /// A connection failed: stay disconnected until the driver resets.
+    broken: bool,
+}
+
+impl std::fmt::Debug for VhostUserRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VhostUserRelay")
+            .field("socket", &self.config.socket)
+            .field("connected", &self.conn.is_some())
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+fn protocol(op: &'static str) -> impl FnOnce(vhost::Error) -> RelayError {
+    move |source| match source {
+        vhost::Error::VhostUserProtocol(
+            vhost::vhost_user::Error::Disconnected | vhost::vhost_user::Error::PartialMessage,
+        ) => RelayError::Disconnected { op },
+        source => RelayError::Protocol { op, source },
+    }
+}
+
+impl VhostUserRelay {
+    /// Connect to the daemon and negotiate (see the module docs); the
+    /// eventfds are made here.
+    pub fn connect(config: RelayConfig, memory: SharedMemory) -> Result<Self, RelayError> {
+        let mut relay = Self::new(config, memory)?;
+        relay.connection()?;
+        Ok(relay)
+    }
+
+    /// A relay that connects on first use (a feature read or a queue
+    /// activation).
+    pub fn new(config: RelayConfig, memory: SharedMemory) -> Result<Self, RelayError> {
+        let eventfd = |what| {
+            EventFd::new(EFD_NONBLOCK).map_err(|source| RelayError::Eventfd { op: what, source })
+        };
+        let n = usize::from(config.num_queues);
+        let kicks = (0..n)
+            .map(|_| eventfd("create a kick eventfd"))
+            .collect::<Result<_, _>>()?;
+        let calls = (0..n)
+            .map(|_| eventfd("create a call eventfd"))
+            .collect::<Result<_, _>>()?;
+        Ok(VhostUserRelay {
+            config,
+            memory,
+            kicks,
+            calls,
+            conn: None,
+            broken: false,
+        })
+    }
+
+    /// Copies of every queue's kick and call eventfds, by queue index.
+    pub fn eventfds(&self) -> Result<Vec<QueueEventFds>, RelayError> {
+        let dup = |e: &EventFd| {
+            e.try_clone().map_err(|source| RelayError::Eventfd {
+                op: "duplicate an eventfd",
+                source,
+            })
+        };
+        self.kicks
+            .iter()
+            .zip(&self.calls)
+            .map(|(k, c)| {
+                Ok(QueueEventFds {
+                    kick: dup(k)?,
+                    call: dup(c)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether a connection to the daemon is up.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The daemon's socket, connected with bounded retries.
+    fn dial(&self) -> Result<UnixStream, RelayError> {
+        let deadline = Instant::now() + self.config.connect_timeout;
+        loop {
+            match UnixStream::connect(&self.config.socket) {
+                Ok(s) => return Ok(s),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) && Instant::now() < deadline =>
+                {
+                    // The daemon is starting: its socket is not there or not listening yet.
+                    std::thread::sleep(CONNECT_RETRY);
+                }
+                Err(source) => {
+                    return Err(RelayError::Connect {
+                        socket: self.config.socket.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn open(&self) -> Result<Connection, RelayError> {
+        let sock = self.dial()?;
+        let timeouts = |s: &UnixStream| -> io::Result<()> {
+            s.set_read_timeout(Some(self.config.reply_timeout))?;
+            s.set_write_timeout(Some(self.config.reply_timeout))
+        };
+        let socket_err = |source| RelayError::Connect {
+            socket: self.config.socket.clone(),
+            source,
+        };
+        timeouts(&sock).map_err(socket_err)?;
+        let probe = sock.try_clone().map_err(socket_err)?;
+        let mut frontend = Frontend::from_stream(sock, u64::from(self.config.num_queues));
+        frontend.set_owner().map_err(protocol("SET_OWNER"))?;
+        let features = frontend.get_features().map_err(protocol("GET_FEATURES"))?;
+        let mut acked = VhostUserProtocolFeatures::empty();
+        if features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits() != 0 {
+            let offered = frontend
+                .get_protocol_features()
+                .map_err(protocol("GET_PROTOCOL_FEATURES"))?;
+            acked = offered & WANTED_PROTOCOL_FEATURES;
+            frontend
+                .set_protocol_features(acked)
+                .map_err(protocol("SET_PROTOCOL_FEATURES"))?;
+            if acked.contains(VhostUserProtocolFeatures::REPLY_ACK) {
+                // Every request is acknowledged, so a refusal is seen at once.
+                frontend.set_hdr_flags(VhostUserHeaderFlag::NEED_REPLY);
+            }
+        }
+        if acked.contains(VhostUserProtocolFeatures::MQ) {
+            let queues = frontend
+                .get_queue_num()
+                .map_err(protocol("GET_QUEUE_NUM"))?;
+            if queues < u64::from(self.config.num_queues) {
+                return Err(RelayError::TooFewQueues {
+                    offered: queues,
+                    needed: self.config.num_queues,
+                });
+            }
+        }
+        // Fields other builds add (the `xen` feature's) keep their defaults.
+        #[allow(clippy::needless_update)]
+        let regions: Vec<VhostUserMemoryRegionInfo> = self
+            .memory
+            .regions()
+            .iter()
+            .zip(self.memory.raw_fds())
+            .map(|(r, fd)| VhostUserMemoryRegionInfo {
+                guest_phys_addr: r.guest_addr,
+                memory_size: r.size,
+                userspace_addr: r.frontend_addr,
+                mmap_offset: r.fd_offset,
+                mmap_handle: fd,
+                ..Default::default()
+            })
+            .collect();
+        frontend
+            .set_mem_table(&regions)
+            .map_err(protocol("SET_MEM_TABLE"))?;
+        log::debug!(
+            "vhost-user: connected to {} (features {features:#x}, protocol {acked:?})",
+            self.config.socket.display()
+        );
+        Ok(Connection {
+            frontend,
+            probe,
+            features,
+            protocol: acked,
+            started: vec![false; usize::from(self.config.num_queues)],
+        })
+    }
+
+    /// The connection, made now if there is none (unless a failure left
+    /// the device waiting for a reset).
+    fn connection(&mut self) -> Result<&mut Connection, RelayError> {
+        if self.broken {
+            return Err(RelayError::NeedsReset);
+        }
+        if self.conn.is_none() {
+            match self.open() {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        // Set just above when it was empty.
+        self.conn.as_mut().ok_or(RelayError::NeedsReset)
+    }
+
+    /// The live connection, without connecting.
+    fn live(&mut self) -> Result<&mut Connection, RelayError> {
+        match self.conn.as_mut() {
+            Some(c) if !self.broken => Ok(c),
+            _ => Err(RelayError::NeedsReset),
+        }
+    }
+
+    /// Runs `f` on the connection; a failure drops it until the next reset.
+    fn with_conn<T>(
+        &mut self,
+        connect: bool,
+        f: impl FnOnce(&mut Connection, &SharedMemory, &[EventFd], &[EventFd]) -> Result<T, RelayError>,
+    ) -> Result<T, RelayError> {
+        if connect {
+            self.connection()?;
+        } else {
+            self.live()?;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(RelayError::NeedsReset);
+        };
+        let r = f(conn, &self.memory, &self.kicks, &self.calls);
+        if r.is_err() {
+            self.conn = None;
+            self.broken = true;
+        }
+        r
+    }
+
+    fn queue(&self, index: u16) -> Result<usize, RelayError> {
+        if index < self.config.num_queues {
+            Ok(usize::from(index))
+        } else {
+            Err(RelayError::NoQueue {
+                index,
+                num_queues: self.config.num_queues,
+            })
+        }
+    }
+}
+
+impl Connection {
+    /// Has the daemon closed its end? (Nothing else is ever sent to us
+    /// unasked, so a readable socket means end of file or an error.)
+    fn hung_up(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.probe.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, owned by this frame; timeout 0 never blocks.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents != 0
+    }
+}
+
+/// Frontend virtual address of one queue area, checked to lie in memory.
+fn area(
+    memory: &SharedMemory,
+    index: u16,
+    name: &'static str,
+    addr: u64,
+    len: u64,
+) -> Result<u64, RelayError> {
+    memory
+        .frontend_address(addr, len)
+        .ok_or(RelayError::QueueOutsideMemory {
+            index,
+            area: name,
+            addr,
+            len,
+        })
+}
+
+impl Backend for VhostUserRelay {
+    fn device_features(&mut self) -> Result<u64, BackendError> {
+        Ok(self.with_conn(true, |c, _, _, _| Ok(c.features & !VHOST_ONLY_FEATURES))?)
+    }
+
+    fn set_features(&mut self, features: u64) -> Result<(), BackendError> {
+        Ok(self.with_conn(true, |c, _, _, _| {
+            let extra = c.features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+            c.frontend
+                .set_features(features | extra)
+                .map_err(protocol("SET_FEATURES"))
+        })?)
+    }
+
+    fn read_config(&mut self, offset: u32, data: &mut [u8]) -> Result<(), BackendError> {
+        if !self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.protocol.contains(VhostUserProtocolFeatures::CONFIG))
+        {
+            // No CONFIG: a device without config space as far as we can tell.
+            data.fill(0);
+            return Ok(());
+        }
+        Ok(self.with_conn(false, |c, _, _, _| {
+            let len = data.len() as u32;
+            let zeros = vec![0u8; data.len()];
+            let (_, payload) = c
+                .frontend
+                .get_config(offset, len, VhostUserConfigFlags::empty(), &zeros)
+                .map_err(protocol("GET_CONFIG"))?;
+            if payload.len() != data.len() {
+                return Err(RelayError::ConfigSize {
+                    asked: data.len(),
+                    got: payload.len(),
+                });
+            }
+            data.copy_from_slice(&payload);
+            Ok(())
+        })?)
+    }
+
+    fn write_config(&mut self, offset: u32, data: &[u8]) -> Result<(), BackendError> {
+        if !self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.protocol.contains(VhostUserProtocolFeatures::CONFIG))
+        {
+            return Ok(());
+        }
+        Ok(self.with_conn(false, |c, _, _, _| {
+            c.frontend
+                .set_config(offset, VhostUserConfigFlags::WRITABLE, data)
+                .map_err(protocol("SET_CONFIG"))
+        })?)
+    }
+
+    fn activate_queue(&mut self, index: u16, q: QueueConfig) -> Result<(), BackendError> {
+        let i = self.queue(index)?;
+        let max = self.config.max_queue_size;
+        Ok(self.with_conn(true, |c, memory, kicks, calls| {
+            let n = u64::from(q.size);
+            let vring = VringConfigData {
+                queue_max_size: max,
+                queue_size: q.size,
+                flags: 0,
+                desc_table_addr: area(memory, index, "descriptor table", q.desc, 16 * n)?,
+                avail_ring_addr: area(memory, index, "driver area", q.driver, 6 + 2 * n)?,
+                used_ring_addr: area(memory, index, "device area", q.device, 6 + 8 * n)?,
+                log_addr: None,
+            };
+            let f = &mut c.frontend;
+            f.set_vring_num(i, q.size)
+                .map_err(protocol("SET_VRING_NUM"))?;
+            f.set_vring_addr(i, &vring)
+                .map_err(protocol("SET_VRING_ADDR"))?;
+            f.set_vring_base(i, 0).map_err(protocol("SET_VRING_BASE"))?;
+            f.set_vring_kick(i, &kicks[i])
+                .map_err(protocol("SET_VRING_KICK"))?;
+            f.set_vring_call(i, &calls[i])
+                .map_err(protocol("SET_VRING_CALL"))?;
+            if c.features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits() != 0 {
+                f.set_vring_enable(i, true)
+                    .map_err(protocol("SET_VRING_ENABLE"))?;
+            }
+            c.started[i] = true;
+            Ok(())
+        })?)
+    }
+
+    fn notify(&mut self, index: u16) -> Result<(), BackendError> {
+        let i = self.queue(index)?;
+        Ok(self.with_conn(false, |c, _, kicks, _| {
+            // A kick to a dead daemon would vanish; say so now instead.
+            if c.hung_up() {
+                return Err(RelayError::Disconnected { op: "kick" });
+            }
+            kicks[i].write(1).map_err(|source| RelayError::Eventfd {
+                op: "kick a queue",
+                source,
+            })
+        })?)
+    }
+
+    fn reset(&mut self) -> Result<(), BackendError> {
+        self.broken = false;
+        let Some(mut c) = self.conn.take() else {
+            return Ok(());
+        };
+        let mut stopped = Ok(());
+        for (i, started) in c.started.iter_mut().enumerate() {
+            if std::mem::take(started) {
+                if let Err(e) = c.frontend.get_vring_base(i) {
+                    stopped = Err(protocol("GET_VRING_BASE")(e));
+                    break;
+                }
+            }
+        }
+        match stopped {
+            Ok(()) => self.conn = Some(c),
+            // The daemon is gone or confused: drop it; the next use connects again.
+            Err(e) => log::info!("vhost-user: reset: {e}; reconnecting on next use"),
+        }
+        // Stale notifications of the old queues must not reach the new ones.
+        for e in self.kicks.iter().chain(&self.calls) {
+            let _ = e.read();
+        }
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), BackendError> {
+        let hung_up = self.conn.as_ref().is_some_and(Connection::hung_up);
+        if hung_up || self.broken {
+            self.conn = None;
+            self.broken = true;
+            return Err(RelayError::Disconnected { op: "check" }.into());
+        }
+        Ok(())
+    }
+}
