@@ -26,12 +26,15 @@
 //!
 //! # Who owns this server's slots
 //!
-//! While privcmd holds the registrations, this process never takes a slot of this server: a
-//! request that is a write the handler matches (type `COPY`, write, address, size and the low
-//! 16 bits of the value as the queue) is the kernel's, and the handler completes it. Anything
-//! else that reaches the register (a read, another size, a queue without a registration: all
-//! outside the virtio-mmio specification, or a queue registered too late) would wait for ever,
-//! since the handler leaves it. For such a request the server gives the kernel's registrations
+//! While privcmd holds the registrations, this process never takes a write of type `COPY`
+//! from this server's slots: one the handler matches (address, size and the low 16 bits of
+//! the value as the queue) is the kernel's, and the handler completes it. Requests the handler
+//! never stores to (reads, and the `INVALIDATE` requests Xen sends to every server when the
+//! guest's memory map changes) are taken by this process, one thread at a time, so that none
+//! can be completed and replaced by a write between a look and a take. A write the handler
+//! does not complete (another size, a queue without a registration: outside the virtio-mmio
+//! specification, or a queue registered too late) would wait for ever, and the handler
+//! stores to it. For such a request the server gives the kernel's registrations
 //! back: deassigning them unbinds the handler, which waits for a handler still running, so
 //! that afterwards nothing but this process touches the slots; the doorbells become userspace
 //! ioeventfds and every request is served in this process from then on (logged once). A guest
@@ -57,6 +60,22 @@ use xen_bindings::sys::Sys;
 use crate::dispatch::QueueNotify;
 use crate::page::{IoreqPage, MappedPage};
 
+/// What a doorbell server's slot holds, as far as privcmd's handler is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// Nothing waits in the slot.
+    Empty,
+    /// A write the handler matches: the kernel's to complete.
+    Kernel,
+    /// A request the handler never stores to (not a write of type `COPY`: a read, or an
+    /// `INVALIDATE` Xen sends to every server): this process's, taken under
+    /// [`DoorbellServer::user_take`].
+    Untouched,
+    /// A write the handler checks and does not complete: only safe once the registrations are
+    /// given back.
+    Unserved,
+}
+
 /// One kernel ioeventfd: the QueueNotify write of queue `vq` of the device at `base`.
 #[derive(Debug, Clone)]
 pub(crate) struct Doorbell {
@@ -81,6 +100,10 @@ pub(crate) struct DoorbellServer<S: Sys> {
     ports: Vec<BoundPort<S>>,
     /// Whether privcmd holds the registrations (and so owns the slots' doorbell writes).
     kernel: AtomicBool,
+    /// Held while this process looks at and takes a slot the kernel does not touch, while the
+    /// kernel holds the registrations: as only this process completes such requests, nobody
+    /// can complete one and let Xen put a write in its place between the look and the take.
+    user_take: Mutex<()>,
     /// The registrations; while `kernel` is set, each is assigned in privcmd.
     doorbells: Mutex<Vec<Doorbell>>,
 }
@@ -96,6 +119,7 @@ impl<S: Sys> DoorbellServer<S> {
             page,
             ports,
             kernel: AtomicBool::new(true),
+            user_take: Mutex::new(()),
             doorbells: Mutex::new(Vec::new()),
         }
     }
@@ -199,28 +223,39 @@ impl<S: Sys> DoorbellServer<S> {
         Some((std::mem::take(&mut *held), failed))
     }
 
-    /// Whether the request in a slot is the kernel's to complete: a slot `READY` (or held
-    /// `IN_PROCESS` by the handler) whose request the handler matches. `None`: nothing waits
-    /// in the slot.
-    pub(crate) fn kernel_claims(&self, vcpu: usize) -> Option<bool> {
-        let slot = self.page.slot(vcpu)?;
-        if !matches!(slot.state(), STATE_IOREQ_READY | STATE_IOREQ_INPROCESS) {
-            return None;
-        }
-        let r = slot.peek();
-        Some(self.matches(&r))
+    /// Serialises this process's looks and takes of slots the kernel does not touch.
+    pub(crate) fn user_take(&self) -> MutexGuard<'_, ()> {
+        self.user_take.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The handler's own test: a write of type `COPY` matching a registration (address,
-    /// size, the value's low 16 bits as the queue; count, `data_is_ptr` and direction flag are
-    /// not looked at).
-    fn matches(&self, r: &Ioreq) -> bool {
-        if r.type_ != IOREQ_TYPE_COPY || r.is_read() {
-            return false;
+    /// Who may complete the request in `vcpu`'s slot (`READY`, or held `IN_PROCESS` by the
+    /// handler or by this process), judged as the handler does.
+    pub(crate) fn owner(&self, vcpu: usize) -> Owner {
+        let Some(slot) = self.page.slot(vcpu) else {
+            return Owner::Empty;
+        };
+        if !matches!(slot.state(), STATE_IOREQ_READY | STATE_IOREQ_INPROCESS) {
+            return Owner::Empty;
         }
-        self.doorbells()
+        self.owner_of(&slot.peek())
+    }
+
+    /// The handler's own test: it stores to a write of type `COPY` only, and completes one
+    /// that matches a registration (address, size, the value's low 16 bits as the queue;
+    /// count, `data_is_ptr` and direction flag are not looked at).
+    fn owner_of(&self, r: &Ioreq) -> Owner {
+        if r.type_ != IOREQ_TYPE_COPY || r.is_read() {
+            return Owner::Untouched;
+        }
+        let hit = self
+            .doorbells()
             .iter()
-            .any(|d| d.notify().matches(r.addr, r.size, r.data))
+            .any(|d| d.notify().matches(r.addr, r.size, r.data));
+        if hit {
+            Owner::Kernel
+        } else {
+            Owner::Unserved
+        }
     }
 }
 

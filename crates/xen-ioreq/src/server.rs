@@ -32,7 +32,7 @@ use xen_bindings::sys::{RealSys, Sys};
 
 use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};
-use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer};
+use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer, Owner};
 use crate::error::{io, Error, Result};
 use crate::page::{IoreqPage, MappedPage, Slot, Taken};
 use crate::request::Request;
@@ -823,8 +823,8 @@ impl<S: Sys> IoreqServer<S> {
     /// registers (this server's MMIO ranges lose those registers, now and in later
     /// [`IoreqServer::map_range`] calls): privcmd's handler then never sees another
     /// register's write, which it would race with this process (the `doorbell` module says
-    /// how). A request for the register that the kernel does not serve (a read, another
-    /// size, a queue without an ioeventfd) makes the server take the kernel's registrations
+    /// how). A write to the register that the kernel does not serve (another size, a queue
+    /// without an ioeventfd) makes the server take the kernel's registrations
     /// back and serve that register in this process from then on (logged once). Register the
     /// doorbells before the guest uses the device (as virtio devices do, at `DRIVER_OK`).
     /// The kernel path is used for 4-byte doorbells, the register's size; other sizes are
@@ -1118,9 +1118,19 @@ impl<S: Sys> IoreqServer<S> {
         dispatcher: &mut Dispatcher<B>,
     ) -> bool {
         if db.kernel_owned() {
-            match db.kernel_claims(vcpu) {
-                None | Some(true) => return false,
-                Some(false) => {
+            let guard = db.user_take();
+            match db.owner(vcpu) {
+                Owner::Empty | Owner::Kernel => return false,
+                Owner::Untouched => {
+                    let Some(slot) = db.page.slot(vcpu) else {
+                        return false;
+                    };
+                    let served = self.serve_slot(slot, vcpu, db.port(vcpu), dispatcher);
+                    drop(guard);
+                    return served;
+                }
+                Owner::Unserved => {
+                    drop(guard);
                     self.give_back_doorbells(db);
                     // A doorbell write another loop left to the kernel may have missed the
                     // handler, now gone: look at every slot.

@@ -629,16 +629,23 @@ impl FakeXen {
     /// Xen forwards the guest access `r` of `vcpu` like `ioreq_server_select`: to the server
     /// (highest id first) whose MMIO ranges contain it, whose slot it fills and publishes.
     /// Returns that server's id.
-    fn guest_access(&self, vcpu: usize, mut r: Ioreq) -> u16 {
-        let s = self.state();
+    fn guest_access(&self, vcpu: usize, r: Ioreq) -> u16 {
         let last = r.addr + u64::from(r.size) - 1;
-        let id = s
+        let id = self
+            .state()
             .ranges
             .iter()
             .filter(|g| g.1 <= r.addr && g.2 >= last)
             .map(|g| g.0)
             .max()
             .expect("an access some server holds");
+        self.publish_to(id, vcpu, r);
+        id
+    }
+
+    /// Xen fills and publishes `vcpu`'s slot of server `id` with `r`.
+    fn publish_to(&self, id: u16, vcpu: usize, mut r: Ioreq) {
+        let s = self.state();
         let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
         r.vp_eport = remote_port(id, vcpu);
         r.set_state(STATE_IOREQ_NONE);
@@ -650,7 +657,6 @@ impl FakeXen {
             slot.add(IOREQ_FLAGS_OFFSET)
                 .write_volatile(r.flags | STATE_IOREQ_READY);
         }
-        id
     }
 
     /// The state of `vcpu`'s slot of server `id`.
@@ -1528,6 +1534,15 @@ fn privcmd_handler_never_stores_over_an_answer_of_ours() {
             );
         }
     }
+    // Xen sends INVALIDATE to every server, the doorbell server included: the handler never
+    // stores to it (not a write), so this process serves it and the kernel keeps the doorbells.
+    let db = server.doorbell_server_id().unwrap();
+    fx.publish_to(db, 0, ioreq(IOREQ_TYPE_INVALIDATE, 0, 4, 1, IOREQ_WRITE, 0));
+    assert!(!fx.event(db, 0), "the handler leaves it");
+    server.serve_pending(&mut d).unwrap();
+    assert_eq!(fx.slot_state(db, 0), STATE_IORESP_READY);
+    assert_eq!(d.stats().invalidations, 1);
+    fx.consume(db, 0);
     assert!(server.doorbells_in_kernel());
     assert_eq!(
         d.stats().ioeventfd_hits,
