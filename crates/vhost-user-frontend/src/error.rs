@@ -178,6 +178,12 @@ pub enum RelayError {
         /// Bytes returned.
         got: usize,
     },
+    /// The daemon did not answer in time; the connection was shut down.
+    #[error("the vhost-user daemon did not answer within {timeout:?}")]
+    Timeout {
+        /// The reply timeout.
+        timeout: std::time::Duration,
+    },
     /// An earlier failure dropped the connection; the device must be reset.
     #[error("the vhost-user connection failed earlier; the device needs a reset")]
     NeedsReset,

@@ -508,13 +508,23 @@ mod tests {
     struct Mock {
         calls: Arc<Mutex<Vec<Call>>>,
         fail_activate: bool,
+        gone: bool,
     }
 
     const FEATURES: u64 = VIRTIO_F_VERSION_1 | 1 << 3;
 
     impl Backend for Mock {
         fn device_features(&mut self) -> Result<u64, BackendError> {
+            if self.gone {
+                return Err("daemon gone".into());
+            }
             Ok(FEATURES)
+        }
+        fn check(&mut self) -> Result<(), BackendError> {
+            if self.gone {
+                return Err("daemon gone".into());
+            }
+            Ok(())
         }
         fn set_features(&mut self, f: u64) -> Result<(), BackendError> {
             self.calls.lock().unwrap().push(Call::SetFeatures(f));
@@ -732,6 +742,83 @@ mod tests {
         setup_queue(&t, 16, 0, 0, 0);
         assert!(matches!(w(&t, 0x044, 1), Err(Error::Backend { .. })));
         assert_eq!(r(&t, 0x044), 0);
+        assert_eq!(r(&t, 0x070), status::DEVICE_NEEDS_RESET);
+        assert_eq!(r(&t, 0x060), interrupt::CONFIG_CHANGE);
+    }
+
+    #[test]
+    fn a_backend_gone_at_feature_time_shows_no_features_and_needs_reset() {
+        let mock = Mock {
+            gone: true,
+            ..Mock::default()
+        };
+        let t = MmioTransport::new(DeviceType::Rng.profile(), mock);
+        assert_eq!(r(&t, 0x010), 0);
+        assert_eq!(r(&t, 0x070), status::DEVICE_NEEDS_RESET);
+        w(&t, 0x070, 0).unwrap();
+        w(&t, 0x020, 0).unwrap();
+        w(&t, 0x024, 1).unwrap();
+        w(&t, 0x020, 1).unwrap();
+        w(&t, 0x070, 3 | status::FEATURES_OK).unwrap();
+        assert_eq!(
+            r(&t, 0x070),
+            3 | status::DEVICE_NEEDS_RESET,
+            "no FEATURES_OK"
+        );
+    }
+
+    struct Irq<'a> {
+        t: &'a MmioTransport<Mock>,
+        seen: Mutex<Vec<u32>>,
+    }
+    impl Interrupt for Irq<'_> {
+        fn trigger(&self) -> std::io::Result<()> {
+            self.seen.lock().unwrap().push(self.t.interrupt_status());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_used_buffer_bit_is_set_before_the_interrupt_is_injected() {
+        let (t, _) = rng();
+        let irq = Irq {
+            t: &t,
+            seen: Mutex::default(),
+        };
+        t.used_buffer_interrupt(&irq).unwrap();
+        assert_eq!(*irq.seen.lock().unwrap(), [interrupt::USED_BUFFER]);
+        assert_eq!(r(&t, 0x060), interrupt::USED_BUFFER);
+    }
+
+    #[test]
+    fn check_backend_sets_needs_reset_and_injects_when_the_backend_is_gone() {
+        let (t, _) = rng();
+        let irq = Irq {
+            t: &t,
+            seen: Mutex::default(),
+        };
+        t.check_backend(&irq).unwrap();
+        assert!(irq.seen.lock().unwrap().is_empty());
+        let t = MmioTransport::new(
+            DeviceType::Rng.profile(),
+            Mock {
+                gone: true,
+                ..Mock::default()
+            },
+        );
+        let irq = Irq {
+            t: &t,
+            seen: Mutex::default(),
+        };
+        assert!(matches!(
+            t.check_backend(&irq),
+            Err(Error::Backend {
+                op: "check the backend",
+                ..
+            })
+        ));
+        assert_eq!(*irq.seen.lock().unwrap(), [interrupt::CONFIG_CHANGE]);
+        assert_eq!(t.status(), status::DEVICE_NEEDS_RESET);
     }
 
     #[test]

@@ -34,8 +34,9 @@
 //!
 //! # A daemon that dies
 //!
-//! Every reply is awaited with a timeout, so a daemon that hangs gives an
-//! error, not a stuck vCPU; a closed socket gives [`RelayError::Disconnected`].
+//! Every exchange runs under a watchdog that shuts the socket down after
+//! the reply timeout, so a daemon that hangs gives [`RelayError::Timeout`],
+//! not a stuck vCPU; a closed socket gives [`RelayError::Disconnected`].
 //! A failure drops the connection and the transport sets DEVICE_NEEDS_RESET.
 //! After the driver resets the device, the next feature read or queue
 //! activation connects again (waiting up to the connect timeout for the
@@ -52,9 +53,12 @@
 //! mappings instead of fds; without it, the table is the one built here.
 
 use std::io;
+use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use vhost::vhost_user::message::{VhostUserConfigFlags, VhostUserHeaderFlag};
@@ -124,8 +128,9 @@ pub struct QueueEventFds {
 /// One live connection and what was negotiated on it.
 struct Connection {
     frontend: Frontend,
-    /// A second handle on the socket, to see whether the daemon hung up.
-    probe: UnixStream,
+    /// A second handle on the socket, to see whether the daemon hung up
+    /// and to shut it down when the daemon stops answering.
+    probe: Arc<UnixStream>,
     /// The daemon's features, vhost-only bits included.
     features: u64,
     protocol: VhostUserProtocolFeatures,
@@ -271,16 +276,22 @@ impl VhostUserRelay {
 
     fn open(&self) -> Result<Connection, RelayError> {
         let sock = self.dial()?;
-        let timeouts = |s: &UnixStream| -> io::Result<()> {
-            s.set_read_timeout(Some(self.config.reply_timeout))?;
-            s.set_write_timeout(Some(self.config.reply_timeout))
-        };
-        let socket_err = |source| RelayError::Connect {
+        let probe = sock.try_clone().map_err(|source| RelayError::Connect {
             socket: self.config.socket.clone(),
             source,
-        };
-        timeouts(&sock).map_err(socket_err)?;
-        let probe = sock.try_clone().map_err(socket_err)?;
+        })?;
+        let probe = Arc::new(probe);
+        within(&probe.clone(), self.config.reply_timeout, || {
+            self.handshake(sock, probe)
+        })
+    }
+
+    /// The conversation of a new connection (see the module docs).
+    fn handshake(
+        &self,
+        sock: UnixStream,
+        probe: Arc<UnixStream>,
+    ) -> Result<Connection, RelayError> {
         let mut frontend = Frontend::from_stream(sock, u64::from(self.config.num_queues));
         frontend.set_owner().map_err(protocol("SET_OWNER"))?;
         let features = frontend.get_features().map_err(protocol("GET_FEATURES"))?;
@@ -382,7 +393,11 @@ impl VhostUserRelay {
         let Some(conn) = self.conn.as_mut() else {
             return Err(RelayError::NeedsReset);
         };
-        let r = f(conn, &self.memory, &self.kicks, &self.calls);
+        let probe = conn.probe.clone();
+        let (memory, kicks, calls) = (&self.memory, &self.kicks, &self.calls);
+        let r = within(&probe, self.config.reply_timeout, || {
+            f(conn, memory, kicks, calls)
+        });
         if r.is_err() {
             self.conn = None;
             self.broken = true;
@@ -415,6 +430,50 @@ impl Connection {
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
         n > 0 && pfd.revents != 0
     }
+}
+
+/// Runs `f`, shutting `socket` down if `f` takes longer than `timeout`.
+///
+/// The vhost crate retries a read that timed out for ever, so a socket
+/// timeout alone would leave a daemon that stops answering holding the
+/// caller (a vCPU) for good; shutting the socket down ends the read with
+/// end of file. Once the watchdog fired the connection is gone, so the
+/// result is [`RelayError::Timeout`] whatever `f` returned.
+fn within<T>(
+    socket: &UnixStream,
+    timeout: Duration,
+    f: impl FnOnce() -> Result<T, RelayError>,
+) -> Result<T, RelayError> {
+    let done = (Mutex::new(false), Condvar::new());
+    let fired = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watchdog = std::thread::Builder::new()
+            .name("vhost-user-watchdog".into())
+            .spawn_scoped(s, || {
+                let (lock, cv) = &done;
+                let g = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                let (g, _) = cv
+                    .wait_timeout_while(g, timeout, |done| !*done)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if !*g {
+                    fired.store(true, Ordering::SeqCst);
+                    let _ = socket.shutdown(Shutdown::Both);
+                }
+            });
+        if let Err(e) = &watchdog {
+            log::warn!("vhost-user: no watchdog thread ({e}); a silent daemon can block");
+        }
+        let r = f();
+        *done.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        done.1.notify_one();
+        if let Ok(w) = watchdog {
+            let _ = w.join();
+        }
+        if fired.load(Ordering::SeqCst) {
+            return Err(RelayError::Timeout { timeout });
+        }
+        r
+    })
 }
 
 /// Frontend virtual address of one queue area, checked to lie in memory.
@@ -544,15 +603,17 @@ impl Backend for VhostUserRelay {
         let Some(mut c) = self.conn.take() else {
             return Ok(());
         };
-        let mut stopped = Ok(());
-        for (i, started) in c.started.iter_mut().enumerate() {
-            if std::mem::take(started) {
-                if let Err(e) = c.frontend.get_vring_base(i) {
-                    stopped = Err(protocol("GET_VRING_BASE")(e));
-                    break;
+        let probe = c.probe.clone();
+        let stopped = within(&probe, self.config.reply_timeout, || {
+            for (i, started) in c.started.iter_mut().enumerate() {
+                if std::mem::take(started) {
+                    c.frontend
+                        .get_vring_base(i)
+                        .map_err(protocol("GET_VRING_BASE"))?;
                 }
             }
-        }
+            Ok(())
+        });
         match stopped {
             Ok(()) => self.conn = Some(c),
             // The daemon is gone or confused: drop it; the next use connects again.
@@ -573,5 +634,166 @@ impl Backend for VhostUserRelay {
             return Err(RelayError::Disconnected { op: "check" }.into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::SharedRegion;
+    use crate::DeviceType;
+
+    fn memory() -> SharedMemory {
+        SharedMemory::new(vec![SharedRegion {
+            guest_addr: 0,
+            size: 0x1_0000,
+            frontend_addr: 0x7f00_0000_0000,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            fd_offset: 0,
+        }])
+        .unwrap()
+    }
+
+    fn config(socket: &Path) -> RelayConfig {
+        let mut c = RelayConfig::new(socket, DeviceType::Rng.profile());
+        c.connect_timeout = Duration::from_millis(100);
+        c.reply_timeout = Duration::from_millis(100);
+        c
+    }
+
+    fn temp_socket(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "vhost-user-frontend-unit-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("sock")
+    }
+
+    /// A "daemon" that accepts connections and does `serve` with each one;
+    /// returns how many it accepted so far.
+    fn fake_daemon(socket: &Path, serve: impl Fn(UnixStream) + Send + 'static) -> Arc<AtomicUsize> {
+        let listener = UnixListener::bind(socket).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(s) = s else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                serve(s);
+            }
+        });
+        accepted
+    }
+
+    #[test]
+    fn a_socket_nobody_listens_on_is_a_connect_error_after_the_timeout() {
+        let socket = temp_socket("absent");
+        let start = Instant::now();
+        let err = VhostUserRelay::connect(config(&socket), memory()).unwrap_err();
+        assert!(
+            matches!(&err, RelayError::Connect { socket: s, .. } if *s == socket),
+            "{err}"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_daemon_that_never_answers_times_out_instead_of_hanging() {
+        let socket = temp_socket("silent");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps each connection open, says nothing.
+        fake_daemon(&socket, move |s| tx.send(s).unwrap());
+        let start = Instant::now();
+        let err = VhostUserRelay::connect(config(&socket), memory()).unwrap_err();
+        assert!(
+            matches!(err, RelayError::Timeout { timeout } if timeout == Duration::from_millis(100)),
+            "{err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(rx);
+    }
+
+    #[test]
+    fn a_daemon_that_hangs_up_breaks_the_relay_until_a_reset_reconnects() {
+        let socket = temp_socket("hangup");
+        let accepted = fake_daemon(&socket, drop);
+        let mut relay = VhostUserRelay::new(config(&socket), memory()).unwrap();
+        assert!(!relay.is_connected(), "connects on first use");
+        let err = relay.device_features().unwrap_err();
+        let err = err.downcast::<RelayError>().unwrap();
+        assert!(
+            matches!(
+                *err,
+                RelayError::Disconnected { .. } | RelayError::Protocol { .. }
+            ),
+            "{err}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        // Broken until the driver resets: no new connection meanwhile.
+        for e in [
+            relay.device_features().unwrap_err(),
+            relay.activate_queue(0, QueueConfig::default()).unwrap_err(),
+            relay.notify(0).unwrap_err(),
+            relay.check().unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    e.downcast_ref::<RelayError>(),
+                    Some(RelayError::NeedsReset | RelayError::Disconnected { .. })
+                ),
+                "{e}"
+            );
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        relay.reset().unwrap();
+        relay.check().unwrap();
+        assert!(relay.device_features().is_err());
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "the reset reconnects");
+    }
+
+    #[test]
+    fn queues_past_the_device_and_config_without_a_connection_are_handled() {
+        let socket = temp_socket("noconn");
+        let mut relay = VhostUserRelay::new(config(&socket), memory()).unwrap();
+        let e = relay.notify(1).unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<RelayError>(),
+                Some(RelayError::NoQueue {
+                    index: 1,
+                    num_queues: 1
+                })
+            ),
+            "{e}"
+        );
+        let mut cfg = [0xff; 4];
+        relay.read_config(0, &mut cfg).unwrap();
+        assert_eq!(cfg, [0; 4], "no CONFIG: zeros");
+        relay.write_config(0, &[1]).unwrap();
+        assert_eq!(relay.eventfds().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn vring_areas_outside_shared_memory_are_refused() {
+        let m = memory();
+        assert_eq!(
+            area(&m, 0, "descriptor table", 0x100, 0x100).unwrap(),
+            0x7f00_0000_0100
+        );
+        assert!(matches!(
+            area(&m, 0, "device area", 0xff00, 0x200),
+            Err(RelayError::QueueOutsideMemory {
+                area: "device area",
+                addr: 0xff00,
+                ..
+            })
+        ));
     }
 }
