@@ -50,3 +50,8 @@ pub use interrupt::Interrupt;
 pub use memory::{MemoryError, SharedMemory, SharedRegion};
 pub use mmio::MmioTransport;
 pub use vhost_user::{QueueEventFds, RelayConfig, VhostUserRelay};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
