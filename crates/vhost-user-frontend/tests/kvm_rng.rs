@@ -4,7 +4,8 @@
 //! End to end on real `/dev/kvm`: a tiny real-mode guest drives a
 //! virtio-mmio entropy device served by the unmodified `vhost-device-rng`
 //! daemon through [`VhostUserRelay`], and takes the used-buffer interrupt
-//! through the in-kernel PIC.
+//! through the in-kernel PIC; a second run registers the kick eventfd as a
+//! KVM ioeventfd, so that kicks never leave the kernel.
 //!
 //! The guest runs a small interpreter over a script of MMIO/RAM accesses
 //! (its own code does every access: reset, ACKNOWLEDGE, DRIVER, features,
@@ -33,8 +34,8 @@ use vhost_user_frontend::{
 };
 use vm_hypervisor::x86_64::{StandardRegisters, VcpuX86_64, VmX86_64};
 use vm_hypervisor::{
-    DeviceError, Hypervisor, IoBus, IoHandler, IoSpace, MemoryRegion, MemoryRegionFlags, Vcpu,
-    VcpuExit, Vm,
+    DataMatch, DeviceError, Hypervisor, IoBus, IoEventAddress, IoHandler, IoSpace, MemoryRegion,
+    MemoryRegionFlags, Vcpu, VcpuExit, Vm,
 };
 use vm_hypervisor_kvm::Kvm;
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -266,10 +267,22 @@ fn post(d: u32, buf: u64, idx: u16) -> Vec<Op> {
     ]
 }
 
+/// How the guest's QueueNotify write reaches the daemon.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kick {
+    /// An MMIO exit to the transport, whose relay writes the kick eventfd
+    /// (and finds a dead daemon on the way).
+    Exit,
+    /// A KVM ioeventfd on QueueNotify: the kernel writes the kick eventfd,
+    /// the VMM never sees the write; its event loop watches the daemon
+    /// (`check_backend`) and raises the config-change interrupt.
+    Ioeventfd,
+}
+
 /// The whole guest script. Result slots: 0-3 init A, 4 flag A, 5 Status A,
 /// 6 Status after the kick to the dead daemon, 7-10 init C, 11 flag C,
-/// 12 Status C.
-fn script() -> Vec<Op> {
+/// 12 Status C, 13 flag of the config-change interrupt (ioeventfd kicks).
+fn script(kick: Kick) -> Vec<Op> {
     let mut s = init(0);
     s.extend(post(0, BUF_A, 0));
     s.extend([
@@ -280,7 +293,12 @@ fn script() -> Vec<Op> {
     ]);
     // Phase B: the VMM killed the daemon; the next kick finds it gone.
     let mut b = post(1, BUF_B, 1);
-    b.retain(|op| !matches!(op, Op::Ram(FLAG, _)));
+    match kick {
+        // The kick's exit finds the daemon gone; Status says so at once.
+        Kick::Exit => b.retain(|op| !matches!(op, Op::Ram(FLAG, _))),
+        // Nothing sees the kick; the VMM's check raises an interrupt.
+        Kick::Ioeventfd => b.extend([Op::Wait, Op::RamRead(FLAG, 13)]),
+    }
     s.extend(b);
     s.extend([Op::DevRead(0x70, 6), Op::Out(PHASE_B_DONE)]);
     // Phase C: the VMM restarted the daemon; reset, set up from scratch.
@@ -420,6 +438,7 @@ fn event_loop(
     irq: EventFd,
     stop: Arc<AtomicBool>,
     deadline: Instant,
+    watch_backend: bool,
 ) -> JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut calls = 0;
@@ -434,6 +453,9 @@ fn event_loop(
             if n > 0 && call.read().is_ok() {
                 calls += 1;
                 device.used_buffer_interrupt(&irq).unwrap();
+            } else if watch_backend && device.status() & 0x40 == 0 {
+                // Sets DEVICE_NEEDS_RESET and injects when the daemon is gone.
+                let _ = device.check_backend(&irq);
             } else if Instant::now() > deadline {
                 irq.write(1).unwrap();
             }
@@ -444,9 +466,21 @@ fn event_loop(
 
 #[test]
 fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_its_death() {
+    run(Kick::Exit);
+}
+
+#[test]
+fn the_same_with_the_kick_eventfd_as_a_kvm_ioeventfd() {
+    run(Kick::Ioeventfd);
+}
+
+fn run(kick: Kick) {
     let Some(bin) = daemon_binary() else { return };
     let Some(kvm) = open_kvm() else { return };
-    let dir = std::env::temp_dir().join(format!("vhost-user-frontend-kvm-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "vhost-user-frontend-kvm-{}-{kick:?}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let seed = seed_bytes();
@@ -500,6 +534,12 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
     unsafe { vm.set_memory_region(region).unwrap() };
     let irq = EventFd::new(EFD_NONBLOCK).unwrap();
     vm.register_irqfd(&irq, GSI).unwrap();
+    let notify = IoEventAddress::Mmio(DEV_BASE + 0x50);
+    if kick == Kick::Ioeventfd {
+        // Queue 0's kick eventfd outlives reconnections: registered once.
+        vm.register_ioevent(&fds[0].kick, notify, DataMatch::U32(0))
+            .unwrap();
+    }
     let mut vcpu = vm.create_vcpu(0).unwrap();
 
     mem.write_slice(&guest_code(), GuestAddress(CODE)).unwrap();
@@ -507,7 +547,7 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
         .unwrap();
     mem.write_obj(HANDLER as u32, GuestAddress(4 * VECTOR))
         .unwrap(); // IVT: offset, segment 0
-    let script = encode(&script());
+    let script = encode(&script(kick));
     assert!(script.len() < (DESC - SCRIPT) as usize);
     mem.write_slice(&script, GuestAddress(SCRIPT)).unwrap();
     let mut sregs = vcpu.get_sregs().unwrap();
@@ -543,6 +583,7 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
         irq.try_clone().unwrap(),
         stop.clone(),
         deadline,
+        kick == Kick::Ioeventfd,
     );
 
     let mut refused = Vec::new();
@@ -584,7 +625,7 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
     let why = format!("refused accesses: {refused:#?}; calls {calls}; daemon stderr:\n{stderr}");
     eprintln!(
         "guest results {:#x?}; {why}; buffer A starts {:02x?}",
-        (0..13).map(slot).collect::<Vec<_>>(),
+        (0..14).map(slot).collect::<Vec<_>>(),
         &buf(BUF_A)[..8]
     );
     // Phase A: negotiation as the guest saw it.
@@ -610,7 +651,13 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
         vec![0; BUF_LEN as usize],
         "nothing served by a dead daemon"
     );
-    assert_eq!(refused.len(), 1, "{why}");
+    match kick {
+        Kick::Exit => assert_eq!(refused.len(), 1, "the kick to the dead daemon; {why}"),
+        Kick::Ioeventfd => {
+            assert!(refused.is_empty(), "{why}");
+            assert_eq!(slot(13), 0x82, "config-change interrupt; {why}");
+        }
+    }
     // Phase C: reset, reconnect to the new daemon, served again.
     assert_eq!(slot(9), 0xb, "FEATURES_OK after the reset; {why}");
     assert_eq!(slot(11), 0x81, "interrupt after the restart; {why}");
@@ -620,5 +667,9 @@ fn a_real_mode_guest_reads_the_rng_file_through_vhost_device_rng_and_survives_it
     assert_eq!(used, [1 << 16, 0, BUF_LEN], "used ring: idx 1, id 0, len");
     assert!(calls >= 2, "{why}");
     vm.unregister_irqfd(&irq, GSI).unwrap();
+    if kick == Kick::Ioeventfd {
+        vm.unregister_ioevent(&fds[0].kick, notify, DataMatch::U32(0))
+            .unwrap();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
