@@ -54,6 +54,7 @@ const USED: u64 = 0x5000;
 const BUF_A: u64 = 0x6000;
 const BUF_B: u64 = 0x6400;
 const BUF_C: u64 = 0x6800;
+const BUF_A2: u64 = 0x6c00;
 const BUF_LEN: u32 = 256;
 /// The interrupt handler stores `InterruptStatus | 0x80` here.
 const FLAG: u64 = 0x7000;
@@ -247,6 +248,15 @@ fn init(first: u16) -> Vec<Op> {
     ]
 }
 
+/// Reset and [`init`] again, with clean rings before QueueReady.
+fn reinit(first: u16) -> Vec<Op> {
+    let mut s = init(first);
+    let tail = s.split_off(s.len() - 2); // QueueReady, DRIVER_OK
+    s.extend([Op::Ram(AVAIL, 0), Op::Ram(USED, 0)]);
+    s.extend(tail);
+    s
+}
+
 /// Post descriptor `d` (a device-writable buffer at `buf`) as available
 /// entry `idx`, notify, and wait for the interrupt.
 fn post(d: u32, buf: u64, idx: u16) -> Vec<Op> {
@@ -281,16 +291,17 @@ enum Kick {
 
 /// The whole guest script. Result slots: 0-3 init A, 4 flag A, 5 Status A,
 /// 6 Status after the kick to the dead daemon, 7-10 init C, 11 flag C,
-/// 12 Status C, 13 flag of the config-change interrupt (ioeventfd kicks).
+/// 12 Status C, 13 flag of the config-change interrupt (ioeventfd kicks),
+/// 14-17 init A2, 18 flag A2.
 fn script(kick: Kick) -> Vec<Op> {
     let mut s = init(0);
     s.extend(post(0, BUF_A, 0));
-    s.extend([
-        Op::Wait,
-        Op::RamRead(FLAG, 4),
-        Op::DevRead(0x70, 5),
-        Op::Out(PHASE_A_DONE),
-    ]);
+    s.extend([Op::Wait, Op::RamRead(FLAG, 4), Op::DevRead(0x70, 5)]);
+    // Phase A2: reset with the daemon alive (GET_VRING_BASE stops the
+    // queue), set up again on the same connection, read on.
+    s.extend(reinit(14));
+    s.extend(post(0, BUF_A2, 0));
+    s.extend([Op::Wait, Op::RamRead(FLAG, 18), Op::Out(PHASE_A_DONE)]);
     // Phase B: the VMM killed the daemon; the next kick finds it gone.
     let mut b = post(1, BUF_B, 1);
     match kick {
@@ -302,10 +313,7 @@ fn script(kick: Kick) -> Vec<Op> {
     s.extend(b);
     s.extend([Op::DevRead(0x70, 6), Op::Out(PHASE_B_DONE)]);
     // Phase C: the VMM restarted the daemon; reset, set up from scratch.
-    s.extend(init(7));
-    s.truncate(s.len() - 2); // DRIVER_OK comes after the rings are clean
-    s.extend([Op::Ram(AVAIL, 0), Op::Ram(USED, 0)]);
-    s.extend([Op::Dev(0x44, 1), Op::Dev(0x70, 0xf)]);
+    s.extend(reinit(7));
     s.extend(post(0, BUF_C, 0));
     s.extend([Op::Wait, Op::RamRead(FLAG, 11), Op::DevRead(0x70, 12)]);
     s
@@ -625,7 +633,7 @@ fn run(kick: Kick) {
     let why = format!("refused accesses: {refused:#?}; calls {calls}; daemon stderr:\n{stderr}");
     eprintln!(
         "guest results {:#x?}; {why}; buffer A starts {:02x?}",
-        (0..14).map(slot).collect::<Vec<_>>(),
+        (0..19).map(slot).collect::<Vec<_>>(),
         &buf(BUF_A)[..8]
     );
     // Phase A: negotiation as the guest saw it.
@@ -640,6 +648,15 @@ fn run(kick: Kick) {
         "Status DRIVER_OK, no DEVICE_NEEDS_RESET; {why}"
     );
     assert_eq!(buf(BUF_A), expected, "buffer A holds the rng file; {why}");
+    // Phase A2: a reset with the daemon alive; it reads on in its file.
+    assert_eq!(slot(16), 0xb, "FEATURES_OK after the live reset; {why}");
+    assert_eq!(slot(18), 0x81, "interrupt after the live reset; {why}");
+    let next = &seed[BUF_LEN as usize..2 * BUF_LEN as usize];
+    assert_eq!(
+        buf(BUF_A2),
+        next,
+        "buffer A2 holds the file's next bytes; {why}"
+    );
     // Phase B: the kick to the dead daemon.
     assert_eq!(
         slot(6),
@@ -665,7 +682,7 @@ fn run(kick: Kick) {
     assert_eq!(buf(BUF_C), expected, "buffer C holds the rng file; {why}");
     let used: [u32; 3] = mem.read_obj(GuestAddress(USED)).unwrap();
     assert_eq!(used, [1 << 16, 0, BUF_LEN], "used ring: idx 1, id 0, len");
-    assert!(calls >= 2, "{why}");
+    assert!(calls >= 3, "{why}");
     vm.unregister_irqfd(&irq, GSI).unwrap();
     if kick == Kick::Ioeventfd {
         vm.unregister_ioevent(&fds[0].kick, notify, DataMatch::U32(0))
