@@ -4,7 +4,7 @@
 //! Bodies of the xen-ioreq fuzz targets, in a library so `tests/replay.rs` can replay the
 //! regressions directory with a plain `cargo test`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
@@ -56,7 +56,14 @@ pub fn decode_request(data: &[u8]) {
     // Small address values so the fuzzer reaches the devices often.
     bus.insert(IoSpace::Mmio, 0x100, 64, regs.clone()).unwrap();
     bus.insert(IoSpace::Pio, 0x10, 8, regs).unwrap();
-    let ram = Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x2000)]).unwrap());
+    // Made once: mapping and unmapping RAM per input was most of the time of a run. What the
+    // requests write into it stays for the next inputs, which only changes the data read.
+    static RAM: OnceLock<Arc<GuestMemoryMmap>> = OnceLock::new();
+    let ram = RAM
+        .get_or_init(|| {
+            Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x2000)]).unwrap())
+        })
+        .clone();
     let mut d = Dispatcher::new(&bus).with_guest_ram(GuestMemoryRam::new(ram));
     let out = d.handle_raw(0, &raw);
     if !raw.is_read() || raw.data_is_ptr() {
