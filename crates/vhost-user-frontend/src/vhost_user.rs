@@ -15,7 +15,9 @@
 //! QueueReady sends, for that queue, SET_VRING_NUM, SET_VRING_ADDR (frontend
 //! virtual addresses: the daemon translates them with the memory table's
 //! frontend addresses), SET_VRING_BASE 0, SET_VRING_KICK, SET_VRING_CALL and,
-//! with protocol features, SET_VRING_ENABLE 1. Status 0 sends GET_VRING_BASE
+//! with protocol features, SET_VRING_ENABLE 1; without REPLY_ACK a
+//! GET_FEATURES round trip follows, so that the daemon has enabled the
+//! queue before the guest can kick it. Status 0 sends GET_VRING_BASE
 //! for every started queue, which stops it.
 //!
 //! # Eventfds
@@ -496,7 +498,8 @@ fn area(
 
 impl Backend for VhostUserRelay {
     fn device_features(&mut self) -> Result<u64, BackendError> {
-        Ok(self.with_conn(true, |c, _, _, _| Ok(c.features & !VHOST_ONLY_FEATURES))?)
+        // Read at connection time: no message, so no watchdog either.
+        Ok(self.connection()?.features & !VHOST_ONLY_FEATURES)
     }
 
     fn set_features(&mut self, features: u64) -> Result<(), BackendError> {
@@ -509,11 +512,8 @@ impl Backend for VhostUserRelay {
     }
 
     fn read_config(&mut self, offset: u32, data: &mut [u8]) -> Result<(), BackendError> {
-        if !self
-            .conn
-            .as_ref()
-            .is_some_and(|c| c.protocol.contains(VhostUserProtocolFeatures::CONFIG))
-        {
+        let config = VhostUserProtocolFeatures::CONFIG;
+        if !self.connection()?.protocol.contains(config) {
             // No CONFIG: a device without config space as far as we can tell.
             data.fill(0);
             return Ok(());
@@ -537,11 +537,8 @@ impl Backend for VhostUserRelay {
     }
 
     fn write_config(&mut self, offset: u32, data: &[u8]) -> Result<(), BackendError> {
-        if !self
-            .conn
-            .as_ref()
-            .is_some_and(|c| c.protocol.contains(VhostUserProtocolFeatures::CONFIG))
-        {
+        let config = VhostUserProtocolFeatures::CONFIG;
+        if !self.connection()?.protocol.contains(config) {
             return Ok(());
         }
         Ok(self.with_conn(false, |c, _, _, _| {
@@ -579,6 +576,14 @@ impl Backend for VhostUserRelay {
                 f.set_vring_enable(i, true)
                     .map_err(protocol("SET_VRING_ENABLE"))?;
             }
+            if !c.protocol.contains(VhostUserProtocolFeatures::REPLY_ACK) {
+                // Without acknowledgements nothing says the daemon handled the
+                // set-up before the guest kicks, and a daemon may consume and
+                // drop a kick for a queue it has not enabled yet. It handles
+                // messages in order, so a reply to GET_FEATURES says it has.
+                f.get_features()
+                    .map_err(protocol("GET_FEATURES (set-up barrier)"))?;
+            }
             c.started[i] = true;
             Ok(())
         })?)
@@ -586,20 +591,27 @@ impl Backend for VhostUserRelay {
 
     fn notify(&mut self, index: u16) -> Result<(), BackendError> {
         let i = self.queue(index)?;
-        Ok(self.with_conn(false, |c, _, kicks, _| {
+        // The hot path: no message, so no watchdog; one poll and one write.
+        if self.live()?.hung_up() {
             // A kick to a dead daemon would vanish; say so now instead.
-            if c.hung_up() {
-                return Err(RelayError::Disconnected { op: "kick" });
-            }
-            kicks[i].write(1).map_err(|source| RelayError::Eventfd {
+            self.conn = None;
+            self.broken = true;
+            return Err(RelayError::Disconnected { op: "kick" }.into());
+        }
+        self.kicks[i].write(1).map_err(|source| {
+            Box::new(RelayError::Eventfd {
                 op: "kick a queue",
                 source,
-            })
-        })?)
+            }) as BackendError
+        })
     }
 
     fn reset(&mut self) -> Result<(), BackendError> {
         self.broken = false;
+        // Stale notifications of the old queues must not reach the new ones.
+        for e in self.kicks.iter().chain(&self.calls) {
+            let _ = e.read();
+        }
         let Some(mut c) = self.conn.take() else {
             return Ok(());
         };
@@ -618,10 +630,6 @@ impl Backend for VhostUserRelay {
             Ok(()) => self.conn = Some(c),
             // The daemon is gone or confused: drop it; the next use connects again.
             Err(e) => log::info!("vhost-user: reset: {e}; reconnecting on next use"),
-        }
-        // Stale notifications of the old queues must not reach the new ones.
-        for e in self.kicks.iter().chain(&self.calls) {
-            let _ = e.read();
         }
         Ok(())
     }
@@ -758,8 +766,88 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 2, "the reset reconnects");
     }
 
+    /// A daemon speaking just enough vhost-user (no protocol features
+    /// offered): answers GET_FEATURES, GET_PROTOCOL_FEATURES and
+    /// GET_VRING_BASE, records every request and its body.
+    fn speaking_daemon(socket: &Path, features: u64) -> std::sync::mpsc::Receiver<(u32, Vec<u8>)> {
+        use std::io::{Read, Write};
+        let (tx, rx) = std::sync::mpsc::channel();
+        fake_daemon(socket, move |mut s| loop {
+            let mut hdr = [0u8; 12];
+            if s.read_exact(&mut hdr).is_err() {
+                return;
+            }
+            let word = |i: usize| u32::from_le_bytes(hdr[i..i + 4].try_into().unwrap());
+            let (req, size) = (word(0), word(8));
+            let mut body = vec![0; size as usize];
+            s.read_exact(&mut body).unwrap();
+            let reply: Option<Vec<u8>> = match req {
+                1 => Some(features.to_le_bytes().to_vec()),
+                15 => Some(0u64.to_le_bytes().to_vec()),
+                11 => Some([&body[..4], &7u32.to_le_bytes()[..]].concat()),
+                _ => None,
+            };
+            if let Some(r) = reply {
+                let mut msg = req.to_le_bytes().to_vec();
+                msg.extend(5u32.to_le_bytes()); // version 1, reply
+                msg.extend((r.len() as u32).to_le_bytes());
+                msg.extend(r);
+                s.write_all(&msg).unwrap();
+            }
+            let _ = tx.send((req, body));
+        });
+        rx
+    }
+
     #[test]
-    fn queues_past_the_device_and_config_without_a_connection_are_handled() {
+    fn the_conversation_hides_vhost_bits_and_gives_vrings_by_frontend_address() {
+        let socket = temp_socket("speaking");
+        let offered = 1 << 32 | 1 << 30 | 1 << 26 | 1 << 3;
+        let rx = speaking_daemon(&socket, offered);
+        let mut relay = VhostUserRelay::connect(config(&socket), memory()).unwrap();
+        assert_eq!(relay.device_features().unwrap(), 1 << 32 | 1 << 3);
+        let mut cfg = [0xff; 4];
+        relay.read_config(0, &mut cfg).unwrap();
+        assert_eq!(cfg, [0; 4], "no CONFIG: zeros");
+        relay.write_config(0, &[1]).unwrap();
+        relay.set_features(1 << 32).unwrap();
+        let q = QueueConfig {
+            size: 16,
+            desc: 0x1000,
+            driver: 0x2000,
+            device: 0x3000,
+        };
+        relay.activate_queue(0, q).unwrap();
+        relay.notify(0).unwrap();
+        assert_eq!(relay.eventfds().unwrap()[0].kick.read().unwrap(), 1);
+        relay.reset().unwrap();
+        assert!(relay.is_connected(), "a reset keeps a healthy connection");
+        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let reqs: Vec<u32> = msgs.iter().map(|m| m.0).collect();
+        // SET_OWNER, GET_FEATURES, GET/SET_PROTOCOL_FEATURES, SET_MEM_TABLE,
+        // SET_FEATURES, SET_VRING_NUM/ADDR/BASE/KICK/CALL/ENABLE, GET_FEATURES
+        // (the set-up barrier without REPLY_ACK), GET_VRING_BASE.
+        assert_eq!(reqs, [3, 1, 15, 16, 5, 2, 8, 9, 10, 12, 13, 18, 1, 11]);
+        let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        assert_eq!(
+            u64_at(&msgs[5].1, 0),
+            1 << 32 | 1 << 30,
+            "bit 30 added back"
+        );
+        // Memory table: count, padding, then gpa, size, frontend address, offset.
+        let table = &msgs[4].1;
+        assert_eq!(u64_at(table, 8), 0);
+        assert_eq!(u64_at(table, 16), 0x1_0000);
+        assert_eq!(u64_at(table, 24), 0x7f00_0000_0000);
+        // SET_VRING_ADDR: index, flags, then desc, used, avail, log.
+        let addr = &msgs[7].1;
+        assert_eq!(u64_at(addr, 8), 0x7f00_0000_1000, "descriptor table");
+        assert_eq!(u64_at(addr, 16), 0x7f00_0000_3000, "used ring");
+        assert_eq!(u64_at(addr, 24), 0x7f00_0000_2000, "available ring");
+    }
+
+    #[test]
+    fn queues_past_the_device_are_refused_and_a_missing_daemon_breaks_config() {
         let socket = temp_socket("noconn");
         let mut relay = VhostUserRelay::new(config(&socket), memory()).unwrap();
         let e = relay.notify(1).unwrap_err();
@@ -773,10 +861,14 @@ mod tests {
             ),
             "{e}"
         );
-        let mut cfg = [0xff; 4];
-        relay.read_config(0, &mut cfg).unwrap();
-        assert_eq!(cfg, [0; 4], "no CONFIG: zeros");
-        relay.write_config(0, &[1]).unwrap();
+        let e = relay.read_config(0, &mut [0; 4]).unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<RelayError>(),
+                Some(RelayError::Connect { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(relay.eventfds().unwrap().len(), 1);
     }
 

@@ -461,11 +461,14 @@ fn event_loop(
             if n > 0 && call.read().is_ok() {
                 calls += 1;
                 device.used_buffer_interrupt(&irq).unwrap();
-            } else if watch_backend && device.status() & 0x40 == 0 {
-                // Sets DEVICE_NEEDS_RESET and injects when the daemon is gone.
-                let _ = device.check_backend(&irq);
-            } else if Instant::now() > deadline {
-                irq.write(1).unwrap();
+            } else {
+                if watch_backend && device.status() & 0x40 == 0 {
+                    // Sets DEVICE_NEEDS_RESET and injects when the daemon is gone.
+                    let _ = device.check_backend(&irq);
+                }
+                if Instant::now() > deadline {
+                    irq.write(1).unwrap();
+                }
             }
         }
         calls
