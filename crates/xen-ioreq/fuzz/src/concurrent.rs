@@ -23,7 +23,11 @@ pub fn buffered_ring_concurrent(data: &[u8]) {
         return;
     }
     let (head, body) = data.split_at(6);
-    let base = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    // Slot `index % 511` is not continuous where the 32-bit pointers wrap (2^32 is not a
+    // multiple of 511): entries in flight across the wrap alias each other's slots. Xen never
+    // gets there (it rebases both pointers below 511 in atomic mode); `RingWriter` does not
+    // rebase, so the run stays below the wrap, however close to it it starts.
+    let base = u32::from_le_bytes([head[0], head[1], head[2], head[3]]).min(u32::MAX - 8192);
     let pauses = [head[4], head[5]];
     // Each entry: size_log2 and the data byte pattern.
     let entries: Vec<(u8, u64)> = body
