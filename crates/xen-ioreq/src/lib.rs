@@ -46,6 +46,25 @@
 //!   irqfds, those added while it runs included, and the server rings its ioeventfds
 //!   whichever loop serves the write.
 //!
+//! # Kernel ioeventfds: the doorbell server
+//!
+//! privcmd's kernel ioeventfd (Linux 6.7+) serves virtio-mmio QueueNotify writes in the
+//! kernel: its handler runs in interrupt context for every event of the ports it is given and
+//! writes the slot's state with plain stores, and up to Linux 6.12.116 it does so for every
+//! MMIO write (`IN_PROCESS`, then `READY` again when the write is not its own). Sharing slots
+//! with it, a compare-and-swap of ours can land between its check and its stores: a write is
+//! served twice, or a stale `READY` follows an answer Xen took and Xen crashes the domain.
+//! [`IoreqServer::add_ioeventfd`] therefore serves the kernel's doorbells through a second
+//! IOREQ server of the domain that holds only their QueueNotify registers (cut out of the
+//! ranges of [`IoreqServer::map_range`]): the handler never sees another register's access,
+//! and this process takes from that server's slots only what the handler never stores to
+//! (reads, Xen's `INVALIDATE`). A write there the kernel does not serve (another size, a
+//! queue without an ioeventfd) makes the server deassign the kernel's ioeventfds, which waits
+//! for a running handler, and serve the register itself from then on. Teardown deassigns
+//! every kernel ioeventfd and irqfd before it unmaps the pages and unbinds the ports they
+//! point at: privcmd keeps them until deassigned, also across a server re-created for the
+//! same domain.
+//!
 //! `examples/virtio_rng` is a complete virtio-mmio entropy device on top of these: feature
 //! negotiation, a request queue walked with `virtio-queue` over `xen-foreignmem` guest memory,
 //! notifications through [`IoreqServer::add_ioeventfd`] and its interrupt through
