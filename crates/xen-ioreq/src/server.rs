@@ -34,7 +34,7 @@ use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};
 use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer, Owner};
 use crate::error::{io, Error, Result};
-use crate::page::{IoreqPage, MappedPage, Slot, Taken};
+use crate::page::{IoPage, IoreqPage, MappedPage, Slot, Taken};
 use crate::request::Request;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
@@ -694,8 +694,13 @@ impl<S: Sys> IoreqServer<S> {
         Ok(())
     }
 
-    fn bind_ports(&mut self) -> Result<()> {
-        let page = self.ioreq.as_ref().expect("pages stay mapped until drop");
+    /// Binds one local port to each vCPU's event channel of `page` (a server's ioreq page).
+    /// On an error the ports bound so far are released with the returned vector's drop.
+    fn bind_vcpu_ports<P: IoPage>(
+        &self,
+        page: &IoreqPage<P>,
+        op: &'static str,
+    ) -> Result<Vec<BoundPort<S>>> {
         let mut ports = Vec::with_capacity(self.vcpus);
         for vcpu in 0..self.vcpus {
             let remote = page.slot(vcpu).expect("vcpu < vcpus").vp_eport();
@@ -703,17 +708,23 @@ impl<S: Sys> IoreqServer<S> {
                 .evtchn
                 .bind_interdomain(self.domid, remote)
                 .map_err(|source| Error::Evtchn {
-                    op: "bind vCPU ioreq event channel",
+                    op,
                     domid: self.domid,
                     source,
                 })?;
             log::debug!(
-                "domain {}: vCPU {vcpu} ioreq port {remote} bound to local {}",
+                "domain {}: vCPU {vcpu} port {remote} bound to local {} ({op})",
                 self.domid,
                 port.port()
             );
             ports.push(port);
         }
+        Ok(ports)
+    }
+
+    fn bind_ports(&mut self) -> Result<()> {
+        let page = self.ioreq.as_ref().expect("pages stay mapped until drop");
+        let ports = self.bind_vcpu_ports(page, "bind vCPU ioreq event channel")?;
         if self.bufring.is_some() {
             let port = self
                 .evtchn
@@ -998,19 +1009,7 @@ impl<S: Sys> IoreqServer<S> {
                 what: format!("{} vCPUs do not fit one ioreq page", self.vcpus),
             })?;
             self.set_state_of(id, true)?;
-            let mut ports = Vec::with_capacity(self.vcpus);
-            for vcpu in 0..self.vcpus {
-                let remote = page.slot(vcpu).expect("vcpu < vcpus").vp_eport();
-                let port = self
-                    .evtchn
-                    .bind_interdomain(self.domid, remote)
-                    .map_err(|source| Error::Evtchn {
-                        op: "bind doorbell server event channel",
-                        domid: self.domid,
-                        source,
-                    })?;
-                ports.push(port);
-            }
+            let ports = self.bind_vcpu_ports(&page, "bind doorbell server event channel")?;
             Ok(DoorbellServer::new(id, page, ports))
         })();
         if built.is_err() {
