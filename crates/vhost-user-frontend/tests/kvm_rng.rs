@@ -18,6 +18,9 @@
 //! `cargo xtask vhost-device build rng` fills; without one the test says
 //! `SKIPPED:` and why. With `$VHOST_DEVICE_RNG` set, a missing binary fails.
 
+// The guest is x86 real-mode code and the set-up uses the x86 register and irqchip API.
+#![cfg(target_arch = "x86_64")]
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
