@@ -187,4 +187,14 @@ pub enum RelayError {
     /// An earlier failure dropped the connection; the device must be reset.
     #[error("the vhost-user connection failed earlier; the device needs a reset")]
     NeedsReset,
+    /// The memory is Xen's but the daemon does not offer protocol feature
+    /// XEN_MMAP (it was built without Xen support).
+    #[error("the guest's memory is Xen's, and the daemon does not offer XEN_MMAP (build it with its `xen` feature)")]
+    NoXenMmap,
+    /// The Xen memory table could not be sent, or the daemon refused it.
+    #[error("Xen SET_MEM_TABLE failed: {reason}")]
+    XenMemTable {
+        /// Why.
+        reason: String,
+    },
 }

@@ -42,12 +42,13 @@ pub mod interrupt;
 pub mod memory;
 pub mod mmio;
 pub mod vhost_user;
+pub mod xen_mmap;
 
 pub use backend::{Backend, BackendError, QueueConfig};
 pub use devices::{DeviceProfile, DeviceType};
 pub use error::{Error, RelayError};
 pub use interrupt::Interrupt;
-pub use memory::{MemoryError, SharedMemory, SharedRegion};
+pub use memory::{Mapping, MemoryError, SharedMemory, SharedRegion};
 pub use mmio::MmioTransport;
 pub use vhost_user::{QueueEventFds, RelayConfig, VhostUserRelay};
 

@@ -11,6 +11,11 @@
 //! the backend translates them through the table's frontend addresses, so
 //! [`SharedMemory::frontend_address`] turns the guest addresses the driver
 //! wrote into those.
+//!
+//! On Xen the frontend does not map the guest at all: each region's fd is a
+//! Xen device handle through which the daemon maps the guest's frames itself
+//! ([`Mapping::XenForeign`], [`Mapping::XenGrant`]), and the frontend
+//! address is the guest address.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -18,6 +23,39 @@ use thiserror::Error;
 
 /// The most regions one SET_MEM_TABLE carries (the fds ride in one message).
 pub const MAX_REGIONS: usize = 8;
+
+/// How the daemon maps a region from the fd it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mapping {
+    /// An ordinary file (a memfd): the daemon maps it from `offset`.
+    File {
+        /// Offset of the region's first byte in the file.
+        offset: u64,
+    },
+    /// Xen foreign mapping: the fd is a `/dev/xen/privcmd` handle (best
+    /// restricted to `domid`) through which the daemon maps the region's
+    /// frames of domain `domid` up front (XEN_MMAP FOREIGN).
+    XenForeign {
+        /// The guest whose memory it is.
+        domid: u16,
+    },
+    /// Xen grants: the fd is a `/dev/xen/gntdev` handle through which the
+    /// daemon maps the grant references the guest's addresses carry
+    /// (bit 63 set, the reference in the frame number) when it needs them
+    /// (XEN_MMAP GRANT with NO_ADVANCE_MAP).
+    XenGrant {
+        /// The guest that grants.
+        domid: u16,
+    },
+}
+
+impl Mapping {
+    /// Whether the daemon must speak Xen's memory table (XEN_MMAP) for it.
+    pub fn is_xen(self) -> bool {
+        !matches!(self, Mapping::File { .. })
+    }
+}
 
 /// One region of guest memory that a backend daemon can map.
 #[derive(Debug)]
@@ -28,10 +66,11 @@ pub struct SharedRegion {
     pub size: u64,
     /// Where this process mapped the region (its virtual address).
     pub frontend_addr: u64,
-    /// The file (memfd) that backs the region; the daemon maps it.
+    /// What the daemon maps the region from: a memfd, or a Xen device
+    /// handle (see [`Mapping`]).
     pub fd: OwnedFd,
-    /// Offset of the region's first byte in `fd`.
-    pub fd_offset: u64,
+    /// How the daemon maps it.
+    pub mapping: Mapping,
 }
 
 /// Why a set of regions cannot be a memory table.
@@ -52,6 +91,10 @@ pub enum MemoryError {
         /// Its size.
         size: u64,
     },
+    /// Some regions are Xen mappings and others are not: a daemon speaks
+    /// one memory table layout per connection.
+    #[error("Xen and non-Xen regions cannot share one memory table")]
+    MixedMappings,
     /// Two regions overlap in guest-physical space.
     #[error("regions at guest addresses {first:#x} and {second:#x} overlap")]
     Overlap {
@@ -77,10 +120,18 @@ impl SharedMemory {
                 count: regions.len(),
             });
         }
+        let xen = regions[0].mapping.is_xen();
+        if regions.iter().any(|r| r.mapping.is_xen() != xen) {
+            return Err(MemoryError::MixedMappings);
+        }
         for r in &regions {
+            let offset = match r.mapping {
+                Mapping::File { offset } => offset,
+                _ => 0,
+            };
             let wraps = r.guest_addr.checked_add(r.size).is_none()
                 || r.frontend_addr.checked_add(r.size).is_none()
-                || r.fd_offset.checked_add(r.size).is_none();
+                || offset.checked_add(r.size).is_none();
             if r.size == 0 || wraps {
                 return Err(MemoryError::BadRegion {
                     guest_addr: r.guest_addr,
@@ -103,6 +154,12 @@ impl SharedMemory {
     /// The regions, by guest address.
     pub fn regions(&self) -> &[SharedRegion] {
         &self.regions
+    }
+
+    /// Whether the regions are Xen mappings, which need the daemon's
+    /// XEN_MMAP memory table.
+    pub fn is_xen(&self) -> bool {
+        self.regions.iter().any(|r| r.mapping.is_xen())
     }
 
     /// The frontend virtual address of guest range `[guest_addr,
@@ -133,7 +190,7 @@ mod tests {
             size,
             frontend_addr,
             fd,
-            fd_offset: 0,
+            mapping: Mapping::File { offset: 0 },
         }
     }
 
@@ -179,5 +236,22 @@ mod tests {
                 second: 0x1000
             }
         );
+        let mut xen = region(0x1000, 0x1000, 0x1000);
+        xen.mapping = Mapping::XenForeign { domid: 3 };
+        assert_eq!(
+            SharedMemory::new(vec![region(0, 0x1000, 0), xen]).unwrap_err(),
+            MemoryError::MixedMappings
+        );
+    }
+
+    #[test]
+    fn xen_regions_make_a_xen_table() {
+        let mut r = region(0x4000_0000, 0x800_0000, 0x4000_0000);
+        r.mapping = Mapping::XenForeign { domid: 3 };
+        let m = SharedMemory::new(vec![r]).unwrap();
+        assert!(m.is_xen());
+        assert!(!SharedMemory::new(vec![region(0, 0x1000, 0)])
+            .unwrap()
+            .is_xen());
     }
 }

@@ -50,9 +50,15 @@
 //!
 //! The `vhost` crate's `xen` feature changes the memory table's layout for
 //! the whole build (Cargo unifies features), so this crate does not enable
-//! it. The Xen path will choose per connection by the negotiated protocol
-//! feature XEN_MMAP (bit 17): with it, regions name foreign or grant
-//! mappings instead of fds; without it, the table is the one built here.
+//! it. It decides per connection instead: when the [`SharedMemory`] holds
+//! Xen mappings ([`Mapping::XenForeign`], [`Mapping::XenGrant`]), the
+//! daemon must offer protocol feature XEN_MMAP (bit 17, which a daemon
+//! built with `xen` always offers and requires), the relay acknowledges it
+//! and sends SET_MEM_TABLE in the Xen layout itself (the `xen_mmap`
+//! module); otherwise XEN_MMAP is never acknowledged and the table is the
+//! `vhost` crate's. One process can so serve Xen daemons and ordinary ones
+//! side by side. For Xen regions the frontend address is the guest
+//! address, so the vring addresses the relay sends are guest addresses.
 
 use std::io;
 use std::net::Shutdown;
@@ -72,7 +78,8 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::backend::{Backend, BackendError, QueueConfig};
 use crate::error::RelayError;
-use crate::memory::SharedMemory;
+use crate::memory::{Mapping, SharedMemory};
+use crate::xen_mmap::{self, SendError};
 
 /// VHOST_F_LOG_ALL: dirty logging, a vhost matter the guest never sees.
 const VHOST_F_LOG_ALL: u64 = 1 << 26;
@@ -144,7 +151,7 @@ struct Connection {
 /// ```no_run
 /// use std::os::fd::OwnedFd;
 /// use vhost_user_frontend::{
-///     DeviceType, MmioTransport, RelayConfig, SharedMemory, SharedRegion, VhostUserRelay,
+///     DeviceType, Mapping, MmioTransport, RelayConfig, SharedMemory, SharedRegion, VhostUserRelay,
 /// };
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -155,7 +162,7 @@ struct Connection {
 ///     size: 1 << 20,
 ///     frontend_addr: host,
 ///     fd: memfd,
-///     fd_offset: 0,
+///     mapping: Mapping::File { offset: 0 },
 /// }])?;
 /// let profile = DeviceType::Rng.profile();
 /// let relay = VhostUserRelay::connect(RelayConfig::new("/run/rng.sock0", profile), memory)?;
@@ -298,11 +305,22 @@ impl VhostUserRelay {
         frontend.set_owner().map_err(protocol("SET_OWNER"))?;
         let features = frontend.get_features().map_err(protocol("GET_FEATURES"))?;
         let mut acked = VhostUserProtocolFeatures::empty();
+        if features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits() == 0 && self.memory.is_xen()
+        {
+            return Err(RelayError::NoXenMmap);
+        }
         if features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits() != 0 {
             let offered = frontend
                 .get_protocol_features()
                 .map_err(protocol("GET_PROTOCOL_FEATURES"))?;
             acked = offered & WANTED_PROTOCOL_FEATURES;
+            if self.memory.is_xen() {
+                // A Xen daemon offers XEN_MMAP and refuses a table without it.
+                if !offered.contains(VhostUserProtocolFeatures::XEN_MMAP) {
+                    return Err(RelayError::NoXenMmap);
+                }
+                acked |= VhostUserProtocolFeatures::XEN_MMAP;
+            }
             frontend
                 .set_protocol_features(acked)
                 .map_err(protocol("SET_PROTOCOL_FEATURES"))?;
@@ -322,25 +340,48 @@ impl VhostUserRelay {
                 });
             }
         }
-        // Fields other builds add (the `xen` feature's) keep their defaults.
-        #[allow(clippy::needless_update)]
-        let regions: Vec<VhostUserMemoryRegionInfo> = self
-            .memory
-            .regions()
-            .iter()
-            .zip(self.memory.raw_fds())
-            .map(|(r, fd)| VhostUserMemoryRegionInfo {
-                guest_phys_addr: r.guest_addr,
-                memory_size: r.size,
-                userspace_addr: r.frontend_addr,
-                mmap_offset: r.fd_offset,
-                mmap_handle: fd,
-                ..Default::default()
-            })
-            .collect();
-        frontend
-            .set_mem_table(&regions)
-            .map_err(protocol("SET_MEM_TABLE"))?;
+        if self.memory.is_xen() {
+            // Our own encoding of the one message whose layout XEN_MMAP changes (see the
+            // `xen_mmap` module); the vhost crate's frontend never sees the table.
+            let need_reply = acked.contains(VhostUserProtocolFeatures::REPLY_ACK);
+            xen_mmap::send(&probe, &self.memory, need_reply).map_err(|e| match e {
+                SendError::Io(source) if is_hangup(&source) => RelayError::Disconnected {
+                    op: "SET_MEM_TABLE",
+                },
+                SendError::Io(source) => RelayError::XenMemTable {
+                    reason: source.to_string(),
+                },
+                SendError::BadReply => RelayError::XenMemTable {
+                    reason: "the reply is not an acknowledgement of SET_MEM_TABLE".into(),
+                },
+                SendError::Refused(status) => RelayError::XenMemTable {
+                    reason: format!("the daemon refused it (status {status})"),
+                },
+            })?;
+        } else {
+            // Fields other builds add (the `xen` feature's) keep their defaults.
+            #[allow(clippy::needless_update)]
+            let regions: Vec<VhostUserMemoryRegionInfo> = self
+                .memory
+                .regions()
+                .iter()
+                .zip(self.memory.raw_fds())
+                .map(|(r, fd)| VhostUserMemoryRegionInfo {
+                    guest_phys_addr: r.guest_addr,
+                    memory_size: r.size,
+                    userspace_addr: r.frontend_addr,
+                    mmap_offset: match r.mapping {
+                        Mapping::File { offset } => offset,
+                        _ => 0,
+                    },
+                    mmap_handle: fd,
+                    ..Default::default()
+                })
+                .collect();
+            frontend
+                .set_mem_table(&regions)
+                .map_err(protocol("SET_MEM_TABLE"))?;
+        }
         log::debug!(
             "vhost-user: connected to {} (features {features:#x}, protocol {acked:?})",
             self.config.socket.display()
@@ -432,6 +473,14 @@ impl Connection {
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
         n > 0 && pfd.revents != 0
     }
+}
+
+/// Whether an I/O error means the daemon closed its end.
+fn is_hangup(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Runs `f`, shutting `socket` down if `f` takes longer than `timeout`.
@@ -661,7 +710,7 @@ mod tests {
             size: 0x1_0000,
             frontend_addr: 0x7f00_0000_0000,
             fd: std::fs::File::open("/dev/null").unwrap().into(),
-            fd_offset: 0,
+            mapping: Mapping::File { offset: 0 },
         }])
         .unwrap()
     }
@@ -770,6 +819,16 @@ mod tests {
     /// offered): answers GET_FEATURES, GET_PROTOCOL_FEATURES and
     /// GET_VRING_BASE, records every request and its body.
     fn speaking_daemon(socket: &Path, features: u64) -> std::sync::mpsc::Receiver<(u32, Vec<u8>)> {
+        speaking_daemon_with(socket, features, 0)
+    }
+
+    /// [`speaking_daemon`] offering protocol features `protocol` (never REPLY_ACK: it
+    /// answers only the requests that always have a reply).
+    fn speaking_daemon_with(
+        socket: &Path,
+        features: u64,
+        protocol: u64,
+    ) -> std::sync::mpsc::Receiver<(u32, Vec<u8>)> {
         use std::io::{Read, Write};
         let (tx, rx) = std::sync::mpsc::channel();
         fake_daemon(socket, move |mut s| loop {
@@ -783,7 +842,7 @@ mod tests {
             s.read_exact(&mut body).unwrap();
             let reply: Option<Vec<u8>> = match req {
                 1 => Some(features.to_le_bytes().to_vec()),
-                15 => Some(0u64.to_le_bytes().to_vec()),
+                15 => Some(protocol.to_le_bytes().to_vec()),
                 11 => Some([&body[..4], &7u32.to_le_bytes()[..]].concat()),
                 _ => None,
             };
@@ -844,6 +903,89 @@ mod tests {
         assert_eq!(u64_at(addr, 8), 0x7f00_0000_1000, "descriptor table");
         assert_eq!(u64_at(addr, 16), 0x7f00_0000_3000, "used ring");
         assert_eq!(u64_at(addr, 24), 0x7f00_0000_2000, "available ring");
+    }
+
+    fn xen_memory() -> SharedMemory {
+        SharedMemory::new(vec![SharedRegion {
+            guest_addr: 0x4000_0000,
+            size: 0x10_0000,
+            frontend_addr: 0x4000_0000,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            mapping: Mapping::XenForeign { domid: 9 },
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn xen_memory_is_sent_in_the_xen_layout_once_xen_mmap_is_acknowledged() {
+        let socket = temp_socket("xen");
+        let xen_mmap = VhostUserProtocolFeatures::XEN_MMAP.bits();
+        let rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, xen_mmap);
+        let mut relay = VhostUserRelay::connect(config(&socket), xen_memory()).unwrap();
+        relay.set_features(1 << 32).unwrap();
+        let q = QueueConfig {
+            size: 16,
+            desc: 0x4000_1000,
+            driver: 0x4000_2000,
+            device: 0x4000_3000,
+        };
+        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
+        relay.activate_queue(0, q).unwrap();
+        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let reqs: Vec<u32> = msgs.iter().map(|m| m.0).collect();
+        assert_eq!(&reqs[..5], [3, 1, 15, 16, 5]);
+        let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        assert_eq!(u64_at(&msgs[3].1, 0), xen_mmap, "XEN_MMAP acknowledged");
+        let table = &msgs[4].1;
+        assert_eq!(table.len(), 8 + 40, "one 40-byte Xen entry");
+        assert_eq!(u64_at(table, 8), 0x4000_0000);
+        assert_eq!(
+            u64_at(table, 24),
+            0x4000_0000,
+            "frontend address = guest address"
+        );
+        assert_eq!(u64_at(table, 32), 0, "mmap offset");
+        assert_eq!(
+            &table[40..48],
+            &[1, 0, 0, 0, 9, 0, 0, 0],
+            "FOREIGN, domid 9"
+        );
+        let addr = &msgs.iter().find(|m| m.0 == 9).unwrap().1;
+        assert_eq!(u64_at(addr, 8), 0x4000_1000, "vrings by guest address");
+    }
+
+    #[test]
+    fn xen_memory_needs_a_daemon_built_for_xen() {
+        let socket = temp_socket("notxen");
+        let _rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, 0);
+        let err = VhostUserRelay::connect(config(&socket), xen_memory()).unwrap_err();
+        assert!(matches!(err, RelayError::NoXenMmap), "{err}");
+    }
+
+    #[test]
+    fn ordinary_memory_never_acknowledges_xen_mmap() {
+        let socket = temp_socket("unixmem");
+        let xen_mmap = VhostUserProtocolFeatures::XEN_MMAP.bits();
+        let rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, xen_mmap);
+        let mut relay = VhostUserRelay::connect(config(&socket), memory()).unwrap();
+        relay.set_features(1 << 32).unwrap();
+        let q = QueueConfig {
+            size: 16,
+            desc: 0x1000,
+            driver: 0x2000,
+            device: 0x3000,
+        };
+        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
+        relay.activate_queue(0, q).unwrap();
+        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let set = msgs.iter().find(|m| m.0 == 16).unwrap();
+        assert_eq!(
+            set.1,
+            0u64.to_le_bytes(),
+            "nothing wanted, XEN_MMAP not acked"
+        );
+        let table = &msgs.iter().find(|m| m.0 == 5).unwrap().1;
+        assert_eq!(table.len(), 8 + 32, "the usual 32-byte entry");
     }
 
     #[test]

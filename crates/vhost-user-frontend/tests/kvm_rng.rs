@@ -516,7 +516,7 @@ fn run(kick: Kick) {
         size: RAM_SIZE,
         frontend_addr: host,
         fd: ram.into(),
-        fd_offset: 0,
+        mapping: vhost_user_frontend::Mapping::File { offset: 0 },
     }])
     .unwrap();
 
