@@ -37,6 +37,9 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     stop: Arc<EventFd>,
     /// How many of the server's userspace irqfds this loop's epoll watches (the first ones).
     irqfds_watched: usize,
+    /// This loop took the server's buffered backlog ([`IoreqServer::take_buffered_backlog`]):
+    /// entries whose event was consumed wait in the ring, so its next turn does not block.
+    backlog: bool,
 }
 
 impl<S: Sys, B: DeviceBus> std::fmt::Debug for EventLoop<'_, S, B> {
@@ -83,6 +86,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             epoll,
             stop,
             irqfds_watched: 0,
+            backlog: false,
         };
         ev.watch_new_irqfds()?;
         Ok(ev)
@@ -127,12 +131,20 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// Serves until the stopper is signalled. Serves whatever is already pending first.
     pub fn run(&mut self) -> Result<()> {
         self.server.serve_all(&mut self.dispatcher);
+        self.backlog |= self.server.take_buffered_backlog();
         while !self.run_once(-1)?.stopped {}
         Ok(())
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for events once and handles them.
+    ///
+    /// A turn serves at most [`IoreqServer::BUFFERED_PER_CALL`] buffered entries per look at
+    /// the ring, so a guest that keeps the ring full cannot hold it: the vCPUs' slots and the
+    /// stopper are looked at every turn. When entries are left behind ([`Turn::backlog`]),
+    /// the next turn does not wait: it polls its events and serves the ring again.
     pub fn run_once(&mut self, timeout_ms: i32) -> Result<Turn> {
+        let backlog = std::mem::take(&mut self.backlog);
+        let timeout_ms = if backlog { 0 } else { timeout_ms };
         let mut events = [EpollEvent::default(); 8];
         let n = loop {
             match self.epoll.wait(timeout_ms, &mut events) {
@@ -147,9 +159,13 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             }
         };
         let mut turn = Turn::default();
+        let mut ring_served = false;
         for ev in &events[..n] {
             match ev.data() {
-                TOKEN_EVTCHN => turn.requests += self.server.serve_pending(&mut self.dispatcher)?,
+                TOKEN_EVTCHN => {
+                    ring_served = true;
+                    turn.requests += self.server.serve_pending(&mut self.dispatcher)?;
+                }
                 TOKEN_STOP => {
                     let _ = self.stop.read();
                     turn.stopped = true;
@@ -176,6 +192,11 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                 }
             }
         }
+        if backlog && !ring_served {
+            turn.requests += self.server.serve_buffered(&mut self.dispatcher);
+        }
+        self.backlog = self.server.take_buffered_backlog();
+        turn.backlog = self.backlog;
         Ok(turn)
     }
 }
@@ -189,4 +210,7 @@ pub struct Turn {
     pub interrupts: usize,
     /// The stopper was signalled.
     pub stopped: bool,
+    /// Buffered requests whose event was consumed wait in the ring (a guest filled it faster
+    /// than one turn serves): the loop's next turn serves them without waiting.
+    pub backlog: bool,
 }

@@ -41,7 +41,10 @@
 //!   (the kernel's reset leaves masked the ports it dropped).
 //! - The buffered ring is drained by one loop at a time, since posted writes must reach the
 //!   devices in order; a loop that finds it being drained leaves it to the drainer, which
-//!   looks again before it stops ([`IoreqServer::serve_buffered`]).
+//!   looks again before it stops ([`IoreqServer::serve_buffered`]). A look serves at most one
+//!   ring's worth, so a guest that keeps the ring full holds no loop from its vCPUs' slots and
+//!   its stopper; what it leaves behind is a backlog one loop takes, and that loop's next
+//!   turn serves it without waiting for an event ([`Turn::backlog`]).
 //! - The userspace irqfds and ioeventfds are the server's alone: every loop watches the
 //!   irqfds, those added while it runs included, and the server rings its ioeventfds
 //!   whichever loop serves the write.

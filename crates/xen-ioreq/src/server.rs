@@ -368,6 +368,9 @@ pub struct IoreqServer<S: Sys = RealSys> {
     kernel_registrations: Mutex<KernelRegistrations>,
     /// Calls of [`IoreqServer::serve_buffered`] under way (the first one drains the ring).
     buf_drains: AtomicUsize,
+    /// A drain stopped at [`IoreqServer::BUFFERED_PER_CALL`] with entries left in the ring, whose event
+    /// was already consumed: set until [`IoreqServer::take_buffered_backlog`] takes it.
+    buf_backlog: AtomicBool,
 }
 
 impl IoreqServer<RealSys> {
@@ -455,6 +458,7 @@ impl<S: Sys> IoreqServer<S> {
             user_irqfds,
             kernel_registrations: Mutex::default(),
             buf_drains: AtomicUsize::new(0),
+            buf_backlog: AtomicBool::new(false),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
         server.vcpus = server.nr_vcpus()?;
@@ -1217,14 +1221,22 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
-    /// Drains the buffered ring; returns the number of entries handled. Corrupt pointers are
-    /// logged and the ring is resynchronised (posted writes are dropped).
+    /// Serves the buffered ring, at most [`IoreqServer::BUFFERED_PER_CALL`] entries (one
+    /// ring's worth); returns the number of entries handled. Corrupt pointers are logged and
+    /// the ring is resynchronised (posted writes are dropped).
+    ///
+    /// The bound keeps a guest that refills the ring as fast as it is drained from holding
+    /// the caller for ever: its vCPUs' slots and the loop's stop signal wait at most one
+    /// ring's worth. Entries left behind have had their event already (it woke this call),
+    /// so the call that stops at the bound records a backlog: whoever takes it with
+    /// [`IoreqServer::take_buffered_backlog`] must come back to the ring without waiting for
+    /// an event ([`crate::EventLoop`] does: its next turn does not block).
     ///
     /// One caller at a time drains: posted writes must reach the devices one after the other,
     /// in the order the guest made them, and several event loops may call this at once. A
     /// caller that finds another one draining leaves its entries to that one and returns 0:
-    /// the drainer looks at the ring again before it stops, so nothing published before the
-    /// call is left behind.
+    /// the drainer looks at the ring again before it stops (or, at the bound, records the
+    /// backlog), so nothing published before the call is left behind unaccounted for.
     pub fn serve_buffered<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
         let Some(ring) = &self.bufring else {
             return 0;
@@ -1238,7 +1250,16 @@ impl<S: Sys> IoreqServer<S> {
         let mut n = 0;
         loop {
             let calls = self.buf_drains.load(Ordering::Acquire);
-            n += self.drain_buffered(ring, dispatcher);
+            let (served, left) = self.drain_buffered(ring, dispatcher, Self::BUFFERED_PER_CALL - n);
+            n += served;
+            if left {
+                // The backlog first, then the count: a call that counted itself in before
+                // the count is cleared left its entries to this one, and they are in the
+                // backlog; one after it drains itself.
+                self.buf_backlog.store(true, Ordering::Release);
+                self.buf_drains.store(0, Ordering::Release);
+                return n;
+            }
             if self
                 .buf_drains
                 .compare_exchange(calls, 0, Ordering::AcqRel, Ordering::Acquire)
@@ -1249,15 +1270,36 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
+    /// The most buffered-ring entries one call of [`IoreqServer::serve_buffered`] serves:
+    /// one ring's worth.
+    pub const BUFFERED_PER_CALL: usize = xen_bindings::abi::xen::ioreq::IOREQ_BUFFER_SLOT_NUM;
+
+    /// Whether a call of [`IoreqServer::serve_buffered`] (directly or through
+    /// [`IoreqServer::serve_all`], [`IoreqServer::serve_port`] or
+    /// [`IoreqServer::serve_pending`]) stopped at its bound with entries left in the ring since
+    /// the last call of this method, which clears it. Those entries' event was consumed: the
+    /// caller that takes `true` serves the ring again without waiting for one (of several
+    /// loops, exactly one takes it).
+    pub fn take_buffered_backlog(&self) -> bool {
+        self.buf_backlog.swap(false, Ordering::AcqRel)
+    }
+
+    /// Pops and serves at most `budget` entries; returns how many, and whether it stopped at
+    /// the budget with entries still in the ring.
     fn drain_buffered<B: DeviceBus>(
         &self,
         ring: &BufferedRing<MappedPage<S>>,
         dispatcher: &mut Dispatcher<B>,
-    ) -> usize {
+        budget: usize,
+    ) -> (usize, bool) {
         let mut n = 0;
         loop {
+            if n == budget {
+                // Pointers that do not make sense are left to the next call, which resyncs.
+                return (n, ring.pending_slots() != Ok(0));
+            }
             match ring.pop() {
-                Ok(None) => return n,
+                Ok(None) => return (n, false),
                 Ok(Some(entry)) => {
                     n += 1;
                     match entry.decode() {
@@ -1273,7 +1315,7 @@ impl<S: Sys> IoreqServer<S> {
                 Err(e) => {
                     log::error!("domain {}: {e}; dropping buffered requests", self.domid);
                     ring.resync();
-                    return n;
+                    return (n, false);
                 }
             }
         }

@@ -1997,6 +1997,107 @@ fn posted_writes_reach_the_device_one_at_a_time_in_order_with_two_loops() {
     );
 }
 
+/// A guest that keeps the buffered ring full: every posted write to port 0x80 the device
+/// applies, the guest publishes another (`left` more in all), with no new event (the one that
+/// woke the server stands for them all). A read of its register records how many posted writes
+/// had been applied when that synchronous request was served.
+#[derive(Default)]
+struct Flood {
+    server: Mutex<Weak<IoreqServer<FakeXen>>>,
+    left: AtomicUsize,
+    applied: AtomicUsize,
+    applied_at_read: Mutex<Option<usize>>,
+}
+
+impl IoHandler for Flood {
+    fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        *self.applied_at_read.lock().unwrap() = Some(self.applied.load(Ordering::SeqCst));
+        data.fill(0);
+        Ok(())
+    }
+    fn write(&self, _: u64, _: &[u8]) -> Result<(), DeviceError> {
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        if self.left.load(Ordering::SeqCst) > 0 {
+            self.left.fetch_sub(1, Ordering::SeqCst);
+            let server = self.server.lock().unwrap().upgrade().unwrap();
+            let ring = server.buffered_ring().unwrap();
+            assert!(RingWriter::new(ring).push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, 0x80, 1));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_guest_flooding_the_buffered_ring_starves_neither_the_slots_nor_the_stopper() {
+    const PER_CALL: usize = IoreqServer::<FakeXen>::BUFFERED_PER_CALL;
+    const INITIAL: usize = 64;
+    const MORE: usize = 4 * IOREQ_BUFFER_SLOT_NUM;
+    let (fx, privcmd, evtchn) = fake(1);
+    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    server.enable().unwrap();
+    let server = Arc::new(server);
+    let flood = Arc::new(Flood::default());
+    *flood.server.lock().unwrap() = Arc::downgrade(&server);
+    flood.left.store(MORE, Ordering::SeqCst);
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Pio, 0x80, 1, flood.clone()).unwrap();
+    bus.insert(IoSpace::Mmio, MMIO_BASE, 4, flood.clone())
+        .unwrap();
+    let mut ev = EventLoop::new(&*server, Dispatcher::new(Arc::new(bus))).unwrap();
+    let ring = server.buffered_ring().unwrap();
+    for _ in 0..INITIAL {
+        assert!(RingWriter::new(ring).push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, 0x80, 1));
+    }
+    // vCPU 0 waits for a read; its event and the ring's are queued.
+    publish(
+        &server,
+        0,
+        ioreq(IOREQ_TYPE_COPY, MMIO_BASE, 4, 1, IOREQ_READ, 0),
+    );
+    fx.notify(101);
+    fx.notify(server.buffered_port().unwrap());
+
+    // One turn returns, with vCPU 0 answered after at most one ring's worth of posted writes.
+    let turn = ev.run_once(10_000).unwrap();
+    assert_eq!(slot_of(&server, 0).state(), STATE_IORESP_READY);
+    let waited = flood
+        .applied_at_read
+        .lock()
+        .unwrap()
+        .expect("vCPU 0 served");
+    assert!(
+        waited <= PER_CALL,
+        "vCPU 0 waited for {waited} posted writes"
+    );
+    // Two looks at the ring: the sweep, then its port.
+    assert!(turn.requests <= 1 + 2 * PER_CALL, "{turn:?}");
+    assert!(turn.backlog, "entries left behind: {turn:?}");
+    let mut served = turn.requests;
+
+    // The stopper is seen while the guest goes on; the ring's event was consumed, and the
+    // loop comes back to the ring anyway (a lost wake-up would wait out the timeout, then
+    // serve nothing).
+    assert!(!fx.readable(), "no event is pending");
+    ev.stopper().write(1).unwrap();
+    let turn = ev.run_once(10_000).unwrap();
+    assert!(turn.stopped);
+    assert!(turn.requests > 0 && turn.requests <= PER_CALL, "{turn:?}");
+    served += turn.requests;
+    let mut turns = 0;
+    while served < 1 + INITIAL + MORE {
+        turns += 1;
+        assert!(turns <= 4, "{served} served so far");
+        let turn = ev.run_once(10_000).unwrap();
+        assert!(turn.requests > 0 && turn.requests <= PER_CALL, "{turn:?}");
+        served += turn.requests;
+        assert_eq!(turn.backlog, served < 1 + INITIAL + MORE, "{turn:?}");
+    }
+    assert_eq!(served, 1 + INITIAL + MORE);
+    assert_eq!(flood.applied.load(Ordering::SeqCst), INITIAL + MORE);
+    assert_eq!(ring.pending_slots(), Ok(0));
+    assert!(!server.take_buffered_backlog(), "nothing left behind");
+}
+
 #[test]
 fn an_irqfd_added_while_loops_run_is_served() {
     let r = rig();
