@@ -96,6 +96,40 @@ pub fn pvh_type_line() -> &'static str {
     }
 }
 
+/// What this process holds that a leak would grow: descriptors, privcmd mappings, and (from
+/// /proc/interrupts) event channels bound through /dev/xen/evtchn and privcmd ioeventfd
+/// handlers. Compare a [`held`] before and after a test's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// Open file descriptors.
+    pub fds: usize,
+    /// Mappings of /dev/xen/privcmd.
+    pub privcmd_maps: usize,
+    /// Event channels bound through /dev/xen/evtchn (system-wide).
+    pub evtchn_irqs: usize,
+    /// privcmd ioeventfd handlers (system-wide).
+    pub ioeventfd_irqs: usize,
+}
+
+/// What this process holds now (see [`Held`]).
+pub fn held() -> Held {
+    let count = |path: &str, what: &str| {
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {path}: {e}"))
+            .lines()
+            .filter(|l| l.contains(what))
+            .count()
+    };
+    Held {
+        fds: std::fs::read_dir("/proc/self/fd")
+            .expect("reading /proc/self/fd")
+            .count(),
+        privcmd_maps: count("/proc/self/maps", "privcmd"),
+        evtchn_irqs: count("/proc/interrupts", "evtchn:"),
+        ioeventfd_irqs: count("/proc/interrupts", "ioeventfd"),
+    }
+}
+
 /// Runs `cmd` and returns its standard output; panics with its status and standard error
 /// when it cannot be run or fails.
 pub fn run(cmd: &mut Command) -> String {

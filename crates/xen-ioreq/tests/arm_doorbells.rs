@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xen_box_testing::held;
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -109,29 +110,6 @@ impl IoHandler for Device {
             _ => 0,
         };
         Ok(())
-    }
-}
-
-/// What this process holds that a leak would grow: descriptors, privcmd mappings, and (from
-/// /proc/interrupts) event channels bound through /dev/xen/evtchn and privcmd ioeventfd
-/// handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Held {
-    fds: usize,
-    privcmd_maps: usize,
-    evtchn_irqs: usize,
-    ioeventfd_irqs: usize,
-}
-
-fn held() -> Held {
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let irqs = std::fs::read_to_string("/proc/interrupts").unwrap();
-    Held {
-        fds,
-        privcmd_maps: maps.lines().filter(|l| l.contains("privcmd")).count(),
-        evtchn_irqs: irqs.lines().filter(|l| l.contains("evtchn:")).count(),
-        ioeventfd_irqs: irqs.lines().filter(|l| l.contains("ioeventfd")).count(),
     }
 }
 

@@ -21,7 +21,9 @@ pub enum Layout {
     /// Xen 4.18 and later: `backend/virtio/<domid>/<devid>`, from `virtio = [...]`.
     Virtio,
     /// Xen 4.17: `backend/virtio_disk/<domid>/<devid>`, from a disk with
-    /// `specification=virtio` (always a block device).
+    /// `specification=virtio`: 4.17's only way to give a guest a virtio-mmio node. The node is
+    /// the generic `virtio,mmio` (the guest reads the device ID from the transport), so the
+    /// backend decides what device it is.
     VirtioDisk,
 }
 
@@ -50,7 +52,7 @@ pub struct VirtioDevice {
     pub base: u64,
     /// The guest interrupt (an SPI on Arm) it signals.
     pub irq: u32,
-    /// The virtio device ID the toolstack named (`type = "virtio,device<hex>"`; block for
+    /// The virtio device ID the toolstack named (`type = "virtio,device<hex>"`; none for
     /// [`Layout::VirtioDisk`]), or `None` when it named none and the caller must say.
     pub device_id: Option<u32>,
     /// The guest uses grants for its buffers (`grant_usage = 1`: addresses carry bit 63),
@@ -111,8 +113,8 @@ impl VirtioDevice {
             }
         }
         let device_id = match layout {
-            // VIRTIO_ID_BLOCK.
-            Layout::VirtioDisk => Some(2),
+            // The disk syntax is how 4.17 makes a virtio-mmio node; the node names no type.
+            Layout::VirtioDisk => None,
             Layout::Virtio => {
                 let (path, v) = key("type");
                 device_type(&path, v.as_deref())?

@@ -113,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn xen_417_disk_layout_is_a_block_device_with_the_grant_default() {
+    fn xen_417_disk_layout_names_no_device_type_and_has_the_grant_default() {
         let mut m = Map::default();
         let be = "/local/domain/0/backend/virtio_disk/7/51712";
         for (k, v) in [
@@ -129,7 +129,7 @@ mod tests {
             (dev.layout, dev.domid, dev.devid),
             (Layout::VirtioDisk, 7, 51712)
         );
-        assert_eq!(dev.device_id, Some(2));
+        assert_eq!(dev.device_id, None, "the backend decides");
         assert!(!dev.grants, "dom0 backend: foreign mappings by default");
         // A driver domain backend defaults to grants.
         let mut m2 = Map::default();

@@ -63,13 +63,21 @@
 mod device;
 mod discovery;
 mod error;
+pub mod guest;
+pub mod guest_ram;
 mod lifecycle;
+mod serve_error;
+pub mod service;
 mod state;
 mod store;
 
 pub use device::{Layout, VirtioDevice, MMIO_WINDOW};
 pub use discovery::discover;
 pub use error::Error;
+pub use guest::{DeviceBackend, Guest, Paths};
 pub use lifecycle::{Action, Lifecycle};
+pub use serve_error::ServeError;
+pub use service::{Config, Service};
 pub use state::XenbusState;
 pub use store::Store;
+pub use vhost_user_frontend::DeviceType;

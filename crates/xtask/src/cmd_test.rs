@@ -16,7 +16,18 @@ use crate::util::{say, workspace_root, Context, Result, Stopwatch};
 use crate::{bail, Opts};
 
 /// Crates whose integration tests need a Xen dom0.
-const XEN_CRATES: &[&str] = &["xen-bindings", "xen-foreignmem", "xen-ioreq"];
+const XEN_CRATES: &[&str] = &[
+    "xen-bindings",
+    "xen-foreignmem",
+    "xen-ioreq",
+    "xen-vhost-frontend",
+];
+/// Crates whose tests serve guests from unmodified vhost-device daemons: on aarch64 the
+/// harness builds the daemons (with their `xen` feature) and puts them in dom0, naming each in
+/// `XEN_BOX_VHOST_DEVICE_<NAME>` (for example `XEN_BOX_VHOST_DEVICE_RNG`).
+const DAEMON_CRATES: &[&str] = &["xen-vhost-frontend"];
+/// The daemons those tests use.
+const TEST_DAEMONS: &[&str] = &["rng"];
 /// Default per-binary limit.
 const DEFAULT_TIMEOUT: u64 = 600;
 
@@ -105,9 +116,18 @@ fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
 /// between markers carrying the run's nonce. A binary's scratch dir goes when
 /// it is done: dom0's files live in its RAM, and the domU kernels and ramdisks
 /// tests leave there would otherwise add up (an aarch64 dom0 ran out of space).
-fn script(bins: &[TestBin], secs: u64) -> String {
+fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64) -> String {
     let mut s =
         String::from("#!/bin/sh\nN=$(cat /xen-box/nonce)\nfails=0\nexport RUST_BACKTRACE=1\n");
+    for (name, _) in daemons {
+        let var = name
+            .trim_start_matches("vhost-device-")
+            .to_ascii_uppercase()
+            .replace('-', "_");
+        s.push_str(&format!(
+            "export XEN_BOX_VHOST_DEVICE_{var}=/xen-box/files/{name}\n"
+        ));
+    }
     for b in bins {
         s.push_str(&format!(
             "echo; echo \"XEN-BOX-TEST-BEGIN $N {n}\"\n\
@@ -127,6 +147,23 @@ fn script(bins: &[TestBin], secs: u64) -> String {
     }
     s.push_str("exit $((fails > 0))\n");
     s
+}
+
+/// The vhost-device daemons the selected crates' tests need, built for the box (aarch64
+/// only: xl places virtio-mmio devices only on Arm, so on x86 those tests skip, loudly).
+fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    if crate::arch::current() != crate::arch::Arch::Aarch64
+        || !crates.iter().any(|c| DAEMON_CRATES.contains(&c.as_str()))
+    {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in TEST_DAEMONS {
+        let d = crate::vhost_device::daemon(name)?;
+        let bin = crate::vhost_device::build(d, crate::arch::Arch::Aarch64, &["xen".into()])?;
+        out.push((d.name.to_string(), bin));
+    }
+    Ok(out)
 }
 
 /// Per-binary results from the serial log.
@@ -215,6 +252,7 @@ pub fn test(o: &Opts) -> Result<i32> {
     for b in &bins {
         say(format!("test binary {} = {}", b.name, b.path.display()));
     }
+    let daemons = test_daemons(&crates)?;
     let secs = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let mut all_ok = true;
     let mut summary = String::new();
@@ -225,8 +263,9 @@ pub fn test(o: &Opts) -> Result<i32> {
             files: bins
                 .iter()
                 .map(|b| (b.name.clone(), b.path.clone()))
+                .chain(daemons.iter().cloned())
                 .collect(),
-            script: script(&bins, secs),
+            script: script(&bins, &daemons, secs),
             timeout: Duration::from_secs(secs * bins.len() as u64),
             step: Duration::from_secs(secs),
             echo: true,

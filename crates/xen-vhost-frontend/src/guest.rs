@@ -1,0 +1,470 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! One guest domain's virtio-mmio devices, served from vhost-user daemons.
+//!
+//! Per guest: one IOREQ server with every device's register window mapped before the guest
+//! runs; one [`MmioTransport`] per device on a device bus, relaying to its daemon; the guest's
+//! RAM shared with each daemon through a privcmd handle restricted to the guest. Queue
+//! notifications are ioeventfds (in dom0's kernel when privcmd has them) that signal the
+//! daemon's kick eventfds directly. The daemon's call eventfds are read by this process, which
+//! sets InterruptStatus before it raises the device's interrupt through an irqfd (again in the
+//! kernel when it can): the order virtio-mmio requires.
+//!
+//! Two threads per guest: the IOREQ event loop, and the interrupt relay, which also asks each
+//! daemon twice a second whether it is still there (a daemon that died gives its device
+//! DEVICE_NEEDS_RESET and a configuration interrupt; a guest reset reconnects).
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use vhost_user_frontend::mmio::status::DRIVER_OK;
+use vhost_user_frontend::{
+    DeviceProfile, DeviceType, Mapping, MmioTransport, RelayConfig, SharedMemory, SharedRegion,
+    VhostUserRelay,
+};
+use vm_device_bus::{IoBus, IoSpace};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::privcmd::Privcmd;
+use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath};
+
+use crate::device::{VirtioDevice, MMIO_WINDOW};
+use crate::serve_error::ServeError;
+
+/// How often the interrupt relay asks the daemons whether they are still there.
+const BACKEND_CHECK: Duration = Duration::from_millis(500);
+
+/// The daemon that serves a device, and what kind of device it is.
+#[derive(Debug, Clone)]
+pub struct DeviceBackend {
+    /// The virtio device type (the guest reads its ID from the transport).
+    pub device_type: DeviceType,
+    /// The daemon's vhost-user socket.
+    pub socket: PathBuf,
+}
+
+impl DeviceBackend {
+    /// The transport's profile for this device.
+    pub fn profile(&self) -> DeviceProfile {
+        self.device_type.profile()
+    }
+}
+
+/// How one device's notifications and interrupt travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paths {
+    /// Queue notifications (QueueNotify writes) to the daemon's kick eventfds.
+    pub kick: NotifyPath,
+    /// The device's interrupt into the guest.
+    pub interrupt: NotifyPath,
+}
+
+type Transport = MmioTransport<VhostUserRelay>;
+
+/// One device being served.
+struct Served {
+    device: VirtioDevice,
+    transport: Arc<Transport>,
+    paths: Paths,
+}
+
+/// A guest domain whose devices are being served. Stop it with [`Guest::stop`]; dropping it
+/// stops it too (errors are then only logged).
+pub struct Guest {
+    domid: u16,
+    devices: Vec<Served>,
+    server: Option<Arc<IoreqServer>>,
+    loop_stop: Option<Arc<EventFd>>,
+    loop_thread: Option<JoinHandle<Result<(), xen_ioreq::Error>>>,
+    irq_stop: Arc<EventFd>,
+    irq_thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest")
+            .field("domid", &self.domid)
+            .field("devices", &self.devices.len())
+            .finish()
+    }
+}
+
+/// A fresh privcmd handle that can only act on `domid`: what the daemons map the guest's
+/// memory through (they get no power over any other domain, nor this process's IOREQ server).
+fn restricted_privcmd(domid: u16) -> Result<OwnedFd, ServeError> {
+    let p = Privcmd::open().map_err(|source| ServeError::Xen {
+        op: "open /dev/xen/privcmd",
+        source,
+    })?;
+    p.restrict(domid).map_err(|source| ServeError::Xen {
+        op: "restrict privcmd to the guest",
+        source,
+    })?;
+    p.as_fd()
+        .try_clone_to_owned()
+        .map_err(|source| ServeError::Io {
+            op: "duplicate the privcmd handle",
+            source,
+        })
+}
+
+/// The guest's RAM as a memory table of foreign mappings through `privcmd`.
+fn foreign_memory(
+    domid: u16,
+    privcmd: &OwnedFd,
+    ram: &[(u64, u64)],
+) -> Result<SharedMemory, ServeError> {
+    let regions = ram
+        .iter()
+        .map(|&(start, len)| {
+            Ok(SharedRegion {
+                guest_addr: start,
+                size: len,
+                // The daemon translates vring addresses through this: with the guest
+                // address here, the vrings go by guest address.
+                frontend_addr: start,
+                fd: privcmd.try_clone().map_err(|source| ServeError::Io {
+                    op: "duplicate the privcmd handle",
+                    source,
+                })?,
+                mapping: Mapping::XenForeign { domid },
+            })
+        })
+        .collect::<Result<Vec<_>, ServeError>>()?;
+    SharedMemory::new(regions).map_err(ServeError::Memory)
+}
+
+impl Guest {
+    /// Serves `devices` of guest `domid`, whose RAM is `ram` (guest-physical `(start, len)`
+    /// ranges). The register windows are mapped and the interrupts and notifications wired
+    /// before this returns; daemons are connected when the guest's driver first reads the
+    /// device's features.
+    pub fn start(
+        domid: u16,
+        devices: Vec<(VirtioDevice, DeviceBackend)>,
+        ram: &[(u64, u64)],
+    ) -> Result<Self, ServeError> {
+        for (dev, backend) in &devices {
+            if dev.domid != domid {
+                return Err(ServeError::Device {
+                    path: dev.backend_path.clone(),
+                    reason: format!("belongs to domain {}, not {domid}", dev.domid),
+                });
+            }
+            if dev.grants {
+                return Err(ServeError::Device {
+                    path: dev.backend_path.clone(),
+                    reason: "grant mode (grant_usage=1) is not served yet".into(),
+                });
+            }
+            if let Some(id) = dev.device_id {
+                if id != backend.device_type.id() {
+                    return Err(ServeError::Device {
+                        path: dev.backend_path.clone(),
+                        reason: format!(
+                            "the toolstack names device ID {id}, the backend serves {:?}",
+                            backend.device_type
+                        ),
+                    });
+                }
+            }
+        }
+        let privcmd = restricted_privcmd(domid)?;
+        let xen = |op: &'static str| move |source| ServeError::Ioreq { op, source };
+        let mut server = IoreqServer::open(domid, BufIoreqMode::Off).map_err(xen("create"))?;
+        for (dev, _) in &devices {
+            let range = IoRange::mmio(dev.base, MMIO_WINDOW).ok_or(ServeError::Device {
+                path: dev.backend_path.clone(),
+                reason: "register window does not fit".into(),
+            })?;
+            server
+                .map_range(range)
+                .map_err(xen("map a register window"))?;
+        }
+        server.enable().map_err(xen("enable"))?;
+
+        let mut bus = IoBus::new();
+        let mut served = Vec::new();
+        let mut calls = Vec::new();
+        let mut irqs = Vec::new();
+        for (dev, backend) in devices {
+            let profile = backend.profile();
+            let memory = foreign_memory(domid, &privcmd, ram)?;
+            let relay = VhostUserRelay::new(RelayConfig::new(&backend.socket, profile), memory)
+                .map_err(ServeError::Relay)?;
+            let fds = relay.eventfds().map_err(ServeError::Relay)?;
+            let transport = Arc::new(MmioTransport::new(profile, relay));
+            bus.insert(IoSpace::Mmio, dev.base, MMIO_WINDOW, transport.clone())
+                .map_err(|e| ServeError::Device {
+                    path: dev.backend_path.clone(),
+                    reason: format!("register window: {e}"),
+                })?;
+            let irq = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|source| ServeError::Io {
+                op: "create an interrupt eventfd",
+                source,
+            })?);
+            let interrupt = server
+                .add_irqfd(irq.clone(), Interrupt::Line(dev.irq))
+                .map_err(xen("add the interrupt's irqfd"))?;
+            let mut kick = NotifyPath::Kernel;
+            for (q, f) in fds.into_iter().enumerate() {
+                // Queue indexes fit: the profile has at most u16::MAX queues.
+                let path = server
+                    .add_ioeventfd(dev.base, 4, q as u32, Arc::new(f.kick))
+                    .map_err(xen("add a queue's ioeventfd"))?;
+                if path == NotifyPath::Userspace {
+                    kick = path;
+                }
+                calls.push((served.len(), f.call));
+            }
+            irqs.push(irq);
+            served.push(Served {
+                device: dev,
+                transport,
+                paths: Paths { kick, interrupt },
+            });
+        }
+        let server = Arc::new(server);
+
+        // The IOREQ event loop, on a thread of its own; it borrows the server it serves.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let loop_server = server.clone();
+        let bus = Arc::new(bus);
+        let loop_thread = std::thread::Builder::new()
+            .name(format!("ioreq-dom{domid}"))
+            .spawn(move || {
+                let ev = EventLoop::new(&loop_server, Dispatcher::new(bus));
+                let mut ev = match ev {
+                    Ok(ev) => {
+                        let _ = tx.send(Ok(ev.stopper()));
+                        ev
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(()));
+                        return Err(e);
+                    }
+                };
+                ev.run()
+            })
+            .map_err(|source| ServeError::Io {
+                op: "start the IOREQ thread",
+                source,
+            })?;
+        let loop_stop = match rx.recv() {
+            Ok(Ok(stop)) => stop,
+            _ => {
+                let err = match loop_thread.join() {
+                    Ok(Err(source)) => ServeError::Ioreq {
+                        op: "start the event loop",
+                        source,
+                    },
+                    _ => ServeError::Thread("the IOREQ thread died starting"),
+                };
+                return Err(err);
+            }
+        };
+
+        let irq_stop = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|source| ServeError::Io {
+            op: "create an eventfd",
+            source,
+        })?);
+        let mut guest = Guest {
+            domid,
+            devices: served,
+            server: Some(server),
+            loop_stop: Some(loop_stop),
+            loop_thread: Some(loop_thread),
+            irq_stop: irq_stop.clone(),
+            irq_thread: None,
+        };
+        let relay = InterruptRelay {
+            transports: guest.devices.iter().map(|s| s.transport.clone()).collect(),
+            irqs,
+            calls,
+            stop: irq_stop,
+        };
+        let epoll = relay.epoll()?;
+        guest.irq_thread = Some(
+            std::thread::Builder::new()
+                .name(format!("virtio-irq-dom{domid}"))
+                .spawn(move || relay.run(epoll))
+                .map_err(|source| ServeError::Io {
+                    op: "start the interrupt thread",
+                    source,
+                })?,
+        );
+        for s in &guest.devices {
+            log::info!(
+                "domain {domid}: device {} at {:#x} (irq {}) served; kicks {:?}, interrupt {:?}",
+                s.device.devid,
+                s.device.base,
+                s.device.irq,
+                s.paths.kick,
+                s.paths.interrupt
+            );
+        }
+        Ok(guest)
+    }
+
+    /// The guest's domain id.
+    pub fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    /// The devices served, in the order given.
+    pub fn devices(&self) -> impl Iterator<Item = &VirtioDevice> {
+        self.devices.iter().map(|s| &s.device)
+    }
+
+    /// How device `i`'s notifications and interrupt travel.
+    pub fn paths(&self, i: usize) -> Option<Paths> {
+        self.devices.get(i).map(|s| s.paths)
+    }
+
+    /// The virtio Status the guest's driver last wrote to device `i`.
+    pub fn status(&self, i: usize) -> Option<u32> {
+        self.devices.get(i).map(|s| s.transport.status())
+    }
+
+    /// Whether the guest's driver has set DRIVER_OK on device `i`.
+    pub fn driver_ok(&self, i: usize) -> bool {
+        self.status(i).is_some_and(|s| s & DRIVER_OK != 0)
+    }
+
+    /// Stops serving: both threads end, the daemons' connections close, and the IOREQ server
+    /// is torn down (kernel registrations first). Returns the first error.
+    pub fn stop(mut self) -> Result<(), ServeError> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<(), ServeError> {
+        let mut first = None;
+        if let Some(stop) = self.loop_stop.take() {
+            let _ = stop.write(1);
+        }
+        if let Some(t) = self.loop_thread.take() {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => {
+                    first.get_or_insert(ServeError::Ioreq {
+                        op: "serve",
+                        source,
+                    });
+                }
+                Err(_) => {
+                    first.get_or_insert(ServeError::Thread("the IOREQ thread panicked"));
+                }
+            }
+        }
+        let _ = self.irq_stop.write(1);
+        if let Some(t) = self.irq_thread.take() {
+            if t.join().is_err() {
+                first.get_or_insert(ServeError::Thread("the interrupt thread panicked"));
+            }
+        }
+        // The transports (and with them the daemons' connections) go before the server.
+        self.devices.clear();
+        if let Some(server) = self.server.take() {
+            match Arc::try_unwrap(server) {
+                Ok(server) => {
+                    if let Err(source) = server.shutdown() {
+                        first.get_or_insert(ServeError::Ioreq {
+                            op: "shut down",
+                            source,
+                        });
+                    }
+                }
+                Err(_) => {
+                    first.get_or_insert(ServeError::Thread("the IOREQ server is still shared"));
+                }
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            log::warn!("domain {}: teardown: {e}", self.domid);
+        }
+    }
+}
+
+/// The interrupt relay's state, moved into its thread.
+struct InterruptRelay {
+    transports: Vec<Arc<Transport>>,
+    /// Each device's irqfd (registered with the IOREQ server).
+    irqs: Vec<Arc<EventFd>>,
+    /// Every queue's call eventfd, with the index of its device.
+    calls: Vec<(usize, EventFd)>,
+    stop: Arc<EventFd>,
+}
+
+/// The epoll token of the stop eventfd (the calls use their index).
+const STOP: u64 = u64::MAX;
+
+impl InterruptRelay {
+    fn epoll(&self) -> Result<Epoll, ServeError> {
+        let io = |op| move |source| ServeError::Io { op, source };
+        let epoll = Epoll::new().map_err(io("create an epoll"))?;
+        let add = |fd: RawFd, token: u64| {
+            epoll.ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(EventSet::IN, token),
+            )
+        };
+        add(self.stop.as_raw_fd(), STOP).map_err(io("watch the stop eventfd"))?;
+        for (i, (_, call)) in self.calls.iter().enumerate() {
+            add(call.as_raw_fd(), i as u64).map_err(io("watch a call eventfd"))?;
+        }
+        Ok(epoll)
+    }
+
+    fn run(self, epoll: Epoll) {
+        let mut events = vec![EpollEvent::default(); self.calls.len() + 1];
+        let timeout = BACKEND_CHECK.as_millis() as i32;
+        loop {
+            let n = match epoll.wait(timeout, &mut events) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("virtio interrupt relay: epoll: {e}; stopping");
+                    return;
+                }
+            };
+            if n == 0 {
+                for (t, irq) in self.transports.iter().zip(&self.irqs) {
+                    if let Err(e) = t.check_backend(&**irq) {
+                        log::warn!("virtio device: backend gone: {e}");
+                    }
+                }
+                continue;
+            }
+            for ev in &events[..n] {
+                let token = ev.data();
+                if token == STOP {
+                    return;
+                }
+                let Some((dev, call)) = self.calls.get(token as usize) else {
+                    continue;
+                };
+                // Nonblocking: a stale readiness reads nothing and injects nothing.
+                if call.read().is_err() {
+                    continue;
+                }
+                if let Err(e) = self.transports[*dev].used_buffer_interrupt(&*self.irqs[*dev]) {
+                    log::warn!("virtio device: cannot raise its interrupt: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The frontend service: watches xenstore for the virtio devices the toolstack publishes for
+//! this backend domain, serves each guest's devices while they exist, and answers the xenbus
+//! handshake for each.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use xen_bindings::privcmd::Privcmd;
+use xen_bindings::xenstore::{Transport, Xenstore};
+
+use crate::device::{Layout, VirtioDevice};
+use crate::discovery::discover;
+use crate::guest::{DeviceBackend, Guest};
+use crate::guest_ram::{arm_ram_ranges, ram_bytes};
+use crate::lifecycle::{Action, Lifecycle};
+use crate::serve_error::ServeError;
+use crate::state::XenbusState;
+use crate::store::Store;
+
+/// The watch token.
+const TOKEN: &str = "xen-vhost-frontend";
+
+/// What the service serves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The daemons, by position: a guest's devices, in the order of their xenstore index
+    /// (`devid`, which follows the xl configuration's order), are served by `backends[0]`,
+    /// `backends[1]`, ...
+    pub backends: Vec<DeviceBackend>,
+    /// Serve only this guest (all guests when `None`).
+    pub domid: Option<u16>,
+    /// The domain this service runs in (0: dom0), whose `backend/` directory it watches.
+    pub backend_domid: u16,
+}
+
+/// One device the service knows of.
+struct Tracked {
+    domid: u16,
+    devid: u32,
+    life: Lifecycle,
+}
+
+/// Serves the guests' virtio devices as they come and go. Drive it with
+/// [`Service::run_once`].
+pub struct Service<T: Transport> {
+    config: Config,
+    xs: Xenstore<T>,
+    privcmd: Privcmd,
+    dom_path: String,
+    tracked: BTreeMap<String, Tracked>,
+    guests: BTreeMap<u16, Guest>,
+    /// Paths whose refusal was logged (so it is logged once).
+    refused: BTreeSet<String>,
+}
+
+impl<T: Transport> std::fmt::Debug for Service<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .field("guests", &self.guests.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<T: Transport> Service<T> {
+    /// A service on xenstore connection `xs`; watches both xenstore layouts' directories.
+    pub fn new(config: Config, mut xs: Xenstore<T>) -> Result<Self, ServeError> {
+        let dom_path = format!("/local/domain/{}", config.backend_domid);
+        for layout in [Layout::Virtio, Layout::VirtioDisk] {
+            let dir = format!("{dom_path}/{}", layout.dir());
+            xs.watch(&dir, TOKEN)
+                .map_err(|source| ServeError::Xenstore {
+                    op: "watch the backend directories",
+                    source,
+                })?;
+        }
+        let privcmd = Privcmd::open().map_err(|source| ServeError::Xen {
+            op: "open /dev/xen/privcmd",
+            source,
+        })?;
+        Ok(Self {
+            config,
+            xs,
+            privcmd,
+            dom_path,
+            tracked: BTreeMap::new(),
+            guests: BTreeMap::new(),
+            refused: BTreeSet::new(),
+        })
+    }
+
+    /// The guests being served.
+    pub fn guests(&self) -> impl Iterator<Item = &Guest> {
+        self.guests.values()
+    }
+
+    /// Waits up to `timeout` for a change in xenstore, then brings every device's serving and
+    /// handshake up to date. Errors of one device or guest are logged and answered (its state
+    /// goes to Closed); only a broken xenstore connection is an error.
+    pub fn run_once(&mut self, timeout: Duration) -> Result<(), ServeError> {
+        let waited = self.xs.wait_event(Some(timeout));
+        let event = waited.map_err(|source| ServeError::Xenstore {
+            op: "wait for a watch event",
+            source,
+        })?;
+        if event.is_some() {
+            // Several changes arrive together: take them all, then look once.
+            while self.xs.has_buffered_event() {
+                let _ = self.xs.wait_event(Some(Duration::ZERO));
+            }
+        }
+        self.reconcile();
+        Ok(())
+    }
+
+    /// Stops serving every guest (their devices' states go to Closed where they still exist).
+    pub fn shutdown(mut self) {
+        let domids: Vec<u16> = self.guests.keys().copied().collect();
+        for d in domids {
+            self.stop_guest(d);
+        }
+    }
+
+    fn reconcile(&mut self) {
+        let mut seen = BTreeSet::new();
+        let mut set_up: BTreeMap<u16, Vec<VirtioDevice>> = BTreeMap::new();
+        let mut tear_down = BTreeSet::new();
+        for found in discover(&mut self.xs, &self.dom_path) {
+            let dev = match found {
+                Ok(dev) => dev,
+                Err(e) => {
+                    if self.refused.insert(e.to_string()) {
+                        log::warn!("cannot serve a device: {e}");
+                    }
+                    continue;
+                }
+            };
+            if self.config.domid.is_some_and(|d| d != dev.domid) {
+                continue;
+            }
+            seen.insert(dev.backend_path.clone());
+            let t = self
+                .tracked
+                .entry(dev.backend_path.clone())
+                .or_insert_with(|| Tracked {
+                    domid: dev.domid,
+                    devid: dev.devid,
+                    life: Lifecycle::new(),
+                });
+            match t.life.poll(&mut self.xs, &dev.backend_path) {
+                Action::SetUp => set_up.entry(dev.domid).or_default().push(dev),
+                Action::TearDown => {
+                    tear_down.insert(dev.domid);
+                }
+                _ => {}
+            }
+        }
+        // Devices whose entries went away (the domain was destroyed).
+        for (path, t) in &mut self.tracked {
+            if !seen.contains(path) && t.life.on_xenstore(None, false) == Action::TearDown {
+                tear_down.insert(t.domid);
+            }
+        }
+        for domid in tear_down {
+            self.stop_guest(domid);
+        }
+        self.tracked.retain(|path, _| seen.contains(path));
+        for (domid, devices) in set_up {
+            self.start_guest(domid, devices);
+        }
+        self.connected();
+    }
+
+    /// Writes `state` for the device at `path`, unless its directory is gone (writing would
+    /// make it again).
+    fn write_state(&mut self, path: &str, state: XenbusState) {
+        if Store::read(&mut self.xs, &format!("{path}/state")).is_none() {
+            return;
+        }
+        let value = state.number().to_string();
+        if let Err(e) = Store::write(&mut self.xs, &format!("{path}/state"), &value) {
+            log::warn!("{path}/state: cannot write {state:?}: {e}");
+        }
+    }
+
+    fn start_guest(&mut self, domid: u16, devices: Vec<VirtioDevice>) {
+        let paths: Vec<String> = devices.iter().map(|d| d.backend_path.clone()).collect();
+        let started = if self.guests.contains_key(&domid) {
+            Err(ServeError::Device {
+                path: paths.join(", "),
+                reason: "a device added to a guest already served (hot-plug) is not served yet"
+                    .into(),
+            })
+        } else {
+            self.guest(domid, devices)
+        };
+        match started {
+            Ok(guest) => {
+                self.guests.insert(domid, guest);
+                for p in &paths {
+                    if let Some(t) = self.tracked.get_mut(p) {
+                        let s = t.life.set_up();
+                        self.write_state(p, s);
+                    }
+                }
+            }
+            Err(e) => {
+                log::error!("domain {domid}: cannot serve its devices: {e}");
+                for p in &paths {
+                    if let Some(t) = self.tracked.get_mut(p) {
+                        let s = t.life.torn_down();
+                        self.write_state(p, s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn guest(&mut self, domid: u16, mut devices: Vec<VirtioDevice>) -> Result<Guest, ServeError> {
+        devices.sort_by_key(|d| d.devid);
+        let mut with_backends = Vec::new();
+        for (i, dev) in devices.into_iter().enumerate() {
+            let backend = self
+                .config
+                .backends
+                .get(i)
+                .ok_or_else(|| ServeError::Device {
+                    path: dev.backend_path.clone(),
+                    reason: format!(
+                        "the guest's device {} has no backend daemon ({} given)",
+                        i + 1,
+                        self.config.backends.len()
+                    ),
+                })?
+                .clone();
+            with_backends.push((dev, backend));
+        }
+        let info = self
+            .privcmd
+            .domain_info(domid)
+            .map_err(|source| ServeError::Xen {
+                op: "read the guest's domain info",
+                source,
+            })?;
+        let ram = arm_ram_ranges(ram_bytes(&mut self.xs, domid, info.max_memory));
+        if !cfg!(target_arch = "aarch64") {
+            log::warn!("domain {domid}: guest RAM laid out as on Arm, which is where xl places virtio-mmio devices");
+        }
+        Guest::start(domid, with_backends, &ram)
+    }
+
+    fn stop_guest(&mut self, domid: u16) {
+        if let Some(guest) = self.guests.remove(&domid) {
+            if let Err(e) = guest.stop() {
+                log::warn!("domain {domid}: teardown: {e}");
+            } else {
+                log::info!("domain {domid}: devices released");
+            }
+        }
+        let paths: Vec<String> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| t.domid == domid)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in paths {
+            if let Some(t) = self.tracked.get_mut(&p) {
+                let s = t.life.torn_down();
+                self.write_state(&p, s);
+            }
+        }
+    }
+
+    /// Writes Connected for each device whose driver set DRIVER_OK.
+    fn connected(&mut self) {
+        let mut ready = Vec::new();
+        for (path, t) in &self.tracked {
+            let Some(g) = self.guests.get(&t.domid) else {
+                continue;
+            };
+            let i = g.devices().position(|d| d.devid == t.devid);
+            if i.is_some_and(|i| g.driver_ok(i)) {
+                ready.push(path.clone());
+            }
+        }
+        for p in ready {
+            if let Some(s) = self.tracked.get_mut(&p).and_then(|t| t.life.driver_ready()) {
+                self.write_state(&p, s);
+            }
+        }
+    }
+}
