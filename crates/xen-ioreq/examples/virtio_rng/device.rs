@@ -250,6 +250,10 @@ impl RngDevice {
     /// device may hand out fewer bytes than offered; the used length says how many), and a
     /// chain ends at the first block that cannot be written. The lock is held for a bounded
     /// time: at most the queue size times that many bytes.
+    ///
+    /// Bytes count as handed out ([`Transport::produced`]) once their chain is in the used
+    /// ring: a chain whose used entry cannot be written (a used ring the guest placed outside
+    /// its memory) was never given back to the driver, and the next chain gets the same bytes.
     pub fn process<M: GuestMemory>(&self, mem: &M) -> usize {
         let mut t = lock(&self.t);
         if !t.queue.ready() {
@@ -258,6 +262,8 @@ impl RngDevice {
         let mut used = 0;
         while let Some(chain) = t.queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
+            // Stream offset of the chain's first byte.
+            let base = t.produced;
             let mut len = 0u32;
             'chain: for desc in chain.writable() {
                 let room = MAX_BYTES_PER_BUFFER - len;
@@ -266,7 +272,7 @@ impl RngDevice {
                 while done < want {
                     let mut block = [0u8; BLOCK];
                     let n = (want - done).min(BLOCK as u32);
-                    let start = t.produced + u64::from(done);
+                    let start = base + u64::from(len + done);
                     for (i, b) in block[..n as usize].iter_mut().enumerate() {
                         *b = stream_byte(start + i as u64);
                     }
@@ -277,23 +283,23 @@ impl RngDevice {
                             "rng device: buffer at {:#x} + {done:#x} is not writable guest memory",
                             desc.addr().0
                         );
-                        t.produced += u64::from(done);
                         len += done;
                         break 'chain;
                     }
                     done += n;
                 }
-                t.produced += u64::from(done);
                 len += done;
                 if len == MAX_BYTES_PER_BUFFER {
                     break;
                 }
             }
             if let Err(e) = t.queue.add_used(mem, head, len) {
-                // A used ring the guest placed where we cannot write: nothing to complete.
+                // A used ring the guest placed where we cannot write: nothing to complete, and
+                // the driver never learns of these bytes.
                 eprintln!("rng device: used ring: {e}");
                 break;
             }
+            t.produced += u64::from(len);
             t.used += 1;
             used += 1;
         }

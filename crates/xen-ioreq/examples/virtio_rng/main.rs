@@ -19,6 +19,8 @@
 // The box test reads counters this example does not.
 #[allow(dead_code)]
 mod device;
+#[cfg(test)]
+mod tests;
 
 use std::error::Error;
 use std::sync::atomic::AtomicBool;
