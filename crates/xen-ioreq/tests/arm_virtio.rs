@@ -25,7 +25,9 @@ use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqSe
 #[path = "../examples/virtio_rng/device.rs"]
 mod device;
 
-use device::{stream_byte, worker, RngDevice, BASE, SIZE, SPI, STATUS_FAILED, VIRTIO_F_VERSION_1};
+use device::{
+    stream_byte, worker, QueueMemory, RngDevice, BASE, SIZE, SPI, STATUS_FAILED, VIRTIO_F_VERSION_1,
+};
 
 /// Prints to stderr past the test harness's capture: the figures a run measured belong in
 /// the box's report whether the test passes or not.
@@ -278,7 +280,11 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
 
     let kick = Arc::new(EventFd::new(0).unwrap());
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-    let dev = Arc::new(RngDevice::new(kick.clone(), irq.clone()));
+    let mem = QueueMemory::open(domu.domid).unwrap();
+    let dev = Arc::new(RngDevice::new(kick.clone(), irq.clone()).on_reset({
+        let mem = mem.clone();
+        move || mem.release_grants()
+    }));
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, BASE, SIZE, dev.clone()).unwrap();
     let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
@@ -288,7 +294,7 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     server.enable().unwrap();
     let logged_before = logs.0.lock().unwrap().len();
     let irq_path = server.add_irqfd(irq.clone(), Interrupt::Line(SPI)).unwrap();
-    let dispatcher = Dispatcher::new(&bus);
+    let dispatcher = Dispatcher::new(&bus).with_guest_ram(mem.guest_ram());
     let notify_path = server.add_ioeventfd(BASE, 4, 0, kick.clone()).unwrap();
     let notices: Vec<String> = logs.0.lock().unwrap()[logged_before..]
         .iter()
@@ -301,8 +307,7 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (dev, stop) = (dev.clone(), stop.clone());
-        let domid = domu.domid;
-        std::thread::spawn(move || worker(dev, domid, stop))
+        std::thread::spawn(move || worker(dev, mem, stop))
     };
 
     domu.unpause();

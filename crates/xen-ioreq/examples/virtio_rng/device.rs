@@ -8,8 +8,19 @@
 //! kernel ioeventfd, the server's userspace one, or a QueueNotify write that reached the
 //! bus), and [`worker`] fills the guest's buffers, updates the used ring and signals the
 //! interrupt eventfd (`IoreqServer::add_irqfd`). The queue lives in guest memory reached with
-//! `xen-foreignmem`: foreign mappings of guest-physical addresses, or grant mappings when the
-//! guest uses Xen grant DMA (addresses with bit 63 set).
+//! `xen-foreignmem` ([`QueueMemory`]): foreign mappings of guest-physical addresses, or grant
+//! mappings when the guest uses Xen grant DMA (addresses with bit 63 set).
+//!
+//! Mappings are caches, and the guest decides when they go stale:
+//!
+//! - Foreign mappings show the frames the guest had when they were made. When its physmap
+//!   changes (ballooning, `XENMEM_exchange`), Xen sends every IOREQ server an `INVALIDATE`;
+//!   the dispatcher's guest RAM ([`QueueMemory::guest_ram`]) then drops the cache, so the next
+//!   pass maps the new frames instead of writing into pages the guest gave away.
+//! - A guest cannot end a grant the backend still maps (Linux retries and warns, and the page
+//!   stays allocated). So after each pass, every grant mapping except the rings' is released
+//!   (the buffers are back in the used ring, the driver ends their grants), and when the
+//!   driver resets the device ([`RngDevice::on_reset`]) the rings' go too.
 //!
 //! The bytes are a fixed splitmix64 stream, not entropy: a demonstration, and what lets the
 //! box test check that the guest got exactly what the device handed out. Shared by
@@ -24,8 +35,13 @@ use vm_device_bus::{DeviceError, IoHandler};
 use vm_memory::{Address, Bytes, GuestAddressSpace, GuestMemory};
 use vmm_sys_util::eventfd::EventFd;
 use xen_foreignmem::{
-    CacheConfig, GrantMemory, LazyForeignMemory, XenForeignMapper, XenGrantMapper, GRANT_ADDR_FLAG,
+    CacheConfig, ForeignMapper, GrantMapper, GrantMemory, LazyForeignMemory, XenForeignMapper,
+    XenGrantMapper, GRANT_ADDR_FLAG,
 };
+use xen_ioreq::GuestMemoryRam;
+
+/// The worker's errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where xl puts the virtio-mmio device of an Arm guest, its size and its SPI.
 pub const BASE: u64 = 0x200_0000;
@@ -158,6 +174,8 @@ pub struct RngDevice {
     pub accesses: Mutex<HashMap<u64, u64>>,
     /// The first [`STATUS_LOG_MAX`] status values the driver wrote, for reports.
     pub status_log: Mutex<Vec<u32>>,
+    /// Run when the driver resets the device (see [`RngDevice::on_reset`]).
+    on_reset: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl RngDevice {
@@ -171,7 +189,16 @@ impl RngDevice {
             bus_notifies: AtomicU64::new(0),
             accesses: Mutex::new(HashMap::new()),
             status_log: Mutex::new(Vec::new()),
+            on_reset: None,
         }
+    }
+
+    /// Runs `f` when the driver resets the device, after the reset and before any later
+    /// pass: e.g. [`QueueMemory::release_grants`], since the driver ends the grants of the
+    /// rings it had once the reset returns.
+    pub fn on_reset(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_reset = Some(Box::new(f));
+        self
     }
 
     fn reg_read(&self, offset: u64) -> u32 {
@@ -231,6 +258,10 @@ impl RngDevice {
                 drop(log);
                 if v == 0 {
                     t.reset();
+                    // Under the lock: no pass maps the old rings again in between.
+                    if let Some(f) = &self.on_reset {
+                        f();
+                    }
                 } else {
                     // FEATURES_OK only sticks for features we offered.
                     let ok = t.driver_features & !OFFERED == 0;
@@ -344,20 +375,154 @@ pub struct WorkerReport {
     pub grants: bool,
 }
 
-/// Waits on the kick eventfd and processes the queue of `domid` until `stop` is set (and the
-/// eventfd written to wake it).
-pub fn worker(
-    dev: Arc<RngDevice>,
+/// What one [`QueueMemory::process`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Buffers used.
+    pub buffers: usize,
+    /// Whether the queue lives in grant addresses (Xen grant DMA).
+    pub grants: bool,
+}
+
+/// Opens the grant mapper, the first time the guest's queue uses grant addresses.
+type OpenGrants<G> = Arc<dyn Fn() -> std::io::Result<G> + Send + Sync>;
+
+/// The guest memory the device's queue lives in: foreign mappings of guest-physical addresses
+/// (a bounded cache), or grant mappings when the guest uses Xen grant DMA.
+///
+/// The worker fills buffers through it ([`QueueMemory::process`]); the dispatcher drops the
+/// foreign mappings on Xen's `INVALIDATE` ([`QueueMemory::guest_ram`]); the device drops the
+/// grant mappings on reset ([`RngDevice::on_reset`] with [`QueueMemory::release_grants`]).
+/// Cheap to clone: clones share the mappings.
+pub struct QueueMemory<F: ForeignMapper, G: GrantMapper> {
     domid: u16,
+    foreign: LazyForeignMemory<F>,
+    grants: Arc<Mutex<Option<GrantMemory<G>>>>,
+    open_grants: OpenGrants<G>,
+}
+
+impl<F: ForeignMapper, G: GrantMapper> Clone for QueueMemory<F, G> {
+    fn clone(&self) -> Self {
+        QueueMemory {
+            domid: self.domid,
+            foreign: self.foreign.clone(),
+            grants: self.grants.clone(),
+            open_grants: self.open_grants.clone(),
+        }
+    }
+}
+
+impl QueueMemory<XenForeignMapper, XenGrantMapper> {
+    /// The memory of `domid` (RAM up to [`GUEST_RAM_END`]) through privcmd, and through
+    /// gntdev once the queue uses grant addresses.
+    pub fn open(domid: u16) -> Result<Self, BoxError> {
+        let mapper = XenForeignMapper::open()?;
+        Ok(Self::new(
+            mapper,
+            domid,
+            GUEST_RAM_END,
+            XenGrantMapper::open,
+        )?)
+    }
+}
+
+impl<F: ForeignMapper + 'static, G: GrantMapper + 'static> QueueMemory<F, G> {
+    /// Guest addresses `[0, mem_size)` of `domid` through `foreign`; `open_grants` makes the
+    /// grant mapper when the queue first uses grant addresses.
+    pub fn new(
+        foreign: F,
+        domid: u16,
+        mem_size: u64,
+        open_grants: impl Fn() -> std::io::Result<G> + Send + Sync + 'static,
+    ) -> Result<Self, xen_foreignmem::Error> {
+        Ok(QueueMemory {
+            domid,
+            foreign: LazyForeignMemory::new(foreign, domid, mem_size, CacheConfig::default())?,
+            grants: Arc::new(Mutex::new(None)),
+            open_grants: Arc::new(open_grants),
+        })
+    }
+
+    /// Guest RAM for the server's dispatcher (`Dispatcher::with_guest_ram`): `data_is_ptr`
+    /// requests go through the foreign mappings, and Xen's `INVALIDATE` (the guest's physmap
+    /// changed) drops them ([`QueueMemory::invalidate`]).
+    pub fn guest_ram(&self) -> GuestMemoryRam<LazyForeignMemory<F>> {
+        let mem = self.clone();
+        GuestMemoryRam::new(self.foreign.clone()).on_invalidate(move || mem.invalidate())
+    }
+
+    /// Drops every foreign mapping: the guest's physmap changed. A pass under way keeps what
+    /// it mapped until it ends; the next one maps afresh.
+    pub fn invalidate(&self) {
+        self.foreign.invalidate();
+    }
+
+    /// Drops every grant mapping (the device was reset: the driver ends its grants).
+    pub fn release_grants(&self) {
+        if let Some(g) = &*lock(&self.grants) {
+            g.invalidate();
+        }
+    }
+
+    /// The grant memory, made on first use.
+    fn grant_memory(&self) -> Result<GrantMemory<G>, BoxError> {
+        let mut grants = lock(&self.grants);
+        if let Some(g) = &*grants {
+            return Ok(g.clone());
+        }
+        let g = GrantMemory::new((self.open_grants)()?, self.domid, 64)?;
+        *grants = Some(g.clone());
+        Ok(g)
+    }
+
+    /// Fills the available buffers of `dev`'s queue ([`RngDevice::process`]) in the memory its
+    /// addresses name. With grants, the mappings of everything but the rings are released
+    /// afterwards: every buffer of the pass is back with the driver.
+    pub fn process(&self, dev: &RngDevice) -> Result<Pass, BoxError> {
+        let desc = lock(&dev.t).queue.desc_table();
+        if desc & GRANT_ADDR_FLAG == 0 {
+            let buffers = dev.process(&*self.foreign.memory());
+            return Ok(Pass {
+                buffers,
+                grants: false,
+            });
+        }
+        let grants = self.grant_memory()?;
+        // The view (and with it every mapping the pass pinned) goes at the end of the statement.
+        let buffers = dev.process(&*grants.memory());
+        let rings = lock(&dev.t).ring_grants();
+        grants.forget(|k| !rings.iter().any(|r| r.contains(&u64::from(k.gref))));
+        Ok(Pass {
+            buffers,
+            grants: true,
+        })
+    }
+}
+
+impl Transport {
+    /// The grant references the queue's rings span, as inclusive ranges (whatever the guest
+    /// wrote: an address that is no grant address just matches no mapping).
+    fn ring_grants(&self) -> [std::ops::RangeInclusive<u64>; 3] {
+        let n = u64::from(self.queue.size());
+        let span = |addr: u64, len: u64| {
+            let a = addr & !GRANT_ADDR_FLAG;
+            (a >> 12)..=(a.saturating_add(len.saturating_sub(1)) >> 12)
+        };
+        [
+            span(self.queue.desc_table(), 16 * n),
+            span(self.queue.avail_ring(), 6 + 2 * n),
+            span(self.queue.used_ring(), 6 + 8 * n),
+        ]
+    }
+}
+
+/// Waits on the kick eventfd and processes the queue in `mem` until `stop` is set (and the
+/// eventfd written to wake it).
+pub fn worker<F: ForeignMapper + 'static, G: GrantMapper + 'static>(
+    dev: Arc<RngDevice>,
+    mem: QueueMemory<F, G>,
     stop: Arc<AtomicBool>,
-) -> Result<WorkerReport, Box<dyn std::error::Error + Send + Sync>> {
-    let foreign = LazyForeignMemory::new(
-        XenForeignMapper::open()?,
-        domid,
-        GUEST_RAM_END,
-        CacheConfig::default(),
-    )?;
-    let mut grants = None;
+) -> Result<WorkerReport, BoxError> {
     let mut report = WorkerReport::default();
     loop {
         let n = dev.kick.read()?;
@@ -365,17 +530,8 @@ pub fn worker(
             return Ok(report);
         }
         report.kicks += n;
-        let desc = lock(&dev.t).queue.desc_table();
-        if desc & GRANT_ADDR_FLAG != 0 {
-            report.grants = true;
-            if grants.is_none() {
-                grants = Some(GrantMemory::new(XenGrantMapper::open()?, domid, 64)?);
-            }
-            if let Some(g) = &grants {
-                report.buffers += dev.process(&*g.memory());
-            }
-        } else {
-            report.buffers += dev.process(&*foreign.memory());
-        }
+        let pass = mem.process(&dev)?;
+        report.buffers += pass.buffers;
+        report.grants |= pass.grants;
     }
 }

@@ -30,7 +30,7 @@ use vm_device_bus::{IoBus, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer};
 
-use device::{worker, RngDevice, BASE, SIZE, SPI};
+use device::{worker, QueueMemory, RngDevice, BASE, SIZE, SPI};
 
 fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let domid: u16 = std::env::args()
@@ -39,7 +39,13 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .parse()?;
     let kick = Arc::new(EventFd::new(0)?);
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK)?);
-    let dev = Arc::new(RngDevice::new(kick.clone(), irq.clone()));
+    // The guest's memory: the worker fills buffers through it, a device reset releases its
+    // grant mappings, and Xen's INVALIDATE (below, through the dispatcher) its foreign ones.
+    let mem = QueueMemory::open(domid)?;
+    let dev = Arc::new(RngDevice::new(kick.clone(), irq.clone()).on_reset({
+        let mem = mem.clone();
+        move || mem.release_grants()
+    }));
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, BASE, SIZE, dev.clone())?;
 
@@ -47,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     server.map_range(IoRange::mmio(BASE, SIZE).ok_or("register window")?)?;
     server.enable()?;
     let irq_path = server.add_irqfd(irq, Interrupt::Line(SPI))?;
-    let dispatcher = Dispatcher::new(&bus);
+    let dispatcher = Dispatcher::new(&bus).with_guest_ram(mem.guest_ram());
     let notify_path = server.add_ioeventfd(BASE, 4, 0, kick)?;
     println!(
         "domain {domid}: virtio-rng at {BASE:#x}, SPI {SPI}; interrupt {irq_path:?}, \
@@ -56,7 +62,7 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
 
     let stop = Arc::new(AtomicBool::new(false));
     std::thread::spawn(move || {
-        if let Err(e) = worker(dev, domid, stop) {
+        if let Err(e) = worker(dev, mem, stop) {
             eprintln!("virtio-rng worker: {e}");
         }
     });
