@@ -205,8 +205,8 @@ fn arm_domu_reads_entropy_from_unmodified_vhost_device_rng() {
     let source_path = dir.join("rng-source");
     std::fs::write(&source_path, &source).unwrap();
     let socket = dir.join("rng.sock");
-    let daemon_log = std::fs::File::create(dir.join("daemon.log")).unwrap();
     let before = held();
+    let daemon_log = std::fs::File::create(dir.join("daemon.log")).unwrap();
 
     let _daemon = Killed(
         Command::new(&daemon)

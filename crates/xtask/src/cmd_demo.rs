@@ -44,8 +44,12 @@ fn build_example(name: &str) -> Result<PathBuf> {
     bail!("cargo reported no executable for example {name}")
 }
 
-/// Boots once and shows `xl` and `xen-info` output.
+/// Boots once and shows `xl` and `xen-info` output; on aarch64, the bridge instead (a domU
+/// reading entropy from the unmodified vhost-device-rng through xen-vhost-frontend).
 pub fn demo(stack: Stack) -> Result<i32> {
+    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+        return crate::arm64::cmd_bridge::bridge_demo(stack);
+    }
     let src = workspace_root().join("crates/xen-bindings/examples/xen-info.rs");
     if !src.is_file() {
         say(format!(

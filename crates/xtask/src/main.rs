@@ -59,6 +59,9 @@ commands:
         start and stop a PV and a PVH domU from dom0
   xen-box demo --stack S
         run the xen-bindings example `xen-info` in dom0, next to `xl info`/`xl list`
+  xen-box demo --arch aarch64 --stack S
+        the bridge: a domU reads /dev/hwrng, served by the unmodified crates.io
+        vhost-device-rng (built with `xen`) through xen-vhost-frontend
 
   xen-box virtio-domu --arch aarch64 --stack S
         check the dom0 helper xen-box-virtio-domu (paused domU with a

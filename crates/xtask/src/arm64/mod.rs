@@ -10,6 +10,7 @@
 //! `selftest` and their failure detection are shared; only the image recipe,
 //! the QEMU command line and the cargo configuration differ.
 
+pub mod cmd_bridge;
 pub mod cmd_virtio;
 pub mod cross;
 pub mod host;
