@@ -14,6 +14,7 @@
 //! stopped until the driver resets the device (Status 0), after which the
 //! backend may serve again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use vm_device_bus::{DeviceError, IoHandler};
@@ -101,6 +102,8 @@ pub struct MmioTransport<B> {
     profile: DeviceProfile,
     vendor_id: u32,
     inner: Mutex<(State, B)>,
+    /// The backend's used-buffer notifications reach the guest without this process.
+    direct_used_buffer: AtomicBool,
 }
 
 impl<B: Backend> MmioTransport<B> {
@@ -110,7 +113,19 @@ impl<B: Backend> MmioTransport<B> {
             profile,
             vendor_id: 0,
             inner: Mutex::new((State::new(profile.num_queues), backend)),
+            direct_used_buffer: AtomicBool::new(false),
         }
+    }
+
+    /// Says that the backend's used-buffer notifications raise the guest's interrupt without
+    /// this process (its call eventfds are irqfds in the hypervisor or kernel), so that
+    /// [`MmioTransport::used_buffer_interrupt`] is never called and cannot set InterruptStatus
+    /// first. InterruptStatus then shows the used-buffer bit whenever the driver is running
+    /// (DRIVER_OK): a driver reads it only in its interrupt handler, and every interrupt but a
+    /// configuration change is then a used-buffer one. A driver that finds no used buffer
+    /// treats it as spurious, which virtio allows (a device may notify when nothing is new).
+    pub fn set_direct_used_buffer_interrupts(&self, direct: bool) {
+        self.direct_used_buffer.store(direct, Ordering::Release);
     }
 
     fn lock(&self) -> MutexGuard<'_, (State, B)> {
@@ -211,7 +226,14 @@ impl<B: Backend> MmioTransport<B> {
             },
             0x034 => sel_queue.map_or(0, |_| u32::from(self.profile.max_queue_size)),
             0x044 => u32::from(sel_queue.is_some_and(|q| q.ready)),
-            0x060 => st.interrupt_status,
+            0x060 => {
+                let running = st.status & status::DRIVER_OK != 0;
+                if running && self.direct_used_buffer.load(Ordering::Acquire) {
+                    st.interrupt_status | interrupt::USED_BUFFER
+                } else {
+                    st.interrupt_status
+                }
+            }
             0x070 => st.status,
             0x0fc => st.config_generation,
             _ => {
@@ -838,6 +860,29 @@ mod tests {
         assert_eq!(r(&t, 0x010), FEATURES as u32, "DeviceFeaturesSel back to 0");
         assert_eq!(r(&t, 0x034), 256, "QueueSel back to 0");
         assert_eq!(r(&t, 0x044), 0, "queue not ready");
+    }
+
+    #[test]
+    fn direct_used_buffer_interrupts_show_the_bit_while_the_driver_runs() {
+        let (t, _) = rng();
+        t.set_direct_used_buffer_interrupts(true);
+        assert_eq!(r(&t, 0x060), 0, "no driver yet");
+        negotiate(&t);
+        assert_eq!(r(&t, 0x060), 0, "FEATURES_OK is not DRIVER_OK");
+        w(&t, 0x070, r(&t, 0x070) | status::DRIVER_OK).unwrap();
+        assert_eq!(r(&t, 0x060), interrupt::USED_BUFFER);
+        t.signal_config_change();
+        assert_eq!(
+            r(&t, 0x060),
+            interrupt::USED_BUFFER | interrupt::CONFIG_CHANGE
+        );
+        w(&t, 0x064, interrupt::USED_BUFFER | interrupt::CONFIG_CHANGE).unwrap();
+        assert_eq!(r(&t, 0x060), interrupt::USED_BUFFER, "still running");
+        t.set_direct_used_buffer_interrupts(false);
+        assert_eq!(r(&t, 0x060), 0, "acknowledged, and not direct");
+        w(&t, 0x070, 0).unwrap();
+        t.set_direct_used_buffer_interrupts(true);
+        assert_eq!(r(&t, 0x060), 0, "reset: no driver");
     }
 
     #[test]

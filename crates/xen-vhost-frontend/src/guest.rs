@@ -17,6 +17,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -59,7 +60,8 @@ impl DeviceBackend {
 pub struct Paths {
     /// Queue notifications (QueueNotify writes) to the daemon's kick eventfds.
     pub kick: NotifyPath,
-    /// The device's interrupt into the guest.
+    /// The device's interrupt into the guest. With [`NotifyPath::Kernel`] the daemon's call
+    /// eventfds are irqfds too, and used-buffer interrupts never pass through this process.
     pub interrupt: NotifyPath,
 }
 
@@ -82,6 +84,7 @@ pub struct Guest {
     loop_thread: Option<JoinHandle<Result<(), xen_ioreq::Error>>>,
     irq_stop: Arc<EventFd>,
     irq_thread: Option<JoinHandle<()>>,
+    relayed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Guest {
@@ -211,6 +214,7 @@ impl Guest {
                 .add_irqfd(irq.clone(), Interrupt::Line(dev.irq))
                 .map_err(xen("add the interrupt's irqfd"))?;
             let mut kick = NotifyPath::Kernel;
+            let mut direct = interrupt == NotifyPath::Kernel;
             for (q, f) in fds.into_iter().enumerate() {
                 // Queue indexes fit: the profile has at most u16::MAX queues.
                 let path = server
@@ -219,8 +223,21 @@ impl Guest {
                 if path == NotifyPath::Userspace {
                     kick = path;
                 }
-                calls.push((served.len(), f.call));
+                if interrupt == NotifyPath::Kernel {
+                    // The kernel has irqfds: the daemon's call raises the line itself, and
+                    // the transport shows the used-buffer bit (see
+                    // `set_direct_used_buffer_interrupts`). Only then: a userspace irqfd
+                    // would inject without setting InterruptStatus first.
+                    let call = Arc::new(f.call);
+                    let path = server
+                        .add_irqfd(call, Interrupt::Line(dev.irq))
+                        .map_err(xen("add a queue's call as an irqfd"))?;
+                    direct &= path == NotifyPath::Kernel;
+                } else {
+                    calls.push((served.len(), f.call));
+                }
             }
+            transport.set_direct_used_buffer_interrupts(direct);
             irqs.push(irq);
             served.push(Served {
                 device: dev,
@@ -280,12 +297,14 @@ impl Guest {
             loop_thread: Some(loop_thread),
             irq_stop: irq_stop.clone(),
             irq_thread: None,
+            relayed: Arc::new(AtomicU64::new(0)),
         };
         let relay = InterruptRelay {
             transports: guest.devices.iter().map(|s| s.transport.clone()).collect(),
             irqs,
             calls,
             stop: irq_stop,
+            relayed: guest.relayed.clone(),
         };
         let epoll = relay.epoll()?;
         guest.irq_thread = Some(
@@ -328,6 +347,12 @@ impl Guest {
     /// The virtio Status the guest's driver last wrote to device `i`.
     pub fn status(&self, i: usize) -> Option<u32> {
         self.devices.get(i).map(|s| s.transport.status())
+    }
+
+    /// Used-buffer interrupts this process has passed on (the daemons' calls it read): none
+    /// when the kernel's irqfds carry them.
+    pub fn relayed_interrupts(&self) -> u64 {
+        self.relayed.load(Ordering::Relaxed)
     }
 
     /// Whether the guest's driver has set DRIVER_OK on device `i`.
@@ -406,6 +431,7 @@ struct InterruptRelay {
     /// Every queue's call eventfd, with the index of its device.
     calls: Vec<(usize, EventFd)>,
     stop: Arc<EventFd>,
+    relayed: Arc<AtomicU64>,
 }
 
 /// The epoll token of the stop eventfd (the calls use their index).
@@ -461,6 +487,7 @@ impl InterruptRelay {
                 if call.read().is_err() {
                     continue;
                 }
+                self.relayed.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.transports[*dev].used_buffer_interrupt(&*self.irqs[*dev]) {
                     log::warn!("virtio device: cannot raise its interrupt: {e}");
                 }

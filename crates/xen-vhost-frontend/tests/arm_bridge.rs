@@ -15,13 +15,14 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::Xenstore;
 use xen_box_testing::{held, in_box, in_dom0, run, XlDomain};
-use xen_vhost_frontend::{Config, DeviceBackend, DeviceType, Service};
+use xen_ioreq::NotifyPath;
+use xen_vhost_frontend::{Config, DeviceBackend, DeviceType, Paths, Service};
 
 /// Prints past the test harness's capture, so the box's report shows it.
 macro_rules! report {
@@ -135,10 +136,20 @@ fn wait_for(limit: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -
     }
 }
 
-/// The running service, on a thread, with the number of guests it serves.
+/// What the service thread saw on its last turn.
+#[derive(Debug, Default, Clone, Copy)]
+struct Snapshot {
+    guests: usize,
+    /// The first guest's first device: its paths, its Status, the interrupts relayed.
+    paths: Option<Paths>,
+    status: Option<u32>,
+    relayed: u64,
+}
+
+/// The running service, on a thread, with what it serves.
 struct Running {
     stop: Arc<AtomicBool>,
-    guests: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Snapshot>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -154,22 +165,32 @@ impl Running {
         };
         let mut service = Service::new(config, Xenstore::open().unwrap()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let guests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Snapshot::default()));
         let thread = {
-            let (stop, guests) = (stop.clone(), guests.clone());
+            let (stop, seen) = (stop.clone(), seen.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     service.run_once(Duration::from_millis(100)).unwrap();
-                    guests.store(service.guests().count(), Ordering::SeqCst);
+                    let first = service.guests().next();
+                    *seen.lock().unwrap() = Snapshot {
+                        guests: service.guests().count(),
+                        paths: first.and_then(|g| g.paths(0)),
+                        status: first.and_then(|g| g.status(0)),
+                        relayed: first.map_or(0, |g| g.relayed_interrupts()),
+                    };
                 }
                 service.shutdown();
             })
         };
         Running {
             stop,
-            guests,
+            seen,
             thread: Some(thread),
         }
+    }
+
+    fn seen(&self) -> Snapshot {
+        *self.seen.lock().unwrap()
     }
 
     fn stop(mut self) {
@@ -208,7 +229,7 @@ fn arm_domu_reads_entropy_from_unmodified_vhost_device_rng() {
     let before = held();
     let daemon_log = std::fs::File::create(dir.join("daemon.log")).unwrap();
 
-    let _daemon = Killed(
+    let mut daemon = Killed(
         Command::new(&daemon)
             .arg("--socket-path")
             .arg(&socket)
@@ -251,7 +272,7 @@ fn arm_domu_reads_entropy_from_unmodified_vhost_device_rng() {
         || format!("InitWait (2) at {state_path}"),
         || state(&mut xs) == "2",
     );
-    assert_eq!(running.guests.load(Ordering::SeqCst), 1);
+    assert_eq!(running.seen().guests, 1);
 
     domu.unpause();
     wait_for(
@@ -288,12 +309,46 @@ fn arm_domu_reads_entropy_from_unmodified_vhost_device_rng() {
         || state(&mut xs) == "4",
     );
 
+    let kernel = std::env::var("XEN_BOX_DOM0_KERNEL").unwrap_or_default();
+    let seen = running.seen();
+    report!("{TEST}: COUNTS dom0 kernel {kernel:?}: {seen:?}");
+    let paths = seen.paths.expect("the device's paths");
+    if kernel == "eventfd" {
+        assert_eq!(
+            paths,
+            Paths {
+                kick: NotifyPath::Kernel,
+                interrupt: NotifyPath::Kernel
+            },
+            "privcmd ioeventfd and irqfd on this kernel"
+        );
+        assert_eq!(seen.relayed, 0, "no interrupt passed through this process");
+    } else {
+        assert_eq!(paths.interrupt, NotifyPath::Userspace, "{kernel:?} kernel");
+        assert!(seen.relayed >= 1, "interrupts relayed by this process");
+    }
+
+    // The daemon dies: the device needs a reset; the service goes on.
+    let _ = daemon.0.kill();
+    let _ = daemon.0.wait();
+    wait_for(
+        Duration::from_secs(30),
+        || {
+            format!(
+                "DEVICE_NEEDS_RESET after the daemon died: {:?}",
+                running.seen()
+            )
+        },
+        || running.seen().status.is_some_and(|s| s & 64 != 0),
+    );
+    report!("{TEST}: daemon killed: {:?}", running.seen());
+
     // Destroy the domU: the toolstack removes the device; the service releases the guest.
     drop(domu);
     wait_for(
         Duration::from_secs(60),
         || "the service to release the destroyed guest".into(),
-        || running.guests.load(Ordering::SeqCst) == 0,
+        || running.seen().guests == 0,
     );
     running.stop();
     drop(xs);
