@@ -254,6 +254,12 @@ impl<S: Sys> EventChannel<S> {
     }
 
     /// Empties the pending-port ring and clears its overflow condition.
+    ///
+    /// Ports stay masked as they were: every port whose event was in the ring, or was
+    /// dropped when it overflowed, is still masked, and nobody will read it now to unmask it.
+    /// After an [`Error::Overflow`], [`EventChannel::unmask`] every bound port (unmasking one
+    /// that is not masked does nothing) and look at whatever its events stand for; otherwise
+    /// those ports' next events stay pending in Xen for good.
     pub fn reset(&self) -> Result<()> {
         // SAFETY: IOCTL_EVTCHN_RESET takes no argument; the kernel ignores the pointer.
         unsafe {
