@@ -35,7 +35,7 @@ STAGES=(
     "xen-box selftest (x86_64, bookworm)|cargo xtask xen-box selftest --stack bookworm"
     "xen-box test (x86_64, all stacks)|cargo xtask xen-box test --stack all"
     "xen-box test (aarch64, all stacks)|cargo xtask xen-box test --arch aarch64 --stack all"
-    "xen-box test (aarch64, eventfd dom0)|cargo xtask xen-box test --arch aarch64 --stack any --dom0-kernel eventfd -p xen-bindings -p xen-ioreq"
+    "xen-box test (aarch64, eventfd dom0)|cargo xtask xen-box test --arch aarch64 --stack any --dom0-kernel eventfd -p xen-bindings -p xen-ioreq -p xen-vhost-frontend"
     "xen-box virtio-domu (aarch64)|cargo xtask xen-box virtio-domu --arch aarch64 --stack any"
     "aarch64 build (all crates)|rust-vmm-ci/build-aarch64.sh"
     "aarch64 unit tests (qemu-user)|cargo xtask xen-box cross-unit -p vm-hypervisor -p vm-vcpu-ref -p xen-bindings -p xen-foreignmem -p xen-ioreq"

@@ -1,7 +1,11 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The Xen side of serving a domU's virtio-mmio devices from vhost-user backend daemons.
+//! Serves Xen guests' virtio-mmio devices from unmodified vhost-user backend daemons.
+//!
+//! [`Service`] is the whole frontend: it watches xenstore, serves each guest's devices through
+//! a [`Guest`] while they exist, and answers the xenbus handshake; the `xen-vhost-frontend`
+//! binary runs it. Below it:
 //!
 //! The toolstack (libxl, from an `xl` configuration's `virtio = [...]` on Xen 4.18 and later,
 //! or a `specification=virtio` disk on Xen 4.17) publishes each device under the backend
@@ -81,3 +85,8 @@ pub use service::{Config, Service};
 pub use state::XenbusState;
 pub use store::Store;
 pub use vhost_user_frontend::DeviceType;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
