@@ -143,7 +143,8 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// stopper are looked at every turn. When entries are left behind ([`Turn::backlog`]),
     /// the next turn does not wait: it polls its events and serves the ring again.
     pub fn run_once(&mut self, timeout_ms: i32) -> Result<Turn> {
-        let backlog = std::mem::take(&mut self.backlog);
+        // Kept until the turn ends: a turn that fails leaves it to the next one.
+        let backlog = self.backlog;
         let timeout_ms = if backlog { 0 } else { timeout_ms };
         let mut events = [EpollEvent::default(); 8];
         let n = loop {
