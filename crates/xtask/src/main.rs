@@ -65,6 +65,10 @@ commands:
         the bridge: a domU reads /dev/hwrng, served by the unmodified crates.io
         vhost-device-rng (built with `xen`) through xen-vhost-frontend
 
+  xen-box bridge-bench --arch aarch64 --stack S [--dom0-kernel eventfd]
+        guest /dev/hwrng throughput through xen-vhost-frontend and, when
+        XEN_BOX_POC_FRONTEND names its aarch64 binary, through the proof-of-
+        concept frontend, with the same daemon and guest (docs/benchmarks.md)
   xen-box virtio-domu --arch aarch64 --stack S
         check the dom0 helper xen-box-virtio-domu (paused domU with a
         virtio-mmio device at 0x2000000, for IOREQ-server tests)
@@ -204,6 +208,10 @@ fn xen_box(args: &[String]) -> Result<i32> {
         "selftest" => cmd_selftest::selftest(one_stack(&o)?),
         "domu-check" => cmd_domu::domu_check(one_stack(&o)?),
         "demo" => cmd_demo::demo(one_stack(&o)?),
+        "bridge-bench" => arm64::cmd_bridge::bridge_bench(
+            one_stack(&o)?,
+            std::env::var_os("XEN_BOX_POC_FRONTEND").map(std::path::PathBuf::from),
+        ),
         "virtio-domu" => arm64::cmd_virtio::virtio_domu(one_stack(&o)?),
         "cross-unit" => arm64::cross::unit_tests(&o.packages, &o.rest),
         _ => bail!("unknown xen-box command `{sub}` (see `cargo xtask help`)"),

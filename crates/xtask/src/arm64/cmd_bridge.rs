@@ -57,6 +57,36 @@ cat /tmp/frontend.log
 exit $fails
 "#;
 
+/// The benchmark's dom0 script: for each frontend, the same daemon binary and the same guest
+/// (type virtio,device4, foreign mappings), reading /dev/hwrng in the guest.
+const BENCH_SCRIPT: &str = r#"#!/bin/sh
+cd /xen-box/files
+head -c 8388608 /dev/urandom > /tmp/rng-source
+run() { # NAME FRONTEND-COMMAND...
+  name=$1; shift
+  rm -f /tmp/rng.sock0
+  ./vhost-device-rng --socket-path /tmp/rng.sock -c 1 -f /tmp/rng-source >/tmp/rng-$name.log 2>&1 &
+  d=$!
+  "$@" >/tmp/fe-$name.log 2>&1 &
+  fe=$!
+  XEN_BOX_VIRTIO_STANDIN=0 XEN_BOX_VIRTIO_TYPE=virtio,device4 xen-box-virtio-domu bench-$name rngbench ||
+    echo "BRIDGE-BENCH FAIL: $name: domU not created"
+  xl unpause bench-$name
+  log=/var/log/xen/console/guest-bench-$name.log
+  i=0
+  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 900 ]; do sleep 1; i=$((i + 1)); done
+  tr -d '\r' < $log | sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p"
+  grep -aq "rngbench done" $log || { echo "BRIDGE-BENCH FAIL: $name: no result"; tail -20 $log; cat /tmp/fe-$name.log; }
+  echo "BRIDGE-BENCH frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
+  xl destroy bench-$name
+  kill $fe $d; wait $fe $d 2>/dev/null
+}
+run ours ./xen-vhost-frontend --device rng:/tmp/rng.sock0
+[ -x ./poc-xen-vhost-frontend ] && run poc ./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping
+echo "BRIDGE-BENCH dom0 kernel $(uname -r), Xen $XEN_BOX_XEN_VERSION"
+exit 0
+"#;
+
 /// Cross-builds the `xen-vhost-frontend` binary for aarch64.
 fn build_frontend() -> Result<PathBuf> {
     let root = workspace_root();
@@ -91,6 +121,45 @@ fn build_frontend() -> Result<PathBuf> {
         }
     }
     bail!("cargo reported no xen-vhost-frontend executable")
+}
+
+/// Boots the Arm box once and measures guest-side /dev/hwrng throughput through our frontend
+/// and, with `poc`, through the proof-of-concept frontend binary at that path (the same daemon
+/// and guest for both).
+pub fn bridge_bench(stack: Stack, poc: Option<PathBuf>) -> Result<i32> {
+    let daemon = crate::vhost_device::daemon("rng")?;
+    let rng = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
+    let frontend = build_frontend()?;
+    let art = ready(stack)?;
+    let mut files = vec![
+        ("vhost-device-rng".into(), rng),
+        ("xen-vhost-frontend".into(), frontend),
+    ];
+    if let Some(p) = poc {
+        files.push(("poc-xen-vhost-frontend".into(), p));
+    }
+    let secs = 1800;
+    let p = Payload {
+        files,
+        script: BENCH_SCRIPT.into(),
+        timeout: Duration::from_secs(secs),
+        step: Duration::from_secs(secs),
+        echo: true,
+    };
+    let out = boot_with(&art, &p, "bridge-bench")?;
+    let v = report::verdict(&out);
+    say(format!("{}-arm64: {}", stack.name(), report::timings(&out)));
+    let lines: Vec<&str> = out
+        .log
+        .lines()
+        .filter(|l| l.contains("BRIDGE-BENCH"))
+        .collect();
+    println!("\n===== bridge-bench summary =====");
+    for l in &lines {
+        println!("{}", l.trim());
+    }
+    let failed = lines.iter().any(|l| l.contains("FAIL"));
+    Ok(if v == Verdict::Exited(0) && !failed { 0 } else { 1 })
 }
 
 /// Boots the Arm box once and runs the bridge demo.
