@@ -159,7 +159,11 @@ pub fn bridge_bench(stack: Stack, poc: Option<PathBuf>) -> Result<i32> {
         println!("{}", l.trim());
     }
     let failed = lines.iter().any(|l| l.contains("FAIL"));
-    Ok(if v == Verdict::Exited(0) && !failed { 0 } else { 1 })
+    Ok(if v == Verdict::Exited(0) && !failed {
+        0
+    } else {
+        1
+    })
 }
 
 /// Boots the Arm box once and runs the bridge demo.
