@@ -1488,6 +1488,10 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     fn teardown(&mut self) -> Result<()> {
+        if self.destroyed {
+            // `shutdown` ran it; this is the drop that follows.
+            return Ok(());
+        }
         // First: the kernel's registrations point into the pages and at the ports released
         // below. The doorbell server deassigns its ioeventfds before it lets go of its own.
         let mut deassigned = self.deassign_kernel_eventfds();
