@@ -15,7 +15,7 @@
 //! daemon twice a second whether it is still there (a daemon that died gives its device
 //! DEVICE_NEEDS_RESET and a configuration interrupt; a guest reset reconnects).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,6 +30,7 @@ use vhost_user_frontend::{
 use vm_device_bus::{IoBus, IoSpace};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::gntdev::GntDev;
 use xen_bindings::privcmd::Privcmd;
 use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath};
 
@@ -141,6 +142,68 @@ fn foreign_memory(
     SharedMemory::new(regions).map_err(ServeError::Memory)
 }
 
+/// Bit 63 of an address a grant-DMA guest gives its device: the rest is a grant reference
+/// (in the frame number) and an offset (Linux's `XEN_GRANT_DMA_ADDR_OFF`).
+pub const GRANT_ADDR: u64 = 1 << 63;
+
+/// Grant-table entries per 4 KiB frame (version 1 entries, 8 bytes each).
+const GRANTS_PER_FRAME: u64 = 512;
+
+/// What a guest that uses grants (`grant_usage=1`) shares: its grant references, as the
+/// addresses its devices see.
+struct GrantSpace {
+    gntdev: OwnedFd,
+    /// Grant references the guest's table can hold.
+    refs: u64,
+}
+
+impl GrantSpace {
+    fn open(domid: u16) -> Result<Self, ServeError> {
+        let p = Privcmd::open().map_err(|source| ServeError::Xen {
+            op: "open /dev/xen/privcmd",
+            source,
+        })?;
+        let size = p
+            .grant_table_size(domid)
+            .map_err(|source| ServeError::Xen {
+                op: "read the guest's grant-table size",
+                source,
+            })?;
+        let g = GntDev::open().map_err(|source| ServeError::Grant {
+            op: "open /dev/xen/gntdev",
+            source,
+        })?;
+        let gntdev = g
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| ServeError::Io {
+                op: "duplicate the gntdev handle",
+                source,
+            })?;
+        Ok(Self {
+            gntdev,
+            refs: u64::from(size.max_nr_frames.max(1)) * GRANTS_PER_FRAME,
+        })
+    }
+
+    /// One region covering every grant address of the guest, mapped by the daemon through
+    /// the gntdev handle when it needs a page.
+    fn memory(&self, domid: u16) -> Result<SharedMemory, ServeError> {
+        let fd = self.gntdev.try_clone().map_err(|source| ServeError::Io {
+            op: "duplicate the gntdev handle",
+            source,
+        })?;
+        SharedMemory::new(vec![SharedRegion {
+            guest_addr: GRANT_ADDR,
+            size: self.refs * 4096,
+            frontend_addr: GRANT_ADDR,
+            fd,
+            mapping: Mapping::XenGrant { domid },
+        }])
+        .map_err(ServeError::Memory)
+    }
+}
+
 impl Guest {
     /// Serves `devices` of guest `domid`, whose RAM is `ram` (guest-physical `(start, len)`
     /// ranges). The register windows are mapped and the interrupts and notifications wired
@@ -158,12 +221,6 @@ impl Guest {
                     reason: format!("belongs to domain {}, not {domid}", dev.domid),
                 });
             }
-            if dev.grants {
-                return Err(ServeError::Device {
-                    path: dev.backend_path.clone(),
-                    reason: "grant mode (grant_usage=1) is not served yet".into(),
-                });
-            }
             if let Some(id) = dev.device_id {
                 if id != backend.device_type.id() {
                     return Err(ServeError::Device {
@@ -177,6 +234,12 @@ impl Guest {
             }
         }
         let privcmd = restricted_privcmd(domid)?;
+        let grants = devices.iter().any(|(d, _)| d.grants);
+        let gntdev = if grants {
+            Some(GrantSpace::open(domid)?)
+        } else {
+            None
+        };
         let xen = |op: &'static str| move |source| ServeError::Ioreq { op, source };
         let mut server = IoreqServer::open(domid, BufIoreqMode::Off).map_err(xen("create"))?;
         for (dev, _) in &devices {
@@ -196,7 +259,10 @@ impl Guest {
         let mut irqs = Vec::new();
         for (dev, backend) in devices {
             let profile = backend.profile();
-            let memory = foreign_memory(domid, &privcmd, ram)?;
+            let memory = match &gntdev {
+                Some(g) if dev.grants => g.memory(domid)?,
+                _ => foreign_memory(domid, &privcmd, ram)?,
+            };
             let relay = VhostUserRelay::new(RelayConfig::new(&backend.socket, profile), memory)
                 .map_err(ServeError::Relay)?;
             let fds = relay.eventfds().map_err(ServeError::Relay)?;

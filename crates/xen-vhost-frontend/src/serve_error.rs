@@ -24,6 +24,15 @@ pub enum ServeError {
         #[source]
         source: xen_bindings::privcmd::Error,
     },
+    /// A gntdev operation failed.
+    #[error("cannot {op}")]
+    Grant {
+        /// What was attempted.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: xen_bindings::gntdev::Error,
+    },
     /// An IOREQ server operation failed.
     #[error("IOREQ server: cannot {op}")]
     Ioreq {

@@ -28,6 +28,8 @@ const XEN_CRATES: &[&str] = &[
 const DAEMON_CRATES: &[&str] = &["xen-vhost-frontend"];
 /// The daemons those tests use.
 const TEST_DAEMONS: &[&str] = &["rng"];
+/// File name in dom0 of the domU kernel with Xen grant DMA.
+const GRANT_KERNEL: &str = "domu-grant-kernel";
 /// Default per-binary limit.
 const DEFAULT_TIMEOUT: u64 = 600;
 
@@ -120,6 +122,12 @@ fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64) -> String 
     let mut s =
         String::from("#!/bin/sh\nN=$(cat /xen-box/nonce)\nfails=0\nexport RUST_BACKTRACE=1\n");
     for (name, _) in daemons {
+        if name == GRANT_KERNEL {
+            s.push_str(&format!(
+                "export XEN_BOX_DOMU_GRANT_KERNEL=/xen-box/files/{name}\n"
+            ));
+            continue;
+        }
         let var = name
             .trim_start_matches("vhost-device-")
             .to_ascii_uppercase()
@@ -162,6 +170,12 @@ fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
         let d = crate::vhost_device::daemon(name)?;
         let bin = crate::vhost_device::build(d, crate::arch::Arch::Aarch64, &["xen".into()])?;
         out.push((d.name.to_string(), bin));
+    }
+    if crate::kernel::current() == crate::kernel::Dom0Kernel::Eventfd {
+        // The eventfd kernel has Xen grant DMA, which Debian's lack: the grant-mode test
+        // boots its domU with it (`XEN_BOX_DOMU_GRANT_KERNEL`).
+        let k = crate::kernel::build::ensure(crate::arch::Arch::Aarch64)?;
+        out.push((GRANT_KERNEL.to_string(), k.image));
     }
     Ok(out)
 }

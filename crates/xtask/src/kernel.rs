@@ -17,7 +17,7 @@
 //! on the dom0 kernel command line, and Linux hands unrecognised `name=value`
 //! boot parameters to init as environment variables.
 
-mod build;
+pub mod build;
 
 use std::sync::OnceLock;
 

@@ -91,8 +91,10 @@ exit 0
 fn build_frontend() -> Result<PathBuf> {
     let root = workspace_root();
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Release: the benchmark compares it with other builds' release binaries.
     cmd.current_dir(&root).args([
         "build",
+        "--release",
         "-p",
         "xen-vhost-frontend",
         "--bin",
