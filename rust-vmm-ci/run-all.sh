@@ -31,7 +31,7 @@ export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 STAGES=(
     "rust-vmm-ci checks|rust-vmm-ci/run-checks.sh"
     "vhost-user rng on KVM (vhost-device-rng)|crates/vhost-user-frontend/tests/kvm-rng.sh"
-    "KVM exit instructions (ours/raw <= 1.5x)|crates/vm-hypervisor-kvm/benches/exit-instructions.sh"
+    "KVM exit instructions (ours/raw <= 1.25x)|crates/vm-hypervisor-kvm/benches/exit-instructions.sh"
     "xen-box selftest (x86_64, bookworm)|cargo xtask xen-box selftest --stack bookworm"
     "xen-box test (x86_64, all stacks)|cargo xtask xen-box test --stack all"
     "xen-box test (aarch64, all stacks)|cargo xtask xen-box test --arch aarch64 --stack all"
