@@ -23,6 +23,7 @@
 //! ```
 
 mod buffer;
+mod build;
 mod error;
 mod hvm;
 mod info;
@@ -43,6 +44,7 @@ use crate::abi::Pod;
 use crate::sys::{RealSys, Sys};
 
 pub use buffer::HypercallBuffer;
+pub use build::DomainConfig;
 pub use error::{Error, Result};
 pub use hvm::GrantTableSize;
 pub use info::{DomainInfo, PhysInfo, XenVersion};

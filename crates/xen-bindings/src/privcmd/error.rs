@@ -123,6 +123,14 @@ impl Error {
         }
     }
 
+    /// Names the operation and the target domain of a failed hypercall.
+    pub(crate) fn on_domain(self, op: &'static str, domid: DomId) -> Self {
+        match self {
+            Error::Hypercall { source, .. } => Error::OnDomain { op, domid, source },
+            e => e.with_domain(domid),
+        }
+    }
+
     /// Adds the target domain to an ioctl error.
     pub(crate) fn with_domain(self, domid: DomId) -> Self {
         match self {

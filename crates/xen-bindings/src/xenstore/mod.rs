@@ -59,6 +59,7 @@
 //! # }
 //! ```
 
+mod domain;
 mod error;
 pub mod perms;
 pub mod transport;

@@ -656,3 +656,27 @@ fn a_silent_socket_peer_cannot_hang_a_request() {
     assert!(matches!(e, Error::Timeout { .. }), "got {e:?}");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn introduce_release_and_is_introduced_marshal() {
+    let (mut xs, sent) = client(|req| match MsgType::from_raw(req.header.ty).unwrap() {
+        MsgType::IsDomainIntroduced => vec![reply(req, b"T\0")],
+        _ => vec![reply(req, b"OK\0")],
+    });
+    xs.introduce_domain(7, 0xfeffc, 3).unwrap();
+    xs.release_domain(7).unwrap();
+    assert!(xs.is_domain_introduced(7).unwrap());
+    let sent = sent.borrow();
+    assert_eq!(sent[0].header.ty, MsgType::Introduce as u32);
+    assert_eq!(sent[0].payload, b"7\x001044476\x003\x00");
+    assert_eq!(sent[1].header.ty, MsgType::Release as u32);
+    assert_eq!(sent[1].payload, b"7\0");
+    assert_eq!(sent[2].header.ty, MsgType::IsDomainIntroduced as u32);
+}
+
+#[test]
+fn a_refused_introduce_names_the_domain() {
+    let (mut xs, _) = client(|req| vec![error_reply(req, "EACCES")]);
+    let err = xs.introduce_domain(9, 1, 2).unwrap_err();
+    assert!(err.to_string().contains('9'), "{err}");
+}

@@ -52,6 +52,59 @@ pub const XEN_DOMCTL_PAUSEDOMAIN: u32 = 3;
 pub const XEN_DOMCTL_UNPAUSEDOMAIN: u32 = 4;
 /// `XEN_DOMCTL_getdomaininfo`.
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
+/// `XEN_DOMCTL_max_mem`: the domain's memory limit (argument [`XenDomctlMaxMem`]).
+pub const XEN_DOMCTL_MAX_MEM: u32 = 11;
+/// `XEN_DOMCTL_gethvmcontext`: an HVM domain's save records ([`XenDomctlHvmcontext`]).
+pub const XEN_DOMCTL_GETHVMCONTEXT: u32 = 33;
+/// `XEN_DOMCTL_sethvmcontext`: loads save records into an HVM domain ([`XenDomctlHvmcontext`]).
+pub const XEN_DOMCTL_SETHVMCONTEXT: u32 = 34;
+/// `XEN_DOMCTL_set_paging_mempool_size` (Xen 4.17+): HAP/shadow pool ([`XenDomctlPagingMempool`]).
+pub const XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE: u32 = 86;
+
+/// `XEN_DOMCTL_CDF_hvm`: an HVM (or PVH) guest, not a PV one.
+pub const XEN_DOMCTL_CDF_HVM: u32 = 1 << 0;
+/// `XEN_DOMCTL_CDF_hap`: use hardware-assisted paging.
+pub const XEN_DOMCTL_CDF_HAP: u32 = 1 << 1;
+/// `XEN_DOMCTL_CDF_s3_integrity`.
+pub const XEN_DOMCTL_CDF_S3_INTEGRITY: u32 = 1 << 2;
+/// `XEN_DOMCTL_CDF_oos_off`.
+pub const XEN_DOMCTL_CDF_OOS_OFF: u32 = 1 << 3;
+/// `XEN_DOMCTL_CDF_xs_domain`: a xenstore domain.
+pub const XEN_DOMCTL_CDF_XS_DOMAIN: u32 = 1 << 4;
+/// `XEN_DOMCTL_CDF_iommu`: may use the IOMMU.
+pub const XEN_DOMCTL_CDF_IOMMU: u32 = 1 << 5;
+/// `XEN_DOMCTL_CDF_nested_virt`.
+pub const XEN_DOMCTL_CDF_NESTED_VIRT: u32 = 1 << 6;
+/// `XEN_DOMCTL_CDF_vpmu`.
+pub const XEN_DOMCTL_CDF_VPMU: u32 = 1 << 7;
+
+/// `XEN_DOMCTL_GRANT_version(v)`: the grant-table version in `grant_opts`.
+pub const fn xen_domctl_grant_version(v: u32) -> u32 {
+    v & 0xf
+}
+
+/// `XEN_X86_EMU_LAPIC`: Xen emulates the local APIC (the only device a PVH guest gets).
+pub const XEN_X86_EMU_LAPIC: u32 = 1 << 0;
+/// `XEN_X86_EMU_HPET`.
+pub const XEN_X86_EMU_HPET: u32 = 1 << 1;
+/// `XEN_X86_EMU_PM`.
+pub const XEN_X86_EMU_PM: u32 = 1 << 2;
+/// `XEN_X86_EMU_RTC`.
+pub const XEN_X86_EMU_RTC: u32 = 1 << 3;
+/// `XEN_X86_EMU_IOAPIC`.
+pub const XEN_X86_EMU_IOAPIC: u32 = 1 << 4;
+/// `XEN_X86_EMU_PIC`.
+pub const XEN_X86_EMU_PIC: u32 = 1 << 5;
+/// `XEN_X86_EMU_VGA`.
+pub const XEN_X86_EMU_VGA: u32 = 1 << 6;
+/// `XEN_X86_EMU_IOMMU`.
+pub const XEN_X86_EMU_IOMMU: u32 = 1 << 7;
+/// `XEN_X86_EMU_PIT`.
+pub const XEN_X86_EMU_PIT: u32 = 1 << 8;
+/// `XEN_X86_EMU_USE_PIRQ`.
+pub const XEN_X86_EMU_USE_PIRQ: u32 = 1 << 9;
+/// `XEN_X86_EMU_VPCI`.
+pub const XEN_X86_EMU_VPCI: u32 = 1 << 10;
 
 /// Domain flag: the domain is dying.
 pub const XEN_DOMINF_DYING: u32 = 1 << 0;
@@ -202,7 +255,108 @@ impl XenDomctl {
     }
 }
 
-impl_pod!(XenArchDomainconfig, XenDomctlGetdomaininfo, XenDomctl);
+/// `struct xen_domctl_createdomain` of Xen 4.17 and 4.18 (domctl interface 0x15, 0x16).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlCreatedomainV15 {
+    /// IN: security reference.
+    pub ssidref: u32,
+    /// IN: the domain's UUID.
+    pub handle: DomainHandle,
+    /// IN: `XEN_DOMCTL_CDF_*`.
+    pub flags: u32,
+    /// IN: `XEN_DOMCTL_IOMMU_*`.
+    pub iommu_opts: u32,
+    /// IN: number of vCPUs.
+    pub max_vcpus: u32,
+    /// IN: highest event-channel port.
+    pub max_evtchn_port: u32,
+    /// IN: grant-table frames (< 0: Xen's default).
+    pub max_grant_frames: i32,
+    /// IN: maptrack frames (< 0: Xen's default).
+    pub max_maptrack_frames: i32,
+    /// IN: grant-table version in the low 4 bits ([`xen_domctl_grant_version`]).
+    pub grant_opts: u32,
+    /// IN: per-vCPU trace buffer size in bytes (0: none).
+    pub vmtrace_size: u32,
+    /// IN: CPU pool (0: the default pool).
+    pub cpupool_id: u32,
+    /// IN: architecture configuration.
+    pub arch: XenArchDomainconfig,
+}
+
+/// `struct xen_domctl_createdomain` of Xen 4.19 and 4.20 (domctl interface 0x17): 4.19 added
+/// `altp2m_opts` before `vmtrace_size`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlCreatedomainV17 {
+    /// IN: security reference.
+    pub ssidref: u32,
+    /// IN: the domain's UUID.
+    pub handle: DomainHandle,
+    /// IN: `XEN_DOMCTL_CDF_*`.
+    pub flags: u32,
+    /// IN: `XEN_DOMCTL_IOMMU_*`.
+    pub iommu_opts: u32,
+    /// IN: number of vCPUs.
+    pub max_vcpus: u32,
+    /// IN: highest event-channel port.
+    pub max_evtchn_port: u32,
+    /// IN: grant-table frames (< 0: Xen's default).
+    pub max_grant_frames: i32,
+    /// IN: maptrack frames (< 0: Xen's default).
+    pub max_maptrack_frames: i32,
+    /// IN: grant-table version in the low 4 bits ([`xen_domctl_grant_version`]).
+    pub grant_opts: u32,
+    /// IN: `XEN_DOMCTL_ALTP2M_*` mode (0: altp2m off).
+    pub altp2m_opts: u32,
+    /// IN: per-vCPU trace buffer size in bytes (0: none).
+    pub vmtrace_size: u32,
+    /// IN: CPU pool (0: the default pool).
+    pub cpupool_id: u32,
+    /// IN: architecture configuration.
+    pub arch: XenArchDomainconfig,
+}
+
+/// `struct xen_domctl_max_mem`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlMaxMem {
+    /// IN: the limit in KiB.
+    pub max_memkb: u64,
+}
+
+/// `struct xen_domctl_hvmcontext`: get (a null buffer asks for the size) or set the save
+/// records of an HVM domain.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlHvmcontext {
+    /// IN/OUT: buffer size / bytes filled.
+    pub size: u32,
+    /// Padding (implicit in C: the handle is 8-byte aligned).
+    pub _pad: u32,
+    /// IN: the buffer (`XEN_GUEST_HANDLE_64(uint8)`), or 0.
+    pub buffer: u64,
+}
+
+/// `struct xen_domctl_paging_mempool`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlPagingMempool {
+    /// IN: pool size in bytes.
+    pub size: u64,
+}
+
+impl_pod!(
+    XenArchDomainconfig,
+    XenDomctlGetdomaininfo,
+    XenDomctl,
+    XenDomctlCreatedomainV15,
+    XenDomctlCreatedomainV17,
+    XenDomctlMaxMem,
+    XenDomctlHvmcontext,
+    XenDomctlPagingMempool
+);
 
 #[cfg(test)]
 mod tests {
@@ -275,6 +429,65 @@ mod tests {
             _pad = 10,
             u = 16
         );
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn createdomain_layouts() {
+        // domctl.h of 4.17/4.18 (no altp2m_opts) and of 4.19/4.20.
+        assert_layout!(
+            XenDomctlCreatedomainV15,
+            size = 64,
+            align = 4,
+            ssidref = 0,
+            handle = 4,
+            flags = 20,
+            iommu_opts = 24,
+            max_vcpus = 28,
+            max_evtchn_port = 32,
+            max_grant_frames = 36,
+            max_maptrack_frames = 40,
+            grant_opts = 44,
+            vmtrace_size = 48,
+            cpupool_id = 52,
+            arch = 56
+        );
+        assert_layout!(
+            XenDomctlCreatedomainV17,
+            size = 68,
+            align = 4,
+            grant_opts = 44,
+            altp2m_opts = 48,
+            vmtrace_size = 52,
+            cpupool_id = 56,
+            arch = 60
+        );
+    }
+
+    #[test]
+    fn build_layouts() {
+        assert_layout!(XenDomctlMaxMem, size = 8, align = 8, max_memkb = 0);
+        assert_layout!(
+            XenDomctlHvmcontext,
+            size = 16,
+            align = 8,
+            size = 0,
+            buffer = 8
+        );
+        assert_layout!(XenDomctlPagingMempool, size = 8, align = 8, size = 0);
+        assert_eq!(
+            [
+                XEN_DOMCTL_MAX_MEM,
+                XEN_DOMCTL_GETHVMCONTEXT,
+                XEN_DOMCTL_SETHVMCONTEXT,
+                XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE
+            ],
+            [11, 33, 34, 86]
+        );
+        assert_eq!(XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP, 3);
+        assert_eq!(XEN_X86_EMU_LAPIC, 1);
+        assert_eq!(XEN_X86_EMU_VPCI, 0x400);
+        assert_eq!(xen_domctl_grant_version(1), 1);
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub const GNTTABOP_SET_VERSION: u64 = 8;
 /// `GNTTABOP_get_version`.
 pub const GNTTABOP_GET_VERSION: u64 = 10;
 
+/// `GNTTAB_RESERVED_CONSOLE`: the grant entry a toolstack fills for the console ring.
+pub const GNTTAB_RESERVED_CONSOLE: GrantRef = 0;
+/// `GNTTAB_RESERVED_XENSTORE`: the grant entry a toolstack fills for the xenstore ring.
+pub const GNTTAB_RESERVED_XENSTORE: GrantRef = 1;
+/// `GTF_permit_access`: a v1 grant entry's flag that lets `domid` map `frame`.
+pub const GTF_PERMIT_ACCESS: u16 = 1 << 0;
+
 /// Copy flag: the source is a grant reference (else a frame number of the caller).
 pub const GNTCOPY_SOURCE_GREF: u16 = 1 << 0;
 /// Copy flag: the destination is a grant reference.
@@ -57,6 +64,18 @@ pub const GNTST_ADDRESS_TOO_BIG: i16 = -11;
 pub const GNTST_EAGAIN: i16 = -12;
 /// Grant status: out of space.
 pub const GNTST_NO_SPACE: i16 = -13;
+
+/// `struct grant_entry_v1`: one entry of a version-1 grant table.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GrantEntryV1 {
+    /// `GTF_*`; written last, after `domid` and `frame`.
+    pub flags: u16,
+    /// The domain granted access.
+    pub domid: DomId,
+    /// The granted frame.
+    pub frame: u32,
+}
 
 /// `struct gnttab_setup_table`.
 #[repr(C)]
@@ -127,11 +146,30 @@ pub struct GnttabCopy {
     pub _pad: [u16; 1],
 }
 
-impl_pod!(GnttabSetupTable, GnttabQuerySize, GnttabCopyPtr, GnttabCopy);
+impl_pod!(
+    GrantEntryV1,
+    GnttabSetupTable,
+    GnttabQuerySize,
+    GnttabCopyPtr,
+    GnttabCopy
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_entry_v1_layout() {
+        assert_layout!(
+            GrantEntryV1,
+            size = 8,
+            align = 4,
+            flags = 0,
+            domid = 2,
+            frame = 4
+        );
+        assert_eq!((GNTTAB_RESERVED_CONSOLE, GNTTAB_RESERVED_XENSTORE), (0, 1));
+    }
 
     #[test]
     fn layouts() {

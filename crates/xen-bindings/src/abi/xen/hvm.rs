@@ -65,6 +65,12 @@ pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 pub const HVM_PARAM_ACPI_IOPORTS_LOCATION: u32 = 19;
 /// Nested HVM.
 pub const HVM_PARAM_NESTEDHVM: u32 = 24;
+/// Guest frame of the paging ring.
+pub const HVM_PARAM_PAGING_RING_PFN: u32 = 27;
+/// Guest frame of the monitor (vm_event) ring.
+pub const HVM_PARAM_MONITOR_RING_PFN: u32 = 28;
+/// Guest frame of the memory-sharing ring.
+pub const HVM_PARAM_SHARING_RING_PFN: u32 = 29;
 /// Event channel of the default IOREQ server's buffered ring.
 pub const HVM_PARAM_BUFIOREQ_EVTCHN: u32 = 26;
 /// First guest frame of the IOREQ-server page pool.

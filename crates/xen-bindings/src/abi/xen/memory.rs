@@ -1,11 +1,15 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! `memory_op` hypercall (`memory.h`): `XENMEM_acquire_resource` and a few sub-op numbers.
+//! `memory_op` hypercall (`memory.h`): `XENMEM_acquire_resource`, `XENMEM_populate_physmap`
+//! and a few sub-op numbers.
 
 use super::{DomId, GuestHandle};
 use crate::abi::impl_pod;
 
+/// `XENMEM_populate_physmap`: gives a domain memory at the guest frames it names
+/// (argument [`XenMemoryReservation`]); returns how many extents were populated.
+pub const XENMEM_POPULATE_PHYSMAP: u64 = 6;
 /// `XENMEM_maximum_ram_page`.
 pub const XENMEM_MAXIMUM_RAM_PAGE: u64 = 2;
 /// `XENMEM_current_reservation`.
@@ -57,7 +61,26 @@ pub struct XenMemAcquireResource {
     pub frame_list: GuestHandle,
 }
 
-impl_pod!(XenMemAcquireResource);
+/// `struct xen_memory_reservation`: argument of `XENMEM_{increase,decrease}_reservation` and
+/// [`XENMEM_POPULATE_PHYSMAP`].
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenMemoryReservation {
+    /// IN: the guest frames, one per extent (`XEN_GUEST_HANDLE(xen_pfn_t)`).
+    pub extent_start: GuestHandle,
+    /// IN: number of extents.
+    pub nr_extents: u64,
+    /// IN: each extent is `1 << extent_order` pages.
+    pub extent_order: u32,
+    /// IN: `XENMEMF_*` flags.
+    pub mem_flags: u32,
+    /// IN: the domain.
+    pub domid: DomId,
+    /// Padding (implicit in C).
+    pub _pad: [u16; 3],
+}
+
+impl_pod!(XenMemAcquireResource, XenMemoryReservation);
 
 #[cfg(test)]
 mod tests {
@@ -78,5 +101,16 @@ mod tests {
             frame_list = 24
         );
         assert_eq!(xenmem_resource_ioreq_server_frame_ioreq(0), 1);
+        assert_layout!(
+            XenMemoryReservation,
+            size = 32,
+            align = 8,
+            extent_start = 0,
+            nr_extents = 8,
+            extent_order = 16,
+            mem_flags = 20,
+            domid = 24
+        );
+        assert_eq!(XENMEM_POPULATE_PHYSMAP, 6);
     }
 }

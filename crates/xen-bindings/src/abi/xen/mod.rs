@@ -6,11 +6,13 @@
 //! Layouts are those of a 64-bit tools domain (x86_64 or aarch64). Where the two differ, the
 //! definitions are selected with `cfg(target_arch)`.
 
+pub mod console;
 pub mod dm_op;
 pub mod domctl;
 pub mod event_channel;
 pub mod grant_table;
 pub mod hvm;
+pub mod hvm_save;
 pub mod hypercall;
 pub mod ioreq;
 pub mod memory;

@@ -1,0 +1,279 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Building a domain: `domctl` createdomain, max_mem, paging pool, HVM context and
+//! destroydomain; `memory_op` populate_physmap; `event_channel_op` alloc_unbound.
+//!
+//! These are the hypercalls a toolstack makes to create a guest. The createdomain argument
+//! changed layout in Xen 4.19 (`altp2m_opts`), so [`DomainConfig`] is encoded for the domctl
+//! interface version the running hypervisor accepts.
+
+use super::{Error, Privcmd, Result};
+use crate::abi::xen::domctl::*;
+use crate::abi::xen::event_channel::{EvtchnAllocUnbound, EVTCHNOP_ALLOC_UNBOUND};
+use crate::abi::xen::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
+use crate::abi::xen::{hypercall, DomId, DomainHandle};
+use crate::abi::Pod;
+use crate::sys::Sys;
+
+/// What `XEN_DOMCTL_createdomain` is asked for, independent of the interface version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainConfig {
+    /// The domain id wanted, or 0 to let Xen pick one.
+    pub domid: DomId,
+    /// The domain's UUID.
+    pub handle: DomainHandle,
+    /// `XEN_DOMCTL_CDF_*`.
+    pub flags: u32,
+    /// Number of vCPUs.
+    pub max_vcpus: u32,
+    /// Highest event-channel port.
+    pub max_evtchn_port: u32,
+    /// Grant-table frames (negative: Xen's default).
+    pub max_grant_frames: i32,
+    /// Maptrack frames (negative: Xen's default).
+    pub max_maptrack_frames: i32,
+    /// Grant-table version (1 or 2).
+    pub grant_version: u32,
+    /// Architecture configuration (on x86 the emulated devices, `XEN_X86_EMU_*`).
+    pub arch: XenArchDomainconfig,
+}
+
+impl DomainConfig {
+    /// The createdomain domctl for interface `version`.
+    pub fn encode(&self, version: u32) -> XenDomctl {
+        let grant_opts = xen_domctl_grant_version(self.grant_version);
+        let mut op = if version >= XEN_DOMCTL_INTERFACE_VERSION_4_19 {
+            XenDomctl::with_arg(
+                XEN_DOMCTL_CREATEDOMAIN,
+                version,
+                &XenDomctlCreatedomainV17 {
+                    handle: self.handle,
+                    flags: self.flags,
+                    max_vcpus: self.max_vcpus,
+                    max_evtchn_port: self.max_evtchn_port,
+                    max_grant_frames: self.max_grant_frames,
+                    max_maptrack_frames: self.max_maptrack_frames,
+                    grant_opts,
+                    arch: self.arch,
+                    ..Default::default()
+                },
+            )
+        } else {
+            XenDomctl::with_arg(
+                XEN_DOMCTL_CREATEDOMAIN,
+                version,
+                &XenDomctlCreatedomainV15 {
+                    handle: self.handle,
+                    flags: self.flags,
+                    max_vcpus: self.max_vcpus,
+                    max_evtchn_port: self.max_evtchn_port,
+                    max_grant_frames: self.max_grant_frames,
+                    max_maptrack_frames: self.max_maptrack_frames,
+                    grant_opts,
+                    arch: self.arch,
+                    ..Default::default()
+                },
+            )
+        };
+        op.domain = self.domid;
+        op
+    }
+}
+
+impl<S: Sys> Privcmd<S> {
+    /// Runs domctl `op` (its interface version already set) and returns it as Xen left it.
+    fn run_domctl(&self, mut op: XenDomctl) -> Result<XenDomctl> {
+        let mut buf = self.hypercall_buffer(std::mem::size_of::<XenDomctl>())?;
+        buf.write_at(0, &op);
+        let domid = op.domain;
+        let cmd = op.cmd;
+        // SAFETY: the domctl hypercall takes one address, a `struct xen_domctl` in the buffer;
+        // callers put no address in the argument except where their docs say.
+        unsafe { self.hypercall(hypercall::DOMCTL, [buf.addr(), 0, 0, 0, 0]) }.map_err(
+            |e| match e {
+                Error::Hypercall { source, .. } => Error::OnDomain {
+                    op: domctl_name(cmd),
+                    domid,
+                    source,
+                },
+                e => e,
+            },
+        )?;
+        op = buf.read_at(0);
+        Ok(op)
+    }
+
+    fn domctl_with<T: Pod>(&self, cmd: u32, domid: DomId, arg: &T) -> Result<XenDomctl> {
+        let mut op = XenDomctl::with_arg(cmd, self.domctl_version()?, arg);
+        op.domain = domid;
+        self.run_domctl(op)
+    }
+
+    /// Creates a domain (`XEN_DOMCTL_createdomain`), paused, and returns its id.
+    pub fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
+        let op = self.run_domctl(config.encode(self.domctl_version()?))?;
+        Ok(op.domain)
+    }
+
+    /// Destroys a domain (`XEN_DOMCTL_destroydomain`), repeating while Xen asks to be called
+    /// again (`EAGAIN`: it releases the memory in steps).
+    pub fn destroy_domain(&self, domid: DomId) -> Result<()> {
+        loop {
+            match self.domctl_with(XEN_DOMCTL_DESTROYDOMAIN, domid, &0u64) {
+                Err(e) if e.errno() == Some(libc::EAGAIN) => continue,
+                r => return r.map(drop),
+            }
+        }
+    }
+
+    /// Sets the memory limit of `domid` in KiB (`XEN_DOMCTL_max_mem`).
+    pub fn set_max_mem(&self, domid: DomId, max_kib: u64) -> Result<()> {
+        let arg = XenDomctlMaxMem { max_memkb: max_kib };
+        self.domctl_with(XEN_DOMCTL_MAX_MEM, domid, &arg).map(drop)
+    }
+
+    /// Sets the size of the HAP/shadow pool of `domid` in bytes
+    /// (`XEN_DOMCTL_set_paging_mempool_size`, Xen 4.17+).
+    pub fn set_paging_mempool_size(&self, domid: DomId, bytes: u64) -> Result<()> {
+        let arg = XenDomctlPagingMempool { size: bytes };
+        self.domctl_with(XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE, domid, &arg)
+            .map(drop)
+    }
+
+    /// Gives `domid` memory at the guest frames `gfns`, each the first of an extent of
+    /// `1 << order` pages (`XENMEM_populate_physmap`); returns how many extents Xen populated
+    /// (fewer than asked when it ran out of memory or hit the domain's limit).
+    pub fn populate_physmap(&self, domid: DomId, order: u32, gfns: &[u64]) -> Result<usize> {
+        if gfns.is_empty() {
+            return Ok(0);
+        }
+        let bytes = std::mem::size_of_val(gfns);
+        let mut list = self.hypercall_buffer(bytes)?;
+        for (slot, gfn) in list.as_mut_slice()[..bytes].chunks_exact_mut(8).zip(gfns) {
+            slot.copy_from_slice(&gfn.to_ne_bytes());
+        }
+        let mut res = XenMemoryReservation {
+            extent_start: list.addr(),
+            nr_extents: gfns.len() as u64,
+            extent_order: order,
+            mem_flags: 0,
+            domid,
+            _pad: [0; 3],
+        };
+        // SAFETY: XENMEM_populate_physmap reads one xen_memory_reservation whose extent list
+        // is the hypercall buffer `list`, holding `nr_extents` frame numbers.
+        let done =
+            unsafe { self.hypercall_with(hypercall::MEMORY_OP, XENMEM_POPULATE_PHYSMAP, &mut res) }
+                .map_err(|e| e.on_domain("XENMEM_populate_physmap", domid))?;
+        usize::try_from(done).map_err(|_| Error::BadAnswer {
+            op: "XENMEM_populate_physmap",
+            what: format!("{done} extents"),
+        })
+    }
+
+    /// The HVM save records of `domid` (`XEN_DOMCTL_gethvmcontext`): header, per-vCPU and
+    /// platform records, end record.
+    pub fn hvm_context(&self, domid: DomId) -> Result<Vec<u8>> {
+        // A null buffer asks for the size.
+        let op = self.domctl_with(
+            XEN_DOMCTL_GETHVMCONTEXT,
+            domid,
+            &XenDomctlHvmcontext::default(),
+        )?;
+        let size = op.arg::<XenDomctlHvmcontext>().size as usize;
+        let buf = self.hypercall_buffer(size)?;
+        let arg = XenDomctlHvmcontext {
+            size: size as u32,
+            _pad: 0,
+            buffer: buf.addr(),
+        };
+        let op = self.domctl_with(XEN_DOMCTL_GETHVMCONTEXT, domid, &arg)?;
+        let filled = (op.arg::<XenDomctlHvmcontext>().size as usize).min(size);
+        Ok(buf.as_slice()[..filled].to_vec())
+    }
+
+    /// Loads HVM save records into `domid` (`XEN_DOMCTL_sethvmcontext`).
+    pub fn set_hvm_context(&self, domid: DomId, records: &[u8]) -> Result<()> {
+        let size = u32::try_from(records.len()).map_err(|_| Error::InvalidArgument {
+            op: "sethvmcontext",
+            what: format!("{} bytes of records", records.len()),
+        })?;
+        let mut buf = self.hypercall_buffer(records.len())?;
+        buf.as_mut_slice()[..records.len()].copy_from_slice(records);
+        let arg = XenDomctlHvmcontext {
+            size,
+            _pad: 0,
+            buffer: buf.addr(),
+        };
+        self.domctl_with(XEN_DOMCTL_SETHVMCONTEXT, domid, &arg)
+            .map(drop)
+    }
+
+    /// Allocates an unbound event-channel port in `domid` that `remote` may bind
+    /// (`EVTCHNOP_alloc_unbound`); returns the port.
+    pub fn evtchn_alloc_unbound(&self, domid: DomId, remote: DomId) -> Result<u32> {
+        let mut arg = EvtchnAllocUnbound {
+            dom: domid,
+            remote_dom: remote,
+            port: 0,
+        };
+        // SAFETY: EVTCHNOP_alloc_unbound reads and writes one evtchn_alloc_unbound, which
+        // holds no address.
+        unsafe {
+            self.hypercall_with(
+                hypercall::EVENT_CHANNEL_OP,
+                EVTCHNOP_ALLOC_UNBOUND,
+                &mut arg,
+            )
+        }
+        .map_err(|e| e.on_domain("EVTCHNOP_alloc_unbound", domid))?;
+        Ok(arg.port)
+    }
+}
+
+/// The name of a domctl command, for errors.
+fn domctl_name(cmd: u32) -> &'static str {
+    match cmd {
+        XEN_DOMCTL_CREATEDOMAIN => "domctl createdomain",
+        XEN_DOMCTL_DESTROYDOMAIN => "domctl destroydomain",
+        XEN_DOMCTL_PAUSEDOMAIN => "domctl pausedomain",
+        XEN_DOMCTL_UNPAUSEDOMAIN => "domctl unpausedomain",
+        XEN_DOMCTL_GETDOMAININFO => "domctl getdomaininfo",
+        XEN_DOMCTL_MAX_MEM => "domctl max_mem",
+        XEN_DOMCTL_GETHVMCONTEXT => "domctl gethvmcontext",
+        XEN_DOMCTL_SETHVMCONTEXT => "domctl sethvmcontext",
+        XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE => "domctl set_paging_mempool_size",
+        _ => "domctl",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn createdomain_is_encoded_for_the_interface_version() {
+        let cfg = DomainConfig {
+            domid: 0,
+            flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
+            max_vcpus: 2,
+            max_evtchn_port: 1023,
+            max_grant_frames: 32,
+            max_maptrack_frames: -1,
+            grant_version: 1,
+            ..Default::default()
+        };
+        let old = cfg.encode(XEN_DOMCTL_INTERFACE_VERSION_4_17);
+        let v15: XenDomctlCreatedomainV15 = old.arg();
+        assert_eq!(old.cmd, XEN_DOMCTL_CREATEDOMAIN);
+        assert_eq!(old.interface_version, 0x15);
+        assert_eq!((v15.flags, v15.max_vcpus, v15.grant_opts), (3, 2, 1));
+        assert_eq!((v15.vmtrace_size, v15.cpupool_id), (0, 0));
+        let new = cfg.encode(XEN_DOMCTL_INTERFACE_VERSION_4_20);
+        let v17: XenDomctlCreatedomainV17 = new.arg();
+        assert_eq!(new.interface_version, 0x17);
+        assert_eq!((v17.max_grant_frames, v17.max_maptrack_frames), (32, -1));
+        assert_eq!((v17.altp2m_opts, v17.vmtrace_size), (0, 0));
+    }
+}

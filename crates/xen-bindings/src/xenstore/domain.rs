@@ -1,0 +1,53 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The toolstack's xenstore requests about domains: `XS_INTRODUCE`, `XS_RELEASE`,
+//! `XS_IS_DOMAIN_INTRODUCED`.
+//!
+//! Introducing a domain tells xenstored where the domain's xenstore ring is (a guest frame,
+//! which xenstored maps through the domain's reserved grant entry or as a foreign page) and
+//! which event channel the ring uses; xenstored then serves the domain and fires the
+//! `@introduceDomain` watch. Releasing it makes xenstored forget the domain (and fire
+//! `@releaseDomain`).
+
+use super::wire::MsgType;
+use super::{nul_terminated, Error, Result, Transport, Xenstore};
+
+impl<T: Transport> Xenstore<T> {
+    /// Introduces domain `domid`, whose xenstore ring is guest frame `ring_gfn` and whose
+    /// ring event channel is `port` (its end, allocated for xenstored's domain).
+    pub fn introduce_domain(&mut self, domid: u32, ring_gfn: u64, port: u32) -> Result<()> {
+        let mut p = nul_terminated(&domid.to_string());
+        p.extend_from_slice(&nul_terminated(&ring_gfn.to_string()));
+        p.extend_from_slice(&nul_terminated(&port.to_string()));
+        self.request("introduce", MsgType::Introduce, 0, p, &domid.to_string())
+            .map(drop)
+    }
+
+    /// Makes xenstored forget domain `domid` (`XS_RELEASE`).
+    pub fn release_domain(&mut self, domid: u32) -> Result<()> {
+        let arg = domid.to_string();
+        self.request("release", MsgType::Release, 0, nul_terminated(&arg), &arg)
+            .map(drop)
+    }
+
+    /// Whether xenstored knows domain `domid` (`XS_IS_DOMAIN_INTRODUCED`).
+    pub fn is_domain_introduced(&mut self, domid: u32) -> Result<bool> {
+        let arg = domid.to_string();
+        let reply = self.request(
+            "is_domain_introduced",
+            MsgType::IsDomainIntroduced,
+            0,
+            nul_terminated(&arg),
+            &arg,
+        )?;
+        match reply.strip_suffix(b"\0").unwrap_or(&reply) {
+            b"T" => Ok(true),
+            b"F" => Ok(false),
+            _ => Err(Error::Malformed {
+                op: "is_domain_introduced",
+                reason: "reply is neither T nor F".into(),
+            }),
+        }
+    }
+}
