@@ -156,6 +156,14 @@ impl SharedMemory {
         &self.regions
     }
 
+    /// Whether some region is Xen grants (the device reaches guest memory through grant
+    /// references: a platform translation the driver must know of).
+    pub fn has_grants(&self) -> bool {
+        self.regions
+            .iter()
+            .any(|r| matches!(r.mapping, Mapping::XenGrant { .. }))
+    }
+
     /// Whether the regions are Xen mappings, which need the daemon's
     /// XEN_MMAP memory table.
     pub fn is_xen(&self) -> bool {

@@ -81,6 +81,8 @@ use crate::error::RelayError;
 use crate::memory::{Mapping, SharedMemory};
 use crate::xen_mmap::{self, SendError};
 
+/// VIRTIO_F_ACCESS_PLATFORM: the device reaches memory through a platform translation.
+const VIRTIO_F_ACCESS_PLATFORM: u64 = 1 << 33;
 /// VHOST_F_LOG_ALL: dirty logging, a vhost matter the guest never sees.
 const VHOST_F_LOG_ALL: u64 = 1 << 26;
 /// Feature bits that belong to vhost(-user), not to the virtio device.
@@ -251,6 +253,18 @@ impl VhostUserRelay {
                 })
             })
             .collect()
+    }
+
+    /// Features the memory adds to the daemon's: with grant mappings the device reaches guest
+    /// memory through a translation (grant references), which the guest's driver must know
+    /// (VIRTIO_F_ACCESS_PLATFORM; Linux refuses a grant-DMA device without it). The daemon
+    /// never sees the bit.
+    fn platform_features(&self) -> u64 {
+        if self.memory.has_grants() {
+            VIRTIO_F_ACCESS_PLATFORM
+        } else {
+            0
+        }
     }
 
     /// Whether a connection to the daemon is up.
@@ -547,15 +561,19 @@ fn area(
 
 impl Backend for VhostUserRelay {
     fn device_features(&mut self) -> Result<u64, BackendError> {
+        let platform = self.platform_features();
         // Read at connection time: no message, so no watchdog either.
-        Ok(self.connection()?.features & !VHOST_ONLY_FEATURES)
+        Ok(self.connection()?.features & !VHOST_ONLY_FEATURES | platform)
     }
 
     fn set_features(&mut self, features: u64) -> Result<(), BackendError> {
+        let platform = self.platform_features();
         Ok(self.with_conn(true, |c, _, _, _| {
             let extra = c.features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+            // What the transport adds is the frontend's, not the daemon's to acknowledge.
+            let ours = platform & !c.features;
             c.frontend
-                .set_features(features | extra)
+                .set_features(features & !ours | extra)
                 .map_err(protocol("SET_FEATURES"))
         })?)
     }
@@ -952,6 +970,46 @@ mod tests {
         );
         let addr = &msgs.iter().find(|m| m.0 == 9).unwrap().1;
         assert_eq!(u64_at(addr, 8), 0x4000_1000, "vrings by guest address");
+    }
+
+    #[test]
+    fn grant_memory_shows_access_platform_and_hides_it_from_the_daemon() {
+        let socket = temp_socket("grants");
+        let xen_mmap = VhostUserProtocolFeatures::XEN_MMAP.bits();
+        let rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, xen_mmap);
+        let memory = SharedMemory::new(vec![SharedRegion {
+            guest_addr: 1 << 63,
+            size: 0x800_0000,
+            frontend_addr: 1 << 63,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            mapping: Mapping::XenGrant { domid: 9 },
+        }])
+        .unwrap();
+        let mut relay = VhostUserRelay::connect(config(&socket), memory).unwrap();
+        let offered = relay.device_features().unwrap();
+        assert_eq!(offered, 1 << 32 | VIRTIO_F_ACCESS_PLATFORM);
+        relay.set_features(offered).unwrap();
+        let q = QueueConfig {
+            size: 16,
+            desc: 1 << 63 | 0x1000,
+            driver: 1 << 63 | 0x2000,
+            device: 1 << 63 | 0x3000,
+        };
+        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
+        relay.activate_queue(0, q).unwrap();
+        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let set = &msgs.iter().find(|m| m.0 == 2).unwrap().1;
+        assert_eq!(
+            u64::from_le_bytes(set[..8].try_into().unwrap()),
+            1 << 32 | 1 << 30,
+            "the daemon acknowledges only what it offered"
+        );
+        let table = &msgs.iter().find(|m| m.0 == 5).unwrap().1;
+        assert_eq!(
+            &table[40..48],
+            &[0xa, 0, 0, 0, 9, 0, 0, 0],
+            "GRANT | NO_ADVANCE_MAP"
+        );
     }
 
     #[test]

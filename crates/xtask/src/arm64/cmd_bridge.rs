@@ -76,7 +76,9 @@ run() { # NAME FRONTEND-COMMAND...
   i=0
   while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 900 ]; do sleep 1; i=$((i + 1)); done
   tr -d '\r' < $log | sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p"
-  grep -aq "rngbench done" $log || { echo "BRIDGE-BENCH FAIL: $name: no result"; tail -20 $log; cat /tmp/fe-$name.log; }
+  grep -aq "rngbench done" $log || echo "BRIDGE-BENCH FAIL: $name: no result"
+  tr -d '\r' < $log | grep -a "XEN-BOX-DOMU" | sed "s/^/BRIDGE-BENCH $name console: /"
+  tail -n 30 /tmp/fe-$name.log | sed "s/^/BRIDGE-BENCH $name log: /"
   echo "BRIDGE-BENCH frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
   xl destroy bench-$name
   kill $fe $d; wait $fe $d 2>/dev/null
