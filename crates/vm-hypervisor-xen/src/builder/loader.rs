@@ -1,0 +1,209 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Loading a PVH kernel, its initrd and its start info into the guest.
+//!
+//! Guest RAM is mapped into this process (foreign mapping of the populated frames) and seen as
+//! a `vm-memory` `GuestMemoryMmap`, so that the rust-vmm loaders work on it unchanged:
+//! linux-loader puts the ELF segments at their physical addresses and finds the PVH entry
+//! (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory map, the
+//! module list (the initrd) and the command line. The initrd goes at the top of RAM, away
+//! from the kernel.
+
+use std::io::Cursor;
+
+use linux_loader::loader::elf::{Elf, PvhBootCapability};
+use linux_loader::loader::KernelLoader;
+use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
+use vm_vcpu_ref::memmap::MemoryMapEntry;
+use vm_vcpu_ref::pvh::PvhBoot;
+use xen_bindings::abi::xen::DomId;
+
+use super::memory::PAGE;
+use super::ops::{DomainOps, MappedPages};
+use crate::error::{Error, Result};
+
+/// Where a loaded kernel starts and what it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// The PVH entry point (32-bit physical).
+    pub entry: u32,
+    /// The start-info address (EBX at entry).
+    pub start_info: u32,
+    /// End of the kernel image in guest memory.
+    pub kernel_end: u64,
+    /// Where the initrd was put, and its size.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// The physical range `[start, end)` the PT_LOAD segments of ELF image `elf` occupy, or a
+/// reason it is no 64-bit little-endian ELF.
+pub fn elf_extent(elf: &[u8]) -> std::result::Result<(u64, u64), String> {
+    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        elf.get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    if elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        return Err("not a 64-bit little-endian ELF image".into());
+    }
+    let phoff = u64_at(0x20).ok_or("truncated ELF header")? as usize;
+    let phentsize = usize::from(u16_at(0x36).ok_or("truncated ELF header")?);
+    let phnum = usize::from(u16_at(0x38).ok_or("truncated ELF header")?);
+    let (mut start, mut end) = (u64::MAX, 0u64);
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        const PT_LOAD: u32 = 1;
+        if u32_at(ph).ok_or("truncated program header")? != PT_LOAD {
+            continue;
+        }
+        let paddr = u64_at(ph + 0x18).ok_or("truncated program header")?;
+        let memsz = u64_at(ph + 0x28).ok_or("truncated program header")?;
+        start = start.min(paddr);
+        end = end.max(paddr.checked_add(memsz).ok_or("segment wraps around")?);
+    }
+    if end == 0 {
+        return Err("no loadable segment".into());
+    }
+    Ok((start, end))
+}
+
+/// Guest RAM `[0, ram)` of a domain, mapped, as a `GuestMemoryMmap`.
+struct GuestRam {
+    // Declared first: dropped before the mapping it points into.
+    mem: GuestMemoryMmap,
+    _pages: Box<dyn MappedPages>,
+}
+
+fn map_ram<O: DomainOps + ?Sized>(ops: &O, domid: DomId, ram: u64) -> Result<GuestRam> {
+    let gfns: Vec<u64> = (0..ram / PAGE).collect();
+    let pages = ops.map_guest(domid, &gfns)?;
+    let load = |reason: String| Error::Load {
+        what: "guest memory",
+        reason,
+    };
+    // SAFETY: `pages` maps `pages.len()` bytes readable and writable, and `GuestRam` keeps it
+    // mapped for as long as the region built here lives (field order: `mem` drops first). The
+    // region does not own the mapping (it is not unmapped through it).
+    let region = unsafe {
+        MmapRegion::build_raw(
+            pages.as_ptr(),
+            pages.len(),
+            libc_prot_rw(),
+            libc_map_shared(),
+        )
+    }
+    .map_err(|e| load(e.to_string()))?;
+    let region = GuestRegionMmap::new(region, GuestAddress(0))
+        .ok_or_else(|| load("region wraps around".into()))?;
+    let mem = GuestMemoryMmap::from_regions(vec![region]).map_err(|e| load(e.to_string()))?;
+    Ok(GuestRam { mem, _pages: pages })
+}
+
+/// `PROT_READ | PROT_WRITE` (Linux values; the region only records them).
+const fn libc_prot_rw() -> i32 {
+    0x1 | 0x2
+}
+
+/// `MAP_SHARED` (Linux value; the region only records it).
+const fn libc_map_shared() -> i32 {
+    0x01
+}
+
+/// Loads `vmlinux` (an ELF image), `initrd` and the PVH start info with `cmdline` and
+/// `memory_map` into `domid`, whose RAM is `[0, ram)`.
+pub fn load<O: DomainOps + ?Sized>(
+    ops: &O,
+    domid: DomId,
+    ram: u64,
+    vmlinux: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &str,
+    memory_map: &[MemoryMapEntry],
+) -> Result<Loaded> {
+    let guest = map_ram(ops, domid, ram)?;
+    let kernel =
+        Elf::load(&guest.mem, None, &mut Cursor::new(vmlinux), None).map_err(|e| Error::Load {
+            what: "kernel",
+            reason: e.to_string(),
+        })?;
+    let entry = match kernel.pvh_boot_cap {
+        PvhBootCapability::PvhEntryPresent(a) => u32::try_from(a.0).map_err(|_| Error::Load {
+            what: "kernel",
+            reason: format!("PVH entry {:#x} above 4 GiB", a.0),
+        })?,
+        _ => {
+            return Err(Error::Load {
+                what: "kernel",
+                reason: "no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY)".into(),
+            })
+        }
+    };
+    let initrd_at = match initrd {
+        Some(data) => {
+            let size = data.len() as u64;
+            let addr = ram.saturating_sub(size) & !(PAGE - 1);
+            if addr < kernel.kernel_end || size > ram {
+                return Err(Error::MemoryTooSmall {
+                    what: "initrd (above the kernel)",
+                    start: kernel.kernel_end,
+                    end: kernel.kernel_end.saturating_add(size),
+                    ram_end: ram,
+                });
+            }
+            vm_memory::Bytes::write_slice(&guest.mem, data, GuestAddress(addr)).map_err(|e| {
+                Error::Load {
+                    what: "initrd",
+                    reason: e.to_string(),
+                }
+            })?;
+            Some((addr, size))
+        }
+        None => None,
+    };
+    let mut boot = PvhBoot::new(cmdline, memory_map);
+    boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
+    boot.write(&guest.mem).map_err(|e| Error::Load {
+        what: "PVH start info",
+        reason: e.to_string(),
+    })?;
+    Ok(Loaded {
+        entry,
+        start_info: boot.start_info.0 as u32,
+        kernel_end: kernel.kernel_end,
+        initrd: initrd_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF64 header with one PT_LOAD segment at `paddr` of `memsz` bytes.
+    pub(crate) fn elf_with_segment(paddr: u64, memsz: u64) -> Vec<u8> {
+        let mut e = vec![0u8; 0x40 + 0x38];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 2;
+        e[5] = 1;
+        e[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
+        e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 0x40;
+        e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+        e[ph + 0x18..ph + 0x20].copy_from_slice(&paddr.to_le_bytes());
+        e[ph + 0x28..ph + 0x30].copy_from_slice(&memsz.to_le_bytes());
+        e
+    }
+
+    #[test]
+    fn the_extent_covers_the_loadable_segments() {
+        let e = elf_with_segment(0x100_0000, 0x20_0000);
+        assert_eq!(elf_extent(&e).unwrap(), (0x100_0000, 0x120_0000));
+        assert!(elf_extent(b"\x7fELF\x01\x01").is_err());
+        assert!(elf_extent(&e[..0x30]).is_err());
+    }
+}

@@ -1,0 +1,387 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The whole build against a fake Xen: what it asks for, and that a failure at any step leaves
+//! no domain (and no xenstore entry) behind.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use xen_bindings::abi::xen::grant_table::GrantRef;
+use xen_bindings::abi::xen::DomId;
+use xen_bindings::privcmd::DomainConfig;
+use xen_bindings::xenstore::Permission;
+
+use super::ops::{DomainOps, MappedPages};
+use super::*;
+
+/// Guest pages of the fake: plain memory (not shared between two maps of the same frame,
+/// which the build does not rely on).
+#[derive(Debug)]
+struct FakePages {
+    _pages: Vec<Page>,
+    /// The pages' address, taken from a mutable borrow so that writes through it are allowed.
+    addr: usize,
+}
+
+/// A page-aligned page, as mmap gives them.
+#[derive(Debug, Clone)]
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+impl MappedPages for FakePages {
+    fn as_ptr(&self) -> *mut u8 {
+        self.addr as *mut u8
+    }
+    fn len(&self) -> usize {
+        self._pages.len() * 4096
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    calls: Vec<String>,
+    live: BTreeSet<DomId>,
+    xs: BTreeSet<String>,
+    introduced: BTreeSet<DomId>,
+    next_port: u32,
+}
+
+/// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
+/// returns one extent fewer than asked instead).
+#[derive(Debug, Default)]
+struct FakeXen {
+    state: Mutex<State>,
+    fail_at: Option<&'static str>,
+    populate_short: bool,
+}
+
+impl FakeXen {
+    fn failing_at(step: &'static str) -> Self {
+        Self {
+            fail_at: Some(step),
+            ..Default::default()
+        }
+    }
+
+    fn call(&self, name: &'static str) -> Result<()> {
+        self.state.lock().unwrap().calls.push(name.into());
+        if self.fail_at == Some(name) {
+            return Err(Error::Xen {
+                step: name,
+                source: xen_bindings::privcmd::Error::Hypercall {
+                    op: 0,
+                    subop: 0,
+                    source: std::io::Error::from_raw_os_error(libc_enomem()),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn live(&self) -> usize {
+        self.state.lock().unwrap().live.len()
+    }
+    fn xs_entries(&self) -> usize {
+        self.state.lock().unwrap().xs.len()
+    }
+    fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+const fn libc_enomem() -> i32 {
+    12
+}
+
+impl DomainOps for FakeXen {
+    fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
+        self.call("create_domain")?;
+        assert_eq!(config.flags, 3, "HVM container with HAP");
+        assert_eq!(config.arch.emulation_flags, 1, "local APIC only");
+        self.state.lock().unwrap().live.insert(5);
+        Ok(5)
+    }
+    fn destroy_domain(&self, domid: DomId) -> Result<()> {
+        self.call("destroy_domain")?;
+        assert!(
+            self.state.lock().unwrap().live.remove(&domid),
+            "destroyed twice"
+        );
+        Ok(())
+    }
+    fn set_max_mem(&self, _: DomId, _: u64) -> Result<()> {
+        self.call("set_max_mem")
+    }
+    fn set_paging_mempool_size(&self, _: DomId, _: u64) -> Result<()> {
+        self.call("set_paging_mempool_size")
+    }
+    fn populate_physmap(&self, _: DomId, _: u32, gfns: &[u64]) -> Result<usize> {
+        self.call("populate_physmap")?;
+        Ok(if self.populate_short {
+            gfns.len() - 1
+        } else {
+            gfns.len()
+        })
+    }
+    fn map_guest(&self, _: DomId, gfns: &[u64]) -> Result<Box<dyn MappedPages>> {
+        self.call("map_guest")?;
+        let mut pages = vec![Page([0; 4096]); gfns.len()];
+        let addr = pages.as_mut_ptr() as usize;
+        Ok(Box::new(FakePages {
+            _pages: pages,
+            addr,
+        }))
+    }
+    fn seed_grant_table(&self, _: DomId, entries: &[(GrantRef, DomId, u64)]) -> Result<()> {
+        self.call("seed_grant_table")?;
+        assert_eq!(entries.len(), 2);
+        Ok(())
+    }
+    fn set_hvm_param(&self, _: DomId, _: u32, _: u64) -> Result<()> {
+        self.call("set_hvm_param")
+    }
+    fn hvm_context(&self, _: DomId) -> Result<Vec<u8>> {
+        self.call("hvm_context")?;
+        Ok(vcpu::tests::fake_context())
+    }
+    fn set_hvm_context(&self, _: DomId, _: &[u8]) -> Result<()> {
+        self.call("set_hvm_context")
+    }
+    fn evtchn_alloc_unbound(&self, _: DomId, _: DomId) -> Result<u32> {
+        self.call("evtchn_alloc_unbound")?;
+        let mut s = self.state.lock().unwrap();
+        s.next_port += 1;
+        Ok(s.next_port)
+    }
+    fn unpause(&self, _: DomId) -> Result<()> {
+        self.call("unpause")
+    }
+    fn xs_write(&self, path: &str, _: &str) -> Result<()> {
+        self.call("xs_write")?;
+        self.state.lock().unwrap().xs.insert(path.into());
+        Ok(())
+    }
+    fn xs_set_perms(&self, _: &str, _: &[Permission]) -> Result<()> {
+        self.call("xs_set_perms")
+    }
+    fn xs_rm(&self, path: &str) -> Result<()> {
+        self.call("xs_rm")?;
+        self.state
+            .lock()
+            .unwrap()
+            .xs
+            .retain(|p| !p.starts_with(path));
+        Ok(())
+    }
+    fn xs_introduce(&self, domid: DomId, _: u64, _: u32) -> Result<()> {
+        self.call("xs_introduce")?;
+        self.state.lock().unwrap().introduced.insert(domid);
+        Ok(())
+    }
+    fn xs_release(&self, domid: DomId) -> Result<()> {
+        self.call("xs_release")?;
+        self.state.lock().unwrap().introduced.remove(&domid);
+        Ok(())
+    }
+}
+
+/// An ELF kernel with a 16-byte segment at 1 MiB (4 KiB in memory) and a PVH note.
+fn pvh_elf() -> Vec<u8> {
+    let mut e = vec![0u8; 0x110];
+    e[..4].copy_from_slice(b"\x7fELF");
+    e[4] = 2; // 64-bit
+    e[5] = 1; // little-endian
+    e[6] = 1;
+    e[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes()); // e_phoff
+    e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    e[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes()); // e_phnum
+    let mut ph = |at: usize, ty: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
+        e[at..at + 4].copy_from_slice(&ty.to_le_bytes());
+        e[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
+        e[at + 0x18..at + 0x20].copy_from_slice(&paddr.to_le_bytes());
+        e[at + 0x20..at + 0x28].copy_from_slice(&filesz.to_le_bytes());
+        e[at + 0x28..at + 0x30].copy_from_slice(&memsz.to_le_bytes());
+    };
+    ph(0x40, 1, 0x100, 0x10_0000, 16, 0x1000); // PT_LOAD
+    ph(0x78, 4, 0xb0, 0, 20, 20); // PT_NOTE
+                                  // Note: namesz 4, descsz 4, type 18 (XEN_ELFNOTE_PHYS32_ENTRY), "Xen\0", entry.
+    let note = [
+        4u32.to_le_bytes(),
+        4u32.to_le_bytes(),
+        18u32.to_le_bytes(),
+        *b"Xen\0",
+        0x10_0000u32.to_le_bytes(),
+    ]
+    .concat();
+    e[0xb0..0xb0 + 20].copy_from_slice(&note);
+    e
+}
+
+struct Files {
+    _dir: std::path::PathBuf,
+    kernel: std::path::PathBuf,
+    initrd: std::path::PathBuf,
+}
+
+fn files(test: &str, kernel: &[u8]) -> Files {
+    let dir = std::env::temp_dir().join(format!("vm-hypervisor-xen-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let k = dir.join("vmlinux");
+    std::fs::File::create(&k)
+        .unwrap()
+        .write_all(kernel)
+        .unwrap();
+    let i = dir.join("initrd");
+    std::fs::write(&i, vec![7u8; 8192]).unwrap();
+    Files {
+        _dir: dir,
+        kernel: k,
+        initrd: i,
+    }
+}
+
+fn config(f: &Files) -> PvhConfig {
+    let mut c = PvhConfig::new("unit", &f.kernel);
+    c.memory_mib = 16;
+    c.ramdisk = Some(f.initrd.clone());
+    c
+}
+
+#[test]
+fn a_build_creates_populates_loads_publishes_and_unpauses_in_that_order() {
+    let f = files("order", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let dom = build(xen.clone(), &config(&f)).unwrap();
+    assert_eq!(dom.domid(), 5);
+    let calls = xen.calls();
+    let pos = |n: &str| calls.iter().position(|c| c == n).unwrap();
+    assert_eq!(pos("create_domain"), 0);
+    assert!(pos("set_max_mem") < pos("populate_physmap"));
+    assert!(pos("populate_physmap") < pos("map_guest"));
+    assert!(pos("set_hvm_context") < pos("xs_introduce"));
+    assert_eq!(calls.last().unwrap(), "unpause");
+    assert!(xen.xs_entries() > 0);
+    drop(dom);
+    assert_eq!(xen.live(), 0, "dropping the domain destroys it");
+    assert_eq!(xen.xs_entries(), 0, "and removes its xenstore entries");
+}
+
+#[test]
+fn destroy_releases_the_domain_from_xenstored_and_xen() {
+    let f = files("destroy", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    build(xen.clone(), &config(&f)).unwrap().destroy().unwrap();
+    let calls = xen.calls();
+    let n = calls.len();
+    assert_eq!(&calls[n - 3..], ["xs_rm", "xs_release", "destroy_domain"]);
+    assert!(xen.state.lock().unwrap().introduced.is_empty());
+}
+
+#[test]
+fn a_failure_at_any_step_after_createdomain_leaves_no_domain_and_no_entries() {
+    for step in [
+        "set_max_mem",
+        "set_paging_mempool_size",
+        "populate_physmap",
+        "map_guest",
+        "set_hvm_param",
+        "evtchn_alloc_unbound",
+        "seed_grant_table",
+        "hvm_context",
+        "set_hvm_context",
+        "xs_write",
+        "xs_set_perms",
+        "xs_introduce",
+        "unpause",
+    ] {
+        let f = files(step, &pvh_elf());
+        let xen = Arc::new(FakeXen::failing_at(step));
+        let err = build(xen.clone(), &config(&f)).unwrap_err();
+        assert!(matches!(err, Error::Xen { .. }), "{step}: {err}");
+        assert_eq!(xen.live(), 0, "{step}: domain left behind");
+        assert_eq!(xen.xs_entries(), 0, "{step}: xenstore entries left behind");
+        assert!(
+            xen.calls().contains(&"destroy_domain".to_string()),
+            "{step}"
+        );
+    }
+}
+
+#[test]
+fn xen_running_out_of_memory_is_a_populate_error_and_no_domain_stays() {
+    let f = files("short", &pvh_elf());
+    let xen = Arc::new(FakeXen {
+        populate_short: true,
+        ..Default::default()
+    });
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(matches!(err, Error::Populate { domid: 5, .. }), "{err}");
+    assert_eq!(xen.live(), 0);
+}
+
+#[test]
+fn an_invalid_vcpu_count_is_refused_before_any_domain_exists() {
+    let f = files("vcpus", &pvh_elf());
+    for vcpus in [0, MAX_VCPUS + 1] {
+        let xen = Arc::new(FakeXen::default());
+        let mut c = config(&f);
+        c.vcpus = vcpus;
+        let err = build(xen.clone(), &c).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidConfig { what: "vcpus", .. }),
+            "{err}"
+        );
+        assert!(xen.calls().is_empty());
+    }
+}
+
+#[test]
+fn a_bad_kernel_image_is_refused_before_any_domain_exists() {
+    let f = files("badkernel", b"MZ this is not a kernel");
+    let xen = Arc::new(FakeXen::default());
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(matches!(err, Error::BadKernel { .. }), "{err}");
+    assert!(xen.calls().is_empty());
+}
+
+#[test]
+fn a_kernel_without_pvh_note_fails_after_creation_and_the_domain_goes() {
+    let mut elf = pvh_elf();
+    elf[0xb0 + 8] = 17; // not XEN_ELFNOTE_PHYS32_ENTRY
+    let f = files("nonote", &elf);
+    let xen = Arc::new(FakeXen::default());
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(err.to_string().contains("no PVH entry point"), "{err}");
+    assert_eq!(xen.live(), 0);
+}
+
+#[test]
+fn too_little_memory_for_the_kernel_or_config_is_a_typed_error() {
+    let f = files("small", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = 8;
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                what: "memory_mib",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A kernel that reaches past RAM.
+    let mut big = pvh_elf();
+    big[0x40 + 0x28..0x40 + 0x30].copy_from_slice(&(64u64 << 20).to_le_bytes());
+    let f = files("bigkernel", &big);
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(
+        matches!(err, Error::MemoryTooSmall { what: "kernel", .. }),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+}

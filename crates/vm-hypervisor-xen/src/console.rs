@@ -1,0 +1,154 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The console of a built domain, read from its ring.
+//!
+//! The builder gives the guest a console page (`struct xencons_interface`) and an event
+//! channel. [`Console`] maps the page, binds the channel from dom0, and consumes what the guest
+//! writes: it reads `out[out_cons..out_prod]`, publishes the new `out_cons` and notifies the
+//! guest that there is room again. It waits on the event channel, with a deadline, never by
+//! sleeping.
+
+use std::time::{Duration, Instant};
+
+use xen_bindings::abi::xen::console::{XenconsInterface, XENCONS_OUT_SIZE};
+use xen_bindings::abi::xen::DomId;
+use xen_bindings::evtchn::{BoundPort, EventChannel};
+
+use crate::builder::ops::{DomainOps, MappedPages};
+use crate::builder::Domain;
+use crate::error::{Error, Result};
+
+/// A domain's console ring, mapped and bound.
+#[derive(Debug)]
+pub struct Console {
+    domid: DomId,
+    page: Box<dyn MappedPages>,
+    // Declared before the channel it was bound through, so that it unbinds first.
+    port: BoundPort,
+    evtchn: EventChannel,
+    output: Vec<u8>,
+}
+
+impl Console {
+    /// Attaches to the console of `dom` (which must have been built with
+    /// [`crate::builder::ConsoleBackend::Builder`], or two readers would share the ring).
+    pub fn attach<O: DomainOps>(dom: &Domain<O>) -> Result<Self> {
+        let rings = dom.rings();
+        let page = dom.ops().map_guest(dom.domid(), &[rings.console_gfn])?;
+        assert!(page.len() >= std::mem::size_of::<XenconsInterface>());
+        let evtchn = EventChannel::open().map_err(|source| Error::Evtchn {
+            step: "opening /dev/xen/evtchn for the console",
+            source,
+        })?;
+        let port = evtchn
+            .bind_interdomain(dom.domid(), rings.console_port)
+            .map_err(|source| Error::Evtchn {
+                step: "binding the console event channel",
+                source,
+            })?;
+        Ok(Self {
+            domid: dom.domid(),
+            page,
+            port,
+            evtchn,
+            output: Vec::new(),
+        })
+    }
+
+    /// Everything read so far.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// Moves what the guest wrote into [`Self::output`]; returns how many bytes were new.
+    pub fn drain(&mut self) -> Result<usize> {
+        let ring = self.page.as_ptr().cast::<XenconsInterface>();
+        // SAFETY: the page is mapped for the life of `self` and holds a xencons_interface
+        // (checked size). The guest writes it concurrently, so every access is volatile and
+        // bytes are copied out, never referenced; the fences order index and data accesses as
+        // the ring protocol requires (read prod, then data; data read before cons is published).
+        let n = unsafe {
+            let cons = std::ptr::addr_of!((*ring).out_cons).read_volatile();
+            let prod = std::ptr::addr_of!((*ring).out_prod).read_volatile();
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            let n = prod.wrapping_sub(cons) as usize;
+            // A guest cannot have more than a ring's worth outstanding; more is a corrupt index.
+            let n = n.min(XENCONS_OUT_SIZE);
+            let out = std::ptr::addr_of!((*ring).out).cast::<u8>();
+            for i in 0..n {
+                let idx = (cons.wrapping_add(i as u32) as usize) % XENCONS_OUT_SIZE;
+                self.output.push(out.add(idx).read_volatile());
+            }
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+            std::ptr::addr_of_mut!((*ring).out_cons).write_volatile(cons.wrapping_add(n as u32));
+            n
+        };
+        if n > 0 {
+            self.port.notify().map_err(|source| Error::Evtchn {
+                step: "notifying the console",
+                source,
+            })?;
+        }
+        Ok(n)
+    }
+
+    /// Reads the console until `marker` appears or `timeout` passes; returns the output read
+    /// so far (all of it, not just the marker).
+    pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain()?;
+            if contains(&self.output, marker.as_bytes()) {
+                return Ok(String::from_utf8_lossy(&self.output).into_owned());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let text = String::from_utf8_lossy(&self.output);
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(400)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(Error::ConsoleTimeout {
+                    domid: self.domid,
+                    marker: marker.into(),
+                    after: timeout,
+                    tail,
+                });
+            }
+            let fired = self
+                .evtchn
+                .wait_pending(Some(left))
+                .map_err(|source| Error::Evtchn {
+                    step: "waiting for console output",
+                    source,
+                })?;
+            if let Some(port) = fired {
+                self.evtchn.unmask(port).map_err(|source| Error::Evtchn {
+                    step: "re-arming the console event channel",
+                    source,
+                })?;
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn contains_finds_the_marker_anywhere() {
+        assert!(super::contains(
+            b"abc XEN-BOX-DOMU: up def",
+            b"XEN-BOX-DOMU: up"
+        ));
+        assert!(!super::contains(b"XEN-BOX", b"XEN-BOX-DOMU"));
+    }
+}

@@ -1,0 +1,31 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The Xen backend of the rust-vmm hypervisor crates.
+//!
+//! This first part is the pure-Rust toolstack mode: [`builder`] makes a PVH domain from a
+//! Linux kernel and initrd the way `xl create` does, with hypercalls through privcmd and
+//! requests to xenstored, and no C Xen library; [`console`] reads the domain's console ring.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+//! use vm_hypervisor_xen::console::Console;
+//!
+//! let mut config = PvhConfig::new("guest", "/boot/vmlinuz");
+//! config.ramdisk = Some("/boot/initrd.img".into());
+//! let domain = builder::build(Arc::new(XenOps::open()?), &config)?;
+//! let mut console = Console::attach(&domain)?;
+//! console.wait_for("login:", Duration::from_secs(60))?;
+//! domain.destroy()?;
+//! # Ok::<(), vm_hypervisor_xen::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod builder;
+pub mod console;
+mod error;
+
+pub use error::{Error, Result};
