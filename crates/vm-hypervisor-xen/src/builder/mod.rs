@@ -9,7 +9,7 @@
 //! 1. read and check the inputs (the kernel is decompressed and its ELF extent checked against
 //!    the memory size before anything exists in Xen);
 //! 2. `createdomain` (HVM container with HAP, only the local APIC emulated, the domctl
-//!    interface version of the running Xen), then memory limit and paging pool;
+//!    interface version of the running Xen), then the vCPUs, memory limit and paging pool;
 //! 3. populate RAM and the special pages, zero the special pages ([`memory`]);
 //! 4. load the kernel, initrd and start info ([`loader`]);
 //! 5. HVM parameters for the special pages, console and xenstore event channels, grant-table
@@ -179,6 +179,9 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
     };
     let domid = ops.create_domain(&domain_config)?;
     let mut dom = Domain::new(ops.clone(), domid, config.name.clone());
+    // The vCPUs themselves (createdomain only sized them). Without them Xen 4.17 dereferences
+    // a null vCPU in gethvmcontext and crashes.
+    ops.set_max_vcpus(domid, config.vcpus)?;
     // RAM plus the special pages, with room to spare as xl leaves it (1 MiB).
     ops.set_max_mem(domid, (ram >> 10) + 1024)?;
     ops.set_paging_mempool_size(domid, paging_pool_bytes(config.memory_mib, config.vcpus))?;

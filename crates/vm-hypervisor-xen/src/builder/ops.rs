@@ -45,6 +45,8 @@ pub trait DomainOps: Send + Sync {
     fn create_domain(&self, config: &DomainConfig) -> Result<DomId>;
     /// `XEN_DOMCTL_destroydomain`.
     fn destroy_domain(&self, domid: DomId) -> Result<()>;
+    /// `XEN_DOMCTL_max_vcpus`: allocates the vCPUs.
+    fn set_max_vcpus(&self, domid: DomId, max: u32) -> Result<()>;
     /// `XEN_DOMCTL_max_mem`.
     fn set_max_mem(&self, domid: DomId, kib: u64) -> Result<()>;
     /// `XEN_DOMCTL_set_paging_mempool_size`.
@@ -142,6 +144,11 @@ impl DomainOps for XenOps {
         self.privcmd
             .destroy_domain(domid)
             .map_err(xen("destroying the domain"))
+    }
+    fn set_max_vcpus(&self, domid: DomId, max: u32) -> Result<()> {
+        self.privcmd
+            .set_max_vcpus(domid, max)
+            .map_err(xen("allocating the vCPUs"))
     }
     fn set_max_mem(&self, domid: DomId, kib: u64) -> Result<()> {
         self.privcmd

@@ -111,6 +111,11 @@ impl DomainOps for FakeXen {
         );
         Ok(())
     }
+    fn set_max_vcpus(&self, _: DomId, max: u32) -> Result<()> {
+        self.call("set_max_vcpus")?;
+        assert_eq!(max, 1);
+        Ok(())
+    }
     fn set_max_mem(&self, _: DomId, _: u64) -> Result<()> {
         self.call("set_max_mem")
     }
@@ -258,6 +263,10 @@ fn a_build_creates_populates_loads_publishes_and_unpauses_in_that_order() {
     let calls = xen.calls();
     let pos = |n: &str| calls.iter().position(|c| c == n).unwrap();
     assert_eq!(pos("create_domain"), 0);
+    assert!(
+        pos("set_max_vcpus") < pos("hvm_context"),
+        "Xen 4.17 crashes otherwise"
+    );
     assert!(pos("set_max_mem") < pos("populate_physmap"));
     assert!(pos("populate_physmap") < pos("map_guest"));
     assert!(pos("set_hvm_context") < pos("xs_introduce"));
@@ -282,6 +291,7 @@ fn destroy_releases_the_domain_from_xenstored_and_xen() {
 #[test]
 fn a_failure_at_any_step_after_createdomain_leaves_no_domain_and_no_entries() {
     for step in [
+        "set_max_vcpus",
         "set_max_mem",
         "set_paging_mempool_size",
         "populate_physmap",

@@ -127,6 +127,14 @@ impl<S: Sys> Privcmd<S> {
         }
     }
 
+    /// Allocates the `max` vCPUs of `domid` (`XEN_DOMCTL_max_vcpus`; `max` must be the count
+    /// given to [`Self::create_domain`]).
+    pub fn set_max_vcpus(&self, domid: DomId, max: u32) -> Result<()> {
+        let arg = XenDomctlMaxVcpus { max };
+        self.domctl_with(XEN_DOMCTL_MAX_VCPUS, domid, &arg)
+            .map(drop)
+    }
+
     /// Sets the memory limit of `domid` in KiB (`XEN_DOMCTL_max_mem`).
     pub fn set_max_mem(&self, domid: DomId, max_kib: u64) -> Result<()> {
         let arg = XenDomctlMaxMem { max_memkb: max_kib };
@@ -241,6 +249,7 @@ fn domctl_name(cmd: u32) -> &'static str {
         XEN_DOMCTL_UNPAUSEDOMAIN => "domctl unpausedomain",
         XEN_DOMCTL_GETDOMAININFO => "domctl getdomaininfo",
         XEN_DOMCTL_MAX_MEM => "domctl max_mem",
+        XEN_DOMCTL_MAX_VCPUS => "domctl max_vcpus",
         XEN_DOMCTL_GETHVMCONTEXT => "domctl gethvmcontext",
         XEN_DOMCTL_SETHVMCONTEXT => "domctl sethvmcontext",
         XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE => "domctl set_paging_mempool_size",

@@ -54,6 +54,10 @@ pub const XEN_DOMCTL_UNPAUSEDOMAIN: u32 = 4;
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
 /// `XEN_DOMCTL_max_mem`: the domain's memory limit (argument [`XenDomctlMaxMem`]).
 pub const XEN_DOMCTL_MAX_MEM: u32 = 11;
+/// `XEN_DOMCTL_max_vcpus`: allocates the vCPUs (argument [`XenDomctlMaxVcpus`], the count given
+/// to createdomain). Still required through Xen 4.20: until it runs the domain has no vCPUs, and
+/// Xen 4.17 crashes on `gethvmcontext` for such a domain.
+pub const XEN_DOMCTL_MAX_VCPUS: u32 = 15;
 /// `XEN_DOMCTL_gethvmcontext`: an HVM domain's save records ([`XenDomctlHvmcontext`]).
 pub const XEN_DOMCTL_GETHVMCONTEXT: u32 = 33;
 /// `XEN_DOMCTL_sethvmcontext`: loads save records into an HVM domain ([`XenDomctlHvmcontext`]).
@@ -326,6 +330,14 @@ pub struct XenDomctlMaxMem {
     pub max_memkb: u64,
 }
 
+/// `struct xen_domctl_max_vcpus`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlMaxVcpus {
+    /// IN: the number of vCPUs (must equal createdomain's `max_vcpus`).
+    pub max: u32,
+}
+
 /// `struct xen_domctl_hvmcontext`: get (a null buffer asks for the size) or set the save
 /// records of an HVM domain.
 #[repr(C)]
@@ -354,6 +366,7 @@ impl_pod!(
     XenDomctlCreatedomainV15,
     XenDomctlCreatedomainV17,
     XenDomctlMaxMem,
+    XenDomctlMaxVcpus,
     XenDomctlHvmcontext,
     XenDomctlPagingMempool
 );
@@ -467,6 +480,8 @@ mod tests {
     #[test]
     fn build_layouts() {
         assert_layout!(XenDomctlMaxMem, size = 8, align = 8, max_memkb = 0);
+        assert_layout!(XenDomctlMaxVcpus, size = 4, align = 4, max = 0);
+        assert_eq!(XEN_DOMCTL_MAX_VCPUS, 15);
         assert_layout!(
             XenDomctlHvmcontext,
             size = 16,
