@@ -198,3 +198,15 @@ pub enum RelayError {
         reason: String,
     },
 }
+
+/// `e` and its sources, `: `-separated, for a log line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

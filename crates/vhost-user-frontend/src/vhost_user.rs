@@ -419,6 +419,11 @@ impl VhostUserRelay {
             match self.open() {
                 Ok(c) => self.conn = Some(c),
                 Err(e) => {
+                    log::warn!(
+                        "vhost-user: {}: {}",
+                        self.config.socket.display(),
+                        crate::error::chain(&e)
+                    );
                     self.broken = true;
                     return Err(e);
                 }

@@ -523,6 +523,7 @@ impl InterruptRelay {
 
     fn run(self, epoll: Epoll) {
         let mut events = vec![EpollEvent::default(); self.calls.len() + 1];
+        let mut gone = vec![false; self.transports.len()];
         let timeout = BACKEND_CHECK.as_millis() as i32;
         loop {
             let n = match epoll.wait(timeout, &mut events) {
@@ -534,9 +535,15 @@ impl InterruptRelay {
                 }
             };
             if n == 0 {
-                for (t, irq) in self.transports.iter().zip(&self.irqs) {
-                    if let Err(e) = t.check_backend(&**irq) {
-                        log::warn!("virtio device: backend gone: {e}");
+                for ((t, irq), gone) in self.transports.iter().zip(&self.irqs).zip(&mut gone) {
+                    match t.check_backend(&**irq) {
+                        // Said once: a device stays broken until the guest resets it.
+                        Err(e) if !*gone => {
+                            log::warn!("virtio device: {}", vhost_user_frontend::error::chain(&e));
+                            *gone = true;
+                        }
+                        Err(_) => {}
+                        Ok(()) => *gone = false,
                     }
                 }
                 continue;

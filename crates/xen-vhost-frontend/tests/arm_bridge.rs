@@ -84,6 +84,18 @@ fn daemon(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Prints a log file if the test panics while this is alive.
+struct DumpOnPanic(PathBuf);
+
+impl Drop for DumpOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            report!("{}:\n{log}", self.0.display());
+        }
+    }
+}
+
 /// A child process killed on drop.
 struct Killed(Child);
 
@@ -259,6 +271,7 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     let socket = dir.join("rng.sock");
     let before = held();
     let daemon_log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let _dump = DumpOnPanic(dir.join("daemon.log"));
 
     let mut daemon_child = Killed(
         Command::new(daemon)
@@ -321,7 +334,25 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     wait_for(
         Duration::from_secs(600),
         || format!("the guest's last hwrng read; console:\n{}", console(&name)),
-        || console(&name).contains("XEN-BOX-DOMU: hwrng done"),
+        || {
+            let status = running.seen().status.unwrap_or(0);
+            if status & 64 != 0 {
+                let dmesg = Command::new("dmesg")
+                    .output()
+                    .map(|o| o.stdout)
+                    .unwrap_or_default();
+                let dmesg = String::from_utf8_lossy(&dmesg);
+                let tail: Vec<&str> = dmesg.lines().rev().take(30).collect();
+                panic!(
+                    "the device needs a reset (status {status:#x}) before the guest read; the \
+                     daemon: {:?}; dom0's last kernel messages:\n{}\nconsole:\n{}",
+                    daemon_child.0.try_wait(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                    console(&name)
+                );
+            }
+            console(&name).contains("XEN-BOX-DOMU: hwrng done")
+        },
     );
     let console = console(&name);
     for l in console.lines().filter(|l| l.contains("XEN-BOX-DOMU")) {
