@@ -146,6 +146,8 @@ struct Connection {
     features: u64,
     protocol: VhostUserProtocolFeatures,
     started: Vec<bool>,
+    /// With grant memory: each started queue's vring areas (start, end), mapped up front.
+    rings: Vec<Vec<(u64, u64)>>,
 }
 
 /// A [`Backend`] that relays the device to a vhost-user daemon.
@@ -358,20 +360,8 @@ impl VhostUserRelay {
             // Our own encoding of the one message whose layout XEN_MMAP changes (see the
             // `xen_mmap` module); the vhost crate's frontend never sees the table.
             let need_reply = acked.contains(VhostUserProtocolFeatures::REPLY_ACK);
-            xen_mmap::send(&probe, &self.memory, need_reply).map_err(|e| match e {
-                SendError::Io(source) if is_hangup(&source) => RelayError::Disconnected {
-                    op: "SET_MEM_TABLE",
-                },
-                SendError::Io(source) => RelayError::XenMemTable {
-                    reason: source.to_string(),
-                },
-                SendError::BadReply => RelayError::XenMemTable {
-                    reason: "the reply is not an acknowledgement of SET_MEM_TABLE".into(),
-                },
-                SendError::Refused(status) => RelayError::XenMemTable {
-                    reason: format!("the daemon refused it (status {status})"),
-                },
-            })?;
+            let table = xen_mmap::entries_with_rings(&self.memory, &[]);
+            send_xen_table(&probe, &self.memory, &table, need_reply)?;
         } else {
             // Fields other builds add (the `xen` feature's) keep their defaults.
             #[allow(clippy::needless_update)]
@@ -406,6 +396,7 @@ impl VhostUserRelay {
             features,
             protocol: acked,
             started: vec![false; usize::from(self.config.num_queues)],
+            rings: vec![Vec::new(); usize::from(self.config.num_queues)],
         })
     }
 
@@ -492,6 +483,32 @@ impl Connection {
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
         n > 0 && pfd.revents != 0
     }
+}
+
+/// Sends a Xen memory table (see the `xen_mmap` module).
+fn send_xen_table(
+    sock: &UnixStream,
+    memory: &SharedMemory,
+    table: &[xen_mmap::XenRegion],
+    need_reply: bool,
+) -> Result<(), RelayError> {
+    xen_mmap::send(sock, memory, table, need_reply).map_err(|e| match e {
+        SendError::Io(source) if is_hangup(&source) => RelayError::Disconnected {
+            op: "SET_MEM_TABLE",
+        },
+        SendError::Io(source) => RelayError::XenMemTable {
+            reason: source.to_string(),
+        },
+        SendError::BadReply => RelayError::XenMemTable {
+            reason: "the reply is not an acknowledgement of SET_MEM_TABLE".into(),
+        },
+        SendError::Refused(status) => RelayError::XenMemTable {
+            reason: format!("the daemon refused it (status {status})"),
+        },
+        SendError::TooMany(n) => RelayError::XenMemTable {
+            reason: format!("{n} regions, more than one message carries"),
+        },
+    })
 }
 
 /// Whether an I/O error means the daemon closed its end.
@@ -634,6 +651,22 @@ impl Backend for VhostUserRelay {
                 used_ring_addr: area(memory, index, "device area", q.device, 6 + 8 * n)?,
                 log_addr: None,
             };
+            if memory.has_grants() {
+                // The vrings are mapped up front, so the table changes with them.
+                let areas = [
+                    (q.desc, 16 * n),
+                    (q.driver, 6 + 2 * n),
+                    (q.device, 6 + 8 * n),
+                ];
+                c.rings[i] = areas
+                    .iter()
+                    .map(|&(a, l)| (a, a.saturating_add(l)))
+                    .collect();
+                let rings: Vec<(u64, u64)> = c.rings.iter().flatten().copied().collect();
+                let table = xen_mmap::entries_with_rings(memory, &rings);
+                let need_reply = c.protocol.contains(VhostUserProtocolFeatures::REPLY_ACK);
+                send_xen_table(&c.probe, memory, &table, need_reply)?;
+            }
             let f = &mut c.frontend;
             f.set_vring_num(i, q.size)
                 .map_err(protocol("SET_VRING_NUM"))?;
@@ -688,6 +721,8 @@ impl Backend for VhostUserRelay {
             return Ok(());
         };
         let probe = c.probe.clone();
+        // The old vrings' pages stay mapped until the next activation sends a new table.
+        c.rings.iter_mut().for_each(Vec::clear);
         let stopped = within(&probe, self.config.reply_timeout, || {
             for (i, started) in c.started.iter_mut().enumerate() {
                 if std::mem::take(started) {
@@ -1009,12 +1044,24 @@ mod tests {
             1 << 32 | 1 << 30,
             "the daemon acknowledges only what it offered"
         );
-        let table = &msgs.iter().find(|m| m.0 == 5).unwrap().1;
+        let tables: Vec<&Vec<u8>> = msgs.iter().filter(|m| m.0 == 5).map(|m| &m.1).collect();
+        assert_eq!(tables.len(), 2, "at connection, and with the queue");
         assert_eq!(
-            &table[40..48],
+            &tables[0][40..48],
             &[0xa, 0, 0, 0, 9, 0, 0, 0],
             "GRANT | NO_ADVANCE_MAP"
         );
+        // With the queue: its three areas' pages (0x1000..0x4000) mapped up front.
+        let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        let t = tables[1];
+        assert_eq!(u64_at(t, 0), 3, "three entries");
+        let entry = |k: usize| {
+            let e = 8 + 40 * k;
+            (u64_at(t, e), u64_at(t, e + 8), t[e + 32])
+        };
+        assert_eq!(entry(0), (1 << 63, 0x1000, 0xa));
+        assert_eq!(entry(1), (1 << 63 | 0x1000, 0x3000, 0x2));
+        assert_eq!(entry(2), (1 << 63 | 0x4000, 0x800_0000 - 0x4000, 0xa));
     }
 
     #[test]

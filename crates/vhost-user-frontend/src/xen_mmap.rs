@@ -43,6 +43,20 @@ pub const XEN_MMAP_GRANT: u32 = 0x2;
 /// `xen_mmap_flags`: map grants when used, not when the table arrives.
 pub const XEN_MMAP_NO_ADVANCE_MAP: u32 = 0x8;
 
+/// One entry of a Xen memory table. The frontend address is the guest address (the
+/// frontend does not map Xen guests), so vring addresses are guest addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XenRegion {
+    /// Guest address of the first byte (for grants: bit 63 and the reference's frame).
+    pub guest_addr: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// `xen_mmap_flags`.
+    pub flags: u32,
+    /// `xen_mmap_data`: the guest's domain id.
+    pub data: u32,
+}
+
 /// The two Xen words of a region's entry.
 fn xen_words(mapping: Mapping) -> (u32, u32) {
     match mapping {
@@ -55,10 +69,94 @@ fn xen_words(mapping: Mapping) -> (u32, u32) {
     }
 }
 
+/// The entries of `memory`, one per region, grants mapped on use.
+pub fn entries(memory: &SharedMemory) -> Vec<XenRegion> {
+    memory
+        .regions()
+        .iter()
+        .map(|r| {
+            let (flags, data) = xen_words(r.mapping);
+            XenRegion {
+                guest_addr: r.guest_addr,
+                size: r.size,
+                flags,
+                data,
+            }
+        })
+        .collect()
+}
+
+const PAGE: u64 = 4096;
+
+/// The entries of `memory` with the page ranges `rings` (start, end: the vrings' areas) cut
+/// out of its grant regions and mapped up front (GRANT without NO_ADVANCE_MAP).
+///
+/// A daemon's vhost-user stack reaches a vring through a pointer into its mapping, which a
+/// region mapped on use does not give it; buffers it reaches through vm-memory's accessors,
+/// which map grants when used. Adjacent or overlapping ranges merge (a guest allocates each
+/// vring as one run of pages, so each queue costs about one entry).
+pub fn entries_with_rings(memory: &SharedMemory, rings: &[(u64, u64)]) -> Vec<XenRegion> {
+    let mut ranges: Vec<(u64, u64)> = rings
+        .iter()
+        .filter(|(s, e)| s < e)
+        .map(|&(s, e)| (s & !(PAGE - 1), e.saturating_add(PAGE - 1) & !(PAGE - 1)))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut out = Vec::new();
+    for r in entries(memory) {
+        if r.flags & XEN_MMAP_GRANT == 0 {
+            out.push(r);
+            continue;
+        }
+        let end = r.guest_addr + r.size;
+        let mut at = r.guest_addr;
+        let ahead = r.flags & !XEN_MMAP_NO_ADVANCE_MAP;
+        for &(s, e) in &merged {
+            let (s, e) = (s.max(r.guest_addr), e.min(end));
+            if s >= e {
+                continue;
+            }
+            if at < s {
+                out.push(XenRegion {
+                    guest_addr: at,
+                    size: s - at,
+                    ..r
+                });
+            }
+            out.push(XenRegion {
+                guest_addr: s,
+                size: e - s,
+                flags: ahead,
+                ..r
+            });
+            at = e;
+        }
+        if at < end {
+            out.push(XenRegion {
+                guest_addr: at,
+                size: end - at,
+                ..r
+            });
+        }
+    }
+    out
+}
+
 /// The whole SET_MEM_TABLE message (header and payload) for `memory`, with
 /// NEED_REPLY set when `need_reply`.
 pub fn encode(memory: &SharedMemory, need_reply: bool) -> Vec<u8> {
-    let regions = memory.regions();
+    encode_entries(&entries(memory), need_reply)
+}
+
+/// The whole SET_MEM_TABLE message for `regions`.
+pub fn encode_entries(regions: &[XenRegion], need_reply: bool) -> Vec<u8> {
     let payload = 8 + XEN_REGION * regions.len();
     let mut m = Vec::with_capacity(HEADER + payload);
     let flags = VERSION_1 | if need_reply { NEED_REPLY } else { 0 };
@@ -69,12 +167,11 @@ pub fn encode(memory: &SharedMemory, need_reply: bool) -> Vec<u8> {
     m.extend_from_slice(&(regions.len() as u32).to_le_bytes());
     m.extend_from_slice(&0u32.to_le_bytes()); // padding
     for r in regions {
-        let (flags, data) = xen_words(r.mapping);
-        for v in [r.guest_addr, r.size, r.frontend_addr, 0] {
+        for v in [r.guest_addr, r.size, r.guest_addr, 0] {
             m.extend_from_slice(&v.to_le_bytes());
         }
-        m.extend_from_slice(&flags.to_le_bytes());
-        m.extend_from_slice(&data.to_le_bytes());
+        m.extend_from_slice(&r.flags.to_le_bytes());
+        m.extend_from_slice(&r.data.to_le_bytes());
     }
     m
 }
@@ -87,17 +184,34 @@ pub(crate) enum SendError {
     BadReply,
     /// The daemon answered with a nonzero status.
     Refused(u64),
+    /// More entries than one message carries.
+    TooMany(usize),
 }
 
-/// Sends the table of `memory` on `sock` with the regions' fds; with
+/// Sends `regions` on `sock`, each with the fd of the `memory` region it lies in; with
 /// `need_reply`, waits for the daemon's acknowledgement.
 pub(crate) fn send(
     sock: &UnixStream,
     memory: &SharedMemory,
+    regions: &[XenRegion],
     need_reply: bool,
 ) -> Result<(), SendError> {
-    let msg = encode(memory, need_reply);
-    let fds: Vec<RawFd> = memory.raw_fds().collect();
+    if regions.is_empty() || regions.len() > crate::memory::MAX_REGIONS {
+        return Err(SendError::TooMany(regions.len()));
+    }
+    let fds: Vec<RawFd> = regions
+        .iter()
+        .map(|e| {
+            memory
+                .regions()
+                .iter()
+                .zip(memory.raw_fds())
+                .find(|(r, _)| r.guest_addr <= e.guest_addr && e.guest_addr < r.guest_addr + r.size)
+                .map(|(_, fd)| fd)
+                .ok_or(SendError::BadReply)
+        })
+        .collect::<Result<_, _>>()?;
+    let msg = encode_entries(regions, need_reply);
     let sent = sock
         .send_with_fds(&[&msg[..]], &fds)
         .map_err(|e| SendError::Io(io::Error::from_raw_os_error(e.errno())))?;
@@ -160,6 +274,7 @@ mod tests {
     fn foreign_table_bytes() {
         let m = encode(&xen_memory(7, false), true);
         assert_eq!(m.len(), HEADER + 8 + XEN_REGION);
+        assert_eq!(m, encode_entries(&entries(&xen_memory(7, false)), true));
         assert_eq!(&m[0..4], &5u32.to_le_bytes(), "SET_MEM_TABLE");
         assert_eq!(&m[4..8], &9u32.to_le_bytes(), "version 1 | NEED_REPLY");
         assert_eq!(&m[8..12], &48u32.to_le_bytes(), "payload size");
@@ -182,6 +297,52 @@ mod tests {
             &0xau32.to_le_bytes(),
             "GRANT | NO_ADVANCE_MAP"
         );
+    }
+
+    #[test]
+    fn vrings_of_a_grant_space_are_mapped_up_front_and_the_rest_on_use() {
+        let m = xen_memory(7, true);
+        let base = 0x4000_0000;
+        let (ahead, lazy) = (XEN_MMAP_GRANT, XEN_MMAP_GRANT | XEN_MMAP_NO_ADVANCE_MAP);
+        let e = entries_with_rings(&m, &[]);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].flags, lazy);
+        // Two areas of one queue in adjacent pages merge; another queue stands alone.
+        let e = entries_with_rings(
+            &m,
+            &[
+                (base + 0x1000, base + 0x1100),
+                (base + 0x1f00, base + 0x2010),
+                (base + 0x5000, base + 0x5008),
+            ],
+        );
+        let got: Vec<(u64, u64, u32)> = e.iter().map(|r| (r.guest_addr, r.size, r.flags)).collect();
+        assert_eq!(
+            got,
+            [
+                (base, 0x1000, lazy),
+                (base + 0x1000, 0x2000, ahead),
+                (base + 0x3000, 0x2000, lazy),
+                (base + 0x5000, 0x1000, ahead),
+                (base + 0x6000, 0x800_0000 - 0x6000, lazy),
+            ]
+        );
+        assert!(e.iter().all(|r| r.data == 7));
+        // A ring at the very start, and one outside the space, which is ignored.
+        let e = entries_with_rings(&m, &[(base, base + 1), (0x10, 0x20)]);
+        assert_eq!(
+            e[0],
+            XenRegion {
+                guest_addr: base,
+                size: 0x1000,
+                flags: ahead,
+                data: 7
+            }
+        );
+        assert_eq!(e.len(), 2);
+        // Foreign memory is left as it is.
+        let f = xen_memory(7, false);
+        assert_eq!(entries_with_rings(&f, &[(base, base + 1)]), entries(&f));
     }
 
     #[test]
@@ -219,7 +380,7 @@ mod tests {
             let mut b = b;
             io::Write::write_all(&mut b, &ack).unwrap();
         });
-        send(&a, &memory, true).unwrap();
+        send(&a, &memory, &entries(&memory), true).unwrap();
         peer.join().unwrap();
     }
 }

@@ -263,6 +263,8 @@ fn arm_domu_reads_entropy_in_grant_mode() {
 /// The bridge test; with `grant_kernel`, in grant mode with that domU kernel.
 fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     let logs = recorder();
+    // The recorder is the process's: this test's lines are those from here on.
+    let logged_before = logs.0.lock().unwrap().len();
     let dir = std::env::current_dir().unwrap().join("bridge");
     std::fs::create_dir_all(&dir).unwrap();
     let source = source_bytes(1 << 20);
@@ -434,10 +436,7 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     drop(xs);
     let after = held();
     report!("{test}: COUNTS held before {before:?}, after {after:?}");
-    let served: Vec<String> = logs
-        .0
-        .lock()
-        .unwrap()
+    let served: Vec<String> = logs.0.lock().unwrap()[logged_before..]
         .iter()
         .filter(|l| l.contains("served; kicks"))
         .cloned()
