@@ -12,6 +12,8 @@
 //! } // Elsewhere `domu_env` has printed "SKIPPED: my_test: ..." on stderr.
 //! ```
 
+pub mod vsock;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

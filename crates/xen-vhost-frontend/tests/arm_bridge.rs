@@ -61,6 +61,11 @@ fn recorder() -> &'static Recorder {
 
 /// The daemon's binary, or `None` after a loud skip.
 fn daemon(test: &str) -> Option<PathBuf> {
+    daemon_named(test, "rng")
+}
+
+/// The box's `vhost-device-<name>` binary, or `None` after a loud skip.
+fn daemon_named(test: &str, name: &str) -> Option<PathBuf> {
     if !in_dom0(test) {
         return None;
     }
@@ -71,14 +76,15 @@ fn daemon(test: &str) -> Option<PathBuf> {
         );
         return None;
     }
-    match std::env::var_os("XEN_BOX_VHOST_DEVICE_RNG") {
+    let var = format!("XEN_BOX_VHOST_DEVICE_{}", name.to_ascii_uppercase());
+    match std::env::var_os(&var) {
         Some(p) => Some(PathBuf::from(p)),
         None => {
             assert!(
                 !in_box(),
-                "{test}: the box did not provide vhost-device-rng"
+                "{test}: the box did not provide vhost-device-{name}"
             );
-            report!("SKIPPED: {test}: XEN_BOX_VHOST_DEVICE_RNG (the daemon) is not set");
+            report!("SKIPPED: {test}: {var} (the daemon) is not set");
             None
         }
     }
@@ -167,9 +173,13 @@ struct Running {
 
 impl Running {
     fn start(socket: &Path) -> Running {
+        Self::start_with(DeviceType::Rng, socket)
+    }
+
+    fn start_with(device_type: DeviceType, socket: &Path) -> Running {
         let config = Config {
             backends: vec![DeviceBackend {
-                device_type: DeviceType::Rng,
+                device_type,
                 socket: socket.to_path_buf(),
             }],
             domid: None,
@@ -446,4 +456,147 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     assert_eq!(after, before, "nothing held after the guest is gone");
     let daemon_log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
     report!("{test}: daemon log:\n{daemon_log}");
+}
+
+/// Arm only: the domU and dom0 talk over AF_VSOCK through the unmodified vhost-device-vsock
+/// (`xen` build) and xen-vhost-frontend: the guest sends 200 messages (1 to 6000 bytes) to a
+/// dom0 listener that echoes them, and echoes 200 that dom0 sends on a connection dom0
+/// opened; both sides check every byte. Then the domU is destroyed and this process holds what
+/// it held before.
+#[test]
+fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
+    const TEST: &str = "arm_domu_and_dom0_talk_over_vsock_both_ways";
+    const COUNT: u32 = 200;
+    let Some(daemon) = daemon_named(TEST, "vsock") else {
+        return;
+    };
+    let Some(cpio) = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO") else {
+        assert!(
+            !in_box(),
+            "{TEST}: the box did not provide the domU's vsock-guest"
+        );
+        report!("SKIPPED: {TEST}: XEN_BOX_DOMU_VSOCK_CPIO is not set");
+        return;
+    };
+    let dir = std::env::current_dir().unwrap().join("vsock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("vhost3.socket");
+    let uds = dir.join("vm3.vsock");
+    let before = held();
+    let daemon_log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let _dump = DumpOnPanic(dir.join("daemon.log"));
+    let _daemon = Killed(
+        Command::new(&daemon)
+            .arg("--vm")
+            .arg(format!(
+                "guest-cid=3,socket={},uds-path={}",
+                socket.display(),
+                uds.display()
+            ))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(daemon_log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", daemon.display())),
+    );
+    // Guest-initiated connections to port 1234 reach this listener (the daemon's hybrid
+    // vsock: `<uds-path>_<port>`).
+    let listener =
+        std::os::unix::net::UnixListener::bind(format!("{}_1234", uds.display())).unwrap();
+    let echo = std::thread::spawn(move || -> Result<u64, String> {
+        let (mut s, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(300))).ok();
+        let mut total = 0;
+        for i in 0..COUNT {
+            let mut m = vec![0u8; xen_box_testing::vsock::message_len(i)];
+            std::io::Read::read_exact(&mut s, &mut m).map_err(|e| format!("read {i}: {e}"))?;
+            if m != xen_box_testing::vsock::message(i) {
+                return Err(format!("guest message {i} arrived changed"));
+            }
+            std::io::Write::write_all(&mut s, &m).map_err(|e| format!("write {i}: {e}"))?;
+            total += m.len() as u64;
+        }
+        Ok(total)
+    });
+    let running = Running::start_with(DeviceType::Vsock, &socket);
+
+    let name = format!("xvf-vsock-{}", std::process::id());
+    let out = run(Command::new("xen-box-virtio-domu")
+        .arg(&name)
+        .arg("vsock")
+        .env("XEN_BOX_VIRTIO_STANDIN", "0")
+        .env("XEN_BOX_VIRTIO_EXTRA_CPIO", &cpio));
+    report!("{TEST}: {}", out.trim());
+    let domid: u16 = out
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("domid="))
+        .and_then(|d| d.parse().ok())
+        .expect("xen-box-virtio-domu prints domid=");
+    let domu = XlDomain::adopt(name.clone(), domid);
+    wait_for(
+        Duration::from_secs(60),
+        || "the service to serve the guest".into(),
+        || running.seen().guests == 1,
+    );
+    domu.unpause();
+    wait_for(
+        Duration::from_secs(600),
+        || format!("the guest's vsock listener; console:\n{}", console(&name)),
+        || {
+            let c = console(&name);
+            assert!(!c.contains("XEN-BOX-VSOCK: serve FAIL"), "console:\n{c}");
+            c.contains("XEN-BOX-VSOCK: serve listening on port 5000") || c.contains("vsock done")
+        },
+    );
+    // Host-initiated: the daemon's hybrid vsock protocol, then the messages.
+    let mut s = std::os::unix::net::UnixStream::connect(&uds).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    std::io::Write::write_all(&mut s, b"CONNECT 5000\n").unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while b[0] != b'\n' {
+        std::io::Read::read_exact(&mut s, &mut b).unwrap();
+        line.push(b[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    assert!(line.starts_with("OK "), "the daemon answered {line:?}");
+    let mut sent = 0u64;
+    for i in 0..COUNT {
+        let m = xen_box_testing::vsock::message(i);
+        std::io::Write::write_all(&mut s, &m).unwrap();
+        let mut back = vec![0u8; m.len()];
+        std::io::Read::read_exact(&mut s, &mut back).unwrap();
+        assert_eq!(back, m, "dom0's message {i} came back changed");
+        sent += m.len() as u64;
+    }
+    wait_for(
+        Duration::from_secs(600),
+        || format!("the guest's end of the test; console:\n{}", console(&name)),
+        || console(&name).contains("XEN-BOX-DOMU: vsock done"),
+    );
+    let console = console(&name);
+    for l in console.lines().filter(|l| l.contains("XEN-BOX-")) {
+        report!("{TEST}: console: {}", l.trim());
+    }
+    assert!(
+        console.contains(&format!("XEN-BOX-VSOCK: connect ok {COUNT} messages")),
+        "the guest's messages were echoed intact:\n{console}"
+    );
+    assert!(
+        console.contains(&format!("XEN-BOX-VSOCK: serve ok {COUNT} messages")),
+        "the guest echoed dom0's messages:\n{console}"
+    );
+    let echoed = echo.join().unwrap().unwrap();
+    report!("{TEST}: COUNTS {COUNT} messages each way: guest to dom0 {echoed} bytes, dom0 to guest {sent} bytes; {:?}", running.seen());
+    drop(s);
+    drop(domu);
+    wait_for(
+        Duration::from_secs(60),
+        || "the service to release the destroyed guest".into(),
+        || running.seen().guests == 0,
+    );
+    running.stop();
+    let after = held();
+    report!("{TEST}: COUNTS held before {before:?}, after {after:?}");
+    assert_eq!(after, before, "nothing held after the guest is gone");
 }

@@ -28,7 +28,10 @@ const XEN_CRATES: &[&str] = &[
 /// `XEN_BOX_VHOST_DEVICE_<NAME>` (for example `XEN_BOX_VHOST_DEVICE_RNG`).
 const DAEMON_CRATES: &[&str] = &["xen-vhost-frontend"];
 /// The daemons those tests use.
-const TEST_DAEMONS: &[&str] = &["rng"];
+const TEST_DAEMONS: &[&str] = &["rng", "vsock"];
+/// File name in dom0 of the cpio archive a domU appends to its initramfs for the vsock test:
+/// `bin/vsock-guest`, the AF_VSOCK end (`XEN_BOX_DOMU_VSOCK_CPIO`).
+const VSOCK_CPIO: &str = "domu-vsock.cpio";
 /// File name in dom0 of the domU kernel with Xen grant DMA.
 const GRANT_KERNEL: &str = "domu-grant-kernel";
 /// Default per-binary limit.
@@ -129,6 +132,12 @@ fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64) -> String 
             ));
             continue;
         }
+        if name == VSOCK_CPIO {
+            s.push_str(&format!(
+                "export XEN_BOX_DOMU_VSOCK_CPIO=/xen-box/files/{name}\n"
+            ));
+            continue;
+        }
         let var = name
             .trim_start_matches("vhost-device-")
             .to_ascii_uppercase()
@@ -172,6 +181,18 @@ fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
         let bin = crate::vhost_device::build(d, crate::arch::Arch::Aarch64, &["xen".into()])?;
         out.push((d.name.to_string(), bin));
     }
+    let guest = crate::arm64::cross::static_binary("xen-box-testing", "vsock-guest")?;
+    let cpio = guest.with_file_name(VSOCK_CPIO);
+    let data = std::fs::read(&guest).context(|| format!("cannot read {}", guest.display()))?;
+    let mut w = crate::cpio::CpioWriter::new(Vec::new());
+    w.dir("bin", 0o755)
+        .and_then(|()| w.file("bin/vsock-guest", 0o755, &data))
+        .context(|| "cannot write the vsock cpio".into())?;
+    let bytes = w
+        .finish()
+        .context(|| "cannot finish the vsock cpio".into())?;
+    crate::util::write(&cpio, &bytes)?;
+    out.push((VSOCK_CPIO.to_string(), cpio));
     if crate::kernel::current() == crate::kernel::Dom0Kernel::Eventfd {
         // The eventfd kernel has Xen grant DMA, which Debian's lack: the grant-mode test
         // boots its domU with it (`XEN_BOX_DOMU_GRANT_KERNEL`).

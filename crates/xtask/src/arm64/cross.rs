@@ -82,6 +82,29 @@ fn configure_linking(cmd: &mut Command, static_link: bool) -> Result<()> {
     Ok(())
 }
 
+/// Builds binary `bin` of `package` for aarch64, linked statically (it runs where there is no
+/// glibc: a domU's busybox initramfs), and returns its path.
+pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root())
+        .args(["build", "--release", "-p", package, "--bin", bin]);
+    configure_linking(&mut cmd, true)?;
+    let st = cmd
+        .stdin(Stdio::null())
+        .status()
+        .context(|| format!("cannot run cargo build --bin {bin}"))?;
+    if !st.success() {
+        crate::bail!("cargo build -p {package} --bin {bin} (aarch64, static) failed with {st}");
+    }
+    let exe = target_dir(true)
+        .join("aarch64-unknown-linux-gnu/release")
+        .join(bin);
+    if !exe.is_file() {
+        crate::bail!("{} was not built", exe.display());
+    }
+    Ok(exe)
+}
+
 /// `cargo xtask xen-box cross-unit -p CRATE...`: runs the crates' unit tests
 /// built for aarch64 on the host under qemu user-mode emulation. They are
 /// linked statically: qemu-user 7.2 was seen to hang in multithreaded,

@@ -31,8 +31,9 @@ const RECIPE: &str = "xen-box arm64 image recipe 2";
 const DOMU_INIT: &str = include_str!("../../assets/arm64-domu-init");
 /// dom0 helper creating a paused domU with a virtio-mmio device.
 const VIRTIO_DOMU: &str = include_str!("../../assets/arm64-virtio-domu");
-/// Kernel modules the domU initramfs carries for the virtio-mmio probe.
-const DOMU_MODULES: &[&str] = &["virtio_mmio", "virtio-rng"];
+/// Kernel modules the domU initramfs carries: the virtio-mmio transport, the entropy device,
+/// and AF_VSOCK over virtio (with what they depend on).
+const DOMU_MODULES: &[&str] = &["virtio_mmio", "virtio-rng", "vmw_vsock_virtio_transport"];
 
 /// Resolves, downloads and builds what the aarch64 box of `stack` needs,
 /// reusing everything cached.
