@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! What the Xen-box tests of this crate share, on top of `xen-box-testing`: the box's domU
-//! kernel, paused PVH domUs, and the ELF images of the purpose-built x86 guests.
+//! kernel, paused PVH domUs, HVM domUs running purpose-built firmware, and the ELF images of
+//! the purpose-built x86 guests.
 
 // Each test binary includes this module and uses only part of it.
 #![allow(dead_code, unused_imports)]
@@ -57,6 +58,92 @@ pub fn pvh_domu(tag: &str, kernel: &Path, vcpus: u32) -> DomU {
         domu.name, domu.domid
     );
     domu
+}
+
+// HVM domUs whose firmware is a purpose-built guest (`hvm_firmware_with`), with a stand-in
+// device model (the "traditional" protocol is a xenstore state key; the script emulates
+// nothing), for tests of what Xen's HVM emulation sends.
+
+/// `prog` found in `PATH` (the toolstack runs the device model with a path of its own).
+pub fn in_path(prog: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(prog))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_else(|| panic!("{prog} not found in PATH"))
+}
+
+/// The stand-in device model: takes the domid from `-d <domid>`, reports the state the
+/// toolstack waits for, and stays alive until the toolstack kills it when the domain goes.
+pub fn dm_script(xenstore_write: &Path) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Stand-in device model for tests/xen_ioreq_hvm.rs: emulates nothing.\n\
+         domid=\n\
+         while [ $# -gt 0 ]; do\n\
+         \x20 if [ \"$1\" = -d ]; then domid=$2; fi\n\
+         \x20 shift\n\
+         done\n\
+         echo \"stand-in device model for domain $domid\"\n\
+         {} /local/domain/0/device-model/$domid/state running || exit 1\n\
+         exec sleep 86400\n",
+        xenstore_write.display()
+    )
+}
+
+/// A paused HVM domU running `firmware` with the stand-in device model, destroyed on drop
+/// (also when the test panics).
+pub fn create_hvm_domu(tag: &str, firmware: &[u8]) -> DomU {
+    let dir = std::env::current_dir().unwrap();
+    let name = format!("xioreq-{tag}-{}", std::process::id());
+    let fw = dir.join(format!("{name}.elf"));
+    std::fs::write(&fw, firmware).unwrap();
+    let dm = dir.join(format!("{name}-dm.sh"));
+    std::fs::write(&dm, dm_script(&in_path("xenstore-write"))).unwrap();
+    run(std::process::Command::new("chmod").arg("755").arg(&dm));
+    // The toolstack writes the device model's output there.
+    std::fs::create_dir_all("/var/log/xen").unwrap();
+    let domu = DomU::create(
+        name,
+        &format!(
+            "type = \"hvm\"\nfirmware_override = \"{}\"\n\
+             device_model_version = \"qemu-xen-traditional\"\n\
+             device_model_override = \"{}\"\n\
+             memory = 64\nvcpus = 1\nvga = \"none\"\nvnc = 0\nsdl = 0\nnographic = 1\n\
+             serial = \"none\"\nusb = 0\nxen_platform_pci = 0\n\
+             on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
+            fw.display(),
+            dm.display(),
+        ),
+        true,
+    );
+    eprintln!(
+        "created paused HVM domU {} (domid {})",
+        domu.name, domu.domid
+    );
+    domu
+}
+
+/// What the toolstack and Xen said about `domu`, for failure reports.
+pub fn diagnostics(domu: &DomU) -> String {
+    let dm_log = std::fs::read_to_string(format!("/var/log/xen/qemu-dm-{}.log", domu.name))
+        .unwrap_or_else(|e| format!("(no device-model log: {e})"));
+    let output = |args: &[&str]| {
+        std::process::Command::new("xl")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let dmesg = output(&["dmesg"]);
+    let tail: Vec<&str> = dmesg.lines().rev().take(30).collect();
+    format!(
+        "device model: {dm_log}\nxl list:\n{}\nxl dmesg (last lines, newest first):\n{}",
+        output(&["list"]),
+        tail.join("\n")
+    )
 }
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY` (Xen public/elfnote.h): the 32-bit PVH entry point.
