@@ -470,6 +470,7 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
     let Some(daemon) = daemon_named(TEST, "vsock") else {
         return;
     };
+    recorder();
     let Some(cpio) = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO") else {
         assert!(
             !in_box(),
@@ -549,26 +550,39 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
         },
     );
     // Host-initiated: the daemon's hybrid vsock protocol, then the messages.
-    let mut s = std::os::unix::net::UnixStream::connect(&uds).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
-    std::io::Write::write_all(&mut s, b"CONNECT 5000\n").unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while b[0] != b'\n' {
-        std::io::Read::read_exact(&mut s, &mut b).unwrap();
-        line.push(b[0]);
-    }
-    let line = String::from_utf8_lossy(&line).into_owned();
-    assert!(line.starts_with("OK "), "the daemon answered {line:?}");
-    let mut sent = 0u64;
-    for i in 0..COUNT {
-        let m = xen_box_testing::vsock::message(i);
-        std::io::Write::write_all(&mut s, &m).unwrap();
-        let mut back = vec![0u8; m.len()];
-        std::io::Read::read_exact(&mut s, &mut back).unwrap();
-        assert_eq!(back, m, "dom0's message {i} came back changed");
-        sent += m.len() as u64;
-    }
+    let host_side = || -> Result<(std::os::unix::net::UnixStream, u64), String> {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&uds)
+            .map_err(|e| format!("connect {}: {e}", uds.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(300))).ok();
+        s.write_all(b"CONNECT 5000\n").map_err(|e| format!("CONNECT: {e}"))?;
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while b[0] != b'\n' {
+            s.read_exact(&mut b)
+                .map_err(|e| format!("the daemon's answer to CONNECT ({line:?} so far): {e}"))?;
+            line.push(b[0]);
+        }
+        let line = String::from_utf8_lossy(&line).into_owned();
+        if !line.starts_with("OK ") {
+            return Err(format!("the daemon answered {line:?}"));
+        }
+        let mut sent = 0u64;
+        for i in 0..COUNT {
+            let m = xen_box_testing::vsock::message(i);
+            s.write_all(&m).map_err(|e| format!("write {i}: {e}"))?;
+            let mut back = vec![0u8; m.len()];
+            s.read_exact(&mut back).map_err(|e| format!("read {i}: {e}"))?;
+            if back != m {
+                return Err(format!("dom0's message {i} came back changed"));
+            }
+            sent += m.len() as u64;
+        }
+        Ok((s, sent))
+    };
+    let (s, sent) = host_side().unwrap_or_else(|e| {
+        panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name))
+    });
     wait_for(
         Duration::from_secs(600),
         || format!("the guest's end of the test; console:\n{}", console(&name)),

@@ -30,7 +30,7 @@ const DAEMON_CRATES: &[&str] = &["xen-vhost-frontend"];
 /// The daemons those tests use.
 const TEST_DAEMONS: &[&str] = &["rng", "vsock"];
 /// File name in dom0 of the cpio archive a domU appends to its initramfs for the vsock test:
-/// `bin/vsock-guest`, the AF_VSOCK end (`XEN_BOX_DOMU_VSOCK_CPIO`).
+/// `xen-box-test/vsock-guest`, the AF_VSOCK end (`XEN_BOX_DOMU_VSOCK_CPIO`).
 const VSOCK_CPIO: &str = "domu-vsock.cpio";
 /// File name in dom0 of the domU kernel with Xen grant DMA.
 const GRANT_KERNEL: &str = "domu-grant-kernel";
@@ -185,8 +185,9 @@ fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
     let cpio = guest.with_file_name(VSOCK_CPIO);
     let data = std::fs::read(&guest).context(|| format!("cannot read {}", guest.display()))?;
     let mut w = crate::cpio::CpioWriter::new(Vec::new());
-    w.dir("bin", 0o755)
-        .and_then(|()| w.file("bin/vsock-guest", 0o755, &data))
+    // A directory of its own: the initramfs it joins has its own /bin (a symlink, usr-merged).
+    w.dir("xen-box-test", 0o755)
+        .and_then(|()| w.file("xen-box-test/vsock-guest", 0o755, &data))
         .context(|| "cannot write the vsock cpio".into())?;
     let bytes = w
         .finish()

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! `vsock-guest`: the AF_VSOCK end of the bridge's vsock test, run inside a domU (the box puts
-//! it in the domU's initramfs; busybox has no vsock client).
+//! it in the domU's initramfs as /xen-box-test/vsock-guest; busybox has no vsock client).
 //!
 //! ```text
 //! vsock-guest connect PORT COUNT   # to the host (CID 2): COUNT messages, each echoed back

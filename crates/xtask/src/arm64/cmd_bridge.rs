@@ -74,7 +74,7 @@ run() { # NAME FRONTEND-COMMAND...
   xl unpause bench-$name
   log=/var/log/xen/console/guest-bench-$name.log
   i=0
-  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 900 ]; do sleep 1; i=$((i + 1)); done
+  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 300 ]; do sleep 1; i=$((i + 1)); done
   tr -d '\r' < $log | sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p"
   grep -aq "rngbench done" $log || echo "BRIDGE-BENCH FAIL: $name: no result"
   tr -d '\r' < $log | grep -a "XEN-BOX-DOMU" | sed "s/^/BRIDGE-BENCH $name console: /"
