@@ -555,7 +555,8 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
         let mut s = std::os::unix::net::UnixStream::connect(&uds)
             .map_err(|e| format!("connect {}: {e}", uds.display()))?;
         s.set_read_timeout(Some(Duration::from_secs(300))).ok();
-        s.write_all(b"CONNECT 5000\n").map_err(|e| format!("CONNECT: {e}"))?;
+        s.write_all(b"CONNECT 5000\n")
+            .map_err(|e| format!("CONNECT: {e}"))?;
         let mut line = Vec::new();
         let mut b = [0u8; 1];
         while b[0] != b'\n' {
@@ -572,7 +573,8 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
             let m = xen_box_testing::vsock::message(i);
             s.write_all(&m).map_err(|e| format!("write {i}: {e}"))?;
             let mut back = vec![0u8; m.len()];
-            s.read_exact(&mut back).map_err(|e| format!("read {i}: {e}"))?;
+            s.read_exact(&mut back)
+                .map_err(|e| format!("read {i}: {e}"))?;
             if back != m {
                 return Err(format!("dom0's message {i} came back changed"));
             }
@@ -580,9 +582,8 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
         }
         Ok((s, sent))
     };
-    let (s, sent) = host_side().unwrap_or_else(|e| {
-        panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name))
-    });
+    let (s, sent) = host_side()
+        .unwrap_or_else(|e| panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name)));
     wait_for(
         Duration::from_secs(600),
         || format!("the guest's end of the test; console:\n{}", console(&name)),
