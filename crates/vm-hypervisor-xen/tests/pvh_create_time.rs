@@ -20,6 +20,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 #[test]
+#[ignore = "benchmark (20 domain creations, minutes): cargo xtask xen-box test --stack S -p vm-hypervisor-xen -- --ignored"]
 fn creation_time_ours_against_xl_create() {
     let Some((kernel, ramdisk)) =
         xen_box_testing::domu_env_with_ramdisk("pvh_create_time::creation_time")

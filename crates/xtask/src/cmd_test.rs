@@ -122,7 +122,7 @@ fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
 /// between markers carrying the run's nonce. A binary's scratch dir goes when
 /// it is done: dom0's files live in its RAM, and the domU kernels and ramdisks
 /// tests leave there would otherwise add up (an aarch64 dom0 ran out of space).
-fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64) -> String {
+fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64, args: &[String]) -> String {
     let mut s =
         String::from("#!/bin/sh\nN=$(cat /xen-box/nonce)\nfails=0\nexport RUST_BACKTRACE=1\n");
     for (name, _) in daemons {
@@ -157,7 +157,11 @@ fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64) -> String 
              cd / && rm -rf /tmp/xen-box-test/{n}\n",
             n = b.name,
             run = timed(
-                &format!("/xen-box/files/{} --test-threads=1", b.name),
+                &format!(
+                    "/xen-box/files/{} --test-threads=1{}",
+                    b.name,
+                    args.iter().map(|a| format!(" '{a}'")).collect::<String>()
+                ),
                 secs,
                 &b.name
             ),
@@ -302,7 +306,7 @@ pub fn test(o: &Opts) -> Result<i32> {
                 .map(|b| (b.name.clone(), b.path.clone()))
                 .chain(daemons.iter().cloned())
                 .collect(),
-            script: script(&bins, &daemons, secs),
+            script: script(&bins, &daemons, secs, &o.rest),
             timeout: Duration::from_secs(secs * bins.len() as u64),
             step: Duration::from_secs(secs),
             echo: true,

@@ -48,7 +48,7 @@ commands:
         boot the box and run a host file (binary or script) as root in dom0;
         exit status = the program's (124: timed out, 125: no exit marker,
         i.e. dom0/Xen crashed, 126: box did not power off)
-  xen-box test --stack S [-p CRATE]... [--timeout SECS]
+  xen-box test --stack S [-p CRATE]... [--timeout SECS] [-- TEST ARGS]
         build the integration tests (tests/*.rs) of the Xen crates (default:
         xen-bindings, xen-foreignmem, xen-ioreq, xen-vhost-frontend, those that
         have any; on aarch64 the vhost-device daemons their tests use are built
