@@ -74,11 +74,12 @@ run() { # NAME FRONTEND-COMMAND...
   xl unpause bench-$name
   log=/var/log/xen/console/guest-bench-$name.log
   i=0
-  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 300 ]; do sleep 1; i=$((i + 1)); done
+  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 300 ] && kill -0 $fe 2>/dev/null; do sleep 1; i=$((i + 1)); done
+  kill -0 $fe 2>/dev/null || echo "BRIDGE-BENCH FAIL: $name: the frontend exited"
   tr -d '\r' < $log | sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p"
   grep -aq "rngbench done" $log || echo "BRIDGE-BENCH FAIL: $name: no result"
   tr -d '\r' < $log | grep -a "XEN-BOX-DOMU" | sed "s/^/BRIDGE-BENCH $name console: /"
-  tail -n 30 /tmp/fe-$name.log | sed "s/^/BRIDGE-BENCH $name log: /"
+  grep -av "^ *[0-9]*: \|^ *at " /tmp/fe-$name.log | head -n 40 | sed "s/^/BRIDGE-BENCH $name log: /"
   echo "BRIDGE-BENCH frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
   xl destroy bench-$name
   kill $fe $d; wait $fe $d 2>/dev/null
