@@ -1105,28 +1105,38 @@ impl<S: Sys> IoreqServer<S> {
     /// Serves the slot of `vcpu` if it holds a request: takes it, dispatches it, completes it
     /// and notifies Xen. Returns whether there was one.
     pub fn serve_vcpu<B: DeviceBus>(&self, vcpu: usize, dispatcher: &mut Dispatcher<B>) -> bool {
+        self.serve_vcpu_counted(vcpu, dispatcher) > 0
+    }
+
+    /// [`IoreqServer::serve_vcpu`], returning the requests served: the slot's and the posted
+    /// writes that went before it.
+    fn serve_vcpu_counted<B: DeviceBus>(
+        &self,
+        vcpu: usize,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
         let Some(slot) = self.ioreq_page().slot(vcpu) else {
-            return false;
+            return 0;
         };
         self.serve_slot(slot, vcpu, self.local_ports.get(vcpu).copied(), dispatcher)
     }
 
     /// Serves the doorbell server's slot of `vcpu` if it holds a request this process may
-    /// take (see the `doorbell` module); returns whether it served one (or, after taking the
-    /// registrations back from the kernel, any).
+    /// take (see the `doorbell` module); returns the requests served (after taking the
+    /// registrations back from the kernel, in any slot).
     fn serve_doorbell<B: DeviceBus>(
         &self,
         db: &DoorbellServer<S>,
         vcpu: usize,
         dispatcher: &mut Dispatcher<B>,
-    ) -> bool {
+    ) -> usize {
         if db.kernel_owned() {
             let guard = db.user_take();
             match db.owner(vcpu) {
-                Owner::Empty | Owner::Kernel => return false,
+                Owner::Empty | Owner::Kernel => return 0,
                 Owner::Untouched => {
                     let Some(slot) = db.page.slot(vcpu) else {
-                        return false;
+                        return 0;
                     };
                     let served = self.serve_slot(slot, vcpu, db.port(vcpu), dispatcher);
                     drop(guard);
@@ -1137,18 +1147,18 @@ impl<S: Sys> IoreqServer<S> {
                     self.give_back_doorbells(db);
                     // A doorbell write another loop left to the kernel may have missed the
                     // handler, now gone: look at every slot.
-                    let mut any = false;
+                    let mut served = 0;
                     for v in 0..self.vcpus {
                         if let Some(slot) = db.page.slot(v) {
-                            any |= self.serve_slot(slot, v, db.port(v), dispatcher);
+                            served += self.serve_slot(slot, v, db.port(v), dispatcher);
                         }
                     }
-                    return any;
+                    return served;
                 }
             }
         }
         let Some(slot) = db.page.slot(vcpu) else {
-            return false;
+            return 0;
         };
         self.serve_slot(slot, vcpu, db.port(vcpu), dispatcher)
     }
@@ -1189,9 +1199,9 @@ impl<S: Sys> IoreqServer<S> {
         vcpu: usize,
         port: Option<Port>,
         dispatcher: &mut Dispatcher<B>,
-    ) -> bool {
+    ) -> usize {
         let Some(taken) = slot.take() else {
-            return false;
+            return 0;
         };
         let raw = taken.raw;
         // From here the request is answered whatever happens, a panicking device included.
@@ -1201,6 +1211,19 @@ impl<S: Sys> IoreqServer<S> {
             port,
             taken: Some(taken),
         };
+        let mut posted = 0;
+        if let Some(ring) = &self.bufring {
+            // Posted writes the vCPU made before this request are in the ring by now (Xen
+            // fills the ring before it publishes a request): they take effect first, as the
+            // guest ordered them (a VGA write, then a port read that depends on it). Only
+            // those present now: later ones cannot precede it. With several loops, one that
+            // is draining already keeps them; this call then does not wait for it.
+            let pending = ring.pending_slots().unwrap_or(0) as usize;
+            if pending > 0 {
+                posted =
+                    self.serve_buffered_at_most(dispatcher, pending.min(Self::BUFFERED_PER_CALL));
+            }
+        }
         let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
             && Request::decode(&raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
         let data = if doorbell {
@@ -1209,7 +1232,7 @@ impl<S: Sys> IoreqServer<S> {
             dispatcher.handle_raw(vcpu, &raw)
         };
         answer.send(data);
-        true
+        1 + posted
     }
 
     /// Tells `vcpu`'s `port` that its slot holds an answer.
@@ -1238,6 +1261,15 @@ impl<S: Sys> IoreqServer<S> {
     /// the drainer looks at the ring again before it stops (or, at the bound, records the
     /// backlog), so nothing published before the call is left behind unaccounted for.
     pub fn serve_buffered<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
+        self.serve_buffered_at_most(dispatcher, Self::BUFFERED_PER_CALL)
+    }
+
+    /// [`IoreqServer::serve_buffered`], serving at most `limit` entries.
+    fn serve_buffered_at_most<B: DeviceBus>(
+        &self,
+        dispatcher: &mut Dispatcher<B>,
+        limit: usize,
+    ) -> usize {
         let Some(ring) = &self.bufring else {
             return 0;
         };
@@ -1250,7 +1282,7 @@ impl<S: Sys> IoreqServer<S> {
         let mut n = 0;
         loop {
             let calls = self.buf_drains.load(Ordering::Acquire);
-            let (served, left) = self.drain_buffered(ring, dispatcher, Self::BUFFERED_PER_CALL - n);
+            let (served, left) = self.drain_buffered(ring, dispatcher, limit - n);
             n += served;
             if left {
                 // The backlog first, then the count: a call that counted itself in before
@@ -1326,11 +1358,11 @@ impl<S: Sys> IoreqServer<S> {
     pub fn serve_all<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
         let mut n = self.serve_buffered(dispatcher);
         for vcpu in 0..self.vcpus {
-            n += usize::from(self.serve_vcpu(vcpu, dispatcher));
+            n += self.serve_vcpu_counted(vcpu, dispatcher);
         }
         if let Some(db) = self.doorbells.get() {
             for vcpu in 0..self.vcpus {
-                n += usize::from(self.serve_doorbell(db, vcpu, dispatcher));
+                n += self.serve_doorbell(db, vcpu, dispatcher);
             }
         }
         n
@@ -1342,13 +1374,11 @@ impl<S: Sys> IoreqServer<S> {
             return self.serve_buffered(dispatcher);
         }
         if let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) {
-            return usize::from(self.serve_vcpu(vcpu, dispatcher));
+            return self.serve_vcpu_counted(vcpu, dispatcher);
         }
         let db = self.doorbells.get();
         match db.and_then(|db| db.vcpu_of(port)) {
-            Some(vcpu) => {
-                usize::from(self.serve_doorbell(db.expect("found in it"), vcpu, dispatcher))
-            }
+            Some(vcpu) => self.serve_doorbell(db.expect("found in it"), vcpu, dispatcher),
             None => {
                 log::warn!("domain {}: event on unknown port {port}", self.domid);
                 0
