@@ -136,3 +136,66 @@ impl log::Log for Stderr {
     }
     fn flush(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn devices_in_order_and_a_domain() {
+        let c = parse(&args(&[
+            "--domid",
+            "7",
+            "--device",
+            "rng:/run/rng.sock0",
+            "--device",
+            "vsock:/run/v.sock",
+        ]))
+        .unwrap();
+        assert_eq!(c.domid, Some(7));
+        assert_eq!(c.backend_domid, 0);
+        let got: Vec<(DeviceType, PathBuf)> = c
+            .backends
+            .iter()
+            .map(|b| (b.device_type, b.socket.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (DeviceType::Rng, PathBuf::from("/run/rng.sock0")),
+                (DeviceType::Vsock, PathBuf::from("/run/v.sock")),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_type_name_is_known() {
+        for name in [
+            "net", "block", "console", "rng", "scsi", "fs", "vsock", "sound", "i2c", "gpio",
+        ] {
+            assert!(device_type(name).is_some(), "{name}");
+        }
+        assert!(device_type("balloon").is_none());
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        for bad in [
+            &["--device"][..],
+            &["--device", "rng"],
+            &["--device", "nosuch:/s"],
+            &["--domid", "x", "--device", "rng:/s"],
+            &["--domid"],
+            &["--what"],
+            &[],
+        ] {
+            let e = parse(&args(bad)).unwrap_err();
+            assert!(!e.is_empty(), "{bad:?}");
+        }
+        assert_eq!(parse(&args(&["--help"])).unwrap_err(), "");
+    }
+}
