@@ -9,7 +9,7 @@
 //! vsock-guest serve PORT COUNT     # accept one host connection and echo COUNT messages
 //! ```
 //!
-//! Message `i` has [`message_len`]`(i)` bytes of [`message_byte`]`(i, k)`; each side checks every
+//! Message `i` is `xen_box_testing::vsock::message(i)` (1 to 6000 bytes); each side checks every
 //! byte it reads back. Prints `XEN-BOX-VSOCK: <mode> ok <count> messages <bytes> bytes` or
 //! `XEN-BOX-VSOCK: <mode> FAIL <why>` on stdout.
 
