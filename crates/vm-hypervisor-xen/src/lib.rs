@@ -24,7 +24,9 @@
 
 #![deny(missing_docs)]
 
+#[cfg(target_arch = "x86_64")]
 pub mod builder;
+#[cfg(target_arch = "x86_64")]
 pub mod console;
 mod error;
 
