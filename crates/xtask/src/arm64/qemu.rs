@@ -22,7 +22,7 @@ const KERNEL_ADDR: &str = "0x49000000";
 const INITRD_ADDR: &str = "0x4d000000";
 
 /// Xen's command line.
-pub const XEN_CMDLINE: &str = "console=dtuart dtuart=/pl011@9000000 dom0_mem=1024M \
+pub const XEN_CMDLINE: &str = "console=dtuart dtuart=/pl011@9000000 dom0_mem=1536M \
                                dom0_max_vcpus=1 bootscrub=0 loglvl=all guest_loglvl=all";
 /// dom0's command line (`panic=-1`: a dom0 panic reboots, and QEMU, started
 /// with `-no-reboot`, exits: the harness sees no exit marker). [`command`]
@@ -41,7 +41,7 @@ pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
     let mut cmd = crate::host_qemu::command(crate::host_qemu::Emulator::Aarch64)?;
     cmd.args(["-machine", "virt,virtualization=on,gic-version=3"])
         .args(["-accel", "tcg,thread=multi", "-cpu", "cortex-a57"])
-        .args(["-smp", "2", "-m", "2048"])
+        .args(["-smp", "2", "-m", "3072"])
         .args(["-display", "none", "-monitor", "none", "-net", "none"])
         .arg("-no-reboot")
         .arg("-serial")
