@@ -963,6 +963,26 @@ mod tests {
         assert_eq!(u64_at(addr, 24), 0x7f00_0000_2000, "available ring");
     }
 
+    /// Acknowledges `features`, sets queue 0 up with its areas at `base` + 0x1000, 0x2000 and
+    /// 0x3000, and returns every message the daemon got: the set-up ends with a GET_FEATURES
+    /// round trip, so every earlier message has reached `rx`.
+    fn set_up_queue(
+        relay: &mut VhostUserRelay,
+        rx: &std::sync::mpsc::Receiver<(u32, Vec<u8>)>,
+        features: u64,
+        base: u64,
+    ) -> Vec<(u32, Vec<u8>)> {
+        relay.set_features(features).unwrap();
+        let q = QueueConfig {
+            size: 16,
+            desc: base | 0x1000,
+            driver: base | 0x2000,
+            device: base | 0x3000,
+        };
+        relay.activate_queue(0, q).unwrap();
+        rx.try_iter().collect()
+    }
+
     fn xen_memory() -> SharedMemory {
         SharedMemory::new(vec![SharedRegion {
             guest_addr: 0x4000_0000,
@@ -980,16 +1000,7 @@ mod tests {
         let xen_mmap = VhostUserProtocolFeatures::XEN_MMAP.bits();
         let rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, xen_mmap);
         let mut relay = VhostUserRelay::connect(config(&socket), xen_memory()).unwrap();
-        relay.set_features(1 << 32).unwrap();
-        let q = QueueConfig {
-            size: 16,
-            desc: 0x4000_1000,
-            driver: 0x4000_2000,
-            device: 0x4000_3000,
-        };
-        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
-        relay.activate_queue(0, q).unwrap();
-        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let msgs = set_up_queue(&mut relay, &rx, 1 << 32, 0x4000_0000);
         let reqs: Vec<u32> = msgs.iter().map(|m| m.0).collect();
         assert_eq!(&reqs[..5], [3, 1, 15, 16, 5]);
         let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
@@ -1028,16 +1039,7 @@ mod tests {
         let mut relay = VhostUserRelay::connect(config(&socket), memory).unwrap();
         let offered = relay.device_features().unwrap();
         assert_eq!(offered, 1 << 32 | VIRTIO_F_ACCESS_PLATFORM);
-        relay.set_features(offered).unwrap();
-        let q = QueueConfig {
-            size: 16,
-            desc: 1 << 63 | 0x1000,
-            driver: 1 << 63 | 0x2000,
-            device: 1 << 63 | 0x3000,
-        };
-        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
-        relay.activate_queue(0, q).unwrap();
-        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let msgs = set_up_queue(&mut relay, &rx, offered, 1 << 63);
         let set = &msgs.iter().find(|m| m.0 == 2).unwrap().1;
         assert_eq!(
             u64::from_le_bytes(set[..8].try_into().unwrap()),
@@ -1078,16 +1080,7 @@ mod tests {
         let xen_mmap = VhostUserProtocolFeatures::XEN_MMAP.bits();
         let rx = speaking_daemon_with(&socket, 1 << 32 | 1 << 30, xen_mmap);
         let mut relay = VhostUserRelay::connect(config(&socket), memory()).unwrap();
-        relay.set_features(1 << 32).unwrap();
-        let q = QueueConfig {
-            size: 16,
-            desc: 0x1000,
-            driver: 0x2000,
-            device: 0x3000,
-        };
-        // Ends with a GET_FEATURES round trip: every earlier message has reached `rx`.
-        relay.activate_queue(0, q).unwrap();
-        let msgs: Vec<(u32, Vec<u8>)> = rx.try_iter().collect();
+        let msgs = set_up_queue(&mut relay, &rx, 1 << 32, 0);
         let set = msgs.iter().find(|m| m.0 == 16).unwrap();
         assert_eq!(
             set.1,
