@@ -14,6 +14,8 @@
 
 pub mod vsock;
 
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,6 +98,47 @@ pub fn pvh_type_line() -> &'static str {
     } else {
         "type = \"pvh\"\n"
     }
+}
+
+/// The process's log (`log` crate, Info and above), kept for a test to count lines in and
+/// printed as it comes, past the test harness's capture, so the box's report shows it.
+#[derive(Debug)]
+pub struct LogRecorder(Mutex<Vec<String>>);
+
+impl LogRecorder {
+    /// Every line logged so far, in order.
+    pub fn lines(&self) -> MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl log::Log for LogRecorder {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let line = format!("{} {}: {}", r.level(), r.target(), r.args());
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr().lock(),
+                format_args!("log: {line}\n"),
+            );
+            self.lines().push(line);
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// The process's [`LogRecorder`], installed as the logger on first use.
+pub fn log_recorder() -> &'static LogRecorder {
+    static R: OnceLock<&'static LogRecorder> = OnceLock::new();
+    R.get_or_init(|| {
+        let r: &'static LogRecorder = Box::leak(Box::new(LogRecorder(Mutex::new(Vec::new()))));
+        if log::set_logger(r).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+        r
+    })
 }
 
 /// What this process holds that a leak would grow: descriptors, privcmd mappings, and (from

@@ -15,7 +15,7 @@ use common::{run, DomU, DOMU_LOCK};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
@@ -213,35 +213,6 @@ fn arm_domu_linux_probes_a_virtio_mmio_device_we_serve() {
 // A complete virtio-mmio entropy device: examples/virtio_rng/device.rs
 // -------------------------------------------------------------------------------------------
 
-/// Records the crate's log messages (and prints them) so the test can count the fallback
-/// notice.
-struct Recorder(Mutex<Vec<String>>);
-
-impl log::Log for Recorder {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Info
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let line = format!("{} {}: {}", r.level(), r.target(), r.args());
-            report!("log: {line}");
-            self.0.lock().unwrap().push(line);
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn recorder() -> &'static Recorder {
-    static R: OnceLock<&'static Recorder> = OnceLock::new();
-    R.get_or_init(|| {
-        let r: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
-        if log::set_logger(r).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-        r
-    })
-}
-
 /// The reads the guest printed: `XEN-BOX-DOMU: hwrng I HEX`.
 fn hwrng_reads(console: &str) -> Vec<Vec<u8>> {
     console
@@ -274,7 +245,7 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     let kernel = std::env::var("XEN_BOX_DOM0_KERNEL").unwrap_or_default();
     let eventfd_kernel = kernel == "eventfd";
     eprintln!("{TEST}: dom0 kernel {kernel:?}");
-    let logs = recorder();
+    let logs = xen_box_testing::log_recorder();
     let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let domu = create_virtio_domu("rng", "rng");
 
@@ -292,11 +263,11 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
         .map_range(IoRange::mmio(BASE, SIZE).unwrap())
         .unwrap();
     server.enable().unwrap();
-    let logged_before = logs.0.lock().unwrap().len();
+    let logged_before = logs.lines().len();
     let irq_path = server.add_irqfd(irq.clone(), Interrupt::Line(SPI)).unwrap();
     let dispatcher = Dispatcher::new(&bus).with_guest_ram(mem.guest_ram());
     let notify_path = server.add_ioeventfd(BASE, 4, 0, kick.clone()).unwrap();
-    let notices: Vec<String> = logs.0.lock().unwrap()[logged_before..]
+    let notices: Vec<String> = logs.lines()[logged_before..]
         .iter()
         .filter(|l| l.contains("unavailable"))
         .cloned()

@@ -31,34 +31,6 @@ macro_rules! report {
     }};
 }
 
-/// The log lines of the service, printed and kept.
-struct Recorder(Mutex<Vec<String>>);
-
-impl log::Log for Recorder {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Info
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let line = format!("{} {}: {}", r.level(), r.target(), r.args());
-            report!("log: {line}");
-            self.0.lock().unwrap().push(line);
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn recorder() -> &'static Recorder {
-    static R: std::sync::OnceLock<&'static Recorder> = std::sync::OnceLock::new();
-    R.get_or_init(|| {
-        let r: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
-        if log::set_logger(r).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-        r
-    })
-}
-
 /// The daemon's binary, or `None` after a loud skip.
 fn daemon(test: &str) -> Option<PathBuf> {
     daemon_named(test, "rng")
@@ -272,9 +244,9 @@ fn arm_domu_reads_entropy_in_grant_mode() {
 
 /// The bridge test; with `grant_kernel`, in grant mode with that domU kernel.
 fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
-    let logs = recorder();
+    let logs = xen_box_testing::log_recorder();
     // The recorder is the process's: this test's lines are those from here on.
-    let logged_before = logs.0.lock().unwrap().len();
+    let logged_before = logs.lines().len();
     let dir = std::env::current_dir().unwrap().join("bridge");
     std::fs::create_dir_all(&dir).unwrap();
     let source = source_bytes(1 << 20);
@@ -446,7 +418,7 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     drop(xs);
     let after = held();
     report!("{test}: COUNTS held before {before:?}, after {after:?}");
-    let served: Vec<String> = logs.0.lock().unwrap()[logged_before..]
+    let served: Vec<String> = logs.lines()[logged_before..]
         .iter()
         .filter(|l| l.contains("served; kicks"))
         .cloned()
@@ -470,7 +442,7 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
     let Some(daemon) = daemon_named(TEST, "vsock") else {
         return;
     };
-    recorder();
+    xen_box_testing::log_recorder();
     let Some(cpio) = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO") else {
         assert!(
             !in_box(),
