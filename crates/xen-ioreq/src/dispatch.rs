@@ -11,6 +11,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use vm_device_bus::{BusError, DeviceBus, DeviceError, IoRequest, IoSpace};
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
@@ -178,6 +179,9 @@ pub struct DispatchStats {
     pub ioeventfd_hits: u64,
     /// Invalidate requests.
     pub invalidations: u64,
+    /// Failed requests the log's rate limit kept out of the log
+    /// ([`Dispatcher::set_failure_log_limit`]).
+    pub errors_not_logged: u64,
 }
 
 /// A virtio-mmio queue notification: `size`-byte writes of queue index `vq` to the
@@ -265,9 +269,65 @@ impl UserIoeventfds {
     }
 }
 
+/// Failed requests one dispatcher logs per second by default: a guest that loops on a bad
+/// access must not flood dom0's log. The rest are counted ([`DispatchStats::errors_not_logged`])
+/// and summarised in one line with the next failure that is logged.
+pub const FAILURES_LOGGED_PER_SECOND: u32 = 10;
+
+/// Rate limit of the failure log: at most `per_second` lines in any one-second window.
+#[derive(Debug)]
+struct FailureLog {
+    per_second: u32,
+    window: Option<Instant>,
+    logged: u32,
+    /// Failures not logged since the last summary line.
+    suppressed: u64,
+}
+
+impl Default for FailureLog {
+    fn default() -> Self {
+        Self {
+            per_second: FAILURES_LOGGED_PER_SECOND,
+            window: None,
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+}
+
+impl FailureLog {
+    /// Whether one more failure (at `now`) may be logged. When a new window opens after
+    /// failures were held back, their number is logged first.
+    fn admit(&mut self, now: Instant) -> bool {
+        let open = self
+            .window
+            .is_some_and(|start| now.duration_since(start) < Duration::from_secs(1));
+        if !open {
+            if self.suppressed > 0 {
+                log::error!(
+                    "{} more failed requests were not logged (at most {} a second)",
+                    self.suppressed,
+                    self.per_second
+                );
+                self.suppressed = 0;
+            }
+            self.window = Some(now);
+            self.logged = 0;
+        }
+        if self.logged < self.per_second {
+            self.logged += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+}
+
 /// Carries out requests on a [`DeviceBus`].
 pub struct Dispatcher<B> {
     bus: B,
+    failures: FailureLog,
     ram: Box<dyn GuestRam>,
     pci: Option<Arc<dyn PciConfigHandler>>,
     time_offset: Option<Box<dyn Fn(i64) + Send + Sync>>,
@@ -290,6 +350,7 @@ impl<B: DeviceBus> Dispatcher<B> {
     pub fn new(bus: B) -> Self {
         Self {
             bus,
+            failures: FailureLog::default(),
             ram: Box::new(NoGuestRam),
             pci: None,
             time_offset: None,
@@ -356,13 +417,15 @@ impl<B: DeviceBus> Dispatcher<B> {
             Err(e) => {
                 self.stats.completed += 1;
                 self.stats.errors += 1;
-                log::error!(
-                    "vCPU {vcpu}: bad ioreq (type {}, addr {:#x}, size {}, count {}): {e}",
-                    raw.type_,
-                    raw.addr,
-                    raw.size,
-                    raw.count
-                );
+                if self.may_log_failure() {
+                    log::error!(
+                        "vCPU {vcpu}: bad ioreq (type {}, addr {:#x}, size {}, count {}): {e}",
+                        raw.type_,
+                        raw.addr,
+                        raw.size,
+                        raw.count
+                    );
+                }
                 // Whatever the guest reads from a broken request: all ones, like a floating bus.
                 (raw.is_read() && !raw.data_is_ptr()).then_some(u64::MAX)
             }
@@ -402,17 +465,39 @@ impl<B: DeviceBus> Dispatcher<B> {
             Ok(()) => Some(read.then_some(req.data & mask)),
             Err(e) => {
                 self.stats.errors += 1;
-                log_single_failure(vcpu, raw, e);
+                if self.may_log_failure() {
+                    log_single_failure(vcpu, raw, e);
+                }
                 Some(read.then_some(mask))
             }
         }
     }
 
-    /// Carries out `req`, logging a failure; returns the data to complete it with.
+    /// Whether a failure may be logged now (see [`Dispatcher::set_failure_log_limit`]); one
+    /// that may not is counted in [`DispatchStats::errors_not_logged`].
+    pub(crate) fn may_log_failure(&mut self) -> bool {
+        let admitted = self.failures.admit(Instant::now());
+        self.stats.errors_not_logged += u64::from(!admitted);
+        admitted
+    }
+
+    /// Logs at most `per_second` failed requests in any one second (default
+    /// [`FAILURES_LOGGED_PER_SECOND`]; `u32::MAX` logs every one). A guest decides how many
+    /// of its requests fail, so an unlimited log lets it fill dom0's disk and slow the
+    /// serving thread; the ones held back are counted in [`DispatchStats::errors_not_logged`]
+    /// and their number is logged when the next second's first failure is.
+    pub fn set_failure_log_limit(&mut self, per_second: u32) {
+        self.failures.per_second = per_second;
+    }
+
+    /// Carries out `req`, logging a failure (rate-limited: [`Dispatcher::set_failure_log_limit`]);
+    /// returns the data to complete it with.
     pub fn handle_logged(&mut self, vcpu: usize, req: &Request) -> Option<u64> {
         let (data, res) = self.handle(req);
         if let Err(e) = res {
-            log::error!("vCPU {vcpu}: {req:?}: {e}");
+            if self.may_log_failure() {
+                log::error!("vCPU {vcpu}: {req:?}: {e}");
+            }
         }
         data
     }
@@ -603,6 +688,40 @@ fn log_single_failure(vcpu: usize, raw: &Ioreq, e: BusError) {
     match Request::decode(raw) {
         Ok(req) => log::error!("vCPU {vcpu}: {req:?}: {e}"),
         Err(_) => log::error!("vCPU {vcpu}: {raw:?}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod failure_log_tests {
+    use super::*;
+
+    #[test]
+    fn at_most_ten_failures_a_second_are_logged() {
+        let mut f = FailureLog::default();
+        let t0 = Instant::now();
+        let admitted = (0..100).filter(|_| f.admit(t0)).count();
+        assert_eq!(admitted, FAILURES_LOGGED_PER_SECOND as usize);
+        assert_eq!(f.suppressed, 90);
+        // A new second: the count of those not logged is said, and logging resumes.
+        assert!(f.admit(t0 + Duration::from_millis(1500)));
+        assert_eq!(f.suppressed, 0);
+        assert!(f.admit(t0 + Duration::from_millis(1600)));
+    }
+
+    #[test]
+    fn the_limit_can_be_raised_or_closed() {
+        let t0 = Instant::now();
+        let mut all = FailureLog {
+            per_second: u32::MAX,
+            ..FailureLog::default()
+        };
+        assert!((0..10_000).all(|_| all.admit(t0)));
+        let mut none = FailureLog {
+            per_second: 0,
+            ..FailureLog::default()
+        };
+        assert!(!(0..5).any(|_| none.admit(t0)));
+        assert_eq!(none.suppressed, 5);
     }
 }
 

@@ -1338,7 +1338,9 @@ impl<S: Sys> IoreqServer<S> {
                         Ok(req) if self.ring_user_ioeventfd(&req, dispatcher) => {}
                         Ok(req) => {
                             if let (_, Err(e)) = dispatcher.handle(&req) {
-                                log::error!("domain {}: buffered {req:?}: {e}", self.domid);
+                                if dispatcher.may_log_failure() {
+                                    log::error!("domain {}: buffered {req:?}: {e}", self.domid);
+                                }
                             }
                         }
                         Err(e) => log::error!("domain {}: buffered ioreq: {e}", self.domid),

@@ -490,7 +490,10 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
     .unwrap();
     let inv = cache.clone();
     let ram = GuestMemoryRam::new(cache).on_invalidate(move || inv.invalidate());
-    let dispatcher = Dispatcher::new(&bus).with_guest_ram(ram);
+    let mut dispatcher = Dispatcher::new(&bus).with_guest_ram(ram);
+    // Every refusal logged: the test checks that each refusing step is in the log. (The
+    // default rate limit, ten lines a second, is the unit tests' to check.)
+    dispatcher.set_failure_log_limit(u32::MAX);
     let mut ev = EventLoop::new(&server, dispatcher).unwrap();
     *ports.stop.lock().unwrap() = Some(ev.stopper());
 
