@@ -17,9 +17,28 @@ pub fn message(i: u32) -> Vec<u8> {
         .collect()
 }
 
+/// The nearest-rank `percent` percentile of `sorted` (ascending, not empty): the smallest
+/// value that at least `percent` % of the values do not exceed.
+pub fn percentile(sorted: &[u64], percent: u32) -> u64 {
+    let n = sorted.len();
+    let rank = (n * percent as usize).div_ceil(100).clamp(1, n);
+    sorted[rank - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=1000).collect();
+        assert_eq!(percentile(&v, 50), 500);
+        assert_eq!(percentile(&v, 99), 990);
+        assert_eq!(percentile(&v, 100), 1000);
+        assert_eq!(percentile(&[7], 50), 7);
+        assert_eq!(percentile(&[1, 2, 3], 99), 3);
+        assert_eq!(percentile(&[1, 2, 3], 0), 1);
+    }
 
     #[test]
     fn messages_differ_and_span_sizes() {

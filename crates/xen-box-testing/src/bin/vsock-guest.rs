@@ -7,16 +7,25 @@
 //! ```text
 //! vsock-guest connect PORT COUNT   # to the host (CID 2): COUNT messages, each echoed back
 //! vsock-guest serve PORT COUNT     # accept one host connection and echo COUNT messages
+//! vsock-guest rtt PORT COUNT SIZE  # to the host: COUNT/10 untimed, then COUNT timed round trips
+//! vsock-guest unix-echo PATH       # in dom0: echo one connection on UNIX socket PATH until EOF
 //! ```
 //!
 //! Message `i` is `xen_box_testing::vsock::message(i)` (1 to 6000 bytes); each side checks every
 //! byte it reads back. Prints `XEN-BOX-VSOCK: <mode> ok <count> messages <bytes> bytes` or
 //! `XEN-BOX-VSOCK: <mode> FAIL <why>` on stdout.
+//!
+//! `rtt` is the bridge benchmark's latency probe: one SIZE-byte message at a time, each read
+//! back whole and checked before the next is sent, so each round trip crosses the device both
+//! ways with nothing else queued. It prints `XEN-BOX-VSOCK: rtt ok count=N size=S
+//! median_us=.. p99_us=.. min_us=.. max_us=..` (nearest-rank percentiles). `unix-echo` is its
+//! dom0 peer: the daemon's hybrid vsock connects a guest's connection to port P to the UNIX
+//! socket `<uds-path>_P`.
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use xen_box_testing::vsock::{message, message_len};
+use xen_box_testing::vsock::{message, message_len, percentile};
 
 fn vsock_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; the result is checked before use.
@@ -119,8 +128,98 @@ fn echo(s: &mut std::fs::File, count: u32) -> Result<u64, String> {
     Ok(total)
 }
 
+/// Times `count` round trips of `size` bytes after `count / 10` untimed ones (the first trips
+/// fault in the daemon's and frontend's paths); returns the summary line's fields.
+fn rtt(s: &mut std::fs::File, count: u32, size: usize) -> Result<String, String> {
+    if count == 0 || size == 0 {
+        return Err("COUNT and SIZE must be at least 1".into());
+    }
+    let mut back = vec![0u8; size];
+    let mut times = Vec::with_capacity(count as usize);
+    for i in 0..count / 10 + count {
+        let m: Vec<u8> = (0..size).map(|k| (i as usize + k) as u8).collect();
+        let t0 = std::time::Instant::now();
+        s.write_all(&m).map_err(|e| format!("write {i}: {e}"))?;
+        s.read_exact(&mut back)
+            .map_err(|e| format!("read {i}: {e}"))?;
+        let ns = t0.elapsed().as_nanos() as u64;
+        if back != m {
+            return Err(format!("round trip {i} came back changed"));
+        }
+        if i >= count / 10 {
+            times.push(ns);
+        }
+    }
+    times.sort_unstable();
+    let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
+    Ok(format!(
+        "count={count} size={size} median_us={} p99_us={} min_us={} max_us={}",
+        us(percentile(&times, 50)),
+        us(percentile(&times, 99)),
+        us(times[0]),
+        us(times[times.len() - 1]),
+    ))
+}
+
+/// Accepts one connection on UNIX socket `path` and echoes what arrives until EOF.
+fn unix_echo(path: &str) -> Result<u64, String> {
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).map_err(|e| format!("bind {path}: {e}"))?;
+    println!("XEN-BOX-VSOCK: unix-echo listening on {path}");
+    let (mut s, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let mut buf = vec![0u8; 65536];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        s.write_all(&buf[..n]).map_err(|e| format!("write: {e}"))?;
+        total += n as u64;
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("rtt") => {
+            let (Some(port), Some(count), Some(size)) = (
+                args.get(2).and_then(|p| p.parse::<u32>().ok()),
+                args.get(3).and_then(|c| c.parse::<u32>().ok()),
+                args.get(4).and_then(|c| c.parse::<usize>().ok()),
+            ) else {
+                eprintln!("usage: vsock-guest rtt PORT COUNT SIZE");
+                std::process::exit(2);
+            };
+            let result = connect(port)
+                .map_err(|e| format!("connect to port {port}: {e}"))
+                .and_then(|mut s| rtt(&mut s, count, size));
+            finish("rtt", result);
+        }
+        Some("unix-echo") => {
+            let Some(path) = args.get(2) else {
+                eprintln!("usage: vsock-guest unix-echo PATH");
+                std::process::exit(2);
+            };
+            finish("unix-echo", unix_echo(path).map(|n| format!("{n} bytes")));
+        }
+        _ => messages(&args),
+    }
+}
+
+/// Prints the result line and exits 1 on failure.
+fn finish(mode: &str, result: Result<String, String>) {
+    match result {
+        Ok(line) => println!("XEN-BOX-VSOCK: {mode} ok {line}"),
+        Err(e) => {
+            println!("XEN-BOX-VSOCK: {mode} FAIL {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `connect` and `serve`: the correctness exchange.
+fn messages(args: &[String]) {
     let (Some(mode), Some(port), Some(count)) = (
         args.get(1),
         args.get(2).and_then(|p| p.parse::<u32>().ok()),
@@ -138,11 +237,8 @@ fn main() {
             .and_then(|mut s| echo(&mut s, count)),
         other => Err(format!("unknown mode {other}")),
     };
-    match result {
-        Ok(bytes) => println!("XEN-BOX-VSOCK: {mode} ok {count} messages {bytes} bytes"),
-        Err(e) => {
-            println!("XEN-BOX-VSOCK: {mode} FAIL {e}");
-            std::process::exit(1);
-        }
-    }
+    finish(
+        mode,
+        result.map(|bytes| format!("{count} messages {bytes} bytes")),
+    );
 }
