@@ -185,18 +185,7 @@ fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
         let bin = crate::vhost_device::build(d, crate::arch::Arch::Aarch64, &["xen".into()])?;
         out.push((d.name.to_string(), bin));
     }
-    let guest = crate::arm64::cross::static_binary("xen-box-testing", "vsock-guest")?;
-    let cpio = guest.with_file_name(VSOCK_CPIO);
-    let data = std::fs::read(&guest).context(|| format!("cannot read {}", guest.display()))?;
-    let mut w = crate::cpio::CpioWriter::new(Vec::new());
-    // A directory of its own: the initramfs it joins has its own /bin (a symlink, usr-merged).
-    w.dir("xen-box-test", 0o755)
-        .and_then(|()| w.file("xen-box-test/vsock-guest", 0o755, &data))
-        .context(|| "cannot write the vsock cpio".into())?;
-    let bytes = w
-        .finish()
-        .context(|| "cannot finish the vsock cpio".into())?;
-    crate::util::write(&cpio, &bytes)?;
+    let (_, cpio) = crate::arm64::cross::vsock_guest_cpio(VSOCK_CPIO)?;
     out.push((VSOCK_CPIO.to_string(), cpio));
     if crate::kernel::current() == crate::kernel::Dom0Kernel::Eventfd {
         // The eventfd kernel has Xen grant DMA, which Debian's lack: the grant-mode test

@@ -66,9 +66,10 @@ commands:
         vhost-device-rng (built with `xen`) through xen-vhost-frontend
 
   xen-box bridge-bench --arch aarch64 --stack S [--dom0-kernel eventfd]
-        guest /dev/hwrng throughput through xen-vhost-frontend and, when
-        XEN_BOX_POC_FRONTEND names its aarch64 binary, through the proof-of-
-        concept frontend, with the same daemon and guest (docs/benchmarks.md)
+        guest /dev/hwrng throughput and vsock echo round-trip latency through
+        xen-vhost-frontend and, when XEN_BOX_POC_FRONTEND names its aarch64
+        binary, through the proof-of-concept frontend, with the same daemons
+        and guests (docs/benchmarks.md)
   xen-box virtio-domu --arch aarch64 --stack S
         check the dom0 helper xen-box-virtio-domu (paused domU with a
         virtio-mmio device at 0x2000000, for IOREQ-server tests)

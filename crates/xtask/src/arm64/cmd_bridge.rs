@@ -58,7 +58,9 @@ exit $fails
 "#;
 
 /// The benchmark's dom0 script: for each frontend, the same daemon binary and the same guest
-/// (type virtio,device4, foreign mappings), reading /dev/hwrng in the guest.
+/// (foreign mappings): type virtio,device4 reading /dev/hwrng in the guest, then type
+/// virtio,device13 (vsock, ID 0x13) timing 64-byte round trips from the guest to a dom0 echo
+/// peer (`vsock-guest unix-echo` on the daemon's `<uds-path>_1234`).
 const BENCH_SCRIPT: &str = r#"#!/bin/sh
 cd /xen-box/files
 head -c 8388608 /dev/urandom > /tmp/rng-source
@@ -84,8 +86,35 @@ run() { # NAME FRONTEND-COMMAND...
   xl destroy bench-$name
   kill $fe $d; wait $fe $d 2>/dev/null
 }
+vsock() { # NAME FRONTEND-COMMAND...
+  name=$1; shift
+  rm -f /tmp/vsock.sock0 /tmp/vm.vsock /tmp/vm.vsock_1234
+  ./vhost-device-vsock --vm guest-cid=3,socket=/tmp/vsock.sock0,uds-path=/tmp/vm.vsock >/tmp/vsock-$name.log 2>&1 &
+  d=$!
+  ./vsock-guest unix-echo /tmp/vm.vsock_1234 >/tmp/echo-$name.log 2>&1 &
+  e=$!
+  "$@" >/tmp/fe-vsock-$name.log 2>&1 &
+  fe=$!
+  XEN_BOX_VIRTIO_STANDIN=0 XEN_BOX_VIRTIO_TYPE=virtio,device13 XEN_BOX_VIRTIO_EXTRA_CPIO=/xen-box/files/domu-vsock.cpio \
+    xen-box-virtio-domu vbench-$name vsockbench || echo "BRIDGE-BENCH FAIL: vsock $name: domU not created"
+  xl unpause vbench-$name
+  log=/var/log/xen/console/guest-vbench-$name.log
+  i=0
+  while ! grep -aq "vsockbench done" $log 2>/dev/null && [ $i -lt 300 ] && kill -0 $fe 2>/dev/null; do sleep 1; i=$((i + 1)); done
+  kill -0 $fe 2>/dev/null || echo "BRIDGE-BENCH FAIL: vsock $name: the frontend exited"
+  tr -d '\r' < $log | sed -n "s/.*XEN-BOX-VSOCK: rtt ok /BRIDGE-BENCH vsock frontend=$name /p"
+  tr -d '\r' < $log | grep -aq "XEN-BOX-VSOCK: rtt ok" || echo "BRIDGE-BENCH FAIL: vsock $name: no result"
+  tr -d '\r' < $log | grep -a "XEN-BOX-" | sed "s/^/BRIDGE-BENCH vsock $name console: /"
+  grep -av "^ *[0-9]*: \|^ *at " /tmp/fe-vsock-$name.log | head -n 40 | sed "s/^/BRIDGE-BENCH vsock $name log: /"
+  head -n 20 /tmp/vsock-$name.log /tmp/echo-$name.log | sed "s/^/BRIDGE-BENCH vsock $name daemon: /"
+  echo "BRIDGE-BENCH vsock frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
+  xl destroy vbench-$name
+  kill $fe $d $e 2>/dev/null; wait $fe $d $e 2>/dev/null
+}
 run ours ./xen-vhost-frontend --device rng:/tmp/rng.sock0
 [ -x ./poc-xen-vhost-frontend ] && run poc ./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping
+vsock ours ./xen-vhost-frontend --device vsock:/tmp/vsock.sock0
+[ -x ./poc-xen-vhost-frontend ] && vsock poc ./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping
 echo "BRIDGE-BENCH dom0 kernel $(uname -r), Xen $XEN_BOX_XEN_VERSION"
 exit 0
 "#;
@@ -128,16 +157,22 @@ fn build_frontend() -> Result<PathBuf> {
     bail!("cargo reported no xen-vhost-frontend executable")
 }
 
-/// Boots the Arm box once and measures guest-side /dev/hwrng throughput through our frontend
-/// and, with `poc`, through the proof-of-concept frontend binary at that path (the same daemon
-/// and guest for both).
+/// Boots the Arm box once and measures guest-side /dev/hwrng throughput and vsock echo
+/// round-trip latency through our frontend and, with `poc`, through the proof-of-concept
+/// frontend binary at that path (the same daemons and guests for both).
 pub fn bridge_bench(stack: Stack, poc: Option<PathBuf>) -> Result<i32> {
     let daemon = crate::vhost_device::daemon("rng")?;
     let rng = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
+    let daemon = crate::vhost_device::daemon("vsock")?;
+    let vsock = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
+    let (guest, cpio) = super::cross::vsock_guest_cpio("domu-vsock.cpio")?;
     let frontend = build_frontend()?;
     let art = ready(stack)?;
     let mut files = vec![
         ("vhost-device-rng".into(), rng),
+        ("vhost-device-vsock".into(), vsock),
+        ("vsock-guest".into(), guest),
+        ("domu-vsock.cpio".into(), cpio),
         ("xen-vhost-frontend".into(), frontend),
     ];
     if let Some(p) = poc {

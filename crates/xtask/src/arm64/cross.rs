@@ -105,6 +105,25 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf> {
     Ok(exe)
 }
 
+/// Builds `vsock-guest` (xen-box-testing's AF_VSOCK end) for aarch64 and packs it as
+/// `xen-box-test/vsock-guest` in a cpio archive a domU appends to its initramfs (a directory of
+/// its own: the initramfs it joins has its own /bin, a symlink, usr-merged). Returns the
+/// binary and the archive, which is called `cpio_name`, beside it.
+pub fn vsock_guest_cpio(cpio_name: &str) -> Result<(PathBuf, PathBuf)> {
+    let guest = static_binary("xen-box-testing", "vsock-guest")?;
+    let cpio = guest.with_file_name(cpio_name);
+    let data = std::fs::read(&guest).context(|| format!("cannot read {}", guest.display()))?;
+    let mut w = crate::cpio::CpioWriter::new(Vec::new());
+    w.dir("xen-box-test", 0o755)
+        .and_then(|()| w.file("xen-box-test/vsock-guest", 0o755, &data))
+        .context(|| "cannot write the vsock cpio".into())?;
+    let bytes = w
+        .finish()
+        .context(|| "cannot finish the vsock cpio".into())?;
+    crate::util::write(&cpio, &bytes)?;
+    Ok((guest, cpio))
+}
+
 /// `cargo xtask xen-box cross-unit -p CRATE...`: runs the crates' unit tests
 /// built for aarch64 on the host under qemu user-mode emulation. They are
 /// linked statically: qemu-user 7.2 was seen to hang in multithreaded,
