@@ -422,6 +422,31 @@ impl<S: Sys> Privcmd<S> {
             .map_err(|e| Self::eventfd_error(OP, e, domid))
     }
 
+    /// Whether this kernel's privcmd has `IOCTL_PRIVCMD_IOEVENTFD` (Linux 6.7+ built with
+    /// `CONFIG_XEN_PRIVCMD_EVENTFD`), asked without side effects: the deassignment of no
+    /// eventfd for `domid`. A kernel that has the ioctl refuses it for the descriptor (or, on
+    /// a handle restricted to another domain, for the domain); one that has not refuses it
+    /// as an unknown or compiled-out ioctl. Lets a caller choose its path before it sets
+    /// anything up for the kernel's.
+    pub fn ioeventfd_supported(&self, domid: DomId) -> Result<bool> {
+        const OP: &str = "IOEVENTFD";
+        let mut arg = PrivcmdIoeventfd {
+            // No descriptor: the kernel looks the eventfd up first and fails with EBADF.
+            event_fd: u32::MAX,
+            flags: PRIVCMD_IOEVENTFD_FLAG_DEASSIGN,
+            dom: domid,
+            ..PrivcmdIoeventfd::default()
+        };
+        match self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg) {
+            Ok(_) => Ok(true),
+            Err(e) => match Self::eventfd_error(OP, e, domid) {
+                Error::Unsupported { .. } => Ok(false),
+                Error::OnDomain { .. } | Error::Ioctl { .. } => Ok(true),
+                e => Err(e),
+            },
+        }
+    }
+
     /// Lets the kernel complete virtio-mmio queue-notify writes of `domid` to `addr` (length
     /// `addr_len`) for virtqueue `vq` by signalling `eventfd` (`IOCTL_PRIVCMD_IOEVENTFD`, Linux
     /// 6.7+). `ioreq_page` is the IOREQ server's synchronous page mapped with

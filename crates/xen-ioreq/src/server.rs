@@ -882,6 +882,25 @@ impl<S: Sys> IoreqServer<S> {
         let db = match self.doorbells.get() {
             Some(db) => db,
             None => {
+                // Asked first, without side effects: on a kernel without privcmd ioeventfd,
+                // a doorbell server would be created only to be destroyed again (and its
+                // vCPU ports' first events would arrive for ports already gone).
+                let supported = self
+                    .privcmd
+                    .ioeventfd_supported(self.domid)
+                    .map_err(|source| Error::Privcmd {
+                        op: "ioeventfd (probe)",
+                        domid: self.domid,
+                        source,
+                    })?;
+                if !supported {
+                    self.kernel_ioeventfd_unsupported
+                        .store(true, Ordering::Relaxed);
+                    self.log_fallback("ioeventfd", "privcmd has no IOCTL_PRIVCMD_IOEVENTFD");
+                    let d = doorbell;
+                    self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
+                    return Ok(NotifyPath::Userspace);
+                }
                 let db = self.create_doorbell_server()?;
                 let assigned = db.assign(
                     &self.privcmd,

@@ -1727,6 +1727,37 @@ fn enable_failing_half_way_is_undone() {
     }
 }
 
+/// On a kernel without privcmd ioeventfd (Linux < 6.7, or built without it), doorbells go
+/// through this process and no doorbell server is created for them: one made and destroyed
+/// again would cost a server per start, and its ports' first events would arrive for ports
+/// already gone.
+#[test]
+fn no_doorbell_server_is_made_where_privcmd_has_no_ioeventfd() {
+    for errno in [libc::ENOTTY, libc::EOPNOTSUPP] {
+        let (fx, privcmd, evtchn) = fake(1);
+        fx.state().eventfd_errno = errno;
+        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+        server.enable().unwrap();
+        let created = |fx: &FakeXen| {
+            fx.ops()
+                .iter()
+                .filter(|&&op| op == XEN_DMOP_CREATE_IOREQ_SERVER)
+                .count()
+        };
+        assert_eq!(created(&fx), 1, "the server itself");
+        for vq in 0..2 {
+            let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+            assert_eq!(
+                server.add_ioeventfd(MMIO_BASE, 4, vq, kick).unwrap(),
+                NotifyPath::Userspace
+            );
+        }
+        assert_eq!(created(&fx), 1, "errno {errno}: no doorbell server");
+        assert_eq!(server.doorbell_server_id(), None);
+        assert!(fx.state().registered.is_empty());
+    }
+}
+
 /// A userspace irqfd is read by every loop that wakes for it, and only one gets the count: a
 /// blocking eventfd is made non-blocking, or the others would wait in read() for good.
 #[test]

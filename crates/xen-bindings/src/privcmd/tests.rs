@@ -723,3 +723,30 @@ fn grant_table_size_reports_grant_status() {
     let e = p.grant_table_size(9).unwrap_err();
     assert!(e.to_string().contains("grant status -2"), "{e}");
 }
+
+#[test]
+fn ioeventfd_support_is_probed_by_a_deassign_of_no_eventfd() {
+    for (err, supported) in [
+        (libc::ENOTTY, false),
+        (libc::EOPNOTSUPP, false),
+        (libc::EBADF, true),
+        (libc::EPERM, true),
+    ] {
+        let mut m = MockSys::new();
+        m.expect_ioctl()
+            .withf(|_, req, _| *req == IOCTL_PRIVCMD_IOEVENTFD)
+            .times(1)
+            .returning(move |_, _, a| {
+                // SAFETY: the wrapper passes a PrivcmdIoeventfd.
+                let e: PrivcmdIoeventfd = unsafe { arg(a) };
+                assert_eq!(
+                    e.flags, PRIVCMD_IOEVENTFD_FLAG_DEASSIGN,
+                    "only ever a deassign"
+                );
+                assert_eq!((e.dom, e.event_fd), (7, u32::MAX));
+                Err(errno(err))
+            });
+        let p = privcmd(m);
+        assert_eq!(p.ioeventfd_supported(7).unwrap(), supported, "errno {err}");
+    }
+}
