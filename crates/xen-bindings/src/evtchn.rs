@@ -172,10 +172,21 @@ impl<S: Sys> EventChannel<S> {
         }
     }
 
-    fn ioctl<T>(&self, op: &'static str, value: u32, request: u32, arg: &mut T) -> Result<i32> {
-        // SAFETY: `arg` is a live, exclusively borrowed `T`, and every caller pairs `request`
-        // with the argument struct whose size the request encodes; the kernel reads at most
-        // that many bytes.
+    /// Runs an ioctl on the descriptor with `arg` as argument.
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the argument struct that `request` encodes: the kernel reads (and for some
+    /// requests writes) that many bytes at `arg`.
+    unsafe fn ioctl<T>(
+        &self,
+        op: &'static str,
+        value: u32,
+        request: u32,
+        arg: &mut T,
+    ) -> Result<i32> {
+        // SAFETY: `arg` is a live, exclusively borrowed `T`, the struct `request` encodes (this
+        // function's contract).
         unsafe {
             self.inner
                 .sys
@@ -184,14 +195,20 @@ impl<S: Sys> EventChannel<S> {
         .map_err(|source| Error::Ioctl { op, value, source })
     }
 
-    fn bind(
+    /// Runs a binding `request` and guards the port it returns.
+    ///
+    /// # Safety
+    ///
+    /// As [`EventChannel::ioctl`]: `arg` must be the struct `request` encodes.
+    unsafe fn bind(
         &self,
         op: &'static str,
         value: u32,
         request: u32,
         arg: &mut impl Sized,
     ) -> Result<BoundPort<S>> {
-        let ret = self.ioctl(op, value, request, arg)?;
+        // SAFETY: this function's contract is the same.
+        let ret = unsafe { self.ioctl(op, value, request, arg) }?;
         let port = Port::try_from(ret).map_err(|_| Error::InvalidPort {
             op,
             value: ret.into(),
@@ -212,12 +229,15 @@ impl<S: Sys> EventChannel<S> {
             remote_domain: remote_domain.into(),
             remote_port,
         };
-        self.bind(
-            "bind_interdomain",
-            remote_port,
-            IOCTL_EVTCHN_BIND_INTERDOMAIN,
-            &mut arg,
-        )
+        // SAFETY: an IoctlEvtchnBindInterdomain for IOCTL_EVTCHN_BIND_INTERDOMAIN.
+        unsafe {
+            self.bind(
+                "bind_interdomain",
+                remote_port,
+                IOCTL_EVTCHN_BIND_INTERDOMAIN,
+                &mut arg,
+            )
+        }
     }
 
     /// Allocates a fresh port that domain `remote_domain` may connect to.
@@ -225,32 +245,36 @@ impl<S: Sys> EventChannel<S> {
         let mut arg = IoctlEvtchnBindUnboundPort {
             remote_domain: remote_domain.into(),
         };
-        self.bind(
-            "bind_unbound_port",
-            remote_domain.into(),
-            IOCTL_EVTCHN_BIND_UNBOUND_PORT,
-            &mut arg,
-        )
+        // SAFETY: an IoctlEvtchnBindUnboundPort for IOCTL_EVTCHN_BIND_UNBOUND_PORT.
+        unsafe {
+            self.bind(
+                "bind_unbound_port",
+                remote_domain.into(),
+                IOCTL_EVTCHN_BIND_UNBOUND_PORT,
+                &mut arg,
+            )
+        }
     }
 
     /// Binds a fresh port to virtual IRQ `virq`.
     pub fn bind_virq(&self, virq: u32) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindVirq { virq };
-        self.bind("bind_virq", virq, IOCTL_EVTCHN_BIND_VIRQ, &mut arg)
+        // SAFETY: an IoctlEvtchnBindVirq for IOCTL_EVTCHN_BIND_VIRQ.
+        unsafe { self.bind("bind_virq", virq, IOCTL_EVTCHN_BIND_VIRQ, &mut arg) }
     }
 
     /// Unbinds `port` (for ports taken out of their guard with [`BoundPort::into_raw`]).
     pub fn unbind(&self, port: Port) -> Result<()> {
         let mut arg = IoctlEvtchnUnbind { port };
-        self.ioctl("unbind", port, IOCTL_EVTCHN_UNBIND, &mut arg)
-            .map(drop)
+        // SAFETY: an IoctlEvtchnUnbind for IOCTL_EVTCHN_UNBIND.
+        unsafe { self.ioctl("unbind", port, IOCTL_EVTCHN_UNBIND, &mut arg) }.map(drop)
     }
 
     /// Sends an event on a port bound through this descriptor.
     pub fn notify(&self, port: Port) -> Result<()> {
         let mut arg = IoctlEvtchnNotify { port };
-        self.ioctl("notify", port, IOCTL_EVTCHN_NOTIFY, &mut arg)
-            .map(drop)
+        // SAFETY: an IoctlEvtchnNotify for IOCTL_EVTCHN_NOTIFY.
+        unsafe { self.ioctl("notify", port, IOCTL_EVTCHN_NOTIFY, &mut arg) }.map(drop)
     }
 
     /// Empties the pending-port ring and clears its overflow condition.
@@ -281,12 +305,15 @@ impl<S: Sys> EventChannel<S> {
     /// ports bound before stay bound.
     pub fn restrict_domid(&self, domid: u16) -> Result<()> {
         let mut arg = IoctlEvtchnRestrictDomid { domid };
-        self.ioctl(
-            "restrict_domid",
-            domid.into(),
-            IOCTL_EVTCHN_RESTRICT_DOMID,
-            &mut arg,
-        )
+        // SAFETY: an IoctlEvtchnRestrictDomid for IOCTL_EVTCHN_RESTRICT_DOMID.
+        unsafe {
+            self.ioctl(
+                "restrict_domid",
+                domid.into(),
+                IOCTL_EVTCHN_RESTRICT_DOMID,
+                &mut arg,
+            )
+        }
         .map(drop)
     }
 

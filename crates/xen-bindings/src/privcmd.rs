@@ -117,10 +117,16 @@ impl<S: Sys> Privcmd<S> {
     }
 
     /// Runs an ioctl on the privcmd fd with `arg` as argument.
-    fn ioctl<T>(&self, op: &'static str, request: u32, arg: &mut T) -> Result<i32> {
-        // SAFETY: `arg` is a live, exclusively borrowed value of the type the request encodes
-        // (each caller passes the struct matching `request`); pointers inside it are checked
-        // by the kernel, which fails with EFAULT on bad ones.
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the argument struct that `request` encodes (the kernel reads and writes
+    /// that many bytes at `arg`), and every address inside `arg` must point to memory the
+    /// kernel may read or write for that request for the duration of the call (the kernel
+    /// checks that such memory is mapped, not what it belongs to).
+    unsafe fn ioctl<T>(&self, op: &'static str, request: u32, arg: &mut T) -> Result<i32> {
+        // SAFETY: `arg` is a live, exclusively borrowed `T`, the struct `request` encodes
+        // (this function's contract), with addresses its caller vouched for.
         unsafe {
             self.sys
                 .ioctl(self.fd.as_raw_fd(), request, (arg as *mut T).cast())
@@ -146,7 +152,9 @@ impl<S: Sys> Privcmd<S> {
     /// hypervisor writes there without Rust knowing.
     pub unsafe fn hypercall(&self, op: u64, args: [u64; 5]) -> Result<i64> {
         let mut call = PrivcmdHypercall { op, arg: args };
-        self.ioctl("hypercall", IOCTL_PRIVCMD_HYPERCALL, &mut call)
+        // SAFETY: a PrivcmdHypercall for IOCTL_PRIVCMD_HYPERCALL; the addresses among the
+        // arguments are this function's caller's to vouch for (its contract).
+        unsafe { self.ioctl("hypercall", IOCTL_PRIVCMD_HYPERCALL, &mut call) }
             .map(i64::from)
             .map_err(|e| match e {
                 Error::Ioctl { source, .. } => Error::Hypercall {
@@ -254,7 +262,10 @@ impl<S: Sys> Privcmd<S> {
             arr: gfns.as_ptr() as u64,
             err: errs.as_mut_ptr() as u64,
         };
-        match self.ioctl(OP, IOCTL_PRIVCMD_MMAPBATCH_V2, &mut batch) {
+        // SAFETY: a PrivcmdMmapbatchV2 for IOCTL_PRIVCMD_MMAPBATCH_V2: `addr` is the fresh
+        // mapping of exactly `num` pages, `arr` and `err` slices of `num` entries (checked
+        // above) that live across the call.
+        match unsafe { self.ioctl(OP, IOCTL_PRIVCMD_MMAPBATCH_V2, &mut batch) } {
             Ok(_) => {}
             // ENOENT: the call went through but some frames failed (paged out or absent); the
             // error array says which.
@@ -272,7 +283,9 @@ impl<S: Sys> Privcmd<S> {
             id,
             ..Default::default()
         };
-        self.ioctl("MMAP_RESOURCE(size)", IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res)
+        // SAFETY: a PrivcmdMmapResource for IOCTL_PRIVCMD_MMAP_RESOURCE with no address: the
+        // kernel only writes the resource's size into it.
+        unsafe { self.ioctl("MMAP_RESOURCE(size)", IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res) }
             .map_err(|e| e.with_domain(domid))?;
         Ok(res.num)
     }
@@ -307,7 +320,9 @@ impl<S: Sys> Privcmd<S> {
             num: nr_frames,
             addr: mapping.as_ptr() as u64,
         };
-        self.ioctl(OP, IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res)
+        // SAFETY: a PrivcmdMmapResource for IOCTL_PRIVCMD_MMAP_RESOURCE whose `addr` is the
+        // fresh privcmd mapping of exactly `num` pages, which outlives the call.
+        unsafe { self.ioctl(OP, IOCTL_PRIVCMD_MMAP_RESOURCE, &mut res) }
             .map_err(|e| e.with_domain(domid))?;
         Ok(mapping)
     }
@@ -334,7 +349,9 @@ impl<S: Sys> Privcmd<S> {
             _pad: 0,
             ubufs: descs.as_ptr() as u64,
         };
-        self.ioctl(OP, IOCTL_PRIVCMD_DM_OP, &mut arg)
+        // SAFETY: a PrivcmdDmOp for IOCTL_PRIVCMD_DM_OP: `ubufs` points to `num` descriptors,
+        // each of a buffer exclusively borrowed for the call.
+        unsafe { self.ioctl(OP, IOCTL_PRIVCMD_DM_OP, &mut arg) }
             .map(|_| ())
             .map_err(|e| e.with_domain(domid))
     }
@@ -367,7 +384,8 @@ impl<S: Sys> Privcmd<S> {
     /// Restricts this fd to operations on `domid` (`IOCTL_PRIVCMD_RESTRICT`). Irreversible.
     pub fn restrict(&self, domid: DomId) -> Result<()> {
         let mut dom = domid;
-        self.ioctl("RESTRICT", IOCTL_PRIVCMD_RESTRICT, &mut dom)
+        // SAFETY: IOCTL_PRIVCMD_RESTRICT takes a domid_t.
+        unsafe { self.ioctl("RESTRICT", IOCTL_PRIVCMD_RESTRICT, &mut dom) }
             .map(|_| ())
             .map_err(|e| e.with_domain(domid))
     }
@@ -417,7 +435,9 @@ impl<S: Sys> Privcmd<S> {
             dom: domid,
             pad: [0; 2],
         };
-        self.ioctl(OP, IOCTL_PRIVCMD_IRQFD, &mut arg)
+        // SAFETY: a PrivcmdIrqfd for IOCTL_PRIVCMD_IRQFD: `dm_op` points to `size` bytes
+        // borrowed for the call (the kernel copies them).
+        unsafe { self.ioctl(OP, IOCTL_PRIVCMD_IRQFD, &mut arg) }
             .map(|_| ())
             .map_err(|e| Self::eventfd_error(OP, e, domid))
     }
@@ -437,7 +457,9 @@ impl<S: Sys> Privcmd<S> {
             dom: domid,
             ..PrivcmdIoeventfd::default()
         };
-        match self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg) {
+        // SAFETY: a PrivcmdIoeventfd for IOCTL_PRIVCMD_IOEVENTFD; a deassignment holds no
+        // addresses (both are 0, and the kernel fails on the descriptor first).
+        match unsafe { self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg) } {
             Ok(_) => Ok(true),
             Err(e) => match Self::eventfd_error(OP, e, domid) {
                 Error::Unsupported { .. } => Ok(false),
@@ -451,8 +473,19 @@ impl<S: Sys> Privcmd<S> {
     /// `addr_len`) for virtqueue `vq` by signalling `eventfd` (`IOCTL_PRIVCMD_IOEVENTFD`, Linux
     /// 6.7+). `ioreq_page` is the IOREQ server's synchronous page mapped with
     /// [`Privcmd::map_resource`]; `ports` its per-vCPU event channels.
+    ///
+    /// # Safety
+    ///
+    /// An assignment hands the kernel the page behind `ioreq_page`: privcmd takes it from
+    /// the mapping (the backing page an auto-translated dom0, Arm or x86 PVH, has) and its
+    /// handler writes to it on every request of `domid` until the registration is
+    /// deassigned (a call with `deassign`). It is not pinned: privcmd frees it when the
+    /// mapping goes. So every registration must be deassigned before `ioreq_page` is
+    /// dropped, and no assignment may be made in an x86 PV dom0, where the mapping has no
+    /// such page and privcmd would take something else for it. (A deassignment, and a call
+    /// the kernel refuses, leave nothing behind.)
     #[allow(clippy::too_many_arguments)]
-    pub fn ioeventfd(
+    pub unsafe fn ioeventfd(
         &self,
         domid: DomId,
         ioreq_page: &ResourceMapping<S>,
@@ -484,7 +517,10 @@ impl<S: Sys> Privcmd<S> {
             dom: domid,
             pad: [0; 2],
         };
-        self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg)
+        // SAFETY: a PrivcmdIoeventfd for IOCTL_PRIVCMD_IOEVENTFD: `ports` is a slice of `vcpus`
+        // ports borrowed for the call, and what the kernel keeps of `ioreq` after it is this
+        // function's caller's to keep valid (its contract).
+        unsafe { self.ioctl(OP, IOCTL_PRIVCMD_IOEVENTFD, &mut arg) }
             .map(|_| ())
             .map_err(|e| Self::eventfd_error(OP, e, domid))
     }

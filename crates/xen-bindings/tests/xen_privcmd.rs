@@ -375,16 +375,35 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
             false,
         )
         .expect("a resource page");
-    let ioev = p.ioeventfd(
-        domu.domid,
-        &page,
-        &[0],
-        0xfe00_0000,
-        4,
-        0,
-        efd.as_fd(),
-        false,
-    );
+    // SAFETY: only on the stacks whose kernels have no IOEVENTFD, which refuse the call
+    // (checked below); on another kernel the registration is deassigned before `page` goes.
+    let ioev = unsafe {
+        p.ioeventfd(
+            domu.domid,
+            &page,
+            &[0],
+            0xfe00_0000,
+            4,
+            0,
+            efd.as_fd(),
+            false,
+        )
+    };
+    if ioev.is_ok() {
+        // SAFETY: a deassignment keeps nothing.
+        let _ = unsafe {
+            p.ioeventfd(
+                domu.domid,
+                &page,
+                &[0],
+                0xfe00_0000,
+                4,
+                0,
+                efd.as_fd(),
+                true,
+            )
+        };
+    }
     eprintln!("irqfd: {irq:?}\nioeventfd: {ioev:?}");
     let want = match stack.as_str() {
         "bookworm" => Some(EVENTFD_UNKNOWN_IOCTL),
@@ -446,40 +465,48 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
         e.errno()
     };
     let addr = 0xfe00_0000;
+    // Every IOEVENTFD call below is one the kernel refuses (checked: each is an error) or a
+    // deassignment, so none leaves a registration on `page` behind.
     assert_eq!(
         errno_of(
             "addr_len 3",
-            p.ioeventfd(domu.domid, &page, &[0], addr, 3, 0, efd.as_fd(), false)
+            // SAFETY: refused by the kernel, or a deassignment (see above).
+            unsafe { p.ioeventfd(domu.domid, &page, &[0], addr, 3, 0, efd.as_fd(), false) }
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "no vCPU ports",
-            p.ioeventfd(domu.domid, &page, &[], addr, 4, 0, efd.as_fd(), false)
+            // SAFETY: refused by the kernel, or a deassignment (see above).
+            unsafe { p.ioeventfd(domu.domid, &page, &[], addr, 4, 0, efd.as_fd(), false) }
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "range wrapping past 2^64",
-            p.ioeventfd(
-                domu.domid,
-                &page,
-                &[0],
-                u64::MAX - 1,
-                4,
-                0,
-                efd.as_fd(),
-                false
-            )
+            // SAFETY: refused by the kernel (see above).
+            unsafe {
+                p.ioeventfd(
+                    domu.domid,
+                    &page,
+                    &[0],
+                    u64::MAX - 1,
+                    4,
+                    0,
+                    efd.as_fd(),
+                    false,
+                )
+            }
         ),
         Some(libc::EINVAL)
     );
     assert_eq!(
         errno_of(
             "deassign of one never assigned",
-            p.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true)
+            // SAFETY: refused by the kernel, or a deassignment (see above).
+            unsafe { p.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true) }
         ),
         Some(libc::ENODEV)
     );
@@ -493,9 +520,9 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     r.restrict(0).expect("restrict to dom0");
     let e = r.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
-    let e = r
-        .ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true)
-        .unwrap_err();
+    // SAFETY: a deassignment, refused besides.
+    let e =
+        unsafe { r.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true) }.unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
 

@@ -172,16 +172,22 @@ impl<S: Sys> DoorbellServer<S> {
         let ports: Vec<Port> = self.local_ports().collect();
         // SAFETY: `d.eventfd` keeps the descriptor open for the duration of the call.
         let fd = unsafe { BorrowedFd::borrow_raw(d.eventfd.as_raw_fd()) };
-        privcmd.ioeventfd(
-            domid,
-            self.page.page().mapping(),
-            &ports,
-            d.base,
-            d.size.into(),
-            d.vq,
-            fd,
-            deassign,
-        )
+        // SAFETY: the page is this doorbell server's ioreq page, which it keeps mapped until
+        // it drops; every registration is deassigned before that (`give_back`, called by
+        // `IoreqServer::destroy_doorbell_server` and by the server's teardown first), and
+        // the server makes none in an x86 PV dom0 (`kernel_ioeventfd`).
+        unsafe {
+            privcmd.ioeventfd(
+                domid,
+                self.page.page().mapping(),
+                &ports,
+                d.base,
+                d.size.into(),
+                d.vq,
+                fd,
+                deassign,
+            )
+        }
     }
 
     /// Deassigns `d` in privcmd.

@@ -386,10 +386,7 @@ impl IoreqServer<RealSys> {
             domid,
             source,
         })?;
-        let mut server = Self::create(Arc::new(privcmd), evtchn, domid, mode)?;
-        let guest_type = std::fs::read_to_string("/sys/hypervisor/guest_type").ok();
-        server.kernel_ioeventfd = kernel_ioeventfd_is_safe(guest_type.as_deref());
-        Ok(server)
+        Self::create(Arc::new(privcmd), evtchn, domid, mode)
     }
 }
 
@@ -402,6 +399,12 @@ impl IoreqServer<RealSys> {
 /// bogus pointer (an oops in dom0). So in a PV domain the userspace path is used instead.
 pub fn kernel_ioeventfd_is_safe(guest_type: Option<&str>) -> bool {
     guest_type.map(str::trim) != Some("PV")
+}
+
+/// [`kernel_ioeventfd_is_safe`] for the domain this process runs in.
+fn this_domain_may_use_kernel_ioeventfd() -> bool {
+    let guest_type = std::fs::read_to_string("/sys/hypervisor/guest_type").ok();
+    kernel_ioeventfd_is_safe(guest_type.as_deref())
 }
 
 impl<S: Sys> IoreqServer<S> {
@@ -449,7 +452,7 @@ impl<S: Sys> IoreqServer<S> {
             enabled: false,
             destroyed: false,
             eventfd_fallback_logged: AtomicBool::new(false),
-            kernel_ioeventfd: true,
+            kernel_ioeventfd: this_domain_may_use_kernel_ioeventfd(),
             kernel_ioeventfd_unsupported: AtomicBool::new(false),
             doorbells: OnceLock::new(),
             ranges: Mutex::default(),
@@ -820,11 +823,11 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
-    /// Allows or forbids privcmd's kernel ioeventfd for [`IoreqServer::add_ioeventfd`].
-    /// [`IoreqServer::open`] forbids it in an x86 PV domain (see
-    /// [`kernel_ioeventfd_is_safe`]); [`IoreqServer::create`] allows it.
+    /// Allows or forbids privcmd's kernel ioeventfd for [`IoreqServer::add_ioeventfd`]. It is
+    /// allowed from the start except in an x86 PV domain (see [`kernel_ioeventfd_is_safe`]),
+    /// where allowing it has no effect: privcmd would oops there.
     pub fn set_kernel_ioeventfd(&mut self, allowed: bool) {
-        self.kernel_ioeventfd = allowed;
+        self.kernel_ioeventfd = allowed && this_domain_may_use_kernel_ioeventfd();
     }
 
     /// Makes `size`-byte writes of `vq` to the virtio-mmio QueueNotify register of the device
