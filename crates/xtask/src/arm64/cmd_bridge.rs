@@ -64,57 +64,52 @@ exit $fails
 const BENCH_SCRIPT: &str = r#"#!/bin/sh
 cd /xen-box/files
 head -c 8388608 /dev/urandom > /tmp/rng-source
-run() { # NAME FRONTEND-COMMAND...
+bench() { # KIND NAME TYPE MODE CPIO FRONTEND-COMMAND...: one guest through one frontend
+  kind=$1; name=$2; type=$3; mode=$4; cpio=$5; shift 5
+  dom=$kind-$name
+  "$@" >/tmp/fe-$dom.log 2>&1 &
+  fe=$!
+  XEN_BOX_VIRTIO_STANDIN=0 XEN_BOX_VIRTIO_TYPE=$type XEN_BOX_VIRTIO_EXTRA_CPIO=$cpio xen-box-virtio-domu $dom $mode ||
+    echo "BRIDGE-BENCH FAIL: $dom: domU not created"
+  xl unpause $dom
+  log=/var/log/xen/console/guest-$dom.log
+  i=0
+  while ! grep -aq "$mode done" $log 2>/dev/null && [ $i -lt 300 ] && kill -0 $fe 2>/dev/null; do sleep 1; i=$((i + 1)); done
+  kill -0 $fe 2>/dev/null || echo "BRIDGE-BENCH FAIL: $dom: the frontend exited"
+  tr -d '\r' < $log > /tmp/console-$dom
+  grep -aq "$mode done" /tmp/console-$dom || echo "BRIDGE-BENCH FAIL: $dom: no result"
+  grep -a "XEN-BOX-" /tmp/console-$dom | sed "s/^/BRIDGE-BENCH $dom console: /"
+  grep -av "^ *[0-9]*: \|^ *at " /tmp/fe-$dom.log | head -n 40 | sed "s/^/BRIDGE-BENCH $dom log: /"
+  echo "BRIDGE-BENCH $kind frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
+  xl destroy $dom
+  kill $fe; wait $fe 2>/dev/null
+}
+rng() { # NAME FRONTEND-COMMAND...
   name=$1; shift
   rm -f /tmp/rng.sock0
   ./vhost-device-rng --socket-path /tmp/rng.sock -c 1 -f /tmp/rng-source >/tmp/rng-$name.log 2>&1 &
   d=$!
-  "$@" >/tmp/fe-$name.log 2>&1 &
-  fe=$!
-  XEN_BOX_VIRTIO_STANDIN=0 XEN_BOX_VIRTIO_TYPE=virtio,device4 xen-box-virtio-domu bench-$name rngbench ||
-    echo "BRIDGE-BENCH FAIL: $name: domU not created"
-  xl unpause bench-$name
-  log=/var/log/xen/console/guest-bench-$name.log
-  i=0
-  while ! grep -aq "rngbench done" $log 2>/dev/null && [ $i -lt 300 ] && kill -0 $fe 2>/dev/null; do sleep 1; i=$((i + 1)); done
-  kill -0 $fe 2>/dev/null || echo "BRIDGE-BENCH FAIL: $name: the frontend exited"
-  tr -d '\r' < $log | sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p"
-  grep -aq "rngbench done" $log || echo "BRIDGE-BENCH FAIL: $name: no result"
-  tr -d '\r' < $log | grep -a "XEN-BOX-DOMU" | sed "s/^/BRIDGE-BENCH $name console: /"
-  grep -av "^ *[0-9]*: \|^ *at " /tmp/fe-$name.log | head -n 40 | sed "s/^/BRIDGE-BENCH $name log: /"
-  echo "BRIDGE-BENCH frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
-  xl destroy bench-$name
-  kill $fe $d; wait $fe $d 2>/dev/null
+  bench rng $name virtio,device4 rngbench "" "$@"
+  sed -n "s/.*XEN-BOX-DOMU: rngbench \([0-9]\) /BRIDGE-BENCH frontend=$name run=\1 /p" /tmp/console-rng-$name
+  kill $d; wait $d 2>/dev/null
 }
-vsock() { # NAME FRONTEND-COMMAND...
+vsock() { # NAME FRONTEND-COMMAND...: the guest times round trips to a dom0 echo peer
   name=$1; shift
   rm -f /tmp/vsock.sock0 /tmp/vm.vsock /tmp/vm.vsock_1234
   ./vhost-device-vsock --vm guest-cid=3,socket=/tmp/vsock.sock0,uds-path=/tmp/vm.vsock >/tmp/vsock-$name.log 2>&1 &
   d=$!
   ./vsock-guest unix-echo /tmp/vm.vsock_1234 >/tmp/echo-$name.log 2>&1 &
   e=$!
-  "$@" >/tmp/fe-vsock-$name.log 2>&1 &
-  fe=$!
-  XEN_BOX_VIRTIO_STANDIN=0 XEN_BOX_VIRTIO_TYPE=virtio,device13 XEN_BOX_VIRTIO_EXTRA_CPIO=/xen-box/files/domu-vsock.cpio \
-    xen-box-virtio-domu vbench-$name vsockbench || echo "BRIDGE-BENCH FAIL: vsock $name: domU not created"
-  xl unpause vbench-$name
-  log=/var/log/xen/console/guest-vbench-$name.log
-  i=0
-  while ! grep -aq "vsockbench done" $log 2>/dev/null && [ $i -lt 300 ] && kill -0 $fe 2>/dev/null; do sleep 1; i=$((i + 1)); done
-  kill -0 $fe 2>/dev/null || echo "BRIDGE-BENCH FAIL: vsock $name: the frontend exited"
-  tr -d '\r' < $log | sed -n "s/.*XEN-BOX-VSOCK: rtt ok /BRIDGE-BENCH vsock frontend=$name /p"
-  tr -d '\r' < $log | grep -aq "XEN-BOX-VSOCK: rtt ok" || echo "BRIDGE-BENCH FAIL: vsock $name: no result"
-  tr -d '\r' < $log | grep -a "XEN-BOX-" | sed "s/^/BRIDGE-BENCH vsock $name console: /"
-  grep -av "^ *[0-9]*: \|^ *at " /tmp/fe-vsock-$name.log | head -n 40 | sed "s/^/BRIDGE-BENCH vsock $name log: /"
-  head -n 20 /tmp/vsock-$name.log /tmp/echo-$name.log | sed "s/^/BRIDGE-BENCH vsock $name daemon: /"
-  echo "BRIDGE-BENCH vsock frontend=$name rss_kib=$(sed -n 's/VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$fe/status)"
-  xl destroy vbench-$name
-  kill $fe $d $e 2>/dev/null; wait $fe $d $e 2>/dev/null
+  bench vsock $name virtio,device13 vsockbench /xen-box/files/domu-vsock.cpio "$@"
+  sed -n "s/.*XEN-BOX-VSOCK: rtt ok /BRIDGE-BENCH vsock frontend=$name /p" /tmp/console-vsock-$name
+  cat /tmp/vsock-$name.log /tmp/echo-$name.log | head -n 20 | sed "s/^/BRIDGE-BENCH vsock-$name daemon: /"
+  kill $d $e 2>/dev/null; wait $d $e 2>/dev/null
 }
-run ours ./xen-vhost-frontend --device rng:/tmp/rng.sock0
-[ -x ./poc-xen-vhost-frontend ] && run poc ./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping
+poc="./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping"
+rng ours ./xen-vhost-frontend --device rng:/tmp/rng.sock0
+[ -x ./poc-xen-vhost-frontend ] && rng poc $poc
 vsock ours ./xen-vhost-frontend --device vsock:/tmp/vsock.sock0
-[ -x ./poc-xen-vhost-frontend ] && vsock poc ./poc-xen-vhost-frontend --socket-path /tmp/ --foreign-mapping
+[ -x ./poc-xen-vhost-frontend ] && vsock poc $poc
 echo "BRIDGE-BENCH dom0 kernel $(uname -r), Xen $XEN_BOX_XEN_VERSION"
 exit 0
 "#;
