@@ -152,3 +152,46 @@ fn a_buffer_gets_the_stream_in_order() {
     let want: Vec<u8> = (1000..1024).map(stream_byte).collect();
     assert_eq!(&tail[..], &want[..]);
 }
+
+/// Writes descriptor `i`: `addr`, `len`, WRITE (and NEXT to `next`, if any).
+fn put_desc(mem: &GuestMemoryMmap, i: u16, addr: u64, len: u32, next: Option<u16>) {
+    let d = GuestAddress(DESC + 16 * u64::from(i));
+    mem.write_obj(addr, d).unwrap();
+    mem.write_obj(len, GuestAddress(d.0 + 8)).unwrap();
+    let flags = VIRTQ_DESC_F_WRITE | u16::from(next.is_some());
+    mem.write_obj(flags, GuestAddress(d.0 + 12)).unwrap();
+    mem.write_obj(next.unwrap_or(0), GuestAddress(d.0 + 14))
+        .unwrap();
+}
+
+#[test]
+fn broken_chains_are_completed_empty_and_the_queue_goes_on() {
+    let (dev, mem) = ready_device();
+    // Head 0: 0 -> 1 -> 0, a loop. Head 2: two 0xffffffff descriptors (past 4 GiB). Head 4:
+    // linked to a descriptor past the queue. Head 5: a good one, after them.
+    put_desc(&mem, 0, 0x10_0000, 16, Some(1));
+    put_desc(&mem, 1, 0x10_1000, 16, Some(0));
+    put_desc(&mem, 2, 0x10_2000, u32::MAX, Some(3));
+    put_desc(&mem, 3, 0x10_2000, u32::MAX, None);
+    put_desc(&mem, 4, 0x10_3000, 16, Some(QSIZE + 5));
+    put_desc(&mem, 5, 0x10_4000, 32, None);
+    for (slot, head) in [0u16, 2, 4, 5].into_iter().enumerate() {
+        mem.write_obj(head, GuestAddress(AVAIL + 4 + 2 * slot as u64))
+            .unwrap();
+    }
+    mem.write_obj(4u16, GuestAddress(AVAIL + 2)).unwrap();
+    let untouched = [0u8; 16];
+    assert_eq!(dev.process(&mem), 4, "every chain is completed");
+    assert_eq!(used_lens(&mem, 4), [0, 0, 0, 32]);
+    let mut buf = [0u8; 16];
+    mem.read_slice(&mut buf, GuestAddress(0x10_0000)).unwrap();
+    assert_eq!(buf, untouched, "nothing written through the loop");
+    let mut good = [0u8; 32];
+    mem.read_slice(&mut good, GuestAddress(0x10_4000)).unwrap();
+    let want: Vec<u8> = (0..32).map(stream_byte).collect();
+    assert_eq!(
+        &good[..],
+        &want[..],
+        "the good chain gets the stream from its start"
+    );
+}

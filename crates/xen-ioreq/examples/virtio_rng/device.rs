@@ -246,7 +246,7 @@ impl RngDevice {
                 self.bus_notifies.fetch_add(1, Ordering::Relaxed);
                 drop(t);
                 if let Err(e) = self.kick.write(1) {
-                    eprintln!("rng device: signalling the queue: {e}");
+                    log::error!("rng device: signalling the queue: {e}");
                 }
             }
             reg::INTERRUPT_ACK => t.interrupt_status &= !v,
@@ -280,7 +280,9 @@ impl RngDevice {
     /// buffer sized by the guest), a chain gets at most [`MAX_BYTES_PER_BUFFER`] (an entropy
     /// device may hand out fewer bytes than offered; the used length says how many), and a
     /// chain ends at the first block that cannot be written. The lock is held for a bounded
-    /// time: at most the queue size times that many bytes.
+    /// time: at most the queue size times that many bytes. A chain that loops, runs past the
+    /// queue size or 4 GiB, or has no descriptor the device can read is completed empty. Each
+    /// of these is logged (`log`), as is a chain offering more than a buffer gets.
     ///
     /// Bytes count as handed out ([`Transport::produced`]) once their chain is in the used
     /// ring: a chain whose used entry cannot be written (a used ring the guest placed outside
@@ -293,6 +295,43 @@ impl RngDevice {
         let mut used = 0;
         while let Some(chain) = t.queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
+            // The chain as the driver linked it: the walk stops after as many descriptors as
+            // the queue holds, at a total past 4 GiB and at a descriptor it cannot read, so a
+            // last descriptor that still says NEXT means a loop or a broken chain (and none at
+            // all, a head past the table or outside memory). Such a chain is completed empty:
+            // the driver gets its head back and the queue goes on.
+            let (descs, cut, offered) = chain.clone().fold((0u16, false, 0u64), |(n, _, o), d| {
+                let o = if d.is_write_only() {
+                    o + u64::from(d.len())
+                } else {
+                    o
+                };
+                (n + 1, d.has_next(), o)
+            });
+            if descs == 0 || cut {
+                log::warn!(
+                    "queue 0: chain at head {head} is broken ({descs} descriptors read, the last \
+                     {}): completed empty",
+                    if cut {
+                        "still linked to another (a loop, or past the queue or 4 GiB)"
+                    } else {
+                        "missing"
+                    }
+                );
+                if let Err(e) = t.queue.add_used(mem, head, 0) {
+                    log::warn!("rng device: used ring: {e}");
+                    break;
+                }
+                t.used += 1;
+                used += 1;
+                continue;
+            }
+            if offered > u64::from(MAX_BYTES_PER_BUFFER) {
+                log::warn!(
+                    "queue 0: chain at head {head} offers {offered} bytes: it gets at most \
+                     {MAX_BYTES_PER_BUFFER}"
+                );
+            }
             // Stream offset of the chain's first byte.
             let base = t.produced;
             let mut len = 0u32;
@@ -310,8 +349,9 @@ impl RngDevice {
                     let at = desc.addr().checked_add(u64::from(done));
                     let res = at.map(|a| mem.write_slice(&block[..n as usize], a));
                     if !matches!(res, Some(Ok(()))) {
-                        eprintln!(
-                            "rng device: buffer at {:#x} + {done:#x} is not writable guest memory",
+                        log::warn!(
+                            "queue 0: chain at head {head}: buffer at {:#x} + {done:#x} is not \
+                             writable guest memory",
                             desc.addr().0
                         );
                         len += done;
@@ -327,7 +367,7 @@ impl RngDevice {
             if let Err(e) = t.queue.add_used(mem, head, len) {
                 // A used ring the guest placed where we cannot write: nothing to complete, and
                 // the driver never learns of these bytes.
-                eprintln!("rng device: used ring: {e}");
+                log::warn!("rng device: used ring: {e}");
                 break;
             }
             t.produced += u64::from(len);
@@ -338,7 +378,7 @@ impl RngDevice {
             t.interrupt_status |= INT_VRING;
             drop(t);
             if let Err(e) = self.irq.write(1) {
-                eprintln!("rng device: raising the interrupt: {e}");
+                log::error!("rng device: raising the interrupt: {e}");
             }
         }
         used

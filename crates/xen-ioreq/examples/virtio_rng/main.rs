@@ -32,7 +32,28 @@ use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqSe
 
 use device::{worker, QueueMemory, RngDevice, BASE, SIZE, SPI};
 
+/// Writes the device's and the server's log lines (what a guest did wrong, notices) to
+/// stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLog = StderrLog;
+
 fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let domid: u16 = std::env::args()
         .nth(1)
         .ok_or("usage: virtio_rng DOMID")?
