@@ -16,6 +16,30 @@ pub struct FrameError {
     pub errno: i32,
 }
 
+impl FrameError {
+    /// What the errno means for a frame privcmd could not map: the libc name says little
+    /// here (Xen's `ESRCH` is "no such domain", not "no such process").
+    pub fn reason(&self) -> &'static str {
+        errno_reason(self.errno)
+    }
+}
+
+/// What `errno` means for a frame that privcmd could not map.
+fn errno_reason(errno: i32) -> &'static str {
+    match errno {
+        libc::ESRCH => "no such domain",
+        libc::ENOENT => "frame not populated or paged out",
+        libc::EINVAL => "no such frame in the domain, or a bad grant reference",
+        libc::EPERM | libc::EACCES => {
+            "not permitted (a handle restricted to another domain, or not the domain's frame)"
+        }
+        libc::ENOMEM => "out of memory",
+        libc::EFAULT => "bad address",
+        libc::EBUSY => "frame busy",
+        _ => "unexpected error",
+    }
+}
+
 /// Errors of foreign and grant mappings and of the guest memory built on them.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,8 +59,8 @@ pub enum Error {
     },
     /// Some frames of a batch could not be mapped (unpopulated, paged out, not owned...).
     #[error(
-        "{} frame(s) of domain {domid} could not be mapped, the first being gfn {:#x} (errno {})",
-        failed.len(), first.gfn, first.errno
+        "{} frame(s) of domain {domid} could not be mapped, the first being gfn {:#x}: {} (errno {})",
+        failed.len(), first.gfn, first.reason(), first.errno
     )]
     FramesUnavailable {
         /// The domain whose frames were to be mapped.
@@ -47,7 +71,7 @@ pub enum Error {
         failed: Vec<FrameError>,
     },
     /// An access touched a frame that the mapping reported as failed.
-    #[error("guest address {addr:#x} of domain {domid} lies in frame {gfn:#x} that could not be mapped (errno {errno})")]
+    #[error("guest address {addr:#x} of domain {domid} lies in frame {gfn:#x} that could not be mapped: {} (errno {errno})", errno_reason(*errno))]
     FrameNotMapped {
         /// The domain.
         domid: u16,
@@ -145,3 +169,45 @@ impl Error {
 
 /// Result of this crate's operations.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmapped_frames_say_what_the_errno_means() {
+        let first = FrameError {
+            gfn: 0x10,
+            errno: libc::ESRCH,
+        };
+        let e = Error::FramesUnavailable {
+            domid: 999,
+            first,
+            failed: vec![first],
+        };
+        assert_eq!(
+            e.to_string(),
+            "1 frame(s) of domain 999 could not be mapped, the first being gfn 0x10: no such \
+             domain (errno 3)"
+        );
+        let e = Error::FrameNotMapped {
+            domid: 5,
+            addr: 0x1_0000,
+            gfn: 0x10,
+            errno: libc::ENOENT,
+        };
+        assert!(
+            e.to_string()
+                .contains("not populated or paged out (errno 2)"),
+            "{e}"
+        );
+        assert_eq!(
+            FrameError {
+                gfn: 0,
+                errno: 4095
+            }
+            .reason(),
+            "unexpected error"
+        );
+    }
+}
