@@ -67,7 +67,11 @@ const VGA_LEN: u64 = 0x2_0000;
 /// writes): the device model maps only this much.
 const GUEST_RAM: u64 = 64 << 20;
 /// Bytes of step 4's `rep outsb`, and of each pass of step 9's flood (`HUGE`, `FLOOD`).
-const HUGE: u64 = 0x40_0000;
+const HUGE: u64 = 0x10_0000;
+/// How long the guest may go without a request served before the test calls it stuck: every
+/// step makes requests back to back, each answered in well under a second even on a loaded
+/// host.
+const STALL: Duration = Duration::from_secs(60);
 const FLOOD: usize = 0x1800;
 /// The 80-bit number step 2 stores with `fstp tbyte` (`ten` in `hostile.S`).
 const TEN: [u8; 10] = [0xd8, 0xd7, 0xd6, 0xd5, 0xd4, 0xd3, 0xd2, 0xd1, 0x01, 0x40];
@@ -83,7 +87,7 @@ const CLEAN_STEPS: [u8; 4] = [3, 4, 9, 10];
 /// the growth comes from fixed things: the foreign mappings of guest RAM, capped here at
 /// `CACHE_BUCKETS` buckets of 2 MiB (8 MiB), the ioreq and buffered-ring pages, and the
 /// test's own bounded records and log lines. A server that kept anything per request
-/// (tens of thousands of requests here, 4 MiB of `rep outsb` data) or allocated what a count or a
+/// (tens of thousands of requests here, 1 MiB of `rep outsb` data) or allocated what a count or a
 /// length says would exceed it.
 const HWM_BOUND: u64 = 16 << 20;
 const CACHE_BUCKETS: usize = 4;
@@ -137,9 +141,9 @@ const HOSTILE_CODE: [u8; 1836] = [
     0x24, 0x08, 0x10, 0x00, 0xe1, 0x00, 0x00, 0x00, 0xb8, 0x03, 0x00, 0x00, 0x00, 0xe8, 0xbd, 0x02,
     0x00, 0x00, 0xc7, 0x05, 0x24, 0x08, 0x10, 0x00, 0x01, 0x00, 0x00, 0x00, 0xc7, 0x05, 0x28, 0x08,
     0x10, 0x00, 0x1a, 0x04, 0x10, 0x00, 0xb0, 0x04, 0x66, 0xba, 0xe8, 0x05, 0xee, 0xbe, 0x00, 0x00,
-    0x10, 0x00, 0xb9, 0x00, 0x00, 0x40, 0x00, 0x31, 0xdb, 0x31, 0xc0, 0xac, 0x6b, 0xdb, 0x1f, 0x01,
+    0x10, 0x00, 0xb9, 0x00, 0x00, 0x10, 0x00, 0x31, 0xdb, 0x31, 0xc0, 0xac, 0x6b, 0xdb, 0x1f, 0x01,
     0xc3, 0xe2, 0xf8, 0x89, 0xd8, 0x66, 0xba, 0xec, 0x05, 0xef, 0xbe, 0x00, 0x00, 0x10, 0x00, 0xb9,
-    0x00, 0x00, 0x40, 0x00, 0x66, 0xba, 0xe0, 0x05, 0xf3, 0x6e, 0xb8, 0x04, 0x00, 0x00, 0x00, 0xe8,
+    0x00, 0x00, 0x10, 0x00, 0x66, 0xba, 0xe0, 0x05, 0xf3, 0x6e, 0xb8, 0x04, 0x00, 0x00, 0x00, 0xe8,
     0x6b, 0x02, 0x00, 0x00, 0xc7, 0x05, 0x24, 0x08, 0x10, 0x00, 0x01, 0x00, 0x00, 0x00, 0xc7, 0x05,
     0x28, 0x08, 0x10, 0x00, 0x51, 0x04, 0x10, 0x00, 0xb0, 0x05, 0x66, 0xba, 0xe8, 0x05, 0xee, 0xfd,
     0xbf, 0xff, 0x07, 0xff, 0xfe, 0xb9, 0x00, 0x10, 0x00, 0x00, 0x66, 0xba, 0xe0, 0x05, 0xf3, 0x6c,
@@ -499,9 +503,11 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
 
     run(Command::new("xl").arg("unpause").arg(&domu.name));
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(300);
     let mut requests = 0;
     let mut backlog_turns = 0;
+    // Progress, not a deadline, decides: a loaded host slows every step, while a request that
+    // nobody answers stops them all. (The box ends the binary after 600 s in any case.)
+    let mut last_served = Instant::now();
     loop {
         let turn = ev
             .run_once(1000)
@@ -511,11 +517,15 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
         if turn.stopped {
             break;
         }
+        if turn.requests > 0 {
+            last_served = Instant::now();
+        }
         assert!(
-            Instant::now() < deadline,
-            "{TEST}: the guest did not finish within 300 s (at step {}); {requests} requests; \
+            last_served.elapsed() < STALL,
+            "{TEST}: no request for {STALL:?} (at step {}, after {:.0?}); {requests} requests; \
              steps {:#?}\n{}",
             CURRENT_STEP.load(Ordering::SeqCst),
+            started.elapsed(),
             record.lock().unwrap().steps,
             diagnostics(&domu)
         );

@@ -34,7 +34,7 @@
         .set IDT, 0x170000                      # 32 gates, built at start
         .set BUF_A, 0x200000
         .set BUF_B, 0x210000
-        .set HUGE, 0x400000                     # bytes of the huge `rep outsb`
+        .set HUGE, 0x100000                     # bytes of the huge `rep outsb`
         .set IOREQ_SERVER_PAGES, 0xfeff0000     # 8 frames below the special pages; below: none
         .set IOREQ_PAGE, 0xfeffd000             # the legacy ioreq page's frame
         .set FLOOD, 0x1800                      # bytes per pass of the VGA flood
