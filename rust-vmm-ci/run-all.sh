@@ -30,6 +30,7 @@ export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 # any` takes the first stack that can be built (at least one always runs, or the stage fails).
 STAGES=(
     "rust-vmm-ci checks|rust-vmm-ci/run-checks.sh"
+    "fuzz regressions (each fuzz crate's cargo test)|rust-vmm-ci/fuzz-replay.sh"
     "vhost-user rng on KVM (vhost-device-rng)|crates/vhost-user-frontend/tests/kvm-rng.sh"
     "KVM exit instructions (ours/raw <= 1.25x)|crates/vm-hypervisor-kvm/benches/exit-instructions.sh"
     "xen-box selftest (x86_64, bookworm)|cargo xtask xen-box selftest --stack bookworm"
