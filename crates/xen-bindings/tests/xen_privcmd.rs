@@ -375,23 +375,11 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
             false,
         )
         .expect("a resource page");
-    // SAFETY: only on the stacks whose kernels have no IOEVENTFD, which refuse the call
-    // (checked below); on another kernel the registration is deassigned before `page` goes.
-    let ioev = unsafe {
-        p.ioeventfd(
-            domu.domid,
-            &page,
-            &[0],
-            0xfe00_0000,
-            4,
-            0,
-            efd.as_fd(),
-            false,
-        )
-    };
-    if ioev.is_ok() {
-        // SAFETY: a deassignment keeps nothing.
-        let _ = unsafe {
+    let ioeventfd = |deassign| {
+        // SAFETY: on the stacks this test knows, the kernel has no IOEVENTFD and refuses the
+        // call (checked below); on another kernel an assignment is deassigned right after,
+        // before `page` goes.
+        unsafe {
             p.ioeventfd(
                 domu.domid,
                 &page,
@@ -400,9 +388,13 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
                 4,
                 0,
                 efd.as_fd(),
-                true,
+                deassign,
             )
-        };
+        }
+    };
+    let ioev = ioeventfd(false);
+    if ioev.is_ok() {
+        let _ = ioeventfd(true);
     }
     eprintln!("irqfd: {irq:?}\nioeventfd: {ioev:?}");
     let want = match stack.as_str() {
