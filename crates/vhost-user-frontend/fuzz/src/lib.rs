@@ -5,6 +5,7 @@
 //! replay the regressions directory with a plain `cargo test`. Only the crate's public API is
 //! used.
 
+use fuzz_support::Input;
 use std::sync::{Arc, Mutex};
 
 use vhost_user_frontend::mmio::{status, VIRTIO_F_VERSION_1};
@@ -99,27 +100,6 @@ impl vhost_user_frontend::Interrupt for NoIrq {
     }
 }
 
-/// The fuzz input, consumed front to back; reads past its end give zeros.
-struct Input<'a> {
-    data: &'a [u8],
-}
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((&b, rest)) => {
-                self.data = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-}
-
 /// Offsets the driver uses, so the fuzzer reaches them often; any offset is possible too.
 const REGS: [u64; 24] = [
     0x000, 0x004, 0x008, 0x00c, 0x010, 0x014, 0x020, 0x024, 0x030, 0x034, 0x038, 0x044, 0x050,
@@ -131,7 +111,7 @@ const REGS: [u64; 24] = [
 /// backend sees only valid queues, offered features and existing queue indexes; Status
 /// never shows FEATURES_OK for a refused negotiation, and a reset clears the state.
 pub fn mmio_registers(data: &[u8]) {
-    let mut input = Input { data };
+    let mut input = Input::new(data);
     let profile = DeviceProfile {
         device_id: u32::from(input.u8()),
         num_queues: u16::from(input.u8() % 9),
@@ -149,7 +129,7 @@ pub fn mmio_registers(data: &[u8]) {
         },
     );
     for _ in 0..256 {
-        if input.data.is_empty() {
+        if input.is_empty() {
             break;
         }
         let op = input.u8();

@@ -6,11 +6,9 @@
 
 #[test]
 fn regressions_replay() {
-    let n = fuzz_regressions::replay(
+    let n = fuzz_support::replay(
         concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
-        &[
-            ("mmio_registers", vhost_user_frontend_fuzz::mmio_registers),
-        ],
+        &[("mmio_registers", vhost_user_frontend_fuzz::mmio_registers)],
     );
     eprintln!("{n} regression inputs replayed");
 }

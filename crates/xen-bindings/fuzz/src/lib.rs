@@ -4,6 +4,7 @@
 //! Bodies of the xen-bindings fuzz targets, in a library so `tests/replay.rs` can replay the
 //! regressions directory with a plain `cargo test`.
 
+use fuzz_support::Input;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
@@ -15,42 +16,6 @@ use xen_bindings::xenstore::wire::{self, Header, HEADER_LEN};
 use xen_bindings::xenstore::{
     Access, Error, MsgType, Permission, Transport, Xenstore, XENSTORE_PAYLOAD_MAX,
 };
-
-/// The fuzz input, consumed front to back; reads past its end give zeros.
-struct Input<'a> {
-    data: &'a [u8],
-}
-
-impl Input<'_> {
-    fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((&b, rest)) => {
-                self.data = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.data.len());
-        let (a, b) = self.data.split_at(n);
-        self.data = b;
-        a.to_vec()
-    }
-}
 
 /// A xenstored whose every reply is read from the fuzz input: when the client sends a
 /// request, the input says what comes back (a well-formed reply with a fuzzed payload, an error
@@ -86,7 +51,7 @@ impl FuzzDaemon<'_> {
             }
             let mode = input.u8();
             let len = usize::from(input.u16()) % (XENSTORE_PAYLOAD_MAX + 1);
-            let payload = input.bytes(len);
+            let payload = input.bytes(len).to_vec();
             let bytes = match mode & 7 {
                 // The reply the client waits for.
                 0 | 1 => message(req.ty, req.req_id, req.tx_id, &payload),
@@ -171,7 +136,7 @@ fn path(input: &mut Input<'_>) -> &'static str {
 /// The client must never panic, hang or allocate without bound, and must refuse every call
 /// after it said the connection is unusable.
 pub fn xenstore_client(data: &[u8]) {
-    let input = Rc::new(RefCell::new(Input { data }));
+    let input = Rc::new(RefCell::new(Input::new(data)));
     let max_chunk = 1 + usize::from(input.borrow_mut().u16());
     let sends = Rc::new(Cell::new(0));
     let daemon = FuzzDaemon {

@@ -6,11 +6,9 @@
 
 #[test]
 fn regressions_replay() {
-    let n = fuzz_regressions::replay(
+    let n = fuzz_support::replay(
         concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
-        &[
-            ("xenstore_client", xen_bindings_fuzz::xenstore_client),
-        ],
+        &[("xenstore_client", xen_bindings_fuzz::xenstore_client)],
     );
     eprintln!("{n} regression inputs replayed");
 }

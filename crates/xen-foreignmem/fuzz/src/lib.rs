@@ -4,6 +4,7 @@
 //! Bodies of the xen-foreignmem fuzz targets, in a library so `tests/replay.rs` can replay
 //! the regressions directory with a plain `cargo test`.
 
+use fuzz_support::Input;
 use std::sync::OnceLock;
 
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemoryError};
@@ -46,31 +47,6 @@ fn world() -> &'static World {
     })
 }
 
-/// The fuzz input, consumed front to back; reads past its end give zeros.
-struct Input<'a> {
-    data: &'a [u8],
-}
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((&b, rest)) => {
-                self.data = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(std::array::from_fn(|_| self.u8()))
-    }
-}
-
 /// The guest-physical pieces of a grant-address range, as the grant table says they are;
 /// `None` if some page of it cannot be accessed (`write`: for writing).
 fn grant_pieces(w: &World, addr: u64, len: usize, write: bool) -> Option<Vec<(u64, usize)>> {
@@ -103,7 +79,7 @@ fn completed(e: &GuestMemoryError) -> Option<usize> {
 /// unmaps everything when dropped.
 pub fn grant_cache(data: &[u8]) {
     let w = world();
-    let mut input = Input { data };
+    let mut input = Input::new(data);
     let max = 1 + usize::from(input.u8() % 4);
     let grants = GrantMemory::new(w.guest.clone(), DOMID, max).unwrap();
     let bucket_pages = [1usize, 2, 4][usize::from(input.u8() % 3)];
@@ -122,7 +98,7 @@ pub fn grant_cache(data: &[u8]) {
     let mut buf = vec![0u8; 3 * PAGE as usize];
     let mut expect = vec![0u8; 3 * PAGE as usize];
     for _ in 0..32 {
-        if input.data.is_empty() {
+        if input.is_empty() {
             break;
         }
         let op = input.u8();

@@ -6,11 +6,9 @@
 
 #[test]
 fn regressions_replay() {
-    let n = fuzz_regressions::replay(
+    let n = fuzz_support::replay(
         concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
-        &[
-            ("grant_cache", xen_foreignmem_fuzz::grant_cache),
-        ],
+        &[("grant_cache", xen_foreignmem_fuzz::grant_cache)],
     );
     eprintln!("{n} regression inputs replayed");
 }

@@ -6,6 +6,7 @@
 //! The device lives in an example (`examples/virtio_rng/device.rs`), which no other crate can
 //! depend on, so it is compiled in here with `#[path]`: the code fuzzed is the example's own.
 
+use fuzz_support::Input;
 use std::sync::{Arc, OnceLock};
 
 use vm_device_bus::IoHandler;
@@ -28,36 +29,12 @@ const REGS: [u64; 22] = [
     0x060, 0x064, 0x070, 0x080, 0x084, 0x090, 0x094, 0x0a0, 0x0a4,
 ];
 
-struct Input<'a> {
-    data: &'a [u8],
-}
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((&b, rest)) => {
-                self.data = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-
-    /// A guest address: mostly inside the first region, sometimes anywhere.
-    fn addr(&mut self) -> u64 {
-        match self.u8() {
-            0..=223 => u64::from(self.u16()),
-            224..=239 => 0x2_0000 + u64::from(self.u16() & 0xfff),
-            _ => u64::from(self.u32()) << 32 | u64::from(self.u32()),
-        }
+/// A guest address: mostly inside the first region, sometimes anywhere.
+fn addr(input: &mut Input<'_>) -> u64 {
+    match input.u8() {
+        0..=223 => u64::from(input.u16()),
+        224..=239 => 0x2_0000 + u64::from(input.u16() & 0xfff),
+        _ => u64::from(input.u32()) << 32 | u64::from(input.u32()),
     }
 }
 
@@ -81,9 +58,9 @@ pub fn virtio_rng(data: &[u8]) {
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let mut input = Input { data };
+    let mut input = Input::new(data);
     for _ in 0..128 {
-        if input.data.is_empty() {
+        if input.is_empty() {
             break;
         }
         let op = input.u8();
@@ -111,7 +88,7 @@ pub fn virtio_rng(data: &[u8]) {
             // A whole queue set-up: size, areas, ready.
             2 => {
                 let size = u32::from(input.u16());
-                let (desc, avail, used) = (input.addr(), input.addr(), input.addr());
+                let (desc, avail, used) = (addr(&mut input), addr(&mut input), addr(&mut input));
                 let w = |off: u64, v: u32| dev.write(off, &v.to_le_bytes()).unwrap();
                 w(0x030, 0);
                 w(0x038, size);
@@ -125,9 +102,9 @@ pub fn virtio_rng(data: &[u8]) {
             }
             // A descriptor: addr, len, flags, next, at any address.
             3 => {
-                let at = input.addr();
+                let at = addr(&mut input);
                 let mut d = [0u8; 16];
-                d[..8].copy_from_slice(&input.addr().to_le_bytes());
+                d[..8].copy_from_slice(&addr(&mut input).to_le_bytes());
                 d[8..12].copy_from_slice(&input.u32().to_le_bytes());
                 d[12..14].copy_from_slice(&u16::from(input.u8() & 7).to_le_bytes());
                 d[14..16].copy_from_slice(&u16::from(input.u8()).to_le_bytes());
@@ -135,7 +112,7 @@ pub fn virtio_rng(data: &[u8]) {
             }
             // Raw bytes (available ring entries and index, anything).
             4 => {
-                let at = input.addr();
+                let at = addr(&mut input);
                 let v = input.u32();
                 let n = usize::from(input.u8() % 5);
                 let _ = mem.write_slice(&v.to_le_bytes()[..n], GuestAddress(at));

@@ -6,12 +6,15 @@
 
 #[test]
 fn regressions_replay() {
-    let n = fuzz_regressions::replay(
+    let n = fuzz_support::replay(
         concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
         &[
             ("decode_request", xen_ioreq_fuzz::decode_request),
             ("buffered_ring", xen_ioreq_fuzz::buffered_ring),
-            ("buffered_ring_concurrent", xen_ioreq_fuzz::buffered_ring_concurrent),
+            (
+                "buffered_ring_concurrent",
+                xen_ioreq_fuzz::buffered_ring_concurrent,
+            ),
             ("virtio_rng", xen_ioreq_fuzz::virtio_rng),
         ],
     );

@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+use fuzz_support::Input;
 use std::collections::{BTreeMap, BTreeSet};
 
 use xen_vhost_frontend::{
@@ -62,61 +63,45 @@ impl Store for Tree {
     }
 }
 
-/// The fuzz input, read front to back; reads past its end give zeros.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-
-    fn u64(&mut self, bytes: usize) -> u64 {
-        (0..bytes).fold(0, |n, _| (n << 8) | u64::from(self.byte()))
-    }
-
+/// The shapes of xenstore contents the fuzz input chooses from.
+trait Choose {
     /// Up to 255 bytes of raw text (lossily UTF-8, as a xenstore value read as text is).
+    fn text(&mut self) -> String;
+    /// A directory name: usually a number, sometimes anything.
+    fn name(&mut self) -> String;
+    /// A value, in one of the shapes the toolstack writes or as raw text; `domid` is the
+    /// record's domain directory name (for `frontend-id`).
+    fn value(&mut self, domid: &str) -> String;
+}
+
+impl Choose for Input<'_> {
     fn text(&mut self) -> String {
-        let len = usize::from(self.byte()).min(self.0.len());
-        let (t, rest) = self.0.split_at(len);
-        self.0 = rest;
-        String::from_utf8_lossy(t).into_owned()
+        let len = usize::from(self.u8());
+        String::from_utf8_lossy(self.bytes(len)).into_owned()
     }
 
-    /// A directory name: usually a number, sometimes anything.
     fn name(&mut self) -> String {
-        match self.byte() % 4 {
-            0 => self.u64(1).to_string(),
-            1 => self.u64(2).to_string(),
-            2 => self.u64(4).to_string(),
+        match self.u8() % 4 {
+            0 => self.uint(1).to_string(),
+            1 => self.uint(2).to_string(),
+            2 => self.uint(4).to_string(),
             _ => self.text(),
         }
     }
 
-    /// A value, in one of the shapes the toolstack writes or as raw text; `domid` is the
-    /// record's domain directory name (for `frontend-id`).
     fn value(&mut self, domid: &str) -> String {
-        match self.byte() % 9 {
+        match self.u8() % 9 {
             0 => self.text(),
-            1 => self.u64(8).to_string(),
-            2 => format!("{:#x}", self.u64(8)),
-            3 => (self.byte() % 10).to_string(),
-            4 => match self.byte() {
+            1 => self.uint(8).to_string(),
+            2 => format!("{:#x}", self.uint(8)),
+            3 => (self.u8() % 10).to_string(),
+            4 => match self.u8() {
                 0 => "virtio,device".to_string(),
-                _ => format!("virtio,device{:x}", self.u64(4)),
+                _ => format!("virtio,device{:x}", self.uint(4)),
             },
             // An aligned register window, as libxl assigns them.
-            5 => format!("{:#x}", self.u64(4) * MMIO_WINDOW),
-            6 => (self.u64(4) * MMIO_WINDOW).to_string(),
+            5 => format!("{:#x}", self.uint(4) * MMIO_WINDOW),
+            6 => (self.uint(4) * MMIO_WINDOW).to_string(),
             7 => domid.to_string(),
             _ => "mmio".to_string(),
         }
@@ -152,29 +137,29 @@ struct Summary {
 
 fn run(data: &[u8]) -> Summary {
     let mut summary = Summary::default();
-    let mut input = Input(data);
-    let backend_domid: u16 = match input.byte() % 3 {
+    let mut input = Input::new(data);
+    let backend_domid: u16 = match input.u8() % 3 {
         0 => 0,
         1 => 5,
-        _ => u16::try_from(input.u64(2)).unwrap_or(0),
+        _ => u16::try_from(input.uint(2)).unwrap_or(0),
     };
     let backend = format!("/local/domain/{backend_domid}");
     let mut tree = Tree::default();
-    let records = usize::from(input.byte()) % MAX_RECORDS;
+    let records = usize::from(input.u8()) % MAX_RECORDS;
     for _ in 0..records {
-        let dir = match input.byte() % 5 {
+        let dir = match input.u8() % 5 {
             0 | 1 => Layout::Virtio.dir().to_string(),
             2 | 3 => Layout::VirtioDisk.dir().to_string(),
             _ => input.text(),
         };
         let dom = input.name();
         let dev = input.name();
-        let k = usize::from(input.byte());
+        let k = usize::from(input.u8());
         let key = match KEYS.get(k % 12) {
             Some(key) => key.to_string(),
             None => input.text(),
         };
-        if input.byte() % 8 == 7 {
+        if input.u8() % 8 == 7 {
             // A key left out: the others are written, this one is not.
             continue;
         }
@@ -322,11 +307,11 @@ fn handshake(input: &mut Input<'_>, tree: &mut Tree, dev: &VirtioDevice, summary
         if input.is_empty() {
             return;
         }
-        match input.byte() % 6 {
+        match input.u8() % 6 {
             0 => {
-                let state = match input.byte() % 3 {
+                let state = match input.u8() % 3 {
                     0 => input.text(),
-                    _ => (input.byte() % 10).to_string(),
+                    _ => (input.u8() % 10).to_string(),
                 };
                 if let Some(s) = XenbusState::parse(&state) {
                     assert_eq!(s.to_string(), state.trim(), "state {state:?}");
@@ -335,7 +320,7 @@ fn handshake(input: &mut Input<'_>, tree: &mut Tree, dev: &VirtioDevice, summary
                 tree.0.insert(format!("{path}/state"), state);
             }
             1 => {
-                let online = match input.byte() % 4 {
+                let online = match input.u8() % 4 {
                     0 => input.text(),
                     1 => "0".to_string(),
                     _ => "1".to_string(),
@@ -343,7 +328,7 @@ fn handshake(input: &mut Input<'_>, tree: &mut Tree, dev: &VirtioDevice, summary
                 tree.0.insert(format!("{path}/online"), online);
             }
             2 => {
-                let key = if input.byte().is_multiple_of(2) {
+                let key = if input.u8().is_multiple_of(2) {
                     "state"
                 } else {
                     "online"
@@ -408,7 +393,7 @@ mod tests {
             r
         };
         d.extend(entry(0, &[7])); // frontend-id = the dom name
-        d.extend(entry(1, &[5, 0, 0x01, 0, 0])); // base = 0x10000 * 0x200
+        d.extend(entry(1, &[5, 0, 0, 0x01, 0])); // base = 0x10000 * 0x200
         d.extend(entry(2, &[3, 33])); // irq 3 (33 % 10)
         d.extend(entry(3, &[8])); // transport mmio
         d.extend(entry(4, &[4, 0])); // type virtio,device

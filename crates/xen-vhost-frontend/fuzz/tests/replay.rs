@@ -6,11 +6,12 @@
 
 #[test]
 fn regressions_replay() {
-    let n = fuzz_regressions::replay(
+    let n = fuzz_support::replay(
         concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
-        &[
-            ("xenstore_devices", xen_vhost_frontend_fuzz::xenstore_devices),
-        ],
+        &[(
+            "xenstore_devices",
+            xen_vhost_frontend_fuzz::xenstore_devices,
+        )],
     );
     eprintln!("{n} regression inputs replayed");
 }
