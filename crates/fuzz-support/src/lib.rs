@@ -1,116 +1,28 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Replays the inputs a cargo-fuzz crate of this workspace keeps in its `regressions/` folder
-//! through the fuzz targets' bodies, so that each crash a fuzzer found stays a test under a
-//! plain `cargo test` (the fuzz crates' `tests/replay.rs`, run by `rust-vmm-ci/fuzz-replay.sh`).
-//!
-//! A kept input is named `<target>-<what>.bin`: the part before the first `-` names the target
-//! it is replayed through. A name that matches no target is an error, not a skip, so an input
-//! cannot silently stop being replayed when a target is renamed. Hidden files (`.gitkeep`) are
-//! passed over.
+//! What this workspace's cargo-fuzz crates (`crates/*/fuzz`) share: [`Input`], the reader
+//! their targets take their choices from, and [`replay`], which runs the crash inputs each
+//! keeps in its `regressions/` folder as a plain test (their `tests/replay.rs`, run by
+//! `rust-vmm-ci/fuzz-replay.sh`).
 //!
 //! ```
 //! fn decode(data: &[u8]) {
-//!     let _ = std::str::from_utf8(data);
+//!     let mut input = fuzz_support::Input::new(data);
+//!     let (kind, len) = (input.u8(), input.u16());
+//!     let _ = (kind, input.bytes(usize::from(len)));
 //! }
-//! let dir = std::env::temp_dir().join(format!("fuzz-regressions-doc-{}", std::process::id()));
+//! let dir = std::env::temp_dir().join(format!("fuzz-support-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
-//! std::fs::write(dir.join("decode-invalid-utf8.bin"), [0xff, 0xfe]).unwrap();
-//! assert_eq!(fuzz_regressions::replay(&dir, &[("decode", decode)]), 1);
+//! std::fs::write(dir.join("decode-short-length.bin"), [1, 0xff, 0xff]).unwrap();
+//! assert_eq!(fuzz_support::replay(&dir, &[("decode", decode)]), 1);
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
 #![deny(missing_docs)]
 
-use std::path::Path;
+mod input;
+mod regressions;
 
-/// A fuzz target by name: the name its kept inputs start with, and the target's body.
-pub type Target<'a> = (&'a str, fn(&[u8]));
-
-/// Runs every input in `dir` through the target its name starts with (`targets` pairs target
-/// names with their bodies) and returns how many ran. Inputs run in name order.
-///
-/// # Panics
-///
-/// If `dir` cannot be read, an input cannot be read, an input's name names no target of
-/// `targets`, or a target panics on its input (the regression the test is there to catch).
-pub fn replay(dir: impl AsRef<Path>, targets: &[Target<'_>]) -> usize {
-    let dir = dir.as_ref();
-    let mut inputs: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            entry
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .path()
-        })
-        .filter(|path| {
-            !path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    inputs.sort();
-    for path in &inputs {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let target = name.split_once('-').map_or(name.as_str(), |(t, _)| t);
-        let Some((_, body)) = targets.iter().find(|(t, _)| *t == target) else {
-            let known: Vec<_> = targets.iter().map(|(t, _)| *t).collect();
-            panic!("{name}: no fuzz target `{target}` (inputs are named <target>-<what>; targets: {known:?})");
-        };
-        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        eprintln!("replaying {name} through {target}");
-        body(&data);
-    }
-    inputs.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static SEEN: AtomicUsize = AtomicUsize::new(0);
-
-    fn count(data: &[u8]) {
-        SEEN.fetch_add(data.len(), Ordering::SeqCst);
-    }
-
-    fn folder(files: &[(&str, &[u8])]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "fuzz-regressions-{}-{}",
-            std::process::id(),
-            files.len()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, data) in files {
-            std::fs::write(dir.join(name), data).unwrap();
-        }
-        dir
-    }
-
-    #[test]
-    fn each_input_runs_through_its_target_and_hidden_files_are_passed_over() {
-        let dir = folder(&[
-            ("count-a.bin", b"abc"),
-            ("count-b.bin", b"de"),
-            (".gitkeep", b""),
-        ]);
-        assert_eq!(
-            replay(&dir, &[("count", count), ("other", |_| panic!())]),
-            2
-        );
-        assert_eq!(SEEN.load(Ordering::SeqCst), 5);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    #[should_panic(expected = "no fuzz target `renamed`")]
-    fn an_input_of_no_target_is_an_error() {
-        let dir = folder(&[("renamed-x.bin", b"x")]);
-        replay(&dir, &[("count", count)]);
-    }
-}
+pub use input::Input;
+pub use regressions::{replay, Target};
