@@ -11,7 +11,7 @@
 //! it in Xen.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use vm_device_bus::DeviceBus;
@@ -371,7 +371,14 @@ pub struct IoreqServer<S: Sys = RealSys> {
     /// A drain stopped at [`IoreqServer::BUFFERED_PER_CALL`] with entries left in the ring, whose event
     /// was already consumed: set until [`IoreqServer::take_buffered_backlog`] takes it.
     buf_backlog: AtomicBool,
+    /// Where the last drain stopped in the buffered ring (the position after the last entry
+    /// it took), or [`NO_POSITION`]: the drainer's own record, to notice a read pointer put
+    /// back ([`BufferedRing::skip_served`]). Only the drainer of the moment uses it.
+    buf_next: AtomicU64,
 }
+
+/// [`IoreqServer`]'s `buf_next` before any entry was taken (or after a resync).
+const NO_POSITION: u64 = u64::MAX;
 
 impl IoreqServer<RealSys> {
     /// Opens privcmd and a non-blocking event channel and creates a server for `domid`.
@@ -462,6 +469,7 @@ impl<S: Sys> IoreqServer<S> {
             kernel_registrations: Mutex::default(),
             buf_drains: AtomicUsize::new(0),
             buf_backlog: AtomicBool::new(false),
+            buf_next: AtomicU64::new(NO_POSITION),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
         server.vcpus = server.nr_vcpus()?;
@@ -586,7 +594,9 @@ impl<S: Sys> IoreqServer<S> {
         self.ioreq.as_ref().expect("pages stay mapped until drop")
     }
 
-    /// The buffered ring, if the server has one.
+    /// The buffered ring, if the server has one: to look at. The server's `serve_*` methods
+    /// are its consumer; popping entries past them breaks their record of where the ring's
+    /// reader is (see [`BufferedRing::skip_served`]).
     pub fn buffered_ring(&self) -> Option<&BufferedRing<MappedPage<S>>> {
         self.bufring.as_ref()
     }
@@ -1287,7 +1297,7 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     /// [`IoreqServer::serve_buffered`], serving at most `limit` entries.
-    fn serve_buffered_at_most<B: DeviceBus>(
+    pub(crate) fn serve_buffered_at_most<B: DeviceBus>(
         &self,
         dispatcher: &mut Dispatcher<B>,
         limit: usize,
@@ -1346,15 +1356,30 @@ impl<S: Sys> IoreqServer<S> {
         dispatcher: &mut Dispatcher<B>,
         budget: usize,
     ) -> (usize, bool) {
+        // The drainer is the ring's one consumer (`serve_buffered_at_most`), so where the last
+        // drain stopped is where the read pointer must be, give or take Xen's whole-ring rebases.
+        let mut next = self.buf_next.load(Ordering::Relaxed);
         let mut n = 0;
-        loop {
+        let left = loop {
             if n == budget {
                 // Pointers that do not make sense are left to the next call, which resyncs.
-                return (n, ring.pending_slots() != Ok(0));
+                break ring.pending_slots() != Ok(0);
             }
-            match ring.pop() {
-                Ok(None) => return (n, false),
-                Ok(Some(entry)) => {
+            if let Ok(next) = u32::try_from(next) {
+                let skipped = ring.skip_served(next);
+                // Nothing failed (each entry is served once): information, not a warning.
+                if skipped > 0 {
+                    log::info!(
+                        "domain {}: the buffered ring's read pointer was put back over {skipped} \
+                         entries already served; they are not served again",
+                        self.domid
+                    );
+                }
+            }
+            match ring.pop_at() {
+                Ok(None) => break false,
+                Ok(Some((entry, after))) => {
+                    next = u64::from(after);
                     n += 1;
                     match entry.decode() {
                         Ok(req) if self.ring_user_ioeventfd(&req, dispatcher) => {}
@@ -1371,10 +1396,13 @@ impl<S: Sys> IoreqServer<S> {
                 Err(e) => {
                     log::error!("domain {}: {e}; dropping buffered requests", self.domid);
                     ring.resync();
-                    return (n, false);
+                    next = NO_POSITION;
+                    break false;
                 }
             }
-        }
+        };
+        self.buf_next.store(next, Ordering::Relaxed);
+        (n, left)
     }
 
     /// Serves every vCPU slot and the buffered ring (e.g. at start, for requests that arrived
