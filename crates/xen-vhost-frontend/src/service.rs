@@ -127,7 +127,8 @@ impl<T: Transport> Service<T> {
     fn reconcile(&mut self) {
         let mut seen = BTreeSet::new();
         let mut set_up: BTreeMap<u16, Vec<VirtioDevice>> = BTreeMap::new();
-        let mut tear_down = BTreeSet::new();
+        // Devices leaving, by guest: their backend paths.
+        let mut tear_down: BTreeMap<u16, Vec<String>> = BTreeMap::new();
         for found in discover(&mut self.xs, &self.dom_path) {
             let dev = match found {
                 Ok(dev) => dev,
@@ -152,26 +153,66 @@ impl<T: Transport> Service<T> {
                 });
             match t.life.poll(&mut self.xs, &dev.backend_path) {
                 Action::SetUp => set_up.entry(dev.domid).or_default().push(dev),
-                Action::TearDown => {
-                    tear_down.insert(dev.domid);
-                }
+                Action::TearDown => tear_down
+                    .entry(dev.domid)
+                    .or_default()
+                    .push(dev.backend_path),
                 _ => {}
             }
         }
-        // Devices whose entries went away (the domain was destroyed).
+        // Devices whose entries went away (the domain was destroyed, or the toolstack removed
+        // them without asking).
         for (path, t) in &mut self.tracked {
             if !seen.contains(path) && t.life.on_xenstore(None, false) == Action::TearDown {
-                tear_down.insert(t.domid);
+                tear_down.entry(t.domid).or_default().push(path.clone());
             }
         }
-        for domid in tear_down {
-            self.stop_guest(domid);
+        for (domid, paths) in tear_down {
+            self.tear_down(domid, &paths);
         }
         self.tracked.retain(|path, _| seen.contains(path));
         for (domid, devices) in set_up {
             self.start_guest(domid, devices);
         }
         self.connected();
+    }
+
+    /// Releases the devices at `paths` of guest `domid` and answers Closed for each: the whole
+    /// guest when no other device of it is served (destroy), else only those (hot-unplug: the
+    /// toolstack's `online` = 0 and Closing on one device), the others going on.
+    fn tear_down(&mut self, domid: u16, paths: &[String]) {
+        let leaving: BTreeSet<u32> = paths
+            .iter()
+            .filter_map(|p| self.tracked.get(p))
+            .map(|t| t.devid)
+            .collect();
+        let Some(guest) = self.guests.get_mut(&domid) else {
+            // Never served (or already released): nothing to release, but the toolstack waits
+            // for Closed.
+            self.closed(paths);
+            return;
+        };
+        if guest.devices().all(|d| leaving.contains(&d.devid)) {
+            self.stop_guest(domid);
+            return;
+        }
+        for devid in &leaving {
+            match guest.remove_device(*devid) {
+                Ok(_) => log::info!("domain {domid}: device {devid} released (unplugged)"),
+                Err(e) => log::warn!("domain {domid}: device {devid}: teardown: {e}"),
+            }
+        }
+        self.closed(paths);
+    }
+
+    /// Marks the devices at `paths` torn down and writes Closed for each still there.
+    fn closed(&mut self, paths: &[String]) {
+        for p in paths {
+            if let Some(t) = self.tracked.get_mut(p) {
+                let s = t.life.torn_down();
+                self.write_state(p, s);
+            }
+        }
     }
 
     /// Writes `state` for the device at `path`, unless its directory is gone (writing would
@@ -187,17 +228,16 @@ impl<T: Transport> Service<T> {
     }
 
     fn start_guest(&mut self, domid: u16, devices: Vec<VirtioDevice>) {
+        if self.guests.contains_key(&domid) {
+            // The toolstack adds a guest's devices one at a time: the later ones join the
+            // guest being served.
+            for dev in devices {
+                self.add_device(domid, dev);
+            }
+            return;
+        }
         let paths: Vec<String> = devices.iter().map(|d| d.backend_path.clone()).collect();
-        let started = if self.guests.contains_key(&domid) {
-            Err(ServeError::Device {
-                path: paths.join(", "),
-                reason: "a device added to a guest already served (hot-plug) is not served yet"
-                    .into(),
-            })
-        } else {
-            self.guest(domid, devices)
-        };
-        match started {
+        match self.guest(domid, devices) {
             Ok(guest) => {
                 self.guests.insert(domid, guest);
                 for p in &paths {
@@ -209,33 +249,66 @@ impl<T: Transport> Service<T> {
             }
             Err(e) => {
                 log::error!("domain {domid}: cannot serve its devices: {e}");
-                for p in &paths {
-                    if let Some(t) = self.tracked.get_mut(p) {
-                        let s = t.life.torn_down();
-                        self.write_state(p, s);
-                    }
-                }
+                self.closed(&paths);
             }
         }
+    }
+
+    /// Serves device `dev` of guest `domid`, already served for its other devices.
+    fn add_device(&mut self, domid: u16, dev: VirtioDevice) {
+        let path = dev.backend_path.clone();
+        let added =
+            self.backend(domid, &dev)
+                .and_then(|backend| match self.guests.get_mut(&domid) {
+                    Some(g) => g.add_device(dev, &backend),
+                    None => Err(ServeError::Thread("the guest is gone")),
+                });
+        match added {
+            Ok(()) => {
+                if let Some(t) = self.tracked.get_mut(&path) {
+                    let s = t.life.set_up();
+                    self.write_state(&path, s);
+                }
+            }
+            Err(e) => {
+                log::error!("domain {domid}: cannot serve a device: {e}");
+                self.closed(&[path]);
+            }
+        }
+    }
+
+    /// The daemon of device `dev`: the configured backend at the device's position among its
+    /// guest's devices known now, in devid order (the toolstack's numbering follows the
+    /// configuration's order).
+    fn backend(&self, domid: u16, dev: &VirtioDevice) -> Result<DeviceBackend, ServeError> {
+        let mut devids: Vec<u32> = self
+            .tracked
+            .values()
+            .filter(|t| t.domid == domid)
+            .map(|t| t.devid)
+            .collect();
+        devids.sort_unstable();
+        devids.dedup();
+        let i = devids.iter().position(|&d| d == dev.devid).unwrap_or(0);
+        self.config
+            .backends
+            .get(i)
+            .cloned()
+            .ok_or_else(|| ServeError::Device {
+                path: dev.backend_path.clone(),
+                reason: format!(
+                    "the guest's device {} has no backend daemon ({} given)",
+                    i + 1,
+                    self.config.backends.len()
+                ),
+            })
     }
 
     fn guest(&mut self, domid: u16, mut devices: Vec<VirtioDevice>) -> Result<Guest, ServeError> {
         devices.sort_by_key(|d| d.devid);
         let mut with_backends = Vec::new();
-        for (i, dev) in devices.into_iter().enumerate() {
-            let backend = self
-                .config
-                .backends
-                .get(i)
-                .ok_or_else(|| ServeError::Device {
-                    path: dev.backend_path.clone(),
-                    reason: format!(
-                        "the guest's device {} has no backend daemon ({} given)",
-                        i + 1,
-                        self.config.backends.len()
-                    ),
-                })?
-                .clone();
+        for dev in devices {
+            let backend = self.backend(domid, &dev)?;
             with_backends.push((dev, backend));
         }
         let info = self
