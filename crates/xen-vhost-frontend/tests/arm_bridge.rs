@@ -1057,6 +1057,8 @@ fn two_devices(test: &str, midway: Midway) {
     } else {
         guest_exchange_done(test, &name, COUNT);
         let echoed = echo.join().unwrap().unwrap();
+        // The echo's connection, handed back for a destroy, is not needed.
+        drop(accepted);
         let seen = running.seen();
         report!(
             "{test}: COUNTS {COUNT} messages each way: guest to dom0 {echoed} bytes, dom0 to \
