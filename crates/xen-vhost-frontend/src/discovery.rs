@@ -25,22 +25,29 @@ pub fn discover(store: &mut dyn Store, backend_dom_path: &str) -> Vec<Result<Vir
         let dir = format!("{backend_dom_path}/{}", layout.dir());
         for dom in store.directory(&dir).into_iter().take(MAX_ENTRIES) {
             let dom_path = format!("{dir}/{dom}");
-            let Ok(domid) = dom.parse::<u16>() else {
+            let Some(domid) = canonical::<u16>(&dom) else {
                 found.push(Err(Error::invalid(&dom_path, &dom, "is not a domain id")));
                 continue;
             };
             for dev in store.directory(&dom_path).into_iter().take(MAX_ENTRIES) {
                 let path = format!("{dom_path}/{dev}");
-                found.push(match dev.parse::<u32>() {
-                    Ok(devid) => {
+                found.push(match canonical::<u32>(&dev) {
+                    Some(devid) => {
                         VirtioDevice::read(store, &path, layout, domid, devid, backend_domid)
                     }
-                    Err(_) => Err(Error::invalid(&path, &dev, "is not a device index")),
+                    None => Err(Error::invalid(&path, &dev, "is not a device index")),
                 });
             }
         }
     }
     found
+}
+
+/// `name` as a number written the way the toolstack writes one: decimal, no sign, no leading
+/// zero. Another spelling ("01", "+1") would be a second directory for the same domain or
+/// device, served twice.
+fn canonical<T: std::str::FromStr + ToString>(name: &str) -> Option<T> {
+    name.parse::<T>().ok().filter(|n| n.to_string() == name)
 }
 
 #[cfg(test)]
@@ -110,6 +117,43 @@ mod tests {
                 grants: false,
             })]
         );
+    }
+
+    #[test]
+    fn another_spelling_of_a_domain_or_device_number_is_refused() {
+        for (dom, dev) in [
+            ("01", "0"),
+            ("1", "00"),
+            ("+1", "0"),
+            ("1", "+0"),
+            ("1 ", "0"),
+        ] {
+            let mut m = Map::default();
+            xen_420(&mut m, 1);
+            let good = "/local/domain/0/backend/virtio/1/0/";
+            let moved: Vec<(String, String)> =
+                m.0.iter()
+                    .map(|(k, v)| {
+                        let rest = k.strip_prefix(good).unwrap();
+                        (
+                            format!("/local/domain/0/backend/virtio/{dom}/{dev}/{rest}"),
+                            v.clone(),
+                        )
+                    })
+                    .collect();
+            m.0.extend(moved);
+            let found = discover(&mut m, "/local/domain/0");
+            assert_eq!(found.len(), 2, "{dom}/{dev}: {found:?}");
+            assert!(
+                found[0].is_ok() != found[1].is_ok(),
+                "{dom}/{dev}: {found:?}"
+            );
+            let refused = found.iter().find_map(|r| r.as_ref().err()).unwrap();
+            assert!(
+                refused.to_string().contains("is not a"),
+                "{dom}/{dev}: {refused}"
+            );
+        }
     }
 
     #[test]
