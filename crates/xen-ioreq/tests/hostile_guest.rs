@@ -33,7 +33,7 @@ use common::{DOMU_LOCK, GUEST_ENTRY};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -370,16 +370,23 @@ impl IoHandler for Store {
 const LOG_LINES_KEPT: usize = 4;
 
 /// Records the crate's warnings and errors by the step that caused them: how many, and the
-/// first few (printed too).
+/// first few (printed too); and counts the server's notes that it moved a read pointer put
+/// back over served entries on (information, not a warning).
 #[derive(Default)]
-struct Recorder(Mutex<BTreeMap<u8, (usize, Vec<String>)>>);
+struct Recorder(Mutex<BTreeMap<u8, (usize, Vec<String>)>>, AtomicU64);
 
 impl log::Log for Recorder {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn && m.target().starts_with("xen_ioreq")
+        m.level() <= log::Level::Info && m.target().starts_with("xen_ioreq")
     }
     fn log(&self, r: &log::Record<'_>) {
         if !self.enabled(r.metadata()) {
+            return;
+        }
+        if r.level() > log::Level::Warn {
+            if r.args().to_string().contains("read pointer was put back") {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
             return;
         }
         let step = CURRENT_STEP.load(Ordering::SeqCst);
@@ -400,7 +407,7 @@ fn recorder() -> &'static Recorder {
     R.get_or_init(|| {
         let r: &'static Recorder = Box::leak(Box::default());
         if log::set_logger(r).is_ok() {
-            log::set_max_level(log::LevelFilter::Warn);
+            log::set_max_level(log::LevelFilter::Info);
         }
         r
     })
@@ -609,24 +616,22 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
         vec![s4.data_hash],
         "{TEST}: the hash of what the guest sent and of what the port got"
     );
-    // Step 9: the flood went past the ring and lost nothing; its last pass is in the window.
-    // Xen 4.20 was seen to deliver a few more writes than the guest made (12 295 and 12 297
-    // of 12 288, step 9 only, not on Xen 4.17 once posted writes go before synchronous
-    // requests): not explained yet, so reported rather than asserted.
+    // Step 9: the flood went past the ring, and each write arrived once; its last pass is in
+    // the window. (Xen 4.17 and 4.20 in the box put the ring's read pointer back at a rebase
+    // now and then; the server moves it on, and says so.)
     let flood_writes = r.steps[&9].count("vga", true);
-    assert!(
-        flood_writes >= 2 * FLOOD as u64,
-        "{TEST}: VGA writes of the flood (each one byte): {flood_writes} of {}",
-        2 * FLOOD
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{TEST}: the flood's {} one-byte VGA writes arrived {flood_writes} times; read pointer \
+         put back {} times",
+        2 * FLOOD,
+        logs.1.load(Ordering::SeqCst)
     );
-    if flood_writes != 2 * FLOOD as u64 {
-        // Past the harness's capture: the box's report shows it whether the test passes or not.
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{TEST}: WARNING: the flood's {} one-byte VGA writes arrived {flood_writes} times",
-            2 * FLOOD
-        );
-    }
+    assert_eq!(
+        flood_writes,
+        2 * FLOOD as u64,
+        "{TEST}: VGA writes of the flood (each one byte)"
+    );
     let vga_bytes = vga.bytes.lock().unwrap();
     let flooded = &vga_bytes[0x1000..0x1000 + FLOOD];
     let want: Vec<u8> = (0..FLOOD).map(flood_byte).collect();
