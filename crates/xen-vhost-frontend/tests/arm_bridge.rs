@@ -62,6 +62,19 @@ fn daemon_named(test: &str, name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The cpio with the domU's vsock-guest, or `None` after a loud skip.
+fn vsock_cpio(test: &str) -> Option<std::ffi::OsString> {
+    let cpio = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO");
+    if cpio.is_none() {
+        assert!(
+            !in_box(),
+            "{test}: the box did not provide the domU's vsock-guest"
+        );
+        report!("SKIPPED: {test}: XEN_BOX_DOMU_VSOCK_CPIO is not set");
+    }
+    cpio
+}
+
 /// Prints a log file if the test panics while this is alive.
 struct DumpOnPanic(PathBuf);
 
@@ -426,12 +439,7 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
         return;
     };
     xen_box_testing::log_recorder();
-    let Some(cpio) = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO") else {
-        assert!(
-            !in_box(),
-            "{TEST}: the box did not provide the domU's vsock-guest"
-        );
-        report!("SKIPPED: {TEST}: XEN_BOX_DOMU_VSOCK_CPIO is not set");
+    let Some(cpio) = vsock_cpio(TEST) else {
         return;
     };
     let dir = std::env::current_dir().unwrap().join("vsock");
@@ -459,15 +467,7 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
         || running.seen().guests == 1,
     );
     domu.unpause();
-    wait_for(
-        Duration::from_secs(600),
-        || format!("the guest's vsock listener; console:\n{}", console(&name)),
-        || {
-            let c = console(&name);
-            assert!(!c.contains("XEN-BOX-VSOCK: serve FAIL"), "console:\n{c}");
-            c.contains("XEN-BOX-VSOCK: serve listening on port 5000") || c.contains("vsock done")
-        },
-    );
+    guest_listening(&name);
     // Host-initiated: the daemon's hybrid vsock protocol, then the messages.
     let (s, sent) = host_exchange(&uds, COUNT, |_| true)
         .unwrap_or_else(|e| panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name)));
@@ -687,6 +687,19 @@ fn echo_guest(
     (echo, accepted)
 }
 
+/// Waits for guest `name`'s vsock listener (port 5000) to be up.
+fn guest_listening(name: &str) {
+    wait_for(
+        Duration::from_secs(600),
+        || format!("the guest's vsock listener; console:\n{}", console(name)),
+        || {
+            let c = console(name);
+            assert!(!c.contains("XEN-BOX-VSOCK: serve FAIL"), "console:\n{c}");
+            c.contains("XEN-BOX-VSOCK: serve listening on port 5000") || c.contains("vsock done")
+        },
+    );
+}
+
 /// Waits for guest `name`'s end of the vsock exchange and checks that both its sides
 /// completed `count` messages.
 fn guest_exchange_done(test: &str, name: &str, count: u32) {
@@ -829,12 +842,7 @@ fn two_devices(test: &str, midway: Midway) {
     let Some(vsock_daemon) = daemon_named(test, "vsock") else {
         return;
     };
-    let Some(cpio) = std::env::var_os("XEN_BOX_DOMU_VSOCK_CPIO") else {
-        assert!(
-            !in_box(),
-            "{test}: the box did not provide the domU's vsock-guest"
-        );
-        report!("SKIPPED: {test}: XEN_BOX_DOMU_VSOCK_CPIO is not set");
+    let Some(cpio) = vsock_cpio(test) else {
         return;
     };
     let logs = xen_box_testing::log_recorder();
@@ -932,15 +940,7 @@ fn two_devices(test: &str, midway: Midway) {
         },
     );
     check_reads(test, &console(&name), &source);
-    wait_for(
-        Duration::from_secs(600),
-        || format!("the guest's vsock listener; console:\n{}", console(&name)),
-        || {
-            let c = console(&name);
-            assert!(!c.contains("XEN-BOX-VSOCK: serve FAIL"), "console:\n{c}");
-            c.contains("XEN-BOX-VSOCK: serve listening on port 5000")
-        },
-    );
+    guest_listening(&name);
     // The IOREQ servers once both devices' doorbells are registered (the kernel's ioeventfds
     // add a doorbell server).
     let servers = ioreq_servers(domid);
