@@ -19,7 +19,7 @@
 //! never a panic or an out-of-bounds access.
 //!
 //! A read pointer found put back over entries its one consumer already took (the Xen box shows
-//! it at Xen's rebase, under emulation) is moved on again by [`BufferedRing::skip_served`], so
+//! it at Xen's rebase, under emulation) is moved on again by [`BufferedRing::pop_after`], so
 //! those entries are not served twice.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,23 +141,50 @@ impl<P: IoPage> BufferedRing<P> {
     /// Safe to call from several threads at once: each entry goes to exactly one caller (see
     /// the module documentation for the order).
     pub fn pop(&self) -> Result<Option<BufEntry>, RingError> {
-        Ok(self.pop_at()?.map(|(entry, _)| entry))
+        Ok(self.pop_after(None)?.0.map(|(entry, _)| entry))
     }
 
-    /// [`BufferedRing::pop`], also returning the read position just after the entry (where
-    /// the consumer's next entry starts).
-    pub fn pop_at(&self) -> Result<Option<(BufEntry, u32)>, RingError> {
+    /// [`BufferedRing::pop`] for the ring's one consumer, which says where it stopped: `next`,
+    /// the position just after the last entry it took (`None` before the first). Returns the
+    /// entry and the position after it, and how many slots it skipped first.
+    ///
+    /// Xen moves `read_pointer` only to rebase it by whole rings, which keeps its slot. A
+    /// pointer found at another slot, back by fewer than half a ring and no more than is
+    /// published, was put back over entries this consumer already took, by a store of the
+    /// pair from before its last moves: seen in the Xen box (Xen 4.17 and 4.20 under
+    /// emulation) around Xen's rebase, where those entries were then delivered twice. They
+    /// are skipped, in the same compare-exchange loop as the pop, so a pointer put back at
+    /// any moment is noticed before an entry is taken from it. Anything else (a pointer ahead
+    /// of `next`: another consumer took entries) is left alone.
+    pub fn pop_after(
+        &self,
+        next: Option<u32>,
+    ) -> Result<(Option<(BufEntry, u32)>, u32), RingError> {
+        let mut skipped = 0;
         let ptrs = self.pointers();
-        // Acquire: the slots Xen published are visible once we see its write_pointer.
         let mut pair = ptrs.load(Ordering::Acquire);
         loop {
             let (read, write) = split(pair);
             let avail = write.wrapping_sub(read);
-            if avail == 0 {
-                return Ok(None);
-            }
             if avail > SLOTS {
                 return Err(RingError::BadPointers { read, write });
+            }
+            if let Some(next) = next {
+                let back = (next % SLOTS + SLOTS - read % SLOTS) % SLOTS;
+                if back != 0 && back < SLOTS / 2 && back <= avail {
+                    let moved = u64::from(read.wrapping_add(back)) | (u64::from(write) << 32);
+                    match ptrs.compare_exchange(pair, moved, Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => {
+                            skipped += back;
+                            pair = moved;
+                        }
+                        Err(now) => pair = now,
+                    }
+                    continue;
+                }
+            }
+            if avail == 0 {
+                return Ok((None, skipped));
             }
             let first = self.slot(read);
             let size_log2 = first.size_log2();
@@ -172,8 +199,9 @@ impl<P: IoPage> BufferedRing<P> {
             };
             // Consume exactly what was read, from exactly the pair it was read at: moving on
             // from whatever read_pointer is now would, if another reader took this entry
-            // meanwhile, deliver it twice and skip the next one. Release: the slot reads happen
-            // before Xen may reuse the slots; Acquire on failure, for the next look.
+            // meanwhile (or the pointer was put back), deliver it twice and skip the next one.
+            // Release: the slot reads happen before Xen may reuse the slots; Acquire on
+            // failure, for the next look.
             let new = u64::from(read.wrapping_add(used)) | (u64::from(write) << 32);
             match ptrs.compare_exchange(pair, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
@@ -184,41 +212,9 @@ impl<P: IoPage> BufferedRing<P> {
                         addr: first.addr(),
                         data,
                     };
-                    return Ok(Some((entry, read.wrapping_add(used))));
+                    return Ok((Some((entry, read.wrapping_add(used))), skipped));
                 }
                 // Taken by another reader, or Xen published more or rebased: look again.
-                Err(now) => pair = now,
-            }
-        }
-    }
-
-    /// Moves `read_pointer` on to the slot of position `next` (where the one consumer of the
-    /// ring stopped) if it points at an earlier slot whose entries are still published, and
-    /// returns how many slots it skipped (0 when it points where it should).
-    ///
-    /// Xen moves `read_pointer` only to rebase it by whole rings, which keeps its slot.
-    /// Anything else that finds it at another slot is a write that put back a value from
-    /// before the consumer's last moves: seen in the Xen box (Xen 4.17 and 4.20 under
-    /// emulation), where the pointer went back by the entries taken while Xen published one
-    /// and then rebased, so those entries were delivered twice. The entries between are the
-    /// ones already served. A pointer back by more than is published, or by half a ring or
-    /// more (which rather says it is ahead: another consumer took entries), is left alone: it
-    /// says nothing that can be undone safely.
-    ///
-    /// For a single consumer only (as `IoreqServer`'s drainer is): `next` must be the
-    /// position just after the last entry this consumer took ([`BufferedRing::pop_at`]).
-    pub fn skip_served(&self, next: u32) -> u32 {
-        let ptrs = self.pointers();
-        let mut pair = ptrs.load(Ordering::Acquire);
-        loop {
-            let (read, write) = split(pair);
-            let back = (next % SLOTS + SLOTS - read % SLOTS) % SLOTS;
-            if back == 0 || back >= SLOTS / 2 || back > write.wrapping_sub(read) {
-                return 0;
-            }
-            let new = u64::from(read.wrapping_add(back)) | (u64::from(write) << 32);
-            match ptrs.compare_exchange(pair, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return back,
                 Err(now) => pair = now,
             }
         }
@@ -321,31 +317,33 @@ mod tests {
     fn a_read_pointer_put_back_is_moved_on_over_what_was_served() {
         let r = ring();
         let w = RingWriter::new(&r);
-        for i in 0..6 {
+        for i in 0..8 {
             assert!(w.push(IOREQ_TYPE_COPY, IOREQ_WRITE, 0, 0xa0000 + i, 0));
         }
-        let mut next = 0;
+        let mut next = None;
         for i in 0..3 {
-            let (e, after) = r.pop_at().unwrap().unwrap();
-            assert_eq!((e.addr, after), (0xa0000 + i, i + 1));
-            next = after;
+            let (popped, skipped) = r.pop_after(next).unwrap();
+            let (e, after) = popped.unwrap();
+            assert_eq!((e.addr, after, skipped), (0xa0000 + i, i + 1, 0));
+            next = Some(after);
         }
-        assert_eq!(r.skip_served(next), 0, "where it should be");
         // What the box showed: a store of the pointer pair from before the last pops.
-        w.set_pointers(1, 6);
-        assert_eq!(r.skip_served(next), 2);
-        assert_eq!(r.pop().unwrap().unwrap().addr, 0xa0003);
+        w.set_pointers(1, 8);
+        let (popped, skipped) = r.pop_after(next).unwrap();
+        let (e, after) = popped.unwrap();
+        assert_eq!((e.addr, after, skipped), (0xa0003, 4, 2));
         // Xen's rebase by whole rings keeps the slot: nothing to skip.
-        w.set_pointers(4 + SLOTS, 6 + SLOTS);
-        assert_eq!(r.skip_served(4), 0);
-        assert_eq!(r.pointers_now(), (4 + SLOTS, 6 + SLOTS));
+        w.set_pointers(4 + SLOTS, 8 + SLOTS);
+        let (popped, skipped) = r.pop_after(Some(4)).unwrap();
+        assert_eq!((popped.unwrap().0.addr, skipped), (0xa0004, 0));
         // Ahead of the record (another consumer took entries), or back by more than is
         // published: left alone.
-        w.set_pointers(6, 6);
-        assert_eq!(r.skip_served(4), 0);
+        w.set_pointers(7, 8);
+        let (popped, skipped) = r.pop_after(Some(5)).unwrap();
+        assert_eq!((popped.unwrap().0.addr, skipped), (0xa0007, 0));
         w.set_pointers(1, 2);
-        assert_eq!(r.skip_served(4), 0);
-        assert_eq!(r.pointers_now(), (1, 2));
+        let (popped, skipped) = r.pop_after(Some(4)).unwrap();
+        assert_eq!((popped.unwrap().0.addr, skipped), (0xa0001, 0));
     }
 
     #[test]

@@ -373,7 +373,7 @@ pub struct IoreqServer<S: Sys = RealSys> {
     buf_backlog: AtomicBool,
     /// Where the last drain stopped in the buffered ring (the position after the last entry
     /// it took), or [`NO_POSITION`]: the drainer's own record, to notice a read pointer put
-    /// back ([`BufferedRing::skip_served`]). Only the drainer of the moment uses it.
+    /// back ([`BufferedRing::pop_after`]). Only the drainer of the moment uses it.
     buf_next: AtomicU64,
 }
 
@@ -596,7 +596,7 @@ impl<S: Sys> IoreqServer<S> {
 
     /// The buffered ring, if the server has one: to look at. The server's `serve_*` methods
     /// are its consumer; popping entries past them breaks their record of where the ring's
-    /// reader is (see [`BufferedRing::skip_served`]).
+    /// reader is (see [`BufferedRing::pop_after`]).
     pub fn buffered_ring(&self) -> Option<&BufferedRing<MappedPage<S>>> {
         self.bufring.as_ref()
     }
@@ -1365,18 +1365,16 @@ impl<S: Sys> IoreqServer<S> {
                 // Pointers that do not make sense are left to the next call, which resyncs.
                 break ring.pending_slots() != Ok(0);
             }
-            if let Ok(next) = u32::try_from(next) {
-                let skipped = ring.skip_served(next);
+            let popped = ring.pop_after(u32::try_from(next).ok());
+            if let Ok((_, skipped @ 1..)) = popped {
                 // Nothing failed (each entry is served once): information, not a warning.
-                if skipped > 0 {
-                    log::info!(
-                        "domain {}: the buffered ring's read pointer was put back over {skipped} \
-                         entries already served; they are not served again",
-                        self.domid
-                    );
-                }
+                log::info!(
+                    "domain {}: the buffered ring's read pointer was put back over {skipped} \
+                     entries already served; they are not served again",
+                    self.domid
+                );
             }
-            match ring.pop_at() {
+            match popped.map(|(entry, _)| entry) {
                 Ok(None) => break false,
                 Ok(Some((entry, after))) => {
                     next = u64::from(after);
