@@ -351,6 +351,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     eventfd_fallback_logged: AtomicBool,
     /// Whether privcmd's kernel ioeventfd may be asked for (see [`kernel_ioeventfd_is_safe`]).
     kernel_ioeventfd: bool,
+    /// Whether this domain may use it at all (read once, at creation).
+    kernel_ioeventfd_safe: bool,
     /// Set once privcmd said it has no ioeventfd: later doorbells go to userspace at once.
     kernel_ioeventfd_unsupported: AtomicBool,
     /// The doorbell server, created with the first kernel ioeventfd (see the `doorbell`
@@ -426,6 +428,7 @@ impl<S: Sys> IoreqServer<S> {
         mode: BufIoreqMode,
     ) -> Result<Self> {
         let user_irqfds = UserIrqfds::new().map_err(io("eventfd"))?;
+        let kernel_ioeventfd_safe = this_domain_may_use_kernel_ioeventfd();
         let created = privcmd
             .dm_op_struct(
                 domid,
@@ -459,7 +462,8 @@ impl<S: Sys> IoreqServer<S> {
             enabled: false,
             destroyed: false,
             eventfd_fallback_logged: AtomicBool::new(false),
-            kernel_ioeventfd: this_domain_may_use_kernel_ioeventfd(),
+            kernel_ioeventfd: kernel_ioeventfd_safe,
+            kernel_ioeventfd_safe,
             kernel_ioeventfd_unsupported: AtomicBool::new(false),
             doorbells: OnceLock::new(),
             ranges: Mutex::default(),
@@ -837,7 +841,7 @@ impl<S: Sys> IoreqServer<S> {
     /// allowed from the start except in an x86 PV domain (see [`kernel_ioeventfd_is_safe`]),
     /// where allowing it has no effect: privcmd would oops there.
     pub fn set_kernel_ioeventfd(&mut self, allowed: bool) {
-        self.kernel_ioeventfd = allowed && this_domain_may_use_kernel_ioeventfd();
+        self.kernel_ioeventfd = allowed && self.kernel_ioeventfd_safe;
     }
 
     /// Makes `size`-byte writes of `vq` to the virtio-mmio QueueNotify register of the device
@@ -907,12 +911,8 @@ impl<S: Sys> IoreqServer<S> {
                         source,
                     })?;
                 if !supported {
-                    self.kernel_ioeventfd_unsupported
-                        .store(true, Ordering::Relaxed);
-                    self.log_fallback("ioeventfd", "privcmd has no IOCTL_PRIVCMD_IOEVENTFD");
-                    let d = doorbell;
-                    self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
-                    return Ok(NotifyPath::Userspace);
+                    let reason = "privcmd has no IOCTL_PRIVCMD_IOEVENTFD";
+                    return Ok(self.user_doorbells_from_now_on(reason, doorbell));
                 }
                 let db = self.create_doorbell_server()?;
                 let assigned = db.assign(
@@ -924,15 +924,10 @@ impl<S: Sys> IoreqServer<S> {
                 match assigned {
                     Ok(()) => {}
                     Err(privcmd::Error::Unsupported { reason, .. }) => {
-                        self.kernel_ioeventfd_unsupported
-                            .store(true, Ordering::Relaxed);
-                        self.log_fallback("ioeventfd", reason);
                         if let Err(e) = self.destroy_doorbell_server(db) {
                             log::error!("{e}");
                         }
-                        let d = doorbell;
-                        self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
-                        return Ok(NotifyPath::Userspace);
+                        return Ok(self.user_doorbells_from_now_on(reason, doorbell));
                     }
                     Err(source) => {
                         if let Err(e) = self.destroy_doorbell_server(db) {
@@ -970,6 +965,17 @@ impl<S: Sys> IoreqServer<S> {
         }
         self.move_register(&mut book, db, register, &doorbell)?;
         Ok(NotifyPath::Kernel)
+    }
+
+    /// privcmd has no ioeventfd (`reason`): `doorbell` and every later one go through this
+    /// process.
+    fn user_doorbells_from_now_on(&self, reason: &str, doorbell: Doorbell) -> NotifyPath {
+        self.kernel_ioeventfd_unsupported
+            .store(true, Ordering::Relaxed);
+        self.log_fallback("ioeventfd", reason);
+        let d = doorbell;
+        self.add_user_ioeventfd(d.base, d.size, d.vq, d.eventfd);
+        NotifyPath::Userspace
     }
 
     /// Moves the QueueNotify register `register` (inclusive) from this server's ranges to the
