@@ -37,8 +37,8 @@ use vhost_user_frontend::{
 };
 use vm_hypervisor::x86_64::{StandardRegisters, VcpuX86_64, VmX86_64};
 use vm_hypervisor::{
-    DataMatch, DeviceError, Hypervisor, IoBus, IoEventAddress, IoHandler, IoSpace, MemoryRegion,
-    MemoryRegionFlags, Vcpu, VcpuExit, Vm,
+    DataMatch, DeviceError, Hypervisor, IoBus, IoEventAddress, IoHandler, IoSpace, IrqLine,
+    MemoryRegion, MemoryRegionFlags, Vcpu, VcpuExit, Vm,
 };
 use vm_hypervisor_kvm::Kvm;
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -534,10 +534,8 @@ fn run(kick: Kick) {
     let device = Arc::new(MmioTransport::new(profile, relay));
 
     let vm = kvm.create_vm().unwrap();
-    vm.set_tss_address(0xfffb_d000).unwrap();
     vm.create_irqchip().unwrap();
     let region = MemoryRegion {
-        slot: 0,
         guest_phys_addr: 0,
         size: RAM_SIZE,
         host_addr: host,
@@ -547,7 +545,7 @@ fn run(kick: Kick) {
     // after it, at the end of this function, in reverse order).
     unsafe { vm.set_memory_region(region).unwrap() };
     let irq = EventFd::new(EFD_NONBLOCK).unwrap();
-    vm.register_irqfd(&irq, GSI).unwrap();
+    vm.register_irqfd(&irq, IrqLine::Gsi(GSI)).unwrap();
     let notify = IoEventAddress::Mmio(DEV_BASE + 0x50);
     if kick == Kick::Ioeventfd {
         // Queue 0's kick eventfd outlives reconnections: registered once.
@@ -689,7 +687,7 @@ fn run(kick: Kick) {
     let used: [u32; 3] = mem.read_obj(GuestAddress(USED)).unwrap();
     assert_eq!(used, [1 << 16, 0, BUF_LEN], "used ring: idx 1, id 0, len");
     assert!(calls >= 3, "{why}");
-    vm.unregister_irqfd(&irq, GSI).unwrap();
+    vm.unregister_irqfd(&irq, IrqLine::Gsi(GSI)).unwrap();
     if kick == Kick::Ioeventfd {
         vm.unregister_ioevent(&fds[0].kick, notify, DataMatch::U32(0))
             .unwrap();

@@ -12,8 +12,10 @@ use vm_hypervisor::x86_64::{
 };
 use vm_hypervisor::{
     BusError, Capability, DataMatch, DeviceBus, Error, EventFd, Hypervisor, IoAccess,
-    IoEventAddress, IoSpace, MemoryRegion, MemoryRegionFlags, MsiMessage, Vcpu, VcpuExit, Vm,
+    IoEventAddress, IoSpace, IrqLine, MemoryRegion, MemoryRegionFlags, MsiMessage, Vcpu, VcpuExit,
+    Vm, VmId,
 };
+use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
 
 use crate::code;
 use crate::devices::Access;
@@ -161,15 +163,25 @@ pub fn protected_mode_memory<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, Sui
         0x5566_7788,
         m.read_u32(DIRTY_BASE + 0x1000)?,
     )?;
+    // What devices see of the guest's memory through the VM (vm-memory), not
+    // through the VMM's own mapping of it.
+    check(
+        "dirty-logged memory through Vm::guest_memory",
+        Ok(0x5566_7788u32),
+        m.vm.guest_memory()
+            .memory()
+            .read_obj::<u32>(GuestAddress(DIRTY_BASE + 0x1000))
+            .map_err(|e| e.to_string()),
+    )?;
     check(
         "dirty bitmap",
         vec![0b10u64],
-        m.vm.get_dirty_log(DIRTY_SLOT)?,
+        m.vm.get_dirty_log(DIRTY_BASE)?,
     )?;
     check(
         "dirty bitmap after reading it",
         vec![0u64],
-        m.vm.get_dirty_log(DIRTY_SLOT)?,
+        m.vm.get_dirty_log(DIRTY_BASE)?,
     )?;
     Ok(Outcome::Passed)
 }
@@ -202,7 +214,7 @@ pub fn long_mode_pio_mmio<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteE
         check(
             "dirty bitmap",
             vec![0b100u64],
-            m.vm.get_dirty_log(DIRTY_SLOT)?,
+            m.vm.get_dirty_log(DIRTY_BASE)?,
         )?;
     }
     Ok(Outcome::Passed)
@@ -271,7 +283,7 @@ pub fn irqfd_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteErro
     }
     let mut m = Machine::new(hv, true)?;
     let irq = evt()?;
-    m.vm.register_irqfd(&irq, IRQFD_GSI)?;
+    m.vm.register_irqfd(&irq, IrqLine::Gsi(IRQFD_GSI))?;
     m.real_mode_handler(PIC_IRQ4_VECTOR, code::REAL_IRQ_HANDLER)?;
     m.real_mode(code::REAL_IRQ_WAIT)?;
     run_interrupt_guest(&mut m, |_| {
@@ -294,16 +306,16 @@ pub fn irqfd_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteErro
         ],
         writes,
     )?;
-    m.vm.unregister_irqfd(&irq, IRQFD_GSI)?;
+    m.vm.unregister_irqfd(&irq, IrqLine::Gsi(IRQFD_GSI))?;
     Ok(Outcome::Passed)
 }
 
 /// Real mode with the in-hypervisor PIC and PIT: raising and lowering
-/// interrupt line 4 runs the guest's handler.
+/// ISA IRQ 4 runs the guest's handler.
 pub fn irq_line_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
     if let Some(skip) = missing(
         hv,
-        &[Capability::Irqchip, Capability::IrqLine, Capability::Pit],
+        &[Capability::Irqchip, Capability::IrqLineIsa, Capability::Pit],
     ) {
         return Ok(skip);
     }
@@ -312,8 +324,8 @@ pub fn irq_line_interrupt<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteE
     m.real_mode_handler(PIC_IRQ4_VECTOR, code::REAL_IRQ_HANDLER)?;
     m.real_mode(code::REAL_IRQ_WAIT)?;
     run_interrupt_guest(&mut m, |vm| {
-        vm.set_irq_line(IRQFD_GSI, true)?;
-        vm.set_irq_line(IRQFD_GSI, false)?;
+        vm.set_irq_line(IrqLine::Isa(LINE_ISA_IRQ), true)?;
+        vm.set_irq_line(IrqLine::Isa(LINE_ISA_IRQ), false)?;
         Ok(())
     })?;
     check("handler flag", 1, m.read_u8(FLAG_ADDR)?)?;
@@ -409,12 +421,11 @@ pub fn device_errors<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError>
 
 /// Bad input from the VMM gets typed errors, not panics: overlapping or
 /// malformed memory regions, vCPU ids out of range or reused, dirty logs of
-/// slots without logging, odd access sizes on the bus.
+/// regions without logging, odd access sizes on the bus.
 pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
     let m = Machine::new(hv, false)?;
     let ram = m.vm.memory_regions()[0];
     let overlapping = MemoryRegion {
-        slot: 7,
         guest_phys_addr: 0x8000,
         ..ram
     };
@@ -422,8 +433,8 @@ pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
     // accepted, it would alias RAM that `m` keeps mapped.
     match unsafe { m.vm.set_memory_region(overlapping) } {
         Err(Error::MemoryRegionOverlap {
-            slot: 7,
-            other_slot: RAM_SLOT,
+            guest_phys_addr: 0x8000,
+            other_guest_phys_addr: 0,
             ..
         }) => {}
         other => {
@@ -434,17 +445,7 @@ pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
             ))
         }
     }
-    let same_slot = MemoryRegion {
-        guest_phys_addr: 0x100_0000,
-        ..ram
-    };
-    // SAFETY: as above; refused because the slot is taken.
-    match unsafe { m.vm.set_memory_region(same_slot) } {
-        Err(Error::MemorySlotInUse { slot: RAM_SLOT }) => {}
-        other => return Err(SuiteError::mismatch("slot reuse", "MemorySlotInUse", other)),
-    }
     let unaligned = MemoryRegion {
-        slot: 7,
         guest_phys_addr: 0x100_0010,
         flags: MemoryRegionFlags::default(),
         ..ram
@@ -460,12 +461,49 @@ pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
             ))
         }
     }
-    match m.vm.remove_memory_region(9) {
-        Err(Error::NoSuchMemorySlot { slot: 9 }) => {}
-        other => return Err(SuiteError::mismatch("remove", "NoSuchMemorySlot", other)),
+    match m.vm.remove_memory_region(0x100_0000) {
+        Err(Error::NoMemoryRegion {
+            guest_phys_addr: 0x100_0000,
+        }) => {}
+        other => return Err(SuiteError::mismatch("remove", "NoMemoryRegion", other)),
     }
-    match m.vm.get_dirty_log(RAM_SLOT) {
-        Err(Error::DirtyLogNotEnabled { slot: RAM_SLOT }) => {}
+    // What a backend lacks fails with the capability it lacks, whatever
+    // the backend: attaching, and each kind of interrupt line.
+    if !hv.check_capability(Capability::AttachVm) {
+        match hv.attach_vm(VmId(1)) {
+            Err(Error::Unsupported {
+                capability: Capability::AttachVm,
+            }) => {}
+            other => {
+                return Err(SuiteError::mismatch(
+                    "attach",
+                    "Unsupported(AttachVm)",
+                    other.map(drop),
+                ))
+            }
+        }
+    }
+    for line in [
+        IrqLine::Gsi(IRQFD_GSI),
+        IrqLine::Isa(LINE_ISA_IRQ),
+        IrqLine::PciIntx {
+            segment: 0,
+            bus: 0,
+            device: 3,
+            pin: 0,
+        },
+        IrqLine::Spi(40),
+    ] {
+        if m.vm.check_capability(line.capability()) {
+            continue;
+        }
+        match m.vm.set_irq_line(line, true) {
+            Err(Error::Unsupported { capability }) if capability == line.capability() => {}
+            other => return Err(SuiteError::mismatch("irq line kind", "Unsupported", other)),
+        }
+    }
+    match m.vm.get_dirty_log(0) {
+        Err(Error::DirtyLogNotEnabled { guest_phys_addr: 0 }) => {}
         other => {
             return Err(SuiteError::mismatch(
                 "dirty log",

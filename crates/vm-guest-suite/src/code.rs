@@ -125,7 +125,7 @@ pub const REAL_IRQ_HANDLER: &[u8] = &[
 /// MMIO, then `hlt`.
 ///
 /// Reports the dword at ROM 0x20000, writes 0x11223344 to it (becomes
-/// MMIO), writes 0x55667788 to 0x31000 (page 1 of the dirty-logged slot),
+/// MMIO), writes 0x55667788 to 0x31000 (page 1 of the dirty-logged region),
 /// writes 0xdeadbeef to MMIO 0x10000, reads MMIO 0x10008 and reports it.
 pub const PROT_MEMORY: &[u8] = &[
     0xa1, 0x00, 0x00, 0x02, 0x00, //   mov eax, [0x20000]
@@ -185,7 +185,7 @@ pub const PROT_MSI_HANDLER: &[u8] = &[
 ];
 
 /// 64-bit long mode: 1- and 4-byte port writes, 8-byte MMIO write and
-/// read, a write to page 2 of the dirty-logged slot, then `hlt`.
+/// read, a write to page 2 of the dirty-logged region, then `hlt`.
 ///
 /// Reports 0x64 (1 byte), 0x64 (4 bytes), then the low and high dwords of
 /// the qword read from MMIO 0x10008.

@@ -5,7 +5,7 @@
 //! port space. All addresses are below 1 MiB so real-mode guests reach
 //! them too.
 
-/// RAM (slot 0): `[0, RAM_SIZE)`.
+/// RAM: `[0, RAM_SIZE)`.
 pub const RAM_SIZE: u64 = 0x1_0000;
 /// GDT written by vm-vcpu-ref (its default address; IDT follows at 0x540).
 pub const GDT_ADDR: u64 = 0x500;
@@ -34,24 +34,17 @@ pub const MMIO_SIZE: u64 = 0x1000;
 /// missed ioeventfd shows up as a device access).
 pub const MMIO_IOEVENT_ADDR: u64 = MMIO_BASE + 0x800;
 
-/// Read-only memory (slot 1); guest writes arrive on the bus.
+/// Read-only memory; guest writes arrive on the bus.
 pub const ROM_BASE: u64 = 0x2_0000;
 /// Size of the read-only memory.
 pub const ROM_SIZE: u64 = 0x1000;
 /// What the host puts at `ROM_BASE` before the guest runs.
 pub const ROM_VALUE: u32 = 0xcafe_f00d;
 
-/// Dirty-logged memory (slot 2).
+/// Dirty-logged memory.
 pub const DIRTY_BASE: u64 = 0x3_0000;
 /// Size of the dirty-logged memory (four pages).
 pub const DIRTY_SIZE: u64 = 0x4000;
-
-/// Slot numbers.
-pub const RAM_SLOT: u32 = 0;
-/// Slot of the read-only memory.
-pub const ROM_SLOT: u32 = 1;
-/// Slot of the dirty-logged memory.
-pub const DIRTY_SLOT: u32 = 2;
 
 /// PIO test device: ports `[PIO_BASE, PIO_BASE + PIO_SIZE)`.
 pub const PIO_BASE: u16 = 0x500;
@@ -81,5 +74,7 @@ pub const READ_VALUE: u64 = 0x0102_0304_0506_0708;
 pub const PIC_IRQ4_VECTOR: u8 = 0x24;
 /// GSI of the irqfd test (PIC IRQ 4, the first serial port's line).
 pub const IRQFD_GSI: u32 = 4;
+/// ISA IRQ of the interrupt-line test: the same PIC input as [`IRQFD_GSI`].
+pub const LINE_ISA_IRQ: u8 = 4;
 /// Vector of the MSI test.
 pub const MSI_VECTOR: u8 = 0x40;

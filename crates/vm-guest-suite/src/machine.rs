@@ -19,10 +19,6 @@ use crate::SuiteError;
 /// The vCPU type of backend `H`.
 pub type VcpuOf<H> = <<H as Hypervisor>::Vm as Vm>::Vcpu;
 
-/// Guest-physical address where the backend may put its real-mode TSS
-/// (three pages far above the test memory).
-const TSS_ADDR: u64 = 0xfffb_d000;
-
 /// A VM with one vCPU, the test memory map of [`crate::layout`] and the
 /// test devices on its bus.
 ///
@@ -33,7 +29,7 @@ pub struct Machine<H: Hypervisor> {
     pub vcpu: VcpuOf<H>,
     /// The VM.
     pub vm: H::Vm,
-    /// Guest memory (RAM, ROM and the dirty-logged slot).
+    /// Guest memory (RAM, ROM and the dirty-logged region).
     pub mem: GuestMemoryMmap,
     /// Device bus given to every `run`.
     pub bus: IoBus,
@@ -41,7 +37,7 @@ pub struct Machine<H: Hypervisor> {
     pub pio: Arc<Recorder>,
     /// Device at [`MMIO_BASE`]`..+`[`MMIO_SIZE`].
     pub mmio: Arc<Recorder>,
-    /// Catches guest writes to the read-only slot.
+    /// Catches guest writes to the read-only region.
     pub rom: Arc<Recorder>,
 }
 
@@ -54,7 +50,6 @@ impl<H: HypervisorX86_64> Machine<H> {
     /// controllers exist before the vCPU is made (as x86 backends need).
     pub fn new(hv: &H, irqchip: bool) -> Result<Self, SuiteError> {
         let vm = hv.create_vm()?;
-        vm.set_tss_address(TSS_ADDR)?;
         if irqchip {
             vm.create_irqchip()?;
         }
@@ -66,10 +61,9 @@ impl<H: HypervisorX86_64> Machine<H> {
         .map_err(mem_err)?;
         mem.write_obj(ROM_VALUE, GuestAddress(ROM_BASE))
             .map_err(mem_err)?;
-        let slots = [
-            (RAM_SLOT, 0, RAM_SIZE, MemoryRegionFlags::default()),
+        let regions = [
+            (0, RAM_SIZE, MemoryRegionFlags::default()),
             (
-                ROM_SLOT,
                 ROM_BASE,
                 ROM_SIZE,
                 MemoryRegionFlags {
@@ -78,7 +72,6 @@ impl<H: HypervisorX86_64> Machine<H> {
                 },
             ),
             (
-                DIRTY_SLOT,
                 DIRTY_BASE,
                 DIRTY_SIZE,
                 MemoryRegionFlags {
@@ -87,10 +80,9 @@ impl<H: HypervisorX86_64> Machine<H> {
                 },
             ),
         ];
-        for (slot, base, size, flags) in slots {
+        for (base, size, flags) in regions {
             let host = mem.get_host_address(GuestAddress(base)).map_err(mem_err)?;
             let region = MemoryRegion {
-                slot,
                 guest_phys_addr: base,
                 size,
                 host_addr: host as u64,

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use kvm_ioctls::Cap;
-use vm_hypervisor::{Capability, Error, Hypervisor, Result};
+use vm_hypervisor::{Capability, Error, Hypervisor, Result, VmId};
 
 use crate::vm::KvmVm;
 
@@ -43,9 +43,8 @@ impl Kvm {
 pub(crate) enum KvmCap {
     /// KVM always has it (it predates capability checks).
     Always,
-    /// KVM on this architecture never has it (x86-only hardware); on
-    /// x86_64 every capability is answerable, so this is built unused.
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    /// KVM never has it (attaching to a VM, PCI INTx routing) or not on
+    /// this architecture (x86-only or Arm-only hardware).
     Never,
     /// Ask `KVM_CHECK_EXTENSION` for this extension.
     Ask(Cap),
@@ -54,9 +53,21 @@ pub(crate) enum KvmCap {
 /// How to find out whether KVM offers `cap`.
 pub(crate) fn kvm_cap(cap: Capability) -> KvmCap {
     KvmCap::Ask(match cap {
+        // KVM's VMs live as long as their descriptor: there is nothing to attach to.
+        Capability::AttachVm => return KvmCap::Never,
+        // The VMM's PCI host bridge routes INTx to a GSI on KVM.
+        Capability::IrqLinePciIntx => return KvmCap::Never,
         Capability::UserMemory => Cap::UserMemory,
         Capability::ReadonlyMemory => Cap::ReadonlyMem,
-        Capability::Irqchip | Capability::IrqLine => Cap::Irqchip,
+        Capability::Irqchip => Cap::Irqchip,
+        #[cfg(target_arch = "x86_64")]
+        Capability::IrqLineGsi | Capability::IrqLineIsa => Cap::Irqchip,
+        #[cfg(target_arch = "x86_64")]
+        Capability::IrqLineSpi => return KvmCap::Never,
+        #[cfg(target_arch = "aarch64")]
+        Capability::IrqLineSpi => Cap::Irqchip,
+        #[cfg(not(target_arch = "x86_64"))]
+        Capability::IrqLineGsi | Capability::IrqLineIsa => return KvmCap::Never,
         #[cfg(target_arch = "x86_64")]
         Capability::Pit => Cap::Pit2,
         #[cfg(target_arch = "x86_64")]
@@ -65,10 +76,11 @@ pub(crate) fn kvm_cap(cap: Capability) -> KvmCap {
         #[cfg(not(target_arch = "x86_64"))]
         Capability::Pit | Capability::SetCpuid => return KvmCap::Never,
         Capability::Irqfd => Cap::Irqfd,
-        Capability::Ioeventfd => Cap::Ioeventfd,
+        // KVM's ioeventfd matches any address, width and value alike.
+        Capability::Ioeventfd | Capability::IoeventfdAny => Cap::Ioeventfd,
         Capability::SignalMsi => Cap::SignalMsi,
         Capability::ImmediateExit => Cap::ImmediateExit,
-        // KVM_GET_DIRTY_LOG and several vCPUs predate capability checks.
+        // Creating VMs, KVM_GET_DIRTY_LOG and several vCPUs predate capability checks.
         _ => return KvmCap::Always,
     })
 }
@@ -93,6 +105,12 @@ impl Hypervisor for Kvm {
         KvmVm::new(&self.kvm, fd)
     }
 
+    fn attach_vm(&self, _id: VmId) -> Result<KvmVm> {
+        Err(Error::Unsupported {
+            capability: Capability::AttachVm,
+        })
+    }
+
     fn check_capability(&self, cap: Capability) -> bool {
         match cap {
             Capability::MultipleVcpus => self.kvm.get_max_vcpus() > 1,
@@ -112,8 +130,12 @@ mod tests {
     #[test]
     fn capabilities_map_to_the_right_extension() {
         assert_eq!(kvm_cap(Capability::Irqfd), KvmCap::Ask(Cap::Irqfd));
-        assert_eq!(kvm_cap(Capability::IrqLine), KvmCap::Ask(Cap::Irqchip));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(kvm_cap(Capability::IrqLineIsa), KvmCap::Ask(Cap::Irqchip));
         assert_eq!(kvm_cap(Capability::DirtyLog), KvmCap::Always);
+        assert_eq!(kvm_cap(Capability::CreateVm), KvmCap::Always);
+        assert_eq!(kvm_cap(Capability::AttachVm), KvmCap::Never);
+        assert_eq!(kvm_cap(Capability::IrqLinePciIntx), KvmCap::Never);
         #[cfg(target_arch = "x86_64")]
         assert_eq!(kvm_cap(Capability::Pit), KvmCap::Ask(Cap::Pit2));
         #[cfg(not(target_arch = "x86_64"))]

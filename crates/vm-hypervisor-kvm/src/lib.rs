@@ -14,4 +14,6 @@ mod x86_64;
 pub use aarch64::KvmGicV3;
 pub use hypervisor::{Kvm, KVM_PATH};
 pub use vcpu::KvmVcpu;
-pub use vm::KvmVm;
+#[cfg(target_arch = "x86_64")]
+pub use vm::KVM_TSS_ADDRESS;
+pub use vm::{KvmGuestMemory, KvmVm};

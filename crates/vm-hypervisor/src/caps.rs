@@ -10,8 +10,17 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Capability {
+    /// Making a new, empty VM ([`Hypervisor::create_vm`](crate::Hypervisor::create_vm)):
+    /// KVM.
+    CreateVm,
+    /// Serving a VM that something else made, by its id
+    /// ([`Hypervisor::attach_vm`](crate::Hypervisor::attach_vm)): a Xen domain the toolstack
+    /// built.
+    AttachVm,
     /// Guest memory backed by VMM memory
-    /// ([`Vm::set_memory_region`](crate::Vm::set_memory_region)).
+    /// ([`Vm::set_memory_region`](crate::Vm::set_memory_region)). Without it the guest's
+    /// memory belongs to the hypervisor and the VMM reaches it through
+    /// [`Vm::guest_memory`](crate::Vm::guest_memory) only.
     UserMemory,
     /// Read-only memory regions whose writes become MMIO.
     ReadonlyMemory,
@@ -21,15 +30,26 @@ pub enum Capability {
     Irqchip,
     /// An in-hypervisor i8254 timer (x86).
     Pit,
-    /// Driving an interrupt line's level
-    /// ([`Vm::set_irq_line`](crate::Vm::set_irq_line)).
-    IrqLine,
-    /// Injecting an interrupt by signalling an eventfd
+    /// Driving [`IrqLine::Gsi`](crate::IrqLine::Gsi) lines.
+    IrqLineGsi,
+    /// Driving [`IrqLine::Isa`](crate::IrqLine::Isa) lines (x86).
+    IrqLineIsa,
+    /// Driving [`IrqLine::PciIntx`](crate::IrqLine::PciIntx) lines (x86).
+    IrqLinePciIntx,
+    /// Driving [`IrqLine::Spi`](crate::IrqLine::Spi) lines (Arm).
+    IrqLineSpi,
+    /// Asserting, by signalling an eventfd, any line
+    /// [`Vm::set_irq_line`](crate::Vm::set_irq_line) accepts
     /// ([`Vm::register_irqfd`](crate::Vm::register_irqfd)).
     Irqfd,
-    /// Signalling an eventfd on a guest write without a vCPU exit
-    /// ([`Vm::register_ioevent`](crate::Vm::register_ioevent)).
+    /// Signalling an eventfd on 4-byte MMIO writes of a given value, the shape of a
+    /// virtio-mmio `QueueNotify` doorbell
+    /// ([`Vm::register_ioevent`](crate::Vm::register_ioevent) with
+    /// [`IoEventAddress::Mmio`](crate::IoEventAddress::Mmio) and
+    /// [`DataMatch::U32`](crate::DataMatch::U32)).
     Ioeventfd,
+    /// Every other ioevent as well: port I/O, other widths, [`DataMatch::Any`](crate::DataMatch::Any).
+    IoeventfdAny,
     /// Injecting a message-signalled interrupt
     /// ([`Vm::signal_msi`](crate::Vm::signal_msi)).
     SignalMsi,
@@ -45,14 +65,20 @@ pub enum Capability {
 impl Capability {
     /// Every capability, for listing what a backend offers.
     pub const ALL: &'static [Capability] = &[
+        Capability::CreateVm,
+        Capability::AttachVm,
         Capability::UserMemory,
         Capability::ReadonlyMemory,
         Capability::DirtyLog,
         Capability::Irqchip,
         Capability::Pit,
-        Capability::IrqLine,
+        Capability::IrqLineGsi,
+        Capability::IrqLineIsa,
+        Capability::IrqLinePciIntx,
+        Capability::IrqLineSpi,
         Capability::Irqfd,
         Capability::Ioeventfd,
+        Capability::IoeventfdAny,
         Capability::SignalMsi,
         Capability::ImmediateExit,
         Capability::SetCpuid,

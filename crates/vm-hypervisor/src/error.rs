@@ -47,28 +47,22 @@ pub enum Error {
     },
     /// A memory region overlaps one the VM has already.
     #[error(
-        "memory region slot {slot} at {guest_phys_addr:#x}+{size:#x} overlaps slot {other_slot} \
+        "memory region at {guest_phys_addr:#x}+{size:#x} overlaps the region \
          at {other_guest_phys_addr:#x}+{other_size:#x}"
     )]
     MemoryRegionOverlap {
-        /// Slot of the new region.
-        slot: u32,
         /// Start of the new region.
         guest_phys_addr: u64,
         /// Size of the new region.
         size: u64,
-        /// Slot of the existing region.
-        other_slot: u32,
         /// Start of the existing region.
         other_guest_phys_addr: u64,
         /// Size of the existing region.
         other_size: u64,
     },
     /// A memory region that cannot be mapped as given.
-    #[error("memory region slot {slot} at {guest_phys_addr:#x}+{size:#x} is invalid: {reason}")]
+    #[error("memory region at {guest_phys_addr:#x}+{size:#x} is invalid: {reason}")]
     InvalidMemoryRegion {
-        /// Slot of the region.
-        slot: u32,
         /// Start of the region.
         guest_phys_addr: u64,
         /// Size of the region.
@@ -76,31 +70,28 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The slot is taken.
-    #[error("memory slot {slot} is already in use")]
-    MemorySlotInUse {
-        /// Slot number.
-        slot: u32,
+    /// The VM has as many memory regions as the hypervisor takes.
+    #[error(
+        "cannot add the memory region at {guest_phys_addr:#x}: the VM already has the \
+         maximum of {max_regions} regions"
+    )]
+    TooManyMemoryRegions {
+        /// Start of the new region.
+        guest_phys_addr: u64,
+        /// Limit.
+        max_regions: u32,
     },
-    /// The slot number is beyond what the backend supports.
-    #[error("memory slot {slot} is out of range: the VM has {max_slots} slots")]
-    MemorySlotOutOfRange {
-        /// Slot number.
-        slot: u32,
-        /// Number of slots.
-        max_slots: u32,
-    },
-    /// No region is mapped in the slot.
-    #[error("no memory region in slot {slot}")]
-    NoSuchMemorySlot {
-        /// Slot number.
-        slot: u32,
+    /// No region starts at this guest address.
+    #[error("no memory region starts at {guest_phys_addr:#x}")]
+    NoMemoryRegion {
+        /// Guest-physical address asked for.
+        guest_phys_addr: u64,
     },
     /// Dirty pages were asked for a region mapped without dirty logging.
-    #[error("memory slot {slot} was not mapped with dirty logging")]
+    #[error("the memory region at {guest_phys_addr:#x} was not mapped with dirty logging")]
     DirtyLogNotEnabled {
-        /// Slot number.
-        slot: u32,
+        /// Start of the region.
+        guest_phys_addr: u64,
     },
     /// An argument outside what the operation accepts.
     #[error("{op}: invalid argument: {reason}")]

@@ -5,6 +5,51 @@
 
 use vm_device_bus::IoSpace;
 
+use crate::caps::Capability;
+
+/// An interrupt line of the guest's interrupt controller, named the way the
+/// guest's platform names it, so that each backend can take the path it has:
+/// KVM drives GSIs and GIC interrupt ids (`KVM_IRQ_LINE`, irqfd), Xen has one
+/// device-model operation per kind (ISA IRQ, PCI INTx, Arm SPI).
+///
+/// [`Capability`] says which kinds a backend drives ([`IrqLine::capability`]);
+/// the others fail with [`Error::Unsupported`](crate::Error::Unsupported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IrqLine {
+    /// A global system interrupt: an input of the x86 IOAPIC (GSIs 0-15 are also the PIC's
+    /// ISA IRQs).
+    Gsi(u32),
+    /// An x86 ISA IRQ, 0 to 15.
+    Isa(u8),
+    /// An x86 PCI INTx pin; the hypervisor's PCI interrupt routing picks the IOAPIC input.
+    PciIntx {
+        /// PCI segment.
+        segment: u16,
+        /// Bus.
+        bus: u8,
+        /// Device (slot), 0 to 31.
+        device: u8,
+        /// Pin: 0 (INTA) to 3 (INTD).
+        pin: u8,
+    },
+    /// An Arm shared peripheral interrupt by its GIC interrupt id (32 to 1019: the device
+    /// tree's SPI number plus 32).
+    Spi(u32),
+}
+
+impl IrqLine {
+    /// The capability a backend needs to drive this kind of line.
+    pub fn capability(self) -> Capability {
+        match self {
+            IrqLine::Gsi(_) => Capability::IrqLineGsi,
+            IrqLine::Isa(_) => Capability::IrqLineIsa,
+            IrqLine::PciIntx { .. } => Capability::IrqLinePciIntx,
+            IrqLine::Spi(_) => Capability::IrqLineSpi,
+        }
+    }
+}
+
 /// Where a guest write triggers an ioeventfd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -114,5 +159,24 @@ mod tests {
         assert_eq!(m.address, 0xfee0_3000);
         assert_eq!(m.data, 0x40);
         assert_eq!(IoEventAddress::Pio(0x504).split(), (IoSpace::Pio, 0x504));
+    }
+
+    #[test]
+    fn each_line_kind_names_its_own_capability() {
+        let lines = [
+            IrqLine::Gsi(4),
+            IrqLine::Isa(4),
+            IrqLine::PciIntx {
+                segment: 0,
+                bus: 0,
+                device: 3,
+                pin: 0,
+            },
+            IrqLine::Spi(40),
+        ];
+        let mut caps: Vec<_> = lines.iter().map(|l| l.capability()).collect();
+        caps.sort();
+        caps.dedup();
+        assert_eq!(caps.len(), lines.len());
     }
 }

@@ -7,11 +7,15 @@
 //! A VMM written against these traits runs on any backend
 //! (`vm-hypervisor-kvm` today, a Xen backend next) without knowing which:
 //!
-//! - [`Hypervisor`] creates [`Vm`]s and answers [`Capability`] queries.
-//! - [`Vm`] maps [`MemoryRegion`]s (checked for overlap and slot reuse with
-//!   typed errors), creates vCPUs (id range checked), and injects
-//!   interrupts: interrupt lines, irqfd, ioeventfd, MSI. It also hands out
-//!   dirty-page logs.
+//! - [`Hypervisor`] creates [`Vm`]s or attaches to one made elsewhere (a
+//!   Xen domain, by [`VmId`]) and answers [`Capability`] queries.
+//! - [`Vm`] gives devices the guest's memory ([`Vm::guest_memory`], a
+//!   vm-memory address space), maps VMM memory into the guest where the
+//!   backend takes it ([`MemoryRegion`]s, checked for overlap with typed
+//!   errors), creates vCPUs (id range checked), claims guest I/O ranges for
+//!   the device bus, and injects interrupts: [`IrqLine`]s of each
+//!   platform's kind, irqfd, ioeventfd, MSI. It also hands out dirty-page
+//!   logs. `Vm` is `Send + Sync`; [`Vcpu`] is `Send`.
 //! - [`Vcpu::run`] runs the guest and serves its PIO/MMIO on a
 //!   [`DeviceBus`]; [`IoBus`] is a ready-made bus of [`IoHandler`] devices.
 //! - Per-architecture extension traits hold register state in neutral
@@ -90,6 +94,27 @@
 //! (`V: VcpuX86_64`). Both modules are plain Rust that compiles on every
 //! host, so the aarch64 types are built and tested on x86_64 too.
 //!
+//! **Create or attach; the VMM's code is the same.** KVM makes an empty VM
+//! that the VMM fills; a Xen device model serves a domain the toolstack
+//! made. [`Hypervisor::create_vm`] and [`Hypervisor::attach_vm`] return the
+//! same [`Vm`] type, and [`Capability::CreateVm`]/[`Capability::AttachVm`]
+//! say which works. Memory runs both ways: VMM memory handed to the guest
+//! ([`Vm::set_memory_region`], KVM) or the guest's memory mapped into the
+//! VMM (Xen); devices use [`Vm::guest_memory`] either way, an address
+//! space of the `vm-memory` crate that `virtio-queue` takes as it is.
+//! Guest I/O reaches the bus inside [`Vcpu::run`] on both: KVM from its
+//! exits, Xen from the vCPU's IOREQ slot; [`Vm::claim_io_range`] tells a
+//! backend that must be told (Xen) which ranges are the bus's.
+//!
+//! **No backend's encoding in the API.** Interrupt lines are named as the
+//! guest platform names them ([`IrqLine`]: GSI, ISA IRQ, PCI INTx, Arm SPI)
+//! so KVM maps them to `KVM_IRQ_LINE`/irqfd GSIs and Xen to one
+//! device-model operation per kind; memory regions are named by guest
+//! address, not by KVM memory slot; a CPUID entry says whether its subleaf
+//! matters rather than carrying KVM's flag word; a real-mode TSS, which
+//! only KVM on Intel needs, is the KVM backend's business, not a trait
+//! method.
+//!
 //! **Ask, don't fail.** [`Capability`] and `check_capability` say what a
 //! backend offers; a missing feature is [`Error::Unsupported`], never an
 //! `unimplemented!()` default method.
@@ -132,12 +157,13 @@ pub mod x86_64;
 pub use caps::Capability;
 pub use error::{Error, Result};
 pub use exit::{IoAccess, SystemEventKind, VcpuExit};
-pub use hypervisor::Hypervisor;
-pub use interrupt::{DataMatch, IoEventAddress, MsiMessage};
+pub use hypervisor::{Hypervisor, VmId};
+pub use interrupt::{DataMatch, IoEventAddress, IrqLine, MsiMessage};
 pub use memory::{MemoryRegion, MemoryRegionFlags, MemoryRegionTable, PAGE_SIZE};
 pub use vcpu::Vcpu;
-pub use vm::Vm;
+pub use vm::{is_doorbell_ioevent, Vm};
 pub use vm_device_bus::{BusError, DeviceBus, DeviceError, IoBus, IoHandler, IoRequest, IoSpace};
+pub use vm_memory;
 pub use vmm_sys_util::eventfd::EventFd;
 
 /// The README's example, compiled as a doctest.
@@ -156,12 +182,24 @@ mod object_safety {
     #[allow(dead_code)]
     fn bus_objects(_: &dyn DeviceBus, _: &dyn IoHandler) {}
 
+    type Mem = std::sync::Arc<vm_memory::GuestMemoryMmap>;
+
     #[allow(dead_code)]
     fn boxed_objects(
         _: Box<dyn Vcpu>,
-        _: &dyn Vm<Vcpu = Box<dyn Vcpu>>,
-        _: &dyn x86_64::VmX86_64<Vcpu = Box<dyn x86_64::VcpuX86_64>>,
+        _: &dyn Vm<Vcpu = Box<dyn Vcpu>, Memory = Mem>,
+        _: &dyn x86_64::VmX86_64<Vcpu = Box<dyn x86_64::VcpuX86_64>, Memory = Mem>,
     ) {
+    }
+
+    // Compiles only if the traits carry the thread-safety bounds VMMs rely on.
+    #[allow(dead_code)]
+    fn thread_safe<H: Hypervisor>(hv: H, vm: H::Vm, vcpu: <H::Vm as Vm>::Vcpu) {
+        fn send_sync<T: Send + Sync>(_: T) {}
+        fn send<T: Send>(_: T) {}
+        send_sync(hv);
+        send_sync(vm);
+        send(vcpu);
     }
 
     #[test]

@@ -22,11 +22,12 @@ pub struct MemoryRegionFlags {
     pub log_dirty: bool,
 }
 
-/// A range of guest-physical memory backed by host memory.
+/// A range of guest-physical memory backed by host memory of the VMM.
+///
+/// A region is named by its first guest-physical address: backends keep
+/// their own numbering (KVM memory slots) to themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemoryRegion {
-    /// Slot number naming the region; unique per VM.
-    pub slot: u32,
     /// First guest-physical address, page aligned.
     pub guest_phys_addr: u64,
     /// Size in bytes, a non-zero multiple of [`PAGE_SIZE`].
@@ -51,7 +52,6 @@ impl MemoryRegion {
     /// Check alignment, size and wrap-around of one region by itself.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: &'static str| Error::InvalidMemoryRegion {
-            slot: self.slot,
             guest_phys_addr: self.guest_phys_addr,
             size: self.size,
             reason,
@@ -78,75 +78,90 @@ impl MemoryRegion {
 }
 
 /// The regions of one VM, kept so a backend can check a new region against
-/// the others (slot reuse, overlap) and find a region by slot.
+/// the others (overlap, how many the hypervisor takes) and find a region by
+/// its guest address.
+///
+/// Each region gets a small number, unique while the region exists and
+/// reused after it is removed, that a backend can use as its own handle (a
+/// KVM memory slot); it never appears in the [`Vm`](crate::Vm) API.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRegionTable {
-    by_slot: BTreeMap<u32, MemoryRegion>,
-    max_slots: u32,
+    /// Region and its number, by first guest-physical address.
+    by_addr: BTreeMap<u64, (u32, MemoryRegion)>,
+    max_regions: u32,
 }
 
 impl MemoryRegionTable {
-    /// An empty table accepting slots `0..max_slots`.
-    pub fn new(max_slots: u32) -> Self {
+    /// An empty table accepting up to `max_regions` regions, numbered
+    /// `0..max_regions`.
+    pub fn new(max_regions: u32) -> Self {
         Self {
-            by_slot: BTreeMap::new(),
-            max_slots,
+            by_addr: BTreeMap::new(),
+            max_regions,
         }
     }
 
-    /// Check that `region` could be added, without adding it.
-    pub fn check_insert(&self, region: &MemoryRegion) -> Result<()> {
+    /// Check that `region` could be added, without adding it; returns the
+    /// number it would get.
+    pub fn check_insert(&self, region: &MemoryRegion) -> Result<u32> {
         region.validate()?;
-        if region.slot >= self.max_slots {
-            return Err(Error::MemorySlotOutOfRange {
-                slot: region.slot,
-                max_slots: self.max_slots,
-            });
-        }
-        if self.by_slot.contains_key(&region.slot) {
-            return Err(Error::MemorySlotInUse { slot: region.slot });
-        }
-        if let Some(other) = self
-            .by_slot
+        if let Some((_, other)) = self
+            .by_addr
             .values()
-            .find(|o| o.guest_phys_addr < region.end() && region.guest_phys_addr < o.end())
+            .find(|(_, o)| o.guest_phys_addr < region.end() && region.guest_phys_addr < o.end())
         {
             return Err(Error::MemoryRegionOverlap {
-                slot: region.slot,
                 guest_phys_addr: region.guest_phys_addr,
                 size: region.size,
-                other_slot: other.slot,
                 other_guest_phys_addr: other.guest_phys_addr,
                 other_size: other.size,
             });
         }
-        Ok(())
+        // The lowest free number: the table holds fewer than `max_regions`
+        // entries, so one of `0..=len` is free.
+        let mut used: Vec<u32> = self.by_addr.values().map(|(n, _)| *n).collect();
+        used.sort_unstable();
+        let free = used
+            .iter()
+            .enumerate()
+            .find(|(i, n)| u32::try_from(*i).ok() != Some(**n))
+            .map_or(used.len(), |(i, _)| i);
+        match u32::try_from(free) {
+            Ok(n) if n < self.max_regions => Ok(n),
+            _ => Err(Error::TooManyMemoryRegions {
+                guest_phys_addr: region.guest_phys_addr,
+                max_regions: self.max_regions,
+            }),
+        }
     }
 
-    /// Add `region` after [`check_insert`](Self::check_insert).
-    pub fn insert(&mut self, region: MemoryRegion) -> Result<()> {
-        self.check_insert(&region)?;
-        self.by_slot.insert(region.slot, region);
-        Ok(())
+    /// Add `region` after [`check_insert`](Self::check_insert); returns its
+    /// number.
+    pub fn insert(&mut self, region: MemoryRegion) -> Result<u32> {
+        let n = self.check_insert(&region)?;
+        self.by_addr.insert(region.guest_phys_addr, (n, region));
+        Ok(n)
     }
 
-    /// Remove and return the region in `slot`.
-    pub fn remove(&mut self, slot: u32) -> Result<MemoryRegion> {
-        self.by_slot
-            .remove(&slot)
-            .ok_or(Error::NoSuchMemorySlot { slot })
+    /// Remove the region starting at `guest_phys_addr`; returns its number
+    /// and the region.
+    pub fn remove(&mut self, guest_phys_addr: u64) -> Result<(u32, MemoryRegion)> {
+        self.by_addr
+            .remove(&guest_phys_addr)
+            .ok_or(Error::NoMemoryRegion { guest_phys_addr })
     }
 
-    /// The region in `slot`.
-    pub fn get(&self, slot: u32) -> Result<&MemoryRegion> {
-        self.by_slot
-            .get(&slot)
-            .ok_or(Error::NoSuchMemorySlot { slot })
+    /// The number and region starting at `guest_phys_addr`.
+    pub fn get(&self, guest_phys_addr: u64) -> Result<(u32, MemoryRegion)> {
+        self.by_addr
+            .get(&guest_phys_addr)
+            .copied()
+            .ok_or(Error::NoMemoryRegion { guest_phys_addr })
     }
 
-    /// All regions, by slot.
+    /// All regions, by guest address.
     pub fn iter(&self) -> impl Iterator<Item = &MemoryRegion> {
-        self.by_slot.values()
+        self.by_addr.values().map(|(_, r)| r)
     }
 }
 
@@ -154,9 +169,8 @@ impl MemoryRegionTable {
 mod tests {
     use super::*;
 
-    fn region(slot: u32, gpa: u64, size: u64) -> MemoryRegion {
+    fn region(gpa: u64, size: u64) -> MemoryRegion {
         MemoryRegion {
-            slot,
             guest_phys_addr: gpa,
             size,
             host_addr: 0x7f00_0000_0000,
@@ -167,58 +181,59 @@ mod tests {
     #[test]
     fn overlap_is_a_typed_error_naming_both_regions() {
         let mut t = MemoryRegionTable::new(8);
-        t.insert(region(0, 0x10000, 0x10000)).unwrap();
+        t.insert(region(0x10000, 0x10000)).unwrap();
         for (gpa, size) in [(0x0, 0x11000), (0x1f000, 0x1000), (0x12000, 0x1000)] {
-            let err = t.insert(region(1, gpa, size)).unwrap_err();
+            let err = t.insert(region(gpa, size)).unwrap_err();
             match err {
                 Error::MemoryRegionOverlap {
-                    slot: 1,
-                    other_slot: 0,
                     other_guest_phys_addr: 0x10000,
+                    other_size: 0x10000,
                     ..
                 } => {}
                 other => panic!("{gpa:#x}: unexpected {other:?}"),
             }
         }
         // Adjacent regions are fine.
-        t.insert(region(1, 0x0, 0x10000)).unwrap();
-        t.insert(region(2, 0x20000, 0x1000)).unwrap();
+        t.insert(region(0x0, 0x10000)).unwrap();
+        t.insert(region(0x20000, 0x1000)).unwrap();
         assert_eq!(t.iter().count(), 3);
     }
 
     #[test]
-    fn slots_are_checked() {
+    fn regions_are_counted_and_numbers_reused() {
         let mut t = MemoryRegionTable::new(2);
-        t.insert(region(0, 0, 0x1000)).unwrap();
+        assert_eq!(t.insert(region(0, 0x1000)).unwrap(), 0);
+        assert_eq!(t.insert(region(0x1000, 0x1000)).unwrap(), 1);
         assert!(matches!(
-            t.insert(region(0, 0x1000, 0x1000)),
-            Err(Error::MemorySlotInUse { slot: 0 })
-        ));
-        assert!(matches!(
-            t.insert(region(2, 0x1000, 0x1000)),
-            Err(Error::MemorySlotOutOfRange {
-                slot: 2,
-                max_slots: 2
+            t.insert(region(0x2000, 0x1000)),
+            Err(Error::TooManyMemoryRegions {
+                guest_phys_addr: 0x2000,
+                max_regions: 2
             })
         ));
         assert!(matches!(
-            t.remove(1),
-            Err(Error::NoSuchMemorySlot { slot: 1 })
+            t.remove(0x5000),
+            Err(Error::NoMemoryRegion {
+                guest_phys_addr: 0x5000
+            })
         ));
-        assert_eq!(t.remove(0).unwrap().size, 0x1000);
+        assert_eq!(t.remove(0).unwrap(), (0, region(0, 0x1000)));
         assert!(t.get(0).is_err());
+        // The freed number is handed out again, not a third one.
+        assert_eq!(t.insert(region(0x2000, 0x1000)).unwrap(), 0);
+        assert_eq!(t.get(0x1000).unwrap().0, 1);
     }
 
     #[test]
     fn malformed_regions_are_rejected() {
         let t = MemoryRegionTable::new(8);
-        let mut unaligned_host = region(0, 0, 0x1000);
+        let mut unaligned_host = region(0, 0x1000);
         unaligned_host.host_addr += 8;
         for r in [
-            region(0, 0, 0),
-            region(0, 0, 0x800),
-            region(0, 0x10, 0x1000),
-            region(0, u64::MAX - 0xfff, 0x2000),
+            region(0, 0),
+            region(0, 0x800),
+            region(0x10, 0x1000),
+            region(u64::MAX - 0xfff, 0x2000),
             unaligned_host,
         ] {
             assert!(
@@ -230,7 +245,7 @@ mod tests {
 
     #[test]
     fn pages_counts_bitmap_bits() {
-        assert_eq!(region(0, 0, 0x5000).pages(), 5);
-        assert_eq!(region(0, 0x1000, 0x5000).end(), 0x6000);
+        assert_eq!(region(0, 0x5000).pages(), 5);
+        assert_eq!(region(0x1000, 0x5000).end(), 0x6000);
     }
 }

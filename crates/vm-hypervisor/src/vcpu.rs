@@ -12,16 +12,32 @@ use vm_device_bus::DeviceBus;
 /// [`VcpuAarch64`](crate::aarch64::VcpuAarch64)).
 ///
 /// The trait is object safe: `Box<dyn Vcpu>` works for VMMs that mix
-/// backends at run time.
-pub trait Vcpu {
+/// backends at run time. A vCPU is `Send`, so each can be moved to the
+/// thread that runs it.
+///
+/// The per-vCPU loop of a VMM is the same on every backend: call
+/// [`run`](Vcpu::run) with the device bus until an exit needs the VMM.
+/// What happens inside `run` differs:
+///
+/// - KVM enters the guest (`KVM_RUN`); the guest's PIO/MMIO exits are
+///   served on the bus and returned as [`VcpuExit::Io`], every other exit
+///   is returned as it is.
+/// - Xen (attached to a domain) runs the vCPU in the hypervisor all the
+///   time; `run` waits for this vCPU's I/O requests from the domain's
+///   IOREQ server, serves each on the bus and completes it, and returns
+///   only for what the VMM must see: the domain shutting down, an
+///   immediate exit. It does not return per access.
+pub trait Vcpu: Send {
     /// The id given at creation.
     fn id(&self) -> u32;
 
     /// Run the guest until it exits.
     ///
     /// Guest PIO and MMIO that the hypervisor does not handle itself are
-    /// served on `bus` before this returns [`VcpuExit::Io`]; a read's value
-    /// is handed back to the guest on the next `run`. If the bus fails,
+    /// served on `bus` before this returns (with [`VcpuExit::Io`] where the
+    /// backend returns per access); a read's value is handed back to the
+    /// guest on the next `run` or, where the backend completes requests
+    /// itself, before it waits for the next one. If the bus fails,
     /// this returns [`Error::Io`](crate::Error::Io) and a read gives the
     /// guest all ones; running again continues the guest.
     fn run(&mut self, bus: &dyn DeviceBus) -> Result<VcpuExit>;

@@ -185,11 +185,7 @@ mod tests {
         CpuidEntry {
             function,
             index,
-            flags: if matches!(function, 4 | 0xb | 0x1f) {
-                CpuidEntry::FLAG_SIGNIFICANT_INDEX
-            } else {
-                0
-            },
+            significant_index: matches!(function, 4 | 0xb | 0x1f),
             ..Default::default()
         }
     }

@@ -104,7 +104,6 @@ fn ours_vm(kvm: &Kvm, code: &[u8]) -> Ours {
         .expect("load code");
     let host = mem.get_host_address(GuestAddress(0)).expect("host address");
     let region = MemoryRegion {
-        slot: 0,
         guest_phys_addr: 0,
         size: RAM_SIZE,
         host_addr: host as u64,

@@ -74,7 +74,6 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let vm = kvm.create_vm()?;
     let region = MemoryRegion {
-        slot: 0,
         guest_phys_addr: 0,
         size: MEM_SIZE,
         host_addr: mem.get_host_address(GuestAddress(0))? as u64,

@@ -7,6 +7,10 @@
 use kvm_bindings::{
     kvm_cpuid_entry2, kvm_dtable, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment, kvm_sregs,
 };
+/// `kvm_cpuid_entry2::flags` bit saying the entry is for one subleaf (Linux's uapi
+/// `asm/kvm.h`; kvm-bindings does not carry it).
+const KVM_CPUID_FLAG_SIGNIFICANT_INDEX: u32 = 1 << 0;
+
 use vm_hypervisor::x86_64::{
     CpuidEntry, DescriptorTable, FpuState, MsrEntry, Segment, SpecialRegisters, StandardRegisters,
 };
@@ -192,7 +196,7 @@ pub(crate) fn cpuid_from_kvm(e: &kvm_cpuid_entry2) -> CpuidEntry {
     CpuidEntry {
         function: e.function,
         index: e.index,
-        flags: e.flags,
+        significant_index: e.flags & KVM_CPUID_FLAG_SIGNIFICANT_INDEX != 0,
         eax: e.eax,
         ebx: e.ebx,
         ecx: e.ecx,
@@ -204,7 +208,12 @@ pub(crate) fn cpuid_to_kvm(e: &CpuidEntry) -> kvm_cpuid_entry2 {
     kvm_cpuid_entry2 {
         function: e.function,
         index: e.index,
-        flags: e.flags,
+        // KVM's other flags (stateful leaves) are obsolete and never set by it today.
+        flags: if e.significant_index {
+            KVM_CPUID_FLAG_SIGNIFICANT_INDEX
+        } else {
+            0
+        },
         eax: e.eax,
         ebx: e.ebx,
         ecx: e.ecx,
@@ -295,10 +304,18 @@ mod tests {
         let c = CpuidEntry {
             function: 7,
             index: 0,
-            flags: CpuidEntry::FLAG_SIGNIFICANT_INDEX,
+            significant_index: true,
             ebx: 0xdead,
             ..Default::default()
         };
         assert_eq!(cpuid_from_kvm(&cpuid_to_kvm(&c)), c);
+        assert_eq!(cpuid_to_kvm(&c).flags, KVM_CPUID_FLAG_SIGNIFICANT_INDEX);
+        let plain = CpuidEntry { function: 1, ..c };
+        let plain = CpuidEntry {
+            significant_index: false,
+            ..plain
+        };
+        assert_eq!(cpuid_to_kvm(&plain).flags, 0);
+        assert_eq!(cpuid_from_kvm(&cpuid_to_kvm(&plain)), plain);
     }
 }

@@ -135,14 +135,4 @@ impl VmX86_64 for KvmVm {
             .create_pit2(kvm_pit_config::default())
             .map_err(|e| Error::hypervisor("KVM_CREATE_PIT2", e))
     }
-
-    fn set_tss_address(&self, addr: u64) -> Result<()> {
-        let addr = usize::try_from(addr).map_err(|_| Error::InvalidArgument {
-            op: "KVM_SET_TSS_ADDR",
-            reason: format!("address {addr:#x} does not fit usize"),
-        })?;
-        self.as_vm_fd()
-            .set_tss_address(addr)
-            .map_err(|e| Error::hypervisor("KVM_SET_TSS_ADDR", e))
-    }
 }

@@ -56,10 +56,6 @@ pub trait VmX86_64: Vm<Vcpu: VcpuX86_64> {
     fn create_irqchip(&self) -> Result<()>;
     /// Create the in-hypervisor i8254 timer.
     fn create_pit(&self) -> Result<()>;
-    /// Set the guest-physical address of a three-page region the
-    /// hypervisor may use for a real-mode TSS (Intel VT without
-    /// unrestricted guest); no-op where not needed.
-    fn set_tss_address(&self, addr: u64) -> Result<()>;
 }
 
 /// x86_64 facts about the hypervisor.

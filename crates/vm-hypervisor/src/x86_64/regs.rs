@@ -192,11 +192,13 @@ impl MsrEntry {
 pub struct CpuidEntry {
     /// Leaf (EAX input).
     pub function: u32,
-    /// Subleaf (ECX input); only meaningful when
-    /// `flags` contains [`CpuidEntry::FLAG_SIGNIFICANT_INDEX`].
+    /// Subleaf (ECX input); only meaningful when `significant_index` is
+    /// set.
     pub index: u32,
-    /// `FLAG_*` bits.
-    pub flags: u32,
+    /// The leaf's output depends on the subleaf in ECX (leaves 4, 7, 0xb,
+    /// 0xd, ...), so `index` selects this entry; otherwise the entry answers
+    /// every subleaf.
+    pub significant_index: bool,
     /// EAX output.
     pub eax: u32,
     /// EBX output.
@@ -205,11 +207,6 @@ pub struct CpuidEntry {
     pub ecx: u32,
     /// EDX output.
     pub edx: u32,
-}
-
-impl CpuidEntry {
-    /// The leaf's output depends on the subleaf in ECX.
-    pub const FLAG_SIGNIFICANT_INDEX: u32 = 1 << 0;
 }
 
 /// Well-known bits of x86 control registers and EFER, so guest setup code
