@@ -232,12 +232,18 @@ impl UserIoeventfds {
         });
     }
 
-    fn remove(&mut self, base: u64, vq: u32) -> bool {
+    pub(crate) fn remove(&mut self, base: u64, vq: u32) -> bool {
         let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
         let before = self.0.len();
         self.0
             .retain(|e| !(e.notify.addr == addr && e.notify.vq == vq));
         before != self.0.len()
+    }
+
+    /// Whether one of these is a queue of the device at `base`.
+    pub(crate) fn serves(&self, base: u64) -> bool {
+        let addr = base.wrapping_add(VIRTIO_MMIO_QUEUE_NOTIFY);
+        self.0.iter().any(|e| e.notify.addr == addr)
     }
 
     /// If `req` is one of these notifications, signals its eventfd and says so.

@@ -7,9 +7,10 @@
 //! cannot serve (each signal becomes a dm_op), and on a stop eventfd. A loop runs on one
 //! thread; several loops, one per thread, may serve the same server.
 //!
-//! The loop keeps no state of the server's: the irqfds are the server's, and a loop learns of
-//! one added while it runs from the server's `added` eventfd, which it watches edge-triggered
-//! (every addition wakes every loop once) and never reads.
+//! The loop keeps no state of the server's: the irqfds are the server's, and the server adds
+//! one to (or removes one from) every loop's epoll instance itself when it is added (removed)
+//! while loops run, so a loop is never woken only to learn of it (see the `user_irqfds`
+//! module).
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -25,18 +26,29 @@ use crate::server::IoreqServer;
 
 const TOKEN_EVTCHN: u64 = 0;
 const TOKEN_STOP: u64 = 1;
-const TOKEN_IRQFD_ADDED: u64 = 2;
-/// Token of the server's userspace irqfd number `i`: `TOKEN_IRQFD_BASE + i`.
-const TOKEN_IRQFD_BASE: u64 = 3;
+/// Token of the server's userspace irqfd of id `i`: `TOKEN_IRQFD_BASE + i`.
+const TOKEN_IRQFD_BASE: u64 = 2;
+
+/// A loop's place among the watchers of its server's irqfds, given up when the loop goes.
+struct Watch<'a, S: Sys> {
+    server: &'a IoreqServer<S>,
+    id: u64,
+}
+
+impl<S: Sys> Drop for Watch<'_, S> {
+    fn drop(&mut self) {
+        self.server.user_irqfds.unwatch(self.id);
+    }
+}
 
 /// Serves an [`IoreqServer`] with a [`Dispatcher`] until stopped.
 pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     server: &'a IoreqServer<S>,
     dispatcher: Dispatcher<B>,
-    epoll: Epoll,
+    epoll: Arc<Epoll>,
     stop: Arc<EventFd>,
-    /// How many of the server's userspace irqfds this loop's epoll watches (the first ones).
-    irqfds_watched: usize,
+    /// Keeps the server's userspace irqfds in `epoll` while the loop lives.
+    watch: Watch<'a, S>,
     /// This loop took the server's buffered backlog ([`IoreqServer::take_buffered_backlog`]):
     /// entries whose event was consumed wait in the ring, so its next turn does not block.
     backlog: bool,
@@ -46,7 +58,7 @@ impl<S: Sys, B: DeviceBus> std::fmt::Debug for EventLoop<'_, S, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLoop")
             .field("domid", &self.server.domid())
-            .field("irqfds_watched", &self.irqfds_watched)
+            .field("watch", &self.watch.id)
             .finish_non_exhaustive()
     }
 }
@@ -55,7 +67,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// Builds the loop: registers the event channel, the userspace irqfds of `server` (those
     /// added later too) and a stop eventfd with a new epoll instance.
     pub fn new(server: &'a IoreqServer<S>, dispatcher: Dispatcher<B>) -> Result<Self> {
-        let epoll = Epoll::new().map_err(io("epoll_create"))?;
+        let epoll = Arc::new(Epoll::new().map_err(io("epoll_create"))?);
         let stop = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(io("eventfd"))?);
         epoll
             .ctl(
@@ -71,41 +83,29 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                 EpollEvent::new(EventSet::IN, TOKEN_STOP),
             )
             .map_err(io("epoll_ctl(stop)"))?;
-        // Watch for additions before looking at the list: an irqfd added from now on wakes
-        // this loop, one added before is in the list.
-        epoll
-            .ctl(
-                ControlOperation::Add,
-                server.user_irqfds.added.as_raw_fd(),
-                EpollEvent::new(EventSet::IN | EventSet::EDGE_TRIGGERED, TOKEN_IRQFD_ADDED),
-            )
-            .map_err(io("epoll_ctl(irqfd additions)"))?;
-        let mut ev = Self {
+        let id = server
+            .user_irqfds
+            .watch(epoll.clone(), TOKEN_IRQFD_BASE)
+            .map_err(io("epoll_ctl(irqfd)"))?;
+        Ok(Self {
             server,
             dispatcher,
             epoll,
             stop,
-            irqfds_watched: 0,
+            watch: Watch { server, id },
             backlog: false,
-        };
-        ev.watch_new_irqfds()?;
-        Ok(ev)
+        })
     }
 
-    /// Registers the server's userspace irqfds this loop does not watch yet.
-    fn watch_new_irqfds(&mut self) -> Result<()> {
-        let irqfds = self.server.user_irqfds.lock();
-        for (i, u) in irqfds.iter().enumerate().skip(self.irqfds_watched) {
-            self.epoll
-                .ctl(
-                    ControlOperation::Add,
-                    u.eventfd.as_raw_fd(),
-                    EpollEvent::new(EventSet::IN, TOKEN_IRQFD_BASE + i as u64),
-                )
-                .map_err(io("epoll_ctl(irqfd)"))?;
-            self.irqfds_watched = i + 1;
-        }
-        Ok(())
+    /// The descriptors this loop's epoll instance watches, as the kernel lists them.
+    #[cfg(test)]
+    pub(crate) fn watched_fds(&self) -> Vec<i32> {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.epoll.as_raw_fd()))
+            .unwrap_or_default();
+        info.lines()
+            .filter_map(|l| l.strip_prefix("tfd:"))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
     }
 
     /// An eventfd that stops [`EventLoop::run`] when written (from any thread).
@@ -171,16 +171,9 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                     let _ = self.stop.read();
                     turn.stopped = true;
                 }
-                TOKEN_IRQFD_ADDED => self.watch_new_irqfds()?,
                 t => {
-                    let i = (t - TOKEN_IRQFD_BASE) as usize;
-                    let Some((fd, op)) = self
-                        .server
-                        .user_irqfds
-                        .lock()
-                        .get(i)
-                        .map(|u| (u.eventfd.clone(), u.op))
-                    else {
+                    // Removed since epoll reported it: no other irqfd has its id.
+                    let Some((fd, op)) = self.server.user_irqfds.get(t - TOKEN_IRQFD_BASE) else {
                         continue;
                     };
                     // Every loop watches every irqfd; the one whose read takes the count injects.

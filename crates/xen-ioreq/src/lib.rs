@@ -47,7 +47,9 @@
 //!   turn serves it without waiting for an event ([`Turn::backlog`]).
 //! - The userspace irqfds and ioeventfds are the server's alone: every loop watches the
 //!   irqfds, those added while it runs included, and the server rings its ioeventfds
-//!   whichever loop serves the write.
+//!   whichever loop serves the write. Either kind can be removed while loops run
+//!   ([`IoreqServer::remove_irqfd`], [`IoreqServer::remove_ioeventfd`]): when the call
+//!   returns no loop watches or rings it any more.
 //!
 //! # Kernel ioeventfds: the doorbell server
 //!
@@ -119,6 +121,7 @@ mod event_loop;
 pub mod page;
 pub mod request;
 mod server;
+mod user_irqfds;
 
 pub use dispatch::{
     DispatchStats, Dispatcher, GuestMemoryRam, GuestRam, HandleError, NoGuestRam, PciConfigHandler,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use vm_device_bus::DeviceBus;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
@@ -36,6 +36,7 @@ use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer, Owner};
 use crate::error::{io, Error, Result};
 use crate::page::{IoPage, IoreqPage, MappedPage, Slot, Taken};
 use crate::request::Request;
+use crate::user_irqfds::UserIrqfds;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,38 +221,6 @@ pub enum NotifyPath {
     Userspace,
 }
 
-/// An irqfd the event loops serve because the kernel cannot.
-#[derive(Debug)]
-pub(crate) struct UserIrqfd {
-    pub(crate) eventfd: Arc<EventFd>,
-    pub(crate) op: XenDmOp,
-}
-
-/// The irqfds served in userspace, owned by the server and shared by all its event loops.
-///
-/// Loops come and go independently of irqfds, so none keeps a copy: each watches `added`,
-/// edge-triggered and never read, so that every irqfd added wakes every loop once, and it
-/// then registers the irqfds it has not registered yet (the list only grows).
-#[derive(Debug)]
-pub(crate) struct UserIrqfds {
-    pub(crate) list: Mutex<Vec<UserIrqfd>>,
-    pub(crate) added: EventFd,
-}
-
-impl UserIrqfds {
-    fn new() -> std::io::Result<Self> {
-        Ok(Self {
-            list: Mutex::new(Vec::new()),
-            added: EventFd::new(EFD_NONBLOCK)?,
-        })
-    }
-
-    /// The irqfds, locked.
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Vec<UserIrqfd>> {
-        self.list.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// The kernel irqfds this server registered with privcmd, kept so that teardown can take them
 /// back (its kernel ioeventfds are the doorbell server's, which does the same for them).
 ///
@@ -427,7 +396,6 @@ impl<S: Sys> IoreqServer<S> {
         domid: DomId,
         mode: BufIoreqMode,
     ) -> Result<Self> {
-        let user_irqfds = UserIrqfds::new().map_err(io("eventfd"))?;
         let kernel_ioeventfd_safe = this_domain_may_use_kernel_ioeventfd();
         let created = privcmd
             .dm_op_struct(
@@ -469,7 +437,7 @@ impl<S: Sys> IoreqServer<S> {
             ranges: Mutex::default(),
             user_ioeventfds: RwLock::default(),
             any_user_ioeventfd: AtomicBool::new(false),
-            user_irqfds,
+            user_irqfds: UserIrqfds::default(),
             kernel_registrations: Mutex::default(),
             buf_drains: AtomicUsize::new(0),
             buf_backlog: AtomicBool::new(false),
@@ -821,12 +789,10 @@ impl<S: Sys> IoreqServer<S> {
                 // Every loop reads the eventfd when it wakes for it and only one gets the
                 // count: on a blocking descriptor the others would wait in read() for good.
                 set_nonblocking(eventfd.as_raw_fd()).map_err(io("make the irqfd non-blocking"))?;
-                self.user_irqfds.lock().push(UserIrqfd { eventfd, op });
-                // Wake every loop, so that each registers the new irqfd (after the push).
+                // Every loop of the server watches it before this returns.
                 self.user_irqfds
-                    .added
-                    .write(1)
-                    .map_err(io("signal the event loops of a new irqfd"))?;
+                    .add(eventfd, op)
+                    .map_err(io("watch the irqfd in the event loops"))?;
                 Ok(NotifyPath::Userspace)
             }
             Err(source) => Err(Error::Privcmd {
@@ -835,6 +801,100 @@ impl<S: Sys> IoreqServer<S> {
                 source,
             }),
         }
+    }
+
+    /// Undoes [`IoreqServer::add_irqfd`] of `eventfd` (the same `Arc`): privcmd deassigns a
+    /// kernel irqfd; a userspace one leaves every event loop's watch list, the running loops'
+    /// included, before this returns. The server keeps no handle on `eventfd` afterwards.
+    /// Returns whether it was registered.
+    pub fn remove_irqfd(&self, eventfd: &Arc<EventFd>) -> Result<bool> {
+        let kernel = {
+            let mut regs = self.registrations();
+            let i = regs
+                .irqfds
+                .iter()
+                .position(|(e, _)| Arc::ptr_eq(e, eventfd));
+            i.map(|i| regs.irqfds.remove(i))
+        };
+        let Some((eventfd, op)) = kernel else {
+            return Ok(self.user_irqfds.remove(eventfd));
+        };
+        // SAFETY: `eventfd` keeps the descriptor open for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(eventfd.as_raw_fd()) };
+        self.privcmd
+            .irqfd(self.domid, fd, op.as_bytes(), true)
+            .map_err(|source| Error::Privcmd {
+                op: "deassign irqfd",
+                domid: self.domid,
+                source,
+            })?;
+        Ok(true)
+    }
+
+    /// Undoes [`IoreqServer::add_ioeventfd`] for queue `vq` of the device at `base`, whichever
+    /// path serves it: privcmd deassigns a kernel doorbell, a userspace one is no longer rung
+    /// (by any loop, once this returns). When no queue of the device is left, its QueueNotify
+    /// register leaves the doorbell server first, so that no write of the guest's can reach a
+    /// doorbell server slot that nobody would then serve, and goes back to this server where
+    /// one of its ranges ([`IoreqServer::map_range`]) still holds it. The server keeps no
+    /// handle on the queue's eventfd afterwards. Returns whether the queue was registered.
+    pub fn remove_ioeventfd(&self, base: u64, vq: u32) -> Result<bool> {
+        let mut book = self.book();
+        let user = self
+            .user_ioeventfds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(base, vq);
+        let Some(db) = self.doorbells.get() else {
+            return Ok(user);
+        };
+        let mut held = db.doorbells();
+        let kernel = held.iter().position(|d| d.base == base && d.vq == vq);
+        let others = held.iter().any(|d| d.base == base && d.vq != vq)
+            || self
+                .user_ioeventfds
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .serves(base);
+        let mut res = Ok(());
+        if let Some(register) = register_range(base).filter(|r| !others && book.holes.contains(r)) {
+            res = self.release_register(&mut book, db, register);
+        }
+        if let Some(i) = kernel {
+            let d = held.remove(i);
+            if db.kernel_owned() {
+                if let Err(source) = db.deassign(&self.privcmd, self.domid, &d) {
+                    res = res.and(Err(Error::Privcmd {
+                        op: "deassign ioeventfd",
+                        domid: self.domid,
+                        source,
+                    }));
+                }
+            }
+        }
+        res.map(|()| user || kernel.is_some())
+    }
+
+    /// Moves the QueueNotify register `register` (inclusive) back from the doorbell server to
+    /// this server's ranges that hold it (undoing [`IoreqServer::move_register`]).
+    fn release_register(
+        &self,
+        book: &mut RangeBook,
+        db: &DoorbellServer<S>,
+        register: (u64, u64),
+    ) -> Result<()> {
+        // Into this server first, as in `move_register`: while both hold it, a doorbell write
+        // sent to the doorbell server is still the kernel's (deassigned only after this).
+        let mut res = Ok(());
+        for &(s, e) in &book.user {
+            let (from, to) = (s.max(register.0), e.min(register.1));
+            if from <= to {
+                res = res.and(self.mmio_op(self.id, from, to, true));
+            }
+        }
+        res = res.and(self.mmio_op(db.id, register.0, register.1, false));
+        book.holes.retain(|&h| h != register);
+        res
     }
 
     /// Allows or forbids privcmd's kernel ioeventfd for [`IoreqServer::add_ioeventfd`]. It is

@@ -2312,3 +2312,5 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
     assert_eq!(r.regs.accesses.load(Ordering::Relaxed), 1);
     assert!(kick.read().is_err(), "not signalled for queue 3");
 }
+
+mod removal;

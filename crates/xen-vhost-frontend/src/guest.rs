@@ -79,6 +79,44 @@ struct Served {
     paths: Paths,
     /// Its index in the interrupt relay's table (which keeps its indexes when a device leaves).
     slot: usize,
+    /// What it registered with the IOREQ server, given back when it leaves.
+    registrations: Registrations,
+}
+
+/// A device's eventfd registrations with the IOREQ server.
+#[derive(Debug, Default)]
+struct Registrations {
+    base: u64,
+    /// Queues `0..queues` have an ioeventfd.
+    queues: u32,
+    /// Its interrupt's irqfd and, where the kernel relays them, its queues' calls.
+    irqfds: Vec<Arc<EventFd>>,
+}
+
+impl Registrations {
+    /// Takes every registration back from `server` (privcmd's deassigned, the event loops'
+    /// unwatched), so that the server holds none of the device's eventfds; returns the first
+    /// error, after trying them all.
+    fn release(&mut self, server: &IoreqServer) -> Result<(), ServeError> {
+        let mut first = Ok(());
+        for vq in 0..std::mem::take(&mut self.queues) {
+            if let Err(source) = server.remove_ioeventfd(self.base, vq) {
+                first = first.and(Err(ServeError::Ioreq {
+                    op: "remove a queue's ioeventfd",
+                    source,
+                }));
+            }
+        }
+        for irqfd in std::mem::take(&mut self.irqfds) {
+            if let Err(source) = server.remove_irqfd(&irqfd) {
+                first = first.and(Err(ServeError::Ioreq {
+                    op: "remove an irqfd",
+                    source,
+                }));
+            }
+        }
+        first
+    }
 }
 
 /// The guest's device bus, shared with the IOREQ thread; a device leaving (hot-unplug) is
@@ -293,33 +331,54 @@ fn attach(
         op: "create an interrupt eventfd",
         source,
     })?);
-    let interrupt = server
-        .add_irqfd(irq.clone(), Interrupt::Line(dev.irq))
-        .map_err(xen("add the interrupt's irqfd"))?;
-    let mut kick = NotifyPath::Kernel;
-    let mut direct = interrupt == NotifyPath::Kernel;
-    let mut calls = Vec::new();
-    for (q, f) in fds.into_iter().enumerate() {
-        // Queue indexes fit: the profile has at most u16::MAX queues.
-        let path = server
-            .add_ioeventfd(dev.base, 4, q as u32, Arc::new(f.kick))
-            .map_err(xen("add a queue's ioeventfd"))?;
-        if path == NotifyPath::Userspace {
-            kick = path;
-        }
-        if interrupt == NotifyPath::Kernel {
-            // The kernel has irqfds: the daemon's call raises the line itself, and the
-            // transport shows the used-buffer bit (see `set_direct_used_buffer_interrupts`).
-            // Only then: a userspace irqfd would inject without setting InterruptStatus first.
-            let call = Arc::new(f.call);
+    let mut registrations = Registrations {
+        base: dev.base,
+        ..Registrations::default()
+    };
+    let registered = (|| {
+        let interrupt = server
+            .add_irqfd(irq.clone(), Interrupt::Line(dev.irq))
+            .map_err(xen("add the interrupt's irqfd"))?;
+        registrations.irqfds.push(irq.clone());
+        let mut kick = NotifyPath::Kernel;
+        let mut direct = interrupt == NotifyPath::Kernel;
+        let mut calls = Vec::new();
+        for (q, f) in fds.into_iter().enumerate() {
+            // Queue indexes fit: the profile has at most u16::MAX queues.
             let path = server
-                .add_irqfd(call, Interrupt::Line(dev.irq))
-                .map_err(xen("add a queue's call as an irqfd"))?;
-            direct &= path == NotifyPath::Kernel;
-        } else {
-            calls.push(f.call);
+                .add_ioeventfd(dev.base, 4, q as u32, Arc::new(f.kick))
+                .map_err(xen("add a queue's ioeventfd"))?;
+            registrations.queues = q as u32 + 1;
+            if path == NotifyPath::Userspace {
+                kick = path;
+            }
+            if interrupt == NotifyPath::Kernel {
+                // The kernel has irqfds: the daemon's call raises the line itself, and the
+                // transport shows the used-buffer bit (see `set_direct_used_buffer_interrupts`).
+                // Only then: a userspace irqfd would inject without setting InterruptStatus
+                // first.
+                let call = Arc::new(f.call);
+                let path = server
+                    .add_irqfd(call.clone(), Interrupt::Line(dev.irq))
+                    .map_err(xen("add a queue's call as an irqfd"))?;
+                registrations.irqfds.push(call);
+                direct &= path == NotifyPath::Kernel;
+            } else {
+                calls.push(f.call);
+            }
         }
-    }
+        Ok((interrupt, kick, direct, calls))
+    })();
+    let (interrupt, kick, direct, calls) = match registered {
+        Ok(r) => r,
+        Err(e) => {
+            // Half a device registers nothing: what was registered goes again.
+            if let Err(undo) = registrations.release(server) {
+                log::warn!("{undo}");
+            }
+            return Err(e);
+        }
+    };
     transport.set_direct_used_buffer_interrupts(direct);
     let relay_device = RelayDevice {
         transport: transport.clone(),
@@ -331,6 +390,7 @@ fn attach(
         device: dev,
         transport,
         paths: Paths { kick, interrupt },
+        registrations,
     };
     Ok((served, relay_device, calls))
 }
@@ -593,16 +653,17 @@ impl Guest {
 
     /// Stops serving device `devid` while the others go on (the toolstack unplugged it): its
     /// register window is unmapped from the IOREQ server (the guest's accesses there reach no
-    /// one), it leaves the bus and the interrupt relay, and its daemon's connection and the
-    /// guest-memory handles given to the daemon close. The IOREQ server keeps the device's
-    /// eventfd registrations (ioeventfds, irqfds) until the guest stops: nothing signals them
-    /// any more. Returns whether the device was served; on an error the device is gone all
+    /// one), its eventfd registrations leave the IOREQ server (privcmd deassigns the kernel's
+    /// ioeventfds and irqfds, the event loop stops watching the others), it leaves the bus
+    /// and the interrupt relay, and its daemon's connection and the guest-memory handles
+    /// given to the daemon close: the process then holds what it holds for a guest without
+    /// the device. Returns whether the device was served; on an error the device is gone all
     /// the same.
     pub fn remove_device(&mut self, devid: u32) -> Result<bool, ServeError> {
         let Some(i) = self.devices.iter().position(|s| s.device.devid == devid) else {
             return Ok(false);
         };
-        let served = self.devices.remove(i);
+        let mut served = self.devices.remove(i);
         let base = served.device.base;
         let mut first = None;
         if let Some(server) = &self.server {
@@ -614,6 +675,10 @@ impl Guest {
                         source,
                     });
                 }
+            }
+            // After the window: the guest's accesses reach no one before the doorbells go.
+            if let Err(e) = served.registrations.release(server) {
+                first.get_or_insert(e);
             }
         }
         // An access the IOREQ thread took before the unmap is served before the device leaves
@@ -656,7 +721,7 @@ impl Guest {
             );
         }
         log::info!(
-            "domain {}: device {devid} at {base:#x} removed; window unmapped{}",
+            "domain {}: device {devid} at {base:#x} removed; window unmapped, registrations released{}",
             self.domid,
             match &first {
                 Some(e) => format!(" with an error: {e}"),
