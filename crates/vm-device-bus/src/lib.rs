@@ -211,12 +211,18 @@ pub trait DeviceBus {
     }
 }
 
+// The forwarding impls forward every method, `handle_request` too: a bus that serves it its
+// own way must not fall back to the default through a reference.
 impl<B: DeviceBus + ?Sized> DeviceBus for &B {
     fn read(&self, space: IoSpace, addr: u64, data: &mut [u8]) -> Result<(), BusError> {
         (**self).read(space, addr, data)
     }
     fn write(&self, space: IoSpace, addr: u64, data: &[u8]) -> Result<(), BusError> {
         (**self).write(space, addr, data)
+    }
+    #[inline]
+    fn handle_request(&self, req: &mut IoRequest) -> Result<(), BusError> {
+        (**self).handle_request(req)
     }
 }
 
@@ -226,6 +232,10 @@ impl<B: DeviceBus + ?Sized> DeviceBus for Arc<B> {
     }
     fn write(&self, space: IoSpace, addr: u64, data: &[u8]) -> Result<(), BusError> {
         (**self).write(space, addr, data)
+    }
+    #[inline]
+    fn handle_request(&self, req: &mut IoRequest) -> Result<(), BusError> {
+        (**self).handle_request(req)
     }
 }
 

@@ -77,11 +77,16 @@ XIOREQ_C_SERVER=\$PWD/c-under-callgrind.sh XIOREQ_BENCH_ROUNDS=1 \\
     round_trips_versus_libxendevicemodel --nocapture 2>/tmp/rust-server.valgrind || exit \$?
 grep BENCH /tmp/rust-server.valgrind
 echo "INSTRUCTIONS per served IOREQ ($REQUESTS requests, MMIO, one vCPU): xen-ioreq \$(per /tmp/rust-server.cg), libxendevicemodel C \$(per /tmp/c-server.cg)"
+for s in rust c; do
+    echo "INSTRUCTIONS per request by function (self cost), \$s server:"
+    awk -v n=$REQUESTS -f callgrind-self.awk /tmp/\$s-server.cg | sort -rn | head -n 30
+done
 DOM0
     chmod +x "$WORK/bench-in-dom0.sh"
     cargo xtask xen-box run --stack "$STACK" --with-pkg valgrind --timeout 1500 \
         --add "$WORK/xen_ioreq" --add "$WORK/ioreq-bench-server" \
-        --add "$WORK/c-under-callgrind.sh" -- "$WORK/bench-in-dom0.sh"
+        --add "$WORK/c-under-callgrind.sh" --add crates/xen-ioreq/benches/callgrind-self.awk \
+        -- "$WORK/bench-in-dom0.sh"
     exit $?
 fi
 cat >"$WORK/bench-in-dom0.sh" <<DOM0

@@ -52,6 +52,8 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     /// This loop took the server's buffered backlog ([`IoreqServer::take_buffered_backlog`]):
     /// entries whose event was consumed wait in the ring, so its next turn does not block.
     backlog: bool,
+    /// What a turn's wait returns, kept here so that a turn does not clear it first.
+    events: [EpollEvent; 8],
 }
 
 impl<S: Sys, B: DeviceBus> std::fmt::Debug for EventLoop<'_, S, B> {
@@ -94,6 +96,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             stop,
             watch: Watch { server, id },
             backlog: false,
+            events: [EpollEvent::default(); 8],
         })
     }
 
@@ -146,9 +149,8 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
         // Kept until the turn ends: a turn that fails leaves it to the next one.
         let backlog = self.backlog;
         let timeout_ms = if backlog { 0 } else { timeout_ms };
-        let mut events = [EpollEvent::default(); 8];
         let n = loop {
-            match self.epoll.wait(timeout_ms, &mut events) {
+            match epoll_wait(&self.epoll, timeout_ms, &mut self.events) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -161,7 +163,8 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
         };
         let mut turn = Turn::default();
         let mut ring_served = false;
-        for ev in &events[..n] {
+        for i in 0..n.min(self.events.len()) {
+            let ev = self.events[i];
             match ev.data() {
                 TOKEN_EVTCHN => {
                     ring_served = true;
@@ -192,6 +195,34 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
         self.backlog = self.server.take_buffered_backlog();
         turn.backlog = self.backlog;
         Ok(turn)
+    }
+}
+
+/// `Epoll::wait` through syscall(2): glibc's `epoll_wait` is a pthread cancellation point, and
+/// in a process with more than one thread each call switches asynchronous cancellation on and
+/// off around the system call (more instructions than the rest of the wrapper, once per turn).
+fn epoll_wait(epoll: &Epoll, timeout_ms: i32, events: &mut [EpollEvent]) -> std::io::Result<usize> {
+    let len = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+    // The kernel's signal set, which epoll_pwait checks only when it is given a mask.
+    const SIGSET_SIZE: libc::c_long = 8;
+    // SAFETY: `events` is an exclusively borrowed array of at least `len` `EpollEvent`s, each a
+    // transparent wrapper of `libc::epoll_event`, which the kernel fills; a null signal mask
+    // leaves the thread's mask as it is. Arguments are passed as the longs the call reads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait,
+            libc::c_long::from(epoll.as_raw_fd()),
+            events.as_mut_ptr(),
+            libc::c_long::from(len),
+            libc::c_long::from(timeout_ms),
+            std::ptr::null::<libc::sigset_t>(),
+            SIGSET_SIZE,
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
     }
 }
 

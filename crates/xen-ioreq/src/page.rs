@@ -260,6 +260,13 @@ impl Taken<'_> {
     /// Publishes the response: writes `data` (if any) and sets `STATE_IORESP_READY` with
     /// Release ordering, so Xen sees the data once it sees the state.
     pub fn complete(self, data: Option<u64>) {
+        self.publish(data);
+    }
+
+    /// [`Taken::complete`] without giving the request up (the server's answer guard, which
+    /// must be able to answer from its drop, completes through this).
+    #[inline]
+    pub(crate) fn publish(&self, data: Option<u64>) {
         let ptr = self.slot.ptr;
         if let Some(d) = data {
             // SAFETY: the field is inside the slot, which we own while it is IN_PROCESS.

@@ -260,6 +260,11 @@ fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The most ports one read of the event channel takes in [`IoreqServer::serve_pending`]: a
+/// wake-up usually finds one, and the buffer is cleared on every call (more ports pending are
+/// read with another read).
+pub(crate) const PORTS_PER_READ: usize = 16;
+
 /// A taken request that will be answered: by [`Answer::send`], or, if the dispatch panics
 /// (a device handler's bug), by the unwinding, which drops this and answers all ones for a
 /// read. Either way the vCPU is notified: a device model thread that dies must not leave the
@@ -269,30 +274,30 @@ struct Answer<'s, 'a, S: Sys> {
     vcpu: usize,
     /// The local port of the slot's server (this one's or the doorbell server's).
     port: Option<Port>,
-    taken: Option<Taken<'a>>,
+    taken: Taken<'a>,
 }
 
 impl<S: Sys> Answer<'_, '_, S> {
-    fn send(mut self, data: Option<u64>) {
-        if let Some(taken) = self.taken.take() {
-            taken.complete(data);
-            self.server.notify_vcpu(self.vcpu, self.port);
-        }
+    #[inline]
+    fn send(self, data: Option<u64>) {
+        self.taken.publish(data);
+        self.server.notify_vcpu(self.vcpu, self.port);
+        // Answered: the drop, which answers a dispatch that panicked, is not for this one.
+        // Nothing is leaked: the answer owns no resource, only borrows and the slot's address.
+        std::mem::forget(self);
     }
 }
 
 impl<S: Sys> Drop for Answer<'_, '_, S> {
     fn drop(&mut self) {
-        let Some(taken) = self.taken.take() else {
-            return;
-        };
         log::error!(
             "domain {}: vCPU {}: the request's dispatch panicked; answering it as failed",
             self.server.domid,
             self.vcpu
         );
-        let data = (taken.raw.is_read() && !taken.raw.data_is_ptr()).then_some(u64::MAX);
-        taken.complete(data);
+        let raw = &self.taken.raw;
+        let data = (raw.is_read() && !raw.data_is_ptr()).then_some(u64::MAX);
+        self.taken.publish(data);
         self.server.notify_vcpu(self.vcpu, self.port);
     }
 }
@@ -1301,14 +1306,14 @@ impl<S: Sys> IoreqServer<S> {
         let Some(taken) = slot.take() else {
             return 0;
         };
-        let raw = taken.raw;
         // From here the request is answered whatever happens, a panicking device included.
         let answer = Answer {
             server: self,
             vcpu,
             port,
-            taken: Some(taken),
+            taken,
         };
+        let raw = &answer.taken.raw;
         let mut posted = 0;
         if let Some(ring) = &self.bufring {
             // Posted writes the vCPU made before this request are in the ring by now (Xen
@@ -1323,23 +1328,30 @@ impl<S: Sys> IoreqServer<S> {
             }
         }
         let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
-            && Request::decode(&raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
+            && Request::decode(raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
         let data = if doorbell {
             None
         } else {
-            dispatcher.handle_raw(vcpu, &raw)
+            dispatcher.handle_raw(vcpu, raw)
         };
         answer.send(data);
         1 + posted
     }
 
     /// Tells `vcpu`'s `port` that its slot holds an answer.
+    #[inline]
     fn notify_vcpu(&self, vcpu: usize, port: Option<Port>) {
         if let Some(port) = port {
             if let Err(e) = self.evtchn.notify(port) {
-                log::error!("domain {}: notifying vCPU {vcpu}: {e}", self.domid);
+                self.notify_failed(vcpu, e);
             }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_failed(&self, vcpu: usize, e: xen_bindings::evtchn::Error) {
+        log::error!("domain {}: notifying vCPU {vcpu}: {e}", self.domid);
     }
 
     /// Serves the buffered ring, at most [`IoreqServer::BUFFERED_PER_CALL`] entries (one
@@ -1411,7 +1423,9 @@ impl<S: Sys> IoreqServer<S> {
     /// caller that takes `true` serves the ring again without waiting for one (of several
     /// loops, exactly one takes it).
     pub fn take_buffered_backlog(&self) -> bool {
-        self.buf_backlog.swap(false, Ordering::AcqRel)
+        // A load first: the swap is a locked instruction, and there is seldom a backlog. A
+        // backlog recorded after the load is taken by the next call, as after a swap.
+        self.buf_backlog.load(Ordering::Acquire) && self.buf_backlog.swap(false, Ordering::AcqRel)
     }
 
     /// Pops and serves at most `budget` entries; returns how many, and whether it stopped at
@@ -1472,7 +1486,11 @@ impl<S: Sys> IoreqServer<S> {
     /// Serves every vCPU slot and the buffered ring (e.g. at start, for requests that arrived
     /// before the ports were bound). Returns the number of requests served.
     pub fn serve_all<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
-        let mut n = self.serve_buffered(dispatcher);
+        let mut n = if self.bufring.is_some() {
+            self.serve_buffered(dispatcher)
+        } else {
+            0
+        };
         for vcpu in 0..self.vcpus {
             n += self.serve_vcpu_counted(vcpu, dispatcher);
         }
@@ -1520,7 +1538,7 @@ impl<S: Sys> IoreqServer<S> {
     /// again and finds that port; an edge-triggered one would never be told of it.
     pub fn serve_pending<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
         let mut served = self.serve_all(dispatcher);
-        let mut buf = [0 as Port; 64];
+        let mut buf = [0 as Port; PORTS_PER_READ];
         loop {
             let n = match self.evtchn.read_pending(&mut buf) {
                 Ok(n) => n,

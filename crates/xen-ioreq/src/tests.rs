@@ -1237,8 +1237,9 @@ fn serve_pending_reads_the_event_channel_once_per_short_batch() {
     assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
     assert_eq!(fx.state().evtchn_reads, 1);
 
-    // More ports than one read takes (64): read on until a short read.
-    for _ in 0..70 {
+    // More ports than one read takes: read on until a short read.
+    let per_read = crate::server::PORTS_PER_READ;
+    for _ in 0..per_read + 6 {
         fx.fire(101);
     }
     publish(
@@ -1247,11 +1248,11 @@ fn serve_pending_reads_the_event_channel_once_per_short_batch() {
         ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
     );
     assert_eq!(server.serve_pending(&mut d).unwrap(), 1);
-    assert_eq!(fx.state().evtchn_reads, 3, "64 ports, then the last 6");
+    assert_eq!(fx.state().evtchn_reads, 3, "a full read, then the last 6");
     assert!(fx.state().pending.is_empty());
 
-    // Exactly 64: the full read is followed by one that finds nothing.
-    for _ in 0..64 {
+    // Exactly a read's worth: the full read is followed by one that finds nothing.
+    for _ in 0..per_read {
         fx.fire(101);
     }
     assert_eq!(server.serve_pending(&mut d).unwrap(), 0);

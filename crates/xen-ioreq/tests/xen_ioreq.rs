@@ -26,6 +26,53 @@ use xen_ioreq::{
     NotifyPath, PciConfigHandler,
 };
 
+/// Counts the heap allocations each thread makes, so that the round-trip benchmark can report
+/// how many its serving thread made per request (the system allocator does the work).
+struct CountingAlloc;
+
+thread_local! {
+    /// Allocations (including reallocations) made by this thread so far.
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    // `try_with`: a thread's allocations while its locals are torn down are not counted.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// This thread's allocations so far.
+fn allocations() -> u64 {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
+
+// SAFETY: every call is passed on unchanged to the system allocator; the bookkeeping is a
+// const-initialised thread-local cell, which allocates nothing.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's contract is passed on.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's contract is passed on; `ptr` came from this allocator, which
+        // is the system allocator's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
 struct Nothing;
 
 impl IoHandler for Nothing {
@@ -805,6 +852,9 @@ const BENCH_LEN: usize = 42;
 /// Reads per benchmark run.
 const BENCH_READS: u32 = 2_000;
 
+/// Requests served before the benchmark counts heap allocations.
+const BENCH_WARM_UP: usize = 100;
+
 /// Answers the benchmark guest and times it from the server side.
 /// Its read path takes no lock, as the C server's device (three comparisons inline) takes none:
 /// the instruction counts compare the servers, not the test devices.
@@ -818,16 +868,24 @@ struct BenchDevice {
 
 impl IoHandler for BenchDevice {
     fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        // What the C server's device does: the first read takes the time, each one counts.
         let v = match offset {
             0x40 => BENCH_READS,
             _ => {
-                self.reads
+                let before = self
+                    .reads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.first_read.get_or_init(std::time::Instant::now);
+                if before == 0 {
+                    let _ = self.first_read.set(std::time::Instant::now());
+                }
                 0x1234_5678
             }
         };
-        data.copy_from_slice(&u64::from(v).to_le_bytes()[..data.len()]);
+        // The guest's reads are 4 bytes: one store, as the C server's one assignment.
+        match data.len() {
+            4 => data.copy_from_slice(&v.to_le_bytes()),
+            n => data.copy_from_slice(&u64::from(v).to_le_bytes()[..n]),
+        }
         Ok(())
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
@@ -890,12 +948,19 @@ fn bench_rust(kernel: &Path) -> BenchRun {
     // How the loop woke: a round much slower than the others shows here whether requests
     // waited for a timeout (a lost event) or the whole box was slow.
     let (mut wakeups, mut idle, mut longest) = (0u32, 0u32, std::time::Duration::ZERO);
+    // Heap allocations of the serving thread in steady state: from the turn that brings the
+    // requests served to BENCH_WARM_UP on (the first turns may set up lazily), to the end.
+    let (mut served, mut steady) = (0usize, None::<(usize, u64)>);
     loop {
         let t = std::time::Instant::now();
         let turn = bench_turn(&mut ev);
         longest = longest.max(t.elapsed());
         wakeups += 1;
         idle += u32::from(turn.requests == 0);
+        served += turn.requests;
+        if steady.is_none() && served >= BENCH_WARM_UP {
+            steady = Some((served, allocations()));
+        }
         if turn.stopped {
             break;
         }
@@ -907,6 +972,13 @@ fn bench_rust(kernel: &Path) -> BenchRun {
     eprintln!(
         "BENCH xen-ioreq loop: {wakeups} wake-ups, {idle} with no request served, longest wait \
          {longest:?}"
+    );
+    let (from, before) = steady.expect("the guest makes more than BENCH_WARM_UP requests");
+    let (requests, allocated) = (served - from, allocations() - before);
+    eprintln!(
+        "BENCH xen-ioreq heap allocations in steady state: {allocated} in {requests} requests \
+         ({:.3} per request)",
+        allocated as f64 / requests.max(1) as f64
     );
     drop(ev);
     server.shutdown().unwrap();
