@@ -3,7 +3,12 @@
 
 //! The Xen backend of the rust-vmm hypervisor crates.
 //!
-//! This first part is the pure-Rust toolstack mode: [`builder`] makes a PVH domain from a
+//! Device-model mode: [`attach::Xen`] implements the `vm-hypervisor` traits over a domain the
+//! toolstack made (`Hypervisor::attach_vm`), with guest memory through `xen-foreignmem`, guest
+//! I/O through an `xen-ioreq` server onto the caller's device bus inside `Vcpu::run`, and
+//! interrupts through dm_op; see [`attach`].
+//!
+//! Toolstack mode: [`builder`] makes a PVH domain from a
 //! Linux kernel and initrd the way `xl create` does, with hypercalls through privcmd and
 //! requests to xenstored, and no C Xen library; [`console`] reads the domain's console ring.
 //!
@@ -24,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+pub mod attach;
 #[cfg(target_arch = "x86_64")]
 pub mod builder;
 #[cfg(target_arch = "x86_64")]

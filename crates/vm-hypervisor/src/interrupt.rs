@@ -163,16 +163,17 @@ mod tests {
 
     #[test]
     fn each_line_kind_names_its_own_capability() {
+        let intx = |pin| IrqLine::PciIntx {
+            segment: 1,
+            bus: 2,
+            device: 31,
+            pin,
+        };
         let lines = [
-            IrqLine::Gsi(4),
-            IrqLine::Isa(4),
-            IrqLine::PciIntx {
-                segment: 0,
-                bus: 0,
-                device: 3,
-                pin: 0,
-            },
-            IrqLine::Spi(40),
+            IrqLine::Spi(1019),
+            intx(3),
+            IrqLine::Isa(15),
+            IrqLine::Gsi(23),
         ];
         let mut caps: Vec<_> = lines.iter().map(|l| l.capability()).collect();
         caps.sort();

@@ -12,6 +12,7 @@
 //! } // Elsewhere `domu_env` has printed "SKIPPED: my_test: ..." on stderr.
 //! ```
 
+pub mod guest_image;
 pub mod vsock;
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
