@@ -190,6 +190,7 @@ pub trait DeviceBus {
     ///
     /// For a read, `req.data` receives the value (zero-extended); for a
     /// write, its low `req.size` bytes are written.
+    #[inline]
     fn handle_request(&self, req: &mut IoRequest) -> Result<(), BusError> {
         let size = usize::from(req.size);
         if !valid_size(size) {

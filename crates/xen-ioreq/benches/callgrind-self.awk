@@ -18,6 +18,9 @@ function named(s,   id, rest) {
     }
     return s
 }
+BEGIN { ir = 2 }
+# "positions: line" (one field before the cost) or "positions: instr line" (two).
+/^positions:/ { ir = NF; next }
 /^fn=/ { cur = named(substr($0, 4)); next }
 /^cfn=/ { named(substr($0, 5)); next }
 /^calls=/ { inclusive = 1; next }
@@ -25,7 +28,7 @@ function named(s,   id, rest) {
     if (inclusive)
         inclusive = 0
     else
-        self[cur] += $2
+        self[cur] += $ir
     next
 }
 END {

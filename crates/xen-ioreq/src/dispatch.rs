@@ -414,10 +414,18 @@ impl<B: DeviceBus> Dispatcher<B> {
 
     /// Decodes and carries out a raw synchronous slot; returns the data to complete it with
     /// (`None`: leave `data` as it is). Never fails: errors are logged and counted.
+    #[inline]
     pub fn handle_raw(&mut self, vcpu: usize, raw: &Ioreq) -> Option<u64> {
-        if let Some(data) = self.single_value(vcpu, raw) {
-            return data;
+        match self.single_value(vcpu, raw) {
+            Some(data) => data,
+            None => self.handle_raw_decoded(vcpu, raw),
         }
+    }
+
+    /// [`Dispatcher::handle_raw`] of any request but the common one, out of line: the common
+    /// one's path stays short enough to be inlined into the server's.
+    #[inline(never)]
+    fn handle_raw_decoded(&mut self, vcpu: usize, raw: &Ioreq) -> Option<u64> {
         match Request::decode(raw) {
             Ok(req) => self.handle_logged(vcpu, &req),
             Err(e) => {

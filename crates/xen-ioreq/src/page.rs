@@ -237,6 +237,7 @@ impl<'a> Slot<'a> {
     ///
     /// The move is one compare-and-swap, so of several threads looking at the slot (say, one
     /// woken by the port and one sweeping every slot) exactly one takes the request.
+    #[inline]
     pub fn take(self) -> Option<Taken<'a>> {
         let state = self.state_byte();
         // Acquire: Xen wrote the fields before it published READY.
@@ -248,9 +249,14 @@ impl<'a> Slot<'a> {
         state
             .compare_exchange(flags, taken, Ordering::Acquire, Ordering::Relaxed)
             .ok()?;
-        // SAFETY: the slot is inside a live page; Xen does not write it while it is
-        // IN_PROCESS, and the swap above made this thread its only reader.
-        let mut raw = unsafe { self.ptr.read_volatile() };
+        // SAFETY: the slot is inside a live page and 8-aligned (32-byte slots of an aligned
+        // page); Xen does not write it while it is IN_PROCESS, and the swap above made this
+        // thread its only reader. Read as four words: a volatile read of the struct is made
+        // field by field.
+        let words = unsafe { self.ptr.cast::<[u64; 4]>().read_volatile() };
+        // SAFETY: `Ioreq` is a 32-byte plain-old-data struct of integers (its layout test in
+        // xen-bindings says so), for which every bit pattern is a value.
+        let mut raw = unsafe { std::mem::transmute::<[u64; 4], Ioreq>(words) };
         raw.flags = flags;
         Some(Taken { slot: self, raw })
     }

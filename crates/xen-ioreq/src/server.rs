@@ -275,21 +275,26 @@ struct Answer<'s, 'a, S: Sys> {
     /// The local port of the slot's server (this one's or the doorbell server's).
     port: Option<Port>,
     taken: Taken<'a>,
+    /// [`Answer::send`] answered: the drop, which answers a dispatch that panicked, has
+    /// nothing to do. (A flag, not a consuming `send`: moving the guard cost as much as the
+    /// rest of the answer.)
+    sent: bool,
 }
 
 impl<S: Sys> Answer<'_, '_, S> {
     #[inline]
-    fn send(self, data: Option<u64>) {
+    fn send(&mut self, data: Option<u64>) {
         self.taken.publish(data);
         self.server.notify_vcpu(self.vcpu, self.port);
-        // Answered: the drop, which answers a dispatch that panicked, is not for this one.
-        // Nothing is leaked: the answer owns no resource, only borrows and the slot's address.
-        std::mem::forget(self);
+        self.sent = true;
     }
 }
 
 impl<S: Sys> Drop for Answer<'_, '_, S> {
     fn drop(&mut self) {
+        if self.sent {
+            return;
+        }
         log::error!(
             "domain {}: vCPU {}: the request's dispatch panicked; answering it as failed",
             self.server.domid,
@@ -1213,6 +1218,7 @@ impl<S: Sys> IoreqServer<S> {
 
     /// [`IoreqServer::serve_vcpu`], returning the requests served: the slot's and the posted
     /// writes that went before it.
+    #[inline]
     fn serve_vcpu_counted<B: DeviceBus>(
         &self,
         vcpu: usize,
@@ -1296,6 +1302,7 @@ impl<S: Sys> IoreqServer<S> {
 
     /// Takes the request in `slot` (of `vcpu`, whose local port is `port`), dispatches it,
     /// completes it and notifies the port. Returns whether there was one.
+    #[inline]
     fn serve_slot<B: DeviceBus>(
         &self,
         slot: Slot<'_>,
@@ -1303,15 +1310,29 @@ impl<S: Sys> IoreqServer<S> {
         port: Option<Port>,
         dispatcher: &mut Dispatcher<B>,
     ) -> usize {
-        let Some(taken) = slot.take() else {
-            return 0;
-        };
+        // Inline up to the take: a look that finds the slot empty (every turn has some) costs
+        // a load and a compare, not a call.
+        match slot.take() {
+            Some(taken) => self.serve_taken(taken, vcpu, port, dispatcher),
+            None => 0,
+        }
+    }
+
+    /// [`IoreqServer::serve_slot`] once the request is taken.
+    fn serve_taken<B: DeviceBus>(
+        &self,
+        taken: Taken<'_>,
+        vcpu: usize,
+        port: Option<Port>,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
         // From here the request is answered whatever happens, a panicking device included.
-        let answer = Answer {
+        let mut answer = Answer {
             server: self,
             vcpu,
             port,
             taken,
+            sent: false,
         };
         let raw = &answer.taken.raw;
         let mut posted = 0;
@@ -1346,6 +1367,12 @@ impl<S: Sys> IoreqServer<S> {
                 self.notify_failed(vcpu, e);
             }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unmask_failed(&self, e: xen_bindings::evtchn::Error) {
+        log::error!("domain {}: {e}", self.domid);
     }
 
     #[cold]
@@ -1485,6 +1512,7 @@ impl<S: Sys> IoreqServer<S> {
 
     /// Serves every vCPU slot and the buffered ring (e.g. at start, for requests that arrived
     /// before the ports were bound). Returns the number of requests served.
+    #[inline]
     pub fn serve_all<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
         let mut n = if self.bufring.is_some() {
             self.serve_buffered(dispatcher)
@@ -1503,6 +1531,7 @@ impl<S: Sys> IoreqServer<S> {
     }
 
     /// Serves what the local `port` signals; returns the number of requests served.
+    #[inline]
     pub fn serve_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
         if self.buffered_port() == Some(port) {
             return self.serve_buffered(dispatcher);
@@ -1543,39 +1572,10 @@ impl<S: Sys> IoreqServer<S> {
             let n = match self.evtchn.read_pending(&mut buf) {
                 Ok(n) => n,
                 Err(xen_bindings::evtchn::Error::Overflow) => {
-                    // Events were lost: reset, re-arm every port and look at everything.
-                    log::warn!("domain {}: evtchn ring overflow; rescanning", self.domid);
-                    self.evtchn.reset().map_err(|source| Error::Evtchn {
-                        op: "reset evtchn",
-                        domid: self.domid,
-                        source,
-                    })?;
-                    // The reset empties the kernel's queue but leaves masked every port whose
-                    // event was in it (or was dropped when it was full): nobody will read those
-                    // ports now, so nobody would unmask them, and their next events would stay
-                    // pending in Xen for ever. Unmasking a port that is not masked does nothing.
-                    let doorbell_ports = self.doorbells.get().map(|db| db.local_ports());
-                    for port in self
-                        .local_ports
-                        .iter()
-                        .copied()
-                        .chain(self.buffered_port())
-                        .chain(doorbell_ports.into_iter().flatten())
-                    {
-                        if let Err(e) = self.evtchn.unmask(port) {
-                            log::error!("domain {}: {e}", self.domid);
-                        }
-                    }
-                    served += self.serve_all(dispatcher);
+                    served += self.recover_from_overflow(dispatcher)?;
                     continue;
                 }
-                Err(source) => {
-                    return Err(Error::Evtchn {
-                        op: "read pending ports",
-                        domid: self.domid,
-                        source,
-                    })
-                }
+                Err(source) => return Err(self.read_pending_failed(source)),
             };
             for &port in &buf[..n] {
                 // Serve (and notify) before re-arming: the unmask overlaps with the guest's
@@ -1584,7 +1584,7 @@ impl<S: Sys> IoreqServer<S> {
                 // spurious one finds the slot not READY and does nothing.
                 served += self.serve_port(port, dispatcher);
                 if let Err(e) = self.evtchn.unmask(port) {
-                    log::error!("domain {}: {e}", self.domid);
+                    self.unmask_failed(e);
                 }
             }
             // A short read took what the kernel's queue held when it looked: stop without
@@ -1593,6 +1593,47 @@ impl<S: Sys> IoreqServer<S> {
             if n < buf.len() {
                 return Ok(served);
             }
+        }
+    }
+
+    /// After the kernel's queue of pending ports overflowed (events were lost): resets it,
+    /// re-arms every port and serves everything; the requests served. Out of line, as
+    /// [`IoreqServer::read_pending_failed`]: neither is on a request's path.
+    #[cold]
+    #[inline(never)]
+    fn recover_from_overflow<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
+        log::warn!("domain {}: evtchn ring overflow; rescanning", self.domid);
+        self.evtchn.reset().map_err(|source| Error::Evtchn {
+            op: "reset evtchn",
+            domid: self.domid,
+            source,
+        })?;
+        // The reset empties the kernel's queue but leaves masked every port whose event was in
+        // it (or was dropped when it was full): nobody will read those ports now, so nobody
+        // would unmask them, and their next events would stay pending in Xen for ever.
+        // Unmasking a port that is not masked does nothing.
+        let doorbell_ports = self.doorbells.get().map(|db| db.local_ports());
+        for port in self
+            .local_ports
+            .iter()
+            .copied()
+            .chain(self.buffered_port())
+            .chain(doorbell_ports.into_iter().flatten())
+        {
+            if let Err(e) = self.evtchn.unmask(port) {
+                log::error!("domain {}: {e}", self.domid);
+            }
+        }
+        Ok(self.serve_all(dispatcher))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_pending_failed(&self, source: xen_bindings::evtchn::Error) -> Error {
+        Error::Evtchn {
+            op: "read pending ports",
+            domid: self.domid,
+            source,
         }
     }
 
