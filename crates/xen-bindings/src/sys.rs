@@ -157,6 +157,7 @@ unsafe fn syscall3(
 }
 
 impl Sys for RealSys {
+    #[inline]
     unsafe fn ioctl(&self, fd: RawFd, request: u32, arg: *mut c_void) -> io::Result<i32> {
         // SAFETY: the caller guarantees `arg` matches `request` (see the trait's contract). The
         // kernel reads the request as an unsigned int, zero-extended here.
@@ -200,12 +201,14 @@ impl Sys for RealSys {
         check(unsafe { libc::mlock(addr, len) }.into()).map(|_| ())
     }
 
+    #[inline]
     unsafe fn read(&self, fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
         // SAFETY: the caller guarantees `buf` is writable for `len` bytes.
         let ret = unsafe { syscall3(libc::SYS_read, fd.into(), buf as libc::c_long, len as _) };
         ret.map(|n| n as usize)
     }
 
+    #[inline]
     unsafe fn write(&self, fd: RawFd, buf: *const u8, len: usize) -> io::Result<usize> {
         // SAFETY: the caller guarantees `buf` is readable for `len` bytes.
         let ret = unsafe { syscall3(libc::SYS_write, fd.into(), buf as libc::c_long, len as _) };
