@@ -467,6 +467,20 @@ pub fn bad_input<H: HypervisorX86_64>(hv: &H) -> Result<Outcome, SuiteError> {
         }) => {}
         other => return Err(SuiteError::mismatch("remove", "NoMemoryRegion", other)),
     }
+    // The bus's ranges are claimed (a no-op on KVM, an IOREQ range on Xen);
+    // ranges that are empty or leave the port space are refused.
+    m.vm.claim_io_range(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into())?;
+    m.vm.release_io_range(IoSpace::Pio, PIO_BASE.into(), PIO_SIZE.into())?;
+    for (space, base, len) in [
+        (IoSpace::Pio, 0xffff, 2),
+        (IoSpace::Pio, 0x80, 0),
+        (IoSpace::Mmio, u64::MAX, 2),
+    ] {
+        match m.vm.claim_io_range(space, base, len) {
+            Err(Error::InvalidArgument { .. }) => {}
+            other => return Err(SuiteError::mismatch("io range", "InvalidArgument", other)),
+        }
+    }
     // What a backend lacks fails with the capability it lacks, whatever
     // the backend: attaching, and each kind of interrupt line.
     if !hv.check_capability(Capability::AttachVm) {
