@@ -19,20 +19,52 @@ fn raised(fx: &FakeXen) -> Vec<u32> {
         .collect()
 }
 
-/// A two-device guest on a kernel with privcmd irqfd and ioeventfd: removing the first
-/// device's queues and interrupt deassigns exactly its registrations, gives its QueueNotify
-/// register back, and leaves the second device's as they were.
-#[test]
-fn removing_a_device_deassigns_its_kernel_registrations_only() {
-    let (fx, privcmd, evtchn) = fake(2);
+/// The MMIO ranges Xen routes to each server, in order.
+fn sorted_ranges(fx: &FakeXen) -> Vec<(u16, u64, u64)> {
+    let mut ranges = fx.state().ranges.clone();
+    ranges.sort_unstable();
+    ranges
+}
+
+/// A server of `vcpus` vCPUs, enabled, with a 0x200-byte window mapped at each of
+/// `windows`; `kernel`: privcmd has irqfd and ioeventfd (else every registration is the
+/// event loops').
+fn enabled_server(vcpus: u32, windows: &[u64], kernel: bool) -> (FakeXen, IoreqServer<FakeXen>) {
+    let (fx, privcmd, evtchn) = fake(vcpus);
+    if !kernel {
+        fx.state().eventfd_errno = libc::ENOTTY;
+    }
     let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    let second = MMIO_BASE + 0x1000;
-    for base in [MMIO_BASE, second] {
+    for &base in windows {
         server
             .map_range(IoRange::mmio(base, 0x200).unwrap())
             .unwrap();
     }
     server.enable().unwrap();
+    (fx, server)
+}
+
+/// Registers queues `0..queues` of the device at `base` as kernel doorbells.
+fn kernel_doorbells<S: Sys>(server: &IoreqServer<S>, base: u64, queues: u32) -> Vec<Arc<EventFd>> {
+    (0..queues)
+        .map(|vq| {
+            let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+            assert_eq!(
+                server.add_ioeventfd(base, 4, vq, kick.clone()).unwrap(),
+                NotifyPath::Kernel
+            );
+            kick
+        })
+        .collect()
+}
+
+/// A two-device guest on a kernel with privcmd irqfd and ioeventfd: removing the first
+/// device's queues and interrupt deassigns exactly its registrations, gives its QueueNotify
+/// register back, and leaves the second device's as they were.
+#[test]
+fn removing_a_device_deassigns_its_kernel_registrations_only() {
+    let second = MMIO_BASE + 0x1000;
+    let (fx, server) = enabled_server(2, &[MMIO_BASE, second], true);
     let mut first_fds = Vec::new();
     for base in [MMIO_BASE, second] {
         let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
@@ -40,15 +72,7 @@ fn removing_a_device_deassigns_its_kernel_registrations_only() {
             server.add_irqfd(irq.clone(), Interrupt::Line(40)).unwrap(),
             NotifyPath::Kernel
         );
-        let mut kicks = Vec::new();
-        for vq in 0..2 {
-            let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-            assert_eq!(
-                server.add_ioeventfd(base, 4, vq, kick.clone()).unwrap(),
-                NotifyPath::Kernel
-            );
-            kicks.push(kick);
-        }
+        let kicks = kernel_doorbells(&server, base, 2);
         if base == MMIO_BASE {
             first_fds = kicks.into_iter().chain([irq]).collect();
         }
@@ -87,11 +111,9 @@ fn removing_a_device_deassigns_its_kernel_registrations_only() {
         );
     }
     // The first register left the doorbell server; nothing of the first device is mapped.
-    let mut ranges = fx.state().ranges.clone();
-    ranges.sort_unstable();
     let main = server.id();
     assert_eq!(
-        ranges,
+        sorted_ranges(&fx),
         vec![
             (main, second, second + 0x4f),
             (main, second + 0x54, second + 0x1ff),
@@ -108,16 +130,8 @@ fn removing_a_device_deassigns_its_kernel_registrations_only() {
 /// once its last queue goes, so the guest's writes there reach the device again.
 #[test]
 fn the_last_doorbell_removed_gives_the_register_back_to_the_main_server() {
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    server
-        .map_range(IoRange::mmio(MMIO_BASE, 0x200).unwrap())
-        .unwrap();
-    server.enable().unwrap();
-    for vq in 0..2 {
-        let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-        server.add_ioeventfd(MMIO_BASE, 4, vq, kick).unwrap();
-    }
+    let (fx, server) = enabled_server(1, &[MMIO_BASE], true);
+    kernel_doorbells(&server, MMIO_BASE, 2);
     let db = server.doorbell_server_id().unwrap();
     let main = server.id();
     let holds = |fx: &FakeXen, id: u16| {
@@ -140,10 +154,7 @@ fn the_last_doorbell_removed_gives_the_register_back_to_the_main_server() {
 #[test]
 fn a_removed_userspace_doorbell_is_not_rung() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    fx.state().eventfd_errno = libc::ENOTTY;
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, &[], false);
     let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
         server.add_ioeventfd(MMIO_BASE, 4, 2, kick.clone()).unwrap(),
@@ -173,10 +184,7 @@ fn a_removed_userspace_doorbell_is_not_rung() {
 #[test]
 fn a_removed_userspace_irqfd_leaves_every_loop() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    fx.state().eventfd_errno = libc::ENOTTY;
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, &[], false);
     let mut loops = [
         EventLoop::new(&server, dispatcher(&r)).unwrap(),
         EventLoop::new(&server, dispatcher(&r)).unwrap(),
@@ -225,10 +233,7 @@ fn a_removed_userspace_irqfd_leaves_every_loop() {
 fn irqfds_come_and_go_while_loops_serve() {
     const ROUNDS: u32 = 300;
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    fx.state().eventfd_errno = libc::ENOTTY;
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, &[], false);
     let stays = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     server
         .add_irqfd(stays.clone(), Interrupt::Line(99))
@@ -284,9 +289,7 @@ fn irqfds_come_and_go_while_loops_serve() {
 /// server goes), and the server keeps no handle on it.
 #[test]
 fn a_removed_kernel_irqfd_is_deassigned() {
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, &[], true);
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
         server.add_irqfd(irq.clone(), Interrupt::Line(40)).unwrap(),
