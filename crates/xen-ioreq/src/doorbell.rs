@@ -40,9 +40,23 @@
 //! ioeventfds and every request is served in this process from then on (logged once). A guest
 //! that misbehaves thus loses the kernel's fast path, never a request.
 //!
-//! The event channel's interrupt is shared between the handler and `/dev/xen/evtchn` (both
-//! late-EOI): every doorbell also wakes this process, which finds the slot the kernel's and
-//! re-arms the port; only that re-arm lets the handler see the next doorbell.
+//! # Why a doorbell the kernel serves still wakes this process
+//!
+//! privcmd binds its handler to the ports it is given as a shared, late-EOI interrupt
+//! (`bind_evtchn_to_irqhandler_lateeoi`, `IRQF_SHARED`), and the handler (Linux 6.7 to at
+//! least 6.12.118) never signals that EOI (`xen_irq_lateeoi`). Linux masks a late-EOI event
+//! channel when it delivers an event and unmasks it only at the EOI, so the handler alone
+//! would see the first doorbell and never another. The one EOI these ports get is
+//! `/dev/xen/evtchn`'s, made when this process re-arms a port it read: the doorbell server's
+//! ports are bound through it (which also gives the local ports privcmd needs), every
+//! doorbell queues its port for this process (a wake-up), and the loop that reads it finds
+//! the slot the kernel's or empty and re-arms the port. Leaving the port masked instead stops
+//! the guest at its second doorbell (seen in the Arm box: one event, then the vCPU waited
+//! until the test was killed), so this wake-up per kick stays until privcmd's handler signals
+//! its own EOI. The same binding is how this process learns of the requests the handler
+//! leaves alone: reads, writes it does not match, and the `INVALIDATE` that Xen on Arm
+//! broadcasts to every server after a hypercall that changed the guest's memory map.
+//! Interrupts cost no wake-up: privcmd's irqfd injects them without this process.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -563,6 +563,27 @@ fn device_fds(queues: usize) -> (usize, usize, usize, usize) {
     (2, 4 * queues + 1, 1, 0)
 }
 
+/// Voluntary context switches (wake-ups after a wait) of guest `domid`'s serving threads so
+/// far: (the IOREQ event loop's, the interrupt relay's).
+fn guest_thread_wakeups(domid: u16) -> (u64, u64) {
+    let mut w = (0, 0);
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let n: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        match comm.trim() {
+            c if c == format!("ioreq-dom{domid}") => w.0 += n,
+            c if c == format!("virtio-irq-dom{domid}") => w.1 += n,
+            _ => {}
+        }
+    }
+    w
+}
+
 /// What happens halfway through the vsock exchange of a two-device guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Midway {
@@ -969,12 +990,19 @@ fn two_devices(test: &str, midway: Midway) {
     );
 
     let mut unplugged = None;
+    // The serving threads' wake-ups over each half of the exchange (the same number of
+    // messages, so of kicks and interrupts, each).
+    let woken_at_start = guest_thread_wakeups(domid);
+    let mut woken_midway = woken_at_start;
     let exchange = host_exchange(&uds, COUNT, |i| {
         if i != COUNT / 2 {
             return true;
         }
         match midway {
-            Midway::Nothing => true,
+            Midway::Nothing => {
+                woken_midway = guest_thread_wakeups(domid);
+                true
+            }
             Midway::KillRng => {
                 let _ = rng.0.kill();
                 let _ = rng.0.wait();
@@ -1073,6 +1101,20 @@ fn two_devices(test: &str, midway: Midway) {
             "{test}: COUNTS {COUNT} messages each way: guest to dom0 {echoed} bytes, dom0 to \
              guest {sent} bytes; {seen:?}"
         );
+        if midway == Midway::Nothing {
+            let end = guest_thread_wakeups(domid);
+            let half = COUNT / 2;
+            report!(
+                "{test}: COUNTS dom0 kernel {kernel:?}: wake-ups of the guest's threads \
+                 (IOREQ loop, interrupt relay): {:?} over the first {half} messages each way, \
+                 {:?} over the next {half}",
+                (
+                    woken_midway.0 - woken_at_start.0,
+                    woken_midway.1 - woken_at_start.1
+                ),
+                (end.0 - woken_midway.0, end.1 - woken_midway.1)
+            );
+        }
         let vsock_status = seen
             .status_of(vsock_dev)
             .expect("the vsock device is served");
