@@ -3,8 +3,9 @@
 
 //! Loading a PVH kernel, its initrd and its start info into the guest.
 //!
-//! Guest RAM is mapped into this process (foreign mapping of the populated frames) and seen as
-//! a `vm-memory` `GuestMemoryMmap`, so that the rust-vmm loaders work on it unchanged:
+//! The guest frames the loader writes (the kernel's segments, the initrd, the start info and
+//! command line; no other page of RAM) are mapped into this process (foreign mappings) and seen
+//! as a `vm-memory` `GuestMemoryMmap`, so that the rust-vmm loaders work on it unchanged:
 //! linux-loader puts the ELF segments at their physical addresses and finds the PVH entry
 //! (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory map, the
 //! module list (the initrd) and the command line. The initrd goes at the top of RAM, away
@@ -19,6 +20,7 @@ use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
 use xen_bindings::abi::xen::DomId;
 
+use super::kernel::Kernel;
 use super::memory::PAGE;
 use super::ops::{DomainOps, MappedPages};
 use crate::error::{Error, Result};
@@ -72,36 +74,82 @@ pub fn elf_extent(elf: &[u8]) -> std::result::Result<(u64, u64), String> {
     Ok((start, end))
 }
 
-/// Guest RAM `[0, ram)` of a domain, mapped, as a `GuestMemoryMmap`.
+/// The parts of a domain's RAM the loader writes, mapped, as a `GuestMemoryMmap` with one
+/// region per part.
 struct GuestRam {
-    // Declared first: dropped before the mapping it points into.
+    // Declared first: dropped before the mappings it points into.
     mem: GuestMemoryMmap,
-    _pages: Box<dyn MappedPages>,
+    _pages: Vec<Box<dyn MappedPages>>,
 }
 
-fn map_ram<O: DomainOps + ?Sized>(ops: &O, domid: DomId, ram: u64) -> Result<GuestRam> {
-    let gfns: Vec<u64> = (0..ram / PAGE).collect();
-    let pages = ops.map_guest(domid, &gfns)?;
+/// `ranges` (byte ranges, in any order) widened to whole pages, sorted, and merged where they
+/// overlap or touch.
+fn page_ranges(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut pages: Vec<(u64, u64)> = ranges
+        .iter()
+        .filter(|(start, end)| start < end)
+        .map(|&(start, end)| (start & !(PAGE - 1), end.div_ceil(PAGE) * PAGE))
+        .collect();
+    pages.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
+    for (start, end) in pages {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// Maps the byte ranges `ranges` of `domid`'s RAM `[0, ram)`: only what the loader writes, as
+/// Xen's own toolstack maps only the segments it loads. The rest of RAM is never touched here:
+/// Xen gives a domain scrubbed pages, so what is not loaded is zero already.
+fn map_ranges<O: DomainOps + ?Sized>(
+    ops: &O,
+    domid: DomId,
+    ram: u64,
+    ranges: &[(u64, u64)],
+) -> Result<GuestRam> {
     let load = |reason: String| Error::Load {
         what: "guest memory",
         reason,
     };
-    // SAFETY: `pages` maps `pages.len()` bytes readable and writable, and `GuestRam` keeps it
-    // mapped for as long as the region built here lives (field order: `mem` drops first). The
-    // region does not own the mapping (it is not unmapped through it).
-    let region = unsafe {
-        MmapRegion::build_raw(
-            pages.as_ptr(),
-            pages.len(),
-            libc_prot_rw(),
-            libc_map_shared(),
-        )
+    let mut regions = Vec::new();
+    let mut mappings = Vec::new();
+    for (start, end) in page_ranges(ranges) {
+        if end > ram {
+            return Err(Error::MemoryTooSmall {
+                what: "boot data",
+                start,
+                end,
+                ram_end: ram,
+            });
+        }
+        let gfns: Vec<u64> = (start / PAGE..end / PAGE).collect();
+        let pages = ops.map_guest(domid, &gfns)?;
+        // SAFETY: `pages` maps `pages.len()` bytes readable and writable, and `GuestRam` keeps
+        // it mapped for as long as the region built here lives (field order: `mem` drops
+        // first). The region does not own the mapping (it is not unmapped through it).
+        let region = unsafe {
+            MmapRegion::build_raw(
+                pages.as_ptr(),
+                pages.len(),
+                libc_prot_rw(),
+                libc_map_shared(),
+            )
+        }
+        .map_err(|e| load(e.to_string()))?;
+        mappings.push(pages);
+        regions.push(
+            GuestRegionMmap::new(region, GuestAddress(start))
+                .ok_or_else(|| load("region wraps around".into()))?,
+        );
     }
-    .map_err(|e| load(e.to_string()))?;
-    let region = GuestRegionMmap::new(region, GuestAddress(0))
-        .ok_or_else(|| load("region wraps around".into()))?;
-    let mem = GuestMemoryMmap::from_regions(vec![region]).map_err(|e| load(e.to_string()))?;
-    Ok(GuestRam { mem, _pages: pages })
+    let mem = GuestMemoryMmap::from_regions(regions).map_err(|e| load(e.to_string()))?;
+    Ok(GuestRam {
+        mem,
+        _pages: mappings,
+    })
 }
 
 /// `PROT_READ | PROT_WRITE` (Linux values; the region only records them).
@@ -114,24 +162,67 @@ const fn libc_map_shared() -> i32 {
     0x01
 }
 
-/// Loads `vmlinux` (an ELF image), `initrd` and the PVH start info with `cmdline` and
-/// `memory_map` into `domid`, whose RAM is `[0, ram)`.
+/// Loads `kernel`, `initrd` and the PVH start info with `cmdline` and `memory_map` into
+/// `domid`, whose RAM is `[0, ram)`.
 pub fn load<O: DomainOps + ?Sized>(
     ops: &O,
     domid: DomId,
     ram: u64,
-    vmlinux: &[u8],
+    kernel: &Kernel,
     initrd: Option<&[u8]>,
     cmdline: &str,
     memory_map: &[MemoryMapEntry],
 ) -> Result<Loaded> {
-    let guest = map_ram(ops, domid, ram)?;
-    let kernel =
-        Elf::load(&guest.mem, None, &mut Cursor::new(vmlinux), None).map_err(|e| Error::Load {
-            what: "kernel",
-            reason: e.to_string(),
+    let mut steps = super::steps::Steps::start();
+    let (kernel_start, kernel_end) = kernel.extent();
+    // Where everything goes is known before anything is mapped: the initrd at the top of RAM,
+    // above the kernel.
+    let initrd_at = match initrd {
+        Some(data) => {
+            let size = data.len() as u64;
+            let addr = ram.saturating_sub(size) & !(PAGE - 1);
+            if addr < kernel_end || size > ram {
+                return Err(Error::MemoryTooSmall {
+                    what: "initrd (above the kernel)",
+                    start: kernel_end,
+                    end: kernel_end.saturating_add(size),
+                    ram_end: ram,
+                });
+            }
+            Some((addr, size))
+        }
+        None => None,
+    };
+    let mut boot = PvhBoot::new(cmdline, memory_map);
+    boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
+    let boot_error = |e: vm_vcpu_ref::Error| Error::Load {
+        what: "PVH start info",
+        reason: e.to_string(),
+    };
+    let (_, start_info) = boot.build().map_err(boot_error)?;
+    let mut ranges = vec![
+        (kernel_start, kernel_end),
+        (
+            boot.start_info.0,
+            boot.start_info.0 + start_info.len() as u64,
+        ),
+        (
+            boot.cmdline_addr.0,
+            boot.cmdline_addr.0 + cmdline.len() as u64 + 1,
+        ),
+    ];
+    ranges.extend(initrd_at.map(|(a, s)| (a, a + s)));
+    let guest = map_ranges(ops, domid, ram, &ranges)?;
+    steps.lap("map");
+
+    let loaded =
+        Elf::load(&guest.mem, None, &mut Cursor::new(kernel.vmlinux()), None).map_err(|e| {
+            Error::Load {
+                what: "kernel",
+                reason: e.to_string(),
+            }
         })?;
-    let entry = match kernel.pvh_boot_cap {
+    let entry = match loaded.pvh_boot_cap {
         PvhBootCapability::PvhEntryPresent(a) => u32::try_from(a.0).map_err(|_| Error::Load {
             what: "kernel",
             reason: format!("PVH entry {:#x} above 4 GiB", a.0),
@@ -143,38 +234,25 @@ pub fn load<O: DomainOps + ?Sized>(
             })
         }
     };
-    let initrd_at = match initrd {
-        Some(data) => {
-            let size = data.len() as u64;
-            let addr = ram.saturating_sub(size) & !(PAGE - 1);
-            if addr < kernel.kernel_end || size > ram {
-                return Err(Error::MemoryTooSmall {
-                    what: "initrd (above the kernel)",
-                    start: kernel.kernel_end,
-                    end: kernel.kernel_end.saturating_add(size),
-                    ram_end: ram,
-                });
+    steps.lap("kernel");
+    if let (Some(data), Some((addr, _))) = (initrd, initrd_at) {
+        vm_memory::Bytes::write_slice(&guest.mem, data, GuestAddress(addr)).map_err(|e| {
+            Error::Load {
+                what: "initrd",
+                reason: e.to_string(),
             }
-            vm_memory::Bytes::write_slice(&guest.mem, data, GuestAddress(addr)).map_err(|e| {
-                Error::Load {
-                    what: "initrd",
-                    reason: e.to_string(),
-                }
-            })?;
-            Some((addr, size))
-        }
-        None => None,
-    };
-    let mut boot = PvhBoot::new(cmdline, memory_map);
-    boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
-    boot.write(&guest.mem).map_err(|e| Error::Load {
-        what: "PVH start info",
-        reason: e.to_string(),
-    })?;
+        })?;
+    }
+    steps.lap("initrd");
+    boot.write(&guest.mem).map_err(boot_error)?;
+    steps.lap("start info");
+    drop(guest);
+    steps.lap("unmap");
+    log::debug!("domain {domid} load steps: {steps}");
     Ok(Loaded {
         entry,
         start_info: boot.start_info.0 as u32,
-        kernel_end: kernel.kernel_end,
+        kernel_end: loaded.kernel_end,
         initrd: initrd_at,
     })
 }
@@ -197,6 +275,25 @@ mod tests {
         e[ph + 0x18..ph + 0x20].copy_from_slice(&paddr.to_le_bytes());
         e[ph + 0x28..ph + 0x30].copy_from_slice(&memsz.to_le_bytes());
         e
+    }
+
+    #[test]
+    fn ranges_become_whole_pages_sorted_and_merged() {
+        let r = page_ranges(&[
+            (0x2_0000, 0x2_0010),
+            (0x6000, 0x6040),
+            (0x100_0000, 0x100_1001),
+            (0x100_1800, 0x100_3000),
+            (0x5000, 0x5000),
+        ]);
+        assert_eq!(
+            r,
+            [
+                (0x6000, 0x7000),
+                (0x2_0000, 0x2_1000),
+                (0x100_0000, 0x100_3000)
+            ]
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! [`build`] runs the steps of Xen's own toolstack, each through the [`ops::DomainOps`] seam:
 //!
 //! 1. read and check the inputs (the kernel is decompressed and its ELF extent checked against
-//!    the memory size before anything exists in Xen);
+//!    the memory size before anything exists in Xen; [`build_with_kernel`] takes a [`Kernel`]
+//!    decoded once for several domains);
 //! 2. `createdomain` (HVM container with HAP, only the local APIC emulated, the domctl
 //!    interface version of the running Xen), then the vCPUs, memory limit and paging pool;
-//! 3. populate RAM and the special pages, zero the special pages ([`memory`]);
-//! 4. load the kernel, initrd and start info ([`loader`]);
+//! 3. populate RAM and the special pages ([`memory`]), write the identity-map page table;
+//! 4. load the kernel, initrd and start info, mapping only the pages written ([`loader`]);
 //! 5. HVM parameters for the special pages, console and xenstore event channels, grant-table
 //!    entries for both rings;
 //! 6. vCPU 0's entry state ([`vcpu`]);
@@ -25,6 +26,7 @@ pub mod kernel;
 pub mod loader;
 pub mod memory;
 pub mod ops;
+mod steps;
 #[cfg(test)]
 mod tests;
 pub mod vcpu;
@@ -41,6 +43,7 @@ use xen_bindings::abi::xen::hvm::*;
 use xen_bindings::privcmd::DomainConfig;
 
 pub use domain::{Domain, Rings};
+pub use kernel::Kernel;
 pub use ops::{DomainOps, XenOps};
 pub use xenstore::ConsoleBackend;
 
@@ -147,14 +150,24 @@ fn paging_pool_bytes(memory_mib: u64, vcpus: u32) -> u64 {
 
 /// Builds and starts a PVH domain as `config` says, through `ops`.
 pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>> {
+    // 1. Inputs, checked before anything exists in Xen (the kernel is decoded here).
+    config.check()?;
+    let kernel = Kernel::open(&config.kernel)?;
+    build_with_kernel(ops, config, &kernel)
+}
+
+/// [`build`] with the kernel already read and decoded ([`Kernel::open`]), so that several
+/// domains can be built from one kernel without decoding it each time; `config.kernel` is not
+/// read.
+pub fn build_with_kernel<O: DomainOps>(
+    ops: Arc<O>,
+    config: &PvhConfig,
+    kernel: &Kernel,
+) -> Result<Domain<O>> {
+    let mut steps = steps::Steps::start();
     // 1. Inputs, checked before anything exists in Xen.
     config.check()?;
-    let kernel_path = config.kernel.display().to_string();
-    let vmlinux = kernel::vmlinux(&read(&config.kernel)?, &kernel_path)?;
-    let (_, kernel_end) = loader::elf_extent(&vmlinux).map_err(|reason| Error::BadKernel {
-        path: kernel_path.clone(),
-        reason,
-    })?;
+    let (_, kernel_end) = kernel.extent();
     let ram = config.ram();
     if kernel_end > ram {
         return Err(Error::MemoryTooSmall {
@@ -165,6 +178,7 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
         });
     }
     let initrd = config.ramdisk.as_deref().map(read).transpose()?;
+    steps.lap("read the initrd");
 
     // 2. The domain; from here on `dom` destroys it on any error.
     let domain_config = DomainConfig {
@@ -185,23 +199,25 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
     // RAM plus the special pages, with room to spare as xl leaves it (1 MiB).
     ops.set_max_mem(domid, (ram >> 10) + 1024)?;
     ops.set_paging_mempool_size(domid, paging_pool_bytes(config.memory_mib, config.vcpus))?;
+    steps.lap("createdomain, vCPUs, limits");
 
     // 3. Memory.
     memory::populate_ram(&*ops, domid, ram)?;
     let special = memory::special_gfns();
     memory::populate_exact(&*ops, domid, 0, &special, "special pages")?;
+    steps.lap("populate");
     {
+        // They need no zeroing: populate_physmap hands a guest only scrubbed pages (Xen
+        // clears freed memory before anyone gets it again).
         let pages = ops.map_guest(domid, &special)?;
-        // SAFETY: `pages` maps the special pages writable for this scope; the domain is paused
-        // and nothing else uses them yet.
-        unsafe { std::ptr::write_bytes(pages.as_ptr(), 0, pages.len()) };
         // The identity-map page table (for EPT with CR0.PG clear): 4 MiB superpages covering
         // 4 GiB, present, writable, user, accessed, dirty, PSE.
         let pt = SpecialPage::IdentPt as usize * PAGE as usize;
         for i in 0..1024u32 {
             let entry = (i << 22) | 0xe7;
-            // SAFETY: entry `i` of the identity page table lies inside the mapped special
-            // pages (page `IdentPt`, 1024 four-byte entries).
+            // SAFETY: entry `i` of the identity page table lies inside the special pages,
+            // mapped writable for this scope (page `IdentPt`, 1024 four-byte entries); the
+            // domain is paused and nothing else uses them yet.
             unsafe {
                 std::ptr::write_unaligned(
                     pages.as_ptr().add(pt + i as usize * 4).cast::<u32>(),
@@ -217,12 +233,12 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
         &*ops,
         domid,
         ram,
-        &vmlinux,
+        kernel,
         initrd.as_deref(),
         &config.cmdline,
         &map,
     )?;
-    drop(vmlinux);
+    steps.lap("special pages, load");
 
     // 5. HVM parameters, event channels, grant entries.
     for (param, page) in [
@@ -258,6 +274,8 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
         ],
     )?;
 
+    steps.lap("HVM params, event channels, grants");
+
     // 6. vCPU state.
     let current = ops.hvm_context(domid)?;
     for records in vcpu::boot_contexts(
@@ -270,9 +288,14 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
         ops.set_hvm_context(domid, &records)?;
     }
 
+    steps.lap("vCPU context");
+
     // 7. xenstore, then go.
     xenstore::publish(&mut dom, rings, config.console)?;
+    steps.lap("xenstore");
     ops.unpause(domid)?;
+    steps.lap("unpause");
+    log::debug!("domain {domid} build steps: {steps}");
     log::info!(
         "built domain {domid} ({}): entry {:#x}, kernel end {:#x}, initrd {:?}",
         config.name,

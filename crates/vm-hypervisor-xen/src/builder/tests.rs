@@ -46,6 +46,8 @@ struct State {
     xs: BTreeSet<String>,
     introduced: BTreeSet<DomId>,
     next_port: u32,
+    /// Every guest frame mapped, in order.
+    mapped: Vec<u64>,
 }
 
 /// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
@@ -132,6 +134,7 @@ impl DomainOps for FakeXen {
     }
     fn map_guest(&self, _: DomId, gfns: &[u64]) -> Result<Box<dyn MappedPages>> {
         self.call("map_guest")?;
+        self.state.lock().unwrap().mapped.extend_from_slice(gfns);
         let mut pages = vec![Page([0; 4096]); gfns.len()];
         let addr = pages.as_mut_ptr() as usize;
         Ok(Box::new(FakePages {
@@ -389,6 +392,59 @@ fn too_little_memory_for_the_kernel_or_config_is_a_typed_error() {
     big[0x40 + 0x28..0x40 + 0x30].copy_from_slice(&(64u64 << 20).to_le_bytes());
     let f = files("bigkernel", &big);
     let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(
+        matches!(err, Error::MemoryTooSmall { what: "kernel", .. }),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+}
+
+#[test]
+fn only_the_pages_the_loader_writes_are_mapped_not_all_of_ram() {
+    let f = files("mapped", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let c = config(&f);
+    let _dom = build(xen.clone(), &c).unwrap();
+    let mapped = xen.state.lock().unwrap().mapped.clone();
+    let special = memory::special_gfns();
+    let ram_pages = (c.ram() / memory::PAGE) as usize;
+    // The special pages, the start info (page 6), the command line (page 0x20), the kernel's
+    // segment at 1 MiB (4 KiB in memory) and the 8 KiB initrd at the top of RAM: 13 frames,
+    // none of them twice.
+    let mut expected: Vec<u64> = special.clone();
+    expected.extend([0x6, 0x20, 0x100, ram_pages as u64 - 2, ram_pages as u64 - 1]);
+    let mut got = mapped.clone();
+    got.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(got, expected, "of {ram_pages} RAM pages");
+}
+
+#[test]
+fn a_kernel_decoded_once_builds_several_domains() {
+    let f = files("reuse", &pvh_elf());
+    let kernel = Kernel::open(&f.kernel).unwrap();
+    assert_eq!(kernel.extent(), (0x10_0000, 0x10_1000));
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    // Not read again: the prepared kernel is what is loaded.
+    c.kernel = f._dir.join("absent");
+    for _ in 0..2 {
+        let dom = build_with_kernel(xen.clone(), &c, &kernel).unwrap();
+        assert_eq!(xen.live(), 1);
+        dom.destroy().unwrap();
+    }
+    let calls = xen.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "unpause").count(), 2);
+}
+
+#[test]
+fn a_prepared_kernel_that_does_not_fit_is_refused_before_any_domain_exists() {
+    let mut big = pvh_elf();
+    big[0x40 + 0x28..0x40 + 0x30].copy_from_slice(&(64u64 << 20).to_le_bytes());
+    let kernel = Kernel::from_image(&big, "big").unwrap();
+    let f = files("prepared-big", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let err = build_with_kernel(xen.clone(), &config(&f), &kernel).unwrap_err();
     assert!(
         matches!(err, Error::MemoryTooSmall { what: "kernel", .. }),
         "{err}"
