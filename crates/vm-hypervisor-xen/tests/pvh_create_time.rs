@@ -4,7 +4,8 @@
 //! In the Xen box: domain creation time, the pure-Rust builder against `xl create`, for the
 //! same kernel, initrd, memory (128 MiB) and vCPUs (1); median of 10 each. Ours is timed twice:
 //! `build`, which reads and decodes the kernel each time as `xl create` does, and
-//! `build_with_kernel` from a kernel decoded once. Creation ends when the domain runs (our
+//! `build_with_kernel` from a kernel decoded once; then ours and `xl create` once more from the
+//! decoded ELF `vmlinux` in a file, so that neither decodes anything. Creation ends when the domain runs (our
 //! build returns, `xl create` exits); destruction is not timed. The builder's per-step times
 //! (its debug log) and one `xl -vvv -T create` are printed as well.
 
@@ -12,6 +13,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +44,33 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// `RUNS` times `xl create` of `kernel` and `ramdisk` (domains `<prefix>-<i>`, destroyed after
+/// each), timed; the configuration files stay as `<prefix>-<i>.cfg` in the temp directory.
+fn xl_times(prefix: &str, kernel: &Path, ramdisk: &Path) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for i in 0..RUNS {
+        let name = format!("{prefix}-{i}");
+        let cfg = std::env::temp_dir().join(format!("{name}.cfg"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
+                 memory = 128\nvcpus = 1\nextra = \"console=hvc0 xbdomu=sleep\"\n",
+                kernel.display(),
+                ramdisk.display()
+            ),
+        )
+        .unwrap();
+        let t = Instant::now();
+        xen_box_testing::xl_create(&cfg, &name, false);
+        times.push(t.elapsed());
+        xen_box_testing::run(Command::new("xl").arg("destroy").arg(&name));
+    }
+    times
+}
+
 #[test]
-#[ignore = "benchmark (30 domain creations, minutes): cargo xtask xen-box test --stack S -p vm-hypervisor-xen -- --ignored"]
+#[ignore = "benchmark (50 domain creations, minutes): cargo xtask xen-box test --stack S -p vm-hypervisor-xen -- --ignored"]
 fn creation_time_ours_against_xl_create() {
     let Some((kernel, ramdisk)) =
         xen_box_testing::domu_env_with_ramdisk("pvh_create_time::creation_time")
@@ -80,25 +107,21 @@ fn creation_time_ours_against_xl_create() {
         reused.push(t.elapsed());
         domain.destroy().expect("destroying");
     }
-    let mut xl = Vec::new();
+    // Both from the decoded ELF image in a file: nothing to decode for either.
+    let vmlinux = std::env::temp_dir().join("pvh-create-time-vmlinux");
+    std::fs::write(&vmlinux, prepared.vmlinux()).expect("writing the decoded kernel");
+    drop(prepared);
+    let mut ours_elf = Vec::new();
     for i in 0..RUNS {
-        let name = format!("xl-time-{i}");
-        let cfg = std::env::temp_dir().join(format!("{name}.cfg"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
-                 memory = 128\nvcpus = 1\nextra = \"console=hvc0 xbdomu=sleep\"\n",
-                kernel.display(),
-                ramdisk.display()
-            ),
-        )
-        .unwrap();
+        let mut config = config(format!("rust-elf-{i}"));
+        config.kernel = vmlinux.clone();
         let t = Instant::now();
-        xen_box_testing::xl_create(&cfg, &name, false);
-        xl.push(t.elapsed());
-        xen_box_testing::run(Command::new("xl").arg("destroy").arg(&name));
+        let domain = builder::build(ops.clone(), &config).expect("building");
+        ours_elf.push(t.elapsed());
+        domain.destroy().expect("destroying");
     }
+    let xl = xl_times("xl-time", &kernel, &ramdisk);
+    let xl_elf = xl_times("xl-elf", &vmlinux, &ramdisk);
     // One more, verbose and with timestamps, for where xl's time goes (not in the figures).
     let cfg = std::env::temp_dir().join("xl-time-0.cfg");
     let t = Instant::now();
@@ -116,22 +139,29 @@ fn creation_time_ours_against_xl_create() {
     );
     // Absent if the verbose create failed; that is printed above.
     let _ = Command::new("xl").arg("destroy").arg("xl-time-0").output();
+    let _ = std::fs::remove_file(&vmlinux);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let (o, r, x) = (
         median(ours.clone()),
         median(reused.clone()),
         median(xl.clone()),
     );
+    let (oe, xe) = (median(ours_elf.clone()), median(xl_elf.clone()));
     let _ = writeln!(
         std::io::stderr(),
-        "CREATE-TIME stack={} ours_median_ms={} xl_median_ms={} ratio={:.2} \
-         prepared_median_ms={} prepared_ratio={:.2} decode_once_ms={} \
-         ours={ours:?} prepared={reused:?} xl={xl:?}",
+        "CREATE-TIME stack={} bzimage: ours_median_ms={} xl_median_ms={} ratio={:.2}; \
+         decoded once: decode_ms={} prepared_median_ms={} prepared_ratio={:.2}; \
+         vmlinux: ours_median_ms={} xl_median_ms={} ratio={:.2}; \
+         ours={ours:?} prepared={reused:?} xl={xl:?} ours_elf={ours_elf:?} xl_elf={xl_elf:?}",
         std::env::var("XEN_BOX_STACK").unwrap_or_default(),
         o.as_millis(),
         x.as_millis(),
-        o.as_secs_f64() / x.as_secs_f64(),
-        r.as_millis(),
-        r.as_secs_f64() / x.as_secs_f64(),
+        ratio(o, x),
         decode_once.as_millis(),
+        r.as_millis(),
+        ratio(r, x),
+        oe.as_millis(),
+        xe.as_millis(),
+        ratio(oe, xe),
     );
 }

@@ -53,7 +53,7 @@ impl Kernel {
             source,
         })?;
         let read = started.elapsed();
-        let kernel = Self::from_image(&image, &name)?;
+        let kernel = Self::from_image(image, &name)?;
         log::debug!(
             "kernel {name}: read {} ms, decoded {} ms ({} bytes)",
             read.as_millis(),
@@ -63,9 +63,14 @@ impl Kernel {
         Ok(kernel)
     }
 
-    /// The kernel in `image` (as [`Self::open`] reads it); `path` names it in errors.
-    pub fn from_image(image: &[u8], path: &str) -> Result<Self> {
-        let vmlinux = vmlinux(image, path)?;
+    /// The kernel in `image` (as [`Self::open`] reads it); `path` names it in errors. An ELF
+    /// image is kept as it is, not copied.
+    pub fn from_image(image: Vec<u8>, path: &str) -> Result<Self> {
+        let vmlinux = if image.starts_with(ELF_MAGIC) {
+            image
+        } else {
+            vmlinux(&image, path)?
+        };
         let extent = super::loader::elf_extent(&vmlinux).map_err(|reason| Error::BadKernel {
             path: path.to_string(),
             reason,

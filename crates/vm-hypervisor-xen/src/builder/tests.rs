@@ -441,7 +441,7 @@ fn a_kernel_decoded_once_builds_several_domains() {
 fn a_prepared_kernel_that_does_not_fit_is_refused_before_any_domain_exists() {
     let mut big = pvh_elf();
     big[0x40 + 0x28..0x40 + 0x30].copy_from_slice(&(64u64 << 20).to_le_bytes());
-    let kernel = Kernel::from_image(&big, "big").unwrap();
+    let kernel = Kernel::from_image(big, "big").unwrap();
     let f = files("prepared-big", &pvh_elf());
     let xen = Arc::new(FakeXen::default());
     let err = build_with_kernel(xen.clone(), &config(&f), &kernel).unwrap_err();
