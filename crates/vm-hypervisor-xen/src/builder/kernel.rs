@@ -10,9 +10,16 @@
 //! compressed stream. Debian compresses with xz (bookworm, with the x86 BCJ filter) or zstd
 //! (trixie); both are decoded here in Rust. A plain ELF `vmlinux` is used as it is.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
+
+use linux_loader::loader::elf::Elf;
+use linux_loader::loader::{KernelLoader, KernelLoaderResult};
+use vm_memory::GuestMemoryMmap;
 
 use crate::error::{Error, Result};
 
@@ -34,37 +41,71 @@ const MAX_VMLINUX: usize = 512 << 20;
 ///
 /// Decoding a distribution kernel's payload is nearly all of a build's time (xz is decoded one
 /// byte after the other and cannot be split), so a caller that starts several guests from one
-/// kernel decodes it once here instead of once per domain.
+/// kernel decodes it once here instead of once per domain. An ELF `vmlinux` file is not read
+/// into memory at all: its segments are read from the file straight into guest memory at each
+/// build.
 #[derive(Debug)]
 pub struct Kernel {
     path: String,
-    vmlinux: Vec<u8>,
+    image: Image,
     extent: (u64, u64),
 }
 
+#[derive(Debug)]
+enum Image {
+    /// A decoded payload (or an ELF image handed over in memory).
+    Decoded(Vec<u8>),
+    /// An ELF file; one build at a time reads it (the file position is shared).
+    File(Mutex<File>),
+}
+
+/// The most ELF header and program headers [`Kernel::open`] reads to find the extent.
+const MAX_ELF_HEADERS: u64 = 64 << 10;
+
 impl Kernel {
-    /// Reads the kernel at `path` (a bzImage with an xz or zstd payload, or an ELF `vmlinux`),
-    /// decodes it and checks that it is a 64-bit ELF image with loadable segments.
+    /// Opens the kernel at `path`: an ELF `vmlinux` (only its headers are read now), or a
+    /// bzImage with an xz or zstd payload (read and decoded now). Either way it is checked to
+    /// be a 64-bit ELF image with loadable segments.
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let started = Instant::now();
-        let image = std::fs::read(path).map_err(|source| Error::Read {
+        let io = |source| Error::Read {
             path: name.clone(),
             source,
-        })?;
+        };
+        let started = Instant::now();
+        let file = File::open(path).map_err(io)?;
+        let mut magic = [0u8; 4];
+        let len = file.metadata().map_err(io)?.len();
+        if len >= 4 {
+            file.read_exact_at(&mut magic, 0).map_err(io)?;
+        }
+        if magic == ELF_MAGIC {
+            let headers = elf_headers(&file, len).map_err(io)?;
+            let extent =
+                super::loader::elf_extent(&headers).map_err(|reason| Error::BadKernel {
+                    path: name.clone(),
+                    reason,
+                })?;
+            return Ok(Self {
+                path: name,
+                image: Image::File(Mutex::new(file)),
+                extent,
+            });
+        }
+        let mut image = Vec::new();
+        (&file).read_to_end(&mut image).map_err(io)?;
         let read = started.elapsed();
         let kernel = Self::from_image(image, &name)?;
         log::debug!(
-            "kernel {name}: read {} ms, decoded {} ms ({} bytes)",
+            "kernel {name}: read {} ms, decoded {} ms",
             read.as_millis(),
             (started.elapsed() - read).as_millis(),
-            kernel.vmlinux.len()
         );
         Ok(kernel)
     }
 
-    /// The kernel in `image` (as [`Self::open`] reads it); `path` names it in errors. An ELF
-    /// image is kept as it is, not copied.
+    /// The kernel in `image` (a bzImage or an ELF image, as in a file); `path` names it in
+    /// errors. An ELF image is kept as it is, not copied.
     pub fn from_image(image: Vec<u8>, path: &str) -> Result<Self> {
         let vmlinux = if image.starts_with(ELF_MAGIC) {
             image
@@ -77,7 +118,7 @@ impl Kernel {
         })?;
         Ok(Self {
             path: path.to_string(),
-            vmlinux,
+            image: Image::Decoded(vmlinux),
             extent,
         })
     }
@@ -87,15 +128,57 @@ impl Kernel {
         &self.path
     }
 
-    /// The decoded ELF image.
-    pub fn vmlinux(&self) -> &[u8] {
-        &self.vmlinux
-    }
-
     /// The guest-physical range `[start, end)` its loadable segments occupy.
     pub fn extent(&self) -> (u64, u64) {
         self.extent
     }
+
+    /// Loads its segments into `mem` at their physical addresses (linux-loader), from memory
+    /// or straight from the file.
+    pub(crate) fn load_into(&self, mem: &GuestMemoryMmap) -> Result<KernelLoaderResult> {
+        let load = |e: linux_loader::loader::Error| Error::Load {
+            what: "kernel",
+            reason: e.to_string(),
+        };
+        match &self.image {
+            Image::Decoded(bytes) => {
+                Elf::load(mem, None, &mut Cursor::new(bytes.as_slice()), None).map_err(load)
+            }
+            Image::File(file) => {
+                let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|source| Error::Read {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                Elf::load(mem, None, &mut *file, None).map_err(load)
+            }
+        }
+    }
+}
+
+/// The ELF header and program headers of the ELF file `file` (`len` bytes): enough for
+/// [`super::loader::elf_extent`].
+fn elf_headers(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut header = vec![0u8; 64.min(len as usize)];
+    file.read_exact_at(&mut header, 0)?;
+    let field = |at: usize, n: usize| {
+        header
+            .get(at..at + n)
+            .map(|b| b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x)))
+    };
+    // A header too short or headers past the file or the bound: read what there is, and let
+    // the extent's parser say what is missing.
+    let end = match (field(0x20, 8), field(0x36, 2), field(0x38, 2)) {
+        (Some(phoff), Some(size), Some(num)) => phoff
+            .saturating_add(size.saturating_mul(num))
+            .min(len)
+            .min(MAX_ELF_HEADERS),
+        _ => header.len() as u64,
+    };
+    let mut headers = vec![0u8; end.max(header.len() as u64) as usize];
+    file.read_exact_at(&mut headers, 0)?;
+    Ok(headers)
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {

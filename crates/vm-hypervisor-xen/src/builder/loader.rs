@@ -11,10 +11,7 @@
 //! module list (the initrd) and the command line. The initrd goes at the top of RAM, away
 //! from the kernel.
 
-use std::io::Cursor;
-
-use linux_loader::loader::elf::{Elf, PvhBootCapability};
-use linux_loader::loader::KernelLoader;
+use linux_loader::loader::elf::PvhBootCapability;
 use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
 use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
@@ -215,13 +212,7 @@ pub fn load<O: DomainOps + ?Sized>(
     let guest = map_ranges(ops, domid, ram, &ranges)?;
     steps.lap("map");
 
-    let loaded =
-        Elf::load(&guest.mem, None, &mut Cursor::new(kernel.vmlinux()), None).map_err(|e| {
-            Error::Load {
-                what: "kernel",
-                reason: e.to_string(),
-            }
-        })?;
+    let loaded = kernel.load_into(&guest.mem)?;
     let entry = match loaded.pvh_boot_cap {
         PvhBootCapability::PvhEntryPresent(a) => u32::try_from(a.0).map_err(|_| Error::Load {
             what: "kernel",

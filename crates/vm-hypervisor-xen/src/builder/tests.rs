@@ -451,3 +451,16 @@ fn a_prepared_kernel_that_does_not_fit_is_refused_before_any_domain_exists() {
     );
     assert!(xen.calls().is_empty());
 }
+
+#[test]
+fn an_elf_file_cut_short_in_its_headers_is_a_bad_kernel_before_any_domain_exists() {
+    let elf = pvh_elf();
+    let f = files("short-elf", &elf[..0x50]);
+    let xen = Arc::new(FakeXen::default());
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(
+        matches!(err, Error::BadKernel { ref reason, .. } if reason.contains("truncated")),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+}
