@@ -4,9 +4,10 @@
 //! In the Xen box: the device-model mode behind the vm-hypervisor trait objects. A paused PVH
 //! domU made by `xl` runs a purpose-built guest; the test attaches to it through
 //! `&dyn Hypervisor`, claims a port range and an MMIO page for an `IoBus`, adds and removes a
-//! virtio-mmio doorbell ioevent, reads the guest's code through `Vm::guest_memory`, and
-//! serves vCPU 0 with `Box<dyn Vcpu>::run` on another thread: the guest's port and MMIO writes and reads reach the devices, a stop ends the run,
-//! and once the domain is destroyed `run` says so.
+//! virtio-mmio doorbell ioevent, injects an MSI, reads the guest's code through
+//! `Vm::guest_memory`, and serves vCPU 0 with `Box<dyn Vcpu>::run` on another thread: the
+//! guest's port and MMIO writes and reads reach the devices, a stop ends the run, and once the
+//! domain is destroyed `run` says so.
 
 // The guest is x86 code; on other hosts `arch.rs` says what does not run.
 #![cfg(target_arch = "x86_64")]
@@ -18,7 +19,7 @@ use std::time::Duration;
 use vm_hypervisor::vm_memory::{GuestAddress, GuestAddressSpace};
 use vm_hypervisor::{
     Capability, DataMatch, DeviceBus, DeviceError, Error, EventFd, Hypervisor, IoBus,
-    IoEventAddress, IoHandler, IoSpace, Vcpu, VcpuExit, Vm, VmId,
+    IoEventAddress, IoHandler, IoSpace, MsiMessage, Vcpu, VcpuExit, Vm, VmId,
 };
 use vm_hypervisor_xen::attach::{Xen, XenGuestMemory, XenVcpu, XenVm};
 use xen_box_testing::guest_image::{pvh_kernel_with, GUEST_ENTRY};
@@ -146,6 +147,12 @@ fn a_pvh_guests_port_and_mmio_accesses_reach_the_bus_through_the_trait_objects()
         vm.unregister_ioevent(&kick, doorbell, DataMatch::U32(0)),
         Err(Error::InvalidArgument { .. })
     ));
+
+    // An MSI goes in through dm_op (the guest runs with interrupts off and never takes it).
+    assert_eq!(
+        vm.signal_msi(MsiMessage::x86_fixed(0, 0x40)).ok(),
+        Some(true)
+    );
 
     // Devices reach guest memory through the VM: the code as the toolstack loaded it.
     let mut loaded = vec![0u8; code.len()];
