@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceBus, EventFd, Result, SystemEventKind, Vcpu, VcpuExit};
+use xen_bindings::privcmd::DomainInfo;
 use xen_ioreq::{Dispatcher, EventLoop, GuestMemoryRam};
 
 use super::vm::Shared;
@@ -99,27 +100,32 @@ impl XenVcpu {
 
     /// The exit the domain's state calls for, if any.
     fn domain_exit(&self) -> Option<VcpuExit> {
-        let info = match self.shared.privcmd.domain_info(self.shared.domid) {
-            Ok(info) => info,
-            // The domain is gone (ESRCH) or cannot be asked any more: nothing to serve.
-            Err(e) => {
-                log::info!("domain {}: getdomaininfo: {e}", self.shared.domid);
-                return Some(VcpuExit::Shutdown);
-            }
-        };
-        if info.dying() {
-            Some(VcpuExit::Shutdown)
-        } else if info.crashed() {
-            Some(VcpuExit::SystemEvent(SystemEventKind::Crash))
-        } else if info.shutdown() {
-            Some(VcpuExit::SystemEvent(match info.shutdown_code() {
-                SHUTDOWN_POWEROFF => SystemEventKind::Shutdown,
-                SHUTDOWN_REBOOT => SystemEventKind::Reset,
-                other => SystemEventKind::Other(other),
-            }))
-        } else {
-            None
+        let info = self.shared.privcmd.domain_info(self.shared.domid);
+        if let Err(e) = &info {
+            log::info!("domain {}: getdomaininfo: {e}", self.shared.domid);
         }
+        exit_for(info.ok().as_ref())
+    }
+}
+
+/// The exit a domain in state `info` calls for (`None`: gone, or no longer to be asked), if
+/// any.
+fn exit_for(info: Option<&DomainInfo>) -> Option<VcpuExit> {
+    let Some(info) = info else {
+        return Some(VcpuExit::Shutdown);
+    };
+    if info.dying() {
+        Some(VcpuExit::Shutdown)
+    } else if info.crashed() {
+        Some(VcpuExit::SystemEvent(SystemEventKind::Crash))
+    } else if info.shutdown() {
+        Some(VcpuExit::SystemEvent(match info.shutdown_code() {
+            SHUTDOWN_POWEROFF => SystemEventKind::Shutdown,
+            SHUTDOWN_REBOOT => SystemEventKind::Reset,
+            other => SystemEventKind::Other(other),
+        }))
+    } else {
+        None
     }
 }
 
@@ -192,6 +198,46 @@ impl Vcpu for XenVcpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xen_bindings::abi::xen::domctl::{
+        XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN, XEN_DOMINF_SHUTDOWNSHIFT,
+    };
+
+    fn state(flags: u32) -> DomainInfo {
+        DomainInfo {
+            domid: 3,
+            flags,
+            memory: 0,
+            max_memory: 0,
+            online_vcpus: 1,
+            max_vcpu_id: Some(0),
+            cpu_time_ns: 0,
+            handle: [0; 16],
+            cpupool: 0,
+        }
+    }
+
+    #[test]
+    fn the_domains_state_decides_what_run_returns() {
+        let shut = |code: u32| state(XEN_DOMINF_SHUTDOWN | (code << XEN_DOMINF_SHUTDOWNSHIFT));
+        assert_eq!(exit_for(Some(&state(0))), None, "running: keep serving");
+        assert_eq!(exit_for(None), Some(VcpuExit::Shutdown), "gone");
+        assert_eq!(
+            exit_for(Some(&state(XEN_DOMINF_DYING))),
+            Some(VcpuExit::Shutdown)
+        );
+        for (code, kind) in [
+            (0, SystemEventKind::Shutdown),
+            (1, SystemEventKind::Reset),
+            (3, SystemEventKind::Crash),
+            (4, SystemEventKind::Other(4)),
+        ] {
+            assert_eq!(
+                exit_for(Some(&shut(code))),
+                Some(VcpuExit::SystemEvent(kind)),
+                "shutdown code {code}"
+            );
+        }
+    }
 
     #[test]
     fn a_stop_before_the_run_is_kept_for_it_and_wakes_a_running_loop() {
