@@ -1312,29 +1312,27 @@ impl<S: Sys> IoreqServer<S> {
     ) -> usize {
         // Inline up to the take: a look that finds the slot empty (every turn has some) costs
         // a load and a compare, not a call.
-        match slot.take() {
-            Some(taken) => self.serve_taken(taken, vcpu, port, dispatcher),
-            None => 0,
-        }
-    }
-
-    /// [`IoreqServer::serve_slot`] once the request is taken.
-    fn serve_taken<B: DeviceBus>(
-        &self,
-        taken: Taken<'_>,
-        vcpu: usize,
-        port: Option<Port>,
-        dispatcher: &mut Dispatcher<B>,
-    ) -> usize {
+        let Some(taken) = slot.take() else {
+            return 0;
+        };
         // From here the request is answered whatever happens, a panicking device included.
-        let mut answer = Answer {
+        let answer = Answer {
             server: self,
             vcpu,
             port,
             taken,
             sent: false,
         };
-        let raw = &answer.taken.raw;
+        self.serve_taken(answer, dispatcher)
+    }
+
+    /// [`IoreqServer::serve_slot`] once the request is taken: serves it and sends `answer`.
+    fn serve_taken<B: DeviceBus>(
+        &self,
+        mut answer: Answer<'_, '_, S>,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
+        let (raw, vcpu) = (&answer.taken.raw, answer.vcpu);
         let mut posted = 0;
         if let Some(ring) = &self.bufring {
             // Posted writes the vCPU made before this request are in the ring by now (Xen
