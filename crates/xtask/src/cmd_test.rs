@@ -44,6 +44,54 @@ struct TestBin {
     path: PathBuf,
 }
 
+/// Copies of `bins` with their debug sections compressed, for the box.
+///
+/// Every test binary travels in dom0's initramfs, which lives in dom0's RAM beside the files
+/// the tests write there (domU kernels, ramdisks): uncompressed, the debug sections are two
+/// thirds of a test binary and the set outgrew dom0's root filesystem ("No space left on
+/// device" in the tests that write a ramdisk). Compressed (zlib, which Rust's backtraces read)
+/// the binaries keep full backtraces at a third of the size. Without `objcopy` (binutils) the
+/// binaries go as they are, and this says so. aarch64 binaries (cross-built with line tables
+/// only, see `arm64::cross`) go as they are: the host's binutils read only x86 ELF.
+fn compress_debuginfo(bins: Vec<TestBin>) -> Result<Vec<TestBin>> {
+    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+        return Ok(bins);
+    }
+    let Some(dir) = bins
+        .first()
+        .and_then(|b| b.path.parent()?.parent())
+        .map(|d| d.join("xen-box-staged"))
+    else {
+        return Ok(bins);
+    };
+    crate::util::mkdirs(&dir)?;
+    let mut out = Vec::with_capacity(bins.len());
+    for b in bins {
+        let staged = dir.join(&b.name);
+        let done = Command::new("objcopy")
+            .arg("--compress-debug-sections=zlib")
+            .arg(&b.path)
+            .arg(&staged)
+            .stdin(Stdio::null())
+            .status();
+        match done {
+            Ok(st) if st.success() => out.push(TestBin {
+                name: b.name,
+                path: staged,
+            }),
+            other => {
+                say(format!(
+                    "WARNING: `objcopy --compress-debug-sections=zlib {}` failed ({other:?}): \
+                     the binary goes to dom0 uncompressed and dom0's RAM may run short",
+                    b.path.display()
+                ));
+                out.push(b);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Result of one test binary in dom0.
 struct BinResult {
     name: String,
@@ -273,7 +321,7 @@ pub fn test(o: &Opts) -> Result<i32> {
         return Ok(1);
     }
     let build = Stopwatch::start();
-    let bins = build_tests(&root, &crates)?;
+    let bins = compress_debuginfo(build_tests(&root, &crates)?)?;
     let build_secs = build.secs();
     if bins.is_empty() {
         say("FAILED: cargo built no integration-test executables (not a pass)");
