@@ -99,8 +99,9 @@ fn page_ranges(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
 }
 
 /// Maps the byte ranges `ranges` of `domid`'s RAM `[0, ram)`: only what the loader writes, as
-/// Xen's own toolstack maps only the segments it loads. The rest of RAM is never touched here:
-/// Xen gives a domain scrubbed pages, so what is not loaded is zero already.
+/// Xen's own toolstack maps only the segments it loads. The rest of RAM is never touched here
+/// (a kernel clears its own bss; the special pages, which must start zeroed, are zeroed by the
+/// builder).
 fn map_ranges<O: DomainOps + ?Sized>(
     ops: &O,
     domid: DomId,

@@ -11,7 +11,8 @@
 //!    decoded once for several domains);
 //! 2. `createdomain` (HVM container with HAP, only the local APIC emulated, the domctl
 //!    interface version of the running Xen), then the vCPUs, memory limit and paging pool;
-//! 3. populate RAM and the special pages ([`memory`]), write the identity-map page table;
+//! 3. populate RAM and the special pages ([`memory`]), zero the special pages and write the
+//!    identity-map page table;
 //! 4. load the kernel, initrd and start info, mapping only the pages written ([`loader`]);
 //! 5. HVM parameters for the special pages, console and xenstore event channels, grant-table
 //!    entries for both rings;
@@ -207,9 +208,13 @@ pub fn build_with_kernel<O: DomainOps>(
     memory::populate_exact(&*ops, domid, 0, &special, "special pages")?;
     steps.lap("populate");
     {
-        // They need no zeroing: populate_physmap hands a guest only scrubbed pages (Xen
-        // clears freed memory before anyone gets it again).
+        // Zeroed first: the console and xenstore rings' indexes live here, and Xen does not
+        // promise scrubbed pages (a host booted with `bootscrub=0` hands out freed boot
+        // memory as it was; the console ring then read as garbage). Eight pages.
         let pages = ops.map_guest(domid, &special)?;
+        // SAFETY: `pages` maps the special pages writable for this scope, `pages.len()`
+        // bytes; the domain is paused and nothing else uses them yet.
+        unsafe { std::ptr::write_bytes(pages.as_ptr(), 0, pages.len()) };
         // The identity-map page table (for EPT with CR0.PG clear): 4 MiB superpages covering
         // 4 GiB, present, writable, user, accessed, dirty, PSE.
         let pt = SpecialPage::IdentPt as usize * PAGE as usize;

@@ -4,7 +4,7 @@
 //! The whole build against a fake Xen: what it asks for, and that a failure at any step leaves
 //! no domain (and no xenstore entry) behind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -17,12 +17,28 @@ use super::ops::{DomainOps, MappedPages};
 use super::*;
 
 /// Guest pages of the fake: plain memory (not shared between two maps of the same frame,
-/// which the build does not rely on).
+/// which the build does not rely on). They come filled with [`STALE`], as a Xen that does
+/// not scrub (a host booted with `bootscrub=0`) hands out freed memory, and what they hold
+/// when unmapped is kept, by frame, in [`State::contents`].
 #[derive(Debug)]
 struct FakePages {
     _pages: Vec<Page>,
     /// The pages' address, taken from a mutable borrow so that writes through it are allowed.
     addr: usize,
+    gfns: Vec<u64>,
+    contents: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
+}
+
+/// The byte a fresh fake page holds.
+const STALE: u8 = 0xa5;
+
+impl Drop for FakePages {
+    fn drop(&mut self) {
+        let mut contents = self.contents.lock().unwrap();
+        for (gfn, page) in self.gfns.iter().zip(&self._pages) {
+            contents.insert(*gfn, page.0.to_vec());
+        }
+    }
 }
 
 /// A page-aligned page, as mmap gives them.
@@ -48,6 +64,8 @@ struct State {
     next_port: u32,
     /// Every guest frame mapped, in order.
     mapped: Vec<u64>,
+    /// Each unmapped frame's last contents.
+    contents: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
 }
 
 /// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
@@ -134,12 +152,18 @@ impl DomainOps for FakeXen {
     }
     fn map_guest(&self, _: DomId, gfns: &[u64]) -> Result<Box<dyn MappedPages>> {
         self.call("map_guest")?;
-        self.state.lock().unwrap().mapped.extend_from_slice(gfns);
-        let mut pages = vec![Page([0; 4096]); gfns.len()];
+        let contents = {
+            let mut state = self.state.lock().unwrap();
+            state.mapped.extend_from_slice(gfns);
+            state.contents.clone()
+        };
+        let mut pages = vec![Page([STALE; 4096]); gfns.len()];
         let addr = pages.as_mut_ptr() as usize;
         Ok(Box::new(FakePages {
             _pages: pages,
             addr,
+            gfns: gfns.to_vec(),
+            contents,
         }))
     }
     fn seed_grant_table(&self, _: DomId, entries: &[(GrantRef, DomId, u64)]) -> Result<()> {
@@ -420,6 +444,29 @@ fn only_the_pages_the_loader_writes_are_mapped_not_all_of_ram() {
     got.sort_unstable();
     expected.sort_unstable();
     assert_eq!(got, expected, "of {ram_pages} RAM pages");
+}
+
+#[test]
+fn the_special_pages_start_zeroed_whatever_xen_hands_out() {
+    // The console and xenstore rings' indexes live in these pages: stale bytes there are a
+    // ring full of garbage to the guest and to the console reader.
+    let f = files("special-zeroed", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let _dom = build(xen.clone(), &config(&f)).unwrap();
+    let contents = xen.state.lock().unwrap().contents.clone();
+    let contents = contents.lock().unwrap();
+    for gfn in memory::special_gfns() {
+        let page = contents.get(&gfn).expect("special page written");
+        if gfn == memory::SpecialPage::IdentPt.gfn() {
+            // The identity page table: entry 1 maps 4 MiB.
+            assert_eq!(&page[4..8], &(0x40_0000u32 | 0xe7).to_le_bytes());
+            continue;
+        }
+        assert!(
+            page.iter().all(|b| *b == 0),
+            "special page {gfn:#x} not zeroed"
+        );
+    }
 }
 
 #[test]
