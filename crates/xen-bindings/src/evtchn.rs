@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::abi::linux::evtchn::*;
+use crate::abi::xen::DomId;
 use crate::sys::{RealSys, Sys};
 
 /// The device node.
@@ -227,7 +228,11 @@ impl<S: Sys> EventChannel<S> {
     ///
     /// Xen marks the new local port pending once right away (notifications the remote end sent
     /// before the binding existed would otherwise be lost), so expect one event on it.
-    pub fn bind_interdomain(&self, remote_domain: u16, remote_port: Port) -> Result<BoundPort<S>> {
+    pub fn bind_interdomain(
+        &self,
+        remote_domain: DomId,
+        remote_port: Port,
+    ) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindInterdomain {
             remote_domain: remote_domain.into(),
             remote_port,
@@ -244,7 +249,7 @@ impl<S: Sys> EventChannel<S> {
     }
 
     /// Allocates a fresh port that domain `remote_domain` may connect to.
-    pub fn bind_unbound_port(&self, remote_domain: u16) -> Result<BoundPort<S>> {
+    pub fn bind_unbound_port(&self, remote_domain: DomId) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindUnboundPort {
             remote_domain: remote_domain.into(),
         };
@@ -307,7 +312,7 @@ impl<S: Sys> EventChannel<S> {
 
     /// Restricts new interdomain bindings of this descriptor to domain `domid`. Irrevocable;
     /// ports bound before stay bound.
-    pub fn restrict_domid(&self, domid: u16) -> Result<()> {
+    pub fn restrict_domid(&self, domid: DomId) -> Result<()> {
         let mut arg = IoctlEvtchnRestrictDomid { domid };
         // SAFETY: an IoctlEvtchnRestrictDomid for IOCTL_EVTCHN_RESTRICT_DOMID.
         unsafe {

@@ -29,12 +29,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use crate::abi::linux::gntalloc::*;
+use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
 use crate::gntdev::mem::IoctlBuf;
 use crate::gntdev::region::Region;
 use crate::gntdev::{check_count, open_device, Device};
 use crate::sys::{RealSys, Sys};
 
-pub use crate::gntdev::{Error, Result, UnmapNotify, MAX_GRANTS_PER_MAPPING, PAGE_SIZE};
+pub use crate::gntdev::{Error, Result, UnmapNotify, MAX_GRANTS_PER_MAPPING};
 
 /// The device node.
 pub const GNTALLOC_PATH: &str = "/dev/xen/gntalloc";
@@ -72,7 +73,7 @@ impl<S: Sys> GntAlloc<S> {
 
     /// Allocates `count` zeroed pages, grants them to `domid` (writable or read-only for it)
     /// and maps them here, read-write.
-    pub fn share(&self, domid: u16, count: usize, writable: bool) -> Result<SharedPages<S>> {
+    pub fn share(&self, domid: DomId, count: usize, writable: bool) -> Result<SharedPages<S>> {
         const OP: &str = "gntalloc alloc_gref";
         check_count(OP, count)?;
         // Checked above: at most MAX_GRANTS_PER_MAPPING, so the cast is lossless.
@@ -97,7 +98,7 @@ impl<S: Sys> GntAlloc<S> {
         }?;
         let index = buf.get_u64(8);
         let grefs: Vec<u32> = (0..count).map(|i| buf.get_u32(header + i * 4)).collect();
-        let len = count * PAGE_SIZE;
+        let len = count * XEN_PAGE_SIZE;
         let addr = match self.dev.mmap(len, index, true) {
             Ok(addr) => addr,
             Err(e) => {

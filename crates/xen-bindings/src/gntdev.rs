@@ -42,9 +42,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::abi::linux::gntdev::*;
+use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
 use crate::sys::{RealSys, Sys};
+pub use mem::UnmapNotify;
 use mem::{check_range, IoctlBuf};
-pub use mem::{UnmapNotify, PAGE_SIZE};
 use region::Region;
 
 /// The device node.
@@ -136,7 +137,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GrantRef {
     /// The granting domain.
-    pub domid: u16,
+    pub domid: DomId,
     /// The grant reference.
     pub gref: u32,
 }
@@ -145,7 +146,7 @@ pub struct GrantRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForeignPtr {
     /// The granting domain.
-    pub domid: u16,
+    pub domid: DomId,
     /// The grant reference.
     pub gref: u32,
     /// The byte offset in the page.
@@ -395,7 +396,7 @@ impl<S: Sys> GntDev<S> {
             )
         }?;
         let index = buf.get_u64(8);
-        let len = refs.len() * PAGE_SIZE;
+        let len = refs.len() * XEN_PAGE_SIZE;
         let addr = match self.dev.mmap(len, index, writable) {
             Ok(addr) => addr,
             Err(e) => {
@@ -417,7 +418,12 @@ impl<S: Sys> GntDev<S> {
     }
 
     /// Maps pages of one domain; see [`GntDev::map`].
-    pub fn map_domain(&self, domid: u16, grefs: &[u32], writable: bool) -> Result<GrantMapping<S>> {
+    pub fn map_domain(
+        &self,
+        domid: DomId,
+        grefs: &[u32],
+        writable: bool,
+    ) -> Result<GrantMapping<S>> {
         check_count("gntdev map_grant_ref", grefs.len())?;
         let refs: Vec<GrantRef> = grefs.iter().map(|&gref| GrantRef { domid, gref }).collect();
         self.map(&refs, writable)
@@ -488,7 +494,7 @@ impl<S: Sys> GntDev<S> {
 fn raw_segment(index: usize, seg: &mut CopySegment<'_>) -> Result<GntdevGrantCopySegment> {
     let invalid = |reason| Error::InvalidSegment { index, reason };
     let foreign = |p: &ForeignPtr, len: usize| {
-        if check_range(p.offset.into(), len, PAGE_SIZE) {
+        if check_range(p.offset.into(), len, XEN_PAGE_SIZE) {
             Ok(GntdevCopyPtr {
                 foreign: GntdevCopyForeign {
                     ref_: p.gref,

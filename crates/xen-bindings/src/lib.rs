@@ -28,6 +28,9 @@ pub mod privcmd;
 pub mod sys;
 pub mod xenstore;
 
+/// The domain id and the page size every Xen interface of this crate and its users speaks of.
+pub use abi::xen::{DomId, XEN_PAGE_SIZE};
+
 // Compiles the README's example as a doc test.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use xen_bindings::evtchn::EventChannel;
 use xen_bindings::gntalloc::GntAlloc;
-use xen_bindings::gntdev::{
-    CopySegment, Error, ForeignPtr, GntDev, GrantStatus, UnmapNotify, PAGE_SIZE,
-};
+use xen_bindings::gntdev::{CopySegment, Error, ForeignPtr, GntDev, GrantStatus, UnmapNotify};
+use xen_bindings::XEN_PAGE_SIZE;
 use xen_box_testing::in_dom0;
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
@@ -27,12 +26,12 @@ fn granted_pages_map_and_match_both_ways() {
     let alloc = GntAlloc::open().unwrap();
     let pages = alloc.share(0, 2, true).unwrap();
     assert_eq!(pages.grefs().len(), 2);
-    let data = pattern(7, 2 * PAGE_SIZE);
+    let data = pattern(7, 2 * XEN_PAGE_SIZE);
     pages.write_at(0, &data).unwrap();
 
     let gntdev = GntDev::open().unwrap();
     let mapping = gntdev.map_domain(0, pages.grefs(), true).unwrap();
-    let mut seen = vec![0u8; 2 * PAGE_SIZE];
+    let mut seen = vec![0u8; 2 * XEN_PAGE_SIZE];
     mapping.read_at(0, &mut seen).unwrap();
     assert!(
         seen == data,
@@ -40,10 +39,10 @@ fn granted_pages_map_and_match_both_ways() {
     );
 
     mapping
-        .write_at(PAGE_SIZE + 100, b"written through gntdev")
+        .write_at(XEN_PAGE_SIZE + 100, b"written through gntdev")
         .unwrap();
     let mut back = [0u8; 22];
-    pages.read_at(PAGE_SIZE + 100, &mut back).unwrap();
+    pages.read_at(XEN_PAGE_SIZE + 100, &mut back).unwrap();
     assert_eq!(&back, b"written through gntdev");
 
     // A read-only mapping of the same grants reads the same bytes and refuses writes.
@@ -53,7 +52,7 @@ fn granted_pages_map_and_match_both_ways() {
     assert_eq!(&first, b"written through gntdev");
     assert!(matches!(ro.write_at(0, b"x"), Err(Error::ReadOnly)));
     assert!(matches!(
-        mapping.read_at(2 * PAGE_SIZE - 1, &mut [0u8; 2]),
+        mapping.read_at(2 * XEN_PAGE_SIZE - 1, &mut [0u8; 2]),
         Err(Error::OutOfBounds { .. })
     ));
 }
@@ -154,7 +153,7 @@ fn grant_copy_reports_per_segment_status() {
     assert!(matches!(
         gntdev.grant_copy(&mut [CopySegment::ToForeign {
             src: &[0u8; 8],
-            dest: at((PAGE_SIZE - 4) as u16),
+            dest: at((XEN_PAGE_SIZE - 4) as u16),
         }]),
         Err(Error::InvalidSegment { index: 0, .. })
     ));

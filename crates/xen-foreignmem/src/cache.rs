@@ -49,8 +49,9 @@ use vm_memory::{
 };
 
 use crate::error::{Error, Result};
-use crate::mapper::{DomId, MappedPages, XEN_PAGE_SIZE};
+use crate::mapper::MappedPages;
 use crate::whole::ForeignGuestMemory;
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 /// A freshly mapped bucket, as a [`BucketSource`] returns it.
 #[derive(Debug)]

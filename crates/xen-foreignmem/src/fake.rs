@@ -21,7 +21,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::mapper::{DomId, ForeignMapper, GrantMapper, MappedFrames, MappedPages, XEN_PAGE_SIZE};
+use crate::mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
 

@@ -17,7 +17,8 @@ use vm_memory::Permissions;
 
 use crate::cache::{BucketSource, CacheView, MappedBucket, MappingCache};
 use crate::error::{Error, Result};
-use crate::mapper::{DomId, GrantMapper, XEN_PAGE_SIZE};
+use crate::mapper::GrantMapper;
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 /// Bit 63 marks an address as a grant address.
 pub const GRANT_ADDR_FLAG: u64 = 1 << 63;

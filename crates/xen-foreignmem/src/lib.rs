@@ -69,9 +69,11 @@ pub use grant::{
     grant_addr, split_grant_addr, GrantKey, GrantMemory, GrantSource, GrantView, GRANT_ADDR_FLAG,
 };
 pub use lazy::{FrameSource, LazyForeignMemory, LazyView};
-pub use mapper::{DomId, ForeignMapper, GrantMapper, MappedFrames, MappedPages, XEN_PAGE_SIZE};
+pub use mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+// Re-exported because the API speaks of them: users need not name xen-bindings.
 pub use whole::{map_whole_guest, ForeignGuestMemory, ForeignRegion, ForeignResource};
 pub use xen::{XenForeignMapper, XenForeignMapping, XenGrantMapper, XenGrantMapping};
+pub use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 #[cfg(test)]
 mod tests;

@@ -11,12 +11,7 @@
 
 use std::io;
 
-/// Xen's page size: frames, grants and resource frames are 4 KiB on every architecture Xen
-/// supports, whatever the host's page size.
-pub const XEN_PAGE_SIZE: usize = 4096;
-
-/// A domain id.
-pub type DomId = u16;
+use xen_bindings::DomId;
 
 /// A live mapping of guest pages into this process, unmapped when dropped.
 ///

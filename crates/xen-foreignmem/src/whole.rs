@@ -17,7 +17,8 @@ use vm_memory::{
 };
 
 use crate::error::{Error, FrameError, Result};
-use crate::mapper::{DomId, ForeignMapper, MappedPages, XEN_PAGE_SIZE};
+use crate::mapper::{ForeignMapper, MappedPages};
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
 

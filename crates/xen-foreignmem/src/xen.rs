@@ -10,7 +10,8 @@ use std::sync::Arc;
 use xen_bindings::gntdev::{Error as GntdevError, GntDev, GrantMapping};
 use xen_bindings::privcmd::{Error as PrivcmdError, Mapping, Privcmd};
 
-use crate::mapper::{DomId, ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+use crate::mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+use xen_bindings::DomId;
 
 /// The mapping type of [`XenForeignMapper`] (privcmd's, unmapped on drop).
 pub type XenForeignMapping = Mapping;

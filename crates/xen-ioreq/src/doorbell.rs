@@ -61,6 +61,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use xen_bindings::DomId;
 
 use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::dm_op::IoservId;
@@ -167,7 +168,7 @@ impl<S: Sys> DoorbellServer<S> {
     pub(crate) fn assign(
         &self,
         privcmd: &Privcmd<S>,
-        domid: u16,
+        domid: DomId,
         held: &mut Vec<Doorbell>,
         d: Doorbell,
     ) -> Result<(), privcmd::Error> {
@@ -179,7 +180,7 @@ impl<S: Sys> DoorbellServer<S> {
     fn ioctl(
         &self,
         privcmd: &Privcmd<S>,
-        domid: u16,
+        domid: DomId,
         d: &Doorbell,
         deassign: bool,
     ) -> Result<(), privcmd::Error> {
@@ -208,7 +209,7 @@ impl<S: Sys> DoorbellServer<S> {
     pub(crate) fn deassign(
         &self,
         privcmd: &Privcmd<S>,
-        domid: u16,
+        domid: DomId,
         d: &Doorbell,
     ) -> Result<(), privcmd::Error> {
         self.ioctl(privcmd, domid, d, true)
@@ -223,7 +224,7 @@ impl<S: Sys> DoorbellServer<S> {
     pub(crate) fn give_back(
         &self,
         privcmd: &Privcmd<S>,
-        domid: u16,
+        domid: DomId,
         before_release: impl FnOnce(&[Doorbell]),
     ) -> Option<(Vec<Doorbell>, Vec<(Doorbell, privcmd::Error)>)> {
         let mut held = self.doorbells();

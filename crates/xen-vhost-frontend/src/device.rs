@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use crate::store::Store;
+use xen_bindings::DomId;
 
 /// Size of the register window the toolstack gives each virtio-mmio device (libxl's
 /// `GUEST_VIRTIO_MMIO_SIZE` on Arm).
@@ -45,7 +46,7 @@ pub struct VirtioDevice {
     /// The xenstore layout.
     pub layout: Layout,
     /// The guest's domain id.
-    pub domid: u16,
+    pub domid: DomId,
     /// The device's index among the guest's virtio devices.
     pub devid: u32,
     /// Guest physical address of its register window ([`MMIO_WINDOW`] bytes).
@@ -68,9 +69,9 @@ impl VirtioDevice {
         store: &mut dyn Store,
         backend_path: &str,
         layout: Layout,
-        domid: u16,
+        domid: DomId,
         devid: u32,
-        backend_domid: u16,
+        backend_domid: DomId,
     ) -> Result<Self, Error> {
         let mut key = |k: &str| {
             let path = format!("{backend_path}/{k}");

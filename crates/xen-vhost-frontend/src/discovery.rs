@@ -55,6 +55,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use xen_bindings::DomId;
 
     #[derive(Default)]
     pub(crate) struct Map(pub BTreeMap<String, String>);
@@ -82,7 +83,7 @@ mod tests {
 
     /// What Xen 4.20's libxl wrote for `virtio = [ "type=virtio,device,transport=mmio,backend=0" ]`
     /// in the aarch64 box (domid 1).
-    fn xen_420(map: &mut Map, domid: u16) {
+    fn xen_420(map: &mut Map, domid: DomId) {
         let be = format!("/local/domain/0/backend/virtio/{domid}/0");
         for (k, v) in [
             ("frontend", format!("/local/domain/{domid}/device/virtio/0")),

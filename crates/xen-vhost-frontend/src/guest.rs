@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use xen_bindings::DomId;
 
 use vhost_user_frontend::mmio::status::DRIVER_OK;
 use vhost_user_frontend::{
@@ -140,7 +141,7 @@ impl DeviceBus for SharedBus {
 /// A guest domain whose devices are being served. Stop it with [`Guest::stop`]; dropping it
 /// stops it too (errors are then only logged).
 pub struct Guest {
-    domid: u16,
+    domid: DomId,
     devices: Vec<Served>,
     server: Option<Arc<IoreqServer>>,
     loop_stop: Option<Arc<EventFd>>,
@@ -169,7 +170,7 @@ impl std::fmt::Debug for Guest {
 
 /// A fresh privcmd handle that can only act on `domid`: what the daemons map the guest's
 /// memory through (they get no power over any other domain, nor this process's IOREQ server).
-fn restricted_privcmd(domid: u16) -> Result<OwnedFd, ServeError> {
+fn restricted_privcmd(domid: DomId) -> Result<OwnedFd, ServeError> {
     let p = Privcmd::open().map_err(|source| ServeError::Xen {
         op: "open /dev/xen/privcmd",
         source,
@@ -188,7 +189,7 @@ fn restricted_privcmd(domid: u16) -> Result<OwnedFd, ServeError> {
 
 /// The guest's RAM as a memory table of foreign mappings through `privcmd`.
 fn foreign_memory(
-    domid: u16,
+    domid: DomId,
     privcmd: &OwnedFd,
     ram: &[(u64, u64)],
 ) -> Result<SharedMemory, ServeError> {
@@ -228,7 +229,7 @@ struct GrantSpace {
 }
 
 impl GrantSpace {
-    fn open(domid: u16) -> Result<Self, ServeError> {
+    fn open(domid: DomId) -> Result<Self, ServeError> {
         let p = Privcmd::open().map_err(|source| ServeError::Xen {
             op: "open /dev/xen/privcmd",
             source,
@@ -258,14 +259,14 @@ impl GrantSpace {
 
     /// One region covering every grant address of the guest, mapped by the daemon through
     /// the gntdev handle when it needs a page.
-    fn memory(&self, domid: u16) -> Result<SharedMemory, ServeError> {
+    fn memory(&self, domid: DomId) -> Result<SharedMemory, ServeError> {
         let fd = self.gntdev.try_clone().map_err(|source| ServeError::Io {
             op: "duplicate the gntdev handle",
             source,
         })?;
         SharedMemory::new(vec![SharedRegion {
             guest_addr: GRANT_ADDR,
-            size: self.refs * 4096,
+            size: self.refs * xen_bindings::XEN_PAGE_SIZE as u64,
             frontend_addr: GRANT_ADDR,
             fd,
             mapping: Mapping::XenGrant { domid },
@@ -275,7 +276,11 @@ impl GrantSpace {
 }
 
 /// Checks that `dev` is guest `domid`'s and of the type `backend` serves (when named).
-fn check_device(domid: u16, dev: &VirtioDevice, backend: &DeviceBackend) -> Result<(), ServeError> {
+fn check_device(
+    domid: DomId,
+    dev: &VirtioDevice,
+    backend: &DeviceBackend,
+) -> Result<(), ServeError> {
     if dev.domid != domid {
         return Err(ServeError::Device {
             path: dev.backend_path.clone(),
@@ -401,7 +406,7 @@ impl Guest {
     /// before this returns; daemons are connected when the guest's driver first reads the
     /// device's features.
     pub fn start(
-        domid: u16,
+        domid: DomId,
         devices: Vec<(VirtioDevice, DeviceBackend)>,
         ram: &[(u64, u64)],
     ) -> Result<Self, ServeError> {
@@ -535,7 +540,7 @@ impl Guest {
     }
 
     /// The guest's domain id.
-    pub fn domid(&self) -> u16 {
+    pub fn domid(&self) -> DomId {
         self.domid
     }
 

@@ -10,14 +10,14 @@
 //! the guest's own pages: it is the toolstack's figure, bounded by the limit Xen enforces.
 
 use crate::store::Store;
+use xen_bindings::DomId;
 
 /// `GUEST_RAM0_BASE`, `GUEST_RAM0_SIZE` (Xen's `public/arch-arm.h`).
 pub const ARM_RAM0: (u64, u64) = (0x4000_0000, 0xc000_0000);
 /// `GUEST_RAM1_BASE`, `GUEST_RAM1_SIZE`.
 pub const ARM_RAM1: (u64, u64) = (0x02_0000_0000, 0xfe_0000_0000);
 
-/// 4 KiB pages.
-const PAGE: u64 = 4096;
+const PAGE: u64 = xen_bindings::XEN_PAGE_SIZE as u64;
 
 /// The guest-physical RAM ranges `(start, len)` of an Arm domU with `bytes` of RAM.
 pub fn arm_ram_ranges(bytes: u64) -> Vec<(u64, u64)> {
@@ -37,7 +37,7 @@ pub fn arm_ram_ranges(bytes: u64) -> Vec<(u64, u64)> {
 /// The guest's RAM size: `memory/static-max` (KiB, written by the toolstack), at most
 /// `max_memory` (the domain's limit in Xen, bytes); `max_memory` when the key is missing or
 /// not a number.
-pub fn ram_bytes(store: &mut dyn Store, domid: u16, max_memory: u64) -> u64 {
+pub fn ram_bytes(store: &mut dyn Store, domid: DomId, max_memory: u64) -> u64 {
     let path = format!("/local/domain/{domid}/memory/static-max");
     let static_max = store
         .read(&path)

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use xen_bindings::DomId;
 
 use xen_bindings::privcmd::Privcmd;
 use xen_bindings::xenstore::{Transport, Xenstore};
@@ -31,14 +32,14 @@ pub struct Config {
     /// `backends[1]`, ...
     pub backends: Vec<DeviceBackend>,
     /// Serve only this guest (all guests when `None`).
-    pub domid: Option<u16>,
+    pub domid: Option<DomId>,
     /// The domain this service runs in (0: dom0), whose `backend/` directory it watches.
-    pub backend_domid: u16,
+    pub backend_domid: DomId,
 }
 
 /// One device the service knows of.
 struct Tracked {
-    domid: u16,
+    domid: DomId,
     devid: u32,
     life: Lifecycle,
 }
@@ -180,7 +181,7 @@ impl<T: Transport> Service<T> {
     /// Releases the devices at `paths` of guest `domid` and answers Closed for each: the whole
     /// guest when no other device of it is served (destroy), else only those (hot-unplug: the
     /// toolstack's `online` = 0 and Closing on one device), the others going on.
-    fn tear_down(&mut self, domid: u16, paths: &[String]) {
+    fn tear_down(&mut self, domid: DomId, paths: &[String]) {
         let leaving: BTreeSet<u32> = paths
             .iter()
             .filter_map(|p| self.tracked.get(p))
@@ -227,7 +228,7 @@ impl<T: Transport> Service<T> {
         }
     }
 
-    fn start_guest(&mut self, domid: u16, devices: Vec<VirtioDevice>) {
+    fn start_guest(&mut self, domid: DomId, devices: Vec<VirtioDevice>) {
         if self.guests.contains_key(&domid) {
             // The toolstack adds a guest's devices one at a time: the later ones join the
             // guest being served.
@@ -255,7 +256,7 @@ impl<T: Transport> Service<T> {
     }
 
     /// Serves device `dev` of guest `domid`, already served for its other devices.
-    fn add_device(&mut self, domid: u16, dev: VirtioDevice) {
+    fn add_device(&mut self, domid: DomId, dev: VirtioDevice) {
         let path = dev.backend_path.clone();
         let added =
             self.backend(domid, &dev)
@@ -280,7 +281,7 @@ impl<T: Transport> Service<T> {
     /// The daemon of device `dev`: the configured backend at the device's position among its
     /// guest's devices known now, in devid order (the toolstack's numbering follows the
     /// configuration's order).
-    fn backend(&self, domid: u16, dev: &VirtioDevice) -> Result<DeviceBackend, ServeError> {
+    fn backend(&self, domid: DomId, dev: &VirtioDevice) -> Result<DeviceBackend, ServeError> {
         let mut devids: Vec<u32> = self
             .tracked
             .values()
@@ -304,7 +305,7 @@ impl<T: Transport> Service<T> {
             })
     }
 
-    fn guest(&mut self, domid: u16, mut devices: Vec<VirtioDevice>) -> Result<Guest, ServeError> {
+    fn guest(&mut self, domid: DomId, mut devices: Vec<VirtioDevice>) -> Result<Guest, ServeError> {
         devices.sort_by_key(|d| d.devid);
         let mut with_backends = Vec::new();
         for dev in devices {
@@ -325,7 +326,7 @@ impl<T: Transport> Service<T> {
         Guest::start(domid, with_backends, &ram)
     }
 
-    fn stop_guest(&mut self, domid: u16) {
+    fn stop_guest(&mut self, domid: DomId) {
         if let Some(guest) = self.guests.remove(&domid) {
             if let Err(e) = guest.stop() {
                 log::warn!("domain {domid}: teardown: {e}");

@@ -59,7 +59,7 @@ impl GuestAddressSpace for XenGuestMemory {
 /// at 1 GiB, the rest at 8 GiB) continues higher up. Addresses in the span that hold no RAM
 /// fail when touched, like any unmapped guest address.
 pub(crate) fn guest_span(max_memory: u64) -> u64 {
-    const PAGE: u64 = 4096;
+    const PAGE: u64 = xen_bindings::XEN_PAGE_SIZE as u64;
     let ram = max_memory.div_ceil(PAGE).saturating_mul(PAGE).max(PAGE);
     if cfg!(target_arch = "aarch64") {
         const BANK0: u64 = 0x4000_0000;

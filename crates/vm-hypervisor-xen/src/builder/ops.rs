@@ -257,12 +257,12 @@ impl DomainOps for XenOps {
     }
     fn xs_introduce(&self, domid: DomId, ring_gfn: u64, port: u32) -> Result<()> {
         self.xs("introducing the domain to xenstored", |xs| {
-            xs.introduce_domain(u32::from(domid), ring_gfn, port)
+            xs.introduce_domain(domid, ring_gfn, port)
         })
     }
     fn xs_release(&self, domid: DomId) -> Result<()> {
         self.xs("releasing the domain from xenstored", |xs| {
-            xs.release_domain(u32::from(domid))
+            xs.release_domain(domid)
         })
     }
 }

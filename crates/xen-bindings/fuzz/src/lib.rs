@@ -165,7 +165,7 @@ pub fn xenstore_client(data: &[u8]) {
             }),
             6 => xs.get_perms(p).map(drop),
             7 => xs.set_perms(p, &[Permission::new(0, Access::ReadWrite)]),
-            8 => xs.get_domain_path(u32::from(op >> 4)).map(drop),
+            8 => xs.get_domain_path(u16::from(op >> 4)).map(drop),
             9 => xs.watch(p, "tok"),
             10 => xs.unwatch(p, "tok"),
             11 => xs.transaction_start().map(drop),

@@ -63,11 +63,11 @@ fn expect_dealloc(sys: &mut MockSys, seq: &mut Sequence, count: u32) {
 fn share_maps_reports_grefs_and_releases_on_drop() {
     let mut sys = MockSys::new();
     let mut seq = Sequence::new();
-    let region = Box::leak(vec![0u8; 3 * PAGE_SIZE].into_boxed_slice()).as_mut_ptr() as usize;
+    let region = Box::leak(vec![0u8; 3 * XEN_PAGE_SIZE].into_boxed_slice()).as_mut_ptr() as usize;
     expect_alloc(&mut sys, &mut seq, 4, 3, GNTALLOC_FLAG_WRITABLE);
     sys.expect_mmap()
         .withf(|_, len, prot, flags, _, off| {
-            *len == 3 * PAGE_SIZE
+            *len == 3 * XEN_PAGE_SIZE
                 && *prot == libc::PROT_READ | libc::PROT_WRITE
                 && *flags == libc::MAP_SHARED
                 && *off == INDEX as i64
@@ -86,7 +86,7 @@ fn share_maps_reports_grefs_and_releases_on_drop() {
         .in_sequence(&mut seq)
         .returning(|_, _, _| Ok(0));
     sys.expect_munmap()
-        .withf(move |addr, len| *addr as usize == region && *len == 3 * PAGE_SIZE)
+        .withf(move |addr, len| *addr as usize == region && *len == 3 * XEN_PAGE_SIZE)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
@@ -95,13 +95,13 @@ fn share_maps_reports_grefs_and_releases_on_drop() {
     let alloc = GntAlloc::from_parts(devnull(), sys);
     let pages = alloc.share(4, 3, true).unwrap();
     assert_eq!(pages.grefs(), &[100, 101, 102]);
-    assert_eq!(pages.len(), 3 * PAGE_SIZE);
-    pages.write_at(2 * PAGE_SIZE, b"end").unwrap();
+    assert_eq!(pages.len(), 3 * XEN_PAGE_SIZE);
+    pages.write_at(2 * XEN_PAGE_SIZE, b"end").unwrap();
     let mut out = [0u8; 3];
-    pages.read_at(2 * PAGE_SIZE, &mut out).unwrap();
+    pages.read_at(2 * XEN_PAGE_SIZE, &mut out).unwrap();
     assert_eq!(&out, b"end");
     assert!(matches!(
-        pages.write_at(3 * PAGE_SIZE - 2, b"end"),
+        pages.write_at(3 * XEN_PAGE_SIZE - 2, b"end"),
         Err(Error::OutOfBounds { .. })
     ));
     pages

@@ -9,9 +9,6 @@
 
 use std::ffi::c_void;
 
-/// Page size of grants (Xen pages are 4 KiB on every architecture).
-pub const PAGE_SIZE: usize = 4096;
-
 /// Checks that `[offset, offset + len)` lies inside a region of `size` bytes.
 pub(crate) fn check_range(offset: usize, len: usize, size: usize) -> bool {
     offset.checked_add(len).is_some_and(|end| end <= size)
@@ -131,13 +128,14 @@ impl IoctlBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::xen::XEN_PAGE_SIZE;
 
     #[test]
     fn range_checks_reject_overflow() {
-        assert!(check_range(0, PAGE_SIZE, PAGE_SIZE));
-        assert!(check_range(PAGE_SIZE, 0, PAGE_SIZE));
-        assert!(!check_range(1, PAGE_SIZE, PAGE_SIZE));
-        assert!(!check_range(usize::MAX, 2, PAGE_SIZE));
+        assert!(check_range(0, XEN_PAGE_SIZE, XEN_PAGE_SIZE));
+        assert!(check_range(XEN_PAGE_SIZE, 0, XEN_PAGE_SIZE));
+        assert!(!check_range(1, XEN_PAGE_SIZE, XEN_PAGE_SIZE));
+        assert!(!check_range(usize::MAX, 2, XEN_PAGE_SIZE));
     }
 
     #[test]

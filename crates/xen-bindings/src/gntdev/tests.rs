@@ -66,12 +66,12 @@ fn expect_unmap(sys: &mut MockSys, seq: &mut Sequence, count: u32) {
 fn map_mmaps_and_unmaps_in_order() {
     let mut sys = MockSys::new();
     let mut seq = Sequence::new();
-    let region = fake_region(2 * PAGE_SIZE);
+    let region = fake_region(2 * XEN_PAGE_SIZE);
     expect_map(&mut sys, &mut seq, vec![(1, 8), (1, 9)]);
     sys.expect_mmap()
         .withf(|addr, len, prot, flags, _, off| {
             addr.is_null()
-                && *len == 2 * PAGE_SIZE
+                && *len == 2 * XEN_PAGE_SIZE
                 && *prot == libc::PROT_READ | libc::PROT_WRITE
                 && *flags == libc::MAP_SHARED
                 && *off == INDEX as i64
@@ -80,7 +80,7 @@ fn map_mmaps_and_unmaps_in_order() {
         .in_sequence(&mut seq)
         .returning(move |_, _, _, _, _, _| Ok(region as *mut c_void));
     sys.expect_munmap()
-        .withf(move |addr, len| *addr as usize == region && *len == 2 * PAGE_SIZE)
+        .withf(move |addr, len| *addr as usize == region && *len == 2 * XEN_PAGE_SIZE)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
@@ -88,15 +88,15 @@ fn map_mmaps_and_unmaps_in_order() {
 
     let dev = GntDev::from_parts(devnull(), sys);
     let m = dev.map_domain(1, &[8, 9], true).unwrap();
-    assert_eq!((m.len(), m.page_count()), (2 * PAGE_SIZE, 2));
-    m.write_at(PAGE_SIZE + 10, b"xyz").unwrap();
+    assert_eq!((m.len(), m.page_count()), (2 * XEN_PAGE_SIZE, 2));
+    m.write_at(XEN_PAGE_SIZE + 10, b"xyz").unwrap();
     let mut out = [0u8; 3];
-    m.read_at(PAGE_SIZE + 10, &mut out).unwrap();
+    m.read_at(XEN_PAGE_SIZE + 10, &mut out).unwrap();
     assert_eq!(&out, b"xyz");
     assert!(matches!(
-        m.read_at(2 * PAGE_SIZE - 1, &mut out),
+        m.read_at(2 * XEN_PAGE_SIZE - 1, &mut out),
         Err(Error::OutOfBounds { offset, len: 3, size })
-            if offset == 2 * PAGE_SIZE - 1 && size == 2 * PAGE_SIZE
+            if offset == 2 * XEN_PAGE_SIZE - 1 && size == 2 * XEN_PAGE_SIZE
     ));
     assert!(matches!(
         m.write_at(usize::MAX, b"a"),
@@ -137,7 +137,7 @@ fn untrusted_counts_are_rejected_before_the_kernel() {
 fn read_only_mapping_refuses_writes_and_map_errors_are_typed() {
     let mut sys = MockSys::new();
     let mut seq = Sequence::new();
-    let region = fake_region(PAGE_SIZE);
+    let region = fake_region(XEN_PAGE_SIZE);
     expect_map(&mut sys, &mut seq, vec![(2, 5)]);
     sys.expect_mmap()
         .times(1)
@@ -171,7 +171,7 @@ fn read_only_mapping_refuses_writes_and_map_errors_are_typed() {
 fn unmap_notify_and_max_grants_marshal() {
     let mut sys = MockSys::new();
     let mut seq = Sequence::new();
-    let region = fake_region(PAGE_SIZE);
+    let region = fake_region(XEN_PAGE_SIZE);
     sys.expect_ioctl()
         .withf(|_, req, p| {
             *req == IOCTL_GNTDEV_SET_MAX_GRANTS && u32_at(&arg_bytes(*p, 4), 0) == 64
@@ -210,7 +210,7 @@ fn unmap_notify_and_max_grants_marshal() {
     .unwrap();
     assert!(matches!(
         m.set_unmap_notify(UnmapNotify {
-            clear_byte: Some(PAGE_SIZE),
+            clear_byte: Some(XEN_PAGE_SIZE),
             event_port: None,
         }),
         Err(Error::OutOfBounds { .. })
@@ -296,12 +296,12 @@ fn grant_copy_rejects_segments_crossing_the_page() {
             dest: ForeignPtr {
                 domid: 1,
                 gref: 1,
-                offset: (PAGE_SIZE - 4) as u16,
+                offset: (XEN_PAGE_SIZE - 4) as u16,
             },
         }])
         .unwrap_err();
     assert!(matches!(err, Error::InvalidSegment { index: 0, .. }));
-    let big = vec![0u8; PAGE_SIZE + 1];
+    let big = vec![0u8; XEN_PAGE_SIZE + 1];
     let err = dev
         .grant_copy(&mut [CopySegment::ToForeign {
             src: &big,

@@ -12,11 +12,12 @@
 
 use super::wire::MsgType;
 use super::{nul_terminated, Error, Result, Transport, Xenstore};
+use crate::abi::xen::DomId;
 
 impl<T: Transport> Xenstore<T> {
     /// Introduces domain `domid`, whose xenstore ring is guest frame `ring_gfn` and whose
     /// ring event channel is `port` (its end, allocated for xenstored's domain).
-    pub fn introduce_domain(&mut self, domid: u32, ring_gfn: u64, port: u32) -> Result<()> {
+    pub fn introduce_domain(&mut self, domid: DomId, ring_gfn: u64, port: u32) -> Result<()> {
         let mut p = nul_terminated(&domid.to_string());
         p.extend_from_slice(&nul_terminated(&ring_gfn.to_string()));
         p.extend_from_slice(&nul_terminated(&port.to_string()));
@@ -25,14 +26,14 @@ impl<T: Transport> Xenstore<T> {
     }
 
     /// Makes xenstored forget domain `domid` (`XS_RELEASE`).
-    pub fn release_domain(&mut self, domid: u32) -> Result<()> {
+    pub fn release_domain(&mut self, domid: DomId) -> Result<()> {
         let arg = domid.to_string();
         self.request("release", MsgType::Release, 0, nul_terminated(&arg), &arg)
             .map(drop)
     }
 
     /// Whether xenstored knows domain `domid` (`XS_IS_DOMAIN_INTRODUCED`).
-    pub fn is_domain_introduced(&mut self, domid: u32) -> Result<bool> {
+    pub fn is_domain_introduced(&mut self, domid: DomId) -> Result<bool> {
         let arg = domid.to_string();
         let reply = self.request(
             "is_domain_introduced",

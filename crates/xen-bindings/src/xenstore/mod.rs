@@ -69,6 +69,8 @@ use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use crate::abi::xen::DomId;
+
 pub use error::{Error, Result};
 pub use perms::{Access, Permission};
 pub use transport::{SocketTransport, Transport, XenbusTransport};
@@ -545,7 +547,7 @@ impl<T: Transport> Xenstore<T> {
     }
 
     /// The home path of domain `domid` (`/local/domain/<domid>`).
-    pub fn get_domain_path(&mut self, domid: u32) -> Result<String> {
+    pub fn get_domain_path(&mut self, domid: DomId) -> Result<String> {
         let arg = domid.to_string();
         let reply = self.request(
             "get_domain_path",

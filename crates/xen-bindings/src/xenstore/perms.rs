@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::abi::xen::DomId;
+
 /// Access granted by a [`Permission`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -28,14 +30,14 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Permission {
     /// The domain.
-    pub domid: u16,
+    pub domid: DomId,
     /// What it may do.
     pub access: Access,
 }
 
 impl Permission {
     /// An entry.
-    pub fn new(domid: u16, access: Access) -> Self {
+    pub fn new(domid: DomId, access: Access) -> Self {
         Self { domid, access }
     }
 

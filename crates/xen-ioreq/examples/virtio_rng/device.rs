@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use xen_bindings::DomId;
 
 use virtio_queue::{Queue, QueueT};
 use vm_device_bus::{DeviceError, IoHandler};
@@ -435,7 +436,7 @@ type OpenGrants<G> = Arc<dyn Fn() -> std::io::Result<G> + Send + Sync>;
 /// grant mappings on reset ([`RngDevice::on_reset`] with [`QueueMemory::release_grants`]).
 /// Cheap to clone: clones share the mappings.
 pub struct QueueMemory<F: ForeignMapper, G: GrantMapper> {
-    domid: u16,
+    domid: DomId,
     foreign: LazyForeignMemory<F>,
     grants: Arc<Mutex<Option<GrantMemory<G>>>>,
     open_grants: OpenGrants<G>,
@@ -455,7 +456,7 @@ impl<F: ForeignMapper, G: GrantMapper> Clone for QueueMemory<F, G> {
 impl QueueMemory<XenForeignMapper, XenGrantMapper> {
     /// The memory of `domid` (RAM up to [`GUEST_RAM_END`]) through privcmd, and through
     /// gntdev once the queue uses grant addresses.
-    pub fn open(domid: u16) -> Result<Self, BoxError> {
+    pub fn open(domid: DomId) -> Result<Self, BoxError> {
         let mapper = XenForeignMapper::open()?;
         Ok(Self::new(
             mapper,
@@ -471,7 +472,7 @@ impl<F: ForeignMapper + 'static, G: GrantMapper + 'static> QueueMemory<F, G> {
     /// grant mapper when the queue first uses grant addresses.
     pub fn new(
         foreign: F,
-        domid: u16,
+        domid: DomId,
         mem_size: u64,
         open_grants: impl Fn() -> std::io::Result<G> + Send + Sync + 'static,
     ) -> Result<Self, xen_foreignmem::Error> {

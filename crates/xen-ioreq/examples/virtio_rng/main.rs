@@ -25,6 +25,7 @@ mod tests;
 use std::error::Error;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use xen_bindings::DomId;
 
 use vm_device_bus::{IoBus, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -54,7 +55,7 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let domid: u16 = std::env::args()
+    let domid: DomId = std::env::args()
         .nth(1)
         .ok_or("usage: virtio_rng DOMID")?
         .parse()?;
