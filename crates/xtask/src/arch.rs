@@ -3,15 +3,9 @@
 
 //! The machine architecture the box emulates (and its tests are built for).
 //!
-//! Chosen once per invocation with `--arch`; kept process-wide so that the
-//! commands shared by both architectures (`run`, `test`, `selftest`) need no
-//! extra parameter threaded through them.
-
-use std::path::PathBuf;
-use std::sync::OnceLock;
+//! Chosen with `--arch`; part of the invocation's [`BoxConfig`](crate::config::BoxConfig).
 
 use crate::bail;
-use crate::stack::{cache_root, Stack};
 use crate::util::Result;
 
 /// Architecture of the emulated machine.
@@ -23,8 +17,6 @@ pub enum Arch {
     /// aarch64: dom0 under `qemu-system-aarch64` (virt machine, EL2).
     Aarch64,
 }
-
-static CURRENT: OnceLock<Arch> = OnceLock::new();
 
 impl Arch {
     /// Parses `x86_64` or `aarch64` (also Debian's `amd64` / `arm64`).
@@ -42,25 +34,6 @@ impl Arch {
             Arch::X86_64 => "x86_64",
             Arch::Aarch64 => "aarch64",
         }
-    }
-}
-
-/// Sets the architecture of this invocation (first call wins).
-pub fn set(a: Arch) {
-    let _ = CURRENT.set(a);
-}
-
-/// The architecture of this invocation (x86_64 unless `--arch` said otherwise).
-pub fn current() -> Arch {
-    CURRENT.get().copied().unwrap_or_default()
-}
-
-/// Cache directory of `stack` on the current architecture: x86_64 keeps the
-/// historic `<root>/<stack>`, aarch64 uses `<root>/<stack>-arm64`.
-pub fn cache_dir(stack: Stack) -> PathBuf {
-    match current() {
-        Arch::X86_64 => stack.cache_dir(),
-        Arch::Aarch64 => cache_root().join(format!("{}-arm64", stack.name())),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::bail;
 use crate::cmd_run::ready;
-use crate::json::{self, Value};
+use crate::config::BoxConfig;
 use crate::payload::{boot_with, timed, Payload};
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
@@ -32,23 +32,17 @@ fn build_example(name: &str) -> Result<PathBuf> {
             out.status
         );
     }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(v) = json::parse(line) else { continue };
-        let t = v.get("target");
-        if t.and_then(|t| t.get("name")).and_then(Value::as_str) == Some(name) {
-            if let Some(exe) = v.get("executable").and_then(Value::as_str) {
-                return Ok(PathBuf::from(exe));
-            }
-        }
+    if let Some(exe) = crate::cargo_json::executable_named(&out.stdout, name) {
+        return Ok(exe);
     }
     bail!("cargo reported no executable for example {name}")
 }
 
 /// Boots once and shows `xl` and `xen-info` output; on aarch64, the bridge instead (a domU
 /// reading entropy from the unmodified vhost-device-rng through xen-vhost-frontend).
-pub fn demo(stack: Stack) -> Result<i32> {
-    if crate::arch::current() == crate::arch::Arch::Aarch64 {
-        return crate::arm64::cmd_bridge::bridge_demo(stack);
+pub fn demo(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
+    if cfg.is_aarch64() {
+        return crate::arm64::cmd_bridge::bridge_demo(stack, cfg);
     }
     let src = workspace_root().join("crates/xen-bindings/examples/xen-info.rs");
     if !src.is_file() {
@@ -59,7 +53,7 @@ pub fn demo(stack: Stack) -> Result<i32> {
         return Ok(1);
     }
     let exe = build_example("xen-info")?;
-    let art = ready(stack)?;
+    let art = ready(cfg, stack)?;
     let secs = 300;
     let script = format!(
         "#!/bin/sh\ncd /xen-box/files\n\

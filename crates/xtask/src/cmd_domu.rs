@@ -6,6 +6,7 @@
 //! the same kernel and ramdisk tests get through `XEN_BOX_DOMU_*`.
 
 use crate::cmd_run::ready;
+use crate::config::BoxConfig;
 use crate::payload::boot_script;
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
@@ -56,8 +57,8 @@ exit $fails
 "#;
 
 /// Boots once and runs the three domUs.
-pub fn domu_check(stack: Stack) -> Result<i32> {
-    let art = ready(stack)?;
+pub fn domu_check(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
+    let art = ready(cfg, stack)?;
     let out = boot_script(&art, "domu.sh", DOMU_SCRIPT, 900, "domu-check")?;
     let v = report::verdict(&out);
     say(format!("{}: {}", stack.name(), report::timings(&out)));

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::BoxConfig;
 use crate::image::{self, Artifacts};
 use crate::payload::{boot_with, timed, Payload};
 use crate::report::{self, Verdict};
@@ -21,10 +22,10 @@ pub fn setup(o: &Opts) -> Result<i32> {
         say("host tools: all present");
     }
     for s in &o.stacks {
-        let art = if o.arch == crate::arch::Arch::Aarch64 {
-            crate::arm64::ready(*s, o.refresh)?
+        let art = if o.config.is_aarch64() {
+            crate::arm64::ready(&o.config, *s, o.refresh)?
         } else {
-            crate::kernel::apply(image::prepare(*s, o.refresh)?.0)?
+            crate::kernel::apply(image::prepare(&o.config, *s, o.refresh)?.0)?
         };
         print!("{}", art.manifest);
         say(format!(
@@ -39,13 +40,14 @@ pub fn setup(o: &Opts) -> Result<i32> {
     Ok(0)
 }
 
-/// Host tools + image for one stack (what every booting command needs first).
-pub fn ready(stack: Stack) -> Result<Artifacts> {
-    if crate::arch::current() == crate::arch::Arch::Aarch64 {
-        return crate::arm64::ready(stack, false);
+/// Host tools + image for one stack of the box `cfg` (what every booting command needs
+/// first).
+pub fn ready(cfg: &BoxConfig, stack: Stack) -> Result<Artifacts> {
+    if cfg.is_aarch64() {
+        return crate::arm64::ready(cfg, stack, false);
     }
     host::ensure_tools()?;
-    crate::kernel::apply(image::prepare(stack, false)?.0)
+    crate::kernel::apply(image::prepare(cfg, stack, false)?.0)
 }
 
 fn file_name(p: &Path) -> Result<String> {
@@ -64,7 +66,7 @@ pub fn run(stack: Stack, o: &Opts) -> Result<i32> {
     if !prog.is_file() {
         bail!("`{}` is not a file", prog.display());
     }
-    let art = ready(stack)?;
+    let art = ready(&o.config, stack)?;
     let mut files = vec![(file_name(&prog)?, prog.clone())];
     for a in &o.add {
         let p = PathBuf::from(a);

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::cmd_run::ready;
+use crate::config::BoxConfig;
 use crate::payload::{boot_with, timed, Payload};
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
@@ -46,9 +47,9 @@ const CASES: &[Case] = &[
 ];
 
 /// Runs the four cases; 0 only if each behaved as expected.
-pub fn selftest(stack: Stack) -> Result<i32> {
+pub fn selftest(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
     let total = Stopwatch::start();
-    let art = ready(stack)?;
+    let art = ready(cfg, stack)?;
     let mut lines = Vec::new();
     let mut all = true;
     for c in CASES {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::cmd_run::ready;
-use crate::json::{self, Value};
+use crate::config::BoxConfig;
 use crate::payload::{boot_with, timed, Payload};
 use crate::report::{self, Verdict};
 use crate::util::{say, workspace_root, Context, Result, Stopwatch};
@@ -53,8 +53,8 @@ struct TestBin {
 /// the binaries keep full backtraces at a third of the size. Without `objcopy` (binutils) the
 /// binaries go as they are, and this says so. aarch64 binaries (cross-built with line tables
 /// only, see `arm64::cross`) go as they are: the host's binutils read only x86 ELF.
-fn compress_debuginfo(bins: Vec<TestBin>) -> Result<Vec<TestBin>> {
-    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+fn compress_debuginfo(cfg: &BoxConfig, bins: Vec<TestBin>) -> Result<Vec<TestBin>> {
+    if cfg.is_aarch64() {
         return Ok(bins);
     }
     let Some(dir) = bins
@@ -128,11 +128,11 @@ fn has_integration_tests(dir: &Path) -> bool {
 }
 
 /// Builds the integration tests of `crates` and returns their executables.
-fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
+fn build_tests(cfg: &BoxConfig, root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .args(["test", "--no-run", "--tests", "--message-format=json"]);
-    if crate::arch::current() == crate::arch::Arch::Aarch64 {
+    if cfg.is_aarch64() {
         crate::arm64::cross::configure(&mut cmd)?;
     }
     for c in crates {
@@ -148,34 +148,18 @@ fn build_tests(root: &Path, crates: &[String]) -> Result<Vec<TestBin>> {
         bail!("cargo test --no-run failed with {}", out.status);
     }
     let mut bins = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(v) = json::parse(line) else { continue };
-        if v.get("reason").and_then(Value::as_str) != Some("compiler-artifact") {
-            continue;
-        }
-        let Some(exe) = v.get("executable").and_then(Value::as_str) else {
-            continue;
-        };
-        let Some(t) = v.get("target") else { continue };
-        let is_test = t
-            .get("kind")
-            .map(Value::as_arr)
-            .unwrap_or(&[])
-            .iter()
-            .any(|k| k.as_str() == Some("test"));
-        let src = t.get("src_path").and_then(Value::as_str).unwrap_or("");
-        let tname = t.get("name").and_then(Value::as_str).unwrap_or("test");
+    for exe in crate::cargo_json::executables(&out.stdout) {
         // Only tests/*.rs targets of the requested crates.
-        let Some(krate) = crates
-            .iter()
-            .find(|c| Path::new(src).starts_with(root.join("crates").join(c).join("tests")))
-        else {
+        let Some(krate) = crates.iter().find(|c| {
+            exe.src_path
+                .starts_with(root.join("crates").join(c).join("tests"))
+        }) else {
             continue;
         };
-        if is_test {
+        if exe.kinds.iter().any(|k| k == "test") {
             bins.push(TestBin {
-                name: format!("{krate}.{tname}"),
-                path: PathBuf::from(exe),
+                name: format!("{krate}.{}", exe.name),
+                path: exe.path,
             });
         }
     }
@@ -237,10 +221,8 @@ fn script(bins: &[TestBin], daemons: &[(String, PathBuf)], secs: u64, args: &[St
 
 /// The vhost-device daemons the selected crates' tests need, built for the box (aarch64
 /// only: xl places virtio-mmio devices only on Arm, so on x86 those tests skip, loudly).
-fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
-    if crate::arch::current() != crate::arch::Arch::Aarch64
-        || !crates.iter().any(|c| DAEMON_CRATES.contains(&c.as_str()))
-    {
+fn test_daemons(cfg: &BoxConfig, crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    if !cfg.is_aarch64() || !crates.iter().any(|c| DAEMON_CRATES.contains(&c.as_str())) {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
@@ -251,7 +233,7 @@ fn test_daemons(crates: &[String]) -> Result<Vec<(String, PathBuf)>> {
     }
     let (_, cpio) = crate::arm64::cross::vsock_guest_cpio(VSOCK_CPIO)?;
     out.push((VSOCK_CPIO.to_string(), cpio));
-    if crate::kernel::current() == crate::kernel::Dom0Kernel::Eventfd {
+    if cfg.dom0_kernel == crate::kernel::Dom0Kernel::Eventfd {
         // The eventfd kernel has Xen grant DMA, which Debian's lack: the grant-mode test
         // boots its domU with it (`XEN_BOX_DOMU_GRANT_KERNEL`).
         let k = crate::kernel::build::ensure(crate::arch::Arch::Aarch64)?;
@@ -337,7 +319,8 @@ pub fn test(o: &Opts) -> Result<i32> {
         return Ok(1);
     }
     let build = Stopwatch::start();
-    let bins = compress_debuginfo(build_tests(&root, &crates)?)?;
+    let cfg = &o.config;
+    let bins = compress_debuginfo(cfg, build_tests(cfg, &root, &crates)?)?;
     let build_secs = build.secs();
     if bins.is_empty() {
         say("FAILED: cargo built no integration-test executables (not a pass)");
@@ -346,13 +329,13 @@ pub fn test(o: &Opts) -> Result<i32> {
     for b in &bins {
         say(format!("test binary {} = {}", b.name, b.path.display()));
     }
-    let daemons = test_daemons(&crates)?;
+    let daemons = test_daemons(cfg, &crates)?;
     let secs = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let mut all_ok = true;
     let mut summary = String::new();
     for stack in &o.stacks {
         let sw = Stopwatch::start();
-        let art = ready(*stack)?;
+        let art = ready(cfg, *stack)?;
         let p = Payload {
             files: bins
                 .iter()

@@ -10,12 +10,8 @@
 //! (`images-<tag>/`), so that building or cleaning one never touches the
 //! other, and the default image (the one CI boots) stays exactly as it is.
 
-use std::sync::OnceLock;
-
 use crate::bail;
 use crate::util::Result;
-
-static CURRENT: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Checks a Debian package name (policy: lower case letters, digits and
 /// `+ - .`, starting with a letter or digit, at least two characters): the
@@ -41,16 +37,6 @@ pub fn normalise(names: &[String]) -> Vec<String> {
     v.sort();
     v.dedup();
     v
-}
-
-/// Sets the extra packages of this invocation (first call wins).
-pub fn set(names: &[String]) {
-    let _ = CURRENT.set(normalise(names));
-}
-
-/// The extra packages of this invocation (empty: the default image).
-pub fn current() -> &'static [String] {
-    CURRENT.get().map_or(&[], Vec::as_slice)
 }
 
 /// Name of the variant holding `names`: "" for none, else `with-a+b`.

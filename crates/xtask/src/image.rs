@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::apt::Apt;
+use crate::config::BoxConfig;
 use crate::cpio::CpioWriter;
 use crate::debs::{self, Debs};
 use crate::dom0_tree::{
@@ -39,6 +40,8 @@ const DOMU_INIT: &str = include_str!("../assets/domu-init");
 pub struct Artifacts {
     /// The stack.
     pub stack: Stack,
+    /// The box they were made for (architecture, dom0 kernel, extra packages).
+    pub config: BoxConfig,
     /// Uncompressed multiboot hypervisor.
     pub xen: PathBuf,
     /// dom0 (and domU) kernel.
@@ -69,7 +72,7 @@ struct Plan {
 
 /// Resolves and downloads what `stack` needs, then builds its image unless a
 /// matching one is cached.
-pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)> {
+pub fn prepare(cfg: &BoxConfig, stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)> {
     let sw = Stopwatch::start();
     let dir = stack.cache_dir();
     mkdirs(&dir)?;
@@ -78,17 +81,17 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
     let mut rep = PrepareReport::default();
     let apt = Apt::new(&dir.join("apt"), stack.name())?;
     rep.lists_updated = apt.ensure_lists(refresh)?;
-    let plan = match plan(stack, &apt, &dir, &mut rep) {
+    let extra = &cfg.extra_pkgs;
+    let plan = match plan(stack, extra, &apt, &dir, &mut rep) {
         Ok(p) => p,
         Err(e) if !rep.lists_updated => {
             // Old lists may name .debs the mirror no longer has.
             say(format!("{e}; refreshing the package lists and retrying"));
             rep.lists_updated = apt.ensure_lists(true)?;
-            plan(stack, &apt, &dir, &mut rep)?
+            plan(stack, extra, &apt, &dir, &mut rep)?
         }
         Err(e) => return Err(e),
     };
-    let extra = extras::current();
     let images = dir.join(extras::images_dir(extra));
     let img = images.join(&plan.key);
     if !img.join(".complete").exists() {
@@ -101,7 +104,7 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
                 t => format!(" ({t})"),
             }
         ));
-        build(stack, &plan, &dir, &img)?;
+        build(stack, extra, &plan, &dir, &img)?;
         rep.rebuilt = true;
         // Keep only the current image (of this variant).
         if let Ok(rd) = std::fs::read_dir(&images) {
@@ -131,6 +134,7 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
     Ok((
         Artifacts {
             stack,
+            config: cfg.clone(),
             xen: img.join("xen"),
             vmlinuz: img.join("vmlinuz"),
             dom0: img.join("dom0.cpio.zst"),
@@ -140,8 +144,13 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<(Artifacts, PrepareReport)
     ))
 }
 
-fn plan(stack: Stack, apt: &Apt, dir: &Path, rep: &mut PrepareReport) -> Result<Plan> {
-    let extra = extras::current();
+fn plan(
+    stack: Stack,
+    extra: &[String],
+    apt: &Apt,
+    dir: &Path,
+    rep: &mut PrepareReport,
+) -> Result<Plan> {
     let (debs, downloaded) = debs::resolve(RECIPE, "amd64", stack, extra, apt, dir)?;
     rep.downloaded = downloaded;
     rep.debs = debs.userland.len() + 2;
@@ -159,7 +168,7 @@ fn plan(stack: Stack, apt: &Apt, dir: &Path, rep: &mut PrepareReport) -> Result<
     Ok(Plan { debs, key: h.hex() })
 }
 
-fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
+fn build(stack: Stack, extra: &[String], plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
     let sw = Stopwatch::start();
     let work = dir.join("work");
     rmrf(&work)?;
@@ -209,7 +218,6 @@ fn build(stack: Stack, plan: &Plan, dir: &Path, img: &Path) -> Result<()> {
         stack.xen_version(),
         DOM0_MODULES.join(" "),
     );
-    let extra = extras::current();
     if !extra.is_empty() {
         manifest.push_str(&format!("extra packages {}\n", extra.join(" ")));
     }

@@ -8,8 +8,8 @@
 //! `CONFIG_XEN_PRIVCMD_EVENTFD`, so that privcmd IRQFD/IOEVENTFD can be
 //! exercised for real: Debian's 6.1 does not know those ioctls and Debian's
 //! 6.12 compiles them out. The same kernel boots under both stacks'
-//! userspace. Chosen once per invocation, like the architecture; built for
-//! the invocation's architecture (x86_64: bzImage for the PV dom0; aarch64:
+//! userspace. Chosen with `--dom0-kernel`, part of the invocation's
+//! [`BoxConfig`](crate::config::BoxConfig); built for its architecture (x86_64: bzImage for the PV dom0; aarch64:
 //! arm64 `Image`, cross-built, where dom0 is auto-translated and so privcmd
 //! IOEVENTFD works, which it cannot on the x86 PV dom0).
 //!
@@ -19,9 +19,6 @@
 
 pub mod build;
 
-use std::sync::OnceLock;
-
-use crate::arch;
 use crate::bail;
 use crate::image::Artifacts;
 use crate::util::{say, Result};
@@ -35,8 +32,6 @@ pub enum Dom0Kernel {
     /// The purpose-built 6.12 kernel with privcmd IRQFD/IOEVENTFD.
     Eventfd,
 }
-
-static CURRENT: OnceLock<Dom0Kernel> = OnceLock::new();
 
 impl Dom0Kernel {
     /// Parses `debian` or `eventfd`.
@@ -55,35 +50,25 @@ impl Dom0Kernel {
             Dom0Kernel::Eventfd => "eventfd",
         }
     }
-}
 
-/// Sets the dom0 kernel of this invocation (first call wins).
-pub fn set(k: Dom0Kernel) {
-    let _ = CURRENT.set(k);
-}
-
-/// The dom0 kernel of this invocation (`debian` unless `--dom0-kernel` said otherwise).
-pub fn current() -> Dom0Kernel {
-    CURRENT.get().copied().unwrap_or_default()
-}
-
-/// The dom0 kernel command-line word that becomes init's
-/// `XEN_BOX_DOM0_KERNEL` environment variable.
-pub fn cmdline_env() -> &'static str {
-    match current() {
-        Dom0Kernel::Debian => "XEN_BOX_DOM0_KERNEL=debian",
-        Dom0Kernel::Eventfd => "XEN_BOX_DOM0_KERNEL=eventfd",
+    /// The dom0 kernel command-line word that becomes init's
+    /// `XEN_BOX_DOM0_KERNEL` environment variable.
+    pub fn cmdline_env(self) -> &'static str {
+        match self {
+            Dom0Kernel::Debian => "XEN_BOX_DOM0_KERNEL=debian",
+            Dom0Kernel::Eventfd => "XEN_BOX_DOM0_KERNEL=eventfd",
+        }
     }
 }
 
-/// Applies the chosen dom0 kernel to a stack's artifacts: for `eventfd`,
+/// Applies the dom0 kernel of `art.config` to a stack's artifacts: for `eventfd`,
 /// builds (or reuses) the kernel and boots it instead of Debian's. The domUs
 /// keep Debian's kernel (`XEN_BOX_DOMU_KERNEL` is inside the image).
 pub fn apply(mut art: Artifacts) -> Result<Artifacts> {
-    if current() == Dom0Kernel::Debian {
+    if art.config.dom0_kernel == Dom0Kernel::Debian {
         return Ok(art);
     }
-    let k = build::ensure(arch::current())?;
+    let k = build::ensure(art.config.arch)?;
     say(format!(
         "{}: dom0 kernel {} ({})",
         art.stack.name(),
@@ -99,6 +84,7 @@ pub fn apply(mut art: Artifacts) -> Result<Artifacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BoxConfig;
 
     #[test]
     fn parses_names_and_rejects_others() {
@@ -112,8 +98,14 @@ mod tests {
     }
 
     #[test]
-    fn default_is_debian_on_the_command_line() {
-        // Nothing in the unit tests calls set(): the default applies.
-        assert_eq!(cmdline_env(), "XEN_BOX_DOM0_KERNEL=debian");
+    fn the_command_line_word_names_the_kernel() {
+        assert_eq!(
+            BoxConfig::default().dom0_kernel.cmdline_env(),
+            "XEN_BOX_DOM0_KERNEL=debian"
+        );
+        assert_eq!(
+            Dom0Kernel::Eventfd.cmdline_env(),
+            "XEN_BOX_DOM0_KERNEL=eventfd"
+        );
     }
 }

@@ -10,11 +10,13 @@
 mod apt;
 mod arch;
 mod arm64;
+mod cargo_json;
 mod cmd_demo;
 mod cmd_domu;
 mod cmd_run;
 mod cmd_selftest;
 mod cmd_test;
+mod config;
 mod cpio;
 mod debs;
 mod dom0_tree;
@@ -22,7 +24,6 @@ mod extras;
 mod host;
 mod host_qemu;
 mod image;
-mod json;
 mod kernel;
 mod payload;
 mod qemu;
@@ -33,6 +34,7 @@ mod vhost_device;
 
 use std::process::ExitCode;
 
+use config::BoxConfig;
 use stack::Stack;
 use util::{say, Result};
 
@@ -121,18 +123,17 @@ pub struct Opts {
     pub packages: Vec<String>,
     /// --refresh.
     pub refresh: bool,
-    /// --arch value (default x86_64).
-    pub arch: arch::Arch,
-    /// --dom0-kernel value (default debian).
-    pub dom0_kernel: kernel::Dom0Kernel,
-    /// --with-pkg values: extra Debian packages in the x86_64 dom0 image.
-    pub with_pkgs: Vec<String>,
+    /// --arch, --dom0-kernel and --with-pkg: the box itself.
+    pub config: BoxConfig,
     /// Words after `--`, or the remaining positional words.
     pub rest: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts::default();
+    let mut arch = arch::Arch::default();
+    let mut dom0_kernel = kernel::Dom0Kernel::default();
+    let mut with_pkgs = Vec::new();
     let mut i = 0;
     let val = |i: &mut usize| -> Result<String> {
         *i += 1;
@@ -154,12 +155,12 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--add" => o.add.push(val(&mut i)?),
             "-p" | "--package" => o.packages.push(val(&mut i)?),
             "--refresh" => o.refresh = true,
-            "--arch" => o.arch = arch::Arch::parse(&val(&mut i)?)?,
-            "--dom0-kernel" => o.dom0_kernel = kernel::Dom0Kernel::parse(&val(&mut i)?)?,
+            "--arch" => arch = arch::Arch::parse(&val(&mut i)?)?,
+            "--dom0-kernel" => dom0_kernel = kernel::Dom0Kernel::parse(&val(&mut i)?)?,
             "--with-pkg" => {
                 let v = val(&mut i)?;
                 extras::check_name(&v)?;
-                o.with_pkgs.push(v);
+                with_pkgs.push(v);
             }
             "--" => {
                 o.rest.extend_from_slice(&args[i + 1..]);
@@ -176,6 +177,7 @@ fn parse(args: &[String]) -> Result<Opts> {
     if o.stacks.is_empty() {
         o.stacks = vec![Stack::Bookworm];
     }
+    o.config = BoxConfig::new(arch, dom0_kernel, &with_pkgs)?;
     Ok(o)
 }
 
@@ -191,41 +193,40 @@ fn xen_box(args: &[String]) -> Result<i32> {
         print!("{USAGE}");
         return Ok(2);
     };
-    let o = parse(&args[1..])?;
-    arch::set(o.arch);
-    kernel::set(o.dom0_kernel);
-    if !o.with_pkgs.is_empty() && o.arch != arch::Arch::X86_64 {
-        bail!("--with-pkg is for the x86_64 box only");
-    }
-    extras::set(&o.with_pkgs);
-    let mut o = o;
+    let mut o = parse(&args[1..])?;
     if sub != "cross-unit" {
-        o.stacks = usable_stacks(&o.stacks, o.selection)?;
+        o.stacks = usable_stacks(&o.config, &o.stacks, o.selection)?;
     }
+    let cfg = &o.config;
     match sub.as_str() {
         "setup" => cmd_run::setup(&o),
         "run" => cmd_run::run(one_stack(&o)?, &o),
         "test" => cmd_test::test(&o),
-        "selftest" => cmd_selftest::selftest(one_stack(&o)?),
-        "domu-check" => cmd_domu::domu_check(one_stack(&o)?),
-        "demo" => cmd_demo::demo(one_stack(&o)?),
+        "selftest" => cmd_selftest::selftest(one_stack(&o)?, cfg),
+        "domu-check" => cmd_domu::domu_check(one_stack(&o)?, cfg),
+        "demo" => cmd_demo::demo(one_stack(&o)?, cfg),
         "bridge-bench" => arm64::cmd_bridge::bridge_bench(
             one_stack(&o)?,
+            cfg,
             std::env::var_os("XEN_BOX_POC_FRONTEND").map(std::path::PathBuf::from),
         ),
-        "virtio-domu" => arm64::cmd_virtio::virtio_domu(one_stack(&o)?),
+        "virtio-domu" => arm64::cmd_virtio::virtio_domu(one_stack(&o)?, cfg),
         "cross-unit" => arm64::cross::unit_tests(&o.packages, &o.rest),
         _ => bail!("unknown xen-box command `{sub}` (see `cargo xtask help`)"),
     }
 }
 
-/// The stacks of `stacks` that can be booted on the current architecture. On
+/// The stacks of `stacks` that can be booted on `cfg`'s architecture. On
 /// x86_64 every stack can (its packages are binary ones); on aarch64 a stack
 /// needs its Xen source. A named stack that cannot be had is an error; of
 /// `all`, each that cannot is skipped with the reason; of `any`, the first
 /// that can is taken. At least one stack always remains, or this fails.
-pub fn usable_stacks(stacks: &[Stack], selection: stack::Selection) -> Result<Vec<Stack>> {
-    if arch::current() != arch::Arch::Aarch64 {
+pub fn usable_stacks(
+    cfg: &BoxConfig,
+    stacks: &[Stack],
+    selection: stack::Selection,
+) -> Result<Vec<Stack>> {
+    if !cfg.is_aarch64() {
         return Ok(match selection {
             stack::Selection::Any => stacks[..1].to_vec(),
             _ => stacks.to_vec(),
@@ -234,7 +235,7 @@ pub fn usable_stacks(stacks: &[Stack], selection: stack::Selection) -> Result<Ve
     let mut usable = Vec::new();
     let mut why_not = Vec::new();
     for &s in stacks {
-        match arm64::stack_available(s)? {
+        match arm64::stack_available(cfg, s)? {
             Ok(version) => {
                 usable.push(s);
                 if selection == stack::Selection::Any {
@@ -293,6 +294,29 @@ mod tests {
     }
 
     #[test]
+    fn the_box_options_make_the_config_passed_down() {
+        let o = parse(&args(&[
+            "--arch",
+            "arm64",
+            "--dom0-kernel",
+            "eventfd",
+            "-p",
+            "x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            o.config,
+            BoxConfig {
+                arch: arch::Arch::Aarch64,
+                dom0_kernel: kernel::Dom0Kernel::Eventfd,
+                extra_pkgs: Vec::new(),
+            }
+        );
+        assert_eq!(parse(&[]).unwrap().config, BoxConfig::default());
+        assert!(parse(&args(&["--dom0-kernel", "vanilla"])).is_err());
+    }
+
+    #[test]
     fn with_pkg_is_repeatable_and_checked() {
         let o = parse(&args(&[
             "--stack",
@@ -305,13 +329,15 @@ mod tests {
             "prog",
         ]))
         .unwrap();
-        assert_eq!(o.with_pkgs, args(&["qemu-system-xen", "gdb"]));
+        assert_eq!(o.config.extra_pkgs, args(&["gdb", "qemu-system-xen"]));
         assert_eq!(o.rest, args(&["prog"]));
         assert!(parse(&args(&["--with-pkg", "../etc"])).is_err());
         assert!(parse(&args(&["--with-pkg"])).is_err());
         assert!(parse(&args(&["--stack", "bookworm"]))
             .unwrap()
-            .with_pkgs
+            .config
+            .extra_pkgs
             .is_empty());
+        assert!(parse(&args(&["--arch", "aarch64", "--with-pkg", "gdb"])).is_err());
     }
 }

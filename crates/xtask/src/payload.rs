@@ -51,7 +51,7 @@ fn nonce() -> String {
 
 /// Boots `art` with `p` and returns what happened.
 pub fn boot_with(art: &Artifacts, p: &Payload, label: &str) -> Result<Outcome> {
-    let runs = crate::arch::cache_dir(art.stack).join("runs");
+    let runs = art.config.cache_dir(art.stack).join("runs");
     mkdirs(&runs)?;
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -93,7 +93,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
                    loglvl=all guest_loglvl=all smap=0 bootscrub=0";
     let dom0_cmd = format!(
         "console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}",
-        crate::kernel::cmdline_env()
+        b.art.config.dom0_kernel.cmdline_env()
     );
     let _ = std::fs::remove_file(b.log);
     File::create(b.log).context(|| format!("cannot create {}", b.log.display()))?;
@@ -101,7 +101,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     let qemu_out =
         File::create(&qemu_out_path).context(|| "cannot create qemu output file".into())?;
     let qemu_err = qemu_out.try_clone().context(|| "dup".into())?;
-    let mut cmd = if crate::arch::current() == crate::arch::Arch::Aarch64 {
+    let mut cmd = if b.art.config.is_aarch64() {
         // The aarch64 machine; the log is followed exactly as below.
         crate::arm64::qemu::command(b, qemu_out)?
     } else {

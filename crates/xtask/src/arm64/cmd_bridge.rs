@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::arch::Arch;
 use crate::bail;
 use crate::cmd_run::ready;
-use crate::json::{self, Value};
+use crate::config::BoxConfig;
 use crate::payload::{boot_with, Payload};
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
@@ -140,14 +140,8 @@ fn build_frontend() -> Result<PathBuf> {
             out.status
         );
     }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(v) = json::parse(line) else { continue };
-        let t = v.get("target");
-        if t.and_then(|t| t.get("name")).and_then(Value::as_str) == Some("xen-vhost-frontend") {
-            if let Some(exe) = v.get("executable").and_then(Value::as_str) {
-                return Ok(PathBuf::from(exe));
-            }
-        }
+    if let Some(exe) = crate::cargo_json::executable_named(&out.stdout, "xen-vhost-frontend") {
+        return Ok(exe);
     }
     bail!("cargo reported no xen-vhost-frontend executable")
 }
@@ -155,14 +149,14 @@ fn build_frontend() -> Result<PathBuf> {
 /// Boots the Arm box once and measures guest-side /dev/hwrng throughput and vsock echo
 /// round-trip latency through our frontend and, with `poc`, through the proof-of-concept
 /// frontend binary at that path (the same daemons and guests for both).
-pub fn bridge_bench(stack: Stack, poc: Option<PathBuf>) -> Result<i32> {
+pub fn bridge_bench(stack: Stack, cfg: &BoxConfig, poc: Option<PathBuf>) -> Result<i32> {
     let daemon = crate::vhost_device::daemon("rng")?;
     let rng = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
     let daemon = crate::vhost_device::daemon("vsock")?;
     let vsock = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
     let (guest, cpio) = super::cross::vsock_guest_cpio("domu-vsock.cpio")?;
     let frontend = build_frontend()?;
-    let art = ready(stack)?;
+    let art = ready(cfg, stack)?;
     let mut files = vec![
         ("vhost-device-rng".into(), rng),
         ("vhost-device-vsock".into(), vsock),
@@ -202,11 +196,11 @@ pub fn bridge_bench(stack: Stack, poc: Option<PathBuf>) -> Result<i32> {
 }
 
 /// Boots the Arm box once and runs the bridge demo.
-pub fn bridge_demo(stack: Stack) -> Result<i32> {
+pub fn bridge_demo(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
     let daemon = crate::vhost_device::daemon("rng")?;
     let rng = crate::vhost_device::build(daemon, Arch::Aarch64, &["xen".into()])?;
     let frontend = build_frontend()?;
-    let art = ready(stack)?;
+    let art = ready(cfg, stack)?;
     let secs = 900;
     let p = Payload {
         files: vec![

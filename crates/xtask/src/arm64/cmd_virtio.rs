@@ -8,9 +8,9 @@
 //! virtio-mmio device-tree node and powers off (it does not probe the device:
 //! nobody serves its registers here).
 
-use crate::arch::{self, Arch};
 use crate::bail;
 use crate::cmd_run::ready;
+use crate::config::BoxConfig;
 use crate::payload::boot_script;
 use crate::report::{self, Verdict};
 use crate::stack::Stack;
@@ -41,11 +41,11 @@ exit $fails
 "#;
 
 /// Boots the aarch64 box once and checks the virtio domU helper.
-pub fn virtio_domu(stack: Stack) -> Result<i32> {
-    if arch::current() != Arch::Aarch64 {
+pub fn virtio_domu(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
+    if !cfg.is_aarch64() {
         bail!("virtio-domu needs --arch aarch64 (on x86, xl's virtio= creates no device)");
     }
-    let art = ready(stack)?;
+    let art = ready(cfg, stack)?;
     let out = boot_script(&art, "virtio.sh", SCRIPT, 600, "virtio-domu")?;
     let v = report::verdict(&out);
     say(format!("{}-arm64: {}", stack.name(), report::timings(&out)));

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use crate::apt::Apt;
-use crate::arch;
+use crate::config::BoxConfig;
 use crate::debs::{self, Debs};
 use crate::dom0_tree::{
     depmod, finish_root, install_modules, pack, publish, set_exec, unpack, userland, DOM0_INIT,
@@ -37,9 +37,9 @@ const DOMU_MODULES: &[&str] = &["virtio_mmio", "virtio-rng", "vmw_vsock_virtio_t
 
 /// Resolves, downloads and builds what the aarch64 box of `stack` needs,
 /// reusing everything cached.
-pub fn prepare(stack: Stack, refresh: bool) -> Result<Artifacts> {
+pub fn prepare(config: &BoxConfig, stack: Stack, refresh: bool) -> Result<Artifacts> {
     let sw = Stopwatch::start();
-    let dir = arch::cache_dir(stack);
+    let dir = config.cache_dir(stack);
     mkdirs(&dir)?;
     // Several jobs may share the cache: one prepares a stack at a time.
     let _lock = lock_dir(&dir)?;
@@ -101,6 +101,7 @@ pub fn prepare(stack: Stack, refresh: bool) -> Result<Artifacts> {
     ));
     Ok(Artifacts {
         stack,
+        config: config.clone(),
         xen: img.join("xen"),
         vmlinuz: img.join("Image"),
         dom0: img.join("dom0.cpio.zst"),

@@ -18,25 +18,29 @@ pub mod image;
 pub mod qemu;
 pub mod xen_build;
 
+use crate::config::BoxConfig;
 use crate::image::Artifacts;
 use crate::stack::Stack;
 use crate::util::{lock_dir, mkdirs, Result};
 
 /// Host tools + the aarch64 image of `stack` (built or reused), with the
-/// dom0 kernel chosen by `--dom0-kernel`.
-pub fn ready(stack: Stack, refresh: bool) -> Result<Artifacts> {
+/// dom0 kernel of `cfg`.
+pub fn ready(cfg: &BoxConfig, stack: Stack, refresh: bool) -> Result<Artifacts> {
     host::ensure_box_tools()?;
     // Tests are cross-built: have Debian's Rust ready too (cheap when present).
     host::ensure_rust_cross()?;
-    crate::kernel::apply(image::prepare(stack, refresh)?)
+    crate::kernel::apply(image::prepare(cfg, stack, refresh)?)
 }
 
 /// Whether the aarch64 box of `stack` can be built here: its hypervisor is
 /// rebuilt from Debian's Xen source, which the archive may not serve (the
 /// source is downloaded and cached when it can be had). `Ok(Err(why))`: it
 /// cannot, and why.
-pub fn stack_available(stack: Stack) -> Result<std::result::Result<String, String>> {
-    let dir = crate::arch::cache_dir(stack);
+pub fn stack_available(
+    cfg: &BoxConfig,
+    stack: Stack,
+) -> Result<std::result::Result<String, String>> {
+    let dir = cfg.cache_dir(stack);
     mkdirs(&dir)?;
     let _lock = lock_dir(&dir)?;
     Ok(xen_build::source_available(&dir, stack.name()))

@@ -26,7 +26,7 @@ pub const XEN_CMDLINE: &str = "console=dtuart dtuart=/pl011@9000000 dom0_mem=153
                                dom0_max_vcpus=1 bootscrub=0 loglvl=all guest_loglvl=all";
 /// dom0's command line (`panic=-1`: a dom0 panic reboots, and QEMU, started
 /// with `-no-reboot`, exits: the harness sees no exit marker). [`command`]
-/// appends `XEN_BOX_DOM0_KERNEL=...` (see [`crate::kernel::cmdline_env`]).
+/// appends `XEN_BOX_DOM0_KERNEL=...` (see [`Dom0Kernel::cmdline_env`](crate::kernel::Dom0Kernel::cmdline_env)).
 pub const DOM0_CMDLINE: &str = "console=hvc0 earlycon=xen rdinit=/init panic=-1 loglevel=4";
 
 /// guest-loader splits its options on ',': a literal comma is doubled.
@@ -54,7 +54,10 @@ pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
         .arg(format!(
             "guest-loader,addr={KERNEL_ADDR},kernel={},bootargs={}",
             path(&b.art.vmlinuz),
-            esc(&format!("{DOM0_CMDLINE} {}", crate::kernel::cmdline_env()))
+            esc(&format!(
+                "{DOM0_CMDLINE} {}",
+                b.art.config.dom0_kernel.cmdline_env()
+            ))
         ))
         .arg("-device")
         .arg(format!(
@@ -70,11 +73,14 @@ pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::Dom0Kernel;
 
     #[test]
     fn commas_in_guest_loader_values_are_doubled() {
         assert_eq!(esc("/a,b/c"), "/a,,b/c");
         assert!(!DOM0_CMDLINE.contains(','));
-        assert!(!crate::kernel::cmdline_env().contains(','));
+        for k in [Dom0Kernel::Debian, Dom0Kernel::Eventfd] {
+            assert!(!k.cmdline_env().contains(','));
+        }
     }
 }
