@@ -12,6 +12,7 @@
 //! } // Elsewhere `domu_env` has printed "SKIPPED: my_test: ..." on stderr.
 //! ```
 
+pub mod cpio;
 pub mod guest_image;
 pub mod vsock;
 

@@ -1,141 +1,52 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! A writer for the "newc" cpio format the Linux kernel unpacks as initramfs.
-//! Every entry is owned by root with mtime 0, so archives are reproducible.
+//! Archiving a host directory tree into a dom0 initramfs with the box tests' newc writer
+//! ([`xen_box_testing::cpio`]), which the tests use for the domU ramdisks they build.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+pub use xen_box_testing::cpio::CpioWriter;
 
 use crate::util::{Context, Result};
 
-/// Writes newc entries to an inner writer.
-pub struct CpioWriter<W: Write> {
-    out: W,
-    ino: u32,
-    written: u64,
-}
-
-impl<W: Write> CpioWriter<W> {
-    /// Starts an archive on `out`.
-    pub fn new(out: W) -> Self {
-        CpioWriter {
-            out,
-            ino: 1,
-            written: 0,
+/// Adds the tree under `root` to `w`, sorted by name (so the archive is reproducible), with
+/// `prefix` prepended to the names. Device nodes, sockets and FIFOs are left out: dom0 makes
+/// its device nodes at boot (devtmpfs).
+pub fn append_tree<W: Write>(w: &mut CpioWriter<W>, root: &Path, prefix: &str) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(root)
+        .context(|| format!("cannot list {}", root.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        let md =
+            fs::symlink_metadata(&path).context(|| format!("cannot stat {}", path.display()))?;
+        let perm = md.permissions().mode() & 0o7777;
+        let ft = md.file_type();
+        let archived = if ft.is_symlink() {
+            let t =
+                fs::read_link(&path).context(|| format!("cannot read link {}", path.display()))?;
+            w.symlink(&name, &t.to_string_lossy())
+        } else if ft.is_dir() {
+            w.dir(&name, perm)
+        } else if ft.is_file() {
+            let data = fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
+            w.file(&name, perm, &data)
+        } else {
+            Ok(())
+        };
+        archived.context(|| format!("cannot archive {}", path.display()))?;
+        if ft.is_dir() {
+            append_tree(w, &path, &format!("{name}/"))?;
         }
     }
-
-    fn raw(&mut self, data: &[u8]) -> io::Result<()> {
-        self.out.write_all(data)?;
-        self.written += data.len() as u64;
-        Ok(())
-    }
-
-    fn pad4(&mut self) -> io::Result<()> {
-        let pad = (4 - (self.written % 4) as usize) % 4;
-        self.raw(&[0u8; 3][..pad])
-    }
-
-    fn header(&mut self, name: &str, mode: u32, size: u32, rdev: (u32, u32)) -> io::Result<()> {
-        let nlink = if mode & 0o170000 == 0o040000 { 2 } else { 1 };
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            nlink,
-            0,
-            size,
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0,
-        ];
-        self.ino += 1;
-        let mut h = String::from("070701");
-        for f in fields {
-            h.push_str(&format!("{f:08x}"));
-        }
-        self.raw(h.as_bytes())?;
-        self.raw(name.as_bytes())?;
-        self.raw(&[0])?;
-        self.pad4()
-    }
-
-    /// Adds a directory.
-    pub fn dir(&mut self, name: &str, perm: u32) -> io::Result<()> {
-        self.header(name, 0o040000 | perm, 0, (0, 0))
-    }
-
-    /// Adds a regular file with the given content.
-    pub fn file(&mut self, name: &str, perm: u32, data: &[u8]) -> io::Result<()> {
-        self.header(name, 0o100000 | perm, data.len() as u32, (0, 0))?;
-        self.raw(data)?;
-        self.pad4()
-    }
-
-    /// Adds a symbolic link.
-    pub fn symlink(&mut self, name: &str, target: &str) -> io::Result<()> {
-        self.header(name, 0o120777, target.len() as u32, (0, 0))?;
-        self.raw(target.as_bytes())?;
-        self.pad4()
-    }
-
-    /// Adds a character device node.
-    pub fn chardev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> io::Result<()> {
-        self.header(name, 0o020000 | perm, 0, (major, minor))
-    }
-
-    /// Adds the tree under `root` (sorted, with `prefix` prepended to names).
-    pub fn tree(&mut self, root: &Path, prefix: &str) -> Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(root)
-            .context(|| format!("cannot list {}", root.display()))?
-            .filter_map(|e| e.ok())
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let path = e.path();
-            let name = format!("{prefix}{}", e.file_name().to_string_lossy());
-            let md = fs::symlink_metadata(&path)
-                .context(|| format!("cannot stat {}", path.display()))?;
-            let perm = md.permissions().mode() & 0o7777;
-            let ft = md.file_type();
-            let res = if ft.is_symlink() {
-                let t = fs::read_link(&path)
-                    .context(|| format!("cannot read link {}", path.display()))?;
-                self.symlink(&name, &t.to_string_lossy())
-            } else if ft.is_dir() {
-                self.dir(&name, perm)
-                    .context(|| format!("cannot archive {}", path.display()))?;
-                self.tree(&path, &format!("{name}/"))?;
-                Ok(())
-            } else if ft.is_file() {
-                let data = fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
-                self.file(&name, perm, &data)
-            } else {
-                // Device nodes etc. are created at boot (devtmpfs); skip them.
-                let _ = md.rdev();
-                Ok(())
-            };
-            res.context(|| format!("cannot archive {}", path.display()))?;
-        }
-        Ok(())
-    }
-
-    /// Writes the trailer, pads to 512 bytes (so a following archive starts
-    /// on a block boundary) and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.header("TRAILER!!!", 0, 0, (0, 0))?;
-        let pad = (512 - (self.written % 512) as usize) % 512;
-        self.raw(&vec![0u8; pad])?;
-        self.out.flush()?;
-        Ok(self.out)
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,17 +54,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_are_aligned_and_padded() {
+    fn a_tree_is_archived_sorted_with_its_prefix() {
+        let root = std::env::temp_dir().join(format!("xtask-cpio-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::write(root.join("d/f"), b"hello").unwrap();
+        fs::write(root.join("a"), b"").unwrap();
+        std::os::unix::fs::symlink("d/f", root.join("l")).unwrap();
         let mut w = CpioWriter::new(Vec::new());
-        w.dir("a", 0o755).unwrap();
-        w.file("a/b", 0o644, b"hello").unwrap();
+        append_tree(&mut w, &root, "p/").unwrap();
         let v = w.finish().unwrap();
-        assert_eq!(v.len() % 512, 0);
-        assert!(v.starts_with(b"070701"));
-        // header 110 + "a\0" padded to 112; the file header starts there.
-        assert_eq!(&v[112..118], b"070701");
+        fs::remove_dir_all(&root).unwrap();
         let s = String::from_utf8_lossy(&v);
+        let at = |n: &str| {
+            s.find(&format!("{n}\0"))
+                .unwrap_or_else(|| panic!("{n} missing"))
+        };
+        assert!(at("p/a") < at("p/d") && at("p/d") < at("p/d/f") && at("p/d/f") < at("p/l"));
         assert!(s.contains("hello"));
-        assert!(s.contains("TRAILER!!!"));
+        assert_eq!(v.len() % 512, 0);
     }
 }

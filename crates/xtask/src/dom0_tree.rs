@@ -205,7 +205,7 @@ pub fn pack(root: &Path, dest: &Path, compressor: &[&str]) -> Result<()> {
         let mut w = CpioWriter::new(BufWriter::new(stdin));
         w.chardev("dev/console", 0o600, 5, 1)
             .context(|| "cannot write cpio".into())?;
-        w.tree(root, "")?;
+        crate::cpio::append_tree(&mut w, root, "")?;
         w.finish()
             .and_then(|mut b| b.flush())
             .context(|| format!("cannot finish {}", dest.display()))?;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::Xenstore;
+use xen_box_testing::cpio::CpioWriter;
 use xen_box_testing::XlDomain;
 
 pub use xen_box_testing::domu_env_with_ramdisk as xen_env;
@@ -61,68 +62,6 @@ impl Drop for DomU {
     }
 }
 
-/// A `newc` cpio archive (the format the kernel unpacks as initramfs).
-struct Cpio {
-    buf: Vec<u8>,
-    ino: u32,
-}
-
-impl Cpio {
-    fn new() -> Self {
-        Cpio {
-            buf: Vec::new(),
-            ino: 0x5000,
-        }
-    }
-
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.ino += 1;
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            u32::try_from(data.len()).expect("cpio member under 4 GiB"),
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
-        self.buf.extend_from_slice(b"070701");
-        for f in fields {
-            self.buf.extend_from_slice(format!("{f:08x}").as_bytes());
-        }
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(0);
-        self.pad();
-        self.buf.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
-    }
-
-    fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040_755, &[]);
-    }
-
-    fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.entry(name, 0o100_000 | mode, data);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[]);
-        self.buf
-    }
-}
-
 /// The shared objects mapped into this process (the dynamic loader included).
 fn mapped_libraries() -> Vec<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").expect("reading /proc/self/maps");
@@ -150,11 +89,12 @@ fn build_ramdisk(box_ramdisk: &Path, dest: &Path, side_arg: &str, modules: &[Pat
     image.resize(image.len().next_multiple_of(4), 0);
 
     let exe = std::env::current_exe().unwrap();
-    let mut cpio = Cpio::new();
+    let mut cpio = CpioWriter::new(Vec::new());
     for d in ["xfm", "xfm/lib", "xfm/mod"] {
-        cpio.dir(d);
+        cpio.dir(d, 0o755).unwrap();
     }
-    cpio.file("xfm/helper", 0o755, &std::fs::read(&exe).unwrap());
+    cpio.file("xfm/helper", 0o755, &std::fs::read(&exe).unwrap())
+        .unwrap();
     let mut loader = None;
     for lib in mapped_libraries() {
         let name = lib.file_name().unwrap().to_string_lossy().into_owned();
@@ -165,13 +105,14 @@ fn build_ramdisk(box_ramdisk: &Path, dest: &Path, side_arg: &str, modules: &[Pat
             &format!("xfm/lib/{name}"),
             0o755,
             &std::fs::read(&lib).unwrap(),
-        );
+        )
+        .unwrap();
     }
     let loader = loader.expect("the dynamic loader is mapped into this process");
     let mut load_modules = String::new();
     for (i, m) in modules.iter().enumerate() {
         let name = format!("xfm/mod/{i:02}.ko");
-        cpio.file(&name, 0o644, &std::fs::read(m).unwrap());
+        cpio.file(&name, 0o644, &std::fs::read(m).unwrap()).unwrap();
         load_modules.push_str(&format!(
             "insmod /{name} || echo \"XFM-DOMU: insmod {} failed\"\n",
             m.display()
@@ -192,8 +133,8 @@ fn build_ramdisk(box_ramdisk: &Path, dest: &Path, side_arg: &str, modules: &[Pat
          fi\n\
          poweroff -f\n"
     );
-    cpio.file("xfm/init", 0o755, init.as_bytes());
-    image.extend_from_slice(&cpio.finish());
+    cpio.file("xfm/init", 0o755, init.as_bytes()).unwrap();
+    image.extend_from_slice(&cpio.finish().unwrap());
     std::fs::write(dest, image).unwrap();
 }
 
