@@ -135,10 +135,24 @@ impl Apt {
 
     /// The dependency closure of `roots`, minus the pruned packages.
     pub fn closure(&self, roots: &[String]) -> Result<BTreeSet<String>> {
+        self.closure_pruning(roots, &[])
+    }
+
+    /// The dependency closure of `roots`, minus the pruned packages and `also_prune` (whose
+    /// dependencies are not followed either).
+    pub fn closure_pruning(
+        &self,
+        roots: &[String],
+        also_prune: &[&str],
+    ) -> Result<BTreeSet<String>> {
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut frontier: Vec<String> = roots.to_vec();
         while !frontier.is_empty() {
-            frontier.retain(|p| !PRUNE.contains(&p.as_str()) && seen.insert(p.clone()));
+            frontier.retain(|p| {
+                !PRUNE.contains(&p.as_str())
+                    && !also_prune.contains(&p.as_str())
+                    && seen.insert(p.clone())
+            });
             if frontier.is_empty() {
                 break;
             }

@@ -13,6 +13,7 @@ mod arm64;
 mod cargo_json;
 mod cmd_demo;
 mod cmd_domu;
+mod cmd_msrv;
 mod cmd_run;
 mod cmd_selftest;
 mod cmd_test;
@@ -84,6 +85,11 @@ commands:
         xen by default; x86_64: no feature by default), cached under
         <cache>/vhost-device/; prints each binary's path
         (`cargo xtask vhost-device help`)
+
+  msrv [--target-dir DIR] [-- CARGO BUILD ARGS]
+        build the workspace (but xtask) with the rustc and cargo of the Debian
+        suite that ships its rust-version, unpacked in <cache>/msrv/
+        (`cargo xtask msrv help`)
 
 --arch x86_64|aarch64 (default x86_64) selects the emulated machine for
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
@@ -274,6 +280,7 @@ fn main() -> ExitCode {
         }
         Some("xen-box") => xen_box(&args[1..]),
         Some("vhost-device") => vhost_device::main(&args[1..]),
+        Some("msrv") => cmd_msrv::main(&args[1..]),
         Some(c) => Err(err!("unknown command `{c}` (see `cargo xtask help`)")),
     };
     match res {
