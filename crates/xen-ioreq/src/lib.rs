@@ -22,7 +22,18 @@
 //! - [`EventLoop`]: an epoll loop serving one server; several loops on as many threads may
 //!   serve the same server (see below). On a wake-up a loop answers the waiting requests
 //!   before it reads and re-arms the event channel, two system calls sooner than the usual
-//!   read-unmask-serve order (see the README's round-trip figures).
+//!   read-unmask-serve order.
+//!
+//! # Which guests, which addresses
+//!
+//! Xen forwards accesses to IOREQ servers from x86 HVM and PVH domains (port I/O, MMIO, PCI
+//! configuration through 0xcf8/0xcfc) and from Arm domains (MMIO that Xen can decode from the
+//! data abort); an x86 PV guest has no emulated devices. Create the domain paused, open the
+//! server, register its ranges and [`enable`](IoreqServer::enable) it, then unpause: an access
+//! made before its range is registered goes to another server or is dropped. A range must lie
+//! where the guest has no RAM, or Xen never forwards the access: on x86 in the hole below
+//! 4 GiB above the guest's RAM (0x2000_0000 is RAM in any guest of more than 512 MiB), on Arm
+//! in the virtio-mmio window xl reserves from 0x0200_0000.
 //!
 //! # Several event loops on one server
 //!
@@ -81,37 +92,49 @@
 //! # Example
 //!
 //! ```no_run
+//! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::sync::Arc;
 //! use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
 //! use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
 //!
-//! /// A register that reads back what was last written.
+//! /// A 32-bit register that reads back what was last written.
 //! #[derive(Default)]
-//! struct Scratch(std::sync::atomic::AtomicU64);
-//! impl IoHandler for Scratch {
-//!     fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
-//!         let v = self.0.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes();
+//! struct Latch(AtomicU32);
+//!
+//! impl IoHandler for Latch {
+//!     fn read(&self, _offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+//!         let v = self.0.load(Ordering::Relaxed).to_le_bytes();
 //!         data.copy_from_slice(&v[..data.len()]);
 //!         Ok(())
 //!     }
-//!     fn write(&self, _: u64, data: &[u8]) -> Result<(), DeviceError> {
-//!         let mut v = [0u8; 8];
+//!     fn write(&self, _offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+//!         let mut v = [0u8; 4];
 //!         v[..data.len()].copy_from_slice(data);
-//!         self.0.store(u64::from_le_bytes(v), std::sync::atomic::Ordering::Relaxed);
+//!         self.0.store(u32::from_le_bytes(v), Ordering::Relaxed);
 //!         Ok(())
 //!     }
 //! }
 //!
+//! // Above the guest's RAM, in the hole below 4 GiB.
+//! const BASE: u64 = 0xe000_0000;
+//! let latch = Arc::new(Latch::default());
 //! let mut bus = IoBus::new();
-//! bus.insert(IoSpace::Mmio, 0x2000_0000, 8, Arc::new(Scratch::default()))?;
-//! let domid = 1;
-//! let mut server = IoreqServer::open(domid, BufIoreqMode::Off)?;
-//! server.map_range(IoRange::mmio(0x2000_0000, 8).unwrap())?;
+//! bus.insert(IoSpace::Mmio, BASE, 4, latch.clone())?;
+//!
+//! // Domain 1 was created paused: register and enable, then unpause it.
+//! let mut server = IoreqServer::open(1, BufIoreqMode::Off)?;
+//! server.map_range(IoRange::mmio(BASE, 4).expect("a non-empty range"))?;
 //! server.enable()?;
 //! let mut event_loop = EventLoop::new(&server, Dispatcher::new(&bus))?;
-//! event_loop.run()?; // until event_loop.stopper() is written
+//! // Serve until the guest writes 0xdead to the register.
+//! while latch.0.load(Ordering::Relaxed) != 0xdead {
+//!     event_loop.run_once(-1)?;
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`EventLoop::run`] serves until [`EventLoop::stopper`]'s eventfd is written, for a loop on
+//! a thread of its own.
 
 pub mod bufring;
 pub mod dispatch;
@@ -138,3 +161,8 @@ pub use vm_device_bus::{DeviceBus, IoSpace};
 
 #[cfg(test)]
 mod tests;
+
+// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
