@@ -14,17 +14,30 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use std::time::Duration;
-//! use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
-//! use vm_hypervisor_xen::console::Console;
+//! use vm_hypervisor::{DeviceError, Hypervisor, IoBus, IoHandler, IoSpace, Vcpu, VcpuExit, Vm, VmId};
+//! use vm_hypervisor_xen::attach::Xen;
 //!
-//! let mut config = PvhConfig::new("guest", "/boot/vmlinuz");
-//! config.ramdisk = Some("/boot/initrd.img".into());
-//! let domain = builder::build(Arc::new(XenOps::open()?), &config)?;
-//! let mut console = Console::attach(&domain)?;
-//! console.wait_for("login:", Duration::from_secs(60))?;
-//! domain.destroy()?;
-//! # Ok::<(), vm_hypervisor_xen::Error>(())
+//! /// Ports that read as zero and print what is written.
+//! struct Port;
+//! impl IoHandler for Port {
+//!     fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+//!         data.fill(0);
+//!         Ok(())
+//!     }
+//!     fn write(&self, _: u64, data: &[u8]) -> Result<(), DeviceError> {
+//!         println!("{data:?}");
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // Domain 7 was created paused by the toolstack.
+//! let vm = Xen::open()?.attach_vm(VmId(7))?;
+//! let mut bus = IoBus::new();
+//! bus.insert(IoSpace::Pio, 0x5e0, 8, Arc::new(Port)).expect("free ports");
+//! vm.claim_io_range(IoSpace::Pio, 0x5e0, 8)?;
+//! let mut vcpu = vm.create_vcpu(0)?;
+//! while !matches!(vcpu.run(&bus)?, VcpuExit::SystemEvent(_) | VcpuExit::Shutdown) {}
+//! # Ok::<(), vm_hypervisor::Error>(())
 //! ```
 
 #![deny(missing_docs)]
@@ -37,3 +50,8 @@ pub mod console;
 mod error;
 
 pub use error::{Error, Result};
+
+// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

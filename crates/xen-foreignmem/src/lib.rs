@@ -20,6 +20,9 @@
 //!
 //! # Example
 //!
+//! Read and write a guest's memory through a bounded cache of foreign mappings (as root in
+//! dom0; domain 1 is the guest):
+//!
 //! ```no_run
 //! use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
 //! use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
@@ -49,10 +52,10 @@
 //!
 //! # Performance
 //!
-//! Mapping throughput is at parity with Xen's C libxenforeignmemory and copies of mapped memory
-//! run at 0.9-1.1 of a plain `memcpy`, measured side by side in a real dom0 by
-//! `benches/vs_libxenforeignmemory.rs`; the figures and how to reproduce them are in the
-//! workspace's `docs/benchmarks.md`.
+//! Mapping throughput against Xen's C libxenforeignmemory and copy throughput of mapped
+//! memory against `memcpy` are measured side by side in a real dom0 by
+//! `benches/vs_libxenforeignmemory.rs`; the workspace's `docs/benchmarks.md` has the figures
+//! and the command that reproduces them.
 
 pub mod cache;
 mod error;

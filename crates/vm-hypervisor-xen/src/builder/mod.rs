@@ -21,6 +21,21 @@
 //!
 //! From step 2 on, the domain is held by a [`Domain`], which destroys it if a later step
 //! fails: a half-way failure leaves no domain behind.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+//! use vm_hypervisor_xen::console::Console;
+//!
+//! let mut config = PvhConfig::new("guest", "/boot/vmlinuz");
+//! config.ramdisk = Some("/boot/initrd.img".into());
+//! let domain = builder::build(Arc::new(XenOps::open()?), &config)?;
+//! let mut console = Console::attach(&domain)?;
+//! console.wait_for("login:", Duration::from_secs(60))?;
+//! domain.destroy()?; // also on drop
+//! # Ok::<(), vm_hypervisor_xen::Error>(())
+//! ```
 
 pub mod domain;
 pub mod kernel;
