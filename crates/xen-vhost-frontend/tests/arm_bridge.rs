@@ -1,7 +1,7 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Arm box test: an unmodified vhost-device-rng from crates.io, built with its `xen` feature
+//! Arm box test: an unmodified published vhost-device-rng, built with its `xen` feature
 //! by the harness, serves a Linux domU's virtio-mmio entropy device through this crate's
 //! [`Service`], started before the domU exists and answering the xenbus handshake itself
 //! (`cargo xtask xen-box test --arch aarch64 -p xen-vhost-frontend`).

@@ -65,7 +65,7 @@ commands:
   xen-box demo --stack S
         run the xen-bindings example `xen-info` in dom0, next to `xl info`/`xl list`
   xen-box demo --arch aarch64 --stack S
-        the bridge: a domU reads /dev/hwrng, served by the unmodified crates.io
+        the bridge: a domU reads /dev/hwrng, served by the unmodified published
         vhost-device-rng (built with `xen`) through xen-vhost-frontend
 
   xen-box bridge-bench --arch aarch64 --stack S [--dom0-kernel eventfd]

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! `xen-box demo --arch aarch64`: the bridge. In the Arm box's dom0, the unmodified
-//! vhost-device-rng from crates.io (built with its `xen` feature) serves a Linux domU's
+//! published vhost-device-rng (built with its `xen` feature) serves a Linux domU's
 //! virtio-mmio entropy device through `xen-vhost-frontend`; the domU reads /dev/hwrng and the
 //! demo shows the bytes next to the daemon's source file.
 
@@ -25,7 +25,7 @@ cd /xen-box/files
 fails=0
 fail() { echo "BRIDGE-DEMO FAIL: $*"; fails=$((fails + 1)); }
 head -c 1048576 /dev/urandom > /tmp/rng-source
-echo "===== vhost-device-rng (crates.io, unmodified, built with --features xen) ====="
+echo "===== vhost-device-rng (published, unmodified, built with --features xen) ====="
 RUST_LOG=info ./vhost-device-rng --socket-path /tmp/rng.sock -c 1 -f /tmp/rng-source >/tmp/rng.log 2>&1 &
 echo "===== xen-vhost-frontend --device rng:/tmp/rng.sock0 ====="
 ./xen-vhost-frontend --device rng:/tmp/rng.sock0 >/tmp/frontend.log 2>&1 &
