@@ -106,7 +106,7 @@ impl<'a> PvhBoot<'a> {
                 });
             }
         }
-        if self.start_info.0 % 8 != 0 {
+        if !self.start_info.0.is_multiple_of(8) {
             return Err(Error::Misaligned {
                 what: "PVH start info",
                 addr: self.start_info.0,
