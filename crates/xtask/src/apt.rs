@@ -167,6 +167,34 @@ impl Apt {
         Ok(seen)
     }
 
+    /// The .debs of the closure of `roots` (minus `also_prune`, see [`Apt::closure_pruning`])
+    /// in `dest`, downloading the missing ones. Lists that were not fetched just now are
+    /// refreshed once if that fails: old lists may name .debs the archive no longer serves.
+    pub fn fetch_closure(
+        &self,
+        roots: &[String],
+        also_prune: &[&str],
+        dest: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let fresh = self.ensure_lists(false)?;
+        let attempt = || -> Result<Vec<PathBuf>> {
+            let pkgs: Vec<String> = self
+                .closure_pruning(roots, also_prune)?
+                .into_iter()
+                .collect();
+            Ok(self.fetch(&pkgs, dest)?.0)
+        };
+        match attempt() {
+            Ok(debs) => Ok(debs),
+            Err(e) if !fresh => {
+                say(format!("{e}; refreshing the package lists and retrying"));
+                self.ensure_lists(true)?;
+                attempt()
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The first dependency of `pkg` that starts with `prefix` (for example the
     /// versioned kernel package behind `linux-image-amd64`).
     pub fn dependency_with_prefix(&self, pkg: &str, prefix: &str) -> Result<String> {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::apt::Apt;
+use crate::host_qemu::tree_loader;
 use crate::stack::cache_root;
 use crate::util::{
     lock_dir, mkdirs, rmrf, run, say, shell_quote, workspace_root, write, Context, Result,
@@ -52,13 +53,14 @@ a newer compiler's builds). <cache> is $XEN_BOX_CACHE, default
 $HOME/.cache/xen-rust-vmm/xen-box.
 ";
 
-/// The `rust-version` of `[workspace.package]` in the workspace's Cargo.toml.
-fn workspace_rust_version(manifest: &str) -> Option<String> {
+/// The `rust-version` a manifest's `[section]` declares itself (`None` for
+/// `rust-version.workspace = true` or none at all).
+fn rust_version_in(manifest: &str, section: &str) -> Option<String> {
     let mut in_section = false;
     for line in manifest.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_section = line == "[workspace.package]";
+            in_section = line == section;
             continue;
         }
         if !in_section {
@@ -71,6 +73,17 @@ fn workspace_rust_version(manifest: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The `rust-version` of `[workspace.package]` in the workspace's Cargo.toml.
+fn workspace_rust_version(manifest: &str) -> Option<String> {
+    rust_version_in(manifest, "[workspace.package]")
+}
+
+/// The `rust-version` a package manifest declares: its own, or `None` when it takes the
+/// workspace's (`rust-version.workspace = true`) or declares none.
+fn package_rust_version(manifest: &str) -> Option<String> {
+    rust_version_in(manifest, "[package]")
 }
 
 /// Whether a Debian package version (`1.85.1+dfsg1-1+deb13u1`) is of Rust `release` (`1.85`).
@@ -98,25 +111,8 @@ fn unpacked(suite: &str, release: &str) -> Result<PathBuf> {
     mkdirs(&base)?;
     let _lock = lock_dir(&base)?;
     let apt = Apt::new(&base.join("apt"), suite)?;
-    let fresh = apt.ensure_lists(false)?;
     let roots = ["rustc".to_string(), "cargo".to_string()];
-    let closure = |apt: &Apt| -> Result<Vec<PathBuf>> {
-        let pkgs: Vec<String> = apt
-            .closure_pruning(&roots, NOT_NEEDED)?
-            .into_iter()
-            .collect();
-        Ok(apt.fetch(&pkgs, &base.join("debs"))?.0)
-    };
-    let debs = match closure(&apt) {
-        Ok(d) => d,
-        Err(e) if !fresh => {
-            // Old lists may name .debs the archive no longer serves.
-            say(format!("{e}; refreshing the package lists and retrying"));
-            apt.ensure_lists(true)?;
-            closure(&apt)?
-        }
-        Err(e) => return Err(e),
-    };
+    let debs = apt.fetch_closure(&roots, NOT_NEEDED, &base.join("debs"))?;
     let rustc_deb = debs
         .iter()
         .find(|d| {
@@ -159,34 +155,11 @@ fn unpacked(suite: &str, release: &str) -> Result<PathBuf> {
     Ok(root)
 }
 
-/// The first of `candidates` (relative to `root`) that exists.
-fn first_existing(root: &Path, candidates: &[&str]) -> Option<PathBuf> {
-    candidates.iter().map(|c| root.join(c)).find(|p| p.exists())
-}
-
 /// Writes `<root>/wrap/{rustc,cargo}`: each runs the unpacked program through the tree's own
 /// loader. rustc is told its sysroot, as it would otherwise derive it from its executable's
 /// path, which is the loader's.
 fn write_wrappers(root: &Path) -> Result<PathBuf> {
-    let triple = "x86_64-linux-gnu";
-    let loader = first_existing(
-        root,
-        &[
-            "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-            "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-            "usr/lib64/ld-linux-x86-64.so.2",
-        ],
-    )
-    .ok_or_else(|| err!("no dynamic loader in {}", root.display()))?;
-    let libs = [
-        root.join("usr/lib").join(triple),
-        root.join("lib").join(triple),
-        root.join("usr/lib"),
-    ]
-    .iter()
-    .map(|p| p.display().to_string())
-    .collect::<Vec<_>>()
-    .join(":");
+    let (loader, libs) = tree_loader(root)?;
     let wrap = root.join("wrap");
     mkdirs(&wrap)?;
     let q = |p: &Path| shell_quote(&p.display().to_string());
@@ -211,27 +184,6 @@ fn write_wrappers(root: &Path) -> Result<PathBuf> {
             .context(|| format!("cannot make {} executable", path.display()))?;
     }
     Ok(wrap)
-}
-
-/// The `rust-version` a package manifest declares: its own, or `None` when it takes the
-/// workspace's (`rust-version.workspace = true`) or declares none.
-fn package_rust_version(manifest: &str) -> Option<String> {
-    let mut in_section = false;
-    for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_section = line == "[package]";
-            continue;
-        }
-        if in_section {
-            if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "rust-version" {
-                    return Some(value.trim().trim_matches('"').to_string());
-                }
-            }
-        }
-    }
-    None
 }
 
 /// The workspace's crates (but xtask) grouped by the rust-version they declare, lowest first.

@@ -86,24 +86,7 @@ fn unpacked(emu: Emulator) -> Result<PathBuf> {
         root.display()
     ));
     let apt = Apt::new(&base.join("apt"), &codename)?;
-    let fresh = apt.ensure_lists(false)?;
-    let closure = |apt: &Apt| -> Result<Vec<PathBuf>> {
-        let pkgs: Vec<String> = apt
-            .closure(&[emu.package().to_string()])?
-            .into_iter()
-            .collect();
-        Ok(apt.fetch(&pkgs, &base.join("debs"))?.0)
-    };
-    let debs = match closure(&apt) {
-        Ok(d) => d,
-        Err(e) if !fresh => {
-            // Old lists may name .debs the archive no longer serves.
-            say(format!("{e}; refreshing the package lists and retrying"));
-            apt.ensure_lists(true)?;
-            closure(&apt)?
-        }
-        Err(e) => return Err(e),
-    };
+    let debs = apt.fetch_closure(&[emu.package().to_string()], &[], &base.join("debs"))?;
     let tmp = base.join(format!("{}.tmp", emu.package()));
     rmrf(&tmp)?;
     mkdirs(&tmp)?;
@@ -127,13 +110,13 @@ fn first_file(root: &Path, candidates: &[&str]) -> Option<PathBuf> {
         .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
 }
 
-/// A command that runs `emu` from its unpacked tree, with its firmware
-/// directory (`-L`) already given; the caller adds the machine's arguments.
-pub fn command(emu: Emulator) -> Result<Command> {
-    let root = unpacked(emu)?;
+/// The dynamic loader of a tree of unpacked x86_64 Debian packages, and the library path
+/// (`--library-path`) that makes it load the tree's libraries rather than the host's: a
+/// program of another release runs as `<loader> --library-path <libs> <program>`.
+pub fn tree_loader(root: &Path) -> Result<(PathBuf, String)> {
     let triple = "x86_64-linux-gnu";
     let loader = first_file(
-        &root,
+        root,
         &[
             "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
             "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
@@ -148,6 +131,15 @@ pub fn command(emu: Emulator) -> Result<Command> {
     .map(|p| p.display().to_string())
     .collect::<Vec<_>>()
     .join(":");
+    Ok((loader, libs))
+}
+
+/// A command that runs `emu` from its unpacked tree, with its firmware
+/// directory (`-L`) already given; the caller adds the machine's arguments.
+pub fn command(emu: Emulator) -> Result<Command> {
+    let root = unpacked(emu)?;
+    let triple = "x86_64-linux-gnu";
+    let (loader, libs) = tree_loader(&root)?;
     let mut cmd = Command::new(loader);
     // Debian builds the accelerators and devices as modules, looked up in a
     // fixed directory unless QEMU_MODULE_DIR says otherwise.
