@@ -49,6 +49,8 @@ commands:
         an isolated apt configuration and build its boot image (cached)
   xen-box run --stack S [--timeout SECS] [--add FILE]... -- PROGRAM [ARGS]...
         boot the box and run a host file (binary or script) as root in dom0;
+        PROGRAM and each --add FILE are copied to /xen-box/files/ under their
+        file names, and PROGRAM runs from there (so it finds its files beside it);
         exit status = the program's (124: timed out, 125: no exit marker,
         i.e. dom0/Xen crashed, 126: box did not power off)
   xen-box test --stack S [-p CRATE]... [--timeout SECS] [-- TEST ARGS]
@@ -87,9 +89,9 @@ commands:
         (`cargo xtask vhost-device help`)
 
   msrv [--target-dir DIR] [-- CARGO BUILD ARGS]
-        build the workspace (but xtask) with the rustc and cargo of the Debian
-        suite that ships its rust-version, unpacked in <cache>/msrv/
-        (`cargo xtask msrv help`)
+        build each crate (but xtask) with the compiler its rust-version names:
+        the rustc and cargo of the Debian suite that ships it, unpacked in
+        <cache>/msrv/, else rustup's toolchain (`cargo xtask msrv help`)
 
 --arch x86_64|aarch64 (default x86_64) selects the emulated machine for
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
@@ -111,7 +113,10 @@ cached in <cache>/dom0-kernel/[arm64/]). IOEVENTFD can bind only on aarch64
 Cache: $XEN_BOX_CACHE, default $HOME/.cache/xen-rust-vmm/xen-box/<stack>/.
 Boot time limit on top of the payload's: $XEN_BOX_BOOT_TIMEOUT (default 240 s).
 In dom0: XEN_BOX=1, XEN_BOX_STACK, XEN_BOX_XEN_VERSION, XEN_BOX_DOMU_KERNEL,
-XEN_BOX_DOMU_RAMDISK; xl, xenstore-* in PATH; xenstored and xenconsoled running.
+XEN_BOX_DOMU_RAMDISK (a kernel and a busybox initramfs for domUs: its init prints
+`XEN-BOX-DOMU: up` on the console and powers off, or idles with `xbdomu=sleep` on
+the domU's command line; crates/xtask/README.md says how to run your own program
+in a domU); xl, xenstore-* in PATH; xenstored and xenconsoled running.
 ";
 
 /// Parsed options common to the xen-box subcommands.
