@@ -28,6 +28,7 @@ mod error;
 mod hvm;
 mod info;
 mod mapping;
+mod resource;
 #[cfg(test)]
 mod tests;
 
@@ -47,8 +48,34 @@ pub use buffer::HypercallBuffer;
 pub use build::DomainConfig;
 pub use error::{Error, Result};
 pub use hvm::GrantTableSize;
-pub use info::{DomainInfo, PhysInfo, XenVersion};
+pub use info::{DomainFlags, DomainInfo, PhysCaps, PhysInfo, XenVersion};
 pub use mapping::{ForeignMapping, Mapping, ResourceMapping};
+pub use resource::Resource;
+
+/// What a kernel ioeventfd registration ([`Privcmd::ioeventfd`]) is made of.
+#[derive(Debug)]
+pub struct Ioeventfd<'a, S: Sys = RealSys> {
+    /// The IOREQ server's synchronous-ioreq page, mapped with [`Privcmd::map_resource`].
+    pub ioreq_page: &'a ResourceMapping<S>,
+    /// The server's per-vCPU event channels (local ports), one per vCPU.
+    pub ports: &'a [u32],
+    /// The guest-physical address of the virtio-mmio queue-notify register.
+    pub addr: u64,
+    /// The length of the write the kernel completes.
+    pub addr_len: u32,
+    /// The virtqueue whose notifications signal `eventfd`.
+    pub vq: u32,
+    /// The eventfd the kernel signals.
+    pub eventfd: BorrowedFd<'a>,
+}
+
+// Manual: a derive would require `S: Clone`, yet only references are copied.
+impl<S: Sys> Clone for Ioeventfd<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Sys> Copy for Ioeventfd<'_, S> {}
 
 /// Path of the privcmd device.
 pub const PRIVCMD_PATH: &str = "/dev/xen/privcmd";
@@ -276,7 +303,8 @@ impl<S: Sys> Privcmd<S> {
     }
 
     /// The number of frames of a resource (`IOCTL_PRIVCMD_MMAP_RESOURCE` with no mapping).
-    pub fn resource_size(&self, domid: DomId, res_type: u32, id: u32) -> Result<u64> {
+    pub fn resource_size(&self, domid: DomId, resource: Resource) -> Result<u64> {
+        let (res_type, id) = resource.raw();
         let mut res = PrivcmdMmapResource {
             dom: domid,
             type_: res_type,
@@ -295,13 +323,13 @@ impl<S: Sys> Privcmd<S> {
     pub fn map_resource(
         &self,
         domid: DomId,
-        res_type: u32,
-        id: u32,
+        resource: Resource,
         frame: u64,
         nr_frames: u64,
         writable: bool,
     ) -> Result<ResourceMapping<S>> {
         const OP: &str = "MMAP_RESOURCE";
+        let (res_type, id) = resource.raw();
         let idx = u32::try_from(frame).map_err(|_| Error::InvalidArgument {
             op: OP,
             what: format!("frame index {frame:#x} does not fit 32 bits"),
@@ -469,14 +497,13 @@ impl<S: Sys> Privcmd<S> {
         }
     }
 
-    /// Lets the kernel complete virtio-mmio queue-notify writes of `domid` to `addr` (length
-    /// `addr_len`) for virtqueue `vq` by signalling `eventfd` (`IOCTL_PRIVCMD_IOEVENTFD`, Linux
-    /// 6.7+). `ioreq_page` is the IOREQ server's synchronous page mapped with
-    /// [`Privcmd::map_resource`]; `ports` its per-vCPU event channels.
+    /// Lets the kernel complete virtio-mmio queue-notify writes of `domid` described by `arg`
+    /// by signalling its eventfd (`IOCTL_PRIVCMD_IOEVENTFD`, Linux 6.7+); with `deassign`,
+    /// takes that registration back.
     ///
     /// # Safety
     ///
-    /// An assignment hands the kernel the page behind `ioreq_page`: privcmd takes it from
+    /// An assignment hands the kernel the page behind `arg.ioreq_page`: privcmd takes it from
     /// the mapping (the backing page an auto-translated dom0, Arm or x86 PVH, has) and its
     /// handler writes to it on every request of `domid` until the registration is
     /// deassigned (a call with `deassign`). It is not pinned: privcmd frees it when the
@@ -484,19 +511,21 @@ impl<S: Sys> Privcmd<S> {
     /// dropped, and no assignment may be made in an x86 PV dom0, where the mapping has no
     /// such page and privcmd would take something else for it. (A deassignment, and a call
     /// the kernel refuses, leave nothing behind.)
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn ioeventfd(
         &self,
         domid: DomId,
-        ioreq_page: &ResourceMapping<S>,
-        ports: &[u32],
-        addr: u64,
-        addr_len: u32,
-        vq: u32,
-        eventfd: BorrowedFd<'_>,
+        arg: &Ioeventfd<'_, S>,
         deassign: bool,
     ) -> Result<()> {
         const OP: &str = "IOEVENTFD";
+        let Ioeventfd {
+            ioreq_page,
+            ports,
+            addr,
+            addr_len,
+            vq,
+            eventfd,
+        } = *arg;
         let vcpus = u32::try_from(ports.len()).map_err(|_| Error::InvalidArgument {
             op: OP,
             what: format!("{} ports", ports.len()),

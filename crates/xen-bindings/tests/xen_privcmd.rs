@@ -19,9 +19,10 @@ use xen_bindings::abi::Pod;
 use xen_bindings::abi::xen::hvm::{
     HVM_PARAM_CONSOLE_PFN, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
 };
-use xen_bindings::abi::xen::memory::XENMEM_RESOURCE_GRANT_TABLE;
 use xen_bindings::abi::xen::XEN_PAGE_SIZE;
-use xen_bindings::privcmd::{Error, Privcmd, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL};
+use xen_bindings::privcmd::{
+    Error, Ioeventfd, Privcmd, Resource, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL,
+};
 use xen_bindings::xenstore::Xenstore;
 use xen_box_testing::{in_dom0, XlDomain as DomU};
 
@@ -192,18 +193,11 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
     // The toolstack seeds the domU's grant table: entry 0 grants the console ring and entry 1
     // the xenstore ring to the backends; xenstore holds the same frame numbers.
     let frames = p
-        .resource_size(domu.domid, XENMEM_RESOURCE_GRANT_TABLE.into(), 0)
+        .resource_size(domu.domid, Resource::GrantTableShared)
         .expect("grant table resource size");
     assert!(frames >= 1, "grant table of {frames} frames");
     let map = p
-        .map_resource(
-            domu.domid,
-            XENMEM_RESOURCE_GRANT_TABLE.into(),
-            0,
-            0,
-            1,
-            false,
-        )
+        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
         .expect("map grant table frame 0");
     let page = map.read_page(0).unwrap();
     let entry = |i: usize| {
@@ -366,14 +360,7 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
     let dm = [0u8; 32];
     let irq = p.irqfd(domu.domid, efd.as_fd(), &dm, false);
     let page = p
-        .map_resource(
-            domu.domid,
-            XENMEM_RESOURCE_GRANT_TABLE.into(),
-            0,
-            0,
-            1,
-            false,
-        )
+        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
         .expect("a resource page");
     let ioeventfd = |deassign| {
         // SAFETY: on the stacks this test knows, the kernel has no IOEVENTFD and refuses the
@@ -382,12 +369,14 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
         unsafe {
             p.ioeventfd(
                 domu.domid,
-                &page,
-                &[0],
-                0xfe00_0000,
-                4,
-                0,
-                efd.as_fd(),
+                &Ioeventfd {
+                    ioreq_page: &page,
+                    ports: &[0],
+                    addr: 0xfe00_0000,
+                    addr_len: 4,
+                    vq: 0,
+                    eventfd: efd.as_fd(),
+                },
                 deassign,
             )
         }
@@ -438,14 +427,7 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     // mapping and a real eventfd: each answer proves the ioctl is compiled in (Debian's
     // kernels say ENOTTY/EOPNOTSUPP, see `eventfd_ioctls_are_typed`).
     let page = p
-        .map_resource(
-            domu.domid,
-            XENMEM_RESOURCE_GRANT_TABLE.into(),
-            0,
-            0,
-            1,
-            false,
-        )
+        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
         .expect("a resource page");
     let errno_of = |what: &str, r: xen_bindings::privcmd::Result<()>| {
         let e = r.expect_err(what);
@@ -463,7 +445,20 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
         errno_of(
             "addr_len 3",
             // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe { p.ioeventfd(domu.domid, &page, &[0], addr, 3, 0, efd.as_fd(), false) }
+            unsafe {
+                p.ioeventfd(
+                    domu.domid,
+                    &Ioeventfd {
+                        ioreq_page: &page,
+                        ports: &[0],
+                        addr,
+                        addr_len: 3,
+                        vq: 0,
+                        eventfd: efd.as_fd(),
+                    },
+                    false,
+                )
+            }
         ),
         Some(libc::EINVAL)
     );
@@ -471,7 +466,20 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
         errno_of(
             "no vCPU ports",
             // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe { p.ioeventfd(domu.domid, &page, &[], addr, 4, 0, efd.as_fd(), false) }
+            unsafe {
+                p.ioeventfd(
+                    domu.domid,
+                    &Ioeventfd {
+                        ioreq_page: &page,
+                        ports: &[],
+                        addr,
+                        addr_len: 4,
+                        vq: 0,
+                        eventfd: efd.as_fd(),
+                    },
+                    false,
+                )
+            }
         ),
         Some(libc::EINVAL)
     );
@@ -482,12 +490,14 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
             unsafe {
                 p.ioeventfd(
                     domu.domid,
-                    &page,
-                    &[0],
-                    u64::MAX - 1,
-                    4,
-                    0,
-                    efd.as_fd(),
+                    &Ioeventfd {
+                        ioreq_page: &page,
+                        ports: &[0],
+                        addr: u64::MAX - 1,
+                        addr_len: 4,
+                        vq: 0,
+                        eventfd: efd.as_fd(),
+                    },
                     false,
                 )
             }
@@ -498,7 +508,20 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
         errno_of(
             "deassign of one never assigned",
             // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe { p.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true) }
+            unsafe {
+                p.ioeventfd(
+                    domu.domid,
+                    &Ioeventfd {
+                        ioreq_page: &page,
+                        ports: &[0],
+                        addr,
+                        addr_len: 4,
+                        vq: 0,
+                        eventfd: efd.as_fd(),
+                    },
+                    true,
+                )
+            }
         ),
         Some(libc::ENODEV)
     );
@@ -513,8 +536,21 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     let e = r.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
     // SAFETY: a deassignment, refused besides.
-    let e =
-        unsafe { r.ioeventfd(domu.domid, &page, &[0], addr, 4, 0, efd.as_fd(), true) }.unwrap_err();
+    let e = unsafe {
+        r.ioeventfd(
+            domu.domid,
+            &Ioeventfd {
+                ioreq_page: &page,
+                ports: &[0],
+                addr,
+                addr_len: 4,
+                vq: 0,
+                eventfd: efd.as_fd(),
+            },
+            true,
+        )
+    }
+    .unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
 

@@ -6,6 +6,8 @@
 use std::io;
 
 use vm_memory::GuestMemoryError;
+use xen_bindings::privcmd::Resource;
+use xen_bindings::DomId;
 
 /// A frame that could not be mapped, with the errno Xen (through privcmd) reported for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub enum Error {
     #[error("mapping {count} frame(s) of domain {domid} from gfn {first_gfn:#x} failed: {source}")]
     MapFrames {
         /// The domain whose frames were to be mapped.
-        domid: u16,
+        domid: DomId,
         /// The first frame of the request.
         first_gfn: u64,
         /// The number of frames requested.
@@ -64,7 +66,7 @@ pub enum Error {
     )]
     FramesUnavailable {
         /// The domain whose frames were to be mapped.
-        domid: u16,
+        domid: DomId,
         /// The first frame that failed.
         first: FrameError,
         /// Every frame that failed, in request order.
@@ -74,7 +76,7 @@ pub enum Error {
     #[error("guest address {addr:#x} of domain {domid} lies in frame {gfn:#x} that could not be mapped: {} (errno {errno})", errno_reason(*errno))]
     FrameNotMapped {
         /// The domain.
-        domid: u16,
+        domid: DomId,
         /// The guest address accessed.
         addr: u64,
         /// Its frame.
@@ -83,14 +85,12 @@ pub enum Error {
         errno: i32,
     },
     /// Mapping a resource (`IOCTL_PRIVCMD_MMAP_RESOURCE`) failed.
-    #[error("mapping {nr_frames} frame(s) of resource type {res_type} id {id} of domain {domid} from frame {frame} failed: {source}")]
+    #[error("mapping {nr_frames} frame(s) of the {resource} of domain {domid} from frame {frame} failed: {source}")]
     MapResource {
         /// The domain owning the resource.
-        domid: u16,
-        /// `XENMEM_resource_*` type.
-        res_type: u32,
-        /// The resource id (for example an IOREQ server id).
-        id: u32,
+        domid: DomId,
+        /// The resource.
+        resource: Resource,
         /// The first frame of the resource requested.
         frame: u64,
         /// The number of frames requested.
@@ -103,7 +103,7 @@ pub enum Error {
     #[error("mapping grant reference {gref} of domain {domid} failed: {source}")]
     MapGrant {
         /// The granting domain.
-        domid: u16,
+        domid: DomId,
         /// The grant reference.
         gref: u32,
         /// The error of the call.

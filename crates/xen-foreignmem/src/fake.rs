@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
+use xen_bindings::privcmd::Resource;
 use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
@@ -39,7 +40,7 @@ struct Tables {
     grants: HashMap<u32, Grant>,
     next_gref: u32,
     /// (type, id) -> (first page in the memfd, number of frames).
-    resources: HashMap<(u32, u32), (u64, u64)>,
+    resources: HashMap<Resource, (u64, u64)>,
     file_pages: u64,
 }
 
@@ -193,13 +194,13 @@ impl FakeGuest {
         self.inner.tables().grants.remove(&gref);
     }
 
-    /// Adds resource (`res_type`, `id`) of `frames` zeroed frames.
-    pub fn add_resource(&self, res_type: u32, id: u32, frames: u64) -> io::Result<()> {
+    /// Adds `resource` of `frames` zeroed frames.
+    pub fn add_resource(&self, resource: Resource, frames: u64) -> io::Result<()> {
         let mut t = self.inner.tables();
         let first = t.file_pages;
         self.inner.file.set_len((first + frames) * PAGE)?;
         t.file_pages += frames;
-        t.resources.insert((res_type, id), (first, frames));
+        t.resources.insert(resource, (first, frames));
         Ok(())
     }
 
@@ -335,8 +336,7 @@ impl ForeignMapper for FakeGuest {
     fn map_resource(
         &self,
         domid: DomId,
-        res_type: u32,
-        id: u32,
+        resource: Resource,
         frame: u64,
         nr_frames: u64,
     ) -> io::Result<FakeMapping> {
@@ -345,7 +345,7 @@ impl ForeignMapper for FakeGuest {
             .inner
             .tables()
             .resources
-            .get(&(res_type, id))
+            .get(&resource)
             .copied()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
         if nr_frames == 0 || frame.checked_add(nr_frames).is_none_or(|end| end > frames) {

@@ -76,6 +76,7 @@ pub use mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
 // Re-exported because the API speaks of them: users need not name xen-bindings.
 pub use whole::{map_whole_guest, ForeignGuestMemory, ForeignRegion, ForeignResource};
 pub use xen::{XenForeignMapper, XenForeignMapping, XenGrantMapper, XenGrantMapping};
+pub use xen_bindings::privcmd::Resource;
 pub use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 #[cfg(test)]

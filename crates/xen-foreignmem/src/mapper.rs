@@ -11,6 +11,7 @@
 
 use std::io;
 
+use xen_bindings::privcmd::Resource;
 use xen_bindings::DomId;
 
 /// A live mapping of guest pages into this process, unmapped when dropped.
@@ -53,13 +54,11 @@ pub trait ForeignMapper: Send + Sync {
     /// [`MappedFrames::errors`] and those pages of the mapping must not be touched.
     fn map_frames(&self, domid: DomId, gfns: &[u64]) -> io::Result<MappedFrames<Self::Mapping>>;
 
-    /// Maps `nr_frames` frames of resource (`res_type`, `id`) of `domid`, from `frame`,
-    /// read-write.
+    /// Maps `nr_frames` frames of `resource` of `domid`, from `frame`, read-write.
     fn map_resource(
         &self,
         domid: DomId,
-        res_type: u32,
-        id: u32,
+        resource: Resource,
         frame: u64,
         nr_frames: u64,
     ) -> io::Result<Self::Mapping>;

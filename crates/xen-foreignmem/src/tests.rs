@@ -180,24 +180,27 @@ fn whole_guest_bad_input_gives_errors_not_panics() {
 #[test]
 fn resources_map_and_alias() {
     let guest = FakeGuest::new(DOMID, 4).unwrap();
-    guest.add_resource(0, 1, 2).unwrap();
-    let a = ForeignResource::map(&guest, DOMID, 0, 1, 0, 2).unwrap();
-    let b = ForeignResource::map(&guest, DOMID, 0, 1, 1, 1).unwrap();
+    guest.add_resource(Resource::IoreqServer(1), 2).unwrap();
+    let a = ForeignResource::map(&guest, DOMID, Resource::IoreqServer(1), 0, 2).unwrap();
+    let b = ForeignResource::map(&guest, DOMID, Resource::IoreqServer(1), 1, 1).unwrap();
     assert_eq!(a.len(), 2 * XEN_PAGE_SIZE);
     a.as_volatile_slice()
         .write_obj(0xabcdu16, XEN_PAGE_SIZE + 2)
         .unwrap();
     assert_eq!(b.as_volatile_slice().read_obj::<u16>(2).unwrap(), 0xabcd);
     assert!(matches!(
-        ForeignResource::map(&guest, DOMID, 0, 1, 1, 2),
+        ForeignResource::map(&guest, DOMID, Resource::IoreqServer(1), 1, 2),
         Err(Error::MapResource { nr_frames: 2, .. })
     ));
     assert!(matches!(
-        ForeignResource::map(&guest, DOMID, 0, 9, 0, 1),
-        Err(Error::MapResource { id: 9, .. })
+        ForeignResource::map(&guest, DOMID, Resource::IoreqServer(9), 0, 1),
+        Err(Error::MapResource {
+            resource: Resource::IoreqServer(9),
+            ..
+        })
     ));
     assert!(matches!(
-        ForeignResource::map(&guest, DOMID, 0, 1, 0, 0),
+        ForeignResource::map(&guest, DOMID, Resource::IoreqServer(1), 0, 0),
         Err(Error::MapResource { .. })
     ));
     drop((a, b));

@@ -18,6 +18,7 @@ use vm_memory::{
 
 use crate::error::{Error, FrameError, Result};
 use crate::mapper::{ForeignMapper, MappedPages};
+use xen_bindings::privcmd::Resource;
 use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
@@ -250,12 +251,11 @@ pub struct ForeignResource<M> {
 }
 
 impl<M: MappedPages> ForeignResource<M> {
-    /// Maps `nr_frames` frames of resource (`res_type`, `id`) of `domid`, from `frame`.
+    /// Maps `nr_frames` frames of `resource` of `domid`, from `frame`.
     pub fn map<F>(
         mapper: &F,
         domid: DomId,
-        res_type: u32,
-        id: u32,
+        resource: Resource,
         frame: u64,
         nr_frames: u64,
     ) -> Result<Self>
@@ -264,8 +264,7 @@ impl<M: MappedPages> ForeignResource<M> {
     {
         let err = |source| Error::MapResource {
             domid,
-            res_type,
-            id,
+            resource,
             frame,
             nr_frames,
             source,
@@ -274,7 +273,7 @@ impl<M: MappedPages> ForeignResource<M> {
             return Err(err(std::io::Error::from_raw_os_error(libc::EINVAL)));
         }
         let mapping = mapper
-            .map_resource(domid, res_type, id, frame, nr_frames)
+            .map_resource(domid, resource, frame, nr_frames)
             .map_err(err)?;
         if Some(mapping.len() as u64) != nr_frames.checked_mul(PAGE) {
             return Err(Error::InvalidConfig(

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use xen_bindings::gntdev::{Error as GntdevError, GntDev, GrantMapping};
-use xen_bindings::privcmd::{Error as PrivcmdError, Mapping, Privcmd};
+use xen_bindings::privcmd::{Error as PrivcmdError, Mapping, Privcmd, Resource};
 
 use crate::mapper::{ForeignMapper, GrantMapper, MappedFrames, MappedPages};
 use xen_bindings::DomId;
@@ -152,13 +152,12 @@ impl ForeignMapper for XenForeignMapper {
     fn map_resource(
         &self,
         domid: DomId,
-        res_type: u32,
-        id: u32,
+        resource: Resource,
         frame: u64,
         nr_frames: u64,
     ) -> io::Result<Mapping> {
         self.privcmd
-            .map_resource(domid, res_type, id, frame, nr_frames, true)
+            .map_resource(domid, resource, frame, nr_frames, true)
             .map_err(to_io)
     }
 }

@@ -18,7 +18,7 @@ use xen_bindings::gntalloc::GntAlloc;
 use xen_box_testing::XlDomain;
 use xen_foreignmem::{
     grant_addr, map_whole_guest, CacheConfig, Error, ForeignResource, GrantMemory,
-    LazyForeignMemory, XenForeignMapper, XenGrantMapper, XEN_PAGE_SIZE,
+    LazyForeignMemory, Resource, XenForeignMapper, XenGrantMapper, XEN_PAGE_SIZE,
 };
 
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
@@ -168,7 +168,8 @@ fn reads_what_the_toolstack_loaded() {
     // The domain's grant table through MMAP_RESOURCE (XENMEM_resource_grant_table = 1,
     // id 0 = shared frames): the toolstack seeds entries 0 (console) and 1 (xenstore) for
     // dom0 with GTF_permit_access.
-    let table = ForeignResource::map(&mapper, domu.domid, 1, 0, 0, 1).unwrap();
+    let table =
+        ForeignResource::map(&mapper, domu.domid, Resource::GrantTableShared, 0, 1).unwrap();
     assert_eq!(table.len(), XEN_PAGE_SIZE);
     let slice = table.as_volatile_slice();
     for entry in 0..2usize {

@@ -61,7 +61,6 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use xen_bindings::DomId;
 
 use vmm_sys_util::eventfd::EventFd;
 use xen_bindings::abi::xen::dm_op::IoservId;
@@ -69,8 +68,9 @@ use xen_bindings::abi::xen::ioreq::{
     Ioreq, IOREQ_TYPE_COPY, STATE_IOREQ_INPROCESS, STATE_IOREQ_READY,
 };
 use xen_bindings::evtchn::{BoundPort, Port};
-use xen_bindings::privcmd::{self, Privcmd};
+use xen_bindings::privcmd::{self, Ioeventfd, Privcmd};
 use xen_bindings::sys::Sys;
+use xen_bindings::DomId;
 
 use crate::dispatch::QueueNotify;
 use crate::page::{IoreqPage, MappedPage};
@@ -194,12 +194,14 @@ impl<S: Sys> DoorbellServer<S> {
         unsafe {
             privcmd.ioeventfd(
                 domid,
-                self.page.page().mapping(),
-                &ports,
-                d.base,
-                d.size.into(),
-                d.vq,
-                fd,
+                &Ioeventfd {
+                    ioreq_page: self.page.page().mapping(),
+                    ports: &ports,
+                    addr: d.base,
+                    addr_len: d.size.into(),
+                    vq: d.vq,
+                    eventfd: fd,
+                },
                 deassign,
             )
         }

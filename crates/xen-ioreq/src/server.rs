@@ -21,13 +21,12 @@ use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
 };
 use xen_bindings::abi::xen::memory::{
-    xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER,
-    XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
+    xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
 };
 use xen_bindings::abi::xen::DomId;
 use xen_bindings::abi::Pod;
 use xen_bindings::evtchn::{BoundPort, EventChannel, Port};
-use xen_bindings::privcmd::{self, Privcmd};
+use xen_bindings::privcmd::{self, Privcmd, Resource};
 use xen_bindings::sys::{RealSys, Sys};
 
 use crate::bufring::BufferedRing;
@@ -484,14 +483,7 @@ impl<S: Sys> IoreqServer<S> {
     fn map_frame(&self, id: IoservId, frame: u64) -> Result<MappedPage<S>> {
         let mapping = self
             .privcmd
-            .map_resource(
-                self.domid,
-                XENMEM_RESOURCE_IOREQ_SERVER.into(),
-                id.into(),
-                frame,
-                1,
-                true,
-            )
+            .map_resource(self.domid, Resource::IoreqServer(id), frame, 1, true)
             .map_err(|source| Error::Privcmd {
                 op: "map ioreq server page",
                 domid: self.domid,

@@ -3,9 +3,10 @@
 
 //! One virtio-mmio device as the toolstack publishes it.
 
+use xen_bindings::DomId;
+
 use crate::error::Error;
 use crate::store::Store;
-use xen_bindings::DomId;
 
 /// Size of the register window the toolstack gives each virtio-mmio device (libxl's
 /// `GUEST_VIRTIO_MMIO_SIZE` on Arm).

@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use xen_bindings::DomId;
 
 use vhost_user_frontend::mmio::status::DRIVER_OK;
 use vhost_user_frontend::{
@@ -37,6 +36,7 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::gntdev::GntDev;
 use xen_bindings::privcmd::Privcmd;
+use xen_bindings::DomId;
 use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath};
 
 use crate::device::{VirtioDevice, MMIO_WINDOW};

@@ -9,8 +9,9 @@
 //! guest's static maximum, which the toolstack records in xenstore. The size is not taken from
 //! the guest's own pages: it is the toolstack's figure, bounded by the limit Xen enforces.
 
-use crate::store::Store;
 use xen_bindings::DomId;
+
+use crate::store::Store;
 
 /// `GUEST_RAM0_BASE`, `GUEST_RAM0_SIZE` (Xen's `public/arch-arm.h`).
 pub const ARM_RAM0: (u64, u64) = (0x4000_0000, 0xc000_0000);

@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use xen_bindings::DomId;
 
 use xen_bindings::privcmd::Privcmd;
 use xen_bindings::xenstore::{Transport, Xenstore};
+use xen_bindings::DomId;
 
 use crate::device::{Layout, VirtioDevice};
 use crate::discovery::discover;

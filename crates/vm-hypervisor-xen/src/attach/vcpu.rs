@@ -119,7 +119,7 @@ fn exit_for(info: Option<&DomainInfo>) -> Option<VcpuExit> {
     } else if info.crashed() {
         Some(VcpuExit::SystemEvent(SystemEventKind::Crash))
     } else if info.shutdown() {
-        Some(VcpuExit::SystemEvent(match info.shutdown_code() {
+        Some(VcpuExit::SystemEvent(match info.shutdown_code {
             SHUTDOWN_POWEROFF => SystemEventKind::Shutdown,
             SHUTDOWN_REBOOT => SystemEventKind::Reset,
             other => SystemEventKind::Other(other),
@@ -198,14 +198,13 @@ impl Vcpu for XenVcpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xen_bindings::abi::xen::domctl::{
-        XEN_DOMINF_DYING, XEN_DOMINF_SHUTDOWN, XEN_DOMINF_SHUTDOWNSHIFT,
-    };
+    use xen_bindings::privcmd::DomainFlags;
 
-    fn state(flags: u32) -> DomainInfo {
+    fn state(flags: DomainFlags, shutdown_code: u32) -> DomainInfo {
         DomainInfo {
             domid: 3,
             flags,
+            shutdown_code,
             memory: 0,
             max_memory: 0,
             online_vcpus: 1,
@@ -218,11 +217,15 @@ mod tests {
 
     #[test]
     fn the_domains_state_decides_what_run_returns() {
-        let shut = |code: u32| state(XEN_DOMINF_SHUTDOWN | (code << XEN_DOMINF_SHUTDOWNSHIFT));
-        assert_eq!(exit_for(Some(&state(0))), None, "running: keep serving");
+        let shut = |code: u32| state(DomainFlags::SHUTDOWN, code);
+        assert_eq!(
+            exit_for(Some(&state(DomainFlags::empty(), 0))),
+            None,
+            "running: keep serving"
+        );
         assert_eq!(exit_for(None), Some(VcpuExit::Shutdown), "gone");
         assert_eq!(
-            exit_for(Some(&state(XEN_DOMINF_DYING))),
+            exit_for(Some(&state(DomainFlags::DYING, 0))),
             Some(VcpuExit::Shutdown)
         );
         for (code, kind) in [

@@ -9,11 +9,8 @@
 use std::sync::Mutex;
 
 use xen_bindings::abi::xen::grant_table::{GrantEntryV1, GrantRef, GTF_PERMIT_ACCESS};
-use xen_bindings::abi::xen::memory::{
-    XENMEM_RESOURCE_GRANT_TABLE, XENMEM_RESOURCE_GRANT_TABLE_ID_SHARED,
-};
 use xen_bindings::abi::xen::DomId;
-use xen_bindings::privcmd::{DomainConfig, ForeignMapping, Privcmd, ResourceMapping};
+use xen_bindings::privcmd::{DomainConfig, ForeignMapping, Privcmd, Resource, ResourceMapping};
 use xen_bindings::xenstore::{Permission, Xenstore};
 
 use crate::error::{Error, Result};
@@ -185,14 +182,7 @@ impl DomainOps for XenOps {
     fn seed_grant_table(&self, domid: DomId, entries: &[(GrantRef, DomId, u64)]) -> Result<()> {
         let table: ResourceMapping = self
             .privcmd
-            .map_resource(
-                domid,
-                u32::from(XENMEM_RESOURCE_GRANT_TABLE),
-                XENMEM_RESOURCE_GRANT_TABLE_ID_SHARED,
-                0,
-                1,
-                true,
-            )
+            .map_resource(domid, Resource::GrantTableShared, 0, 1, true)
             .map_err(xen("mapping the grant table"))?;
         let slots = table.len() / std::mem::size_of::<GrantEntryV1>();
         let base = table.as_ptr().cast::<GrantEntryV1>();

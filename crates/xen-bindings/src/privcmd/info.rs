@@ -8,6 +8,8 @@
 //! refuses it, found by probing the versions this crate knows. The result is cached per
 //! [`Privcmd`].
 
+use bitflags::bitflags;
+
 use super::{Error, Privcmd, Result};
 use crate::abi::xen::domctl::*;
 use crate::abi::xen::hypercall;
@@ -34,6 +36,59 @@ impl std::fmt::Display for XenVersion {
     }
 }
 
+bitflags! {
+    /// What the host can run and offer (`XEN_SYSCTL_PHYSCAP_*`, sysctl physinfo).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct PhysCaps: u32 {
+        /// HVM (and PVH) guests.
+        const HVM = XEN_SYSCTL_PHYSCAP_HVM;
+        /// PV guests.
+        const PV = XEN_SYSCTL_PHYSCAP_PV;
+        /// Device pass-through.
+        const DIRECTIO = XEN_SYSCTL_PHYSCAP_DIRECTIO;
+        /// Hardware-assisted paging.
+        const HAP = XEN_SYSCTL_PHYSCAP_HAP;
+        /// Shadow paging.
+        const SHADOW = XEN_SYSCTL_PHYSCAP_SHADOW;
+        /// The IOMMU can share the HAP page tables.
+        const IOMMU_HAP_PT_SHARE = XEN_SYSCTL_PHYSCAP_IOMMU_HAP_PT_SHARE;
+        /// Processor tracing of guests.
+        const VMTRACE = XEN_SYSCTL_PHYSCAP_VMTRACE;
+        /// Virtual performance counters.
+        const VPMU = XEN_SYSCTL_PHYSCAP_VPMU;
+        /// Grant table v1.
+        const GNTTAB_V1 = XEN_SYSCTL_PHYSCAP_GNTTAB_V1;
+        /// Grant table v2.
+        const GNTTAB_V2 = XEN_SYSCTL_PHYSCAP_GNTTAB_V2;
+    }
+}
+
+bitflags! {
+    /// The state and kind of a domain (`XEN_DOMINF_*`, domctl getdomaininfo), without the
+    /// shutdown code Xen packs into the same word (see [`DomainInfo::shutdown_code`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct DomainFlags: u32 {
+        /// Being destroyed.
+        const DYING = XEN_DOMINF_DYING;
+        /// An HVM or PVH guest.
+        const HVM_GUEST = XEN_DOMINF_HVM_GUEST;
+        /// Shut down; [`DomainInfo::shutdown_code`] says why.
+        const SHUTDOWN = XEN_DOMINF_SHUTDOWN;
+        /// Paused by the toolstack.
+        const PAUSED = XEN_DOMINF_PAUSED;
+        /// Blocked waiting for an event.
+        const BLOCKED = XEN_DOMINF_BLOCKED;
+        /// Running on a CPU now.
+        const RUNNING = XEN_DOMINF_RUNNING;
+        /// Being debugged.
+        const DEBUGGED = XEN_DOMINF_DEBUGGED;
+        /// The xenstore domain.
+        const XS_DOMAIN = XEN_DOMINF_XS_DOMAIN;
+        /// Uses hardware-assisted paging.
+        const HAP = XEN_DOMINF_HAP;
+    }
+}
+
 /// Physical host information (sysctl physinfo), sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhysInfo {
@@ -51,30 +106,29 @@ pub struct PhysInfo {
     pub total_memory: u64,
     /// Free memory in bytes.
     pub free_memory: u64,
-    /// `XEN_SYSCTL_PHYSCAP_*` bits.
-    pub capabilities: u32,
-    /// The raw struct.
-    pub raw: XenSysctlPhysinfo,
+    /// What the host can run and offer.
+    pub capabilities: PhysCaps,
 }
 
 impl PhysInfo {
     /// Capability names like `xl info`'s `virt_caps` (e.g. `pv hvm hap gnttab-v1`).
     pub fn virt_caps(&self) -> Vec<&'static str> {
-        const NAMES: [(u32, &str); 10] = [
-            (XEN_SYSCTL_PHYSCAP_PV, "pv"),
-            (XEN_SYSCTL_PHYSCAP_HVM, "hvm"),
-            (XEN_SYSCTL_PHYSCAP_DIRECTIO, "directio"),
-            (XEN_SYSCTL_PHYSCAP_HAP, "hap"),
-            (XEN_SYSCTL_PHYSCAP_SHADOW, "shadow"),
-            (XEN_SYSCTL_PHYSCAP_IOMMU_HAP_PT_SHARE, "iommu_hap_pt_share"),
-            (XEN_SYSCTL_PHYSCAP_VMTRACE, "vmtrace"),
-            (XEN_SYSCTL_PHYSCAP_VPMU, "vpmu"),
-            (XEN_SYSCTL_PHYSCAP_GNTTAB_V1, "gnttab-v1"),
-            (XEN_SYSCTL_PHYSCAP_GNTTAB_V2, "gnttab-v2"),
+        // xl's names and order, not the constants' (`gnttab-v1`, `pv` first).
+        const NAMES: [(PhysCaps, &str); 10] = [
+            (PhysCaps::PV, "pv"),
+            (PhysCaps::HVM, "hvm"),
+            (PhysCaps::DIRECTIO, "directio"),
+            (PhysCaps::HAP, "hap"),
+            (PhysCaps::SHADOW, "shadow"),
+            (PhysCaps::IOMMU_HAP_PT_SHARE, "iommu_hap_pt_share"),
+            (PhysCaps::VMTRACE, "vmtrace"),
+            (PhysCaps::VPMU, "vpmu"),
+            (PhysCaps::GNTTAB_V1, "gnttab-v1"),
+            (PhysCaps::GNTTAB_V2, "gnttab-v2"),
         ];
         NAMES
             .iter()
-            .filter(|(bit, _)| self.capabilities & bit != 0)
+            .filter(|(cap, _)| self.capabilities.contains(*cap))
             .map(|(_, n)| *n)
             .collect()
     }
@@ -85,8 +139,12 @@ impl PhysInfo {
 pub struct DomainInfo {
     /// Domain id.
     pub domid: DomId,
-    /// `XEN_DOMINF_*` flags.
-    pub flags: u32,
+    /// State and kind.
+    pub flags: DomainFlags,
+    /// Why the domain shut down (`SHUTDOWN_*` of Xen's `sched.h`: 0 poweroff, 1 reboot,
+    /// 2 suspend, 3 crash, 4 watchdog, 5 soft reset); meaningful with
+    /// [`DomainFlags::SHUTDOWN`].
+    pub shutdown_code: u32,
     /// Memory currently owned, in bytes.
     pub memory: u64,
     /// Memory limit, in bytes (`u64::MAX` pages = unlimited saturates).
@@ -111,7 +169,8 @@ impl DomainInfo {
         let pages = |p: u64| p.saturating_mul(XEN_PAGE_SIZE as u64);
         Self {
             domid: r.domain,
-            flags: r.flags,
+            flags: DomainFlags::from_bits_truncate(r.flags),
+            shutdown_code: r.shutdown_code(),
             memory: pages(r.tot_pages),
             max_memory: pages(r.max_pages),
             online_vcpus: r.nr_online_vcpus,
@@ -122,40 +181,36 @@ impl DomainInfo {
         }
     }
 
-    fn flag(&self, f: u32) -> bool {
-        self.flags & f != 0
+    fn flag(&self, f: DomainFlags) -> bool {
+        self.flags.contains(f)
     }
     /// Running on a CPU now.
     pub fn running(&self) -> bool {
-        self.flag(XEN_DOMINF_RUNNING)
+        self.flag(DomainFlags::RUNNING)
     }
     /// Blocked waiting for an event.
     pub fn blocked(&self) -> bool {
-        self.flag(XEN_DOMINF_BLOCKED)
+        self.flag(DomainFlags::BLOCKED)
     }
     /// Paused by the toolstack.
     pub fn paused(&self) -> bool {
-        self.flag(XEN_DOMINF_PAUSED)
+        self.flag(DomainFlags::PAUSED)
     }
     /// Shut down (for a reason other than a crash).
     pub fn shutdown(&self) -> bool {
-        self.flag(XEN_DOMINF_SHUTDOWN) && self.shutdown_code() != SHUTDOWN_CRASH
+        self.flag(DomainFlags::SHUTDOWN) && self.shutdown_code != SHUTDOWN_CRASH
     }
     /// Crashed.
     pub fn crashed(&self) -> bool {
-        self.flag(XEN_DOMINF_SHUTDOWN) && self.shutdown_code() == SHUTDOWN_CRASH
+        self.flag(DomainFlags::SHUTDOWN) && self.shutdown_code == SHUTDOWN_CRASH
     }
     /// Being destroyed.
     pub fn dying(&self) -> bool {
-        self.flag(XEN_DOMINF_DYING)
+        self.flag(DomainFlags::DYING)
     }
     /// HVM or PVH guest.
     pub fn hvm(&self) -> bool {
-        self.flag(XEN_DOMINF_HVM_GUEST)
-    }
-    /// The guest's shutdown code.
-    pub fn shutdown_code(&self) -> u32 {
-        (self.flags >> XEN_DOMINF_SHUTDOWNSHIFT) & XEN_DOMINF_SHUTDOWNMASK
+        self.flag(DomainFlags::HVM_GUEST)
     }
     /// The six-letter state `xl list` prints (`r`unning, `b`locked, `p`aused, `s`hutdown,
     /// `c`rashed, `d`ying; `-` when not).
@@ -289,8 +344,7 @@ impl<S: Sys> Privcmd<S> {
             cpu_khz: r.cpu_khz,
             total_memory: bytes(r.total_pages),
             free_memory: bytes(r.free_pages),
-            capabilities: r.capabilities,
-            raw: r,
+            capabilities: PhysCaps::from_bits_truncate(r.capabilities),
         })
     }
 
@@ -388,5 +442,43 @@ impl<S: Sys> Privcmd<S> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_flags_and_the_shutdown_code_come_apart() {
+        // A crashed domain: XEN_DOMINF_SHUTDOWN with SHUTDOWN_crash (3) in bits 16..24.
+        let raw = XenDomctlGetdomaininfo {
+            domain: 4,
+            flags: XEN_DOMINF_SHUTDOWN | XEN_DOMINF_HVM_GUEST | (3 << 16),
+            ..Default::default()
+        };
+        let info = DomainInfo::from_raw(&raw);
+        assert_eq!(info.flags, DomainFlags::SHUTDOWN | DomainFlags::HVM_GUEST);
+        assert_eq!(info.shutdown_code, 3);
+        assert!(info.crashed() && !info.shutdown() && info.hvm());
+        assert_eq!(info.state_string(), "----c-");
+    }
+
+    #[test]
+    fn host_capabilities_read_as_xl_names_them() {
+        let info = PhysInfo {
+            nr_cpus: 1,
+            threads_per_core: 1,
+            cores_per_socket: 1,
+            nr_nodes: 1,
+            cpu_khz: 0,
+            total_memory: 0,
+            free_memory: 0,
+            capabilities: PhysCaps::from_bits_truncate(
+                XEN_SYSCTL_PHYSCAP_HVM | XEN_SYSCTL_PHYSCAP_GNTTAB_V1 | (1 << 31),
+            ),
+        };
+        assert_eq!(info.capabilities, PhysCaps::HVM | PhysCaps::GNTTAB_V1);
+        assert_eq!(info.virt_caps(), ["hvm", "gnttab-v1"]);
     }
 }

@@ -300,7 +300,9 @@ fn map_resource_marshalling() {
             Ok(0)
         });
     let p = privcmd(m);
-    let map = p.map_resource(5, 0, 1, 1, 1, true).unwrap();
+    let map = p
+        .map_resource(5, Resource::IoreqServer(1), 1, 1, true)
+        .unwrap();
     assert_eq!(map.pages(), 1);
     assert!(map.page_errors().is_empty());
 }
@@ -312,7 +314,9 @@ fn map_resource_enoent_is_domain_error() {
     m.expect_ioctl()
         .returning(|_, _, _| Err(errno(libc::ENOENT)));
     let p = privcmd(m);
-    let e = p.map_resource(9, 0, 0, 0, 2, true).unwrap_err();
+    let e = p
+        .map_resource(9, Resource::IoreqServer(0), 0, 2, true)
+        .unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT));
     assert!(e.to_string().contains("domain 9"), "{e}");
     assert_eq!(unmaps.load(Ordering::SeqCst), 1);
@@ -493,11 +497,26 @@ fn ioeventfd_errors_and_marshalling() {
                 Err(errno(err))
             });
         let p = privcmd(m);
-        let page = p.map_resource(3, 0, 0, 1, 1, true).unwrap();
+        let page = p
+            .map_resource(3, Resource::IoreqServer(0), 1, 1, true)
+            .unwrap();
         let fd = null_fd();
         // SAFETY: the mocked kernel refuses it, so nothing keeps the page.
-        let e = unsafe { p.ioeventfd(3, &page, &[10, 11], 0xfe00_0050, 4, 1, fd.as_fd(), false) }
-            .unwrap_err();
+        let e = unsafe {
+            p.ioeventfd(
+                3,
+                &Ioeventfd {
+                    ioreq_page: &page,
+                    ports: &[10, 11],
+                    addr: 0xfe00_0050,
+                    addr_len: 4,
+                    vq: 1,
+                    eventfd: fd.as_fd(),
+                },
+                false,
+            )
+        }
+        .unwrap_err();
         assert!(
             matches!(e, Error::Unsupported { op: "IOEVENTFD", reason: r } if r == reason),
             "{e:?}"

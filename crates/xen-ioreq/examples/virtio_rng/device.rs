@@ -29,12 +29,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use xen_bindings::DomId;
 
 use virtio_queue::{Queue, QueueT};
 use vm_device_bus::{DeviceError, IoHandler};
 use vm_memory::{Address, Bytes, GuestAddressSpace, GuestMemory};
 use vmm_sys_util::eventfd::EventFd;
+use xen_bindings::DomId;
 use xen_foreignmem::{
     CacheConfig, ForeignMapper, GrantMapper, GrantMemory, LazyForeignMemory, XenForeignMapper,
     XenGrantMapper, GRANT_ADDR_FLAG,

@@ -25,10 +25,10 @@ mod tests;
 use std::error::Error;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use xen_bindings::DomId;
 
 use vm_device_bus::{IoBus, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::DomId;
 use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer};
 
 use device::{worker, QueueMemory, RngDevice, BASE, SIZE, SPI};
