@@ -10,6 +10,8 @@
 //! - [`privcmd`]: hypercalls, foreign and resource mappings, dm_op, restriction, irqfd and
 //!   ioeventfd, plus typed host and domain information.
 //! - [`evtchn`], [`gntdev`], [`gntalloc`], [`xenstore`]: the other devices and xenstore.
+//! - `fake` (feature `test-utils`): a fake Xen at the `Sys` seam that answers privcmd's and
+//!   evtchn's calls as Xen and Linux would, for unit tests of device models built on them.
 //!
 //! ```no_run
 //! use xen_bindings::privcmd::Privcmd;
@@ -22,6 +24,8 @@
 
 pub mod abi;
 pub mod evtchn;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod fake;
 pub mod gntalloc;
 pub mod gntdev;
 pub mod privcmd;

@@ -48,7 +48,8 @@
 //!
 //! Everything is written against the [`ForeignMapper`] and [`GrantMapper`] traits.
 //! [`XenForeignMapper`] and [`XenGrantMapper`] implement them over `xen-bindings` (the real
-//! devices); [`fake::FakeGuest`] implements them in-process for tests and benchmarks.
+//! devices); `fake::FakeGuest` (feature `test-utils`) implements them in-process for tests
+//! and benchmarks.
 //!
 //! # Performance
 //!
@@ -59,6 +60,7 @@
 
 pub mod cache;
 mod error;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod fake;
 mod grant;
 mod lazy;

@@ -7,7 +7,7 @@
 //! Everything above this module (whole-guest memory, the lazy cache, grant memory) is written
 //! against these traits, so it runs unchanged over the real Xen devices
 //! ([`crate::xen::XenForeignMapper`], [`crate::xen::XenGrantMapper`]) and over the in-process
-//! [`crate::fake::FakeGuest`] used by the unit tests and benchmarks.
+//! `fake::FakeGuest` (feature `test-utils`) used by the unit tests and benchmarks.
 
 use std::io;
 

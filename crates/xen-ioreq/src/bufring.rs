@@ -237,11 +237,13 @@ impl<P: IoPage> BufferedRing<P> {
 }
 
 /// Producer side of the ring, as Xen writes it: for tests, fuzzing and benchmarks.
+#[cfg(any(test, feature = "test-utils"))]
 #[derive(Debug)]
 pub struct RingWriter<'a, P: IoPage> {
     ring: &'a BufferedRing<P>,
 }
 
+#[cfg(any(test, feature = "test-utils"))]
 impl<'a, P: IoPage> RingWriter<'a, P> {
     /// A producer for `ring`.
     pub fn new(ring: &'a BufferedRing<P>) -> Self {

@@ -14,6 +14,7 @@
 //! and written with volatile accesses, since another party writes them behind the compiler's
 //! back. The memory is never turned into a Rust reference.
 
+#[cfg(any(test, feature = "test-utils"))]
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -42,21 +43,25 @@ pub unsafe trait IoPage: Send + Sync {
 
 /// A page-sized, page-aligned heap buffer: the synchronous or buffered page of a fake Xen in
 /// unit tests, fuzz targets and benchmarks.
+#[cfg(any(test, feature = "test-utils"))]
 #[derive(Debug)]
 pub struct LocalPage {
     mem: Box<UnsafeCell<AlignedPage>>,
 }
 
+#[cfg(any(test, feature = "test-utils"))]
 #[repr(C, align(4096))]
 #[derive(Debug)]
 struct AlignedPage([u8; XEN_PAGE_SIZE]);
 
+#[cfg(any(test, feature = "test-utils"))]
 impl Default for LocalPage {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(any(test, feature = "test-utils"))]
 impl LocalPage {
     /// A zeroed page.
     pub fn new() -> Self {
@@ -96,6 +101,7 @@ impl LocalPage {
 
 // SAFETY: the buffer is a heap allocation of one aligned page owned by `self`; it is only
 // reached through the raw pointer.
+#[cfg(any(test, feature = "test-utils"))]
 unsafe impl IoPage for LocalPage {
     fn page_ptr(&self) -> NonNull<u8> {
         // SAFETY: UnsafeCell::get of a live box is never null.
@@ -104,6 +110,7 @@ unsafe impl IoPage for LocalPage {
 }
 
 // SAFETY: all access goes through raw pointers with atomics/volatile, as for Xen's pages.
+#[cfg(any(test, feature = "test-utils"))]
 unsafe impl Sync for LocalPage {}
 
 // SAFETY: forwards to the inner page, which meets the contract.
