@@ -10,6 +10,7 @@
 //! - [`privcmd`]: hypercalls, foreign and resource mappings, dm_op, restriction, irqfd and
 //!   ioeventfd, plus typed host and domain information.
 //! - [`evtchn`], [`gntdev`], [`gntalloc`], [`xenstore`]: the other devices and xenstore.
+//! - [`layout`]: where a domain's RAM lies in guest-physical space.
 //! - `fake` (feature `test-utils`): a fake Xen at the `Sys` seam that answers privcmd's and
 //!   evtchn's calls as Xen and Linux would, for unit tests of device models built on them.
 //!
@@ -28,6 +29,7 @@ pub mod evtchn;
 pub mod fake;
 pub mod gntalloc;
 pub mod gntdev;
+pub mod layout;
 pub mod privcmd;
 pub mod sys;
 pub mod xenstore;

@@ -9,30 +9,18 @@
 //! guest's static maximum, which the toolstack records in xenstore. The size is not taken from
 //! the guest's own pages: it is the toolstack's figure, bounded by the limit Xen enforces.
 
+use xen_bindings::layout::GuestLayout;
 use xen_bindings::DomId;
 
 use crate::store::Store;
 
-/// `GUEST_RAM0_BASE`, `GUEST_RAM0_SIZE` (Xen's `public/arch-arm.h`).
-pub const ARM_RAM0: (u64, u64) = (0x4000_0000, 0xc000_0000);
-/// `GUEST_RAM1_BASE`, `GUEST_RAM1_SIZE`.
-pub const ARM_RAM1: (u64, u64) = (0x02_0000_0000, 0xfe_0000_0000);
-
-const PAGE: u64 = xen_bindings::XEN_PAGE_SIZE as u64;
-
 /// The guest-physical RAM ranges `(start, len)` of an Arm domU with `bytes` of RAM.
 pub fn arm_ram_ranges(bytes: u64) -> Vec<(u64, u64)> {
-    let bytes = bytes & !(PAGE - 1);
-    let mut ranges = Vec::new();
-    let low = bytes.min(ARM_RAM0.1);
-    if low > 0 {
-        ranges.push((ARM_RAM0.0, low));
-    }
-    let high = (bytes - low).min(ARM_RAM1.1);
-    if high > 0 {
-        ranges.push((ARM_RAM1.0, high));
-    }
-    ranges
+    GuestLayout::Arm
+        .ram_ranges(bytes)
+        .into_iter()
+        .map(|r| (r.start, r.len))
+        .collect()
 }
 
 /// The guest's RAM size: `memory/static-max` (KiB, written by the toolstack), at most
@@ -74,18 +62,10 @@ mod tests {
     }
 
     #[test]
-    fn banks_fill_in_order() {
-        assert_eq!(arm_ram_ranges(128 << 20), [(0x4000_0000, 128 << 20)]);
-        assert_eq!(arm_ram_ranges(0), []);
-        assert_eq!(arm_ram_ranges(4095), [], "less than a page");
+    fn ranges_are_the_arm_layouts() {
         assert_eq!(
             arm_ram_ranges(4 << 30),
             [(0x4000_0000, 3 << 30), (0x2_0000_0000, 1 << 30)]
-        );
-        assert_eq!(
-            arm_ram_ranges(u64::MAX),
-            [ARM_RAM0, ARM_RAM1],
-            "capped at the banks"
         );
     }
 

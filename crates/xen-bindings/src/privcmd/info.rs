@@ -145,7 +145,10 @@ pub struct DomainInfo {
     /// 2 suspend, 3 crash, 4 watchdog, 5 soft reset); meaningful with
     /// [`DomainFlags::SHUTDOWN`].
     pub shutdown_code: u32,
-    /// Memory currently owned, in bytes.
+    /// Memory currently owned, in bytes: RAM and the special pages (console, xenstore,
+    /// IOREQ...) alike, so more than the guest's RAM; that is
+    /// [`Xenstore::domain_ram_bytes`](crate::xenstore::Xenstore::domain_ram_bytes), laid out
+    /// as [`crate::layout`] says.
     pub memory: u64,
     /// Memory limit, in bytes (`u64::MAX` pages = unlimited saturates).
     pub max_memory: u64,

@@ -9,9 +9,11 @@
 //! which event channel the ring uses; xenstored then serves the domain and fires the
 //! `@introduceDomain` watch. Releasing it makes xenstored forget the domain (and fire
 //! `@releaseDomain`).
+//!
+//! What the toolstack recorded about a domain's memory is read here too.
 
 use super::wire::MsgType;
-use super::{nul_terminated, Error, Result, Transport, Xenstore};
+use super::{malformed, nul_terminated, Error, Result, Transport, Xenstore};
 use crate::abi::xen::DomId;
 
 impl<T: Transport> Xenstore<T> {
@@ -50,5 +52,29 @@ impl<T: Transport> Xenstore<T> {
                 reason: "reply is neither T nor F".into(),
             }),
         }
+    }
+
+    /// The RAM the toolstack gave domain `domid`, in bytes: its `memory/static-max` (KiB).
+    /// [`GuestLayout::ram_ranges`](crate::layout::GuestLayout::ram_ranges) says where it lies.
+    ///
+    /// It is the toolstack's figure; Xen enforces its own limit
+    /// ([`DomainInfo::max_memory`](crate::privcmd::DomainInfo::max_memory)), by which a caller
+    /// that does not trust the node bounds it.
+    pub fn domain_ram_bytes(&mut self, domid: DomId) -> Result<u64> {
+        const OP: &str = "domain_ram_bytes";
+        let value = self.read(&format!("/local/domain/{domid}/memory/static-max"))?;
+        // A KiB count has at most 20 digits; longer is not one (and is not echoed whole).
+        let text = std::str::from_utf8(&value)
+            .ok()
+            .map(str::trim)
+            .filter(|t| t.len() <= 20);
+        text.and_then(|t| t.parse::<u64>().ok())
+            .and_then(|kib| kib.checked_mul(1024))
+            .ok_or_else(|| {
+                malformed(
+                    OP,
+                    format!("memory/static-max of domain {domid} is not a size in KiB: {text:?}"),
+                )
+            })
     }
 }

@@ -680,3 +680,27 @@ fn a_refused_introduce_names_the_domain() {
     let err = xs.introduce_domain(9, 1, 2).unwrap_err();
     assert!(err.to_string().contains('9'), "{err}");
 }
+
+#[test]
+fn a_domains_ram_is_its_static_max_in_bytes() {
+    let (mut xs, sent) = client(|req| match req.payload.as_slice() {
+        b"/local/domain/3/memory/static-max\0" => vec![reply(req, b"131072")],
+        b"/local/domain/4/memory/static-max\0" => vec![reply(req, b"lots")],
+        b"/local/domain/5/memory/static-max\0" => vec![reply(req, b"99999999999999999999")],
+        _ => vec![error_reply(req, "ENOENT")],
+    });
+    assert_eq!(xs.domain_ram_bytes(3).unwrap(), 128 << 20);
+    assert_eq!(sent.borrow()[0].header.ty, MsgType::Read as u32);
+    let e = xs.domain_ram_bytes(4).unwrap_err();
+    assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("domain 4") && e.to_string().contains("lots"),
+        "{e}"
+    );
+    // Too many KiB for 64 bits of bytes is refused, not wrapped.
+    assert!(matches!(
+        xs.domain_ram_bytes(5),
+        Err(Error::Malformed { .. })
+    ));
+    assert!(xs.domain_ram_bytes(6).is_err(), "no such node");
+}
