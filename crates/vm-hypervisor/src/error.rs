@@ -12,6 +12,21 @@ use vm_device_bus::BusError;
 /// Result with this crate's [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// An error's message followed by those of its sources, `: `-separated.
+struct Reasons<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Reasons<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// What went wrong in a hypervisor operation.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -103,7 +118,11 @@ pub enum Error {
     },
     /// A guest PIO/MMIO access that the device bus could not serve. For a
     /// read, the guest sees all ones; the vCPU may be run again.
-    #[error("guest {access} failed")]
+    ///
+    /// The message carries the bus's reason and the device's own (a VMM that
+    /// logs only this error still learns why); `source()` gives the
+    /// [`BusError`] to match on.
+    #[error("guest {access} failed: {}", Reasons(source))]
     Io {
         /// The access.
         access: IoAccess,
@@ -146,6 +165,46 @@ mod tests {
         let e = Error::hypervisor("KVM_RUN", std::io::Error::from_raw_os_error(libc_eintr()));
         assert_eq!(e.to_string(), "KVM_RUN failed");
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn a_failed_guest_access_says_what_the_device_said() {
+        let access = IoAccess {
+            space: vm_device_bus::IoSpace::Pio,
+            addr: 0x61,
+            size: 1,
+            write: false,
+        };
+        let e = Error::Io {
+            access,
+            source: BusError::Device {
+                space: vm_device_bus::IoSpace::Pio,
+                base: 0x60,
+                offset: 1,
+                op: "read",
+                source: "the keyboard controller has no data".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "guest 1-byte port read at 0x61 failed: device at port 0x60 failed a read at \
+             offset 0x1: the keyboard controller has no data"
+        );
+        assert!(matches!(
+            std::error::Error::source(&e).and_then(|s| s.downcast_ref::<BusError>()),
+            Some(BusError::Device { op: "read", .. })
+        ));
+        let e = Error::Io {
+            access,
+            source: BusError::NoDevice {
+                space: vm_device_bus::IoSpace::Pio,
+                addr: 0x61,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "guest 1-byte port read at 0x61 failed: no device at port address 0x61"
+        );
     }
 
     fn libc_eintr() -> i32 {
