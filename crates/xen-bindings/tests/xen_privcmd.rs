@@ -24,24 +24,11 @@ use xen_bindings::privcmd::{
     Error, Ioeventfd, Privcmd, Resource, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL,
 };
 use xen_bindings::xenstore::Xenstore;
-use xen_box_testing::{in_dom0, XlDomain as DomU};
+use xen_box_testing::{in_dom0, run, XlDomain as DomU};
 
 /// Opens privcmd, or returns None after printing SKIPPED when not in a dom0.
 fn privcmd_or_skip(test: &str) -> Option<Privcmd> {
     in_dom0(test).then(|| Privcmd::open().expect("open /dev/xen/privcmd"))
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -85,7 +72,7 @@ fn physinfo_is_consistent() {
         assert!(info.virt_caps().contains(&"pv"), "{:?}", info.virt_caps());
     }
     // `xl info` agrees on the CPU count and total memory.
-    let xl = run("xl", &["info"]);
+    let xl = run(Command::new("xl").arg("info"));
     let field = |name: &str| -> u64 {
         xl.lines()
             .find_map(|l| {
@@ -146,7 +133,7 @@ fn with_a_pvh_domu() {
 
 fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
     let ours = p.domains().expect("domains");
-    let xl = run("xl", &["list"]);
+    let xl = run(Command::new("xl").arg("list"));
     let mut theirs = Vec::new();
     for line in xl.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();

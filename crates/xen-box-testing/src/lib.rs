@@ -22,6 +22,22 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Prints a line on standard error past the test harness's output capture (which takes what
+/// `eprintln!` prints), so that the box's report shows it whether the test passes or not: loud
+/// skips, and the figures a test measured.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Prints `SKIPPED: <test>: <reason>` (with [`report!`]).
+pub fn skip(test: &str, reason: impl std::fmt::Display) {
+    report!("SKIPPED: {test}: {reason}");
+}
+
 /// Whether the Xen box promised a dom0 (`XEN_BOX=1`): then a missing device is a failure.
 pub fn in_box() -> bool {
     std::env::var_os("XEN_BOX").is_some_and(|v| v == "1")
@@ -38,8 +54,25 @@ pub fn in_dom0(test: &str) -> bool {
         !in_box(),
         "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing"
     );
-    eprintln!("SKIPPED: {test}: not running in a Xen dom0");
+    skip(test, "not running in a Xen dom0");
     false
+}
+
+/// [`in_dom0`] for a test that runs only on `arch` (`std::env::consts::ARCH`, for example
+/// `"aarch64"` for a test whose guest is arm64 code): elsewhere it prints
+/// `SKIPPED: <test>: <why> (this is <ARCH>)` and returns false.
+pub fn in_dom0_on(test: &str, arch: &str, why: &str) -> bool {
+    if !in_dom0(test) {
+        return false;
+    }
+    if std::env::consts::ARCH != arch {
+        skip(
+            test,
+            format_args!("{why} (this is {})", std::env::consts::ARCH),
+        );
+        return false;
+    }
+    true
 }
 
 /// What the box gives a test for its domUs.
@@ -68,7 +101,7 @@ pub fn domu_env(test: &str) -> Option<DomuEnv> {
                 !in_box(),
                 "{test}: XEN_BOX=1 but XEN_BOX_DOMU_KERNEL is unset"
             );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_KERNEL not set");
+            skip(test, "XEN_BOX_DOMU_KERNEL not set");
             None
         }
     }
@@ -85,7 +118,7 @@ pub fn domu_env_with_ramdisk(test: &str) -> Option<(PathBuf, PathBuf)> {
                 !in_box(),
                 "{test}: XEN_BOX=1 but XEN_BOX_DOMU_RAMDISK is unset"
             );
-            eprintln!("SKIPPED: {test}: XEN_BOX_DOMU_RAMDISK not set");
+            skip(test, "XEN_BOX_DOMU_RAMDISK not set");
             None
         }
     }
@@ -308,5 +341,27 @@ mod tests {
         assert!(!in_dom0("outside_a_dom0_tests_skip_loudly"));
         assert!(domu_env("outside_a_dom0_tests_skip_loudly").is_none());
         assert!(domu_env_with_ramdisk("outside_a_dom0_tests_skip_loudly").is_none());
+        assert!(!in_dom0_on(
+            "outside_a_dom0_tests_skip_loudly",
+            std::env::consts::ARCH,
+            ""
+        ));
+    }
+
+    #[test]
+    fn a_test_for_another_architecture_skips_even_in_a_dom0() {
+        if !Path::new("/dev/xen/privcmd").exists() {
+            skip(
+                "a_test_for_another_architecture_skips_even_in_a_dom0",
+                "not running in a Xen dom0",
+            );
+            return;
+        }
+        assert!(!in_dom0_on(
+            "another_architecture",
+            "none",
+            "its guest is no code"
+        ));
+        assert!(in_dom0_on("this_architecture", std::env::consts::ARCH, ""));
     }
 }

@@ -46,12 +46,7 @@ const DOORBELLS: u32 = 16;
 /// The longest a round may take (the box is emulated; a round takes well under a second).
 const ROUND_LIMIT: Duration = Duration::from_secs(120);
 
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
+use xen_box_testing::report;
 
 /// The control registers: +0 the next round (read blocks until the test starts it; 0 ends),
 /// +4 doorbells per round, +8 written with the round number when the guest is done with it.
@@ -118,21 +113,9 @@ fn image() -> Vec<u8> {
     ARM_DOORBELLS_CODE.to_vec()
 }
 
+/// Whether this is an Arm dom0; says why not loudly.
 fn xen_arm_env(test: &str) -> bool {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        report!("SKIPPED: {test}: not running in a Xen dom0");
-        return false;
-    }
-    if !cfg!(target_arch = "aarch64") {
-        report!(
-            "SKIPPED: {test}: its guest is arm64 code (this is {})",
-            std::env::consts::ARCH
-        );
-        return false;
-    }
-    true
+    xen_box_testing::in_dom0_on(test, "aarch64", "its guest is arm64 code")
 }
 
 /// Arm only: 20 times, one process creates a server for the same running domU, registers a

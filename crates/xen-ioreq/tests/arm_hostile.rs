@@ -59,14 +59,7 @@ mod device;
 
 use device::{stream_byte, worker, QueueMemory, RngDevice, MAX_BYTES_PER_BUFFER, STATUS_FAILED};
 
-/// Prints past the test harness's capture: the box's report shows it whether the test passes
-/// or not.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
+use xen_box_testing::report;
 
 /// What `tests/guests/arm_hostile.S` assembles to (an arm64 Image, header included).
 const ARM_HOSTILE_CODE: [u8; 3072] = [
@@ -632,21 +625,11 @@ fn mib(bytes: u64) -> f64 {
 
 /// Whether this is an Arm dom0; says why not loudly.
 fn arm_dom0(test: &str) -> bool {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        report!("SKIPPED: {test}: not running in a Xen dom0");
-        return false;
-    }
-    if !cfg!(target_arch = "aarch64") {
-        report!(
-            "SKIPPED: {test}: its guest is arm64 code (this is {}; tests/hostile_guest.rs is \
-             the x86 suite)",
-            std::env::consts::ARCH
-        );
-        return false;
-    }
-    true
+    xen_box_testing::in_dom0_on(
+        test,
+        "aarch64",
+        "its guest is arm64 code (tests/hostile_guest.rs is the x86 suite)",
+    )
 }
 
 /// A paused domU booting `image` as its kernel, with `memory` MiB, destroyed on drop.

@@ -12,7 +12,7 @@
 mod common;
 
 use common::{run, DomU, DOMU_LOCK};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,32 +29,12 @@ use device::{
     stream_byte, worker, QueueMemory, RngDevice, BASE, SIZE, SPI, STATUS_FAILED, VIRTIO_F_VERSION_1,
 };
 
-/// Prints to stderr past the test harness's capture: the figures a run measured belong in
-/// the box's report whether the test passes or not.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
+use xen_box_testing::report;
 
-/// Whether this is a Xen dom0 with the box's environment; `None` after a loud SKIPPED (past
-/// the harness's capture, so the box's report shows it).
+/// Whether this is an Arm dom0; `None` after a loud SKIPPED.
 fn xen_env(test: &str) -> Option<()> {
-    let in_box = std::env::var_os("XEN_BOX").is_some_and(|v| v == "1");
-    if !Path::new("/dev/xen/privcmd").exists() {
-        assert!(!in_box, "{test}: XEN_BOX=1 but /dev/xen/privcmd is missing");
-        report!("SKIPPED: {test}: not running in a Xen dom0");
-        return None;
-    }
-    if !cfg!(target_arch = "aarch64") {
-        report!(
-            "SKIPPED: {test}: xl places virtio-mmio devices only on Arm (this is {})",
-            std::env::consts::ARCH
-        );
-        return None;
-    }
-    Some(())
+    xen_box_testing::in_dom0_on(test, "aarch64", "xl places virtio-mmio devices only on Arm")
+        .then_some(())
 }
 
 /// A paused domU with one virtio-mmio device, destroyed on drop (also when the test panics).

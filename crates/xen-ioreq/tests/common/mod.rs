@@ -31,9 +31,12 @@ pub fn x86_guests_or_skip(test: &str) -> bool {
     if cfg!(target_arch = "x86_64") {
         return true;
     }
-    eprintln!(
-        "SKIPPED: {test}: its purpose-built guest is x86 code, and Xen on {} runs no x86 guests",
-        std::env::consts::ARCH
+    xen_box_testing::skip(
+        test,
+        format_args!(
+            "its purpose-built guest is x86 code, and Xen on {} runs no x86 guests",
+            std::env::consts::ARCH
+        ),
     );
     false
 }
