@@ -22,6 +22,7 @@ const XEN_CRATES: &[&str] = &[
     "xen-ioreq",
     "xen-vhost-frontend",
     "vm-hypervisor-xen",
+    "xen-box-testing",
 ];
 /// Crates whose tests serve guests from unmodified vhost-device daemons: on aarch64 the
 /// harness builds the daemons (with their `xen` feature) and puts them in dom0, naming each in

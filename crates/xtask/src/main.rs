@@ -55,8 +55,8 @@ commands:
         i.e. dom0/Xen crashed, 126: box did not power off)
   xen-box test --stack S [-p CRATE]... [--timeout SECS] [-- TEST ARGS]
         build the integration tests (tests/*.rs) of the Xen crates (default:
-        xen-bindings, xen-foreignmem, xen-ioreq, xen-vhost-frontend, those that
-        have any; on aarch64 the vhost-device daemons their tests use are built
+        xen-bindings, xen-foreignmem, xen-ioreq, xen-vhost-frontend,
+        vm-hypervisor-xen, xen-box-testing; on aarch64 the vhost-device daemons their tests use are built
         and put in dom0) and run
         each test binary in dom0 (--test-threads=1, per-binary time limit,
         default 600 s); fails if anything failed or if no test binary ran
