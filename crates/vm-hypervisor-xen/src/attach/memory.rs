@@ -11,6 +11,7 @@ use xen_foreignmem::{CacheConfig, LazyForeignMemory, LazyView, XenForeignMapper}
 use super::xen_error;
 use vm_hypervisor::Result;
 use xen_bindings::abi::xen::DomId;
+use xen_bindings::layout::GuestLayout;
 
 /// The guest memory of a [`XenVm`](super::XenVm): the domain's frames mapped into this
 /// process on first touch, in 2 MiB buckets, at most 512 MiB at once (`xen-foreignmem`'s
@@ -54,31 +55,17 @@ impl GuestAddressSpace for XenGuestMemory {
 }
 
 /// Guest-physical span the toolstack's memory layout gives a domain with `max_memory` bytes
-/// of RAM, rounded up to whole pages: RAM that does not fit below the MMIO hole (x86, which
-/// libxl ends at 0xf000_0000 by default) or in the first bank (Arm: 1 GiB up to 3 GiB of RAM
-/// at 1 GiB, the rest at 8 GiB) continues higher up. Addresses in the span that hold no RAM
-/// fail when touched, like any unmapped guest address.
+/// of RAM, rounded up to whole pages: up to the end of its last RAM range
+/// ([`GuestLayout::native`]: RAM that does not fit below the x86 MMIO hole or in the first
+/// Arm bank continues higher up). Addresses in the span that hold no RAM fail when touched,
+/// like any unmapped guest address.
 pub(crate) fn guest_span(max_memory: u64) -> u64 {
     const PAGE: u64 = xen_bindings::XEN_PAGE_SIZE as u64;
     let ram = max_memory.div_ceil(PAGE).saturating_mul(PAGE).max(PAGE);
-    if cfg!(target_arch = "aarch64") {
-        const BANK0: u64 = 0x4000_0000;
-        const BANK0_SIZE: u64 = 0xc000_0000;
-        const BANK1: u64 = 0x2_0000_0000;
-        if ram <= BANK0_SIZE {
-            BANK0 + ram
-        } else {
-            BANK1.saturating_add(ram - BANK0_SIZE)
-        }
-    } else {
-        const LOW_END: u64 = 0xf000_0000;
-        const HIGH: u64 = 0x1_0000_0000;
-        if ram <= LOW_END {
-            ram
-        } else {
-            HIGH.saturating_add(ram - LOW_END)
-        }
-    }
+    GuestLayout::native()
+        .ram_ranges(ram)
+        .last()
+        .map_or(PAGE, |r| r.end())
 }
 
 #[cfg(test)]
