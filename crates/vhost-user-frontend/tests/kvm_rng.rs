@@ -535,12 +535,10 @@ fn run(kick: Kick) {
 
     let vm = kvm.create_vm().unwrap();
     vm.create_irqchip().unwrap();
-    let region = MemoryRegion {
-        guest_phys_addr: 0,
-        size: RAM_SIZE,
-        host_addr: host,
-        flags: MemoryRegionFlags::default(),
-    };
+    let region = mem
+        .find_region(GuestAddress(0))
+        .and_then(|r| MemoryRegion::from_guest_region(r, MemoryRegionFlags::default()))
+        .unwrap();
     // SAFETY: `mem` maps the whole region and outlives the VM (dropped
     // after it, at the end of this function, in reverse order).
     unsafe { vm.set_memory_region(region).unwrap() };

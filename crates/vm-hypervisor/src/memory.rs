@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use vm_memory::{GuestMemoryRegion, MemoryRegionAddress};
+
 use crate::error::{Error, Result};
 
 /// Guest page size the region checks and dirty bitmaps use.
@@ -39,6 +41,39 @@ pub struct MemoryRegion {
 }
 
 impl MemoryRegion {
+    /// The region that hands `region` of a `vm-memory` guest memory (one of a
+    /// `GuestMemoryMmap`'s, for example) to the guest: its guest address, its
+    /// size and its mapping in this process, with `flags`. `None` when it has
+    /// no mapping in this process.
+    ///
+    /// This only describes the mapping;
+    /// [`Vm::set_memory_region`](crate::Vm::set_memory_region) still needs the
+    /// caller's promise that it outlives the VM's use of it.
+    ///
+    /// ```
+    /// use vm_hypervisor::{MemoryRegion, MemoryRegionFlags};
+    /// use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+    ///
+    /// let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+    /// let regions: Vec<MemoryRegion> = mem
+    ///     .iter()
+    ///     .filter_map(|r| MemoryRegion::from_guest_region(r, MemoryRegionFlags::default()))
+    ///     .collect();
+    /// assert_eq!((regions[0].guest_phys_addr, regions[0].size), (0, 0x10_0000));
+    /// ```
+    pub fn from_guest_region<R: GuestMemoryRegion>(
+        region: &R,
+        flags: MemoryRegionFlags,
+    ) -> Option<MemoryRegion> {
+        let host = region.get_host_address(MemoryRegionAddress(0)).ok()?;
+        Some(MemoryRegion {
+            guest_phys_addr: region.start_addr().0,
+            size: region.len(),
+            host_addr: host as u64,
+            flags,
+        })
+    }
+
     /// First guest-physical address after the region (saturating).
     pub fn end(&self) -> u64 {
         self.guest_phys_addr.saturating_add(self.size)
@@ -168,6 +203,30 @@ impl MemoryRegionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_memory_region_is_described_by_its_mapping() {
+        use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[
+            (GuestAddress(0), 0x2000),
+            (GuestAddress(0x10_0000), 0x1000),
+        ])
+        .unwrap();
+        let flags = MemoryRegionFlags {
+            readonly: true,
+            log_dirty: false,
+        };
+        let regions: Vec<_> = mem
+            .iter()
+            .map(|r| MemoryRegion::from_guest_region(r, flags).unwrap())
+            .collect();
+        for (r, (gpa, size)) in regions.iter().zip([(0, 0x2000), (0x10_0000, 0x1000)]) {
+            assert_eq!((r.guest_phys_addr, r.size, r.flags), (gpa, size, flags));
+            let host = mem.get_host_address(GuestAddress(gpa)).unwrap();
+            assert_eq!(r.host_addr, host as u64);
+            r.validate().unwrap();
+        }
+    }
 
     fn region(gpa: u64, size: u64) -> MemoryRegion {
         MemoryRegion {

@@ -102,13 +102,10 @@ fn ours_vm(kvm: &Kvm, code: &[u8]) -> Ours {
         .expect("guest memory");
     mem.write_slice(code, GuestAddress(CODE_ADDR))
         .expect("load code");
-    let host = mem.get_host_address(GuestAddress(0)).expect("host address");
-    let region = MemoryRegion {
-        guest_phys_addr: 0,
-        size: RAM_SIZE,
-        host_addr: host as u64,
-        flags: MemoryRegionFlags::default(),
-    };
+    let region = mem
+        .find_region(GuestAddress(0))
+        .and_then(|r| MemoryRegion::from_guest_region(r, MemoryRegionFlags::default()))
+        .expect("host mapping of guest RAM");
     // SAFETY: `mem` lives in the returned `Ours`, whose fields drop the vCPU
     // and VM before the memory.
     unsafe { vm.set_memory_region(region) }.expect("memory region");
