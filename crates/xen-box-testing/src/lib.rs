@@ -261,6 +261,31 @@ pub fn xl_create(cfg: &Path, name: &str, paused: bool) {
     }
 }
 
+/// What domU `name` has written to its console so far: xenconsoled's log of it, which the box
+/// keeps in `/var/log/xen/console/guest-<name>.log`. Empty before the domU wrote anything.
+pub fn console_log(name: &str) -> String {
+    std::fs::read(format!("/var/log/xen/console/guest-{name}.log"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// The `/dev/hwrng` reads that the box's Arm domU init printed on `console` (lines
+/// `XEN-BOX-DOMU: hwrng <i> <hex>`), in order; lines that do not parse are passed over.
+pub fn hwrng_reads(console: &str) -> Vec<Vec<u8>> {
+    console
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("XEN-BOX-DOMU: hwrng "))
+        .filter_map(|rest| {
+            let mut f = rest.split_whitespace();
+            f.next()?.parse::<u32>().ok()?;
+            let hex = f.next().unwrap_or("");
+            (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .collect()
+}
+
 /// A domU made by `xl`, destroyed on drop (also when the test panics).
 #[derive(Debug)]
 pub struct XlDomain {
@@ -290,6 +315,11 @@ impl XlDomain {
     /// Adopts domain `name` with id `domid`, made some other way, to destroy it on drop.
     pub fn adopt(name: String, domid: u16) -> XlDomain {
         XlDomain { name, domid }
+    }
+
+    /// What it has written to its console so far (see [`console_log`]).
+    pub fn console_log(&self) -> String {
+        console_log(&self.name)
     }
 
     /// Unpauses it.
@@ -330,6 +360,26 @@ mod tests {
     #[should_panic(expected = "running")]
     fn run_panics_when_the_program_is_missing() {
         run(&mut Command::new("/nonexistent/xen-box-testing"));
+    }
+
+    #[test]
+    fn hwrng_reads_are_taken_from_the_domu_init_lines() {
+        let console = "boot noise\n\
+                       XEN-BOX-DOMU: hwrng 0 00ff10\r\n\
+                       XEN-BOX-DOMU: hwrng x 00\n\
+                       XEN-BOX-DOMU: hwrng 1 zz\n\
+                       XEN-BOX-DOMU: hwrng 2 \n\
+                       XEN-BOX-DOMU: hwrng done\n";
+        assert_eq!(
+            hwrng_reads(console),
+            [vec![0x00, 0xff, 0x10], vec![]],
+            "a bad index or bad hex is passed over; an empty read is kept"
+        );
+    }
+
+    #[test]
+    fn a_domu_that_wrote_nothing_has_an_empty_console() {
+        assert_eq!(console_log("xen-box-testing-no-such-domu"), "");
     }
 
     #[test]

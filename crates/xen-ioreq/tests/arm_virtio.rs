@@ -12,7 +12,6 @@
 mod common;
 
 use common::{run, DomU, DOMU_LOCK};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,15 +49,6 @@ fn create_virtio_domu(tag: &str, mode: &str) -> DomU {
     DomU::adopt(name, domid)
 }
 
-/// What `domu` has written to its console so far.
-fn console(domu: &DomU) -> String {
-    std::fs::read_to_string(PathBuf::from(format!(
-        "/var/log/xen/console/guest-{}.log",
-        domu.name
-    )))
-    .unwrap_or_default()
-}
-
 /// What [`serve_until`] saw.
 struct Served {
     console: String,
@@ -87,7 +77,7 @@ fn serve_until<S: xen_bindings::sys::Sys, B: xen_ioreq::DeviceBus>(
         if turn.requests == 0 && turn.interrupts == 0 && t0.elapsed() < Duration::from_millis(900) {
             empty_wakeups += 1;
         }
-        let console = console(domu);
+        let console = domu.console_log();
         if console.contains(marker) {
             return Served {
                 console,
@@ -193,22 +183,6 @@ fn arm_domu_linux_probes_a_virtio_mmio_device_we_serve() {
 // A complete virtio-mmio entropy device: examples/virtio_rng/device.rs
 // -------------------------------------------------------------------------------------------
 
-/// The reads the guest printed: `XEN-BOX-DOMU: hwrng I HEX`.
-fn hwrng_reads(console: &str) -> Vec<Vec<u8>> {
-    console
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("XEN-BOX-DOMU: hwrng "))
-        .filter_map(|rest| {
-            let mut f = rest.split_whitespace();
-            f.next()?.parse::<u32>().ok()?;
-            let hex = f.next().unwrap_or("");
-            (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-                .collect::<Option<Vec<u8>>>()
-        })
-        .collect()
-}
-
 /// Arm only: a complete virtio-mmio entropy device. The domU's Linux negotiates features, sets
 /// up the request queue and reads `/dev/hwrng`; the device fills the buffers from a known
 /// stream and interrupts the guest on SPI 33. Queue notifications go through
@@ -308,7 +282,7 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
     }
 
     // The guest got its bytes, and they are the device's, in the order handed out.
-    let reads = hwrng_reads(&console);
+    let reads = xen_box_testing::hwrng_reads(&console);
     assert_eq!(
         reads.len(),
         4,

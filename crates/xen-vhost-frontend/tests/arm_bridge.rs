@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::Xenstore;
-use xen_box_testing::{held, in_box, in_dom0, XlDomain};
+use xen_box_testing::{console_log, held, in_box, in_dom0, XlDomain};
 use xen_ioreq::NotifyPath;
 use xen_vhost_frontend::{Config, DeviceBackend, DeviceType, Paths, Service};
 
@@ -119,26 +119,6 @@ fn scratch(sub: &str) -> (PathBuf, Vec<u8>, PathBuf) {
     let source_path = dir.join("rng-source");
     std::fs::write(&source_path, &source).unwrap();
     (dir, source, source_path)
-}
-
-/// The reads the guest printed: `XEN-BOX-DOMU: hwrng I HEX`.
-fn hwrng_reads(console: &str) -> Vec<Vec<u8>> {
-    console
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("XEN-BOX-DOMU: hwrng "))
-        .filter_map(|rest| {
-            let mut f = rest.split_whitespace();
-            f.next()?.parse::<u32>().ok()?;
-            let hex = f.next().unwrap_or("");
-            (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-                .collect::<Option<Vec<u8>>>()
-        })
-        .collect()
-}
-
-fn console(name: &str) -> String {
-    std::fs::read_to_string(format!("/var/log/xen/console/guest-{name}.log")).unwrap_or_default()
 }
 
 /// Waits for `cond`, checking every `step`, for at most `limit`; panics with `what()`.
@@ -336,7 +316,12 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
     domu.unpause();
     wait_for(
         Duration::from_secs(600),
-        || format!("the guest's last hwrng read; console:\n{}", console(&name)),
+        || {
+            format!(
+                "the guest's last hwrng read; console:\n{}",
+                console_log(&name)
+            )
+        },
         || {
             let status = running.seen().status.unwrap_or(0);
             if status & 64 != 0 {
@@ -351,13 +336,13 @@ fn bridge(test: &str, daemon: &Path, grant_kernel: Option<PathBuf>) {
                      daemon: {:?}; dom0's last kernel messages:\n{}\nconsole:\n{}",
                     daemon_child.0.try_wait(),
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                    console(&name)
+                    console_log(&name)
                 );
             }
-            console(&name).contains("XEN-BOX-DOMU: hwrng done")
+            console_log(&name).contains("XEN-BOX-DOMU: hwrng done")
         },
     );
-    let console = console(&name);
+    let console = console_log(&name);
     for l in console.lines().filter(|l| l.contains("XEN-BOX-DOMU")) {
         report!("{test}: console: {}", l.trim());
     }
@@ -469,8 +454,13 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
     domu.unpause();
     guest_listening(&name);
     // Host-initiated: the daemon's hybrid vsock protocol, then the messages.
-    let (s, sent) = host_exchange(&uds, COUNT, |_| true)
-        .unwrap_or_else(|e| panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name)));
+    let (s, sent) = host_exchange(&uds, COUNT, |_| true).unwrap_or_else(|e| {
+        panic!(
+            "{e}; {:?}; console:\n{}",
+            running.seen(),
+            console_log(&name)
+        )
+    });
     guest_exchange_done(TEST, &name, COUNT);
     let echoed = echo.join().unwrap().unwrap();
     report!("{TEST}: COUNTS {COUNT} messages each way: guest to dom0 {echoed} bytes, dom0 to guest {sent} bytes; {:?}", running.seen());
@@ -721,9 +711,14 @@ fn echo_guest(
 fn guest_listening(name: &str) {
     wait_for(
         Duration::from_secs(600),
-        || format!("the guest's vsock listener; console:\n{}", console(name)),
         || {
-            let c = console(name);
+            format!(
+                "the guest's vsock listener; console:\n{}",
+                console_log(name)
+            )
+        },
+        || {
+            let c = console_log(name);
             assert!(!c.contains("XEN-BOX-VSOCK: serve FAIL"), "console:\n{c}");
             c.contains("XEN-BOX-VSOCK: serve listening on port 5000") || c.contains("vsock done")
         },
@@ -735,10 +730,15 @@ fn guest_listening(name: &str) {
 fn guest_exchange_done(test: &str, name: &str, count: u32) {
     wait_for(
         Duration::from_secs(600),
-        || format!("the guest's end of the test; console:\n{}", console(name)),
-        || console(name).contains("XEN-BOX-DOMU: vsock done"),
+        || {
+            format!(
+                "the guest's end of the test; console:\n{}",
+                console_log(name)
+            )
+        },
+        || console_log(name).contains("XEN-BOX-DOMU: vsock done"),
     );
-    let c = console(name);
+    let c = console_log(name);
     for l in c.lines().filter(|l| l.contains("XEN-BOX-")) {
         report!("{test}: console: {}", l.trim());
     }
@@ -799,7 +799,7 @@ fn layout() -> &'static str {
 /// Checks the guest's hwrng reads against the daemon's source: four reads of 64 bytes, in the
 /// source's order.
 fn check_reads(test: &str, console: &str, source: &[u8]) {
-    let reads = hwrng_reads(console);
+    let reads = xen_box_testing::hwrng_reads(console);
     assert_eq!(
         reads.len(),
         4,
@@ -958,18 +958,23 @@ fn two_devices(test: &str, midway: Midway) {
     let needs_reset = |s: &Snapshot| s.devices.iter().any(|&(_, st)| st & 64 != 0);
     wait_for(
         Duration::from_secs(600),
-        || format!("the guest's last hwrng read; console:\n{}", console(&name)),
+        || {
+            format!(
+                "the guest's last hwrng read; console:\n{}",
+                console_log(&name)
+            )
+        },
         || {
             let s = running.seen();
             assert!(
                 !needs_reset(&s),
                 "a device needs a reset: {s:?}; console:\n{}",
-                console(&name)
+                console_log(&name)
             );
-            console(&name).contains("XEN-BOX-DOMU: hwrng done")
+            console_log(&name).contains("XEN-BOX-DOMU: hwrng done")
         },
     );
-    check_reads(test, &console(&name), &source);
+    check_reads(test, &console_log(&name), &source);
     guest_listening(&name);
     // The IOREQ servers once both devices' doorbells are registered (the kernel's ioeventfds
     // add a doorbell server).
@@ -1075,8 +1080,13 @@ fn two_devices(test: &str, midway: Midway) {
             }
         }
     });
-    let (stream, sent) = exchange
-        .unwrap_or_else(|e| panic!("{e}; {:?}; console:\n{}", running.seen(), console(&name)));
+    let (stream, sent) = exchange.unwrap_or_else(|e| {
+        panic!(
+            "{e}; {:?}; console:\n{}",
+            running.seen(),
+            console_log(&name)
+        )
+    });
     if midway == Midway::Destroy {
         drop(stream);
         // The guest's side of its own connection is gone with it: end the echo (or its
@@ -1211,12 +1221,12 @@ fn two_devices(test: &str, midway: Midway) {
             || {
                 format!(
                     "the new guest's last hwrng read; console:\n{}",
-                    console(&name2)
+                    console_log(&name2)
                 )
             },
-            || console(&name2).contains("XEN-BOX-DOMU: hwrng done"),
+            || console_log(&name2).contains("XEN-BOX-DOMU: hwrng done"),
         );
-        check_reads(test, &console(&name2), &source);
+        check_reads(test, &console_log(&name2), &source);
         report!("{test}: a new domU {domid2} was served after the destroy");
         destroy(&running, domu2, domid2);
     }
