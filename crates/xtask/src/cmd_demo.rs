@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::bail;
 use crate::cmd_run::ready;
@@ -64,20 +63,14 @@ pub fn demo(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
          echo '===== xen-info (xen-bindings example) ====='\n{}exit $rc\n",
         timed("./xen-info", secs, "xen-info")
     );
-    let p = Payload {
-        files: vec![("xen-info".into(), exe)],
-        script,
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
+    let p = Payload::one_step(vec![("xen-info".into(), exe)], script, secs);
     let out = boot_with(&art, &p, "demo")?;
     let v = report::verdict(&out);
     say(format!("{}: {}", stack.name(), report::timings(&out)));
     match v {
         Verdict::Exited(0) => Ok(0),
         _ => {
-            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+            report::print_failure(&out, &v);
             Ok(v.code().max(1))
         }
     }

@@ -69,7 +69,7 @@ pub fn domu_check(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
         ));
         Ok(0)
     } else {
-        eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+        report::print_failure(&out, &v);
         Ok(1)
     }
 }

@@ -4,7 +4,6 @@
 //! `xen-box setup` and `xen-box run`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::config::BoxConfig;
 use crate::image::{self, Artifacts};
@@ -85,13 +84,7 @@ pub fn run(stack: Stack, o: &Opts) -> Result<i32> {
         "#!/bin/sh\ncd /xen-box/files || exit 253\n{}exit $rc\n",
         timed(&cmd, secs, "payload")
     );
-    let p = Payload {
-        files,
-        script,
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
+    let p = Payload::one_step(files, script, secs);
     let out = boot_with(&art, &p, "run")?;
     let v = report::verdict(&out);
     say(format!("{}: {}", stack.name(), report::timings(&out)));
@@ -101,7 +94,7 @@ pub fn run(stack: Stack, o: &Opts) -> Result<i32> {
             Ok(c)
         }
         _ => {
-            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+            report::print_failure(&out, &v);
             Ok(v.code())
         }
     }

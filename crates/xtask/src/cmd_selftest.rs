@@ -5,8 +5,6 @@
 //! boots the box with a payload whose misbehaviour is known and checks that
 //! the harness classifies it correctly (and never as a pass).
 
-use std::time::Duration;
-
 use crate::cmd_run::ready;
 use crate::config::BoxConfig;
 use crate::payload::{boot_with, timed, Payload};
@@ -59,19 +57,13 @@ pub fn selftest(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
             c.body,
             timed("sh /tmp/case.sh", HANG_LIMIT, "payload")
         );
-        let p = Payload {
-            files: Vec::new(),
-            script,
-            timeout: Duration::from_secs(HANG_LIMIT),
-            step: Duration::from_secs(HANG_LIMIT),
-            echo: true,
-        };
+        let p = Payload::one_step(Vec::new(), script, HANG_LIMIT);
         let out = boot_with(&art, &p, c.name)?;
         let v = report::verdict(&out);
         // What the harness reports, exactly as `run` would.
         let reported_pass = v == Verdict::Exited(0);
         if !reported_pass {
-            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+            report::print_failure(&out, &v);
         } else {
             say("harness reports: PASS (payload exited 0)");
         }

@@ -353,7 +353,7 @@ pub fn test(o: &Opts) -> Result<i32> {
         let res = results(&out.log, &bins);
         let box_ok = matches!(v, Verdict::Exited(_));
         if !box_ok {
-            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+            report::print_failure(&out, &v);
         }
         let stack_ok = box_ok && res.iter().all(|r| r.ok);
         all_ok &= stack_ok;

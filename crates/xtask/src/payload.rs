@@ -40,6 +40,20 @@ pub struct Payload {
     pub echo: bool,
 }
 
+impl Payload {
+    /// `files` and `script` under one limit of `secs` seconds, for the whole payload and for
+    /// each of its steps, with the output printed live.
+    pub fn one_step(files: Vec<(String, PathBuf)>, script: String, secs: u64) -> Payload {
+        Payload {
+            files,
+            script,
+            timeout: Duration::from_secs(secs),
+            step: Duration::from_secs(secs),
+            echo: true,
+        }
+    }
+}
+
 /// A fresh nonce for the exit marker.
 fn nonce() -> String {
     let t = SystemTime::now()
@@ -122,13 +136,7 @@ pub fn boot_script(
         "#!/bin/sh\ncat > /tmp/{file} <<'XEN_BOX_EOF'\n{body}\nXEN_BOX_EOF\n{}exit $rc\n",
         timed(&format!("sh /tmp/{file}"), secs, "payload")
     );
-    let p = Payload {
-        files: Vec::new(),
-        script,
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
+    let p = Payload::one_step(Vec::new(), script, secs);
     boot_with(art, &p, label)
 }
 

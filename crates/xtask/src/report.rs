@@ -92,6 +92,11 @@ pub fn failure(o: &Outcome, headline: &str) -> String {
     s
 }
 
+/// Prints [`failure`] with the verdict's [`headline`] on stderr.
+pub fn print_failure(o: &Outcome, v: &Verdict) {
+    eprint!("{}", failure(o, &headline(o, v)));
+}
+
 /// Headline for a verdict.
 pub fn headline(o: &Outcome, v: &Verdict) -> String {
     match v {

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::arch::Arch;
 use crate::bail;
@@ -168,13 +167,7 @@ pub fn bridge_bench(stack: Stack, cfg: &BoxConfig, poc: Option<PathBuf>) -> Resu
         files.push(("poc-xen-vhost-frontend".into(), p));
     }
     let secs = 1800;
-    let p = Payload {
-        files,
-        script: BENCH_SCRIPT.into(),
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
+    let p = Payload::one_step(files, BENCH_SCRIPT.into(), secs);
     let out = boot_with(&art, &p, "bridge-bench")?;
     let v = report::verdict(&out);
     say(format!("{}-arm64: {}", stack.name(), report::timings(&out)));
@@ -202,23 +195,21 @@ pub fn bridge_demo(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
     let frontend = build_frontend()?;
     let art = ready(cfg, stack)?;
     let secs = 900;
-    let p = Payload {
-        files: vec![
+    let p = Payload::one_step(
+        vec![
             ("vhost-device-rng".into(), rng),
             ("xen-vhost-frontend".into(), frontend),
         ],
-        script: SCRIPT.into(),
-        timeout: Duration::from_secs(secs),
-        step: Duration::from_secs(secs),
-        echo: true,
-    };
+        SCRIPT.into(),
+        secs,
+    );
     let out = boot_with(&art, &p, "bridge-demo")?;
     let v = report::verdict(&out);
     say(format!("{}-arm64: {}", stack.name(), report::timings(&out)));
     match v {
         Verdict::Exited(0) => Ok(0),
         _ => {
-            eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+            report::print_failure(&out, &v);
             Ok(v.code().max(1))
         }
     }

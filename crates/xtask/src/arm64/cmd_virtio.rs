@@ -53,7 +53,7 @@ pub fn virtio_domu(stack: Stack, cfg: &BoxConfig) -> Result<i32> {
         say(format!("virtio-domu {}-arm64: PASS", stack.name()));
         Ok(0)
     } else {
-        eprint!("{}", report::failure(&out, &report::headline(&out, &v)));
+        report::print_failure(&out, &v);
         Ok(1)
     }
 }
