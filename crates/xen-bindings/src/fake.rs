@@ -105,6 +105,21 @@ impl FakeState {
         // SAFETY: writing 8 bytes from a live buffer to our eventfd.
         unsafe { libc::write(self.evtchn_efd, one.as_ptr().cast(), 8) };
     }
+
+    /// The address of `vcpu`'s slot in the synchronous page of server `id`.
+    ///
+    /// # Panics
+    ///
+    /// If the server has not mapped its page, or the page has no slot `vcpu`: the callers
+    /// touch the slot through a raw pointer, which must stay inside the mapping.
+    fn slot(&self, id: u16, vcpu: usize) -> usize {
+        assert!(
+            vcpu < IOREQS_PER_PAGE,
+            "vCPU {vcpu} has no slot in the page"
+        );
+        let page = self.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        page + vcpu * std::mem::size_of::<Ioreq>()
+    }
 }
 
 /// privcmd's record of the ioeventfds of one ioreq page: keyed by the page's user address,
@@ -145,7 +160,7 @@ pub fn remote_port(id: u16, vcpu: usize) -> u32 {
 /// `IN_PROCESS`, compares, and stores `IORESP_READY` (and signals the eventfd) on a match,
 /// `READY` otherwise; plain stores, as the kernel's.
 fn finish_handler(s: &mut FakeState, k: &Kioreq, vcpu: usize) {
-    let slot = k.uioreq + vcpu * 32;
+    let slot = k.uioreq + vcpu * std::mem::size_of::<Ioreq>();
     // SAFETY: the page of a kioreq is a live fake mapping; the slot is inside it.
     let r = unsafe { (slot as *const Ioreq).read_volatile() };
     let state = (slot + IOREQ_FLAGS_OFFSET) as *mut u8;
@@ -250,15 +265,14 @@ impl FakeXen {
     ///
     /// # Panics
     ///
-    /// If server `id` has not mapped its page.
+    /// If server `id` has not mapped its page or the page has no slot `vcpu`.
     pub fn publish_to(&self, id: u16, vcpu: usize, mut r: Ioreq) {
-        let s = self.state();
-        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        let slot = self.state().slot(id, vcpu);
         r.vp_eport = remote_port(id, vcpu);
         r.set_state(STATE_IOREQ_NONE);
         // SAFETY: slot `vcpu` of a live fake mapping.
         unsafe {
-            let slot = (page + vcpu * 32) as *mut u8;
+            let slot = slot as *mut u8;
             slot.cast::<Ioreq>().write_volatile(r);
             std::sync::atomic::fence(Ordering::Release);
             slot.add(IOREQ_FLAGS_OFFSET)
@@ -270,34 +284,22 @@ impl FakeXen {
     ///
     /// # Panics
     ///
-    /// If server `id` has not mapped its page.
+    /// If server `id` has not mapped its page or the page has no slot `vcpu`.
     pub fn slot_state(&self, id: u16, vcpu: usize) -> u8 {
-        let page = self
-            .state()
-            .pages
-            .iter()
-            .find(|p| p.0 == id)
-            .expect("mapped")
-            .1;
+        let slot = self.state().slot(id, vcpu);
         // SAFETY: the flags byte of slot `vcpu` of a live fake mapping.
-        unsafe { ((page + vcpu * 32 + IOREQ_FLAGS_OFFSET) as *const u8).read_volatile() & 0xf }
+        unsafe { ((slot + IOREQ_FLAGS_OFFSET) as *const u8).read_volatile() & 0xf }
     }
 
     /// Xen takes the answer of `vcpu`'s slot of server `id` (`IORESP_READY` → `NONE`).
     ///
     /// # Panics
     ///
-    /// If the slot holds no answer or server `id` has not mapped its page.
+    /// If the slot holds no answer, server `id` has not mapped its page or it has no slot
+    /// `vcpu`.
     pub fn consume(&self, id: u16, vcpu: usize) {
         assert_eq!(self.slot_state(id, vcpu), STATE_IORESP_READY);
-        let page = self
-            .state()
-            .pages
-            .iter()
-            .find(|p| p.0 == id)
-            .expect("mapped")
-            .1;
-        let flags = (page + vcpu * 32 + IOREQ_FLAGS_OFFSET) as *mut u8;
+        let flags = (self.state().slot(id, vcpu) + IOREQ_FLAGS_OFFSET) as *mut u8;
         // SAFETY: as in `slot_state`.
         unsafe { flags.write_volatile(flags.read_volatile() & !0xf) };
     }
@@ -310,7 +312,7 @@ impl FakeXen {
     ///
     /// # Panics
     ///
-    /// If the port is not bound or server `id` has not mapped its page.
+    /// If the port is not bound, server `id` has not mapped its page or it has no slot `vcpu`.
     pub fn event(&self, id: u16, vcpu: usize) -> bool {
         let local = {
             let s = self.state();
@@ -324,12 +326,13 @@ impl FakeXen {
         };
         self.notify(local);
         let mut s = self.state();
-        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        let slot = s.slot(id, vcpu);
+        let page = s.slot(id, 0);
         let Some(k) = s.kioreqs.iter_mut().find(|k| k.uioreq == page) else {
             return false;
         };
         // SAFETY: slot `vcpu` of a live fake mapping.
-        let r = unsafe { ((page + vcpu * 32) as *const Ioreq).read_volatile() };
+        let r = unsafe { (slot as *const Ioreq).read_volatile() };
         if r.state() != STATE_IOREQ_READY || r.type_ != IOREQ_TYPE_COPY || r.is_read() {
             return false;
         }
@@ -341,10 +344,10 @@ impl FakeXen {
     ///
     /// # Panics
     ///
-    /// If server `id` has not mapped its page.
+    /// If server `id` has not mapped its page or the page has no slot `vcpu`.
     pub fn handler_finish(&self, id: u16, vcpu: usize) {
         let mut s = self.state();
-        let page = s.pages.iter().find(|p| p.0 == id).expect("mapped").1;
+        let page = s.slot(id, 0);
         let Some(i) = s.kioreqs.iter().position(|k| k.uioreq == page) else {
             return;
         };
@@ -450,9 +453,10 @@ impl FakeXen {
                 let page = s.pages.iter().find(|p| p.0 == a.id).map(|p| p.1);
                 if let (1, Some(page)) = (a.enabled, page) {
                     // Xen writes each vCPU's event channel into its slot on enable.
-                    for v in 0..s.vcpus as usize {
-                        let p = (page + v * 32 + 24) as *mut u32;
-                        // SAFETY: the fake's own mapping of the ioreq page, slot v < vcpus.
+                    for v in 0..(s.vcpus as usize).min(IOREQS_PER_PAGE) {
+                        let p = (page + v * std::mem::size_of::<Ioreq>() + 24) as *mut u32;
+                        // SAFETY: the fake's own mapping of the ioreq page, slot v of the
+                        // page's IOREQS_PER_PAGE.
                         unsafe { p.write_volatile(remote_port(a.id, v)) };
                     }
                 }

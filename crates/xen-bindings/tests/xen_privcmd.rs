@@ -426,90 +426,42 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
         e.errno()
     };
     let addr = 0xfe00_0000;
+    // A registration the kernel would take; each call below changes what it tests.
+    let valid = Ioeventfd {
+        ioreq_page: &page,
+        ports: &[0],
+        addr,
+        addr_len: 4,
+        vq: 0,
+        eventfd: efd.as_fd(),
+    };
     // Every IOEVENTFD call below is one the kernel refuses (checked: each is an error) or a
     // deassignment, so none leaves a registration on `page` behind.
+    let refused = |what: &str, arg: &Ioeventfd<'_>, deassign| {
+        // SAFETY: refused by the kernel, or a deassignment (see above).
+        errno_of(what, unsafe { p.ioeventfd(domu.domid, arg, deassign) })
+    };
+    let einval = Some(libc::EINVAL);
+    let short = Ioeventfd {
+        addr_len: 3,
+        ..valid
+    };
+    assert_eq!(refused("addr_len 3", &short, false), einval);
+    let no_ports = Ioeventfd {
+        ports: &[],
+        ..valid
+    };
+    assert_eq!(refused("no vCPU ports", &no_ports, false), einval);
+    let wrapping = Ioeventfd {
+        addr: u64::MAX - 1,
+        ..valid
+    };
     assert_eq!(
-        errno_of(
-            "addr_len 3",
-            // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe {
-                p.ioeventfd(
-                    domu.domid,
-                    &Ioeventfd {
-                        ioreq_page: &page,
-                        ports: &[0],
-                        addr,
-                        addr_len: 3,
-                        vq: 0,
-                        eventfd: efd.as_fd(),
-                    },
-                    false,
-                )
-            }
-        ),
-        Some(libc::EINVAL)
+        refused("range wrapping past 2^64", &wrapping, false),
+        einval
     );
     assert_eq!(
-        errno_of(
-            "no vCPU ports",
-            // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe {
-                p.ioeventfd(
-                    domu.domid,
-                    &Ioeventfd {
-                        ioreq_page: &page,
-                        ports: &[],
-                        addr,
-                        addr_len: 4,
-                        vq: 0,
-                        eventfd: efd.as_fd(),
-                    },
-                    false,
-                )
-            }
-        ),
-        Some(libc::EINVAL)
-    );
-    assert_eq!(
-        errno_of(
-            "range wrapping past 2^64",
-            // SAFETY: refused by the kernel (see above).
-            unsafe {
-                p.ioeventfd(
-                    domu.domid,
-                    &Ioeventfd {
-                        ioreq_page: &page,
-                        ports: &[0],
-                        addr: u64::MAX - 1,
-                        addr_len: 4,
-                        vq: 0,
-                        eventfd: efd.as_fd(),
-                    },
-                    false,
-                )
-            }
-        ),
-        Some(libc::EINVAL)
-    );
-    assert_eq!(
-        errno_of(
-            "deassign of one never assigned",
-            // SAFETY: refused by the kernel, or a deassignment (see above).
-            unsafe {
-                p.ioeventfd(
-                    domu.domid,
-                    &Ioeventfd {
-                        ioreq_page: &page,
-                        ports: &[0],
-                        addr,
-                        addr_len: 4,
-                        vq: 0,
-                        eventfd: efd.as_fd(),
-                    },
-                    true,
-                )
-            }
-        ),
+        refused("deassign of one never assigned", &valid, true),
         Some(libc::ENODEV)
     );
     // A descriptor that is not an eventfd is refused by both ioctls before anything is bound.
@@ -523,21 +475,7 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     let e = r.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
     // SAFETY: a deassignment, refused besides.
-    let e = unsafe {
-        r.ioeventfd(
-            domu.domid,
-            &Ioeventfd {
-                ioreq_page: &page,
-                ports: &[0],
-                addr,
-                addr_len: 4,
-                vq: 0,
-                eventfd: efd.as_fd(),
-            },
-            true,
-        )
-    }
-    .unwrap_err();
+    let e = unsafe { r.ioeventfd(domu.domid, &valid, true) }.unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
 
