@@ -47,7 +47,8 @@ Builds each crate of the workspace (all but xtask, a development tool) with
 the compiler its rust-version names: the rustc and cargo of the Debian suite
 that ships it (1.85: trixie), unpacked into <cache>/msrv/ from the Debian
 archive of this machine's apt sources (nothing is installed), or else rustup's
-toolchain of that version (installed with the minimal profile if missing).
+toolchain of that version (installed with the minimal profile if missing),
+with all features.
 The target directory defaults to <cache>/msrv/target (it must not be shared with
 a newer compiler's builds). <cache> is $XEN_BOX_CACHE, default
 $HOME/.cache/xen-rust-vmm/xen-box.
@@ -292,7 +293,8 @@ pub fn main(args: &[String]) -> Result<i32> {
             // Whether the code compiles is the question; warnings differ between compilers
             // (lints come and go), and the checks hold the current compiler to -D warnings.
             .env_remove("RUSTFLAGS")
-            .args(["build", "--locked"]);
+            // Features (test-utils) are part of what a crate promises to build.
+            .args(["build", "--locked", "--all-features"]);
         if !build.get_envs().any(|(k, _)| k == "RUSTC") {
             build.env_remove("RUSTC");
         }
