@@ -91,7 +91,8 @@ commands:
   msrv [--target-dir DIR] [-- CARGO BUILD ARGS]
         build each crate (but xtask) with the compiler its rust-version names:
         the rustc and cargo of the Debian suite that ships it, unpacked in
-        <cache>/msrv/, else rustup's toolchain (`cargo xtask msrv help`)
+        <cache>/msrv/, else an installed rustup toolchain, else SKIPPED
+        (`cargo xtask msrv help`)
 
 --arch x86_64|aarch64 (default x86_64) selects the emulated machine for
 setup, run, test, selftest and virtio-domu; aarch64 tests are cross-built
