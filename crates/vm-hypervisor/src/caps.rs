@@ -60,6 +60,12 @@ pub enum Capability {
     SetCpuid,
     /// More than one vCPU per VM.
     MultipleVcpus,
+    /// [`Vcpu::run`](crate::Vcpu::run) returns after each guest PIO or MMIO access it served
+    /// ([`VcpuExit::Io`](crate::VcpuExit::Io)), and a device's failure comes back as
+    /// [`Error::Io`](crate::Error::Io) (KVM). Without it `run` serves accesses inside and
+    /// returns only for what the VMM must act on; a failing device is logged and a failed read
+    /// gives the guest all ones (Xen, whose vCPUs run in the hypervisor).
+    IoExits,
 }
 
 impl Capability {
@@ -83,5 +89,6 @@ impl Capability {
         Capability::ImmediateExit,
         Capability::SetCpuid,
         Capability::MultipleVcpus,
+        Capability::IoExits,
     ];
 }

@@ -3,8 +3,8 @@
 
 //! Device-model mode: the vm-hypervisor traits over a domain the toolstack made.
 //!
-//! [`Xen`] is a [`Hypervisor`] that only attaches ([`Hypervisor::attach_vm`] with the
-//! domain's id); the [`XenVm`] it returns serves that domain as its device model:
+//! [`Xen`] is a [`Hypervisor`] that attaches ([`Hypervisor::attach_vm`] with the domain's
+//! id); the [`XenVm`] it returns serves that domain as its device model:
 //!
 //! - guest memory ([`Vm::guest_memory`](vm_hypervisor::Vm::guest_memory)) is the domain's
 //!   RAM mapped into this process on first touch through `xen-foreignmem` (privcmd foreign
@@ -17,10 +17,14 @@
 //!   Arm); irqfds and virtio-mmio doorbell ioeventfds through privcmd where the dom0 kernel
 //!   has them, else through the vCPU loops of this process (`xen-ioreq` picks the path).
 //!
-//! The domain's memory and vCPUs belong to the toolstack: there is no
-//! [`set_memory_region`](vm_hypervisor::Vm::set_memory_region), no register access and no
-//! dirty log here ([`Capability`] says so), and dropping the [`XenVm`] destroys the IOREQ
-//! server, not the domain.
+//! The domain's memory belongs to Xen: there is no
+//! [`set_memory_region`](vm_hypervisor::Vm::set_memory_region) and no dirty log here
+//! ([`Capability`] says so); x86 registers go through the domain's HVM context. Dropping an
+//! attached [`XenVm`] destroys the IOREQ server, not the domain.
+//!
+//! On x86_64, [`Hypervisor::create_vm`] makes the domain itself: empty and paused, a PVH
+//! domain of the [`VmSize`] given to [`Xen::with_vm_size`], served the same way, unpaused by
+//! the first [`run`](vm_hypervisor::Vcpu::run) and destroyed with the VM.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -44,11 +48,24 @@
 //! ```
 
 mod memory;
+#[cfg(target_arch = "x86_64")]
+mod regs;
 mod vcpu;
 mod vm;
 
 pub use memory::XenGuestMemory;
 pub use vcpu::{VcpuStopper, XenVcpu};
+#[cfg(target_arch = "x86_64")]
+impl vm_hypervisor::x86_64::HypervisorX86_64 for Xen {
+    /// Xen sets a domain's CPUID through its CPU policy (`XEN_DOMCTL_set_cpu_policy`), which
+    /// this backend does not drive: [`Capability::SetCpuid`] is not offered.
+    fn supported_cpuid(&self) -> Result<Vec<vm_hypervisor::x86_64::CpuidEntry>> {
+        Err(Error::Unsupported {
+            capability: Capability::SetCpuid,
+        })
+    }
+}
+
 pub use vm::XenVm;
 
 use std::sync::Arc;
@@ -64,27 +81,70 @@ pub(crate) fn xen_error(
     Error::hypervisor(op, std::io::Error::other(e))
 }
 
-/// Xen through privcmd, as a device model: attaches to domains, does not create them (the
-/// [`builder`](crate::builder) module is the toolstack mode).
+/// The RAM and vCPUs of the domains [`Hypervisor::create_vm`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmSize {
+    /// Bytes of RAM from guest-physical 0, whole pages. Everything above is a hole whose
+    /// accesses reach the IOREQ server (the VMM's MMIO).
+    pub ram: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+}
+
+impl Default for VmSize {
+    /// 128 MiB and one vCPU.
+    fn default() -> Self {
+        Self {
+            ram: 128 << 20,
+            vcpus: 1,
+        }
+    }
+}
+
+/// Xen through privcmd: attaches to domains the toolstack made, and on x86_64 creates empty
+/// PVH domains of the [`VmSize`] it is given (with the [`builder`](crate::builder), which
+/// also makes whole Linux guests).
 #[derive(Debug)]
 pub struct Xen {
     privcmd: Arc<Privcmd>,
+    size: VmSize,
 }
 
 impl Xen {
-    /// Open privcmd.
+    /// Open privcmd; [`create_vm`](Hypervisor::create_vm) makes domains of
+    /// [`VmSize::default`].
     pub fn open() -> Result<Self> {
         let privcmd = Privcmd::open().map_err(|e| xen_error("open privcmd", e))?;
         Ok(Self {
             privcmd: Arc::new(privcmd),
+            size: VmSize::default(),
         })
+    }
+
+    /// [`create_vm`](Hypervisor::create_vm) makes domains of `size` from now on.
+    pub fn with_vm_size(mut self, size: VmSize) -> Self {
+        self.size = size;
+        self
     }
 }
 
 impl Hypervisor for Xen {
     type Vm = XenVm;
 
+    /// An empty, paused PVH domain (an HVM container whose only emulated device is the
+    /// local APIC) of this handle's [`VmSize`], served as [`Hypervisor::attach_vm`] serves
+    /// one: RAM through [`Vm::guest_memory`](vm_hypervisor::Vm::guest_memory) (there is no
+    /// [`set_memory_region`](vm_hypervisor::Vm::set_memory_region): Xen owns the memory),
+    /// I/O through the IOREQ server. The first [`run`](vm_hypervisor::Vcpu::run) unpauses it;
+    /// dropping the VM destroys it.
+    #[cfg(target_arch = "x86_64")]
     fn create_vm(&self) -> Result<XenVm> {
+        XenVm::create(self.privcmd.clone(), self.size)
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn create_vm(&self) -> Result<XenVm> {
+        let _ = self.size;
         Err(Error::Unsupported {
             capability: Capability::CreateVm,
         })

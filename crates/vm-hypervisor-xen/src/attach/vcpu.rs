@@ -13,7 +13,18 @@
 //! The domain's vCPUs share one event channel descriptor, so the loop of any vCPU may serve
 //! any vCPU's request (which `xen-ioreq` makes safe: a request is taken by exactly one loop).
 //! Give every vCPU the same bus.
+//!
+//! A domain this process created ([`Hypervisor::create_vm`](vm_hypervisor::Hypervisor)) stays
+//! paused until the first `run` of any of its vCPUs unpauses it. Guests end with `HLT`: Xen
+//! takes down an HVM vCPU that halts with interrupts off (there is nothing left to wake it)
+//! and powers the domain off once all its vCPUs are down (`hvm_hlt` and `hvm_vcpu_down` in
+//! xen/arch/x86/hvm/hvm.c). `run` reports that poweroff, with this vCPU down (it has no CPU
+//! record in the domain's HVM context any more), as [`VcpuExit::Hlt`], what KVM reports for
+//! the same guest; a poweroff the guest asked for (`SCHEDOP_shutdown`, vCPUs still up) stays
+//! [`SystemEventKind::Shutdown`]. Registers ([`VcpuX86_64`](vm_hypervisor::x86_64::VcpuX86_64))
+//! go through the HVM context; see the `regs` module.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -104,7 +115,49 @@ impl XenVcpu {
         if let Err(e) = &info {
             log::info!("domain {}: getdomaininfo: {e}", self.shared.domid);
         }
-        exit_for(info.ok().as_ref())
+        let exit = exit_for(info.ok().as_ref());
+        if exit == Some(VcpuExit::SystemEvent(SystemEventKind::Shutdown)) && self.is_down() {
+            return Some(VcpuExit::Hlt);
+        }
+        exit
+    }
+
+    /// Whether this vCPU is down: it has no CPU record in the domain's context.
+    #[cfg(target_arch = "x86_64")]
+    fn is_down(&self) -> bool {
+        match self.shared.privcmd.hvm_context(self.shared.domid) {
+            Ok(ctx) => super::regs::cpu_of(&ctx, self.vcpu_index()).is_none(),
+            Err(e) => {
+                log::info!("domain {}: gethvmcontext: {e}", self.shared.domid);
+                false
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn is_down(&self) -> bool {
+        false
+    }
+
+    /// The id as the HVM context numbers instances (`create_vcpu` checked it against the
+    /// domain's vCPU count, which Xen keeps far below 2^16).
+    #[cfg(target_arch = "x86_64")]
+    fn vcpu_index(&self) -> u16 {
+        u16::try_from(self.id).unwrap_or(u16::MAX)
+    }
+
+    /// Unpauses a domain this process created, once.
+    fn start(&self) -> Result<()> {
+        if self.shared.owned.is_none() || self.shared.started.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.shared
+            .privcmd
+            .unpause_domain(self.shared.domid)
+            .map_err(|e| {
+                self.shared.started.store(false, Ordering::Release);
+                xen_error("unpause the domain", e)
+            })
     }
 }
 
@@ -169,6 +222,8 @@ impl Vcpu for XenVcpu {
             s.running = Some(event_loop.stopper());
         }
         let _running = Running(&self.stop);
+        // Unpaused with the loop ready: a request sent at once finds it listening.
+        self.start()?;
         let timeout_ms = i32::try_from(DOMAIN_CHECK.as_millis()).unwrap_or(i32::MAX);
         let mut checked = Instant::now();
         loop {
@@ -192,6 +247,146 @@ impl Vcpu for XenVcpu {
 
     fn set_immediate_exit(&mut self, exit: bool) {
         self.immediate_exit = exit;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use vm_hypervisor::x86_64::{
+        CpuidEntry, FpuState, MsrEntry, SpecialRegisters, StandardRegisters, VcpuX86_64,
+    };
+    use vm_hypervisor::{Capability, Error, Result};
+    use xen_bindings::abi::xen::hvm_save::HvmHwCpu;
+
+    use super::super::regs;
+    use super::super::xen_error;
+    use super::XenVcpu;
+
+    impl XenVcpu {
+        fn context(&self) -> Result<Vec<u8>> {
+            self.shared
+                .privcmd
+                .hvm_context(self.shared.domid)
+                .map_err(|e| xen_error("gethvmcontext", e))
+        }
+
+        fn down(&self, op: &'static str) -> Error {
+            Error::InvalidArgument {
+                op,
+                reason: format!(
+                    "vCPU {} of domain {} is down (not started, or halted with interrupts off)",
+                    self.id, self.shared.domid
+                ),
+            }
+        }
+
+        /// This vCPU's CPU record, and the context it came from.
+        fn cpu(&self, op: &'static str) -> Result<(HvmHwCpu, Vec<u8>)> {
+            let ctx = self.context()?;
+            let cpu = regs::cpu_of(&ctx, self.vcpu_index()).ok_or_else(|| self.down(op))?;
+            Ok((cpu, ctx))
+        }
+
+        /// Loads `cpu` as this vCPU's record, keeping the other vCPUs that are up.
+        fn load(&self, ctx: &[u8], cpu: &HvmHwCpu) -> Result<()> {
+            let records = regs::with_cpu(ctx, self.vcpu_index(), cpu).ok_or_else(|| {
+                Error::hypervisor(
+                    "gethvmcontext",
+                    std::io::Error::other("the domain's context has no header record"),
+                )
+            })?;
+            self.shared
+                .privcmd
+                .set_hvm_context(self.shared.domid, &records)
+                .map_err(|e| xen_error("sethvmcontext", e))
+        }
+
+        /// Changes this vCPU's CPU record with `f`.
+        fn update<R>(&self, op: &'static str, f: impl FnOnce(&mut HvmHwCpu) -> R) -> Result<R> {
+            let (mut cpu, ctx) = self.cpu(op)?;
+            let r = f(&mut cpu);
+            self.load(&ctx, &cpu)?;
+            Ok(r)
+        }
+
+        /// Gives a vCPU that is down the state of a CPU after RESET.
+        pub(crate) fn bring_up(&self) -> Result<()> {
+            let ctx = self.context()?;
+            if regs::cpu_of(&ctx, self.vcpu_index()).is_none() {
+                self.load(&ctx, &regs::reset_cpu())?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Register state through the domain's HVM context (see the `regs` module): reads
+    /// take the context, writes load it back. A vCPU that is down has no state to read or
+    /// change.
+    impl VcpuX86_64 for XenVcpu {
+        fn get_regs(&self) -> Result<StandardRegisters> {
+            Ok(regs::regs(&self.cpu("get_regs")?.0))
+        }
+
+        fn set_regs(&self, r: &StandardRegisters) -> Result<()> {
+            self.update("set_regs", |cpu| regs::set_regs(cpu, r))
+        }
+
+        fn get_sregs(&self) -> Result<SpecialRegisters> {
+            let (cpu, ctx) = self.cpu("get_sregs")?;
+            Ok(regs::sregs(&cpu, regs::apic_of(&ctx, self.vcpu_index())))
+        }
+
+        /// Refuses to change the APIC base or CR8, which Xen keeps in the LAPIC records.
+        fn set_sregs(&self, s: &SpecialRegisters) -> Result<()> {
+            let (mut cpu, ctx) = self.cpu("set_sregs")?;
+            let (apic_base, cr8) = regs::apic_of(&ctx, self.vcpu_index());
+            if (s.apic_base, s.cr8) != (apic_base, cr8) {
+                return Err(Error::InvalidArgument {
+                    op: "set_sregs",
+                    reason: format!(
+                        "apic_base {:#x} and cr8 {:#x} differ from the LAPIC's {apic_base:#x} \
+                         and {cr8:#x}, which this backend does not write",
+                        s.apic_base, s.cr8
+                    ),
+                });
+            }
+            regs::set_sregs(&mut cpu, s);
+            self.load(&ctx, &cpu)
+        }
+
+        fn get_fpu(&self) -> Result<FpuState> {
+            Ok(regs::fpu(&self.cpu("get_fpu")?.0))
+        }
+
+        fn set_fpu(&self, fpu: &FpuState) -> Result<()> {
+            self.update("set_fpu", |cpu| regs::set_fpu(cpu, fpu))
+        }
+
+        /// The MSRs the CPU record carries: TSC, SYSENTER_*, EFER, STAR, LSTAR, CSTAR,
+        /// SFMASK, KERNEL_GS_BASE, TSC_AUX; stops at the first other one.
+        fn get_msrs(&self, msrs: &mut [MsrEntry]) -> Result<usize> {
+            let (mut cpu, _) = self.cpu("get_msrs")?;
+            Ok(regs::get_msrs(&mut cpu, msrs))
+        }
+
+        /// As [`get_msrs`](Self::get_msrs).
+        fn set_msrs(&self, msrs: &[MsrEntry]) -> Result<usize> {
+            self.update("set_msrs", |cpu| regs::set_msrs(cpu, msrs))
+        }
+
+        /// Xen's CPUID is the domain's CPU policy, which this backend does not drive.
+        fn set_cpuid(&self, _entries: &[CpuidEntry]) -> Result<()> {
+            Err(Error::Unsupported {
+                capability: Capability::SetCpuid,
+            })
+        }
+
+        /// As [`set_cpuid`](Self::set_cpuid).
+        fn get_cpuid(&self) -> Result<Vec<CpuidEntry>> {
+            Err(Error::Unsupported {
+                capability: Capability::SetCpuid,
+            })
+        }
     }
 }
 

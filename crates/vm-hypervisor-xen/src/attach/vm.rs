@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use vm_hypervisor::{
@@ -37,6 +38,8 @@ pub(crate) fn offers(cap: Capability) -> bool {
         | Capability::Ioeventfd
         | Capability::ImmediateExit
         | Capability::MultipleVcpus => true,
+        // An empty PVH domain through the builder, which is x86-only.
+        Capability::CreateVm => x86,
         // dm_op has one operation per kind of line: ISA IRQs, PCI INTx and MSIs on x86,
         // interrupt levels (SPIs) on Arm; GSIs are the hypervisor's own business.
         Capability::IrqLineIsa | Capability::IrqLinePciIntx | Capability::SignalMsi => x86,
@@ -73,6 +76,13 @@ fn interrupt(line: IrqLine) -> Result<Interrupt> {
     }
 }
 
+/// A domain this process created, destroyed when dropped.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Owned = crate::builder::Domain<crate::builder::XenOps>;
+/// No domain is created on other architectures.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type Owned = std::convert::Infallible;
+
 /// What a [`XenVm`] and its vCPUs share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -80,6 +90,12 @@ pub(crate) struct Shared {
     pub(crate) server: IoreqServer,
     pub(crate) memory: XenGuestMemory,
     pub(crate) domid: DomId,
+    /// Whether a vCPU's run unpaused the domain this process created (the toolstack
+    /// unpauses the domains it made).
+    pub(crate) started: AtomicBool,
+    /// The domain, if this process created it. Last, so that it is destroyed after the
+    /// IOREQ server and the mappings are gone.
+    pub(crate) owned: Option<Owned>,
 }
 
 /// A domain the toolstack made, served by this process (see the [`attach`](super) module).
@@ -109,19 +125,44 @@ impl XenVm {
                 reason: format!("domain {domid} is being destroyed"),
             });
         }
+        Self::serve(privcmd, domid, guest_span(info.max_memory), None)
+    }
+
+    /// A new empty domain of `size` (see [`Xen::create_vm`](super::Xen)).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn create(privcmd: Arc<Privcmd>, size: super::VmSize) -> Result<Self> {
+        use crate::builder::{self, XenOps};
+        let ops = Arc::new(XenOps::open().map_err(|e| xen_error("open the domain builder", e))?);
+        let name = format!("vm-hypervisor-{}", std::process::id());
+        let domain =
+            builder::create_empty(ops, &name, size.ram, size.vcpus).map_err(|e| match e {
+                crate::Error::InvalidConfig { .. } => Error::InvalidArgument {
+                    op: "create_vm",
+                    reason: e.to_string(),
+                },
+                e => xen_error("create an empty domain", e),
+            })?;
+        let domid = domain.domid();
+        Self::serve(privcmd, domid, size.ram, Some(domain))
+    }
+
+    /// Serves `domid` (whose RAM lies in `[0, span)`), owning it if `owned` is given.
+    fn serve(privcmd: Arc<Privcmd>, domid: DomId, span: u64, owned: Option<Owned>) -> Result<Self> {
         let evtchn = EventChannel::open_nonblocking().map_err(|e| xen_error("open evtchn", e))?;
         let mut server = IoreqServer::create(privcmd.clone(), evtchn, domid, BufIoreqMode::Atomic)
             .map_err(|e| xen_error("create the IOREQ server", e))?;
         server
             .enable()
             .map_err(|e| xen_error("enable the IOREQ server", e))?;
-        let memory = XenGuestMemory::new(domid, guest_span(info.max_memory))?;
+        let memory = XenGuestMemory::new(domid, span)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 privcmd,
                 server,
                 memory,
                 domid,
+                started: AtomicBool::new(false),
+                owned,
             }),
             vcpus: Mutex::new(BTreeSet::new()),
             irqfds: Mutex::default(),
@@ -208,6 +249,22 @@ fn log_path(what: &str, domid: DomId, path: NotifyPath) {
     log::info!("domain {domid}: {what} served by {path:?}");
 }
 
+#[cfg(target_arch = "x86_64")]
+impl vm_hypervisor::x86_64::VmX86_64 for XenVm {
+    /// Nothing to do: the domain's emulated local APICs exist from its creation (a PVH
+    /// domain has no PIC or IOAPIC; a toolstack's HVM domain has all three).
+    fn create_irqchip(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Xen's PIT is emulated for HVM domains made with it, never added later.
+    fn create_pit(&self) -> Result<()> {
+        Err(Error::Unsupported {
+            capability: Capability::Pit,
+        })
+    }
+}
+
 impl Vm for XenVm {
     type Vcpu = XenVcpu;
     type Memory = XenGuestMemory;
@@ -226,10 +283,18 @@ impl Vm for XenVm {
             return Err(Error::VcpuIdOutOfRange { id, max_id });
         }
         let mut ids = self.vcpus.lock().unwrap_or_else(|p| p.into_inner());
-        if !ids.insert(id) {
+        if ids.contains(&id) {
             return Err(Error::VcpuIdInUse { id });
         }
-        Ok(XenVcpu::new(self.shared.clone(), id))
+        let vcpu = XenVcpu::new(self.shared.clone(), id);
+        // A created domain's vCPUs are down until they have a state: give this one the
+        // state of a CPU after RESET, as a new KVM vCPU has.
+        #[cfg(target_arch = "x86_64")]
+        if self.shared.owned.is_some() {
+            vcpu.bring_up()?;
+        }
+        ids.insert(id);
+        Ok(vcpu)
     }
 
     fn guest_memory(&self) -> XenGuestMemory {
@@ -432,7 +497,8 @@ mod tests {
     #[test]
     fn a_device_model_attaches_and_offers_no_user_memory() {
         assert!(offers(Capability::AttachVm));
-        assert!(!offers(Capability::CreateVm));
+        assert_eq!(offers(Capability::CreateVm), cfg!(target_arch = "x86_64"));
+        assert!(!offers(Capability::IoExits), "run serves I/O inside");
         assert!(!offers(Capability::UserMemory));
         assert!(!offers(Capability::DirtyLog));
         assert!(!offers(Capability::IoeventfdAny));

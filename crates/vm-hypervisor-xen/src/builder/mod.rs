@@ -326,6 +326,57 @@ pub fn build_with_kernel<O: DomainOps>(
     Ok(dom)
 }
 
+/// Creates an empty, paused PVH domain with `ram` bytes of RAM from guest-physical 0 and
+/// `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what `create_vm` of the
+/// vm-hypervisor traits gives): steps 2 and 3 of [`build`] without the special pages, and
+/// every vCPU's MTRRs write-back. No vCPU is up; the first context loaded into one starts
+/// it. The [`Domain`] destroys the domain when dropped, and on any error here.
+pub fn create_empty<O: DomainOps>(
+    ops: Arc<O>,
+    name: &str,
+    ram: u64,
+    vcpus: u32,
+) -> Result<Domain<O>> {
+    if vcpus == 0 || vcpus > MAX_VCPUS {
+        return Err(Error::InvalidConfig {
+            what: "vcpus",
+            value: vcpus.to_string(),
+            reason: "must be between 1 and 128",
+        });
+    }
+    // PAGE is a power of two; a mask keeps this within the crate's MSRV.
+    if ram == 0 || ram & (PAGE - 1) != 0 || ram > memory::MAX_LOWMEM {
+        return Err(Error::InvalidConfig {
+            what: "ram",
+            value: format!("{ram:#x}"),
+            reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
+        });
+    }
+    let domain_config = DomainConfig {
+        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
+        max_vcpus: vcpus,
+        max_evtchn_port: MAX_EVTCHN_PORT,
+        max_grant_frames: MAX_GRANT_FRAMES,
+        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
+        grant_version: 1,
+        arch: pvh_arch(),
+        ..Default::default()
+    };
+    let domid = ops.create_domain(&domain_config)?;
+    let dom = Domain::new(ops.clone(), domid, name.to_owned());
+    ops.set_max_vcpus(domid, vcpus)?;
+    ops.set_max_mem(domid, (ram >> 10) + 1024)?;
+    let mib = ram.div_ceil(1 << 20);
+    ops.set_paging_mempool_size(domid, paging_pool_bytes(mib, vcpus))?;
+    memory::populate_ram(&*ops, domid, ram)?;
+    let current = ops.hvm_context(domid)?;
+    for records in vcpu::mtrr_contexts(domid, &current, vcpus)? {
+        ops.set_hvm_context(domid, &records)?;
+    }
+    log::info!("created empty domain {domid} ({name}): {ram:#x} bytes of RAM, {vcpus} vCPUs");
+    Ok(dom)
+}
+
 /// The emulated devices of a PVH guest: the local APIC only.
 fn pvh_arch() -> XenArchDomainconfig {
     #[cfg(target_arch = "x86_64")]

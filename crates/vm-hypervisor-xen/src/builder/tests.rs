@@ -499,3 +499,31 @@ fn an_elf_file_cut_short_in_its_headers_is_a_bad_kernel_before_any_domain_exists
     );
     assert!(xen.calls().is_empty());
 }
+
+#[test]
+fn an_empty_domain_is_created_populated_and_left_paused_and_goes_on_any_failure() {
+    let xen = Arc::new(FakeXen::default());
+    let dom = create_empty(xen.clone(), "empty", 0x1_0000, 1).unwrap();
+    let calls = xen.calls();
+    assert_eq!(calls[0], "create_domain");
+    assert!(calls.contains(&"populate_physmap".to_string()));
+    assert_eq!(calls.last().unwrap(), "set_hvm_context", "MTRRs set last");
+    assert!(!calls.contains(&"unpause".to_string()), "left paused");
+    assert!(!calls.contains(&"map_guest".to_string()), "nothing written");
+    assert_eq!(xen.live(), 1);
+    drop(dom);
+    assert_eq!(xen.live(), 0, "dropping the domain destroys it");
+    for step in ["set_max_vcpus", "populate_physmap", "hvm_context"] {
+        let xen = Arc::new(FakeXen::failing_at(step));
+        assert!(create_empty(xen.clone(), "empty", 0x1_0000, 1).is_err());
+        assert_eq!(xen.live(), 0, "failing at {step} leaves no domain");
+    }
+    for (ram, vcpus) in [(0, 1), (0x1001, 1), (0x1000, 0), (0x1000, MAX_VCPUS + 1)] {
+        let xen = Arc::new(FakeXen::default());
+        assert!(matches!(
+            create_empty(xen.clone(), "bad", ram, vcpus),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(xen.calls().is_empty(), "refused before Xen is asked");
+    }
+}

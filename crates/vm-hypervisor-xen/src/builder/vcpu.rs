@@ -34,7 +34,7 @@ const AR_DATA32: u32 = 0xc93;
 const AR_TSS_BUSY: u32 = 0x8b;
 
 /// One record found in a context.
-fn find_record(records: &[u8], typecode: u16, instance: u16) -> Option<&[u8]> {
+pub(crate) fn find_record(records: &[u8], typecode: u16, instance: u16) -> Option<&[u8]> {
     let d = std::mem::size_of::<HvmSaveDescriptor>();
     let mut off = 0;
     while off + d <= records.len() {
@@ -55,7 +55,7 @@ fn find_record(records: &[u8], typecode: u16, instance: u16) -> Option<&[u8]> {
     None
 }
 
-fn push_record<T: Pod>(out: &mut Vec<u8>, typecode: u16, instance: u16, payload: &T) {
+pub(crate) fn push_record<T: Pod>(out: &mut Vec<u8>, typecode: u16, instance: u16, payload: &T) {
     let bytes = payload.as_bytes();
     let desc = HvmSaveDescriptor {
         typecode,
@@ -66,7 +66,7 @@ fn push_record<T: Pod>(out: &mut Vec<u8>, typecode: u16, instance: u16, payload:
     out.extend_from_slice(bytes);
 }
 
-fn push_end(out: &mut Vec<u8>) {
+pub(crate) fn push_end(out: &mut Vec<u8>) {
     out.extend_from_slice(
         HvmSaveDescriptor {
             typecode: HVM_SAVE_CODE_END,
@@ -102,22 +102,10 @@ pub fn pvh_cpu(entry: u32, start_info: u32) -> HvmHwCpu {
     cpu
 }
 
-/// The `sethvmcontext` calls that start `vcpus` vCPUs of `domid` with vCPU 0 at `entry`:
-/// one MTRR context per vCPU, then vCPU 0's CPU context, in that order. `current` is the
-/// domain's context as `gethvmcontext` returned it.
-pub fn boot_contexts(
-    domid: DomId,
-    current: &[u8],
-    vcpus: u32,
-    entry: u32,
-    start_info: u32,
-) -> Result<Vec<Vec<u8>>> {
-    let header = find_record(current, HVM_SAVE_CODE_HEADER, 0)
-        .and_then(HvmSaveHeader::from_bytes)
-        .ok_or(Error::HvmContext {
-            domid,
-            record: "header",
-        })?;
+/// The `sethvmcontext` calls that set up `vcpus` vCPUs of `domid`: one MTRR context per vCPU,
+/// write-back by default. `current` is the domain's context as `gethvmcontext` returned it.
+pub fn mtrr_contexts(domid: DomId, current: &[u8], vcpus: u32) -> Result<Vec<Vec<u8>>> {
+    let header = header_of(domid, current)?;
     let mut mtrr = find_record(current, HVM_SAVE_CODE_MTRR, 0)
         .and_then(HvmHwMtrr::from_bytes)
         .ok_or(Error::HvmContext {
@@ -133,6 +121,30 @@ pub fn boot_contexts(
         push_end(&mut c);
         calls.push(c);
     }
+    Ok(calls)
+}
+
+fn header_of(domid: DomId, current: &[u8]) -> Result<HvmSaveHeader> {
+    find_record(current, HVM_SAVE_CODE_HEADER, 0)
+        .and_then(HvmSaveHeader::from_bytes)
+        .ok_or(Error::HvmContext {
+            domid,
+            record: "header",
+        })
+}
+
+/// The `sethvmcontext` calls that start `vcpus` vCPUs of `domid` with vCPU 0 at `entry`:
+/// one MTRR context per vCPU ([`mtrr_contexts`]), then vCPU 0's CPU context, in that order.
+/// `current` is the domain's context as `gethvmcontext` returned it.
+pub fn boot_contexts(
+    domid: DomId,
+    current: &[u8],
+    vcpus: u32,
+    entry: u32,
+    start_info: u32,
+) -> Result<Vec<Vec<u8>>> {
+    let header = header_of(domid, current)?;
+    let mut calls = mtrr_contexts(domid, current, vcpus)?;
     let mut c = Vec::new();
     push_record(&mut c, HVM_SAVE_CODE_HEADER, 0, &header);
     push_record(&mut c, HVM_SAVE_CODE_CPU, 0, &pvh_cpu(entry, start_info));
