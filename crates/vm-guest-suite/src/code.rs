@@ -79,7 +79,8 @@ pub const REAL_DEVICE_ERRORS: &[u8] = &[
 /// Real mode with the in-hypervisor PIC: set the PIC's vector base to 0x20,
 /// unmask IRQ 4, enable interrupts, say "ready" on port 0x502, then wait
 /// (bounded by the TSC, about 2^33 cycles) for the handler to set the flag
-/// at 0x7000, and say "done" on port 0x503.
+/// at 0x7000, say "done" on port 0x503 and halt with interrupts off (which
+/// ends the vCPU on backends that run it to the halt, Xen's among them).
 pub const REAL_IRQ_WAIT: &[u8] = &[
     0xb0, 0x11, //                     mov al, 0x11      ; ICW1: init, ICW4 follows
     0xe6, 0x20, //                     out 0x20, al
@@ -106,6 +107,7 @@ pub const REAL_IRQ_WAIT: &[u8] = &[
     // done:
     0xba, 0x03, 0x05, //               mov dx, 0x503
     0xee, //                           out dx, al        ; done
+    0xfa, //                           cli               ; so hlt ends the vCPU
     0xf4, //                           hlt
 ];
 
@@ -145,7 +147,8 @@ pub const PROT_MEMORY: &[u8] = &[
 
 /// Flat 32-bit protected mode with the in-hypervisor LAPIC: software-enable
 /// the LAPIC (spurious vector 0xff), enable interrupts, say "ready", wait
-/// (bounded by the TSC) for the handler's flag, say "done".
+/// (bounded by the TSC) for the handler's flag, say "done", halt with
+/// interrupts off.
 pub const PROT_MSI_WAIT: &[u8] = &[
     0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00,
     0x00, // mov dword [0xfee000f0], 0x1ff
@@ -164,6 +167,7 @@ pub const PROT_MSI_WAIT: &[u8] = &[
     // done:
     0x66, 0xba, 0x03, 0x05, //         mov dx, 0x503
     0xee, //                           out dx, al        ; done
+    0xfa, //                           cli               ; so hlt ends the vCPU
     0xf4, //                           hlt
 ];
 

@@ -41,10 +41,25 @@ impl Access {
     }
 }
 
+/// What a [`Recorder`] runs on a write at one offset.
+type Hook = Box<dyn Fn() + Send + Sync>;
+
 /// Records every access; reads return the low bytes of [`READ_VALUE`].
-#[derive(Debug, Default)]
+/// A hook can act on a write at one offset while the guest waits for it
+/// (a guest's "ready" to take an interrupt), on backends whose `run`
+/// returns per access and on those that serve accesses inside `run` alike.
+#[derive(Default)]
 pub struct Recorder {
     log: Mutex<Vec<Access>>,
+    hook: Mutex<Option<(u64, Hook)>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("log", &self.log())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
@@ -56,6 +71,17 @@ impl Recorder {
     /// The writes seen so far, oldest first.
     pub fn writes(&self) -> Vec<Access> {
         self.log().into_iter().filter(|a| a.write).collect()
+    }
+
+    /// Run `hook` on every write at `offset` from now on (replacing any
+    /// earlier hook), after the write is recorded.
+    pub fn on_write(&self, offset: u64, hook: impl Fn() + Send + Sync + 'static) {
+        *self.hook.lock().unwrap_or_else(|p| p.into_inner()) = Some((offset, Box::new(hook)));
+    }
+
+    /// Remove the hook, dropping what it holds.
+    pub fn clear_hook(&self) {
+        self.hook.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     fn push(&self, a: Access) {
@@ -78,6 +104,12 @@ impl IoHandler for Recorder {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
         self.push(Access::write(offset, data));
+        let hook = self.hook.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, run)) = hook.as_ref() {
+            if *at == offset {
+                run();
+            }
+        }
         Ok(())
     }
 }
