@@ -1504,10 +1504,13 @@ impl<S: Sys> IoreqServer<S> {
     /// before the ports were bound). Returns the number of requests served.
     #[inline]
     pub fn serve_all<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> usize {
-        let mut n = if self.bufring.is_some() {
-            self.serve_buffered(dispatcher)
-        } else {
-            0
+        let mut n = match &self.bufring {
+            // A look at the ring's pointers first: the drain's entry and exit are locked
+            // instructions, and on most wake-ups (every request's) the ring is empty. What Xen
+            // publishes after the look comes with an event on the buffered port; pointers that
+            // make no sense go to the drain, which resynchronises the ring.
+            Some(ring) if ring.pending_slots() != Ok(0) => self.serve_buffered(dispatcher),
+            _ => 0,
         };
         for vcpu in 0..self.vcpus {
             n += self.serve_vcpu_counted(vcpu, dispatcher);
