@@ -201,6 +201,9 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
 /// `Epoll::wait` through syscall(2): glibc's `epoll_wait` is a pthread cancellation point, and
 /// in a process with more than one thread each call switches asynchronous cancellation on and
 /// off around the system call (more instructions than the rest of the wrapper, once per turn).
+/// Inline: out of line, the turn reached it through the dynamic symbol table and took its
+/// answer back through memory.
+#[inline]
 fn epoll_wait(epoll: &Epoll, timeout_ms: i32, events: &mut [EpollEvent]) -> std::io::Result<usize> {
     let len = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
     // The kernel's signal set, which epoll_pwait checks only when it is given a mask.
