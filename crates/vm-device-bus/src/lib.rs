@@ -1020,16 +1020,21 @@ mod tests {
             write: false,
             ..req
         };
-        match bus.handle_request(&mut req).unwrap_err() {
-            BusError::Device {
-                base: 0x2000,
-                offset: 0x10,
-                op: "read",
-                source,
-                ..
-            } => assert_eq!(source.to_string(), "register is write-only"),
-            other => panic!("unexpected {other:?}"),
-        }
+        let err = bus.handle_request(&mut req).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BusError::Device {
+                    base: 0x2000,
+                    offset: 0x10,
+                    op: "read",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("register is write-only"));
         // The byte methods stay the KVM exit's path.
         assert!(bus.read(IoSpace::Mmio, 0x2008, &mut [0; 4]).is_err());
     }
