@@ -362,13 +362,7 @@ mod tests {
     use super::*;
 
     fn context(cpus: &[(u16, HvmHwCpu)]) -> Vec<u8> {
-        let mut c = Vec::new();
-        let header = HvmSaveHeader {
-            magic: HVM_FILE_MAGIC,
-            version: 1,
-            ..Default::default()
-        };
-        push_record(&mut c, HVM_SAVE_CODE_HEADER, 0, &header);
+        let mut c = crate::builder::vcpu::tests::header_only();
         for (id, cpu) in cpus {
             push_record(&mut c, HVM_SAVE_CODE_CPU, *id, cpu);
         }

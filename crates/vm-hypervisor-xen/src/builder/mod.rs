@@ -197,17 +197,7 @@ pub fn build_with_kernel<O: DomainOps>(
     steps.lap("read the initrd");
 
     // 2. The domain; from here on `dom` destroys it on any error.
-    let domain_config = DomainConfig {
-        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
-        max_vcpus: config.vcpus,
-        max_evtchn_port: MAX_EVTCHN_PORT,
-        max_grant_frames: MAX_GRANT_FRAMES,
-        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
-        grant_version: 1,
-        arch: pvh_arch(),
-        ..Default::default()
-    };
-    let domid = ops.create_domain(&domain_config)?;
+    let domid = ops.create_domain(&pvh_domain(config.vcpus))?;
     let mut dom = Domain::new(ops.clone(), domid, config.name.clone());
     // The vCPUs themselves (createdomain only sized them). Without them Xen 4.17 dereferences
     // a null vCPU in gethvmcontext and crashes.
@@ -352,17 +342,7 @@ pub fn create_empty<O: DomainOps>(
             reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
         });
     }
-    let domain_config = DomainConfig {
-        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
-        max_vcpus: vcpus,
-        max_evtchn_port: MAX_EVTCHN_PORT,
-        max_grant_frames: MAX_GRANT_FRAMES,
-        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
-        grant_version: 1,
-        arch: pvh_arch(),
-        ..Default::default()
-    };
-    let domid = ops.create_domain(&domain_config)?;
+    let domid = ops.create_domain(&pvh_domain(vcpus))?;
     let dom = Domain::new(ops.clone(), domid, name.to_owned());
     ops.set_max_vcpus(domid, vcpus)?;
     ops.set_max_mem(domid, (ram >> 10) + 1024)?;
@@ -375,6 +355,21 @@ pub fn create_empty<O: DomainOps>(
     }
     log::info!("created empty domain {domid} ({name}): {ram:#x} bytes of RAM, {vcpus} vCPUs");
     Ok(dom)
+}
+
+/// `createdomain`'s settings for a PVH domain with `vcpus` vCPUs: an HVM container with HAP,
+/// grant and event-channel limits as `xl` sets them.
+fn pvh_domain(vcpus: u32) -> DomainConfig {
+    DomainConfig {
+        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
+        max_vcpus: vcpus,
+        max_evtchn_port: MAX_EVTCHN_PORT,
+        max_grant_frames: MAX_GRANT_FRAMES,
+        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
+        grant_version: 1,
+        arch: pvh_arch(),
+        ..Default::default()
+    }
 }
 
 /// The emulated devices of a PVH guest: the local APIC only.

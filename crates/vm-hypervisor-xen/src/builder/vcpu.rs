@@ -157,8 +157,8 @@ pub fn boot_contexts(
 pub(crate) mod tests {
     use super::*;
 
-    /// A context like Xen's: header, one CPU record, one MTRR record, end.
-    pub(crate) fn fake_context() -> Vec<u8> {
+    /// A context's start: the header record Xen writes first.
+    pub(crate) fn header_only() -> Vec<u8> {
         let mut c = Vec::new();
         let header = HvmSaveHeader {
             magic: HVM_FILE_MAGIC,
@@ -166,6 +166,12 @@ pub(crate) mod tests {
             ..Default::default()
         };
         push_record(&mut c, HVM_SAVE_CODE_HEADER, 0, &header);
+        c
+    }
+
+    /// A context like Xen's: header, one CPU record, one MTRR record, end.
+    pub(crate) fn fake_context() -> Vec<u8> {
+        let mut c = header_only();
         push_record(&mut c, HVM_SAVE_CODE_CPU, 0, &HvmHwCpu::default());
         push_record(&mut c, HVM_SAVE_CODE_MTRR, 0, &HvmHwMtrr::default());
         push_end(&mut c);
