@@ -18,7 +18,6 @@ pub mod vsock;
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -225,40 +224,26 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `xl create [-p] cfg` for domain `name`, retried once when `xl` itself dies of a signal:
-/// Xen 4.20's `xl` was seen to abort in `malloc` ("corrupted double-linked list", about one
-/// create in 16) in the box, and Xen 4.17's in the child it forks to watch the domain ("domain
-/// monitoring daemonizing child ... died due to fatal signal Aborted", after a "smallbin double
-/// linked list corrupted"). That is the toolstack crashing, not what the tests check; a second
-/// crash, or any ordinary failure, panics.
+/// `xl create [-p] cfg` for domain `name`; panics when `xl` fails.
+///
+/// `xl` used to die of heap corruption in the box now and then ("corrupted double-linked list",
+/// about one create in 16); the cause was the box's Xen switching FPU state lazily, which the
+/// emulated machine gets wrong (see the `cpu_state` test). The box now boots Xen with eager
+/// switching, so a crash here is a failure again rather than something to retry.
 pub fn xl_create(cfg: &Path, name: &str, paused: bool) {
-    for attempt in 1..=2 {
-        let mut cmd = Command::new("xl");
-        cmd.arg("create");
-        if paused {
-            cmd.arg("-p");
-        }
-        let out = cmd.arg(cfg).output().expect("running xl create");
-        if out.status.success() {
-            return;
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let child_died = stderr.contains("child") && stderr.contains("died due to fatal signal");
-        if (out.status.signal().is_some() || child_died) && attempt == 1 {
-            eprintln!(
-                "warning: xl create died ({}): {stderr}; retrying once",
-                out.status
-            );
-            // It may have died after creating the domain.
-            let _ = Command::new("xl").arg("destroy").arg(name).output();
-            continue;
-        }
-        panic!(
-            "xl create {} failed: {}\n{stderr}",
-            cfg.display(),
-            out.status
-        );
+    let mut cmd = Command::new("xl");
+    cmd.arg("create");
+    if paused {
+        cmd.arg("-p");
     }
+    let out = cmd.arg(cfg).output().expect("running xl create");
+    assert!(
+        out.status.success(),
+        "xl create {} (domain {name}) failed: {}\n{}",
+        cfg.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// What domU `name` has written to its console so far: xenconsoled's log of it, which the box

@@ -5,7 +5,9 @@
 //!
 //! Recipe notes: KVM on these hosts cannot run Xen, so QEMU emulates
 //! (`-accel tcg`). `-cpu max,-rdtscp` avoids a TCG SVM bug with RDTSCP in HVM
-//! guests; Xen needs `smap=0` or the PV dom0 dies on its first page fault.
+//! guests; Xen needs `smap=0` or the PV dom0 dies on its first page fault,
+//! and `spec-ctrl=eager-fpu` or processes lose vector registers across
+//! context switches once a domU runs (see [`boot`]).
 //! `-no-reboot` turns a Xen reboot (after a dom0 crash) into a QEMU exit.
 
 use std::fs::File;
@@ -89,8 +91,18 @@ fn modules_arg(kernel: &Path, cmdline: &str, initrd: &Path) -> String {
 pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     // bootscrub=0: scrubbing 3 GiB in emulation only burns host CPU that the
     // (shared, 2-core) host needs for dom0.
+    //
+    // spec-ctrl=eager-fpu: the emulated CPU is an AMD one, for which Xen
+    // defaults to lazy FPU switching (it leaves a vCPU's vector registers in
+    // place, sets CR0.TS and loads the next vCPU's on its first #NM). In this
+    // emulated machine that chain loses state: while a domU's vCPU ran next to
+    // dom0, dom0 processes read other contexts' XMM/YMM values (a domU's
+    // included) and died of the same heap corruption `xl` died of, crashed or
+    // hung. With eager switching (every switch saves and loads the whole
+    // state) it did not happen once; xen-box-testing's cpu_state test checks
+    // it on every box run.
     let xen_cmd = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
-                   loglvl=all guest_loglvl=all smap=0 bootscrub=0";
+                   loglvl=all guest_loglvl=all smap=0 bootscrub=0 spec-ctrl=eager-fpu";
     let dom0_cmd = format!(
         "console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}",
         b.art.config.dom0_kernel.cmdline_env()
