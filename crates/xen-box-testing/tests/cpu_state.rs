@@ -243,7 +243,7 @@ mod x86 {
             format!("cpu-state-{}", std::process::id()),
             &format!(
                 "{}kernel = \"{}\"\nmemory = 32\nvcpus = 1\n\
-             on_poweroff = \"preserve\"\non_crash = \"preserve\"\n",
+             on_poweroff = \"preserve\"\non_reboot = \"preserve\"\non_crash = \"preserve\"\n",
                 xen_box_testing::pvh_type_line(),
                 kernel.display()
             ),
@@ -307,6 +307,18 @@ mod x86 {
         if let Some(d) = &domu {
             // A domU that crashed at once would have left the switches between domains untested.
             let state = domu_state(&d.name);
+            if !state.as_deref().is_some_and(|s| !s.contains('c')) {
+                let dmesg = std::process::Command::new("xl").arg("dmesg").output();
+                if let Ok(o) = dmesg {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    let lines: Vec<&str> = text.lines().collect();
+                    eprintln!("xl dmesg (last 40 lines):");
+                    for l in &lines[lines.len().saturating_sub(40)..] {
+                        eprintln!("  {l}");
+                    }
+                }
+                eprintln!("console: {}", d.console_log());
+            }
             assert!(
                 state.as_deref().is_some_and(|s| !s.contains('c')),
                 "the domU {} did not keep running next to the threads (state {state:?})",
