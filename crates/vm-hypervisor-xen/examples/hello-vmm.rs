@@ -16,11 +16,6 @@
 //! Xen the hypervisor owns the memory (the VMM writes the guest through
 //! `Vm::guest_memory`) and the UART writes arrive through an IOREQ server inside
 //! `Vcpu::run`.
-//!
-//! Known limitation: on Xen 4.17 in the project's box, a vCPU whose first state is 64-bit long
-//! mode (loaded through the HVM context) takes a page fault on its first instruction fetch
-//! and the domain resets; real and flat protected mode start fine (the guest suite's
-//! `long_mode_pio_mmio` case shows the same).
 
 // A crate root resolves modules next to itself; the x86 body lives in
 // the directory named after this target so Cargo does not take it for one.

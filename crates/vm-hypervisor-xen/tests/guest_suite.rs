@@ -28,20 +28,4 @@ fn open_xen() -> Option<Xen> {
     None
 }
 
-/// Cases Xen cannot pass yet, with why: a fault being worked on, not a missing capability.
-fn not_run(case: &str) -> Option<&'static str> {
-    match case {
-        // A 64-bit state loaded through sethvmcontext (CR0.PG, CR4.PAE, EFER.LME|LMA, a
-        // 64-bit CS) triple-faults with RIP = CR2 = the entry: a page fault on the first
-        // instruction fetch, although the page tables read back right through guest memory
-        // and a guest that enables long mode itself with the same tables runs. Cause not
-        // found yet (Xen's SVM context load, or the emulated SVM under it).
-        "long_mode_pio_mmio" => Some(
-            "on Xen a long-mode vCPU state loaded through sethvmcontext page-faults on its \
-             first instruction fetch (open fault, cause not found)",
-        ),
-        _ => None,
-    }
-}
-
-vm_guest_suite::guest_suite_tests!(open_xen, not_run);
+vm_guest_suite::guest_suite_tests!(open_xen);

@@ -483,4 +483,68 @@ mod tests {
         assert_eq!(apic_of(&ctx, 0), (0xfee0_0900, 0));
         assert_eq!(apic_of(&ctx, 1), (0, 0));
     }
+    /// Byte offsets in Xen's `struct hvm_hw_cpu` (public/arch-x86/hvm/save.h, 4.17 and
+    /// 4.20), which is 1032 bytes long: the fields from `msr_flags` on.
+    mod xen_offsets {
+        pub const LSTAR: usize = 960;
+        pub const SFMASK: usize = 984;
+        pub const EFER: usize = 992;
+        pub const TSC_AUX: usize = 1000;
+        pub const FLAGS: usize = 1024;
+        pub const LEN: usize = 1032;
+    }
+
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// A long-mode state must reach Xen with EFER.LME|LMA where Xen reads EFER: with the
+    /// record eight bytes short (no `msr_flags`), EFER landed in Xen's SYSCALL mask, Xen ran
+    /// the vCPU with EFER 0, so CR0.PG|CR4.PAE meant 32-bit PAE paging over 4-level tables,
+    /// and the first fetch took a reserved-bit page fault.
+    #[test]
+    fn efer_and_the_msrs_sit_where_xen_reads_and_writes_them() {
+        use xen_offsets::*;
+        // Written: the long-mode special registers into a record loaded into Xen.
+        let mut cpu = reset_cpu();
+        let mut s = sregs(&cpu, (0xfee0_0900, 0));
+        s.cr0 = 0x8000_0031;
+        s.cr4 = 0x20;
+        s.efer = 0x500;
+        set_sregs(&mut cpu, &s);
+        set_msrs(
+            &mut cpu,
+            &[MsrEntry::new(0xc000_0082, 0xffff_8000_0000_1000)],
+        );
+        let out = with_cpu(&context(&[]), 0, &cpu).unwrap();
+        let (_, _, payload) = records(&out)
+            .into_iter()
+            .find(|r| r.0 == HVM_SAVE_CODE_CPU)
+            .unwrap();
+        assert_eq!(payload.len(), LEN, "the record has Xen's length");
+        assert_eq!(u64_at(payload, EFER), 0x500, "EFER where Xen reads it");
+        assert_eq!(u64_at(payload, SFMASK), 0, "not in the SYSCALL mask");
+        assert_eq!(u64_at(payload, LSTAR), 0xffff_8000_0000_1000);
+
+        // Read: a record as Xen saves it for a vCPU in long mode.
+        let mut saved = vec![0u8; LEN];
+        saved[EFER..EFER + 8].copy_from_slice(&0x500u64.to_le_bytes());
+        saved[TSC_AUX..TSC_AUX + 8].copy_from_slice(&7u64.to_le_bytes());
+        saved[FLAGS..FLAGS + 4].copy_from_slice(&XEN_X86_FPU_INITIALISED.to_le_bytes());
+        let mut ctx = crate::builder::vcpu::tests::header_only();
+        let desc = HvmSaveDescriptor {
+            typecode: HVM_SAVE_CODE_CPU,
+            instance: 0,
+            length: LEN as u32,
+        };
+        ctx.extend_from_slice(desc.as_bytes());
+        ctx.extend_from_slice(&saved);
+        push_end(&mut ctx);
+        let mut cpu = cpu_of(&ctx, 0).unwrap();
+        assert_eq!(sregs(&cpu, (0, 0)).efer, 0x500);
+        let mut aux = [MsrEntry::new(0xc000_0103, 0)];
+        assert_eq!(get_msrs(&mut cpu, &mut aux), 1);
+        assert_eq!(aux[0].data, 7);
+        assert_eq!(cpu.flags, XEN_X86_FPU_INITIALISED);
+    }
 }

@@ -88,6 +88,10 @@ pub struct HvmHwCpu {
     pub sysenter: [u64; 3],
     /// Kernel GS base.
     pub shadow_gs: u64,
+    /// `msr_flags`: obsolete, ignored by Xen, saved as zero. It still takes its eight bytes:
+    /// without it every field after `shadow_gs` sits eight bytes early, the record is eight
+    /// bytes short (Xen zero-extends it) and EFER lands in Xen's SYSCALL mask.
+    pub msr_flags: u64,
     /// LSTAR, STAR, CSTAR, SYSCALL mask.
     pub msr_syscall: [u64; 4],
     /// EFER.
@@ -191,10 +195,11 @@ mod tests {
         );
         // arch-x86/hvm/save.h: rax at 512, rip 640, cr0 656, dr0 688, cs_sel 736,
         // cs_limit 768, cs_base 808, cs_arbytes 888, sysenter_cs 920, shadow_gs 944,
-        // msr_lstar 952, msr_efer 984, tsc 1000, pending_event 1008, flags 1016; 1024 bytes.
+        // msr_flags 952, msr_lstar 960, msr_efer 992, tsc 1008, pending_event 1016,
+        // flags 1024; 1032 bytes (the length of the CPU records Xen 4.17 and 4.20 save).
         assert_layout!(
             HvmHwCpu,
-            size = 1024,
+            size = 1032,
             align = 8,
             gprs = 512,
             rip = 640,
@@ -210,14 +215,15 @@ mod tests {
             arbytes = 888,
             sysenter = 920,
             shadow_gs = 944,
-            msr_syscall = 952,
-            msr_efer = 984,
-            msr_tsc_aux = 992,
-            tsc = 1000,
-            pending_event = 1008,
-            error_code = 1012,
-            flags = 1016,
-            pad0 = 1020
+            msr_flags = 952,
+            msr_syscall = 960,
+            msr_efer = 992,
+            msr_tsc_aux = 1000,
+            tsc = 1008,
+            pending_event = 1016,
+            error_code = 1020,
+            flags = 1024,
+            pad0 = 1028
         );
         assert_layout!(
             HvmHwMtrr,
