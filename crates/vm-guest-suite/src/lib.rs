@@ -158,6 +158,7 @@ pub fn run_case<H: HypervisorX86_64>(name: &str, open: impl FnOnce() -> Option<H
 /// this case yet: then it says so loudly (`NOT RUN:`) instead. For a known
 /// fault of a backend that is being worked on, not for a missing capability
 /// (cases skip those themselves).
+#[cfg(target_arch = "x86_64")]
 pub fn run_case_unless<H: HypervisorX86_64>(
     name: &str,
     open: impl FnOnce() -> Option<H>,

@@ -6,11 +6,13 @@
 //! its I/O served through an IOREQ server. Cases that need what Xen does not offer are
 //! skipped by capability, loudly, with the capability named.
 
-use vm_hypervisor_xen::attach::{VmSize, Xen};
+use vm_hypervisor_xen::attach::Xen;
 
 /// Xen with domains of the suite's memory map, or `None` after saying loudly why not.
 #[cfg(target_arch = "x86_64")]
 fn open_xen() -> Option<Xen> {
+    use vm_hypervisor_xen::attach::VmSize;
+
     if !xen_box_testing::in_dom0("guest_suite") {
         return None;
     }
