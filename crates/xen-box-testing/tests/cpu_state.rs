@@ -14,6 +14,11 @@
 //! crashed in malloc or hung), and never once Xen switched eagerly: the box boots Xen with
 //! `spec-ctrl=eager-fpu` (xtask's qemu.rs) and this test guards that.
 //!
+//! It is an ignored test, run on demand (`cargo xtask xen-box test -p xen-box-testing --
+//! --ignored`): in one fresh run its busy domU set off the emulated CPU's fault (see
+//! `EMULATED_SVM_FAULT`) and the whole box stopped making progress, which takes every later
+//! test of the run with it.
+//!
 //! `CPU_STATE_ROUNDS` sets the rounds per thread (default 1000).
 
 #[cfg(target_arch = "x86_64")]
@@ -316,6 +321,9 @@ mod x86 {
     const EMULATED_SVM_FAULT: &str = "EMULATED SVM FAULT";
 
     #[test]
+    #[ignore = "stress test, run on demand: its spinning domU sets off the emulated CPU's SVM \
+                fault (EMULATED_SVM_FAULT), which once hung the whole box; \
+                cargo xtask xen-box test -p xen-box-testing -- --ignored"]
     fn registers_and_heap_survive_context_switches_next_to_a_busy_domu() {
         let domu = busy_domu();
         let avx = std::arch::is_x86_feature_detected!("avx");

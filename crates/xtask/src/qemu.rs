@@ -99,8 +99,8 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     // dom0, dom0 processes read other contexts' XMM/YMM values (a domU's
     // included) and died of the same heap corruption `xl` died of, crashed or
     // hung. With eager switching (every switch saves and loads the whole
-    // state) it did not happen once; xen-box-testing's cpu_state test checks
-    // it on every box run.
+    // state) it did not happen once; xen-box-testing's cpu_state test (run
+    // on demand with --ignored) checks it.
     let xen_cmd = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
                    loglvl=all guest_loglvl=all smap=0 bootscrub=0 spec-ctrl=eager-fpu";
     let dom0_cmd = format!(
