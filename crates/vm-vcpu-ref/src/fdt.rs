@@ -266,7 +266,7 @@ impl FdtConfig {
 /// Writes a device tree blob into guest memory at `addr` (8-byte aligned,
 /// as the arm64 boot protocol requires).
 pub fn write_fdt<M: GuestMemory + ?Sized>(mem: &M, addr: GuestAddress, blob: &[u8]) -> Result<()> {
-    if !addr.0.is_multiple_of(8) {
+    if addr.0 % 8 != 0 {
         return Err(Error::Misaligned {
             what: "device tree",
             addr: addr.0,

@@ -185,7 +185,7 @@ impl GicConfig {
                 max: self.version.max_cpus(),
             });
         }
-        if self.spi_count == 0 || !self.spi_count.is_multiple_of(32) || self.spi_count > MAX_SPIS {
+        if self.spi_count == 0 || self.spi_count % 32 != 0 || self.spi_count > MAX_SPIS {
             return Err(Error::InvalidGic {
                 reason: "SPI count must be a non-zero multiple of 32, at most 992",
                 value: u64::from(self.spi_count),

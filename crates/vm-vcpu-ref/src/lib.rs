@@ -13,9 +13,10 @@
 //! - [`protected_mode`]: the same for flat 32-bit protected mode.
 //! - [`mptable`]: MultiProcessor Specification tables.
 //! - [`cpuid`]: per-vCPU normalisation of a CPUID table.
-//! - `linux_boot`: the Linux zero page and 64-bit entry registers (x86 hosts
-//!   only, since linux-loader's `bootparam` types exist only there).
-//! - `pvh`: PVH start info and 32-bit entry state (x86 hosts only).
+//! - [`linux_boot`]: the Linux zero page and 64-bit entry registers.
+//! - [`pvh`]: PVH start info and 32-bit entry state.
+//! - [`bootparam`] and [`start_info`]: the zero page's and the PVH start
+//!   info's binary layouts (Linux's and Xen's structures, `ByteValued`).
 //! - [`memmap`]: memory map entries shared by both boot protocols.
 //!
 //! aarch64 guests (plain data, built and tested on every host):
@@ -28,20 +29,20 @@
 //! before writing and reports bad input as an [`Error`], never a panic.
 
 pub mod arm64_boot;
+pub mod bootparam;
 pub mod cpuid;
 pub mod error;
 pub mod fdt;
 pub mod gdt;
 pub mod gic;
 mod guest;
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod linux_boot;
 pub mod long_mode;
 pub mod memmap;
 pub mod mptable;
 pub mod paging;
 pub mod protected_mode;
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pvh;
+pub mod start_info;
 
 pub use error::{Error, Result};

@@ -4,9 +4,9 @@
 //! Linux x86 boot protocol: the zero page (`boot_params`) and the 64-bit
 //! entry state.
 //!
-//! [`LinuxBoot::write`] writes the command line and a `boot_params` (the
-//! linux-loader type) holding the E820 map, the command-line pointer, the
-//! initrd and the setup header fields a boot loader owns.
+//! [`LinuxBoot::write`] writes the command line and a [`boot_params`]
+//! holding the E820 map, the command-line pointer, the initrd and the setup
+//! header fields a boot loader owns.
 //! [`boot_registers`] gives the registers of the 64-bit entry: RIP at the
 //! kernel's 64-bit entry point, RSI pointing at the zero page; combine it
 //! with [`long_mode::setup`](crate::long_mode::setup), whose GDT has the
@@ -26,7 +26,7 @@
 //! assert_eq!(regs.rsi, boot.zero_page.0);
 //! ```
 
-use linux_loader::bootparam::{
+use crate::bootparam::{
     boot_e820_entry, boot_params, setup_header, CAN_USE_HEAP, E820_MAX_ENTRIES_ZEROPAGE,
     LOADED_HIGH,
 };

@@ -6,7 +6,6 @@
 //! The E820 types of the Linux zero page and the memory map types of the
 //! PVH start info share their numbering, so one entry type serves both.
 
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 use crate::error::{Error, Result};
 
 /// Kind of a memory map range (E820 / PVH memmap type codes).
@@ -79,8 +78,7 @@ impl MemoryMapEntry {
 ///
 /// Only the x86 boot protocols (E820 in the zero page, the PVH memory map)
 /// carry a typed memory map; arm64 describes RAM in the device tree, whose
-/// builder checks its own regions, so this is x86-only like its callers.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+/// builder checks its own regions.
 pub(crate) fn validate(entries: &[MemoryMapEntry], max: usize, what: &'static str) -> Result<()> {
     if entries.len() > max {
         return Err(Error::TooManyMemoryRegions {
@@ -122,7 +120,6 @@ mod tests {
         assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7]);
     }
 
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     #[test]
     fn validation() {
         let ok = [

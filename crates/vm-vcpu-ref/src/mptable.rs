@@ -157,7 +157,7 @@ impl MpTable {
                 max: MAX_CPUS,
             });
         }
-        if !addr.0.is_multiple_of(16) {
+        if addr.0 % 16 != 0 {
             return Err(Error::Misaligned {
                 what: "MP floating pointer",
                 addr: addr.0,

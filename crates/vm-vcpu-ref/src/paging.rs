@@ -75,7 +75,7 @@ impl IdentityMap {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.size == 0 || !self.size.is_multiple_of(LARGE_PAGE_SIZE) {
+        if self.size == 0 || self.size % LARGE_PAGE_SIZE != 0 {
             return Err(Error::InvalidSize {
                 what: "identity map",
                 value: self.size,
@@ -106,7 +106,7 @@ impl IdentityMap {
     /// full little-endian 4 KiB page) without touching the guest.
     pub fn build(&self, base: GuestAddress) -> Result<Vec<u8>> {
         self.validate()?;
-        if !base.0.is_multiple_of(PAGE_SIZE) {
+        if base.0 % PAGE_SIZE != 0 {
             return Err(Error::Misaligned {
                 what: "page tables",
                 addr: base.0,

@@ -23,7 +23,7 @@
 //! assert_eq!(sregs.cr0 & 1, 1);
 //! ```
 
-use linux_loader::start_info::{
+use crate::start_info::{
     hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info, XEN_HVM_START_MAGIC_VALUE,
 };
 use vm_hypervisor::x86_64::{SpecialRegisters, StandardRegisters};
@@ -106,7 +106,7 @@ impl<'a> PvhBoot<'a> {
                 });
             }
         }
-        if !self.start_info.0.is_multiple_of(8) {
+        if self.start_info.0 % 8 != 0 {
             return Err(Error::Misaligned {
                 what: "PVH start info",
                 addr: self.start_info.0,

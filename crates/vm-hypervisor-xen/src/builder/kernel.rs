@@ -17,10 +17,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use linux_loader::loader::elf::Elf;
-use linux_loader::loader::{KernelLoader, KernelLoaderResult};
 use vm_memory::GuestMemoryMmap;
 
+use super::elf::{self, LoadedElf};
 use crate::error::{Error, Result};
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -133,16 +132,16 @@ impl Kernel {
         self.extent
     }
 
-    /// Loads its segments into `mem` at their physical addresses (linux-loader), from memory
+    /// Loads its segments into `mem` at their physical addresses ([`elf::load`]), from memory
     /// or straight from the file.
-    pub(crate) fn load_into(&self, mem: &GuestMemoryMmap) -> Result<KernelLoaderResult> {
-        let load = |e: linux_loader::loader::Error| Error::Load {
+    pub(crate) fn load_into(&self, mem: &GuestMemoryMmap) -> Result<LoadedElf> {
+        let load = |reason: String| Error::Load {
             what: "kernel",
-            reason: e.to_string(),
+            reason,
         };
         match &self.image {
             Image::Decoded(bytes) => {
-                Elf::load(mem, None, &mut Cursor::new(bytes.as_slice()), None).map_err(load)
+                elf::load(mem, &mut Cursor::new(bytes.as_slice())).map_err(load)
             }
             Image::File(file) => {
                 let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,7 +150,7 @@ impl Kernel {
                         path: self.path.clone(),
                         source,
                     })?;
-                Elf::load(mem, None, &mut *file, None).map_err(load)
+                elf::load(mem, &mut *file).map_err(load)
             }
         }
     }

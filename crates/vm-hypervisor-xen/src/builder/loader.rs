@@ -5,13 +5,12 @@
 //!
 //! The guest frames the loader writes (the kernel's segments, the initrd, the start info and
 //! command line; no other page of RAM) are mapped into this process (foreign mappings) and seen
-//! as a `vm-memory` `GuestMemoryMmap`, so that the rust-vmm loaders work on it unchanged:
-//! linux-loader puts the ELF segments at their physical addresses and finds the PVH entry
-//! (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory map, the
-//! module list (the initrd) and the command line. The initrd goes at the top of RAM, away
-//! from the kernel.
+//! as a `vm-memory` `GuestMemoryMmap`, so that code written for vm-memory works on it
+//! unchanged: the builder's ELF loader puts the ELF segments at their physical addresses and
+//! finds the PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`,
+//! the memory map, the module list (the initrd) and the command line. The initrd goes at the
+//! top of RAM, away from the kernel.
 
-use linux_loader::loader::elf::PvhBootCapability;
 use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
 use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
@@ -214,18 +213,10 @@ pub fn load<O: DomainOps + ?Sized>(
     steps.lap("map");
 
     let loaded = kernel.load_into(&guest.mem)?;
-    let entry = match loaded.pvh_boot_cap {
-        PvhBootCapability::PvhEntryPresent(a) => u32::try_from(a.0).map_err(|_| Error::Load {
-            what: "kernel",
-            reason: format!("PVH entry {:#x} above 4 GiB", a.0),
-        })?,
-        _ => {
-            return Err(Error::Load {
-                what: "kernel",
-                reason: "no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY)".into(),
-            })
-        }
-    };
+    let entry = loaded.pvh_entry.ok_or_else(|| Error::Load {
+        what: "kernel",
+        reason: "no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY)".into(),
+    })?;
     steps.lap("kernel");
     if let (Some(data), Some((addr, _))) = (initrd, initrd_at) {
         vm_memory::Bytes::write_slice(&guest.mem, data, GuestAddress(addr)).map_err(|e| {
@@ -244,7 +235,7 @@ pub fn load<O: DomainOps + ?Sized>(
     Ok(Loaded {
         entry,
         start_info: boot.start_info.0 as u32,
-        kernel_end: loaded.kernel_end,
+        kernel_end: loaded.end,
         initrd: initrd_at,
     })
 }

@@ -38,6 +38,7 @@
 //! ```
 
 pub mod domain;
+mod elf;
 pub mod kernel;
 pub mod loader;
 pub mod memory;
