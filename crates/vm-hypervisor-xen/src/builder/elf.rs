@@ -189,14 +189,14 @@ fn pvh_entry<F: Read + Seek>(image: &mut F, s: &Segment) -> Result<Option<u32>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Cursor;
 
     use super::*;
 
     /// An ELF image: one PT_LOAD of `data` at `paddr` (`memsz` in memory), then a PT_NOTE with
     /// `notes`.
-    fn image(paddr: u64, data: &[u8], memsz: u64, notes: &[u8]) -> Vec<u8> {
+    pub(crate) fn image(paddr: u64, data: &[u8], memsz: u64, notes: &[u8]) -> Vec<u8> {
         let mut e = vec![0u8; 0x40 + 2 * PHDR_SIZE];
         e[..4].copy_from_slice(ELF_MAGIC);
         e[4] = ELFCLASS64;
@@ -221,7 +221,8 @@ mod tests {
         e
     }
 
-    fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+    /// One ELF note: `name` (with its NUL), type `kind`, descriptor `desc`, each padded.
+    pub(crate) fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
         let mut n = [
             (name.len() as u32).to_le_bytes(),
             (desc.len() as u32).to_le_bytes(),

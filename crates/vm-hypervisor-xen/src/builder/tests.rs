@@ -219,36 +219,17 @@ impl DomainOps for FakeXen {
     }
 }
 
-/// An ELF kernel with a 16-byte segment at 1 MiB (4 KiB in memory) and a PVH note.
+/// An ELF kernel with a 16-byte segment at 1 MiB (`memsz` in memory) and a note of type
+/// `note_type` named "Xen" whose descriptor is 1 MiB (a PVH entry when the type is
+/// XEN_ELFNOTE_PHYS32_ENTRY, 18).
+fn kernel_elf(memsz: u64, note_type: u32) -> Vec<u8> {
+    let note = super::elf::tests::note(b"Xen\0", note_type, &0x10_0000u32.to_le_bytes());
+    super::elf::tests::image(0x10_0000, &[0x90; 16], memsz, &note)
+}
+
+/// [`kernel_elf`] with 4 KiB in memory and the PVH entry note.
 fn pvh_elf() -> Vec<u8> {
-    let mut e = vec![0u8; 0x110];
-    e[..4].copy_from_slice(b"\x7fELF");
-    e[4] = 2; // 64-bit
-    e[5] = 1; // little-endian
-    e[6] = 1;
-    e[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes()); // e_phoff
-    e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
-    e[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes()); // e_phnum
-    let mut ph = |at: usize, ty: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
-        e[at..at + 4].copy_from_slice(&ty.to_le_bytes());
-        e[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
-        e[at + 0x18..at + 0x20].copy_from_slice(&paddr.to_le_bytes());
-        e[at + 0x20..at + 0x28].copy_from_slice(&filesz.to_le_bytes());
-        e[at + 0x28..at + 0x30].copy_from_slice(&memsz.to_le_bytes());
-    };
-    ph(0x40, 1, 0x100, 0x10_0000, 16, 0x1000); // PT_LOAD
-    ph(0x78, 4, 0xb0, 0, 20, 20); // PT_NOTE
-                                  // Note: namesz 4, descsz 4, type 18 (XEN_ELFNOTE_PHYS32_ENTRY), "Xen\0", entry.
-    let note = [
-        4u32.to_le_bytes(),
-        4u32.to_le_bytes(),
-        18u32.to_le_bytes(),
-        *b"Xen\0",
-        0x10_0000u32.to_le_bytes(),
-    ]
-    .concat();
-    e[0xb0..0xb0 + 20].copy_from_slice(&note);
-    e
+    kernel_elf(0x1000, 18)
 }
 
 struct Files {
@@ -385,8 +366,7 @@ fn a_bad_kernel_image_is_refused_before_any_domain_exists() {
 
 #[test]
 fn a_kernel_without_pvh_note_fails_after_creation_and_the_domain_goes() {
-    let mut elf = pvh_elf();
-    elf[0xb0 + 8] = 17; // not XEN_ELFNOTE_PHYS32_ENTRY
+    let elf = kernel_elf(0x1000, 17); // not XEN_ELFNOTE_PHYS32_ENTRY
     let f = files("nonote", &elf);
     let xen = Arc::new(FakeXen::default());
     let err = build(xen.clone(), &config(&f)).unwrap_err();
@@ -412,8 +392,7 @@ fn too_little_memory_for_the_kernel_or_config_is_a_typed_error() {
         "{err}"
     );
     // A kernel that reaches past RAM.
-    let mut big = pvh_elf();
-    big[0x40 + 0x28..0x40 + 0x30].copy_from_slice(&(64u64 << 20).to_le_bytes());
+    let big = kernel_elf(64 << 20, 18);
     let f = files("bigkernel", &big);
     let prepared = Kernel::from_image(big, "big").unwrap();
     // From the file, and decoded beforehand.
