@@ -84,6 +84,8 @@ pub struct FakeState {
     pub fail_bind_after: Option<usize>,
     /// The next read of pending ports reports a ring overflow (EFBIG).
     pub overflow: bool,
+    /// The next read of pending ports fails with this errno (and takes nothing).
+    pub fail_read: Option<i32>,
     /// `IOCTL_EVTCHN_RESET` calls.
     pub resets: usize,
     /// read() calls on the event channel.
@@ -652,6 +654,9 @@ impl Sys for FakeXen {
         s.evtchn_reads += 1;
         if std::mem::take(&mut s.overflow) {
             return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+        if let Some(errno) = s.fail_read.take() {
+            return Err(io::Error::from_raw_os_error(errno));
         }
         let mut n = 0;
         while n + 4 <= len {

@@ -149,6 +149,11 @@ impl<S: Sys> DoorbellServer<S> {
         self.ports.iter().position(|p| p.port() == port)
     }
 
+    /// How many local ports there are (one per vCPU).
+    pub(crate) fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
     /// The local ports, one per vCPU.
     pub(crate) fn local_ports(&self) -> impl Iterator<Item = Port> + '_ {
         self.ports.iter().map(BoundPort::port)

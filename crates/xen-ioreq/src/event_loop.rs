@@ -26,8 +26,10 @@ use crate::server::IoreqServer;
 
 const TOKEN_EVTCHN: u64 = 0;
 const TOKEN_STOP: u64 = 1;
+/// The server's [`IoreqServer::backlog_wake`]: a loop gave the buffered backlog back.
+const TOKEN_BACKLOG: u64 = 2;
 /// Token of the server's userspace irqfd of id `i`: `TOKEN_IRQFD_BASE + i`.
-const TOKEN_IRQFD_BASE: u64 = 2;
+const TOKEN_IRQFD_BASE: u64 = 3;
 
 /// A loop's place among the watchers of its server's irqfds, given up when the loop goes.
 struct Watch<'a, S: Sys> {
@@ -41,6 +43,23 @@ impl<S: Sys> Drop for Watch<'_, S> {
     }
 }
 
+/// Whether a loop holds its server's buffered backlog
+/// ([`IoreqServer::take_buffered_backlog`]): entries whose event was consumed wait in the
+/// ring, so its next turn does not block. A loop that goes with it gives it back to the
+/// server's other loops.
+struct Backlog<'a, S: Sys> {
+    server: &'a IoreqServer<S>,
+    held: bool,
+}
+
+impl<S: Sys> Drop for Backlog<'_, S> {
+    fn drop(&mut self) {
+        if self.held {
+            self.server.give_back_buffered_backlog();
+        }
+    }
+}
+
 /// Serves an [`IoreqServer`] with a [`Dispatcher`] until stopped.
 pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     server: &'a IoreqServer<S>,
@@ -49,9 +68,8 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     stop: Arc<EventFd>,
     /// Keeps the server's userspace irqfds in `epoll` while the loop lives.
     watch: Watch<'a, S>,
-    /// This loop took the server's buffered backlog ([`IoreqServer::take_buffered_backlog`]):
-    /// entries whose event was consumed wait in the ring, so its next turn does not block.
-    backlog: bool,
+    /// Whether this loop holds the server's buffered backlog.
+    backlog: Backlog<'a, S>,
     /// What a turn's wait returns, kept here so that a turn does not clear it first.
     events: [EpollEvent; 8],
 }
@@ -85,6 +103,13 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                 EpollEvent::new(EventSet::IN, TOKEN_STOP),
             )
             .map_err(io("epoll_ctl(stop)"))?;
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                server.backlog_wake().as_raw_fd(),
+                EpollEvent::new(EventSet::IN, TOKEN_BACKLOG),
+            )
+            .map_err(io("epoll_ctl(backlog)"))?;
         let id = server
             .user_irqfds
             .watch(epoll.clone(), TOKEN_IRQFD_BASE)
@@ -95,7 +120,10 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             epoll,
             stop,
             watch: Watch { server, id },
-            backlog: false,
+            backlog: Backlog {
+                server,
+                held: false,
+            },
             events: [EpollEvent::default(); 8],
         })
     }
@@ -134,7 +162,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// Serves until the stopper is signalled. Serves whatever is already pending first.
     pub fn run(&mut self) -> Result<()> {
         self.server.serve_all(&mut self.dispatcher);
-        self.backlog |= self.server.take_buffered_backlog();
+        self.backlog.held |= self.server.take_buffered_backlog();
         while !self.run_once(-1)?.stopped {}
         Ok(())
     }
@@ -144,10 +172,15 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// A turn serves at most [`IoreqServer::BUFFERED_PER_CALL`] buffered entries per look at
     /// the ring, so a guest that keeps the ring full cannot hold it: the vCPUs' slots and the
     /// stopper are looked at every turn. When entries are left behind ([`Turn::backlog`]),
-    /// the next turn does not wait: it polls its events and serves the ring again.
+    /// the next turn does not wait: it polls its events and serves the ring again. A turn
+    /// that sees the stopper gives such entries to the server's other loops (they are woken
+    /// for them), as does a loop dropped with them.
+    ///
+    /// The stopper is read when the turn ends: a turn that fails leaves it signalled, and the
+    /// next turn is stopped.
     pub fn run_once(&mut self, timeout_ms: i32) -> Result<Turn> {
         // Kept until the turn ends: a turn that fails leaves it to the next one.
-        let backlog = self.backlog;
+        let backlog = self.backlog.held;
         let timeout_ms = if backlog { 0 } else { timeout_ms };
         let n = loop {
             match epoll_wait(&self.epoll, timeout_ms, &mut self.events) {
@@ -162,7 +195,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             }
         };
         let mut turn = Turn::default();
-        let mut ring_served = false;
+        let (mut ring_served, mut woken) = (false, false);
         for i in 0..n.min(self.events.len()) {
             let ev = self.events[i];
             match ev.data() {
@@ -170,10 +203,9 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                     ring_served = true;
                     turn.requests += self.server.serve_pending(&mut self.dispatcher)?;
                 }
-                TOKEN_STOP => {
-                    let _ = self.stop.read();
-                    turn.stopped = true;
-                }
+                // Both read once the turn has not failed (below).
+                TOKEN_STOP => turn.stopped = true,
+                TOKEN_BACKLOG => woken = true,
                 t => {
                     // Removed since epoll reported it: no other irqfd has its id.
                     let Some((fd, op)) = self.server.user_irqfds.get(t - TOKEN_IRQFD_BASE) else {
@@ -189,11 +221,25 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                 }
             }
         }
-        if backlog && !ring_served {
+        if woken {
+            let _ = self.server.backlog_wake().read();
+        }
+        // A backlog another loop gave back is taken here unless this turn looked at the ring
+        // (then the take below gets it, for the next turn): one taken after that look may be
+        // what the look left behind.
+        let held = backlog || (woken && !ring_served && self.server.take_buffered_backlog());
+        if held && !ring_served {
             turn.requests += self.server.serve_buffered(&mut self.dispatcher);
         }
-        self.backlog = self.server.take_buffered_backlog();
-        turn.backlog = self.backlog;
+        self.backlog.held = self.server.take_buffered_backlog();
+        if turn.stopped {
+            let _ = self.stop.read();
+            // A loop that stops does not come back for the backlog: another one does.
+            if std::mem::take(&mut self.backlog.held) {
+                self.server.give_back_buffered_backlog();
+            }
+        }
+        turn.backlog = self.backlog.held;
         Ok(turn)
     }
 }

@@ -37,9 +37,9 @@
 //!
 //! # Several event loops on one server
 //!
-//! The loops share the server's one non-blocking event-channel descriptor, each with its own
-//! epoll, and the server's state; nothing is handed to one loop in particular, so nothing
-//! waits for a loop that is busy or gone:
+//! The loops share the server's one event-channel descriptor, each with its own epoll, and
+//! the server's state; nothing is handed to one loop in particular, so nothing waits for a
+//! loop that is busy or gone:
 //!
 //! - A request is taken with one compare-and-swap (`READY` → `IN_PROCESS`): any loop may
 //!   serve any slot, exactly one does. The kernel masks a port when it queues its event; the
@@ -49,13 +49,19 @@
 //!   when its queue of ports goes from empty to not empty, and can queue a port while a
 //!   reader copies the queue without waking anyone: a loop finds such a port on its next
 //!   wait ([`IoreqServer::serve_pending`]). After the queue overflows, every port is re-armed
-//!   (the kernel's reset leaves masked the ports it dropped).
+//!   (the kernel's reset leaves masked the ports it dropped). The descriptor is non-blocking
+//!   ([`IoreqServer::create`] makes it so): the loops that wake with the one that reads the
+//!   ports find nothing and wait again, where a blocking read would keep them from their
+//!   stoppers. A wake-up reads at most as many ports as the server has, and one read more,
+//!   so a guest that keeps its vCPUs' ports busy holds no loop from its stopper and irqfds;
+//!   the ports left stay queued for the next turn.
 //! - The buffered ring is drained by one loop at a time, since posted writes must reach the
 //!   devices in order; a loop that finds it being drained leaves it to the drainer, which
 //!   looks again before it stops ([`IoreqServer::serve_buffered`]). A look serves at most one
 //!   ring's worth, so a guest that keeps the ring full holds no loop from its vCPUs' slots and
 //!   its stopper; what it leaves behind is a backlog one loop takes, and that loop's next
-//!   turn serves it without waiting for an event ([`Turn::backlog`]).
+//!   turn serves it without waiting for an event ([`Turn::backlog`]). A loop that stops, or
+//!   is dropped, with the backlog gives it to the others, which are woken for it.
 //! - The userspace irqfds and ioeventfds are the server's alone: every loop watches the
 //!   irqfds, those added while it runs included, and the server rings its ioeventfds
 //!   whichever loop serves the write. Either kind can be removed while loops run

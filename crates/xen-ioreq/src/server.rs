@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use vm_device_bus::DeviceBus;
-use vmm_sys_util::eventfd::EventFd;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
@@ -355,6 +355,10 @@ pub struct IoreqServer<S: Sys = RealSys> {
     /// it took), or [`NO_POSITION`]: the drainer's own record, to notice a read pointer put
     /// back ([`BufferedRing::pop_after`]). Only the drainer of the moment uses it.
     buf_next: AtomicU64,
+    /// Written when an [`crate::EventLoop`] that stops or goes gives its buffered backlog
+    /// back ([`IoreqServer::give_back_buffered_backlog`]); every loop watches it, so one of
+    /// the others takes the backlog without waiting for an event.
+    backlog_wake: EventFd,
 }
 
 /// [`IoreqServer`]'s `buf_next` before any entry was taken (or after a resync).
@@ -398,13 +402,19 @@ impl<S: Sys> IoreqServer<S> {
     /// Creates a server for `domid`, learns its vCPU count and buffered port and maps its
     /// pages. The server starts disabled: register ranges, then [`IoreqServer::enable`].
     ///
-    /// `evtchn` should be non-blocking for use with [`crate::EventLoop`].
+    /// `evtchn` is made non-blocking (its open file description, shared with its clones):
+    /// several [`crate::EventLoop`]s wake for one event and all but one find the ports read,
+    /// and a blocking read would keep those waiting for the guest's next event, deaf to
+    /// their stoppers.
     pub fn create(
         privcmd: Arc<Privcmd<S>>,
         evtchn: EventChannel<S>,
         domid: DomId,
         mode: BufIoreqMode,
     ) -> Result<Self> {
+        // Before the server exists in Xen: a failure here has nothing to undo.
+        set_nonblocking(evtchn.as_raw_fd()).map_err(io("make the event channel non-blocking"))?;
+        let backlog_wake = EventFd::new(EFD_NONBLOCK).map_err(io("eventfd"))?;
         let kernel_ioeventfd_safe = this_domain_may_use_kernel_ioeventfd();
         let created = privcmd
             .dm_op_struct(
@@ -451,6 +461,7 @@ impl<S: Sys> IoreqServer<S> {
             buf_drains: AtomicUsize::new(0),
             buf_backlog: AtomicBool::new(false),
             buf_next: AtomicU64::new(NO_POSITION),
+            backlog_wake,
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
         server.vcpus = server.nr_vcpus()?;
@@ -1445,6 +1456,28 @@ impl<S: Sys> IoreqServer<S> {
         self.buf_backlog.load(Ordering::Acquire) && self.buf_backlog.swap(false, Ordering::AcqRel)
     }
 
+    /// Gives back a backlog taken with [`IoreqServer::take_buffered_backlog`] by an
+    /// [`crate::EventLoop`] that will not serve it (it stops, or goes): the backlog is the
+    /// server's again, and every loop is woken through [`IoreqServer::backlog_wake`], so that
+    /// one of them takes it. Its entries' event was consumed: no other event would come for
+    /// them, and a guest that posts nothing more would find them unapplied.
+    pub(crate) fn give_back_buffered_backlog(&self) {
+        // The backlog first: a loop woken by the write finds it.
+        self.buf_backlog.store(true, Ordering::Release);
+        if let Err(e) = self.backlog_wake.write(1) {
+            log::error!(
+                "domain {}: wake the event loops for the buffered backlog: {e}",
+                self.domid
+            );
+        }
+    }
+
+    /// The eventfd [`IoreqServer::give_back_buffered_backlog`] writes (non-blocking; every
+    /// event loop watches it, and reads it when it wakes for it).
+    pub(crate) fn backlog_wake(&self) -> &EventFd {
+        &self.backlog_wake
+    }
+
     /// Pops and serves at most `budget` entries; returns how many, and whether it stopped at
     /// the budget with entries still in the ring.
     fn drain_buffered<B: DeviceBus>(
@@ -1558,10 +1591,19 @@ impl<S: Sys> IoreqServer<S> {
     /// wakes waiters only when its queue goes from empty to not empty, judged against the
     /// reader's progress before the copy). A level-triggered waiter looks at the descriptor
     /// again and finds that port; an edge-triggered one would never be told of it.
+    ///
+    /// It also stops after as many reads as take each of the server's ports once, and one
+    /// more: a port re-armed here is queued again at the guest's next request, so a guest
+    /// that keeps more ports busy than one read takes would otherwise hold the caller here
+    /// for good, away from its stopper and irqfds. The ports left stay queued, and the
+    /// descriptor readable for the level-triggered waiter.
     pub fn serve_pending<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
         let mut served = self.serve_all(dispatcher);
         let mut buf = [0 as Port; PORTS_PER_READ];
-        loop {
+        let ports = self.local_ports.len()
+            + usize::from(self.buf_port.is_some())
+            + self.doorbells.get().map_or(0, DoorbellServer::port_count);
+        for _ in 0..=ports.div_ceil(PORTS_PER_READ) {
             let n = match self.evtchn.read_pending(&mut buf) {
                 Ok(n) => n,
                 Err(xen_bindings::evtchn::Error::Overflow) => {
@@ -1584,9 +1626,10 @@ impl<S: Sys> IoreqServer<S> {
             // another read (a syscall per request on the hot path). A port queued since then
             // keeps the descriptor readable for the level-triggered waiter (see above).
             if n < buf.len() {
-                return Ok(served);
+                break;
             }
         }
+        Ok(served)
     }
 
     /// After the kernel's queue of pending ports overflowed (events were lost): resets it,

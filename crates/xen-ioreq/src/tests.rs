@@ -1735,4 +1735,5 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
     assert!(kick.read().is_err(), "not signalled for queue 3");
 }
 
+mod loops;
 mod removal;
