@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use xen_bindings::abi::xen::console::{XenconsInterface, XENCONS_OUT_SIZE};
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::evtchn::{BoundPort, EventChannel};
+use xen_bindings::DomId;
 
 use crate::builder::ops::{DomainOps, MappedPages};
 use crate::builder::Domain;

@@ -3,7 +3,7 @@
 
 //! Errors of the domain builder and the console reader.
 
-use xen_bindings::abi::xen::DomId;
+use xen_bindings::DomId;
 
 /// Why building, running or destroying a domain failed.
 #[derive(Debug, thiserror::Error)]

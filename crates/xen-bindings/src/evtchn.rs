@@ -21,13 +21,14 @@
 //!
 //! ```no_run
 //! use xen_bindings::evtchn::EventChannel;
+//! use xen_bindings::DomId;
 //!
 //! # fn main() -> Result<(), xen_bindings::evtchn::Error> {
 //! let evtchn = EventChannel::open()?;
 //! // A port domain 0 can connect to (here: ourselves, from another handle).
-//! let local = evtchn.bind_unbound_port(0)?;
+//! let local = evtchn.bind_unbound_port(DomId::DOM0)?;
 //! let peer = EventChannel::open()?;
-//! let remote = peer.bind_interdomain(0, local.port())?;
+//! let remote = peer.bind_interdomain(DomId::DOM0, local.port())?;
 //! remote.notify()?;
 //! if let Some(port) = evtchn.pending()? {
 //!     assert_eq!(port, local.port());
@@ -45,8 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::abi::linux::evtchn::*;
-use crate::abi::xen::DomId;
 use crate::sys::{RealSys, Sys};
+use crate::DomId;
 
 /// The device node.
 pub const EVTCHN_PATH: &str = "/dev/xen/evtchn";
@@ -234,7 +235,7 @@ impl<S: Sys> EventChannel<S> {
         remote_port: Port,
     ) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindInterdomain {
-            remote_domain: remote_domain.into(),
+            remote_domain: remote_domain.get().into(),
             remote_port,
         };
         // SAFETY: an IoctlEvtchnBindInterdomain for IOCTL_EVTCHN_BIND_INTERDOMAIN.
@@ -251,13 +252,13 @@ impl<S: Sys> EventChannel<S> {
     /// Allocates a fresh port that domain `remote_domain` may connect to.
     pub fn bind_unbound_port(&self, remote_domain: DomId) -> Result<BoundPort<S>> {
         let mut arg = IoctlEvtchnBindUnboundPort {
-            remote_domain: remote_domain.into(),
+            remote_domain: remote_domain.get().into(),
         };
         // SAFETY: an IoctlEvtchnBindUnboundPort for IOCTL_EVTCHN_BIND_UNBOUND_PORT.
         unsafe {
             self.bind(
                 "bind_unbound_port",
-                remote_domain.into(),
+                remote_domain.get().into(),
                 IOCTL_EVTCHN_BIND_UNBOUND_PORT,
                 &mut arg,
             )
@@ -313,12 +314,12 @@ impl<S: Sys> EventChannel<S> {
     /// Restricts new interdomain bindings of this descriptor to domain `domid`. Irrevocable;
     /// ports bound before stay bound.
     pub fn restrict_domid(&self, domid: DomId) -> Result<()> {
-        let mut arg = IoctlEvtchnRestrictDomid { domid };
+        let mut arg = IoctlEvtchnRestrictDomid { domid: domid.get() };
         // SAFETY: an IoctlEvtchnRestrictDomid for IOCTL_EVTCHN_RESTRICT_DOMID.
         unsafe {
             self.ioctl(
                 "restrict_domid",
-                domid.into(),
+                domid.get().into(),
                 IOCTL_EVTCHN_RESTRICT_DOMID,
                 &mut arg,
             )

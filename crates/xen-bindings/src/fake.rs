@@ -32,6 +32,7 @@ use crate::abi::Pod;
 use crate::evtchn::EventChannel;
 use crate::privcmd::Privcmd;
 use crate::sys::Sys;
+use crate::DomId;
 
 /// Everything the fake Xen and kernel hold; tests read it to check what was asked of them and
 /// set its knobs (`fail_*`, `eventfd_errno`, `overflow`) to make calls fail.
@@ -45,7 +46,7 @@ pub struct FakeState {
     /// dm_ops seen: (op, the 24-byte union).
     pub ops: Vec<(u32, Vec<u8>)>,
     /// MMAP_RESOURCE calls: (domid, type, id, idx, num).
-    pub resources: Vec<(u16, u32, u32, u32, u64)>,
+    pub resources: Vec<(DomId, u32, u32, u32, u64)>,
     /// Synchronous pages by server id (where the fake's Xen writes requests).
     pub pages: Vec<(u16, usize)>,
     /// MMIO ranges by server id, inclusive (Xen's rangesets).
@@ -480,7 +481,8 @@ impl Sys for FakeXen {
                 if s.fail_map {
                     return Err(io::Error::from_raw_os_error(libc::EPERM));
                 }
-                s.resources.push((r.dom, r.type_, r.id, r.idx, r.num));
+                s.resources
+                    .push((DomId::new(r.dom), r.type_, r.id, r.idx, r.num));
                 if r.idx == 1 {
                     s.pages.push((r.id as u16, r.addr as usize));
                 }

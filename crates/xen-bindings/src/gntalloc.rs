@@ -12,11 +12,12 @@
 //!
 //! ```no_run
 //! use xen_bindings::gntalloc::GntAlloc;
+//! use xen_bindings::DomId;
 //!
 //! # fn main() -> Result<(), xen_bindings::gntalloc::Error> {
 //! let gntalloc = GntAlloc::open()?;
 //! // Two pages domain 1 may map writable.
-//! let pages = gntalloc.share(1, 2, true)?;
+//! let pages = gntalloc.share(DomId::new(1), 2, true)?;
 //! pages.write_at(0, b"hello")?;
 //! println!("grant references: {:?}", pages.grefs());
 //! # Ok(())
@@ -29,11 +30,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use crate::abi::linux::gntalloc::*;
-use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
 use crate::gntdev::mem::IoctlBuf;
 use crate::gntdev::region::Region;
 use crate::gntdev::{check_count, open_device, Device};
 use crate::sys::{RealSys, Sys};
+use crate::{DomId, XEN_PAGE_SIZE};
 
 pub use crate::gntdev::{Error, Result, UnmapNotify, MAX_GRANTS_PER_MAPPING};
 
@@ -83,7 +84,7 @@ impl<S: Sys> GntAlloc<S> {
         let header = std::mem::offset_of!(IoctlGntallocAllocGref, gref_ids);
         let mut buf =
             IoctlBuf::new((header + count * 4).max(std::mem::size_of::<IoctlGntallocAllocGref>()));
-        buf.put_u16(0, domid);
+        buf.put_u16(0, domid.get());
         buf.put_u16(2, if writable { GNTALLOC_FLAG_WRITABLE } else { 0 });
         buf.put_u32(4, count32);
         // SAFETY: `buf` holds the header and room for `count` references, as the kernel

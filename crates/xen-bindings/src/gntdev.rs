@@ -17,11 +17,16 @@
 //!
 //! ```no_run
 //! use xen_bindings::gntdev::{GntDev, GrantRef};
+//! use xen_bindings::DomId;
 //!
 //! # fn main() -> Result<(), xen_bindings::gntdev::Error> {
 //! let gntdev = GntDev::open()?;
 //! // Grant reference 8 of domain 1, mapped writable.
-//! let mapping = gntdev.map(&[GrantRef { domid: 1, gref: 8 }], true)?;
+//! let gref = GrantRef {
+//!     domid: DomId::new(1),
+//!     gref: 8,
+//! };
+//! let mapping = gntdev.map(&[gref], true)?;
 //! let mut header = [0u8; 16];
 //! mapping.read_at(0, &mut header)?;
 //! mapping.write_at(16, b"ack")?;
@@ -42,8 +47,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::abi::linux::gntdev::*;
-use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
 use crate::sys::{RealSys, Sys};
+use crate::{DomId, XEN_PAGE_SIZE};
 pub use mem::UnmapNotify;
 use mem::{check_range, IoctlBuf};
 use region::Region;
@@ -383,7 +388,7 @@ impl<S: Sys> GntDev<S> {
         );
         buf.put_u32(0, count);
         for (i, r) in refs.iter().enumerate() {
-            buf.put_u32(header + i * entry, r.domid.into());
+            buf.put_u32(header + i * entry, r.domid.get().into());
             buf.put_u32(header + i * entry + 4, r.gref);
         }
         // SAFETY: `buf` holds the header and `count` references, as the kernel reads them.
@@ -499,7 +504,7 @@ fn raw_segment(index: usize, seg: &mut CopySegment<'_>) -> Result<GntdevGrantCop
                 foreign: GntdevCopyForeign {
                     ref_: p.gref,
                     offset: p.offset,
-                    domid: p.domid,
+                    domid: p.domid.get(),
                 },
             })
         } else {

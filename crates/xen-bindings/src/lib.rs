@@ -11,6 +11,8 @@
 //!   ioeventfd, plus typed host and domain information.
 //! - [`evtchn`], [`gntdev`], [`gntalloc`], [`xenstore`]: the other devices and xenstore.
 //! - [`layout`]: where a domain's RAM lies in guest-physical space.
+//! - [`DomId`]: the domain id every wrapper takes, a newtype over `domid_t` (the `abi` structs
+//!   keep the raw `u16`).
 //! - `fake` (feature `test-utils`): a fake Xen at the `Sys` seam that answers privcmd's and
 //!   evtchn's calls as Xen and Linux would, for unit tests of device models built on them.
 //!
@@ -24,6 +26,7 @@
 //! ```
 
 pub mod abi;
+mod domid;
 pub mod evtchn;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod fake;
@@ -34,8 +37,8 @@ pub mod privcmd;
 pub mod sys;
 pub mod xenstore;
 
-/// The domain id and the page size every Xen interface of this crate and its users speaks of.
-pub use abi::xen::{DomId, XEN_PAGE_SIZE};
+pub use abi::xen::XEN_PAGE_SIZE;
+pub use domid::{DomId, ParseDomIdError};
 
 // Compiles the README's example as a doc test.
 #[doc = include_str!("../README.md")]

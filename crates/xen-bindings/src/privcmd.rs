@@ -40,9 +40,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::abi::linux::privcmd::*;
 use crate::abi::xen::dm_op::XenDmOp;
-use crate::abi::xen::{DomId, XEN_PAGE_SIZE};
 use crate::abi::Pod;
 use crate::sys::{RealSys, Sys};
+use crate::{DomId, XEN_PAGE_SIZE};
 
 pub use buffer::HypercallBuffer;
 pub use build::DomainConfig;
@@ -283,7 +283,7 @@ impl<S: Sys> Privcmd<S> {
         let mapping = self.map_area(OP, gfns.len(), writable)?;
         let mut batch = PrivcmdMmapbatchV2 {
             num,
-            dom: domid,
+            dom: domid.get(),
             _pad: 0,
             addr: mapping.as_ptr() as u64,
             arr: gfns.as_ptr() as u64,
@@ -306,7 +306,7 @@ impl<S: Sys> Privcmd<S> {
     pub fn resource_size(&self, domid: DomId, resource: Resource) -> Result<u64> {
         let (res_type, id) = resource.raw();
         let mut res = PrivcmdMmapResource {
-            dom: domid,
+            dom: domid.get(),
             type_: res_type,
             id,
             ..Default::default()
@@ -340,7 +340,7 @@ impl<S: Sys> Privcmd<S> {
         })?;
         let mapping = self.map_area(OP, pages, writable)?;
         let mut res = PrivcmdMmapResource {
-            dom: domid,
+            dom: domid.get(),
             _pad: 0,
             type_: res_type,
             id,
@@ -372,7 +372,7 @@ impl<S: Sys> Privcmd<S> {
             })
             .collect();
         let mut arg = PrivcmdDmOp {
-            dom: domid,
+            dom: domid.get(),
             num,
             _pad: 0,
             ubufs: descs.as_ptr() as u64,
@@ -411,8 +411,8 @@ impl<S: Sys> Privcmd<S> {
 
     /// Restricts this fd to operations on `domid` (`IOCTL_PRIVCMD_RESTRICT`). Irreversible.
     pub fn restrict(&self, domid: DomId) -> Result<()> {
-        let mut dom = domid;
-        // SAFETY: IOCTL_PRIVCMD_RESTRICT takes a domid_t.
+        let mut dom: u16 = domid.get();
+        // SAFETY: IOCTL_PRIVCMD_RESTRICT takes a domid_t (a u16).
         unsafe { self.ioctl("RESTRICT", IOCTL_PRIVCMD_RESTRICT, &mut dom) }
             .map(|_| ())
             .map_err(|e| e.with_domain(domid))
@@ -460,7 +460,7 @@ impl<S: Sys> Privcmd<S> {
             } else {
                 0
             },
-            dom: domid,
+            dom: domid.get(),
             pad: [0; 2],
         };
         // SAFETY: a PrivcmdIrqfd for IOCTL_PRIVCMD_IRQFD: `dm_op` points to `size` bytes
@@ -482,7 +482,7 @@ impl<S: Sys> Privcmd<S> {
             // No descriptor: the kernel looks the eventfd up first and fails with EBADF.
             event_fd: u32::MAX,
             flags: PRIVCMD_IOEVENTFD_FLAG_DEASSIGN,
-            dom: domid,
+            dom: domid.get(),
             ..PrivcmdIoeventfd::default()
         };
         // SAFETY: a PrivcmdIoeventfd for IOCTL_PRIVCMD_IOEVENTFD; a deassignment holds no
@@ -543,7 +543,7 @@ impl<S: Sys> Privcmd<S> {
             } else {
                 0
             },
-            dom: domid,
+            dom: domid.get(),
             pad: [0; 2],
         };
         // SAFETY: a PrivcmdIoeventfd for IOCTL_PRIVCMD_IOEVENTFD: `ports` is a slice of `vcpus`

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use xen_bindings::evtchn::{Error, EventChannel};
+use xen_bindings::DomId;
 use xen_box_testing::in_dom0;
 
 /// Long enough for a loaded TCG machine; only reached when an event is lost.
@@ -22,8 +23,8 @@ fn interdomain_channel_delivers_both_ways() {
     }
     let a = EventChannel::open().unwrap();
     let b = EventChannel::open_nonblocking().unwrap();
-    let pa = a.bind_unbound_port(0).unwrap();
-    let pb = b.bind_interdomain(0, pa.port()).unwrap();
+    let pa = a.bind_unbound_port(DomId::DOM0).unwrap();
+    let pb = b.bind_interdomain(DomId::DOM0, pa.port()).unwrap();
     assert_ne!(pa.port(), pb.port());
     // Xen marks a freshly bound interdomain port pending once, in case the remote end
     // notified before the binding existed; after that, nothing is pending.
@@ -61,13 +62,13 @@ fn dropping_a_port_unbinds_it() {
     }
     let a = EventChannel::open().unwrap();
     let b = EventChannel::open().unwrap();
-    let pa = a.bind_unbound_port(0).unwrap();
-    let pb = b.bind_interdomain(0, pa.port()).unwrap();
+    let pa = a.bind_unbound_port(DomId::DOM0).unwrap();
+    let pb = b.bind_interdomain(DomId::DOM0, pa.port()).unwrap();
     // While connected, a second connection to the same remote port is refused.
-    assert!(b.bind_interdomain(0, pa.port()).is_err());
+    assert!(b.bind_interdomain(DomId::DOM0, pa.port()).is_err());
     drop(pb);
     // Unbinding the near end makes the remote port connectable again.
-    let pb = b.bind_interdomain(0, pa.port()).unwrap();
+    let pb = b.bind_interdomain(DomId::DOM0, pa.port()).unwrap();
     pb.notify().unwrap();
     assert_eq!(a.wait_pending(Some(TIMEOUT)).unwrap(), Some(pa.port()));
     // A raw port is unbound explicitly.
@@ -86,10 +87,10 @@ fn restrict_and_reset() {
     }
     let a = EventChannel::open().unwrap();
     let b = EventChannel::open().unwrap();
-    let pa = a.bind_unbound_port(0).unwrap();
-    let pb = b.bind_interdomain(0, pa.port()).unwrap();
+    let pa = a.bind_unbound_port(DomId::DOM0).unwrap();
+    let pb = b.bind_interdomain(DomId::DOM0, pa.port()).unwrap();
     // dom0 itself is not a valid restriction target.
-    let err = b.restrict_domid(0).unwrap_err();
+    let err = b.restrict_domid(DomId::DOM0).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -98,15 +99,15 @@ fn restrict_and_reset() {
         ),
         "{err:?}"
     );
-    b.restrict_domid(1).unwrap();
+    b.restrict_domid(DomId::new(1)).unwrap();
     // New bindings to anything but domain 1 are refused...
-    let pa2 = a.bind_unbound_port(0).unwrap();
-    let err = b.bind_interdomain(0, pa2.port()).unwrap_err();
+    let pa2 = a.bind_unbound_port(DomId::DOM0).unwrap();
+    let err = b.bind_interdomain(DomId::DOM0, pa2.port()).unwrap_err();
     assert!(
         matches!(&err, Error::Ioctl { source, .. } if source.raw_os_error() == Some(libc::EACCES)),
         "{err:?}"
     );
-    assert!(b.bind_unbound_port(0).is_err());
+    assert!(b.bind_unbound_port(DomId::DOM0).is_err());
     // ...while ports bound before the restriction keep working.
     pb.notify().unwrap();
     assert_eq!(a.wait_pending(Some(TIMEOUT)).unwrap(), Some(pa.port()));
@@ -114,8 +115,8 @@ fn restrict_and_reset() {
 
     // A reset drops queued events.
     let c = EventChannel::open_nonblocking().unwrap();
-    let pc = c.bind_unbound_port(0).unwrap();
-    let pd = a.bind_interdomain(0, pc.port()).unwrap();
+    let pc = c.bind_unbound_port(DomId::DOM0).unwrap();
+    let pd = a.bind_interdomain(DomId::DOM0, pc.port()).unwrap();
     pd.notify().unwrap();
     assert_eq!(c.wait_pending(Some(TIMEOUT)).unwrap(), Some(pc.port()));
     c.unmask(pc.port()).unwrap();
@@ -166,8 +167,8 @@ fn epoll_driven_nonblocking_loop() {
     use std::os::fd::AsRawFd;
     let rx = EventChannel::open_nonblocking().unwrap();
     let tx = EventChannel::open().unwrap();
-    let rx_port = rx.bind_unbound_port(0).unwrap();
-    let tx_port = tx.bind_interdomain(0, rx_port.port()).unwrap();
+    let rx_port = rx.bind_unbound_port(DomId::DOM0).unwrap();
+    let tx_port = tx.bind_interdomain(DomId::DOM0, rx_port.port()).unwrap();
     // SAFETY: plain syscall creating a new descriptor, closed below.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     assert!(ep >= 0);
@@ -207,7 +208,7 @@ fn channel_between_two_processes() {
         return;
     }
     let evtchn = EventChannel::open().unwrap();
-    let port = evtchn.bind_unbound_port(0).unwrap();
+    let port = evtchn.bind_unbound_port(DomId::DOM0).unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -238,7 +239,7 @@ fn child_process_peer() {
     };
     let remote: u32 = port.parse().unwrap();
     let evtchn = EventChannel::open().unwrap();
-    let local = evtchn.bind_interdomain(0, remote).unwrap();
+    let local = evtchn.bind_interdomain(DomId::DOM0, remote).unwrap();
     // Xen's initial event on a fresh interdomain binding.
     assert_eq!(
         evtchn.wait_pending(Some(TIMEOUT)).unwrap(),

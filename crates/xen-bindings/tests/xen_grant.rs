@@ -9,7 +9,7 @@ use std::time::Duration;
 use xen_bindings::evtchn::EventChannel;
 use xen_bindings::gntalloc::GntAlloc;
 use xen_bindings::gntdev::{CopySegment, Error, ForeignPtr, GntDev, GrantStatus, UnmapNotify};
-use xen_bindings::XEN_PAGE_SIZE;
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 use xen_box_testing::in_dom0;
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
@@ -24,13 +24,13 @@ fn granted_pages_map_and_match_both_ways() {
         return;
     }
     let alloc = GntAlloc::open().unwrap();
-    let pages = alloc.share(0, 2, true).unwrap();
+    let pages = alloc.share(DomId::DOM0, 2, true).unwrap();
     assert_eq!(pages.grefs().len(), 2);
     let data = pattern(7, 2 * XEN_PAGE_SIZE);
     pages.write_at(0, &data).unwrap();
 
     let gntdev = GntDev::open().unwrap();
-    let mapping = gntdev.map_domain(0, pages.grefs(), true).unwrap();
+    let mapping = gntdev.map_domain(DomId::DOM0, pages.grefs(), true).unwrap();
     let mut seen = vec![0u8; 2 * XEN_PAGE_SIZE];
     mapping.read_at(0, &mut seen).unwrap();
     assert!(
@@ -46,7 +46,9 @@ fn granted_pages_map_and_match_both_ways() {
     assert_eq!(&back, b"written through gntdev");
 
     // A read-only mapping of the same grants reads the same bytes and refuses writes.
-    let ro = gntdev.map_domain(0, &pages.grefs()[1..], false).unwrap();
+    let ro = gntdev
+        .map_domain(DomId::DOM0, &pages.grefs()[1..], false)
+        .unwrap();
     let mut first = [0u8; 22];
     ro.read_at(100, &mut first).unwrap();
     assert_eq!(&first, b"written through gntdev");
@@ -73,9 +75,9 @@ fn dropping_releases_grants_and_mappings() {
     let gntdev = GntDev::open().unwrap();
     for i in 0..rounds {
         let pages = alloc
-            .share(0, 1, true)
+            .share(DomId::DOM0, 1, true)
             .unwrap_or_else(|e| panic!("round {i} of {rounds} (limit {limit}): {e}"));
-        let mapping = gntdev.map_domain(0, pages.grefs(), true).unwrap();
+        let mapping = gntdev.map_domain(DomId::DOM0, pages.grefs(), true).unwrap();
         mapping.write_at(0, &[i as u8]).unwrap();
         drop(mapping);
         drop(pages);
@@ -89,14 +91,17 @@ fn untrusted_arguments_get_typed_errors() {
     }
     let gntdev = GntDev::open().unwrap();
     assert!(matches!(
-        gntdev.map_domain(0, &[], true),
+        gntdev.map_domain(DomId::DOM0, &[], true),
         Err(Error::Empty { .. })
     ));
     // A grant reference nobody issued: refused by the kernel or Xen, as an error, not a crash.
-    let bogus = gntdev.map_domain(0, &[0x00ff_fff0], true);
+    let bogus = gntdev.map_domain(DomId::DOM0, &[0x00ff_fff0], true);
     assert!(bogus.is_err(), "mapping a bogus grant must fail");
     let alloc = GntAlloc::open().unwrap();
-    assert!(matches!(alloc.share(0, 0, true), Err(Error::Empty { .. })));
+    assert!(matches!(
+        alloc.share(DomId::DOM0, 0, true),
+        Err(Error::Empty { .. })
+    ));
 }
 
 #[test]
@@ -105,11 +110,11 @@ fn grant_copy_reports_per_segment_status() {
         return;
     }
     let alloc = GntAlloc::open().unwrap();
-    let pages = alloc.share(0, 1, true).unwrap();
+    let pages = alloc.share(DomId::DOM0, 1, true).unwrap();
     let gref = pages.grefs()[0];
     let gntdev = GntDev::open().unwrap();
     let at = |offset| ForeignPtr {
-        domid: 0,
+        domid: DomId::DOM0,
         gref,
         offset,
     };
@@ -122,7 +127,7 @@ fn grant_copy_reports_per_segment_status() {
             },
             CopySegment::FromForeign {
                 src: ForeignPtr {
-                    domid: 0,
+                    domid: DomId::DOM0,
                     gref: 0x00ff_fff0,
                     offset: 0,
                 },
@@ -165,17 +170,17 @@ fn unmap_notify_clears_byte_and_signals() {
         return;
     }
     let alloc = GntAlloc::open().unwrap();
-    let pages = alloc.share(0, 1, true).unwrap();
+    let pages = alloc.share(DomId::DOM0, 1, true).unwrap();
     pages.write_at(10, &[0xaa]).unwrap();
 
     // The mapping side's notification: an event on a port of ours.
     let rx = EventChannel::open().unwrap();
     let tx = EventChannel::open().unwrap();
-    let rx_port = rx.bind_unbound_port(0).unwrap();
-    let tx_port = tx.bind_interdomain(0, rx_port.port()).unwrap();
+    let rx_port = rx.bind_unbound_port(DomId::DOM0).unwrap();
+    let tx_port = tx.bind_interdomain(DomId::DOM0, rx_port.port()).unwrap();
 
     let gntdev = GntDev::open().unwrap();
-    let mapping = gntdev.map_domain(0, pages.grefs(), true).unwrap();
+    let mapping = gntdev.map_domain(DomId::DOM0, pages.grefs(), true).unwrap();
     mapping
         .set_unmap_notify(UnmapNotify {
             clear_byte: Some(10),

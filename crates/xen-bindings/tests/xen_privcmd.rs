@@ -24,6 +24,7 @@ use xen_bindings::privcmd::{
     Error, Ioeventfd, Privcmd, Resource, EVENTFD_COMPILED_OUT, EVENTFD_UNKNOWN_IOCTL,
 };
 use xen_bindings::xenstore::Xenstore;
+use xen_bindings::DomId;
 use xen_box_testing::{in_dom0, run, XlDomain as DomU};
 
 /// Opens privcmd, or returns None after printing SKIPPED when not in a dom0.
@@ -145,7 +146,7 @@ fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
         let state = f[n - 2].to_string();
         let vcpus: u32 = f[n - 3].parse().unwrap();
         let mem: u64 = f[n - 4].parse().unwrap();
-        let id: u16 = f[n - 5].parse().unwrap();
+        let id: DomId = f[n - 5].parse().unwrap();
         let name = f[..n - 5].join(" ");
         theirs.push((id, name, mem, vcpus, state));
     }
@@ -162,13 +163,13 @@ fn domain_list_matches_xl(p: &Privcmd, domu: &DomU) {
         assert_eq!(&our_name, name, "name of domain {id}");
         assert_eq!(d.memory >> 20, *mem, "memory of domain {id} in MiB");
         assert_eq!(d.online_vcpus, *vcpus, "vcpus of domain {id}");
-        if *id == domu.domid {
+        if *id == DomId::new(domu.domid) {
             assert_eq!(&d.state_string(), state, "state of the paused domU");
             assert!(d.paused());
         }
     }
-    let info = p.domain_info(domu.domid).expect("domain_info");
-    assert_eq!(info.domid, domu.domid);
+    let info = p.domain_info(DomId::new(domu.domid)).expect("domain_info");
+    assert_eq!(info.domid, DomId::new(domu.domid));
     assert!(
         info.paused() && info.hvm(),
         "a PVH domU is an HVM container"
@@ -180,11 +181,17 @@ fn grant_table_resource_matches_xenstore(p: &Privcmd, domu: &DomU) {
     // The toolstack seeds the domU's grant table: entry 0 grants the console ring and entry 1
     // the xenstore ring to the backends; xenstore holds the same frame numbers.
     let frames = p
-        .resource_size(domu.domid, Resource::GrantTableShared)
+        .resource_size(DomId::new(domu.domid), Resource::GrantTableShared)
         .expect("grant table resource size");
     assert!(frames >= 1, "grant table of {frames} frames");
     let map = p
-        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
+        .map_resource(
+            DomId::new(domu.domid),
+            Resource::GrantTableShared,
+            0,
+            1,
+            false,
+        )
         .expect("map grant table frame 0");
     let page = map.read_page(0).unwrap();
     let entry = |i: usize| {
@@ -218,13 +225,13 @@ fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
             .unwrap()
     };
     let store_pfn = p
-        .hvm_param(domu.domid, HVM_PARAM_STORE_PFN)
+        .hvm_param(DomId::new(domu.domid), HVM_PARAM_STORE_PFN)
         .expect("STORE_PFN");
     let store_port = p
-        .hvm_param(domu.domid, HVM_PARAM_STORE_EVTCHN)
+        .hvm_param(DomId::new(domu.domid), HVM_PARAM_STORE_EVTCHN)
         .expect("STORE_EVTCHN");
     let console_pfn = p
-        .hvm_param(domu.domid, HVM_PARAM_CONSOLE_PFN)
+        .hvm_param(DomId::new(domu.domid), HVM_PARAM_CONSOLE_PFN)
         .expect("CONSOLE_PFN");
     eprintln!(
         "HVM params: store pfn {store_pfn:#x} port {store_port}, console pfn {console_pfn:#x}"
@@ -232,7 +239,9 @@ fn hvm_params_match_xenstore(p: &Privcmd, domu: &DomU) {
     assert_eq!(store_pfn, read("store/ring-ref"));
     assert_eq!(store_port, read("store/port"));
     assert_eq!(console_pfn, read("console/ring-ref"));
-    let size = p.grant_table_size(domu.domid).expect("grant table size");
+    let size = p
+        .grant_table_size(DomId::new(domu.domid))
+        .expect("grant table size");
     eprintln!("grant table: {size:?}");
     assert!(size.nr_frames >= 1 && size.nr_frames <= size.max_nr_frames);
 }
@@ -250,7 +259,7 @@ fn foreign_mapping_reads_the_kernel(p: &Privcmd, domu: &DomU) {
 
     // A frame beyond the guest's memory gives a per-page error, the good one still maps.
     let map = p
-        .map_foreign(domu.domid, &[first, 0xff_ffff_ffff], false)
+        .map_foreign(DomId::new(domu.domid), &[first, 0xff_ffff_ffff], false)
         .expect("map with one bad frame");
     eprintln!("per-page errors: {:?}", map.page_errors());
     assert_eq!(map.page_errors()[0], 0);
@@ -269,7 +278,7 @@ fn find_xen_elf_note(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
     'outer: for b in 0..8 {
         let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
         let map = p
-            .map_foreign(domu.domid, &gfns, false)
+            .map_foreign(DomId::new(domu.domid), &gfns, false)
             .expect("map_foreign");
         for (i, &e) in map.page_errors().iter().enumerate() {
             if e != 0 {
@@ -298,7 +307,7 @@ fn find_arm64_image(p: &Privcmd, domu: &DomU) -> (u64, Option<u64>) {
     'outer: for b in 0..8 {
         let gfns: Vec<u64> = (0..BATCH).map(|i| FIRST + b * BATCH + i).collect();
         let map = p
-            .map_foreign(domu.domid, &gfns, false)
+            .map_foreign(DomId::new(domu.domid), &gfns, false)
             .expect("map_foreign");
         for (i, &e) in map.page_errors().iter().enumerate() {
             if e != 0 {
@@ -345,9 +354,15 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
     // SAFETY: `raw` is a fresh descriptor owned by nothing else.
     let efd = unsafe { OwnedFd::from_raw_fd(raw) };
     let dm = [0u8; 32];
-    let irq = p.irqfd(domu.domid, efd.as_fd(), &dm, false);
+    let irq = p.irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, false);
     let page = p
-        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
+        .map_resource(
+            DomId::new(domu.domid),
+            Resource::GrantTableShared,
+            0,
+            1,
+            false,
+        )
         .expect("a resource page");
     let ioeventfd = |deassign| {
         // SAFETY: on the stacks this test knows, the kernel has no IOEVENTFD and refuses the
@@ -355,7 +370,7 @@ fn eventfd_ioctls_are_typed(p: &Privcmd, domu: &DomU) {
         // before `page` goes.
         unsafe {
             p.ioeventfd(
-                domu.domid,
+                DomId::new(domu.domid),
                 &Ioeventfd {
                     ioreq_page: &page,
                     ports: &[0],
@@ -394,17 +409,19 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     let efd = new_eventfd();
     // Never signalled here, so the dm_op (op 0, which Xen would refuse) is never issued.
     let dm = [0u8; 32];
-    p.irqfd(domu.domid, efd.as_fd(), &dm, false)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, false)
         .expect("IRQFD assign on the paused domU");
-    let again = p.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
+    let again = p
+        .irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, false)
+        .unwrap_err();
     eprintln!("IRQFD assigned; the same eventfd again: {again}");
     assert_eq!(again.errno(), Some(libc::EBUSY), "{again:?}");
-    p.irqfd(domu.domid, efd.as_fd(), &dm, true)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, true)
         .expect("IRQFD deassign");
     // Deassign really removed it: the same eventfd can be bound again.
-    p.irqfd(domu.domid, efd.as_fd(), &dm, false)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, false)
         .expect("IRQFD assign after deassign");
-    p.irqfd(domu.domid, efd.as_fd(), &dm, true)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, true)
         .expect("second IRQFD deassign");
 
     // IOEVENTFD. On an x86 PV dom0 a successful registration cannot be tried: Linux 6.12's
@@ -414,7 +431,13 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     // mapping and a real eventfd: each answer proves the ioctl is compiled in (Debian's
     // kernels say ENOTTY/EOPNOTSUPP, see `eventfd_ioctls_are_typed`).
     let page = p
-        .map_resource(domu.domid, Resource::GrantTableShared, 0, 1, false)
+        .map_resource(
+            DomId::new(domu.domid),
+            Resource::GrantTableShared,
+            0,
+            1,
+            false,
+        )
         .expect("a resource page");
     let errno_of = |what: &str, r: xen_bindings::privcmd::Result<()>| {
         let e = r.expect_err(what);
@@ -439,7 +462,9 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     // deassignment, so none leaves a registration on `page` behind.
     let refused = |what: &str, arg: &Ioeventfd<'_>, deassign| {
         // SAFETY: refused by the kernel, or a deassignment (see above).
-        errno_of(what, unsafe { p.ioeventfd(domu.domid, arg, deassign) })
+        errno_of(what, unsafe {
+            p.ioeventfd(DomId::new(domu.domid), arg, deassign)
+        })
     };
     let einval = Some(libc::EINVAL);
     let short = Ioeventfd {
@@ -466,16 +491,20 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
     );
     // A descriptor that is not an eventfd is refused by both ioctls before anything is bound.
     let file = std::fs::File::open("/proc/uptime").expect("/proc/uptime");
-    let e = p.irqfd(domu.domid, file.as_fd(), &dm, false).unwrap_err();
+    let e = p
+        .irqfd(DomId::new(domu.domid), file.as_fd(), &dm, false)
+        .unwrap_err();
     eprintln!("IRQFD with a non-eventfd descriptor: {e}");
     assert_eq!(e.errno(), Some(libc::EINVAL), "{e:?}");
     // Restricted to another domain, both refuse with EPERM.
     let r = Privcmd::open().expect("restricted privcmd");
-    r.restrict(0).expect("restrict to dom0");
-    let e = r.irqfd(domu.domid, efd.as_fd(), &dm, false).unwrap_err();
+    r.restrict(DomId::DOM0).expect("restrict to dom0");
+    let e = r
+        .irqfd(DomId::new(domu.domid), efd.as_fd(), &dm, false)
+        .unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
     // SAFETY: a deassignment, refused besides.
-    let e = unsafe { r.ioeventfd(domu.domid, &valid, true) }.unwrap_err();
+    let e = unsafe { r.ioeventfd(DomId::new(domu.domid), &valid, true) }.unwrap_err();
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
 }
 
@@ -485,7 +514,7 @@ fn eventfd_ioctls_work(p: &Privcmd, domu: &DomU) {
 fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
     let id = p
         .dm_op_struct(
-            domu.domid,
+            DomId::new(domu.domid),
             XEN_DMOP_CREATE_IOREQ_SERVER,
             &XenDmOpCreateIoreqServer::default(),
             &mut [],
@@ -494,7 +523,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
         .id;
     let info = |p: &Privcmd| {
         p.dm_op_struct(
-            domu.domid,
+            DomId::new(domu.domid),
             XEN_DMOP_GET_IOREQ_SERVER_INFO,
             &XenDmOpGetIoreqServerInfo {
                 id,
@@ -510,7 +539,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
         XEN_DMOP_DESTROY_IOREQ_SERVER,
         &XenDmOpDestroyIoreqServer { id, pad: 0 },
     );
-    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), false)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), op.as_bytes(), false)
         .expect("IRQFD assign");
     info(p).expect("the IOREQ server is still there before the signal");
     let one = 1u64.to_ne_bytes();
@@ -520,7 +549,7 @@ fn irqfd_signal_destroys_an_ioreq_server(p: &Privcmd, domu: &DomU) {
     let e = info(p).expect_err("the IRQFD's dm_op destroyed the IOREQ server");
     eprintln!("signalled the IRQFD: the kernel issued destroy_ioreq_server {id}: {e}");
     assert_eq!(e.errno(), Some(libc::ENOENT), "{e:?}");
-    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), true)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), op.as_bytes(), true)
         .expect("IRQFD deassign");
 }
 
@@ -557,14 +586,14 @@ fn irqfd_signal_issues_the_dm_op() {
             reason: SHUTDOWN_POWEROFF,
         },
     );
-    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), false)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), op.as_bytes(), false)
         .expect("IRQFD assign");
     let mut xs = Xenstore::open().expect("xenstore client");
     xs.watch("@releaseDomain", "irqfd")
         .expect("watch @releaseDomain");
     let down = |p: &Privcmd| {
         let d = p.domains().expect("domains");
-        match d.iter().find(|d| d.domid == domu.domid) {
+        match d.iter().find(|d| d.domid == DomId::new(domu.domid)) {
             Some(d) => d.shutdown() || d.dying(),
             None => true,
         }
@@ -590,13 +619,13 @@ fn irqfd_signal_issues_the_dm_op() {
         "signalled the IRQFD: the kernel issued remote_shutdown, domU {} is down",
         domu.domid
     );
-    p.irqfd(domu.domid, efd.as_fd(), op.as_bytes(), true)
+    p.irqfd(DomId::new(domu.domid), efd.as_fd(), op.as_bytes(), true)
         .expect("IRQFD deassign");
 }
 
 fn restrict_limits_to_one_domain(domu: &DomU) {
     let p = Privcmd::open().expect("second privcmd");
-    p.restrict(domu.domid).expect("restrict");
+    p.restrict(DomId::new(domu.domid)).expect("restrict");
     // Foreign mapping of the allowed domain still works ...
     // A frame of the domU's RAM: it starts at gfn 0 on x86, at gfn 0x40000 (1 GiB) on Arm.
     let ram_gfn = if cfg!(target_arch = "aarch64") {
@@ -605,11 +634,11 @@ fn restrict_limits_to_one_domain(domu: &DomU) {
         0x1000
     };
     let ok = p
-        .map_foreign(domu.domid, &[ram_gfn], false)
+        .map_foreign(DomId::new(domu.domid), &[ram_gfn], false)
         .expect("map allowed domain");
     assert!(ok.all_mapped());
     // ... one of another domain (dom0) is refused, and so are raw hypercalls.
-    let e = p.map_foreign(0, &[0], false).unwrap_err();
+    let e = p.map_foreign(DomId::DOM0, &[0], false).unwrap_err();
     eprintln!("after RESTRICT, mapping dom0: {e}");
     assert_eq!(e.errno(), Some(libc::EPERM), "{e:?}");
     let e = p.xen_version().unwrap_err();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use xen_bindings::xenstore::{
     Access, Permission, Transport, XenbusTransport, Xenstore, XENSTORE_PAYLOAD_MAX,
 };
+use xen_bindings::DomId;
 use xen_box_testing::in_dom0;
 
 /// The scratch subtree private to this test process.
@@ -60,7 +61,7 @@ fn reads_the_dom0_subtree() {
     }
     let mut xs = Xenstore::open().unwrap();
     assert_eq!(xs.read_string("/local/domain/0/name").unwrap(), "Domain-0");
-    assert_eq!(xs.get_domain_path(0).unwrap(), "/local/domain/0");
+    assert_eq!(xs.get_domain_path(DomId::DOM0).unwrap(), "/local/domain/0");
     let children = xs.directory("/local/domain/0").unwrap();
     assert!(children.iter().any(|c| c == "name"), "{children:?}");
     assert!(xs
@@ -162,9 +163,9 @@ fn permissions_roundtrip() {
     let node = scratch("perms");
     xs.write(&node, "p").unwrap();
     let perms = [
-        Permission::new(0, Access::None),
-        Permission::new(5, Access::Read),
-        Permission::new(7, Access::ReadWrite),
+        Permission::new(DomId::DOM0, Access::None),
+        Permission::new(DomId::new(5), Access::Read),
+        Permission::new(DomId::new(7), Access::ReadWrite),
     ];
     xs.set_perms(&node, &perms).unwrap();
     assert_eq!(xs.get_perms(&node).unwrap(), perms);

@@ -10,7 +10,9 @@
 use criterion::{black_box, criterion_main, BatchSize, Criterion};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 use xen_foreignmem::fake::FakeGuest;
-use xen_foreignmem::{grant_addr, map_whole_guest, CacheConfig, GrantMemory, LazyForeignMemory};
+use xen_foreignmem::{
+    grant_addr, map_whole_guest, CacheConfig, DomId, GrantMemory, LazyForeignMemory,
+};
 
 const PAGES: u64 = 4096; // 16 MiB of fake guest
 const PAGE: u64 = 4096;
@@ -46,10 +48,10 @@ fn addrs(n: usize, pages: u64) -> Vec<GuestAddress> {
 }
 
 fn benches(c: &mut Criterion) {
-    let guest = FakeGuest::new(1, PAGES).unwrap();
+    let guest = FakeGuest::new(DomId::new(1), PAGES).unwrap();
     let targets = addrs(1024, PAGES);
 
-    let whole = map_whole_guest(&guest, 1, &[(GuestAddress(0), PAGES * PAGE)]).unwrap();
+    let whole = map_whole_guest(&guest, DomId::new(1), &[(GuestAddress(0), PAGES * PAGE)]).unwrap();
     c.bench_function("whole_guest/read_u64_random", |b| {
         let mut i = 0;
         b.iter(|| {
@@ -143,7 +145,7 @@ fn benches(c: &mut Criterion) {
     drop(view);
 
     let first = guest.grant_range(0, 64, true);
-    let grants = GrantMemory::new(guest.clone(), 1, 64).unwrap();
+    let grants = GrantMemory::new(guest.clone(), DomId::new(1), 64).unwrap();
     c.bench_function("grant/hot_read_u64_fresh_view", |b| {
         let mut g = 0;
         b.iter(|| {

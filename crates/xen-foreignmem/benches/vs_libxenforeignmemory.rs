@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use criterion::{black_box, Criterion};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_foreignmem::{
-    map_whole_guest, CacheConfig, ForeignRegion, LazyForeignMemory, XenForeignMapper,
+    map_whole_guest, CacheConfig, DomId, ForeignRegion, LazyForeignMemory, XenForeignMapper,
 };
 
 type OpenFn = unsafe extern "C" fn(*mut c_void, c_uint) -> *mut c_void;
@@ -81,12 +81,12 @@ impl CLib {
     }
 
     /// Maps `gfns` of `domid` read-write and unmaps them again; panics if any frame failed.
-    fn map_unmap(&self, domid: u16, gfns: &[c_ulong], errs: &mut [c_int]) {
+    fn map_unmap(&self, domid: DomId, gfns: &[c_ulong], errs: &mut [c_int]) {
         // SAFETY: `gfns` and `errs` hold `gfns.len()` entries each, as the call reads/writes.
         let addr = unsafe {
             (self.map)(
                 self.handle,
-                domid.into(),
+                domid.get().into(),
                 libc::PROT_READ | libc::PROT_WRITE,
                 gfns.len(),
                 gfns.as_ptr(),
@@ -111,7 +111,7 @@ impl Drop for DomU {
     }
 }
 
-fn create_domu() -> Option<(DomU, u16)> {
+fn create_domu() -> Option<(DomU, DomId)> {
     let kernel = std::env::var("XEN_BOX_DOMU_KERNEL").ok()?;
     let ramdisk = std::env::var("XEN_BOX_DOMU_RAMDISK").ok()?;
     let name = format!("xfm-bench-{}", std::process::id());
@@ -247,7 +247,7 @@ thread_local! {
     static SUMMARY: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domid: u16) {
+fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domid: DomId) {
     for (pages, batch) in MAP_SIZES {
         let gfns: Vec<c_ulong> = (BASE / 4096..BASE / 4096 + pages)
             .map(|g| g as c_ulong)
@@ -293,7 +293,7 @@ fn bench_mapping(c: &mut Criterion, clib: &CLib, mapper: &XenForeignMapper, domi
     }
 }
 
-fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: u16) {
+fn bench_copies(c: &mut Criterion, mapper: &XenForeignMapper, domid: DomId) {
     let whole = map_whole_guest(mapper, domid, &[(GuestAddress(BASE), 4 << 20)]).expect("map");
     let lazy = LazyForeignMemory::new(mapper.clone(), domid, 128 << 20, CacheConfig::default())
         .expect("cache");

@@ -181,7 +181,7 @@ mod tests {
             errno: libc::ESRCH,
         };
         let e = Error::FramesUnavailable {
-            domid: 999,
+            domid: DomId::new(999),
             first,
             failed: vec![first],
         };
@@ -191,7 +191,7 @@ mod tests {
              domain (errno 3)"
         );
         let e = Error::FrameNotMapped {
-            domid: 5,
+            domid: DomId::new(5),
             addr: 0x1_0000,
             gfn: 0x10,
             errno: libc::ENOENT,

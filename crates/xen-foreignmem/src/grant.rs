@@ -115,9 +115,9 @@ impl<G: GrantMapper> BucketSource for GrantSource<G> {
 ///
 /// ```no_run
 /// use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
-/// use xen_foreignmem::{grant_addr, GrantMemory, XenGrantMapper};
+/// use xen_foreignmem::{grant_addr, DomId, GrantMemory, XenGrantMapper};
 ///
-/// let grants = GrantMemory::new(XenGrantMapper::open()?, 1, 64)?;
+/// let grants = GrantMemory::new(XenGrantMapper::open()?, DomId::new(1), 64)?;
 /// let mem = grants.memory();
 /// let header: u32 = mem.read_obj(GuestAddress(grant_addr(12, 0)))?;
 /// drop(mem);

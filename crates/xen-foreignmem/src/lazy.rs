@@ -102,10 +102,10 @@ impl<F: ForeignMapper> BucketSource for FrameSource<F> {
 ///
 /// ```no_run
 /// use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
-/// use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
+/// use xen_foreignmem::{CacheConfig, DomId, LazyForeignMemory, XenForeignMapper};
 ///
 /// let mapper = XenForeignMapper::open()?;
-/// let cache = LazyForeignMemory::new(mapper, 1, 4 << 30, CacheConfig::default())?;
+/// let cache = LazyForeignMemory::new(mapper, DomId::new(1), 4 << 30, CacheConfig::default())?;
 /// let mem = cache.memory(); // a view; what it maps stays mapped until it is dropped
 /// let value: u64 = mem.read_obj(GuestAddress(0x10_0000))?;
 /// # let _ = value;

@@ -25,9 +25,9 @@
 //!
 //! ```no_run
 //! use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
-//! use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
+//! use xen_foreignmem::{CacheConfig, DomId, LazyForeignMemory, XenForeignMapper};
 //!
-//! let domid = 1;
+//! let domid = DomId::new(1);
 //! let cache = LazyForeignMemory::new(XenForeignMapper::open()?, domid, 1 << 30, CacheConfig::default())?;
 //! let mem = cache.memory(); // one view per unit of work
 //! mem.write_obj(0xfeed_u32, GuestAddress(0x2000))?;

@@ -15,7 +15,9 @@ use vm_memory::{
 use crate::fake::FakeGuest;
 use crate::*;
 
-const DOMID: DomId = 7;
+const DOMID: DomId = DomId::new(7);
+/// A domain the fake guest is not.
+const OTHER: DomId = DomId::new(8);
 const PAGE: u64 = XEN_PAGE_SIZE as u64;
 
 /// xorshift64*: a deterministic PRNG, enough for access patterns.
@@ -128,8 +130,8 @@ fn whole_guest_bad_input_gives_errors_not_panics() {
         "{err}"
     );
     // Wrong domain: the call itself fails.
-    let err = map_whole_guest(&guest, DOMID + 1, &[(GuestAddress(0), PAGE)]).unwrap_err();
-    assert!(matches!(err, Error::MapFrames { domid, .. } if domid == DOMID + 1));
+    let err = map_whole_guest(&guest, OTHER, &[(GuestAddress(0), PAGE)]).unwrap_err();
+    assert!(matches!(err, Error::MapFrames { domid, .. } if domid == OTHER));
     // Unaligned, empty, overlapping.
     assert!(matches!(
         map_whole_guest(&guest, DOMID, &[(GuestAddress(1), PAGE)]),
@@ -477,8 +479,7 @@ fn lazy_unpopulated_frames_and_out_of_range_give_typed_errors() {
     ));
 
     // A mapping call that fails entirely (wrong domain).
-    let wrong =
-        LazyForeignMemory::new(guest.clone(), DOMID + 1, PAGE, CacheConfig::default()).unwrap();
+    let wrong = LazyForeignMemory::new(guest.clone(), OTHER, PAGE, CacheConfig::default()).unwrap();
     let err = wrong.view().read_obj::<u8>(GuestAddress(0)).unwrap_err();
     assert!(matches!(our_error(&err), Error::MapFrames { .. }), "{err}");
 }

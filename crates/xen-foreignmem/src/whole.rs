@@ -221,10 +221,10 @@ impl<M: MappedPages> ForeignGuestMemory<M> {
 ///
 /// ```no_run
 /// use vm_memory::{Bytes, GuestAddress};
-/// use xen_foreignmem::{map_whole_guest, XenForeignMapper};
+/// use xen_foreignmem::{map_whole_guest, DomId, XenForeignMapper};
 ///
 /// let mapper = XenForeignMapper::open()?;
-/// let mem = map_whole_guest(&mapper, 1, &[(GuestAddress(0), 128 << 20)])?;
+/// let mem = map_whole_guest(&mapper, DomId::new(1), &[(GuestAddress(0), 128 << 20)])?;
 /// let magic: u32 = mem.read_obj(GuestAddress(0x1000))?;
 /// # let _ = magic;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use vm_memory::{GuestAddress, GuestAddressSpace};
 use xen_bindings::xenstore::Xenstore;
-use xen_foreignmem::{map_whole_guest, CacheConfig, LazyForeignMemory, XenForeignMapper};
+use xen_foreignmem::{map_whole_guest, CacheConfig, DomId, LazyForeignMemory, XenForeignMapper};
 
 /// The argument that selects the domU side.
 const DOMU_SIDE: &str = "--xfm-domu-foreign-side";
@@ -236,7 +236,7 @@ fn dom0_side() {
     let mapper = XenForeignMapper::open().unwrap();
     let cache = LazyForeignMemory::new(
         mapper.clone(),
-        domu.domid,
+        DomId::new(domu.domid),
         ram_end,
         CacheConfig {
             bucket_size: 64 << 10,
@@ -258,7 +258,7 @@ fn dom0_side() {
     let pattern = pattern();
     let half = PAGE / 2;
     view.write_slice(&pattern[..half], addr).unwrap();
-    let whole = map_whole_guest(&mapper, domu.domid, &[(addr, PAGE as u64)]).unwrap();
+    let whole = map_whole_guest(&mapper, DomId::new(domu.domid), &[(addr, PAGE as u64)]).unwrap();
     whole
         .write_slice(&pattern[half..], GuestAddress(addr.0 + half as u64))
         .unwrap();

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
 use xen_bindings::gntalloc::GntAlloc;
 use xen_bindings::xenstore::Xenstore;
-use xen_foreignmem::{grant_addr, Error, GrantMemory, XenGrantMapper, XEN_PAGE_SIZE};
+use xen_foreignmem::{grant_addr, DomId, Error, GrantMemory, XenGrantMapper, XEN_PAGE_SIZE};
 
 /// The argument that selects the domU side.
 const DOMU_SIDE: &str = "--xfm-domu-side";
@@ -76,10 +76,10 @@ fn domu_side() -> Result<(), String> {
 fn domu_grant(xs: &mut Xenstore) -> Result<(), String> {
     let alloc = GntAlloc::open().map_err(|e| format!("opening gntalloc: {e}"))?;
     let rw = alloc
-        .share(0, 2, true)
+        .share(DomId::DOM0, 2, true)
         .map_err(|e| format!("granting two pages to dom0: {e}"))?;
     let ro = alloc
-        .share(0, 1, false)
+        .share(DomId::DOM0, 1, false)
         .map_err(|e| format!("granting a read-only page to dom0: {e}"))?;
     let page0: Vec<u8> = (0..XEN_PAGE_SIZE).map(|i| domu_byte(0, i)).collect();
     let page1: Vec<u8> = (0..XEN_PAGE_SIZE).map(|i| domu_byte(1, i)).collect();
@@ -192,7 +192,8 @@ fn dom0_side() {
         .collect();
     assert_eq!(g.len(), 3, "two writable and one read-only grant");
 
-    let grants = GrantMemory::new(XenGrantMapper::open().unwrap(), domu.domid, 8).unwrap();
+    let grants =
+        GrantMemory::new(XenGrantMapper::open().unwrap(), DomId::new(domu.domid), 8).unwrap();
     let mem = grants.memory();
     // The domU's pattern, read through grant addresses.
     let mut page = vec![0u8; XEN_PAGE_SIZE];

@@ -17,7 +17,7 @@ use vm_memory::{Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemory, Gu
 use xen_bindings::gntalloc::GntAlloc;
 use xen_box_testing::XlDomain;
 use xen_foreignmem::{
-    grant_addr, map_whole_guest, CacheConfig, Error, ForeignResource, GrantMemory,
+    grant_addr, map_whole_guest, CacheConfig, DomId, Error, ForeignResource, GrantMemory,
     LazyForeignMemory, Resource, XenForeignMapper, XenGrantMapper, XEN_PAGE_SIZE,
 };
 
@@ -130,7 +130,8 @@ fn reads_what_the_toolstack_loaded() {
         bucket_size: 2 << 20,
         max_buckets: 8,
     };
-    let cache = LazyForeignMemory::new(mapper.clone(), domu.domid, RAM_END, config).unwrap();
+    let cache =
+        LazyForeignMemory::new(mapper.clone(), DomId::new(domu.domid), RAM_END, config).unwrap();
     let (image, failed) = read_all(&cache);
     eprintln!(
         "read {} MiB, {} frame(s) unmapped, cache {:?}",
@@ -160,7 +161,12 @@ fn reads_what_the_toolstack_loaded() {
 
     // Whole-guest mode over the banner's pages sees the same bytes.
     let start = (at as u64 / PAGE) * PAGE;
-    let whole = map_whole_guest(&mapper, domu.domid, &[(GuestAddress(start), 4 * PAGE)]).unwrap();
+    let whole = map_whole_guest(
+        &mapper,
+        DomId::new(domu.domid),
+        &[(GuestAddress(start), 4 * PAGE)],
+    )
+    .unwrap();
     let mut buf = vec![0u8; banner.len()];
     whole.read_slice(&mut buf, GuestAddress(at as u64)).unwrap();
     assert_eq!(buf, banner.as_bytes());
@@ -168,8 +174,14 @@ fn reads_what_the_toolstack_loaded() {
     // The domain's grant table through MMAP_RESOURCE (XENMEM_resource_grant_table = 1,
     // id 0 = shared frames): the toolstack seeds entries 0 (console) and 1 (xenstore) for
     // dom0 with GTF_permit_access.
-    let table =
-        ForeignResource::map(&mapper, domu.domid, Resource::GrantTableShared, 0, 1).unwrap();
+    let table = ForeignResource::map(
+        &mapper,
+        DomId::new(domu.domid),
+        Resource::GrantTableShared,
+        0,
+        1,
+    )
+    .unwrap();
     assert_eq!(table.len(), XEN_PAGE_SIZE);
     let slice = table.as_volatile_slice();
     for entry in 0..2usize {
@@ -201,7 +213,7 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
         .collect();
     let cache = LazyForeignMemory::new(
         mapper.clone(),
-        domu.domid,
+        DomId::new(domu.domid),
         RAM_END,
         CacheConfig {
             bucket_size: 64 << 10,
@@ -213,13 +225,23 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
     cache.memory().write_slice(&pattern, at).unwrap();
 
     // ... reads back through a second, independent whole-guest mapping ...
-    let whole = map_whole_guest(&mapper, domu.domid, &[(GuestAddress(base), 8 * PAGE)]).unwrap();
+    let whole = map_whole_guest(
+        &mapper,
+        DomId::new(domu.domid),
+        &[(GuestAddress(base), 8 * PAGE)],
+    )
+    .unwrap();
     let mut back = vec![0u8; pattern.len()];
     whole.read_slice(&mut back, at).unwrap();
     assert_eq!(back, pattern);
     // ... and a second cache, also after invalidation of the first.
-    let other = LazyForeignMemory::new(mapper.clone(), domu.domid, RAM_END, CacheConfig::default())
-        .unwrap();
+    let other = LazyForeignMemory::new(
+        mapper.clone(),
+        DomId::new(domu.domid),
+        RAM_END,
+        CacheConfig::default(),
+    )
+    .unwrap();
     let mut back2 = vec![0u8; pattern.len()];
     other.memory().read_slice(&mut back2, at).unwrap();
     assert_eq!(back2, pattern);
@@ -243,7 +265,11 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
     ));
     // Frames the domU does not have (far above its RAM): Xen refuses them per frame.
     let hole = RAM_BASE + (1u64 << 30);
-    match map_whole_guest(&mapper, domu.domid, &[(GuestAddress(hole), 2 * PAGE)]) {
+    match map_whole_guest(
+        &mapper,
+        DomId::new(domu.domid),
+        &[(GuestAddress(hole), 2 * PAGE)],
+    ) {
         Err(Error::FramesUnavailable { first, failed, .. }) => {
             eprintln!("unpopulated gfn {:#x}: errno {}", first.gfn, first.errno);
             assert_eq!(first.gfn, hole / PAGE);
@@ -254,7 +280,7 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
     }
     let big = LazyForeignMemory::new(
         mapper.clone(),
-        domu.domid,
+        DomId::new(domu.domid),
         RAM_BASE + (2 << 30),
         CacheConfig::default(),
     )
@@ -268,7 +294,7 @@ fn writes_are_seen_through_independent_mappings_and_bad_input_is_typed() {
         _ => panic!("unexpected error {err}"),
     }
     // A domain that does not exist (0x7ff0 and up are DOMID_SELF & co.): an error (the kernel fails the call, or Xen every frame).
-    match map_whole_guest(&mapper, 0x7000, &[(GuestAddress(0), PAGE)]) {
+    match map_whole_guest(&mapper, DomId::new(0x7000), &[(GuestAddress(0), PAGE)]) {
         Err(e @ (Error::MapFrames { .. } | Error::FramesUnavailable { .. })) => {
             eprintln!("domain 0x7000: {e}")
         }
@@ -287,7 +313,7 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
     let mapper = XenForeignMapper::open().unwrap();
     let cache = LazyForeignMemory::new(
         mapper.clone(),
-        domu.domid,
+        DomId::new(domu.domid),
         RAM_END,
         CacheConfig {
             bucket_size: 16 << 10,
@@ -303,7 +329,12 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
     drop(mem);
 
     // The device's reply and the used ring, read through an independent mapping.
-    let whole = map_whole_guest(&mapper, domu.domid, &[(GuestAddress(base), 8 * PAGE)]).unwrap();
+    let whole = map_whole_guest(
+        &mapper,
+        DomId::new(domu.domid),
+        &[(GuestAddress(base), 8 * PAGE)],
+    )
+    .unwrap();
     let mut reply = vec![0u8; request.len()];
     whole
         .read_slice(&mut reply, GuestAddress(base + 5 * PAGE + 8))
@@ -325,7 +356,7 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
     // The same walk over whole-guest memory.
     let second = base + (16 << 10);
     let got = walk_chain(
-        &whole_at(&mapper, domu.domid, second),
+        &whole_at(&mapper, DomId::new(domu.domid), second),
         &layout_at(second),
         &request,
     );
@@ -334,7 +365,7 @@ fn virtio_queue_walks_a_chain_in_domu_memory() {
 
 fn whole_at(
     mapper: &XenForeignMapper,
-    domid: u16,
+    domid: DomId,
     base: u64,
 ) -> xen_foreignmem::ForeignGuestMemory<xen_foreignmem::XenForeignMapping> {
     map_whole_guest(mapper, domid, &[(GuestAddress(base), 8 * PAGE)]).unwrap()
@@ -428,12 +459,12 @@ fn grant_mode_over_dom0_self_grants() {
     // Dom0 grants three of its own pages to itself (gntalloc) and reaches them through grant
     // addresses (gntdev): the grant path of a real Xen without a domU-side program.
     let alloc = GntAlloc::open().unwrap();
-    let shared = alloc.share(0, 3, true).unwrap();
+    let shared = alloc.share(DomId::DOM0, 3, true).unwrap();
     let g = shared.grefs().to_vec();
     eprintln!("dom0 self-grants: {g:?}");
     shared.write_at(16, b"hello grant").unwrap();
 
-    let grants = GrantMemory::new(XenGrantMapper::open().unwrap(), 0, 8).unwrap();
+    let grants = GrantMemory::new(XenGrantMapper::open().unwrap(), DomId::DOM0, 8).unwrap();
     let mem = grants.memory();
     let mut buf = [0u8; 11];
     mem.read_slice(&mut buf, GuestAddress(grant_addr(g[0], 16)))

@@ -5,7 +5,7 @@
 
 use std::io;
 
-use xen_bindings::abi::xen::DomId;
+use xen_bindings::DomId;
 
 /// Why a synchronous slot or a buffered entry does not decode into a request.
 ///

@@ -101,7 +101,7 @@
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::sync::Arc;
 //! use vm_device_bus::{DeviceError, IoBus, IoHandler, IoSpace};
-//! use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
+//! use xen_ioreq::{BufIoreqMode, Dispatcher, DomId, EventLoop, IoRange, IoreqServer};
 //!
 //! /// A 32-bit register that reads back what was last written.
 //! #[derive(Default)]
@@ -128,7 +128,7 @@
 //! bus.insert(IoSpace::Mmio, BASE, 4, latch.clone())?;
 //!
 //! // Domain 1 was created paused: register and enable, then unpause it.
-//! let mut server = IoreqServer::open(1, BufIoreqMode::Off)?;
+//! let mut server = IoreqServer::open(DomId::new(1), BufIoreqMode::Off)?;
 //! server.map_range(IoRange::mmio(BASE, 4).expect("a non-empty range"))?;
 //! server.enable()?;
 //! let mut event_loop = EventLoop::new(&server, Dispatcher::new(&bus))?;
@@ -164,6 +164,8 @@ pub use server::{
 
 // Re-exported so users need not depend on vm-device-bus for the basic types.
 pub use vm_device_bus::{DeviceBus, IoSpace};
+// Re-exported so users need not depend on xen-bindings to name the domain they serve.
+pub use xen_bindings::DomId;
 
 #[cfg(test)]
 mod tests;

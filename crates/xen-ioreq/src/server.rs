@@ -23,11 +23,11 @@ use xen_bindings::abi::xen::hvm::{
 use xen_bindings::abi::xen::memory::{
     xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
 };
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::abi::Pod;
 use xen_bindings::evtchn::{BoundPort, EventChannel, Port};
 use xen_bindings::privcmd::{self, Privcmd, Resource};
 use xen_bindings::sys::{RealSys, Sys};
+use xen_bindings::DomId;
 
 use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};

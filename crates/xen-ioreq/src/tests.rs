@@ -20,6 +20,7 @@ use xen_bindings::evtchn::EventChannel;
 use xen_bindings::fake::{vp_eport, FakeXen, BUF_REMOTE_PORT};
 use xen_bindings::privcmd::Privcmd;
 use xen_bindings::sys::Sys;
+use xen_bindings::DomId;
 
 use crate::bufring::RingWriter;
 use crate::page::IoPage;
@@ -524,7 +525,8 @@ fn slot_of<S: Sys>(server: &IoreqServer<S>, vcpu: usize) -> Ioreq {
 #[test]
 fn lifecycle_issues_the_right_dm_ops_in_order() {
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Atomic).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Atomic).unwrap();
     assert_eq!(server.id(), 1);
     assert_eq!(server.vcpus(), 2);
     assert_eq!(
@@ -540,7 +542,10 @@ fn lifecycle_issues_the_right_dm_ops_in_order() {
     let info: XenDmOpGetIoreqServerInfo = fx.last_op(XEN_DMOP_GET_IOREQ_SERVER_INFO);
     assert_eq!((info.id, info.flags), (1, XEN_DMOP_NO_GFNS));
     // The synchronous page (frame 1) and the buffered page (frame 0), one page each.
-    assert_eq!(fx.state().resources, vec![(7, 0, 1, 1, 1), (7, 0, 1, 0, 1)]);
+    assert_eq!(
+        fx.state().resources,
+        vec![(DomId::new(7), 0, 1, 1, 1), (DomId::new(7), 0, 1, 0, 1)]
+    );
 
     server
         .map_range(IoRange::mmio(0x2000_0000, 0x200).unwrap())
@@ -610,13 +615,13 @@ fn lifecycle_issues_the_right_dm_ops_in_order() {
 fn failures_after_create_destroy_the_server() {
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().fail_map = true;
-    let err = IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).unwrap_err();
+    let err = IoreqServer::create(privcmd, evtchn, DomId::new(3), BufIoreqMode::Off).unwrap_err();
     assert!(err.to_string().contains("domain 3"), "{err}");
     assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
 
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().fail_op = Some(XEN_DMOP_CREATE_IOREQ_SERVER);
-    assert!(IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).is_err());
+    assert!(IoreqServer::create(privcmd, evtchn, DomId::new(3), BufIoreqMode::Off).is_err());
     assert_eq!(
         fx.ops(),
         [XEN_DMOP_CREATE_IOREQ_SERVER],
@@ -624,7 +629,7 @@ fn failures_after_create_destroy_the_server() {
     );
 
     let (fx, privcmd, evtchn) = fake(0);
-    let err = IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).unwrap_err();
+    let err = IoreqServer::create(privcmd, evtchn, DomId::new(3), BufIoreqMode::Off).unwrap_err();
     assert!(
         matches!(err, Error::BadAnswer { op: "nr_vcpus", .. }),
         "{err}"
@@ -632,7 +637,7 @@ fn failures_after_create_destroy_the_server() {
     assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
 
     let (fx, privcmd, evtchn) = fake(129);
-    assert!(IoreqServer::create(privcmd, evtchn, 3, BufIoreqMode::Off).is_err());
+    assert!(IoreqServer::create(privcmd, evtchn, DomId::new(3), BufIoreqMode::Off).is_err());
     assert_eq!(*fx.ops().last().unwrap(), XEN_DMOP_DESTROY_IOREQ_SERVER);
     // Invalid ranges never reach Xen.
     assert!(IoRange::mmio(5, 0).is_none());
@@ -644,7 +649,8 @@ fn failures_after_create_destroy_the_server() {
 fn serve_pending_reads_the_event_channel_once_per_short_batch() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut d = dispatcher(&r);
 
@@ -684,7 +690,8 @@ fn serve_pending_reads_the_event_channel_once_per_short_batch() {
 fn serves_synchronous_requests_of_each_vcpu() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     assert_eq!(fx.state().resources.len(), 1, "no buffered page when off");
     server.enable().unwrap();
     let mut d = dispatcher(&r);
@@ -741,7 +748,8 @@ fn serves_synchronous_requests_of_each_vcpu() {
 fn serves_the_buffered_ring() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
     server.enable().unwrap();
     let mut d = dispatcher(&r);
     let ring = server.buffered_ring().unwrap();
@@ -789,7 +797,8 @@ fn serves_the_buffered_ring() {
 fn posted_writes_take_effect_before_the_synchronous_request_that_follows_them() {
     let r = rig();
     let (_fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
     server.enable().unwrap();
     let mut d = dispatcher(&r);
     let w = RingWriter::new(server.buffered_ring().unwrap());
@@ -842,7 +851,8 @@ impl IoHandler for PutsPointerBack {
 fn a_read_pointer_put_back_does_not_serve_entries_twice() {
     for (at, budget_split) in [(3, false), (3, true)] {
         let (_fx, privcmd, evtchn) = fake(1);
-        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Atomic).unwrap();
+        let mut server =
+            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Atomic).unwrap();
         server.enable().unwrap();
         let server = Arc::new(server);
         let dev = Arc::new(PutsPointerBack {
@@ -877,7 +887,7 @@ const SLOT_NUM_MINUS_ONE: u32 = IOREQ_BUFFER_SLOT_NUM as u32 - 1;
 #[test]
 fn interrupts_become_the_right_dm_ops() {
     let (fx, privcmd, evtchn) = fake(1);
-    let server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let server = IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.set_irq(Interrupt::Line(33), true).unwrap();
     let a: XenDmOpSetIrqLevel = fx.last_op(XEN_DMOP_SET_IRQ_LEVEL);
     assert_eq!((a.irq, a.level), (33, 1));
@@ -916,7 +926,8 @@ fn interrupts_become_the_right_dm_ops() {
 #[test]
 fn kernel_irqfd_and_ioeventfd_when_available() {
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     let efd = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert!(
         server.add_ioeventfd(MMIO_BASE, 4, 0, efd.clone()).is_err(),
@@ -949,7 +960,8 @@ fn teardown_deassigns_kernel_eventfds_before_unmapping() {
     let (fx, _, _) = fake(2);
     for round in 0..3 {
         let (privcmd, evtchn) = handles(&fx);
-        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+        let mut server =
+            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
         server.enable().unwrap();
         let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
         let call = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
@@ -993,7 +1005,8 @@ fn teardown_deassigns_kernel_eventfds_before_unmapping() {
 #[test]
 fn privcmd_handler_never_stores_over_an_answer_of_ours() {
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(MMIO_BASE, 0x100).unwrap())
         .unwrap();
@@ -1070,7 +1083,8 @@ fn privcmd_handler_never_stores_over_an_answer_of_ours() {
 #[test]
 fn a_request_the_kernel_does_not_serve_takes_the_doorbells_back_first() {
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(MMIO_BASE, 0x100).unwrap())
         .unwrap();
@@ -1126,7 +1140,8 @@ fn a_request_the_kernel_does_not_serve_takes_the_doorbells_back_first() {
 #[test]
 fn doorbell_registers_move_to_a_server_of_their_own() {
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(MMIO_BASE, 0x200).unwrap())
         .unwrap();
@@ -1192,7 +1207,7 @@ fn doorbell_registers_move_to_a_server_of_their_own() {
 fn enable_failing_half_way_is_undone() {
     for (bufring, fail_after) in [(BufIoreqMode::Off, 1), (BufIoreqMode::Atomic, 2)] {
         let (fx, privcmd, evtchn) = fake(2);
-        let mut server = IoreqServer::create(privcmd, evtchn, 7, bufring).unwrap();
+        let mut server = IoreqServer::create(privcmd, evtchn, DomId::new(7), bufring).unwrap();
         fx.state().fail_bind_after = Some(fail_after);
         assert!(server.enable().is_err());
         assert!(!server.is_enabled());
@@ -1222,7 +1237,8 @@ fn no_doorbell_server_is_made_where_privcmd_has_no_ioeventfd() {
     for errno in [libc::ENOTTY, libc::EOPNOTSUPP] {
         let (fx, privcmd, evtchn) = fake(1);
         fx.state().eventfd_errno = errno;
-        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+        let mut server =
+            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
         server.enable().unwrap();
         let created = |fx: &FakeXen| {
             fx.ops()
@@ -1250,7 +1266,8 @@ fn no_doorbell_server_is_made_where_privcmd_has_no_ioeventfd() {
 fn userspace_irqfds_are_made_non_blocking() {
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().eventfd_errno = libc::ENOTTY;
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let blocking = Arc::new(EventFd::new(0).unwrap());
     let flags = || {
@@ -1286,7 +1303,8 @@ impl IoHandler for Panicking {
 #[test]
 fn a_panicking_device_still_answers_the_vcpu() {
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, MMIO_BASE, 0x100, Arc::new(Panicking))
@@ -1327,7 +1345,8 @@ fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
     // The kernel has the ioctl, but the server is told it is unsafe: the userspace path is
     // used and the ioctl is not issued (it would oops an x86 PV dom0).
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     server.set_kernel_ioeventfd(false);
     let r = rig();
@@ -1355,7 +1374,8 @@ fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().eventfd_errno = libc::ENOTTY; // Linux < 6.7
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(
@@ -1401,7 +1421,8 @@ fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
 fn evtchn_overflow_resets_and_rescans_every_slot() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut d = dispatcher(&r);
     // Requests on both vCPUs whose events were lost in the overflow.
@@ -1428,7 +1449,8 @@ fn evtchn_overflow_resets_and_rescans_every_slot() {
 fn after_an_evtchn_overflow_every_port_is_rearmed() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(2);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let ev_loop = EventLoop::new(&server, dispatcher(&r));
     let mut ev_loop = ev_loop.unwrap();
@@ -1503,7 +1525,8 @@ impl IoHandler for PostedPort {
 #[test]
 fn posted_writes_reach_the_device_one_at_a_time_in_order_with_two_loops() {
     let (_fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
     server.enable().unwrap();
     let server = Arc::new(server);
     let port = Arc::new(PostedPort::default());
@@ -1576,7 +1599,8 @@ fn a_guest_flooding_the_buffered_ring_starves_neither_the_slots_nor_the_stopper(
     const INITIAL: usize = 64;
     const MORE: usize = 4 * IOREQ_BUFFER_SLOT_NUM;
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
     server.enable().unwrap();
     let server = Arc::new(server);
     let flood = Arc::new(Flood::default());
@@ -1648,7 +1672,8 @@ fn an_irqfd_added_while_loops_run_is_served() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().eventfd_errno = libc::ENOTTY; // userspace irqfds
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut loops = [
         EventLoop::new(&server, dispatcher(&r)).unwrap(),
@@ -1689,7 +1714,8 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
     fx.state().eventfd_errno = libc::ENOTTY; // userspace ioeventfds
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     assert_eq!(

@@ -23,7 +23,9 @@ use xen_box_testing::held;
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath};
+use xen_ioreq::{
+    BufIoreqMode, Dispatcher, DomId, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath,
+};
 
 /// What `tests/guests/arm_doorbells.S` assembles to (an arm64 Image, header included).
 const ARM_DOORBELLS_CODE: [u8; 128] = [
@@ -153,7 +155,7 @@ fn arm_server_recreated_twenty_times_serves_every_doorbell_and_leaks_nothing() {
     control_bus
         .insert(IoSpace::Mmio, CTRL, 0x10, control.clone())
         .unwrap();
-    let mut control_server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut control_server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     control_server
         .map_range(IoRange::mmio(CTRL, 0x10).unwrap())
         .unwrap();
@@ -174,7 +176,7 @@ fn arm_server_recreated_twenty_times_serves_every_doorbell_and_leaks_nothing() {
         let mut during = Vec::new();
         for round in 1..=ROUNDS {
             let status_before = device.status_writes.load(Ordering::Relaxed);
-            let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+            let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
             server
                 .map_range(IoRange::mmio(BASE, SIZE).unwrap())
                 .unwrap();

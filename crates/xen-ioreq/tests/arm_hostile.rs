@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
+use xen_ioreq::{BufIoreqMode, Dispatcher, DomId, EventLoop, IoRange, IoreqServer};
 
 #[allow(dead_code)]
 #[path = "../examples/virtio_rng/device.rs"]
@@ -669,7 +669,7 @@ fn begin(
 }
 
 /// An enabled IOREQ server of `domid` for the MMIO `ranges` (base, length).
-fn server_for(domid: u16, ranges: &[(u64, u64)]) -> IoreqServer {
+fn server_for(domid: DomId, ranges: &[(u64, u64)]) -> IoreqServer {
     let mut server = IoreqServer::open(domid, BufIoreqMode::Off).unwrap();
     for &(base, len) in ranges {
         server.map_range(IoRange::mmio(base, len).unwrap()).unwrap();
@@ -874,7 +874,10 @@ fn arm_hostile_mmio_guest_is_answered_logged_and_bounded() {
         .unwrap();
     reset_hwm();
     let hwm_before = vm_hwm();
-    let server = server_for(domu.domid, &[(DEV, DEV_RANGE), (CTRL, CTRL_RANGE)]);
+    let server = server_for(
+        DomId::new(domu.domid),
+        &[(DEV, DEV_RANGE), (CTRL, CTRL_RANGE)],
+    );
     let ev = EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
     *control.stop.lock().unwrap() = Some(ev.stopper());
 
@@ -1069,7 +1072,7 @@ fn arm_hostile_virtqueues_leave_the_example_device_serving() {
     let hwm_before = vm_hwm();
     let kick = Arc::new(EventFd::new(0).unwrap());
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-    let mem = QueueMemory::open(domu.domid).unwrap();
+    let mem = QueueMemory::open(DomId::new(domu.domid)).unwrap();
     let dev = Arc::new(RngDevice::new(kick.clone(), irq).on_reset({
         let mem = mem.clone();
         move || mem.release_grants()
@@ -1095,7 +1098,10 @@ fn arm_hostile_virtqueues_leave_the_example_device_serving() {
         .unwrap();
     bus.insert(IoSpace::Mmio, CTRL, CTRL_LEN, control.clone())
         .unwrap();
-    let server = server_for(domu.domid, &[(RNG, device::SIZE), (CTRL, CTRL_RANGE)]);
+    let server = server_for(
+        DomId::new(domu.domid),
+        &[(RNG, device::SIZE), (CTRL, CTRL_RANGE)],
+    );
     let dispatcher = Dispatcher::new(&bus).with_guest_ram(mem.guest_ram());
     let notify_path = server.add_ioeventfd(RNG, 4, 0, kick.clone()).unwrap();
     let ev = EventLoop::new(&server, dispatcher).unwrap();

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath};
+use xen_ioreq::{
+    BufIoreqMode, Dispatcher, DomId, EventLoop, Interrupt, IoRange, IoreqServer, NotifyPath,
+};
 
 #[path = "../examples/virtio_rng/device.rs"]
 mod device;
@@ -145,7 +147,7 @@ fn arm_domu_linux_probes_a_virtio_mmio_device_we_serve() {
     let regs = Arc::new(VirtioMmioRegs::default());
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, BASE, SIZE, regs.clone()).unwrap();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(BASE, SIZE).unwrap())
         .unwrap();
@@ -205,14 +207,14 @@ fn arm_domu_reads_entropy_from_a_virtio_rng_we_serve() {
 
     let kick = Arc::new(EventFd::new(0).unwrap());
     let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-    let mem = QueueMemory::open(domu.domid).unwrap();
+    let mem = QueueMemory::open(DomId::new(domu.domid)).unwrap();
     let dev = Arc::new(RngDevice::new(kick.clone(), irq.clone()).on_reset({
         let mem = mem.clone();
         move || mem.release_grants()
     }));
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, BASE, SIZE, dev.clone()).unwrap();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(BASE, SIZE).unwrap())
         .unwrap();

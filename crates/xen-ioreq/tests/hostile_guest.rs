@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
 use vmm_sys_util::eventfd::EventFd;
 use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
-use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, GuestMemoryRam, IoRange, IoreqServer};
+use xen_ioreq::{BufIoreqMode, Dispatcher, DomId, EventLoop, GuestMemoryRam, IoRange, IoreqServer};
 
 /// The guest's ports (`hostile.S`): the server serves `PORTS..PORTS + 0x20`, the device sits
 /// on the first 0x10.
@@ -475,7 +475,7 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
         .unwrap();
 
     let (hwm_before, rss_before) = peak_and_rss();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Atomic)
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Atomic)
         .unwrap_or_else(|e| panic!("creating the IOREQ server: {e}"));
     server
         .map_range(IoRange::ports(PORTS, PORTS_RANGE_LEN).unwrap())
@@ -494,7 +494,7 @@ fn hostile_hvm_guest_is_answered_logged_and_bounded() {
     };
     let cache = LazyForeignMemory::new(
         XenForeignMapper::open().unwrap(),
-        domu.domid,
+        DomId::new(domu.domid),
         GUEST_RAM,
         config,
     )

@@ -22,8 +22,8 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::abi::xen::ioreq::{IOREQS_PER_PAGE, STATE_IOREQ_NONE};
 use xen_foreignmem::{CacheConfig, LazyForeignMemory, XenForeignMapper};
 use xen_ioreq::{
-    BufIoreqMode, DispatchStats, Dispatcher, GuestMemoryRam, Interrupt, IoRange, IoreqServer,
-    NotifyPath, PciConfigHandler,
+    BufIoreqMode, DispatchStats, Dispatcher, DomId, GuestMemoryRam, Interrupt, IoRange,
+    IoreqServer, NotifyPath, PciConfigHandler,
 };
 
 /// Counts the heap allocations each thread makes, so that the round-trip benchmark can report
@@ -97,7 +97,7 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
         return;
     }
 
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Atomic)
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Atomic)
         .unwrap_or_else(|e| panic!("creating the IOREQ server: {e}"));
     eprintln!(
         "server id {} for domain {}: {} vCPUs",
@@ -173,7 +173,7 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
     assert_eq!(server.serve_all(&mut d), 0);
 
     // A second server on the same domain, without a buffered ring.
-    let mut second = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut second = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     assert_ne!(second.id(), server.id());
     assert!(second.buffered_ring().is_none());
     second.enable().unwrap();
@@ -192,7 +192,7 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
     server.shutdown().unwrap();
 
     // The domain still takes a new server after the old ones are gone.
-    let third = IoreqServer::open(domu.domid, BufIoreqMode::Legacy).unwrap();
+    let third = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Legacy).unwrap();
     eprintln!("third server id {}", third.id());
     drop(third);
 }
@@ -200,14 +200,14 @@ fn server_lifecycle_on_a_paused_pvh_domu() {
 /// The lifecycle on Xen on Arm, whose IOREQ servers have no buffered ring: Xen refuses to
 /// create one that asks for it (EINVAL), so servers use `BufIoreqMode::Off`.
 fn arm_server_lifecycle(domu: &DomU) {
-    let refused = IoreqServer::open(domu.domid, BufIoreqMode::Atomic);
+    let refused = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Atomic);
     eprintln!(
         "a buffered server on Arm: {:?}",
         refused.as_ref().map(|s| s.id())
     );
     assert!(refused.is_err(), "Xen on Arm has no buffered ioreqs");
 
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off)
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off)
         .unwrap_or_else(|e| panic!("creating the IOREQ server: {e}"));
     eprintln!(
         "server id {} for domain {}: {} vCPUs",
@@ -256,7 +256,7 @@ fn arm_server_lifecycle(domu: &DomU) {
         server.set_irq(Interrupt::Line(5), true)
     );
 
-    let mut second = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut second = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     assert_ne!(second.id(), server.id());
     second.enable().unwrap();
     assert_eq!(second.vcpu_ports().len(), 2);
@@ -433,7 +433,7 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     bus.insert(IoSpace::Pio, PORTS.into(), 8, pio.clone())
         .unwrap();
 
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Atomic).unwrap();
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Atomic).unwrap();
     server
         .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
         .unwrap();
@@ -450,7 +450,7 @@ fn guest_accesses_of_every_size_reach_the_devices() {
     // `rep outsb` reads its bytes from guest RAM (data_is_ptr): map it lazily.
     let cache = LazyForeignMemory::new(
         XenForeignMapper::open().unwrap(),
-        domu.domid,
+        DomId::new(domu.domid),
         128 << 20,
         CacheConfig::default(),
     )
@@ -704,7 +704,7 @@ fn hammer(test: &str, threads: usize) {
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, MMIO, 0x1000, dev.clone())
         .unwrap();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     assert_eq!(server.vcpus(), 2);
     server
         .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
@@ -946,7 +946,7 @@ fn bench_rust(kernel: &Path) -> BenchRun {
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, MMIO, 0x1000, dev.clone())
         .unwrap();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off).unwrap();
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off).unwrap();
     server
         .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())
         .unwrap();

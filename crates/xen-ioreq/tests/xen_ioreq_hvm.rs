@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
-use xen_ioreq::{BufIoreqMode, Dispatcher, IoRange, IoreqServer};
+use xen_ioreq::{BufIoreqMode, Dispatcher, DomId, IoRange, IoreqServer};
 
 /// The legacy VGA window, where Xen's stdvga intercept buffers single writes.
 const VGA: u64 = 0xa_0000;
@@ -193,7 +193,7 @@ fn buffered_writes_from_an_hvm_guest(test: &str, mode: BufIoreqMode) {
         offsets.lock().unwrap().push(Event::TimeOffset(off));
     });
 
-    let mut server = IoreqServer::open(domu.domid, mode)
+    let mut server = IoreqServer::open(DomId::new(domu.domid), mode)
         .unwrap_or_else(|e| panic!("creating the IOREQ server: {e}"));
     server
         .map_range(IoRange::mmio(VGA, VGA_LEN).unwrap())

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vm_hypervisor::{DeviceError, IoBus, IoHandler, IoSpace};
-use xen_ioreq::{BufIoreqMode, Dispatcher, EventLoop, IoRange, IoreqServer};
+use xen_ioreq::{BufIoreqMode, Dispatcher, DomId, EventLoop, IoRange, IoreqServer};
 
 /// Where Debian's `qemu-system-xen` puts QEMU, and where `xl` looks for it.
 const QEMU: &str = "/usr/libexec/xen-qemu-system-i386";
@@ -236,7 +236,7 @@ fn one_domain(firmware: &Path, reads: u32, blocks: u32) -> DomainRun {
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, MMIO, 0x1000, win.clone())
         .unwrap();
-    let mut server = IoreqServer::open(domu.domid, BufIoreqMode::Off)
+    let mut server = IoreqServer::open(DomId::new(domu.domid), BufIoreqMode::Off)
         .unwrap_or_else(|e| panic!("creating our IOREQ server next to QEMU's: {e}"));
     server
         .map_range(IoRange::mmio(MMIO, 0x1000).unwrap())

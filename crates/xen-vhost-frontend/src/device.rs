@@ -81,7 +81,7 @@ impl VirtioDevice {
         };
         let (path, v) = key("frontend-id");
         let frontend: u16 = number(&path, v.as_deref())?;
-        if frontend != domid {
+        if frontend != domid.get() {
             return Err(Error::invalid(
                 &path,
                 &frontend.to_string(),
@@ -124,7 +124,7 @@ impl VirtioDevice {
         };
         let (path, v) = key("grant_usage");
         let grants = match v.as_deref() {
-            None => backend_domid != 0,
+            None => backend_domid != DomId::DOM0,
             Some("0") => false,
             Some("1") => true,
             Some(other) => return Err(Error::invalid(&path, other, "is not 0 or 1")),

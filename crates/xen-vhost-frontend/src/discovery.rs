@@ -3,6 +3,8 @@
 
 //! Finding the virtio devices the toolstack published for this backend domain.
 
+use xen_bindings::DomId;
+
 use crate::device::{Layout, VirtioDevice};
 use crate::error::Error;
 use crate::store::Store;
@@ -13,19 +15,21 @@ const MAX_ENTRIES: usize = 4096;
 
 /// Every virtio device under `backend_dom_path` (`/local/domain/<backend domid>`), in both
 /// layouts, each read and checked; a device that cannot be served is an `Err` naming the key
-/// at fault, so the caller can log it and go on with the others.
+/// at fault, so the caller can log it and go on with the others. A guest directory whose name
+/// is not a domain id in canonical decimal, or is a reserved pseudo-domain id
+/// ([`DomId::is_reserved`]), is such an `Err`.
 pub fn discover(store: &mut dyn Store, backend_dom_path: &str) -> Vec<Result<VirtioDevice, Error>> {
     let backend_domid = backend_dom_path
         .rsplit('/')
         .next()
         .and_then(|d| d.parse::<u16>().ok())
-        .unwrap_or(0);
+        .map_or(DomId::DOM0, DomId::new);
     let mut found = Vec::new();
     for layout in [Layout::Virtio, Layout::VirtioDisk] {
         let dir = format!("{backend_dom_path}/{}", layout.dir());
         for dom in store.directory(&dir).into_iter().take(MAX_ENTRIES) {
             let dom_path = format!("{dir}/{dom}");
-            let Some(domid) = canonical::<u16>(&dom) else {
+            let Some(domid) = canonical::<DomId>(&dom) else {
                 found.push(Err(Error::invalid(&dom_path, &dom, "is not a domain id")));
                 continue;
             };
@@ -55,7 +59,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use xen_bindings::DomId;
 
     #[derive(Default)]
     pub(crate) struct Map(pub BTreeMap<String, String>);
@@ -103,14 +106,14 @@ mod tests {
     #[test]
     fn finds_the_box_layout() {
         let mut m = Map::default();
-        xen_420(&mut m, 1);
+        xen_420(&mut m, DomId::new(1));
         let found = discover(&mut m, "/local/domain/0");
         assert_eq!(
             found,
             vec![Ok(VirtioDevice {
                 backend_path: "/local/domain/0/backend/virtio/1/0".into(),
                 layout: Layout::Virtio,
-                domid: 1,
+                domid: DomId::new(1),
                 devid: 0,
                 base: 0x200_0000,
                 irq: 33,
@@ -130,7 +133,7 @@ mod tests {
             ("1 ", "0"),
         ] {
             let mut m = Map::default();
-            xen_420(&mut m, 1);
+            xen_420(&mut m, DomId::new(1));
             let good = "/local/domain/0/backend/virtio/1/0/";
             let moved: Vec<(String, String)> =
                 m.0.iter()
@@ -172,7 +175,7 @@ mod tests {
         let dev = discover(&mut m, "/local/domain/0").remove(0).unwrap();
         assert_eq!(
             (dev.layout, dev.domid, dev.devid),
-            (Layout::VirtioDisk, 7, 51712)
+            (Layout::VirtioDisk, DomId::new(7), 51712)
         );
         assert_eq!(dev.device_id, None, "the backend decides");
         assert!(!dev.grants, "dom0 backend: foreign mappings by default");
@@ -206,7 +209,7 @@ mod tests {
         ];
         for (key, value) in cases {
             let mut m = Map::default();
-            xen_420(&mut m, 1);
+            xen_420(&mut m, DomId::new(1));
             let path = format!("/local/domain/0/backend/virtio/1/0/{key}");
             match value {
                 Some(v) => m.0.insert(path.clone(), v.to_string()),
@@ -225,7 +228,7 @@ mod tests {
     #[test]
     fn junk_directory_names_are_reported_and_others_still_found() {
         let mut m = Map::default();
-        xen_420(&mut m, 1);
+        xen_420(&mut m, DomId::new(1));
         m.0.insert(
             "/local/domain/0/backend/virtio/x/0/state".into(),
             "1".into(),
@@ -234,8 +237,15 @@ mod tests {
             "/local/domain/0/backend/virtio/1/y/state".into(),
             "1".into(),
         );
+        // DOMID_SELF and DOMID_INVALID: pseudo-domains, no guest to serve.
+        for reserved in ["32752", "32756"] {
+            m.0.insert(
+                format!("/local/domain/0/backend/virtio/{reserved}/0/state"),
+                "1".into(),
+            );
+        }
         let found = discover(&mut m, "/local/domain/0");
         assert_eq!(found.iter().filter(|r| r.is_ok()).count(), 1);
-        assert_eq!(found.iter().filter(|r| r.is_err()).count(), 2);
+        assert_eq!(found.iter().filter(|r| r.is_err()).count(), 4);
     }
 }

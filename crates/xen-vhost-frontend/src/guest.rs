@@ -206,7 +206,7 @@ fn foreign_memory(
                     op: "duplicate the privcmd handle",
                     source,
                 })?,
-                mapping: Mapping::XenForeign { domid },
+                mapping: Mapping::XenForeign { domid: domid.get() },
             })
         })
         .collect::<Result<Vec<_>, ServeError>>()?;
@@ -269,7 +269,7 @@ impl GrantSpace {
             size: self.refs * xen_bindings::XEN_PAGE_SIZE as u64,
             frontend_addr: GRANT_ADDR,
             fd,
-            mapping: Mapping::XenGrant { domid },
+            mapping: Mapping::XenGrant { domid: domid.get() },
         }])
         .map_err(ServeError::Memory)
     }

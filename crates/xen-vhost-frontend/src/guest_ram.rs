@@ -72,16 +72,28 @@ mod tests {
     #[test]
     fn size_is_the_toolstacks_bounded_by_xens_limit() {
         let mut m = Map(BTreeMap::new());
-        assert_eq!(ram_bytes(&mut m, 3, 200 << 20), 200 << 20, "no key");
+        assert_eq!(
+            ram_bytes(&mut m, DomId::new(3), 200 << 20),
+            200 << 20,
+            "no key"
+        );
         m.0.insert("/local/domain/3/memory/static-max".into(), "131072".into());
-        assert_eq!(ram_bytes(&mut m, 3, 200 << 20), 128 << 20);
-        assert_eq!(ram_bytes(&mut m, 3, 64 << 20), 64 << 20, "bounded");
+        assert_eq!(ram_bytes(&mut m, DomId::new(3), 200 << 20), 128 << 20);
+        assert_eq!(
+            ram_bytes(&mut m, DomId::new(3), 64 << 20),
+            64 << 20,
+            "bounded"
+        );
         m.0.insert(
             "/local/domain/3/memory/static-max".into(),
             "99999999999999999999".into(),
         );
-        assert_eq!(ram_bytes(&mut m, 3, 64 << 20), 64 << 20, "overflow");
+        assert_eq!(
+            ram_bytes(&mut m, DomId::new(3), 64 << 20),
+            64 << 20,
+            "overflow"
+        );
         m.0.insert("/local/domain/3/memory/static-max".into(), "lots".into());
-        assert_eq!(ram_bytes(&mut m, 3, 64 << 20), 64 << 20);
+        assert_eq!(ram_bytes(&mut m, DomId::new(3), 64 << 20), 64 << 20);
     }
 }

@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use xen_vhost_frontend::{discover, Layout, Store};
+//! use xen_vhost_frontend::{discover, DomId, Layout, Store};
 //!
 //! // Any xenstore client implements `Store`; here, a map standing in for one.
 //! struct Map(BTreeMap<String, String>);
@@ -58,7 +58,7 @@
 //! let found = discover(&mut xs, "/local/domain/0");
 //! assert_eq!(found.len(), 1);
 //! let dev = found[0].as_ref().unwrap();
-//! assert_eq!((dev.domid, dev.devid, dev.base, dev.irq), (3, 0, 0x200_0000, 33));
+//! assert_eq!((dev.domid, dev.devid, dev.base, dev.irq), (DomId::new(3), 0, 0x200_0000, 33));
 //! assert_eq!(dev.device_id, Some(4)); // virtio entropy
 //! assert!(dev.grants);
 //! assert_eq!(dev.layout, Layout::Virtio);
@@ -85,6 +85,8 @@ pub use service::{Config, Service};
 pub use state::XenbusState;
 pub use store::Store;
 pub use vhost_user_frontend::DeviceType;
+// Re-exported so users need not depend on xen-bindings to name a guest.
+pub use xen_bindings::DomId;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

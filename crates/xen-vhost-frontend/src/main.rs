@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use xen_bindings::xenstore::Xenstore;
+use xen_bindings::DomId;
 use xen_vhost_frontend::{Config, DeviceBackend, DeviceType, Service};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -47,7 +48,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
     let mut config = Config {
         backends: Vec::new(),
         domid: None,
-        backend_domid: 0,
+        backend_domid: DomId::DOM0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,7 +56,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
         match a.as_str() {
             "--domid" => {
                 let v = value("a domain id")?;
-                config.domid = Some(v.parse().map_err(|_| format!("bad domain id {v:?}"))?);
+                config.domid = Some(v.parse().map_err(|e| format!("bad domain id {v:?}: {e}"))?);
             }
             "--device" => {
                 let v = value("TYPE:SOCKET")?;
@@ -156,8 +157,8 @@ mod tests {
             "vsock:/run/v.sock",
         ]))
         .unwrap();
-        assert_eq!(c.domid, Some(7));
-        assert_eq!(c.backend_domid, 0);
+        assert_eq!(c.domid, Some(DomId::new(7)));
+        assert_eq!(c.backend_domid, DomId::DOM0);
         let got: Vec<(DeviceType, PathBuf)> = c
             .backends
             .iter()
@@ -189,6 +190,9 @@ mod tests {
             &["--device", "rng"],
             &["--device", "nosuch:/s"],
             &["--domid", "x", "--device", "rng:/s"],
+            &["--domid", "65536", "--device", "rng:/s"],
+            // DOMID_SELF: a pseudo-domain, never a guest to serve.
+            &["--domid", "32752", "--device", "rng:/s"],
             &["--domid"],
             &["--what"],
             &[],

@@ -52,7 +52,7 @@ pub struct Service<T: Transport> {
     privcmd: Privcmd,
     dom_path: String,
     tracked: BTreeMap<String, Tracked>,
-    guests: BTreeMap<u16, Guest>,
+    guests: BTreeMap<DomId, Guest>,
     /// Paths whose refusal was logged (so it is logged once).
     refused: BTreeSet<String>,
 }
@@ -119,7 +119,7 @@ impl<T: Transport> Service<T> {
 
     /// Stops serving every guest (their devices' states go to Closed where they still exist).
     pub fn shutdown(mut self) {
-        let domids: Vec<u16> = self.guests.keys().copied().collect();
+        let domids: Vec<DomId> = self.guests.keys().copied().collect();
         for d in domids {
             self.stop_guest(d);
         }
@@ -127,9 +127,9 @@ impl<T: Transport> Service<T> {
 
     fn reconcile(&mut self) {
         let mut seen = BTreeSet::new();
-        let mut set_up: BTreeMap<u16, Vec<VirtioDevice>> = BTreeMap::new();
+        let mut set_up: BTreeMap<DomId, Vec<VirtioDevice>> = BTreeMap::new();
         // Devices leaving, by guest: their backend paths.
-        let mut tear_down: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+        let mut tear_down: BTreeMap<DomId, Vec<String>> = BTreeMap::new();
         for found in discover(&mut self.xs, &self.dom_path) {
             let dev = match found {
                 Ok(dev) => dev,

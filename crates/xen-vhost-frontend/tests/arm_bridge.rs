@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xen_bindings::xenstore::Xenstore;
+use xen_bindings::DomId;
 use xen_box_testing::{console_log, held, in_box, in_dom0, XlDomain};
 use xen_ioreq::NotifyPath;
 use xen_vhost_frontend::{Config, DeviceBackend, DeviceType, Paths, Service};
@@ -175,7 +176,7 @@ impl Running {
         let config = Config {
             backends,
             domid: None,
-            backend_domid: 0,
+            backend_domid: DomId::DOM0,
         };
         let mut service = Service::new(config, Xenstore::open().unwrap()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -474,7 +475,7 @@ fn arm_domu_and_dom0_talk_over_vsock_both_ways() {
 
 /// The IOREQ servers Xen has for `domid`, counted by asking Xen about each possible server id
 /// (get_ioreq_server_info answers for a server that exists; Xen has at most 8 per domain).
-fn ioreq_servers(domid: u16) -> usize {
+fn ioreq_servers(domid: DomId) -> usize {
     use xen_bindings::abi::xen::dm_op::{
         XenDmOpGetIoreqServerInfo, XEN_DMOP_GET_IOREQ_SERVER_INFO, XEN_DMOP_NO_GFNS,
     };
@@ -494,20 +495,20 @@ fn ioreq_servers(domid: u16) -> usize {
 
 /// Whether Xen still has domain `domid`, dying or not (a dom0 process that still maps one of
 /// its pages keeps a destroyed domain around).
-fn domain_exists(domid: u16) -> bool {
+fn domain_exists(domid: DomId) -> bool {
     let p = xen_bindings::privcmd::Privcmd::open().unwrap();
     p.domain_info(domid).is_ok()
 }
 
 /// Destroys `domu` (domain `domid`) and waits until it is released (see [`destroyed`]).
-fn destroy(running: &Running, domu: XlDomain, domid: u16) {
+fn destroy(running: &Running, domu: XlDomain, domid: DomId) {
     drop(domu);
     destroyed(running, domid);
 }
 
 /// Waits for the service to release the destroyed domain `domid`, and for Xen to let it go,
 /// which it does only once no page of it is mapped in dom0 any more.
-fn destroyed(running: &Running, domid: u16) {
+fn destroyed(running: &Running, domid: DomId) {
     wait_for(
         Duration::from_secs(60),
         || {
@@ -555,7 +556,7 @@ fn device_fds(queues: usize) -> (usize, usize, usize, usize) {
 
 /// Voluntary context switches (wake-ups after a wait) of guest `domid`'s serving threads so
 /// far: (the IOREQ event loop's, the interrupt relay's).
-fn guest_thread_wakeups(domid: u16) -> (u64, u64) {
+fn guest_thread_wakeups(domid: DomId) -> (u64, u64) {
     let mut w = (0, 0);
     for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
@@ -760,7 +761,7 @@ fn create_domu(
     mode: &str,
     devices: u32,
     env: &[(&str, &std::ffi::OsStr)],
-) -> Option<(XlDomain, u16)> {
+) -> Option<(XlDomain, DomId)> {
     let mut cmd = Command::new("xen-box-virtio-domu");
     cmd.arg(name)
         .arg(mode)
@@ -779,12 +780,12 @@ fn create_domu(
         return None;
     }
     report!("{test}: {}", stdout.trim());
-    let domid: u16 = stdout
+    let domid: DomId = stdout
         .split_whitespace()
         .find_map(|f| f.strip_prefix("domid="))
         .and_then(|d| d.parse().ok())
         .expect("xen-box-virtio-domu prints domid=");
-    Some((XlDomain::adopt(name.to_string(), domid), domid))
+    Some((XlDomain::adopt(name.to_string(), domid.get()), domid))
 }
 
 /// The backend directory layout of this Xen.

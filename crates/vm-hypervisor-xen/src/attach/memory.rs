@@ -10,8 +10,8 @@ use xen_foreignmem::{CacheConfig, LazyForeignMemory, LazyView, XenForeignMapper}
 
 use super::xen_error;
 use vm_hypervisor::Result;
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::layout::GuestLayout;
+use xen_bindings::DomId;
 
 /// The guest memory of a [`XenVm`](super::XenVm): the domain's frames mapped into this
 /// process on first touch, in 2 MiB buckets, at most 512 MiB at once (`xen-foreignmem`'s

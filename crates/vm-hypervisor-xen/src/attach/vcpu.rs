@@ -394,10 +394,11 @@ mod x86 {
 mod tests {
     use super::*;
     use xen_bindings::privcmd::DomainFlags;
+    use xen_bindings::DomId;
 
     fn state(flags: DomainFlags, shutdown_code: u32) -> DomainInfo {
         DomainInfo {
-            domid: 3,
+            domid: DomId::new(3),
             flags,
             shutdown_code,
             memory: 0,

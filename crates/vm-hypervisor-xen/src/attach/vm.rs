@@ -12,9 +12,9 @@ use vm_hypervisor::{
     Capability, DataMatch, Error, EventFd, IoEventAddress, IoSpace, IrqLine, MemoryRegion,
     MsiMessage, Result, Vm, VmId,
 };
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::evtchn::EventChannel;
 use xen_bindings::privcmd::Privcmd;
+use xen_bindings::DomId;
 use xen_ioreq::{BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath};
 
 use super::memory::{guest_span, XenGuestMemory};
@@ -112,10 +112,14 @@ pub struct XenVm {
 
 impl XenVm {
     pub(crate) fn attach(privcmd: Arc<Privcmd>, id: VmId) -> Result<Self> {
-        let domid = DomId::try_from(id.0).map_err(|_| Error::InvalidArgument {
-            op: "attach_vm",
-            reason: format!("{id} is not a Xen domain id"),
-        })?;
+        let domid = u16::try_from(id.0)
+            .ok()
+            .map(DomId::new)
+            .filter(|d| !d.is_reserved())
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "attach_vm",
+                reason: format!("{id} is not a Xen domain id"),
+            })?;
         let info = privcmd
             .domain_info(domid)
             .map_err(|e| xen_error("getdomaininfo", e))?;

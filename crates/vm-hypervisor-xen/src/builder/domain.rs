@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use xen_bindings::abi::xen::DomId;
+use xen_bindings::DomId;
 
 use super::ops::DomainOps;
 use crate::error::Result;

@@ -14,7 +14,7 @@
 use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
 use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
-use xen_bindings::abi::xen::DomId;
+use xen_bindings::DomId;
 
 use super::kernel::Kernel;
 use super::memory::PAGE;

@@ -17,7 +17,7 @@
 //! hypercalls), then page by page.
 
 use vm_vcpu_ref::memmap::MemoryMapEntry;
-use xen_bindings::abi::xen::{DomId, XEN_PAGE_SIZE};
+use xen_bindings::{DomId, XEN_PAGE_SIZE};
 
 use super::ops::DomainOps;
 use crate::error::{Error, Result};

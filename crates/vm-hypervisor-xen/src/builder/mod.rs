@@ -58,6 +58,7 @@ use xen_bindings::abi::xen::domctl::{
 use xen_bindings::abi::xen::grant_table::{GNTTAB_RESERVED_CONSOLE, GNTTAB_RESERVED_XENSTORE};
 use xen_bindings::abi::xen::hvm::*;
 use xen_bindings::privcmd::DomainConfig;
+use xen_bindings::DomId;
 
 pub use domain::{Domain, Rings};
 pub use kernel::Kernel;
@@ -72,7 +73,7 @@ pub const MIN_MEMORY_MIB: u64 = 16;
 /// Most vCPUs (the builder writes no ACPI tables yet, so more would not be seen).
 pub const MAX_VCPUS: u32 = 128;
 /// The domain that serves the console and xenstore rings.
-const BACKEND_DOMID: u16 = 0;
+const BACKEND_DOMID: DomId = DomId::DOM0;
 /// Grant-table frames, maptrack frames and event-channel ports, as `xl` defaults them.
 const MAX_GRANT_FRAMES: i32 = 64;
 const MAX_MAPTRACK_FRAMES: i32 = 1024;

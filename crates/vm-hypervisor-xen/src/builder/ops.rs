@@ -9,9 +9,9 @@
 use std::sync::Mutex;
 
 use xen_bindings::abi::xen::grant_table::{GrantEntryV1, GrantRef, GTF_PERMIT_ACCESS};
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::privcmd::{DomainConfig, ForeignMapping, Privcmd, Resource, ResourceMapping};
 use xen_bindings::xenstore::{Permission, Xenstore};
+use xen_bindings::DomId;
 
 use crate::error::{Error, Result};
 
@@ -201,7 +201,7 @@ impl DomainOps for XenOps {
             // written before the flags that make the entry valid, as Xen expects.
             unsafe {
                 let e = base.add(gref as usize);
-                std::ptr::addr_of_mut!((*e).domid).write_volatile(backend);
+                std::ptr::addr_of_mut!((*e).domid).write_volatile(backend.get());
                 std::ptr::addr_of_mut!((*e).frame).write_volatile(frame);
                 std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
                 std::ptr::addr_of_mut!((*e).flags).write_volatile(GTF_PERMIT_ACCESS);

@@ -9,9 +9,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use xen_bindings::abi::xen::grant_table::GrantRef;
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::xenstore::Permission;
+use xen_bindings::DomId;
 
 use super::ops::{DomainOps, MappedPages};
 use super::*;
@@ -120,8 +120,8 @@ impl DomainOps for FakeXen {
         self.call("create_domain")?;
         assert_eq!(config.flags, 3, "HVM container with HAP");
         assert_eq!(config.arch.emulation_flags, 1, "local APIC only");
-        self.state.lock().unwrap().live.insert(5);
-        Ok(5)
+        self.state.lock().unwrap().live.insert(DomId::new(5));
+        Ok(DomId::new(5))
     }
     fn destroy_domain(&self, domid: DomId) -> Result<()> {
         self.call("destroy_domain")?;
@@ -267,7 +267,7 @@ fn a_build_creates_populates_loads_publishes_and_unpauses_in_that_order() {
     let f = files("order", &pvh_elf());
     let xen = Arc::new(FakeXen::default());
     let dom = build(xen.clone(), &config(&f)).unwrap();
-    assert_eq!(dom.domid(), 5);
+    assert_eq!(dom.domid(), DomId::new(5));
     let calls = xen.calls();
     let pos = |n: &str| calls.iter().position(|c| c == n).unwrap();
     assert_eq!(pos("create_domain"), 0);
@@ -335,7 +335,10 @@ fn xen_running_out_of_memory_is_a_populate_error_and_no_domain_stays() {
         ..Default::default()
     });
     let err = build(xen.clone(), &config(&f)).unwrap_err();
-    assert!(matches!(err, Error::Populate { domid: 5, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Populate { domid, .. } if domid == DomId::new(5)),
+        "{err}"
+    );
     assert_eq!(xen.live(), 0);
 }
 

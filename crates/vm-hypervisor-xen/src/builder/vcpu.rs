@@ -12,8 +12,8 @@
 //! vCPUs it touches, so the CPU record goes last.
 
 use xen_bindings::abi::xen::hvm_save::*;
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::abi::Pod;
+use xen_bindings::DomId;
 
 use crate::error::{Error, Result};
 
@@ -192,7 +192,7 @@ pub(crate) mod tests {
 
     #[test]
     fn mtrrs_go_first_and_the_cpu_record_last() {
-        let calls = boot_contexts(1, &fake_context(), 2, 0x1000, 0x6000).unwrap();
+        let calls = boot_contexts(DomId::new(1), &fake_context(), 2, 0x1000, 0x6000).unwrap();
         assert_eq!(calls.len(), 3);
         let mtrr = find_record(&calls[1], HVM_SAVE_CODE_MTRR, 1)
             .and_then(HvmHwMtrr::from_bytes)
@@ -207,7 +207,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_context_without_header_is_an_error() {
-        let err = boot_contexts(3, &[0u8; 8], 1, 0, 0).unwrap_err();
+        let err = boot_contexts(DomId::new(3), &[0u8; 8], 1, 0, 0).unwrap_err();
         assert!(
             matches!(
                 err,

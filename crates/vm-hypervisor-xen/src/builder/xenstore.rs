@@ -12,8 +12,8 @@
 //! console daemon (`xl console` works), anything else keeps that daemon off it so that the
 //! builder's own reader ([`crate::console::Console`]) is the only consumer.
 
-use xen_bindings::abi::xen::DomId;
 use xen_bindings::xenstore::{Access, Permission};
+use xen_bindings::DomId;
 
 use super::domain::{Domain, Rings};
 use super::ops::DomainOps;
@@ -59,7 +59,7 @@ pub fn publish<O: DomainOps>(
     ops.xs_set_perms(
         &home,
         &[
-            Permission::new(0, Access::None),
+            Permission::new(DomId::DOM0, Access::None),
             Permission::new(domid, Access::Read),
         ],
     )?;
@@ -83,7 +83,7 @@ pub fn publish<O: DomainOps>(
             &path,
             &[
                 Permission::new(domid, Access::None),
-                Permission::new(0, Access::ReadWrite),
+                Permission::new(DomId::DOM0, Access::ReadWrite),
             ],
         )?;
     }

@@ -16,6 +16,7 @@ use xen_bindings::xenstore::wire::{self, Header, HEADER_LEN};
 use xen_bindings::xenstore::{
     Access, Error, MsgType, Permission, Transport, Xenstore, XENSTORE_PAYLOAD_MAX,
 };
+use xen_bindings::DomId;
 
 /// A xenstored whose every reply is read from the fuzz input: when the client sends a
 /// request, the input says what comes back (a well-formed reply with a fuzzed payload, an error
@@ -164,8 +165,8 @@ pub fn xenstore_client(data: &[u8]) {
                 assert!(d.iter().all(|n| !n.contains('\0')));
             }),
             6 => xs.get_perms(p).map(drop),
-            7 => xs.set_perms(p, &[Permission::new(0, Access::ReadWrite)]),
-            8 => xs.get_domain_path(u16::from(op >> 4)).map(drop),
+            7 => xs.set_perms(p, &[Permission::new(DomId::DOM0, Access::ReadWrite)]),
+            8 => xs.get_domain_path(DomId::new(u16::from(op >> 4))).map(drop),
             9 => xs.watch(p, "tok"),
             10 => xs.unwatch(p, "tok"),
             11 => xs.transaction_start().map(drop),

@@ -51,7 +51,7 @@ fn bind_interdomain_marshals_and_unbinds_on_drop() {
         .returning(|_, _, _| Ok(0));
     expect_unbind(&mut sys, 42, &mut seq);
     let h = handle(sys);
-    let port = h.bind_interdomain(3, 17).unwrap();
+    let port = h.bind_interdomain(DomId::new(3), 17).unwrap();
     assert_eq!(port.port(), 42);
     port.notify().unwrap();
     drop(port);
@@ -80,7 +80,7 @@ fn bind_unbound_and_virq_marshal() {
     expect_unbind(&mut sys, 6, &mut seq);
     expect_unbind(&mut sys, 5, &mut seq);
     let h = handle(sys);
-    let a = h.bind_unbound_port(0x7ff0).unwrap();
+    let a = h.bind_unbound_port(DomId::SELF).unwrap();
     let b = h.bind_virq(9).unwrap();
     assert_eq!((a.port(), b.port()), (5, 6));
 }
@@ -102,7 +102,7 @@ fn bind_error_names_operation_and_errno() {
     let mut sys = MockSys::new();
     sys.expect_ioctl()
         .returning(|_, _, _| Err(io::Error::from_raw_os_error(libc::EINVAL)));
-    let err = handle(sys).bind_interdomain(1, 99).unwrap_err();
+    let err = handle(sys).bind_interdomain(DomId::new(1), 99).unwrap_err();
     match &err {
         Error::Ioctl { op, value, source } => {
             assert_eq!(*op, "bind_interdomain");
@@ -129,7 +129,7 @@ fn reset_and_restrict() {
         .returning(|_, _, _| Ok(0));
     let h = handle(sys);
     h.reset().unwrap();
-    h.restrict_domid(4).unwrap();
+    h.restrict_domid(DomId::new(4)).unwrap();
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn share_maps_reports_grefs_and_releases_on_drop() {
     expect_dealloc(&mut sys, &mut seq, 3);
 
     let alloc = GntAlloc::from_parts(devnull(), sys);
-    let pages = alloc.share(4, 3, true).unwrap();
+    let pages = alloc.share(DomId::new(4), 3, true).unwrap();
     assert_eq!(pages.grefs(), &[100, 101, 102]);
     assert_eq!(pages.len(), 3 * XEN_PAGE_SIZE);
     pages.write_at(2 * XEN_PAGE_SIZE, b"end").unwrap();
@@ -123,15 +123,21 @@ fn read_only_grant_and_mmap_failure() {
         .returning(|_, _, _, _, _, _| Err(io::Error::from_raw_os_error(libc::EINVAL)));
     expect_dealloc(&mut sys, &mut seq, 1);
     let alloc = GntAlloc::from_parts(devnull(), sys);
-    assert!(matches!(alloc.share(0, 1, false), Err(Error::Mmap { .. })));
+    assert!(matches!(
+        alloc.share(DomId::DOM0, 1, false),
+        Err(Error::Mmap { .. })
+    ));
 }
 
 #[test]
 fn bad_counts_never_reach_the_kernel() {
     let alloc = GntAlloc::from_parts(devnull(), MockSys::new());
-    assert!(matches!(alloc.share(1, 0, true), Err(Error::Empty { .. })));
     assert!(matches!(
-        alloc.share(1, MAX_GRANTS_PER_MAPPING + 1, true),
+        alloc.share(DomId::new(1), 0, true),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        alloc.share(DomId::new(1), MAX_GRANTS_PER_MAPPING + 1, true),
         Err(Error::TooMany { .. })
     ));
 }

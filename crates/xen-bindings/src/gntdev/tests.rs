@@ -87,7 +87,7 @@ fn map_mmaps_and_unmaps_in_order() {
     expect_unmap(&mut sys, &mut seq, 2);
 
     let dev = GntDev::from_parts(devnull(), sys);
-    let m = dev.map_domain(1, &[8, 9], true).unwrap();
+    let m = dev.map_domain(DomId::new(1), &[8, 9], true).unwrap();
     assert_eq!((m.len(), m.page_count()), (2 * XEN_PAGE_SIZE, 2));
     m.write_at(XEN_PAGE_SIZE + 10, b"xyz").unwrap();
     let mut out = [0u8; 3];
@@ -117,7 +117,7 @@ fn mmap_failure_releases_the_offset() {
         .returning(|_, _, _, _, _, _| Err(io::Error::from_raw_os_error(libc::ENOMEM)));
     expect_unmap(&mut sys, &mut seq, 1);
     let dev = GntDev::from_parts(devnull(), sys);
-    let err = dev.map_domain(3, &[1], false).unwrap_err();
+    let err = dev.map_domain(DomId::new(3), &[1], false).unwrap_err();
     assert!(matches!(err, Error::Mmap { offset: INDEX, .. }), "{err:?}");
 }
 
@@ -128,7 +128,7 @@ fn untrusted_counts_are_rejected_before_the_kernel() {
     assert!(matches!(dev.map(&[], true), Err(Error::Empty { .. })));
     let many = vec![0u32; MAX_GRANTS_PER_MAPPING + 1];
     assert!(matches!(
-        dev.map_domain(1, &many, true),
+        dev.map_domain(DomId::new(1), &many, true),
         Err(Error::TooMany { count, .. }) if count == MAX_GRANTS_PER_MAPPING + 1
     ));
 }
@@ -153,10 +153,10 @@ fn read_only_mapping_refuses_writes_and_map_errors_are_typed() {
         .in_sequence(&mut seq)
         .returning(|_, _, _| Err(io::Error::from_raw_os_error(libc::EINVAL)));
     let dev = GntDev::from_parts(devnull(), sys);
-    let m = dev.map_domain(2, &[5], false).unwrap();
+    let m = dev.map_domain(DomId::new(2), &[5], false).unwrap();
     assert!(matches!(m.write_at(0, b"a"), Err(Error::ReadOnly)));
     drop(m);
-    let err = dev.map_domain(2, &[6], true).unwrap_err();
+    let err = dev.map_domain(DomId::new(2), &[6], true).unwrap_err();
     assert!(matches!(
         &err,
         Error::Ioctl {
@@ -202,7 +202,7 @@ fn unmap_notify_and_max_grants_marshal() {
     expect_unmap(&mut sys, &mut seq, 1);
     let dev = GntDev::from_parts(devnull(), sys);
     dev.set_max_grants(64).unwrap();
-    let m = dev.map_domain(1, &[2], true).unwrap();
+    let m = dev.map_domain(DomId::new(1), &[2], true).unwrap();
     m.set_unmap_notify(UnmapNotify {
         clear_byte: Some(100),
         event_port: Some(7),
@@ -254,7 +254,7 @@ fn grant_copy_marshals_segments_and_returns_statuses() {
     let dev = GntDev::from_parts(devnull(), sys);
     let mut dest = [0u8; 2];
     let f = |gref, offset| ForeignPtr {
-        domid: 1,
+        domid: DomId::new(1),
         gref,
         offset,
     };
@@ -294,7 +294,7 @@ fn grant_copy_rejects_segments_crossing_the_page() {
         .grant_copy(&mut [CopySegment::ToForeign {
             src: &src,
             dest: ForeignPtr {
-                domid: 1,
+                domid: DomId::new(1),
                 gref: 1,
                 offset: (XEN_PAGE_SIZE - 4) as u16,
             },
@@ -306,7 +306,7 @@ fn grant_copy_rejects_segments_crossing_the_page() {
         .grant_copy(&mut [CopySegment::ToForeign {
             src: &big,
             dest: ForeignPtr {
-                domid: 1,
+                domid: DomId::new(1),
                 gref: 1,
                 offset: 0,
             },

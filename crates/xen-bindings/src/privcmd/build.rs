@@ -12,15 +12,17 @@ use super::{Error, Privcmd, Result};
 use crate::abi::xen::domctl::*;
 use crate::abi::xen::event_channel::{EvtchnAllocUnbound, EVTCHNOP_ALLOC_UNBOUND};
 use crate::abi::xen::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
-use crate::abi::xen::{hypercall, DomId, DomainHandle};
+use crate::abi::xen::{hypercall, DomainHandle};
 use crate::abi::Pod;
 use crate::sys::Sys;
+use crate::DomId;
 
 /// What `XEN_DOMCTL_createdomain` is asked for, independent of the interface version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DomainConfig {
-    /// The domain id wanted, or 0 to let Xen pick one.
-    pub domid: DomId,
+    /// The domain id wanted, or `None` to let Xen pick one (as it also does when asked for
+    /// dom0's id or a reserved one).
+    pub domid: Option<DomId>,
     /// The domain's UUID.
     pub handle: DomainHandle,
     /// `XEN_DOMCTL_CDF_*`.
@@ -76,7 +78,8 @@ impl DomainConfig {
                 },
             )
         };
-        op.domain = self.domid;
+        // Xen picks an id when asked for 0.
+        op.domain = self.domid.map_or(0, DomId::get);
         op
     }
 }
@@ -94,7 +97,7 @@ impl<S: Sys> Privcmd<S> {
             |e| match e {
                 Error::Hypercall { source, .. } => Error::OnDomain {
                     op: domctl_name(cmd),
-                    domid,
+                    domid: DomId::new(domid),
                     source,
                 },
                 e => e,
@@ -106,14 +109,14 @@ impl<S: Sys> Privcmd<S> {
 
     fn domctl_with<T: Pod>(&self, cmd: u32, domid: DomId, arg: &T) -> Result<XenDomctl> {
         let mut op = XenDomctl::with_arg(cmd, self.domctl_version()?, arg);
-        op.domain = domid;
+        op.domain = domid.get();
         self.run_domctl(op)
     }
 
     /// Creates a domain (`XEN_DOMCTL_createdomain`), paused, and returns its id.
     pub fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
         let op = self.run_domctl(config.encode(self.domctl_version()?))?;
-        Ok(op.domain)
+        Ok(DomId::new(op.domain))
     }
 
     /// Destroys a domain (`XEN_DOMCTL_destroydomain`), repeating while Xen asks to be called
@@ -166,7 +169,7 @@ impl<S: Sys> Privcmd<S> {
             nr_extents: gfns.len() as u64,
             extent_order: order,
             mem_flags: 0,
-            domid,
+            domid: domid.get(),
             _pad: [0; 3],
         };
         // SAFETY: XENMEM_populate_physmap reads one xen_memory_reservation whose extent list
@@ -222,8 +225,8 @@ impl<S: Sys> Privcmd<S> {
     /// (`EVTCHNOP_alloc_unbound`); returns the port.
     pub fn evtchn_alloc_unbound(&self, domid: DomId, remote: DomId) -> Result<u32> {
         let mut arg = EvtchnAllocUnbound {
-            dom: domid,
-            remote_dom: remote,
+            dom: domid.get(),
+            remote_dom: remote.get(),
             port: 0,
         };
         // SAFETY: EVTCHNOP_alloc_unbound reads and writes one evtchn_alloc_unbound, which
@@ -264,7 +267,7 @@ mod tests {
     #[test]
     fn createdomain_is_encoded_for_the_interface_version() {
         let cfg = DomainConfig {
-            domid: 0,
+            domid: None,
             flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
             max_vcpus: 2,
             max_evtchn_port: 1023,
@@ -284,5 +287,11 @@ mod tests {
         assert_eq!(new.interface_version, 0x17);
         assert_eq!((v17.max_grant_frames, v17.max_maptrack_frames), (32, -1));
         assert_eq!((v17.altp2m_opts, v17.vmtrace_size), (0, 0));
+        assert_eq!(new.domain, 0, "no id wanted: Xen picks");
+        let wanted = DomainConfig {
+            domid: Some(DomId::new(5)),
+            ..cfg
+        };
+        assert_eq!(wanted.encode(XEN_DOMCTL_INTERFACE_VERSION_4_20).domain, 5);
     }
 }

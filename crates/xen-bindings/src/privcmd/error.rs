@@ -5,7 +5,7 @@
 
 use std::io;
 
-use crate::abi::xen::DomId;
+use crate::DomId;
 
 /// Errors of [`super::Privcmd`].
 #[derive(Debug, thiserror::Error)]

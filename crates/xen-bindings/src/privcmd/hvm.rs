@@ -6,8 +6,9 @@
 use super::{Error, Privcmd, Result};
 use crate::abi::xen::grant_table::{GnttabQuerySize, GNTST_OKAY, GNTTABOP_QUERY_SIZE};
 use crate::abi::xen::hvm::{XenHvmParam, HVMOP_GET_PARAM, HVMOP_SET_PARAM, HVM_NR_PARAMS};
-use crate::abi::xen::{hypercall, DomId};
+use crate::abi::xen::hypercall;
 use crate::sys::Sys;
+use crate::DomId;
 
 /// Size of a domain's grant table, in frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ impl<S: Sys> Privcmd<S> {
     pub fn hvm_param(&self, domid: DomId, index: u32) -> Result<u64> {
         Self::check_param(index)?;
         let mut p = XenHvmParam {
-            domid,
+            domid: domid.get(),
             index,
             ..Default::default()
         };
@@ -46,7 +47,7 @@ impl<S: Sys> Privcmd<S> {
     pub fn set_hvm_param(&self, domid: DomId, index: u32, value: u64) -> Result<()> {
         Self::check_param(index)?;
         let mut p = XenHvmParam {
-            domid,
+            domid: domid.get(),
             pad: 0,
             index,
             value,
@@ -59,7 +60,7 @@ impl<S: Sys> Privcmd<S> {
     /// The grant-table size of `domid` (`GNTTABOP_query_size`).
     pub fn grant_table_size(&self, domid: DomId) -> Result<GrantTableSize> {
         let mut q = GnttabQuerySize {
-            dom: domid,
+            dom: domid.get(),
             ..Default::default()
         };
         // grant_table_op takes a count as third argument, which `hypercall_with` does not pass.

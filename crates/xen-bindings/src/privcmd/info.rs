@@ -15,9 +15,10 @@ use crate::abi::xen::domctl::*;
 use crate::abi::xen::hypercall;
 use crate::abi::xen::sysctl::*;
 use crate::abi::xen::version::*;
-use crate::abi::xen::{DomId, DomainHandle, DOMID_FIRST_RESERVED, XEN_PAGE_SIZE};
+use crate::abi::xen::{DomainHandle, XEN_PAGE_SIZE};
 use crate::abi::Pod;
 use crate::sys::Sys;
+use crate::DomId;
 
 /// The hypervisor's version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +172,7 @@ impl DomainInfo {
     fn from_raw(r: &XenDomctlGetdomaininfo) -> Self {
         let pages = |p: u64| p.saturating_mul(XEN_PAGE_SIZE as u64);
         Self {
-            domid: r.domain,
+            domid: DomId::new(r.domain),
             flags: DomainFlags::from_bits_truncate(r.flags),
             shutdown_code: r.shutdown_code(),
             memory: pages(r.tot_pages),
@@ -305,7 +306,7 @@ impl<S: Sys> Privcmd<S> {
             .release()
             .and_then(|(a, b)| domctl_interface_version(a, b));
         let v = self.probe_version("domctl", preferred, &KNOWN_DOMCTL_INTERFACE_VERSIONS, |v| {
-            self.getdomaininfo_raw(v, 0).map(|_| ())
+            self.getdomaininfo_raw(v, DomId::DOM0).map(|_| ())
         })?;
         Ok(*self.domctl_version.get_or_init(|| v))
     }
@@ -357,7 +358,7 @@ impl<S: Sys> Privcmd<S> {
             version,
             &XenDomctlGetdomaininfo::zeroed(),
         );
-        op.domain = domid;
+        op.domain = domid.get();
         let mut buf = self.hypercall_buffer(std::mem::size_of::<XenDomctl>())?;
         buf.write_at(0, &op);
         // SAFETY: the domctl hypercall takes one address, a `struct xen_domctl` in the buffer.
@@ -372,7 +373,7 @@ impl<S: Sys> Privcmd<S> {
     /// function returns `ESRCH` as an error in that case instead.
     pub fn domain_info(&self, domid: DomId) -> Result<DomainInfo> {
         let raw = self.getdomaininfo_raw(self.domctl_version()?, domid)?;
-        if raw.domain != domid {
+        if raw.domain != domid.get() {
             return Err(Error::OnDomain {
                 op: "getdomaininfo",
                 domid,
@@ -394,7 +395,7 @@ impl<S: Sys> Privcmd<S> {
 
     fn simple_domctl(&self, cmd: u32, domid: DomId) -> Result<()> {
         let mut op = XenDomctl::with_arg(cmd, self.domctl_version()?, &0u64);
-        op.domain = domid;
+        op.domain = domid.get();
         let mut buf = self.hypercall_buffer(std::mem::size_of::<XenDomctl>())?;
         buf.write_at(0, &op);
         // SAFETY: the domctl hypercall takes one address, a `struct xen_domctl` in the buffer.
@@ -410,10 +411,10 @@ impl<S: Sys> Privcmd<S> {
         let list = self.hypercall_buffer(entry * BATCH as usize)?;
         let mut opbuf = self.hypercall_buffer(std::mem::size_of::<XenSysctl>())?;
         let mut out = Vec::new();
-        let mut first: DomId = 0;
+        let mut first = DomId::DOM0;
         loop {
             let arg = XenSysctlGetdomaininfolist {
-                first_domain: first,
+                first_domain: first.get(),
                 max_domains: BATCH,
                 buffer: list.addr(),
                 ..Default::default()
@@ -439,8 +440,10 @@ impl<S: Sys> Privcmd<S> {
                 last = Some(raw.domain);
                 out.push(DomainInfo::from_raw(&raw));
             }
-            match last {
-                Some(d) if n == BATCH && d + 1 < DOMID_FIRST_RESERVED => first = d + 1,
+            // The next batch starts after the last domain, unless that was the last real one
+            // (or Xen answered an id the addition would wrap).
+            match last.and_then(|d: u16| d.checked_add(1)).map(DomId::new) {
+                Some(next) if n == BATCH && !next.is_reserved() => first = next,
                 _ => break,
             }
         }

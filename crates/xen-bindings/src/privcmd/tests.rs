@@ -188,7 +188,7 @@ fn map_foreign_marshalling_and_partial_failure() {
         });
     let p = privcmd(m);
     let map = p
-        .map_foreign(7, &[0x100, 0x101, 0xdead_beef, 0x103], false)
+        .map_foreign(DomId::new(7), &[0x100, 0x101, 0xdead_beef, 0x103], false)
         .unwrap();
     assert_eq!(map.len(), 4 * 4096);
     assert_eq!(map.page_errors(), &[0, -libc::ENOENT, -libc::EINVAL, 0]);
@@ -218,15 +218,15 @@ fn map_foreign_efault_unmaps_and_errors() {
     m.expect_ioctl()
         .returning(|_, _, _| Err(errno(libc::EFAULT)));
     let p = privcmd(m);
-    let e = p.map_foreign(3, &[1], true).unwrap_err();
+    let e = p.map_foreign(DomId::new(3), &[1], true).unwrap_err();
     assert!(
         matches!(
             e,
             Error::OnDomain {
                 op: "MMAPBATCH_V2",
-                domid: 3,
+                domid,
                 ..
-            }
+            } if domid == DomId::new(3)
         ),
         "{e:?}"
     );
@@ -238,7 +238,7 @@ fn map_foreign_efault_unmaps_and_errors() {
 fn map_foreign_rejects_empty() {
     let p = privcmd(MockSys::new());
     assert!(matches!(
-        p.map_foreign(1, &[], false),
+        p.map_foreign(DomId::new(1), &[], false),
         Err(Error::InvalidArgument { .. })
     ));
 }
@@ -261,7 +261,7 @@ fn map_foreign_into_writes_the_callers_error_array() {
     let p = privcmd(m);
     let mut errs = [7; 2];
     let map = p
-        .map_foreign_into(5, &[0x10, 0x11], true, &mut errs)
+        .map_foreign_into(DomId::new(5), &[0x10, 0x11], true, &mut errs)
         .unwrap();
     assert_eq!(errs, [-libc::ENOENT, 0]);
     assert!(map.page_errors().is_empty(), "the results are the caller's");
@@ -272,7 +272,9 @@ fn map_foreign_into_writes_the_callers_error_array() {
 #[test]
 fn map_foreign_into_rejects_a_short_error_array() {
     let p = privcmd(MockSys::new());
-    let e = p.map_foreign_into(1, &[1, 2], false, &mut [0]).unwrap_err();
+    let e = p
+        .map_foreign_into(DomId::new(1), &[1, 2], false, &mut [0])
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -301,7 +303,7 @@ fn map_resource_marshalling() {
         });
     let p = privcmd(m);
     let map = p
-        .map_resource(5, Resource::IoreqServer(1), 1, 1, true)
+        .map_resource(DomId::new(5), Resource::IoreqServer(1), 1, 1, true)
         .unwrap();
     assert_eq!(map.pages(), 1);
     assert!(map.page_errors().is_empty());
@@ -315,7 +317,7 @@ fn map_resource_enoent_is_domain_error() {
         .returning(|_, _, _| Err(errno(libc::ENOENT)));
     let p = privcmd(m);
     let e = p
-        .map_resource(9, Resource::IoreqServer(0), 0, 2, true)
+        .map_resource(DomId::new(9), Resource::IoreqServer(0), 0, 2, true)
         .unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT));
     assert!(e.to_string().contains("domain 9"), "{e}");
@@ -336,7 +338,7 @@ fn restrict_marshalling() {
                 Err(errno(libc::EINVAL))
             }
         });
-    privcmd(m).restrict(4).unwrap();
+    privcmd(m).restrict(DomId::new(4)).unwrap();
 }
 
 #[test]
@@ -379,7 +381,7 @@ fn dm_op_multiple_buffers() {
     };
     let out = p
         .dm_op_struct(
-            2,
+            DomId::new(2),
             XEN_DMOP_MODIFIED_MEMORY,
             &XenDmOpModifiedMemory {
                 nr_extents: 1,
@@ -398,16 +400,21 @@ fn dm_op_eperm() {
         .returning(|_, _, _| Err(errno(libc::EPERM)));
     let p = privcmd(m);
     let e = p
-        .dm_op_struct(6, XEN_DMOP_NR_VCPUS, &XenDmOpNrVcpus::default(), &mut [])
+        .dm_op_struct(
+            DomId::new(6),
+            XEN_DMOP_NR_VCPUS,
+            &XenDmOpNrVcpus::default(),
+            &mut [],
+        )
         .unwrap_err();
     assert!(
         matches!(
             e,
             Error::OnDomain {
                 op: "DM_OP",
-                domid: 6,
+                domid,
                 ..
-            }
+            } if domid == DomId::new(6)
         ),
         "{e:?}"
     );
@@ -433,7 +440,8 @@ fn eventfd_case(err: i32) -> Error {
             pad: [0; 3],
         },
     );
-    p.irqfd(1, fd.as_fd(), op.as_bytes(), false).unwrap_err()
+    p.irqfd(DomId::new(1), fd.as_fd(), op.as_bytes(), false)
+        .unwrap_err()
 }
 
 #[test]
@@ -498,13 +506,13 @@ fn ioeventfd_errors_and_marshalling() {
             });
         let p = privcmd(m);
         let page = p
-            .map_resource(3, Resource::IoreqServer(0), 1, 1, true)
+            .map_resource(DomId::new(3), Resource::IoreqServer(0), 1, 1, true)
             .unwrap();
         let fd = null_fd();
         // SAFETY: the mocked kernel refuses it, so nothing keeps the page.
         let e = unsafe {
             p.ioeventfd(
-                3,
+                DomId::new(3),
                 &Ioeventfd {
                     ioreq_page: &page,
                     ports: &[10, 11],
@@ -555,7 +563,7 @@ fn domctl_version_probe_skips_eacces() {
     });
     let p = privcmd(m);
     assert_eq!(p.domctl_version().unwrap(), 0x16);
-    let info = p.domain_info(0).unwrap();
+    let info = p.domain_info(DomId::DOM0).unwrap();
     assert_eq!(info.memory, 10 * 4096);
 }
 
@@ -646,7 +654,7 @@ fn domain_list_marshalling_and_state() {
     assert_eq!(d.len(), 2);
     assert_eq!(
         (d[0].domid, d[0].memory, d[0].online_vcpus),
-        (0, 1 << 20, 2)
+        (DomId::DOM0, 1 << 20, 2)
     );
     assert_eq!(d[0].state_string(), "r-----");
     assert_eq!(d[1].state_string(), "-bp---");
@@ -710,9 +718,9 @@ fn hvm_param_marshalling_and_range_check() {
         Ok(0)
     });
     let p = privcmd(m);
-    assert_eq!(p.hvm_param(4, 1).unwrap(), 0xfeffc);
+    assert_eq!(p.hvm_param(DomId::new(4), 1).unwrap(), 0xfeffc);
     assert!(matches!(
-        p.hvm_param(4, 999),
+        p.hvm_param(DomId::new(4), 999),
         Err(Error::InvalidArgument { .. })
     ));
 }
@@ -737,9 +745,9 @@ fn grant_table_size_reports_grant_status() {
         Ok(0)
     });
     let p = privcmd(m);
-    let s = p.grant_table_size(1).unwrap();
+    let s = p.grant_table_size(DomId::new(1)).unwrap();
     assert_eq!((s.nr_frames, s.max_nr_frames), (1, 64));
-    let e = p.grant_table_size(9).unwrap_err();
+    let e = p.grant_table_size(DomId::new(9)).unwrap_err();
     assert!(e.to_string().contains("grant status -2"), "{e}");
 }
 
@@ -766,6 +774,10 @@ fn ioeventfd_support_is_probed_by_a_deassign_of_no_eventfd() {
                 Err(errno(err))
             });
         let p = privcmd(m);
-        assert_eq!(p.ioeventfd_supported(7).unwrap(), supported, "errno {err}");
+        assert_eq!(
+            p.ioeventfd_supported(DomId::new(7)).unwrap(),
+            supported,
+            "errno {err}"
+        );
     }
 }

@@ -14,7 +14,7 @@
 
 use super::wire::MsgType;
 use super::{malformed, nul_terminated, Error, Result, Transport, Xenstore};
-use crate::abi::xen::DomId;
+use crate::DomId;
 
 impl<T: Transport> Xenstore<T> {
     /// Introduces domain `domid`, whose xenstore ring is guest frame `ring_gfn` and whose

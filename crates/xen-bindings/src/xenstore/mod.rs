@@ -69,7 +69,7 @@ use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use crate::abi::xen::DomId;
+use crate::DomId;
 
 pub use error::{Error, Result};
 pub use perms::{Access, Permission};

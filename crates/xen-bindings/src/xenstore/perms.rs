@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::abi::xen::DomId;
+use crate::DomId;
 
 /// Access granted by a [`Permission`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,8 +54,13 @@ impl Permission {
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let domid = std::str::from_utf8(digits).ok()?.parse().ok()?;
-        Some(Self { domid, access })
+        // Any 16-bit id, reserved ones included, as xenstored keeps them (`DomId`'s `FromStr`
+        // refuses those: it reads the name of a real domain).
+        let id: u16 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        Some(Self {
+            domid: DomId::new(id),
+            access,
+        })
     }
 
     /// Parses a whole list (NUL-separated entries); `None` if it is empty or any entry is
@@ -91,10 +96,10 @@ mod tests {
         assert_eq!(
             list,
             vec![
-                Permission::new(0, Access::None),
-                Permission::new(5, Access::Read),
-                Permission::new(65535, Access::ReadWrite),
-                Permission::new(7, Access::Write),
+                Permission::new(DomId::DOM0, Access::None),
+                Permission::new(DomId::new(5), Access::Read),
+                Permission::new(DomId::new(65535), Access::ReadWrite),
+                Permission::new(DomId::new(7), Access::Write),
             ]
         );
         let text: Vec<String> = list.iter().map(ToString::to_string).collect();

@@ -144,7 +144,10 @@ fn directory_and_domain_path_parse() {
     });
     assert_eq!(xs.directory("/local").unwrap(), ["a", "bb", "c"]);
     assert!(xs.directory("/empty").unwrap().is_empty());
-    assert_eq!(xs.get_domain_path(3).unwrap(), "/local/domain/3");
+    assert_eq!(
+        xs.get_domain_path(DomId::new(3)).unwrap(),
+        "/local/domain/3"
+    );
     assert_eq!(sent.borrow()[2].payload, b"3\0");
 }
 
@@ -295,7 +298,7 @@ fn wrong_reply_type_or_shape_is_malformed_but_not_fatal() {
         Err(Error::Malformed { .. })
     ));
     assert!(matches!(
-        xs.get_domain_path(1),
+        xs.get_domain_path(DomId::new(1)),
         Err(Error::Malformed { .. })
     ));
     assert_eq!(xs.read("/a").unwrap(), b"fine");
@@ -380,15 +383,15 @@ fn permissions_roundtrip() {
     assert_eq!(
         xs.get_perms("/a").unwrap(),
         [
-            Permission::new(0, Access::ReadWrite),
-            Permission::new(5, Access::Read)
+            Permission::new(DomId::DOM0, Access::ReadWrite),
+            Permission::new(DomId::new(5), Access::Read)
         ]
     );
     xs.set_perms(
         "/a",
         &[
-            Permission::new(0, Access::None),
-            Permission::new(7, Access::Write),
+            Permission::new(DomId::DOM0, Access::None),
+            Permission::new(DomId::new(7), Access::Write),
         ],
     )
     .unwrap();
@@ -619,7 +622,7 @@ fn garbage_from_xenstored_never_panics() {
                 0 => xs.read("/a").map(drop),
                 1 => xs.directory("/a").map(drop),
                 2 => xs.get_perms("/a").map(drop),
-                3 => xs.get_domain_path(1).map(drop),
+                3 => xs.get_domain_path(DomId::new(1)).map(drop),
                 4 => xs.transaction_start().map(drop),
                 5 => xs.watch("/a", "t").map(drop),
                 6 => xs.wait_event(Some(Duration::ZERO)).map(drop),
@@ -663,9 +666,9 @@ fn introduce_release_and_is_introduced_marshal() {
         MsgType::IsDomainIntroduced => vec![reply(req, b"T\0")],
         _ => vec![reply(req, b"OK\0")],
     });
-    xs.introduce_domain(7, 0xfeffc, 3).unwrap();
-    xs.release_domain(7).unwrap();
-    assert!(xs.is_domain_introduced(7).unwrap());
+    xs.introduce_domain(DomId::new(7), 0xfeffc, 3).unwrap();
+    xs.release_domain(DomId::new(7)).unwrap();
+    assert!(xs.is_domain_introduced(DomId::new(7)).unwrap());
     let sent = sent.borrow();
     assert_eq!(sent[0].header.ty, MsgType::Introduce as u32);
     assert_eq!(sent[0].payload, b"7\x001044476\x003\x00");
@@ -677,7 +680,7 @@ fn introduce_release_and_is_introduced_marshal() {
 #[test]
 fn a_refused_introduce_names_the_domain() {
     let (mut xs, _) = client(|req| vec![error_reply(req, "EACCES")]);
-    let err = xs.introduce_domain(9, 1, 2).unwrap_err();
+    let err = xs.introduce_domain(DomId::new(9), 1, 2).unwrap_err();
     assert!(err.to_string().contains('9'), "{err}");
 }
 
@@ -689,9 +692,9 @@ fn a_domains_ram_is_its_static_max_in_bytes() {
         b"/local/domain/5/memory/static-max\0" => vec![reply(req, b"99999999999999999999")],
         _ => vec![error_reply(req, "ENOENT")],
     });
-    assert_eq!(xs.domain_ram_bytes(3).unwrap(), 128 << 20);
+    assert_eq!(xs.domain_ram_bytes(DomId::new(3)).unwrap(), 128 << 20);
     assert_eq!(sent.borrow()[0].header.ty, MsgType::Read as u32);
-    let e = xs.domain_ram_bytes(4).unwrap_err();
+    let e = xs.domain_ram_bytes(DomId::new(4)).unwrap_err();
     assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
     assert!(
         e.to_string().contains("domain 4") && e.to_string().contains("lots"),
@@ -699,8 +702,8 @@ fn a_domains_ram_is_its_static_max_in_bytes() {
     );
     // Too many KiB for 64 bits of bytes is refused, not wrapped.
     assert!(matches!(
-        xs.domain_ram_bytes(5),
+        xs.domain_ram_bytes(DomId::new(5)),
         Err(Error::Malformed { .. })
     ));
-    assert!(xs.domain_ram_bytes(6).is_err(), "no such node");
+    assert!(xs.domain_ram_bytes(DomId::new(6)).is_err(), "no such node");
 }

@@ -10,11 +10,12 @@ use std::sync::OnceLock;
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemoryError};
 use xen_foreignmem::fake::FakeGuest;
 use xen_foreignmem::{
-    grant_addr, split_grant_addr, CacheConfig, GrantMemory, LazyForeignMemory, GRANT_ADDR_FLAG,
+    grant_addr, split_grant_addr, CacheConfig, DomId, GrantMemory, LazyForeignMemory,
+    GRANT_ADDR_FLAG,
 };
 
 const PAGE: u64 = 4096;
-const DOMID: u16 = 1;
+const DOMID: DomId = DomId::new(1);
 /// Guest frames of the fake domain.
 const PAGES: u64 = 16;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use vm_device_bus::{IoBus, IoHandler};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_bindings::DomId;
 use xen_foreignmem::fake::FakeGuest;
 use xen_foreignmem::grant_addr;
 use xen_ioreq::{Dispatcher, Request};
@@ -149,9 +150,9 @@ fn bytes_count_as_handed_out_only_for_buffers_the_driver_gets_back() {
 
 /// A fake guest of 16 pages and the device's memory of it.
 fn fake_guest() -> (FakeGuest, QueueMemory<FakeGuest, FakeGuest>) {
-    let guest = FakeGuest::new(3, 16).unwrap();
+    let guest = FakeGuest::new(DomId::new(3), 16).unwrap();
     let grants = guest.clone();
-    let mem = QueueMemory::new(guest.clone(), 3, guest.mem_size(), move || {
+    let mem = QueueMemory::new(guest.clone(), DomId::new(3), guest.mem_size(), move || {
         Ok(grants.clone())
     });
     (guest, mem.unwrap())

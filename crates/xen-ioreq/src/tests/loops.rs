@@ -49,7 +49,8 @@ fn a_guest_keeping_many_ports_busy_starves_neither_the_stopper_nor_the_next_turn
     const MORE: usize = 2000;
     const { assert!(VCPUS > crate::server::PORTS_PER_READ) };
     let (fx, privcmd, evtchn) = fake(VCPUS as u32);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let busy = Arc::new(Busy {
         fx: fx.clone(),
@@ -111,7 +112,8 @@ fn a_loop_that_stops_or_goes_leaves_the_buffered_backlog_to_the_others() {
     const INITIAL: usize = 64;
     for dropped in [false, true] {
         let (fx, privcmd, evtchn) = fake(1);
-        let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Legacy).unwrap();
+        let mut server =
+            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
         server.enable().unwrap();
         let server = Arc::new(server);
         let flood = Arc::new(Flood::default());
@@ -171,7 +173,7 @@ fn the_event_channel_is_made_non_blocking() {
         0,
         "what EventChannel::open gives"
     );
-    let server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let server = IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     assert_eq!(server.event_channel().as_raw_fd(), fd);
     assert_ne!(flags() & libc::O_NONBLOCK, 0);
 }
@@ -182,7 +184,8 @@ fn the_event_channel_is_made_non_blocking() {
 fn a_stop_seen_in_a_turn_that_fails_is_not_lost() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
     // The stop first, then an event whose port cannot be read.
@@ -204,7 +207,8 @@ fn a_stop_seen_in_a_turn_that_fails_is_not_lost() {
 fn an_event_whose_request_another_loop_took_still_rearms_its_port() {
     let r = rig();
     let (fx, privcmd, evtchn) = fake(1);
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
     let mut a = EventLoop::new(&server, dispatcher(&r)).unwrap();
     let mut b = dispatcher(&r);

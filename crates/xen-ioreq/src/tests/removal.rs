@@ -34,7 +34,8 @@ fn enabled_server(vcpus: u32, windows: &[u64], kernel: bool) -> (FakeXen, IoreqS
     if !kernel {
         fx.state().eventfd_errno = libc::ENOTTY;
     }
-    let mut server = IoreqServer::create(privcmd, evtchn, 7, BufIoreqMode::Off).unwrap();
+    let mut server =
+        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     for &base in windows {
         server
             .map_range(IoRange::mmio(base, 0x200).unwrap())

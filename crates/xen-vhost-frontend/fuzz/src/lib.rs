@@ -213,7 +213,7 @@ fn check_device(tree: &mut Tree, backend: &str, backend_domid: u16, dev: &Virtio
         .unwrap_or_else(|| panic!("{dev:?}: no <domid>/<devid> in its path"));
     assert_eq!(
         dom.parse::<u64>().ok(),
-        Some(u64::from(dev.domid)),
+        Some(u64::from(dev.domid.get())),
         "{dev:?}"
     );
     assert_eq!(
@@ -225,7 +225,7 @@ fn check_device(tree: &mut Tree, backend: &str, backend_domid: u16, dev: &Virtio
     let mut key = |k: &str| tree.read(&format!("{}/{k}", dev.backend_path));
     assert_eq!(
         key("frontend-id").as_deref().and_then(oracle_number),
-        Some(u64::from(dev.domid)),
+        Some(u64::from(dev.domid.get())),
         "{dev:?}: frontend-id"
     );
     assert_eq!(

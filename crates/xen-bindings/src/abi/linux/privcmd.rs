@@ -6,7 +6,6 @@
 //! User pointers in the C structs are 64-bit addresses here (`u64`), which is their size and
 //! alignment on every 64-bit Linux.
 
-use super::super::xen::DomId;
 use crate::abi::impl_pod;
 use crate::sys::{io, ioc_none, iow};
 
@@ -39,7 +38,7 @@ pub struct PrivcmdMmap {
     /// Number of entries.
     pub num: i32,
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad: u16,
     /// Address of the [`PrivcmdMmapEntry`] array.
@@ -53,7 +52,7 @@ pub struct PrivcmdMmapbatch {
     /// Number of pages.
     pub num: i32,
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad: u16,
     /// Virtual address of the mapping.
@@ -74,7 +73,7 @@ pub struct PrivcmdMmapbatchV2 {
     /// Number of pages.
     pub num: u32,
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad: u16,
     /// Virtual address of the mapping (made by `mmap` of the privcmd fd).
@@ -100,7 +99,7 @@ pub struct PrivcmdDmOpBuf {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PrivcmdDmOp {
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Number of buffers.
     pub num: u16,
     /// Padding (implicit in C).
@@ -114,7 +113,7 @@ pub struct PrivcmdDmOp {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PrivcmdMmapResource {
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad: u16,
     /// `XENMEM_resource_*`.
@@ -145,7 +144,7 @@ pub struct PrivcmdIrqfd {
     /// `PRIVCMD_IRQFD_FLAG_*`.
     pub flags: u32,
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding.
     pub pad: [u8; 2],
 }
@@ -175,7 +174,7 @@ pub struct PrivcmdIoeventfd {
     /// `PRIVCMD_IOEVENTFD_FLAG_*`.
     pub flags: u32,
     /// Target domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding.
     pub pad: [u8; 2],
 }
@@ -215,7 +214,7 @@ pub const IOCTL_PRIVCMD_MMAPBATCH_V2: u32 = ioc_none::<PrivcmdMmapbatchV2>(b'P',
 /// `IOCTL_PRIVCMD_DM_OP`.
 pub const IOCTL_PRIVCMD_DM_OP: u32 = ioc_none::<PrivcmdDmOp>(b'P', 5);
 /// `IOCTL_PRIVCMD_RESTRICT` (argument: a `domid_t`).
-pub const IOCTL_PRIVCMD_RESTRICT: u32 = ioc_none::<DomId>(b'P', 6);
+pub const IOCTL_PRIVCMD_RESTRICT: u32 = ioc_none::<u16>(b'P', 6);
 /// `IOCTL_PRIVCMD_MMAP_RESOURCE`.
 pub const IOCTL_PRIVCMD_MMAP_RESOURCE: u32 = ioc_none::<PrivcmdMmapResource>(b'P', 7);
 /// `IOCTL_PRIVCMD_IRQFD` as of Linux 6.7 (`_IOW`).

@@ -12,7 +12,7 @@
 //! Layouts of the structs below are the same in Xen 4.17, 4.18, 4.19 and 4.20 (checked against
 //! each release's header); only the version number differs.
 
-use super::{DomId, DomainHandle};
+use super::DomainHandle;
 use crate::abi::impl_pod;
 
 /// `XEN_DOMCTL_INTERFACE_VERSION` of Xen 4.17.
@@ -168,7 +168,7 @@ pub struct XenArchDomainconfig {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenDomctlGetdomaininfo {
     /// OUT: the domain id.
-    pub domain: DomId,
+    pub domain: u16,
     /// Padding.
     pub pad1: u16,
     /// OUT: `XEN_DOMINF_*`.
@@ -224,7 +224,7 @@ pub struct XenDomctl {
     /// The interface version (see the module docs).
     pub interface_version: u32,
     /// The target domain.
-    pub domain: DomId,
+    pub domain: u16,
     /// Padding.
     pub _pad: [u16; 3],
     /// The command's argument: the C union (`pad[128]`), kept as raw 8-byte-aligned storage.

@@ -3,7 +3,6 @@
 
 //! `event_channel_op` hypercall (`event_channel.h`).
 
-use super::DomId;
 use crate::abi::impl_pod;
 
 /// An event-channel port (`evtchn_port_t`).
@@ -37,9 +36,9 @@ pub const EVTCHNOP_RESET: u64 = 10;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EvtchnAllocUnbound {
     /// IN: the domain allocating the port.
-    pub dom: DomId,
+    pub dom: u16,
     /// IN: the domain allowed to bind to it.
-    pub remote_dom: DomId,
+    pub remote_dom: u16,
     /// OUT: the port.
     pub port: EvtchnPort,
 }
@@ -49,7 +48,7 @@ pub struct EvtchnAllocUnbound {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EvtchnBindInterdomain {
     /// IN: the remote domain.
-    pub remote_dom: DomId,
+    pub remote_dom: u16,
     /// Padding (implicit in C).
     pub _pad: u16,
     /// IN: the remote domain's unbound port.

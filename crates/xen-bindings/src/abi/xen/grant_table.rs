@@ -3,7 +3,7 @@
 
 //! `grant_table_op` hypercall (`grant_table.h`): setup_table, query_size and copy.
 
-use super::{DomId, GuestHandle, XenPfn};
+use super::{GuestHandle, XenPfn};
 use crate::abi::impl_pod;
 
 /// A grant reference (`grant_ref_t`).
@@ -72,7 +72,7 @@ pub struct GrantEntryV1 {
     /// `GTF_*`; written last, after `domid` and `frame`.
     pub flags: u16,
     /// The domain granted access.
-    pub domid: DomId,
+    pub domid: u16,
     /// The granted frame.
     pub frame: u32,
 }
@@ -82,7 +82,7 @@ pub struct GrantEntryV1 {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GnttabSetupTable {
     /// IN: the domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad0: u16,
     /// IN: number of frames wanted.
@@ -100,7 +100,7 @@ pub struct GnttabSetupTable {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GnttabQuerySize {
     /// IN: the domain.
-    pub dom: DomId,
+    pub dom: u16,
     /// Padding (implicit in C).
     pub _pad0: u16,
     /// OUT: current number of frames.
@@ -121,7 +121,7 @@ pub struct GnttabCopyPtr {
     /// C union of `grant_ref_t` and `xen_pfn_t`: a reference sits in the low 32 bits.
     pub u: XenPfn,
     /// The domain.
-    pub domid: DomId,
+    pub domid: u16,
     /// Byte offset in the page.
     pub offset: u16,
     /// Padding (implicit in C).

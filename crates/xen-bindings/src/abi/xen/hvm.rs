@@ -3,7 +3,6 @@
 
 //! `hvm_op` hypercall (`hvm/hvm_op.h`) and HVM parameters (`hvm/params.h`).
 
-use super::DomId;
 use crate::abi::impl_pod;
 
 /// `HVMOP_set_param`.
@@ -22,7 +21,7 @@ pub const HVMOP_SET_PCI_LINK_ROUTE: u64 = 4;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenHvmParam {
     /// IN: the domain.
-    pub domid: DomId,
+    pub domid: u16,
     /// Padding.
     pub pad: u16,
     /// IN: `HVM_PARAM_*`.

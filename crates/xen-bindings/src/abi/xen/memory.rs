@@ -4,7 +4,7 @@
 //! `memory_op` hypercall (`memory.h`): `XENMEM_acquire_resource`, `XENMEM_populate_physmap`
 //! and a few sub-op numbers.
 
-use super::{DomId, GuestHandle};
+use super::GuestHandle;
 use crate::abi::impl_pod;
 
 /// `XENMEM_populate_physmap`: gives a domain memory at the guest frames it names
@@ -46,7 +46,7 @@ pub const fn xenmem_resource_ioreq_server_frame_ioreq(n: u64) -> u64 {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenMemAcquireResource {
     /// IN: the domain owning the resource.
-    pub domid: DomId,
+    pub domid: u16,
     /// IN: `XENMEM_RESOURCE_*`.
     pub type_: u16,
     /// IN: type-specific id (ioreq server id, grant-table id).
@@ -75,7 +75,7 @@ pub struct XenMemoryReservation {
     /// IN: `XENMEMF_*` flags.
     pub mem_flags: u32,
     /// IN: the domain.
-    pub domid: DomId,
+    pub domid: u16,
     /// Padding (implicit in C).
     pub _pad: [u16; 3],
 }

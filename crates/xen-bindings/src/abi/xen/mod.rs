@@ -19,23 +19,24 @@ pub mod memory;
 pub mod sysctl;
 pub mod version;
 
-/// A domain id (`domid_t`).
-pub type DomId = u16;
+// A domain id (`domid_t`) is a `u16` in these layouts; the typed `DomId` of the safe
+// interfaces is `crate::DomId`. The well-known ids below are the header's raw values; they are
+// also `DomId`'s associated constants (`DomId::SELF`, ...).
 
-/// The first domain id that does not name a real domain.
-pub const DOMID_FIRST_RESERVED: DomId = 0x7ff0;
-/// The calling domain.
-pub const DOMID_SELF: DomId = 0x7ff0;
-/// The I/O pseudo-domain.
-pub const DOMID_IO: DomId = 0x7ff1;
-/// The hypervisor itself.
-pub const DOMID_XEN: DomId = 0x7ff2;
-/// Copy-on-write pseudo-domain (memory sharing).
-pub const DOMID_COW: DomId = 0x7ff3;
-/// An invalid domain id.
-pub const DOMID_INVALID: DomId = 0x7ff4;
-/// The idle domain.
-pub const DOMID_IDLE: DomId = 0x7fff;
+/// The first domain id that does not name a real domain (`DOMID_FIRST_RESERVED`).
+pub const DOMID_FIRST_RESERVED: u16 = 0x7ff0;
+/// The calling domain (`DOMID_SELF`).
+pub const DOMID_SELF: u16 = 0x7ff0;
+/// The I/O pseudo-domain (`DOMID_IO`).
+pub const DOMID_IO: u16 = 0x7ff1;
+/// The hypervisor itself (`DOMID_XEN`).
+pub const DOMID_XEN: u16 = 0x7ff2;
+/// Copy-on-write pseudo-domain (memory sharing, `DOMID_COW`).
+pub const DOMID_COW: u16 = 0x7ff3;
+/// An invalid domain id (`DOMID_INVALID`).
+pub const DOMID_INVALID: u16 = 0x7ff4;
+/// The idle domain (`DOMID_IDLE`).
+pub const DOMID_IDLE: u16 = 0x7fff;
 
 /// A guest frame number (`xen_pfn_t`): `unsigned long` on x86, `uint64_t` on Arm.
 #[cfg(target_arch = "x86_64")]

@@ -7,7 +7,7 @@
 //! 0x15 in Xen 4.17, 4.18, 4.19 and 4.20, and the structs below have the same layout in all four.
 
 use super::domctl::XenDomctlGetdomaininfo;
-use super::{DomId, GuestHandle};
+use super::GuestHandle;
 use crate::abi::impl_pod;
 
 /// `XEN_SYSCTL_INTERFACE_VERSION` of Xen 4.17 to 4.20.
@@ -102,7 +102,7 @@ pub struct XenSysctlPhysinfo {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenSysctlGetdomaininfolist {
     /// IN: first domain id to report.
-    pub first_domain: DomId,
+    pub first_domain: u16,
     /// Padding (implicit in C).
     pub _pad0: u16,
     /// IN: room in the buffer, in entries.
