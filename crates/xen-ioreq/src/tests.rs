@@ -492,6 +492,14 @@ fn fake(vcpus: u32) -> (FakeXen, Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
     (fx, privcmd, evtchn)
 }
 
+/// A fake Xen of `vcpus` vCPUs and an enabled server for its domain 7 in buffered mode `mode`.
+fn enabled_server(vcpus: u32, mode: BufIoreqMode) -> (FakeXen, IoreqServer<FakeXen>) {
+    let (fx, privcmd, evtchn) = fake(vcpus);
+    let mut server = IoreqServer::create(privcmd, evtchn, DomId::new(7), mode).unwrap();
+    server.enable().unwrap();
+    (fx, server)
+}
+
 /// New privcmd and event-channel handles on the same fake Xen (a process opening them again).
 fn handles(fx: &FakeXen) -> (Arc<Privcmd<FakeXen>>, EventChannel<FakeXen>) {
     fx.handles()
@@ -648,10 +656,7 @@ fn failures_after_create_destroy_the_server() {
 #[test]
 fn serve_pending_reads_the_event_channel_once_per_short_batch() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut d = dispatcher(&r);
 
     // One request: one read of the descriptor, not a second one that finds it empty.
@@ -747,10 +752,7 @@ fn serves_synchronous_requests_of_each_vcpu() {
 #[test]
 fn serves_the_buffered_ring() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Legacy);
     let mut d = dispatcher(&r);
     let ring = server.buffered_ring().unwrap();
     let w = RingWriter::new(ring);
@@ -796,10 +798,7 @@ fn serves_the_buffered_ring() {
 #[test]
 fn posted_writes_take_effect_before_the_synchronous_request_that_follows_them() {
     let r = rig();
-    let (_fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
-    server.enable().unwrap();
+    let (_fx, server) = enabled_server(1, BufIoreqMode::Legacy);
     let mut d = dispatcher(&r);
     let w = RingWriter::new(server.buffered_ring().unwrap());
     assert!(w.push(IOREQ_TYPE_PIO, IOREQ_WRITE, 0, PIO_BASE as u32, 0x42));
@@ -850,10 +849,7 @@ impl IoHandler for PutsPointerBack {
 #[test]
 fn a_read_pointer_put_back_does_not_serve_entries_twice() {
     for (at, budget_split) in [(3, false), (3, true)] {
-        let (_fx, privcmd, evtchn) = fake(1);
-        let mut server =
-            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Atomic).unwrap();
-        server.enable().unwrap();
+        let (_fx, server) = enabled_server(1, BufIoreqMode::Atomic);
         let server = Arc::new(server);
         let dev = Arc::new(PutsPointerBack {
             server: Mutex::new(Arc::downgrade(&server)),
@@ -1302,10 +1298,7 @@ impl IoHandler for Panicking {
 /// answered (all ones for a read) and the vCPU notified while the panic unwinds.
 #[test]
 fn a_panicking_device_still_answers_the_vcpu() {
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut bus = IoBus::new();
     bus.insert(IoSpace::Mmio, MMIO_BASE, 0x100, Arc::new(Panicking))
         .unwrap();
@@ -1344,10 +1337,7 @@ fn kernel_ioeventfd_is_never_asked_for_in_a_pv_domain() {
 
     // The kernel has the ioctl, but the server is told it is unsafe: the userspace path is
     // used and the ioctl is not issued (it would oops an x86 PV dom0).
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, mut server) = enabled_server(1, BufIoreqMode::Off);
     server.set_kernel_ioeventfd(false);
     let r = rig();
     let mut d = dispatcher(&r);
@@ -1420,10 +1410,7 @@ fn event_loop_serves_requests_and_userspace_irqfds_until_stopped() {
 #[test]
 fn evtchn_overflow_resets_and_rescans_every_slot() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(2);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(2, BufIoreqMode::Off);
     let mut d = dispatcher(&r);
     // Requests on both vCPUs whose events were lost in the overflow.
     publish(
@@ -1448,10 +1435,7 @@ fn evtchn_overflow_resets_and_rescans_every_slot() {
 #[test]
 fn after_an_evtchn_overflow_every_port_is_rearmed() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(2);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(2, BufIoreqMode::Off);
     let ev_loop = EventLoop::new(&server, dispatcher(&r));
     let mut ev_loop = ev_loop.unwrap();
     // Both vCPUs' events reach the kernel, which masks their ports, and then its queue
@@ -1524,10 +1508,7 @@ impl IoHandler for PostedPort {
 
 #[test]
 fn posted_writes_reach_the_device_one_at_a_time_in_order_with_two_loops() {
-    let (_fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
-    server.enable().unwrap();
+    let (_fx, server) = enabled_server(1, BufIoreqMode::Legacy);
     let server = Arc::new(server);
     let port = Arc::new(PostedPort::default());
     let mut bus = IoBus::new();
@@ -1598,10 +1579,7 @@ fn a_guest_flooding_the_buffered_ring_starves_neither_the_slots_nor_the_stopper(
     const PER_CALL: usize = IoreqServer::<FakeXen>::BUFFERED_PER_CALL;
     const INITIAL: usize = 64;
     const MORE: usize = 4 * IOREQ_BUFFER_SLOT_NUM;
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Legacy);
     let server = Arc::new(server);
     let flood = Arc::new(Flood::default());
     *flood.server.lock().unwrap() = Arc::downgrade(&server);

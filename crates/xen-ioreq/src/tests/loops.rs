@@ -111,10 +111,7 @@ fn a_loop_that_stops_or_goes_leaves_the_buffered_backlog_to_the_others() {
     const PER_CALL: usize = IoreqServer::<FakeXen>::BUFFERED_PER_CALL;
     const INITIAL: usize = 64;
     for dropped in [false, true] {
-        let (fx, privcmd, evtchn) = fake(1);
-        let mut server =
-            IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Legacy).unwrap();
-        server.enable().unwrap();
+        let (fx, server) = enabled_server(1, BufIoreqMode::Legacy);
         let server = Arc::new(server);
         let flood = Arc::new(Flood::default());
         *flood.server.lock().unwrap() = Arc::downgrade(&server);
@@ -183,10 +180,7 @@ fn the_event_channel_is_made_non_blocking() {
 #[test]
 fn a_stop_seen_in_a_turn_that_fails_is_not_lost() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
     // The stop first, then an event whose port cannot be read.
     ev.stopper().write(1).unwrap();
@@ -206,10 +200,7 @@ fn a_stop_seen_in_a_turn_that_fails_is_not_lost() {
 #[test]
 fn an_event_whose_request_another_loop_took_still_rearms_its_port() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut a = EventLoop::new(&server, dispatcher(&r)).unwrap();
     let mut b = dispatcher(&r);
     fx.publish_to(
