@@ -91,25 +91,16 @@ impl From<DomId> for u32 {
 }
 
 /// Why a string is not a [`DomId`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseDomIdError {
     /// Not a decimal number that fits in 16 bits.
+    #[error("not a decimal domain id")]
     NotANumber,
     /// A reserved pseudo-domain id (0x7ff0 and up), which text never names.
+    #[error("{0:#x} is a reserved pseudo-domain id")]
     Reserved(u16),
 }
-
-impl fmt::Display for ParseDomIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotANumber => f.write_str("not a decimal domain id"),
-            Self::Reserved(id) => write!(f, "{id:#x} is a reserved pseudo-domain id"),
-        }
-    }
-}
-
-impl std::error::Error for ParseDomIdError {}
 
 impl FromStr for DomId {
     type Err = ParseDomIdError;
