@@ -133,8 +133,11 @@ for ex in "${EXCLUDES[@]}"; do
 done
 [ -z "$FEATURES" ] || CARGO_ARGS+=(--features "$FEATURES")
 
-# Own target dir: instrumented artifacts must not replace the ordinary ones.
-export CARGO_TARGET_DIR="$COV_DIR/target"
+# Own target dir: instrumented artifacts must not replace the ordinary ones. One per checkout:
+# cargo reuses a workspace crate's artifacts built in another checkout of the same tree (its
+# fingerprints are relative to the workspace root), and their coverage maps name that
+# checkout's files, which the figure below would then leave out or count as never run.
+export CARGO_TARGET_DIR="$COV_DIR/target-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 export RUSTFLAGS="-C instrument-coverage"
 log "cargo test ${CARGO_ARGS[*]}"
 
