@@ -122,6 +122,16 @@ pub enum Error {
         /// The structure it overlaps.
         other: &'static str,
     },
+    /// A processor's APIC ID or ACPI UID cannot be described.
+    #[error("describing the processor with ACPI UID {uid} and APIC ID {apic_id:#x}: {reason}")]
+    InvalidApicId {
+        /// The processor's ACPI UID.
+        uid: u32,
+        /// Its APIC ID.
+        apic_id: u32,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
     /// A GIC description is inconsistent.
     #[error("describing the GIC: {reason} (value {value:#x})")]
     InvalidGic {

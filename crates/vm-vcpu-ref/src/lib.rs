@@ -18,6 +18,8 @@
 //! - [`bootparam`] and [`start_info`]: the zero page's and the PVH start
 //!   info's binary layouts (Linux's and Xen's structures, `ByteValued`).
 //! - [`memmap`]: memory map entries shared by both boot protocols.
+//! - [`acpi`]: RSDP, XSDT, hardware-reduced FADT, DSDT and MADT, so that a
+//!   kernel finds its processors.
 //!
 //! aarch64 guests (plain data, built and tested on every host):
 //! - [`gic`]: GICv2/v3 layout description.
@@ -28,6 +30,7 @@
 //! [`GuestMemory`](vm_memory::GuestMemory), range-checks the whole structure
 //! before writing and reports bad input as an [`Error`], never a panic.
 
+pub mod acpi;
 pub mod arm64_boot;
 pub mod bootparam;
 pub mod cpuid;
