@@ -3,7 +3,8 @@
 
 //! In the Xen box: the pure-Rust builder boots the box's Debian kernel and initramfs as a PVH
 //! domU, reads the init's marker from the console ring, sees the domain in `xl list`, destroys
-//! it and finds everything released.
+//! it and finds everything released; and a domU built with two vCPUs has both online (the
+//! kernel found them in the builder's ACPI MADT).
 
 // The builder makes x86_64 PVH guests; on other hosts `arch.rs` says so.
 #![cfg(target_arch = "x86_64")]
@@ -15,8 +16,28 @@ use std::time::{Duration, Instant};
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
 use vm_hypervisor_xen::console::Console;
 
-/// What the box's domU init prints once user space runs.
+/// What the box's domU init prints once user space runs, ending in `cpus=N`.
 const MARKER: &str = "XEN-BOX-DOMU: up";
+/// What it prints after that line with `xbdomu=sleep`: the marker line is complete.
+const IDLING: &str = "XEN-BOX-DOMU: idling";
+
+/// The number of online CPUs the init reported on its marker line.
+fn cpus_online(console: &str) -> Option<u32> {
+    let line = console.lines().find(|l| l.contains(MARKER))?;
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("cpus="))?
+        .parse()
+        .ok()
+}
+
+/// The console lines worth showing: the init's, and the kernel's about CPUs and ACPI.
+fn summary(console: &str) -> String {
+    console
+        .lines()
+        .filter(|l| l.contains("XEN-BOX-DOMU") || l.contains("smp:") || l.contains("ACPI: MADT"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn xl_list() -> String {
     xen_box_testing::run(Command::new("xl").arg("list"))
@@ -45,17 +66,11 @@ fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
         eprintln!("built domain {domid} in {built:?}");
         let mut console = Console::attach(&domain).expect("attaching to the console ring");
         let out = console
-            .wait_for(MARKER, Duration::from_secs(300))
+            .wait_for(IDLING, Duration::from_secs(300))
             .unwrap_or_else(|e| panic!("{e}"));
-        eprintln!(
-            "console after {:?}:\n{}",
-            started.elapsed(),
-            out.lines()
-                .filter(|l| l.contains("XEN-BOX-DOMU"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        eprintln!("console after {:?}:\n{}", started.elapsed(), summary(&out));
         assert!(out.contains("guest_type=PVH"), "not a PVH guest:\n{out}");
+        assert_eq!(cpus_online(&out), Some(1), "{out}");
         let list = xl_list();
         assert!(
             list.lines()
@@ -80,6 +95,42 @@ fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
         before, after,
         "fds, privcmd mappings or event channels leaked"
     );
+}
+
+#[test]
+fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
+    let Some((kernel, ramdisk)) =
+        xen_box_testing::domu_env_with_ramdisk("pvh_boot::a_pvh_guest_built_with_two_vcpus")
+    else {
+        return;
+    };
+    let mut config = PvhConfig::new(format!("rust-pvh-smp-{}", std::process::id()), &kernel);
+    config.ramdisk = Some(ramdisk);
+    config.memory_mib = 128;
+    config.vcpus = 2;
+    config.cmdline = "console=hvc0 xbdomu=sleep".into();
+    let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
+    let started = Instant::now();
+    let domain = builder::build(ops, &config).expect("building the PVH domain");
+    let mut console = Console::attach(&domain).expect("attaching to the console ring");
+    let out = console
+        .wait_for(IDLING, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("console after {:?}:\n{}", started.elapsed(), summary(&out));
+    assert!(out.contains("guest_type=PVH"), "not a PVH guest:\n{out}");
+    assert_eq!(cpus_online(&out), Some(2), "{out}");
+    drop(console);
+    domain.destroy().expect("destroying the domain");
+}
+
+#[test]
+fn the_marker_line_gives_the_online_cpu_count() {
+    let out = "[    1.0] smp: Brought up 1 node, 2 CPUs\r\n\
+               XEN-BOX-DOMU: up guest_type=PVH kernel=6.1.0 mode=sleep uptime=3.1 cpus=2\r\n\
+               XEN-BOX-DOMU: idling\r\n";
+    assert_eq!(cpus_online(out), Some(2));
+    assert_eq!(cpus_online("XEN-BOX-DOMU: up guest_type=PVH"), None);
+    assert_eq!(cpus_online("XEN-BOX-DOMU: up cpus=x"), None);
 }
 
 #[test]

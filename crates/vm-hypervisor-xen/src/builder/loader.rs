@@ -159,8 +159,9 @@ const fn libc_map_shared() -> i32 {
     0x01
 }
 
-/// Loads `kernel`, `initrd` and the PVH start info with `cmdline` and `memory_map` into
-/// `domid`, whose RAM is `[0, ram)`.
+/// Loads `kernel`, `initrd` and the PVH start info with `cmdline`, `memory_map` and the ACPI
+/// RSDP address `acpi_rsdp` into `domid`, whose RAM is `[0, ram)`.
+#[allow(clippy::too_many_arguments)]
 pub fn load<O: DomainOps + ?Sized>(
     ops: &O,
     domid: DomId,
@@ -169,6 +170,7 @@ pub fn load<O: DomainOps + ?Sized>(
     initrd: Option<&[u8]>,
     cmdline: &str,
     memory_map: &[MemoryMapEntry],
+    acpi_rsdp: Option<u64>,
 ) -> Result<Loaded> {
     let mut steps = super::steps::Steps::start();
     let (kernel_start, kernel_end) = kernel.extent();
@@ -192,6 +194,7 @@ pub fn load<O: DomainOps + ?Sized>(
     };
     let mut boot = PvhBoot::new(cmdline, memory_map);
     boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
+    boot.acpi_rsdp = acpi_rsdp.map(GuestAddress);
     let boot_error = |e: vm_vcpu_ref::Error| Error::Load {
         what: "PVH start info",
         reason: e.to_string(),

@@ -12,7 +12,8 @@
 //! 2. `createdomain` (HVM container with HAP, only the local APIC emulated, the domctl
 //!    interface version of the running Xen), then the vCPUs, memory limit and paging pool;
 //! 3. populate RAM and the special pages ([`memory`]), zero the special pages and write the
-//!    identity-map page table;
+//!    identity-map page table; populate and write the ACPI tables ([`acpi`]: the MADT lists
+//!    every vCPU, so that the guest brings them all up);
 //! 4. load the kernel, initrd and start info, mapping only the pages written ([`loader`]);
 //! 5. HVM parameters for the special pages, console and xenstore event channels, grant-table
 //!    entries for both rings;
@@ -37,6 +38,7 @@
 //! # Ok::<(), vm_hypervisor_xen::Error>(())
 //! ```
 
+pub mod acpi;
 pub mod domain;
 mod elf;
 pub mod kernel;
@@ -70,7 +72,8 @@ use memory::{SpecialPage, PAGE};
 
 /// Fewest MiB of RAM the builder accepts (a Linux kernel and initrd need more anyway).
 pub const MIN_MEMORY_MIB: u64 = 16;
-/// Most vCPUs (the builder writes no ACPI tables yet, so more would not be seen).
+/// Most vCPUs: Xen's limit for HVM and PVH domains (`HVM_MAX_VCPUS`). Their APIC IDs (twice
+/// the vCPU ID) then all fit the MADT's 8-bit local APIC entries.
 pub const MAX_VCPUS: u32 = 128;
 /// The domain that serves the console and xenstore rings.
 const BACKEND_DOMID: DomId = DomId::DOM0;
@@ -139,6 +142,13 @@ impl PvhConfig {
                 "RAM above the special pages (about 4 GiB) is not supported yet",
             ));
         }
+        if self.memory_mib.saturating_mul(1 << 20) > acpi::ACPI_INFO_ADDR {
+            return Err(invalid(
+                "memory_mib",
+                self.memory_mib.to_string(),
+                "RAM would reach the ACPI tables at 0xfc000000 (4032 MiB)",
+            ));
+        }
         if self.name.is_empty() || self.name.contains(['/', '\0']) {
             return Err(invalid(
                 "name",
@@ -196,6 +206,7 @@ pub fn build_with_kernel<O: DomainOps>(
         });
     }
     let initrd = config.ramdisk.as_deref().map(read).transpose()?;
+    let acpi = acpi::AcpiLayout::new(config.vcpus)?;
     steps.lap("read the initrd");
 
     // 2. The domain; from here on `dom` destroys it on any error.
@@ -239,8 +250,10 @@ pub fn build_with_kernel<O: DomainOps>(
         }
     }
 
+    acpi::write(&*ops, domid, &acpi)?;
+
     // 4. Kernel, initrd, start info.
-    let map = memory::memory_map(ram);
+    let map = acpi::memory_map(ram, &acpi);
     let loaded = loader::load(
         &*ops,
         domid,
@@ -249,8 +262,9 @@ pub fn build_with_kernel<O: DomainOps>(
         initrd.as_deref(),
         &config.cmdline,
         &map,
+        Some(acpi.rsdp()),
     )?;
-    steps.lap("special pages, load");
+    steps.lap("special pages, ACPI, load");
 
     // 5. HVM parameters, event channels, grant entries.
     for (param, page) in [

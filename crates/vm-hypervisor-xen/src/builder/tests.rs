@@ -133,7 +133,7 @@ impl DomainOps for FakeXen {
     }
     fn set_max_vcpus(&self, _: DomId, max: u32) -> Result<()> {
         self.call("set_max_vcpus")?;
-        assert_eq!(max, 1);
+        assert!((1..=MAX_VCPUS).contains(&max));
         Ok(())
     }
     fn set_max_mem(&self, _: DomId, _: u64) -> Result<()> {
@@ -417,10 +417,11 @@ fn only_the_pages_the_loader_writes_are_mapped_not_all_of_ram() {
     let mapped = xen.state.lock().unwrap().mapped.clone();
     let special = memory::special_gfns();
     let ram_pages = (c.ram() / memory::PAGE) as usize;
-    // The special pages, the start info (page 6), the command line (page 0x20), the kernel's
-    // segment at 1 MiB (4 KiB in memory) and the 8 KiB initrd at the top of RAM: 13 frames,
-    // none of them twice.
+    // The special pages, the ACPI tables and RSDP (0xfc001, 0xfc002), the start info (page
+    // 6), the command line (page 0x20), the kernel's segment at 1 MiB (4 KiB in memory) and
+    // the 8 KiB initrd at the top of RAM: 15 frames, none of them twice.
     let mut expected: Vec<u64> = special.clone();
+    expected.extend([0xfc001, 0xfc002]);
     expected.extend([0x6, 0x20, 0x100, ram_pages as u64 - 2, ram_pages as u64 - 1]);
     let mut got = mapped.clone();
     got.sort_unstable();
@@ -508,4 +509,90 @@ fn an_empty_domain_is_created_populated_and_left_paused_and_goes_on_any_failure(
         ));
         assert!(xen.calls().is_empty(), "refused before Xen is asked");
     }
+}
+
+#[test]
+fn the_guest_gets_acpi_tables_listing_every_vcpu_and_finds_them_from_its_start_info() {
+    let f = files("acpi", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.vcpus = 3;
+    let _dom = build(xen.clone(), &c).unwrap();
+    let contents = xen.state.lock().unwrap().contents.clone();
+    let contents = contents.lock().unwrap();
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let sum = |b: &[u8]| b.iter().fold(0u8, |a, x| a.wrapping_add(*x));
+
+    // The start info (page 6) names the RSDP, and its memory map keeps the guest off the
+    // tables: RAM, ACPI NVS over the two ACPI pages, the special pages reserved.
+    let info = &contents[&6];
+    assert_eq!(u64_at(info, 32), 0xfc00_2000, "rsdp_paddr");
+    let memmap = (u64_at(info, 40) - 0x6000) as usize;
+    let entries: Vec<(u64, u64, u32)> = (0..u32_at(info, 48) as usize)
+        .map(|i| {
+            let e = &info[memmap + 24 * i..];
+            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (0, 16 << 20, 1),
+            (0xfc00_1000, 0x2000, 4),
+            (0xfeff_8000, 0x8000, 2)
+        ]
+    );
+
+    // RSDP -> XSDT -> MADT, checksums valid, one enabled local APIC per vCPU with ID 2 x i.
+    let rsdp = &contents[&0xfc002][..36];
+    assert_eq!(&rsdp[..8], b"RSD PTR ");
+    assert_eq!((sum(&rsdp[..20]), sum(rsdp)), (0, 0));
+    assert!(
+        contents[&0xfc002][36..].iter().all(|b| *b == 0),
+        "rest zeroed"
+    );
+    let tables = &contents[&0xfc001];
+    let table = |addr: u64| {
+        let t = &tables[(addr - 0xfc00_1000) as usize..];
+        &t[..u32_at(t, 4) as usize]
+    };
+    let xsdt = table(u64_at(rsdp, 24));
+    assert_eq!((&xsdt[..4], sum(xsdt)), (&b"XSDT"[..], 0));
+    let fadt = table(u64_at(xsdt, 36));
+    assert_eq!((&fadt[..4], sum(fadt)), (&b"FACP"[..], 0));
+    assert_ne!(u32_at(fadt, 112) & (1 << 20), 0, "hardware-reduced");
+    let dsdt = table(u64_at(fadt, 140));
+    assert_eq!((&dsdt[..4], sum(dsdt)), (&b"DSDT"[..], 0));
+    let madt = table(u64_at(xsdt, 44));
+    assert_eq!((&madt[..4], sum(madt)), (&b"APIC"[..], 0));
+    let cpus: Vec<&[u8]> = madt[44..].chunks(8).collect();
+    assert_eq!(cpus.len(), 3);
+    for (i, e) in cpus.iter().enumerate() {
+        assert_eq!(e[..4], [0, 8, i as u8, 2 * i as u8]);
+        assert_eq!(u32_at(e, 4), 1, "enabled");
+    }
+}
+
+#[test]
+fn ram_reaching_the_acpi_tables_is_refused_before_any_domain_exists() {
+    let f = files("acpi-ram", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = 4033;
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                what: "memory_mib",
+                reason,
+                ..
+            } if reason.contains("ACPI")
+        ),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+    c.memory_mib = 4032;
+    assert!(c.check().is_ok(), "RAM may end where the ACPI range starts");
 }
