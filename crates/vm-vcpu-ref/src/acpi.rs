@@ -68,7 +68,7 @@ pub const XSDT_REVISION: u8 = 1;
 pub const FADT_REVISION: u8 = 6;
 /// FADT minor revision (ACPI 6.5).
 pub const FADT_MINOR_REVISION: u8 = 5;
-/// MADT revision of ACPI 6.3 and later (the Online Capable flag is defined).
+/// MADT revision 5, ACPI 6.3's, the first to define the Online Capable flag.
 pub const MADT_REVISION: u8 = 5;
 /// DSDT revision 2: AML integers are 64 bits wide.
 pub const DSDT_REVISION: u8 = 2;
