@@ -13,7 +13,10 @@
 //!   the tables from the next page on ([`TABLES_ADDR`], at most [`MAX_TABLE_PAGES`] pages).
 //!   The DSDT here has no AML, so that page is neither populated nor written;
 //! - the RSDP at the start of the page after the tables, where libxl puts it for kernels that
-//!   read `rsdp_paddr` (Linux does since 4.20, `XENFEAT_linux_rsdp_unrestricted`);
+//!   announce `XENFEAT_linux_rsdp_unrestricted` in their ELF notes (they take `rsdp_paddr`
+//!   wherever it points; Debian's bookworm and trixie kernels do). libxl puts it at 0xfffc0,
+//!   where a BIOS-style scan finds it, for Linux kernels that do not; this builder does not,
+//!   so such a kernel finds no ACPI and runs on vCPU 0 alone;
 //! - the pages populated like RAM, and one memory map entry of type ACPI NVS covering them
 //!   (libxl marks its ACPI ranges NVS from Xen 4.21 on, ACPI data before; NVS tells the guest
 //!   never to reuse them, a kexec'd kernel included).
