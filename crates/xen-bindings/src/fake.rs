@@ -99,9 +99,28 @@ pub struct FakeState {
     /// Masked ports Xen notified again: Xen keeps the event pending and delivers it (queues
     /// the port again) when the port is unmasked.
     pub held: BTreeSet<u32>,
+    /// Local ports allocated with `IOCTL_EVTCHN_BIND_UNBOUND_PORT` for `DOMID_SELF` (a
+    /// loopback channel's first end), not yet connected.
+    pub unbound_self: Vec<u32>,
+    /// Loopback channels, both ends local: (the unbound end, the end bound to it). A
+    /// notification of either end is an event on the other.
+    pub loopback: Vec<(u32, u32)>,
+    /// Reads of pending ports that waited for one (the descriptor was blocking and nothing
+    /// was pending).
+    pub blocked_reads: usize,
 }
 
 impl FakeState {
+    /// An event on `port`: see [`FakeXen::notify`].
+    fn deliver(&mut self, port: u32) {
+        if self.masked.contains(&port) {
+            self.held.insert(port);
+        } else {
+            self.masked.insert(port);
+            self.queue(port);
+        }
+    }
+
     fn queue(&mut self, port: u32) {
         self.pending.push_back(port);
         let one = 1u64.to_ne_bytes();
@@ -139,6 +158,22 @@ pub struct Kioreq {
     /// The vCPUs whose slot the handler has checked and not yet stored to (see
     /// [`FakeXen::event`]).
     pub running: Vec<usize>,
+}
+
+/// Empties the eventfd standing in for the evtchn descriptor without waiting: the code under
+/// test may have made the descriptor blocking (the eventfd's flag is the descriptor's).
+fn drain(efd: RawFd) {
+    let mut pfd = libc::pollfd {
+        fd: efd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } == 1 {
+        let mut v = [0u8; 8];
+        // SAFETY: reading a readable eventfd into a live 8-byte buffer (it does not block).
+        unsafe { libc::read(efd, v.as_mut_ptr().cast(), 8) };
+    }
 }
 
 /// A fake Xen hypervisor and Linux privcmd/evtchn drivers behind the [`Sys`] seam; clones
@@ -230,17 +265,24 @@ impl FakeXen {
         self.state().queue(port);
     }
 
+    /// The other end of the loopback channel `port` is one end of, if any.
+    fn loopback_peer(s: &FakeState, port: u32) -> Option<u32> {
+        s.loopback.iter().find_map(|&(a, b)| {
+            if a == port {
+                Some(b)
+            } else if b == port {
+                Some(a)
+            } else {
+                None
+            }
+        })
+    }
+
     /// Xen sends an event on `port`, as the kernel's evtchn driver sees it: an unmasked port
     /// is masked and queued (the descriptor becomes readable); on a masked port the event
     /// stays pending until userspace unmasks the port, which queues it then.
     pub fn notify(&self, port: u32) {
-        let mut s = self.state();
-        if s.masked.contains(&port) {
-            s.held.insert(port);
-        } else {
-            s.masked.insert(port);
-            s.queue(port);
-        }
+        self.state().deliver(port);
     }
 
     /// Xen forwards the guest access `r` of `vcpu` like `ioreq_server_select`: to the server
@@ -564,6 +606,38 @@ impl Sys for FakeXen {
                 }
                 Ok(0)
             }
+            IOCTL_EVTCHN_BIND_UNBOUND_PORT => {
+                // SAFETY: evtchn passes a live IoctlEvtchnBindUnboundPort.
+                let a = unsafe { &*(arg as *const IoctlEvtchnBindUnboundPort) };
+                if a.remote_domain != u32::from(crate::abi::xen::DOMID_SELF) {
+                    // Only loopback channels: no other domain binds here.
+                    return Err(io::Error::from_raw_os_error(libc::EINVAL));
+                }
+                let mut s = self.state();
+                s.next_port += 1;
+                let local = 100 + s.next_port;
+                s.unbound_self.push(local);
+                Ok(local as i32)
+            }
+            IOCTL_EVTCHN_BIND_INTERDOMAIN
+                // SAFETY: evtchn passes a live IoctlEvtchnBindInterdomain.
+                if unsafe { &*(arg as *const IoctlEvtchnBindInterdomain) }.remote_domain
+                    == u32::from(crate::abi::xen::DOMID_SELF) =>
+            {
+                // SAFETY: as in the guard.
+                let a = unsafe { &*(arg as *const IoctlEvtchnBindInterdomain) };
+                let mut s = self.state();
+                let Some(i) = s.unbound_self.iter().position(|&p| p == a.remote_port) else {
+                    return Err(io::Error::from_raw_os_error(libc::EINVAL));
+                };
+                s.unbound_self.remove(i);
+                s.next_port += 1;
+                let local = 100 + s.next_port;
+                s.loopback.push((a.remote_port, local));
+                // As Xen: the new local end is made pending once, for events sent before.
+                s.deliver(local);
+                Ok(local as i32)
+            }
             IOCTL_EVTCHN_BIND_INTERDOMAIN => {
                 // SAFETY: evtchn passes a live IoctlEvtchnBindInterdomain.
                 let a = unsafe { &*(arg as *const IoctlEvtchnBindInterdomain) };
@@ -592,6 +666,9 @@ impl Sys for FakeXen {
                 let mut s = self.state();
                 s.notified.push(a.port);
                 s.port_calls.push(("notify", a.port));
+                if let Some(peer) = Self::loopback_peer(&s, a.port) {
+                    s.deliver(peer);
+                }
                 Ok(0)
             }
             IOCTL_EVTCHN_RESET => {
@@ -599,9 +676,7 @@ impl Sys for FakeXen {
                 let mut s = self.state();
                 s.pending.clear();
                 s.resets += 1;
-                let mut v = [0u8; 8];
-                // SAFETY: draining our non-blocking eventfd into a live buffer.
-                unsafe { libc::read(s.evtchn_efd, v.as_mut_ptr().cast(), 8) };
+                drain(s.evtchn_efd);
                 Ok(0)
             }
             _ => Err(io::Error::from_raw_os_error(libc::ENOTTY)),
@@ -651,8 +726,29 @@ impl Sys for FakeXen {
         Ok(())
     }
 
-    unsafe fn read(&self, _fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
+    unsafe fn read(&self, fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
         let mut s = self.state();
+        // A blocking descriptor waits for a port, as the kernel's read does: until the queue
+        // is not empty (the eventfd standing in for it is readable), its non-blocking flag
+        // looked at again after each wake-up.
+        loop {
+            let ready = !s.pending.is_empty() || s.overflow || s.fail_read.is_some();
+            // SAFETY: F_GETFL reads the flags of the caller's open descriptor.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if ready || flags < 0 || flags & libc::O_NONBLOCK != 0 {
+                break;
+            }
+            s.blocked_reads += 1;
+            drop(s);
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            unsafe { libc::poll(&mut pfd, 1, -1) };
+            s = self.state();
+        }
         s.evtchn_reads += 1;
         if std::mem::take(&mut s.overflow) {
             return Err(io::Error::from_raw_os_error(libc::EFBIG));
@@ -670,9 +766,7 @@ impl Sys for FakeXen {
             n += 4;
         }
         if s.pending.is_empty() {
-            let mut v = [0u8; 8];
-            // SAFETY: draining our non-blocking eventfd into a live buffer.
-            unsafe { libc::read(s.evtchn_efd, v.as_mut_ptr().cast(), 8) };
+            drain(s.evtchn_efd);
         }
         s.port_calls.push(("read", (n / 4) as u32));
         if n == 0 {
