@@ -12,7 +12,7 @@
 #
 # With XIOREQ_BENCH_MODE=instructions it counts instead of timing: one round, each server under
 # valgrind's callgrind (Debian's valgrind added to the dom0 image with --with-pkg), counting only
-# the serving code, the Rust event loop's turns (`bench_turn`) and the C server's loop (`serve`),
+# the serving code, the Rust event loop's `run` (`bench_serve`) and the C server's loop (`serve`),
 # and prints the userspace instructions per served request of each. The counts do not depend on
 # the host's load, but a turn that wakes and finds nothing to serve is counted too, in both.
 #
@@ -73,7 +73,7 @@ WRAP
 per() { awk -v t="\$(sed -n 's/^summary: *\\([0-9]*\\).*/\\1/p' "\$1")" -v n=$REQUESTS 'BEGIN { printf "%.0f", t / n }'; }
 XIOREQ_C_SERVER=\$PWD/c-under-callgrind.sh XIOREQ_BENCH_ROUNDS=1 \\
     valgrind --tool=callgrind --callgrind-out-file=/tmp/rust-server.cg \\
-    --toggle-collect='*bench_turn*' ./xen_ioreq --ignored --exact \\
+    --toggle-collect='*bench_serve*' ./xen_ioreq --ignored --exact \\
     round_trips_versus_libxendevicemodel --nocapture 2>/tmp/rust-server.valgrind || exit \$?
 grep BENCH /tmp/rust-server.valgrind
 echo "INSTRUCTIONS per served IOREQ ($REQUESTS requests, MMIO, one vCPU): xen-ioreq \$(per /tmp/rust-server.cg), libxendevicemodel C \$(per /tmp/c-server.cg)"

@@ -13,16 +13,19 @@
 //! module).
 
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use vm_device_bus::DeviceBus;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-use xen_bindings::sys::Sys;
+use xen_bindings::evtchn::{BoundPort, Port};
+use xen_bindings::sys::{RealSys, Sys};
+use xen_bindings::DomId;
 
 use crate::dispatch::Dispatcher;
 use crate::error::{io, Error, Result};
-use crate::server::IoreqServer;
+use crate::server::{IoreqServer, PORTS_PER_READ};
 
 const TOKEN_EVTCHN: u64 = 0;
 const TOKEN_STOP: u64 = 1;
@@ -60,7 +63,110 @@ impl<S: Sys> Drop for Backlog<'_, S> {
     }
 }
 
+/// A loop's own event channel: a loopback channel between two local ports, on the server's
+/// descriptor, so that what must wake a loop blocked in `read` of it can.
+#[derive(Debug)]
+struct Wake<S: Sys> {
+    /// The loop's end: an event on it wakes the loop.
+    listen: BoundPort<S>,
+    /// The other end, which the stoppers and the server notify.
+    kick: BoundPort<S>,
+}
+
+/// What a loop shares with its [`Stopper`]s.
+#[derive(Debug)]
+struct StopShared<S: Sys> {
+    /// Written to stop the loop (the epoll path watches it; the blocking path reads it when
+    /// woken through its port).
+    eventfd: Arc<EventFd>,
+    /// The loop's own event channel, made when first needed.
+    wake: OnceLock<Wake<S>>,
+    /// Whether the loop is on the blocking path, where only an event wakes it.
+    blocking: AtomicBool,
+}
+
+impl<S: Sys> StopShared<S> {
+    /// The wake-up's ports, `[listen, kick]`, if made.
+    fn ports(&self) -> Option<[Port; 2]> {
+        self.wake.get().map(|w| [w.listen.port(), w.kick.port()])
+    }
+}
+
+/// Stops an [`EventLoop`] from any thread, whichever way it waits ([`EventLoop::stop_handle`]).
+///
+/// Cheap to clone. A stop asked before the loop runs stops its first turn; one asked after the
+/// loop is gone does nothing.
+#[derive(Debug)]
+pub struct Stopper<S: Sys = RealSys> {
+    shared: Arc<StopShared<S>>,
+}
+
+impl<S: Sys> Clone for Stopper<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Sys> Stopper<S> {
+    /// Stops the loop: its turn under way, or its next one, returns [`Turn::stopped`] (and
+    /// [`EventLoop::run`] returns).
+    pub fn stop(&self) -> Result<()> {
+        self.shared
+            .eventfd
+            .write(1)
+            .map_err(io("write the stop eventfd"))?;
+        // Paired with the fence in `EventLoop::enter_blocking`: either the loop, entering the
+        // blocking path, finds the eventfd written, or this finds the loop on it and wakes it.
+        fence(Ordering::SeqCst);
+        if self.shared.blocking.load(Ordering::Relaxed) {
+            if let Some(w) = self.shared.wake.get() {
+                w.kick.notify().map_err(|source| Error::Evtchn {
+                    op: "wake the event loop",
+                    domid: DomId::SELF,
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the loop among its server's while it lives; takes it off the blocking path and
+/// forgets its wake-up ports when it goes.
+struct Registration<'a, S: Sys> {
+    server: &'a IoreqServer<S>,
+    shared: Arc<StopShared<S>>,
+}
+
+impl<S: Sys> Drop for Registration<'_, S> {
+    fn drop(&mut self) {
+        self.shared.blocking.store(false, Ordering::SeqCst);
+        let ports = self.shared.ports();
+        self.server.unregister_loop(ports.map(|p| p[1]));
+        if let Some(ports) = ports {
+            self.server.remove_wake_ports(ports);
+        }
+    }
+}
+
 /// Serves an [`IoreqServer`] with a [`Dispatcher`] until stopped.
+///
+/// # The single-loop path
+///
+/// A loop that is its server's only one, waits without a timeout (`run`, `run_once(-1)`),
+/// has no irqfd to watch (all of them in the kernel) and no buffered backlog, and whose
+/// eventfd stopper ([`EventLoop::stopper`]) nobody holds, does not wait in `epoll_pwait`: it
+/// blocks in `read` of the event channel itself (made blocking for the purpose), serves the
+/// ports it returns and re-arms them, one system call fewer per wake-up. What would have come
+/// through epoll comes through the event channel instead: the loop has an event channel of its
+/// own, a loopback channel between two local ports of this domain, and whatever must wake it
+/// notifies that: its [`Stopper`], a second loop of the server and a userspace irqfd (both
+/// send it back to the general path, making the descriptor non-blocking before they wake it).
+/// Every other configuration waits in `epoll_pwait` as before. Meanwhile the descriptor is
+/// blocking: nothing else of the process should read it (an [`IoreqServer::serve_pending`]
+/// of another thread would wait there).
 pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     server: &'a IoreqServer<S>,
     dispatcher: Dispatcher<B>,
@@ -70,6 +176,16 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     watch: Watch<'a, S>,
     /// Whether this loop holds the server's buffered backlog.
     backlog: Backlog<'a, S>,
+    /// Counts the loop in its server's (after `backlog`: a backlog given back when the loop
+    /// goes is there before the last loop left may block).
+    registration: Registration<'a, S>,
+    /// Whether this loop is on the blocking path (the server's `lean_active` says whether it
+    /// still may be).
+    blocking: bool,
+    /// The blocking path failed to set up (logged once): this loop stays on epoll.
+    no_blocking: bool,
+    /// The wake-up's ports, `[listen, kick]`, once made.
+    wake_ports: Option<[Port; 2]>,
     /// What a turn's wait returns, kept here so that a turn does not clear it first.
     events: [EpollEvent; 8],
 }
@@ -114,18 +230,144 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             .user_irqfds
             .watch(epoll.clone(), TOKEN_IRQFD_BASE)
             .map_err(io("epoll_ctl(irqfd)"))?;
+        let watch = Watch { server, id };
+        // A loop already blocking in read goes back to epoll: two loops share the descriptor.
+        server.register_loop();
+        let shared = Arc::new(StopShared {
+            eventfd: stop.clone(),
+            wake: OnceLock::new(),
+            blocking: AtomicBool::new(false),
+        });
         Ok(Self {
             server,
             dispatcher,
             epoll,
             stop,
-            watch: Watch { server, id },
+            watch,
             backlog: Backlog {
                 server,
                 held: false,
             },
+            registration: Registration { server, shared },
+            blocking: false,
+            no_blocking: false,
+            wake_ports: None,
             events: [EpollEvent::default(); 8],
         })
+    }
+
+    /// Makes the loop's own event channel if it has none yet; its ports, `[listen, kick]`.
+    fn wake(&mut self) -> Result<[Port; 2]> {
+        if let Some(ports) = self.wake_ports {
+            return Ok(ports);
+        }
+        let evtchn = self.server.evtchn();
+        let evtchn_err = |op| {
+            move |source| Error::Evtchn {
+                op,
+                domid: DomId::SELF,
+                source,
+            }
+        };
+        let listen = evtchn
+            .bind_unbound_port(DomId::SELF)
+            .map_err(evtchn_err("allocate the event loop's wake-up port"))?;
+        let kick = evtchn
+            .bind_interdomain(DomId::SELF, listen.port())
+            .map_err(evtchn_err("bind the event loop's wake-up port"))?;
+        let ports = [listen.port(), kick.port()];
+        self.server.add_wake_ports(ports);
+        let shared = &self.registration.shared;
+        if shared.wake.set(Wake { listen, kick }).is_err() {
+            unreachable!("only this loop sets it, once");
+        }
+        self.wake_ports = Some(ports);
+        Ok(ports)
+    }
+
+    /// A handle that stops the loop from any thread, whether it waits in epoll or blocks in
+    /// `read` of the event channel (the single-loop path, see [`EventLoop`]).
+    /// Makes the loop's own event channel (a loopback channel) the first time.
+    pub fn stop_handle(&mut self) -> Result<Stopper<S>> {
+        self.wake()?;
+        Ok(Stopper {
+            shared: self.registration.shared.clone(),
+        })
+    }
+
+    /// Whether the next turn, waiting `timeout_ms`, may block in `read` (entering the blocking
+    /// path if it is not on it); `Some(turn)` when entering it found the loop stopped.
+    #[inline]
+    fn may_block(&mut self, timeout_ms: i32) -> Option<bool> {
+        // Whoever holds the eventfd stopper could write it while the loop blocks in read, which
+        // does not watch it.
+        let may = timeout_ms < 0
+            && !self.backlog.held
+            && !self.no_blocking
+            && Arc::strong_count(&self.stop) == 2;
+        if self.blocking {
+            if may && self.server.lean_active() {
+                return Some(true);
+            }
+            self.leave_blocking();
+            return Some(false);
+        }
+        if !may {
+            return Some(false);
+        }
+        self.enter_blocking()
+    }
+
+    /// Enters the blocking path if the server allows it: `Some(whether it did)`, or `None`
+    /// when the loop's stopper was found written on the way in.
+    #[cold]
+    #[inline(never)]
+    fn enter_blocking(&mut self) -> Option<bool> {
+        if !self.server.lean_possible() {
+            return Some(false);
+        }
+        let [listen, kick] = match self.wake() {
+            Ok(ports) => ports,
+            Err(e) => {
+                self.no_blocking = true;
+                log::warn!(
+                    "domain {}: {e}; the event loop waits in epoll",
+                    self.server.domid()
+                );
+                return Some(false);
+            }
+        };
+        if !self.server.try_enter_lean(kick) {
+            return Some(false);
+        }
+        // An event on it taken by another reader before may have left it masked (one held
+        // meanwhile comes now, a spurious wake-up).
+        if let Err(e) = self.server.evtchn().unmask(listen) {
+            self.server.unmask_failed(e);
+        }
+        self.blocking = true;
+        let shared = &self.registration.shared;
+        shared.blocking.store(true, Ordering::Relaxed);
+        // Paired with the fence in `Stopper::stop`.
+        fence(Ordering::SeqCst);
+        if self.stop.read().is_ok() {
+            return None;
+        }
+        Some(true)
+    }
+
+    /// Leaves the blocking path (the descriptor is non-blocking again).
+    #[cold]
+    #[inline(never)]
+    fn leave_blocking(&mut self) {
+        self.blocking = false;
+        self.registration
+            .shared
+            .blocking
+            .store(false, Ordering::SeqCst);
+        if let Some([_, kick]) = self.wake_ports {
+            self.server.leave_lean(kick);
+        }
     }
 
     /// The descriptors this loop's epoll instance watches, as the kernel lists them.
@@ -140,6 +382,10 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     }
 
     /// An eventfd that stops [`EventLoop::run`] when written (from any thread).
+    ///
+    /// While a handle of it is held, the loop waits in epoll, which watches it: a write could
+    /// not wake the loop blocked in `read` of the single-loop path. [`EventLoop::stop_handle`]
+    /// stops a loop either way.
     pub fn stopper(&self) -> Arc<EventFd> {
         self.stop.clone()
     }
@@ -160,11 +406,22 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     }
 
     /// Serves until the stopper is signalled. Serves whatever is already pending first.
+    ///
+    /// On the single-loop path (see [`EventLoop`]) it stays in its read, serve
+    /// and re-arm cycle without returning from a turn between wake-ups.
     pub fn run(&mut self) -> Result<()> {
         self.server.serve_all(&mut self.dispatcher);
         self.backlog.held |= self.server.take_buffered_backlog();
-        while !self.run_once(-1)?.stopped {}
-        Ok(())
+        loop {
+            let turn = match self.may_block(-1) {
+                Some(true) => self.blocking_turns(false)?,
+                Some(false) => self.run_once(-1)?,
+                None => return Ok(()),
+            };
+            if turn.stopped {
+                return Ok(());
+            }
+        }
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for events once and handles them.
@@ -178,7 +435,21 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     ///
     /// The stopper is read when the turn ends: a turn that fails leaves it signalled, and the
     /// next turn is stopped.
+    ///
+    /// A turn without a timeout (`timeout_ms < 0`) of a loop that may take the single-loop path
+    /// (see [`EventLoop`]) blocks in `read` of the event channel instead of
+    /// `epoll_pwait`.
     pub fn run_once(&mut self, timeout_ms: i32) -> Result<Turn> {
+        match self.may_block(timeout_ms) {
+            Some(true) => return self.blocking_turns(true),
+            Some(false) => {}
+            None => {
+                return Ok(Turn {
+                    stopped: true,
+                    ..Turn::default()
+                })
+            }
+        }
         // Kept until the turn ends: a turn that fails leaves it to the next one.
         let backlog = self.backlog.held;
         let timeout_ms = if backlog { 0 } else { timeout_ms };
@@ -241,6 +512,98 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
         }
         turn.backlog = self.backlog.held;
         Ok(turn)
+    }
+
+    /// Turns of the single-loop path: blocks in `read` of the event channel until ports are
+    /// pending, serves each port's slot (the vCPU's answer notified before its port is
+    /// re-armed) and re-arms it. Its own wake-up port, when read, means a stop to look at (the
+    /// eventfd) or a call back to the general path (looked at next turn): the turn ends then.
+    /// With `once`, it also ends after the first read that served a request ([`Self::run_once`]);
+    /// without, it reads again ([`Self::run`]), the requests not counted.
+    #[inline(always)]
+    fn blocking_turns(&mut self, once: bool) -> Result<Turn> {
+        let server = self.server;
+        let evtchn = server.evtchn();
+        let listen = self.wake_ports.map_or(0, |p| p[0]);
+        let mut ports = [0 as Port; PORTS_PER_READ];
+        let mut turn = Turn::default();
+        loop {
+            let n = match evtchn.read_pending(&mut ports) {
+                Ok(n) => n,
+                Err(e) => return self.blocking_read_failed(e),
+            };
+            let mut woken = false;
+            let mut served = 0;
+            for &port in &ports[..n.min(PORTS_PER_READ)] {
+                if port == listen {
+                    woken = true;
+                } else {
+                    served += server.serve_port_inline(port, &mut self.dispatcher);
+                }
+                if let Err(e) = evtchn.unmask(port) {
+                    server.unmask_failed(e);
+                }
+            }
+            if once {
+                turn.requests += served;
+            }
+            if server.take_buffered_backlog() {
+                self.backlog.held = true;
+            }
+            if woken {
+                turn.stopped = self.stop.read().is_ok();
+                break;
+            }
+            if self.backlog.held {
+                break;
+            }
+            // A descriptor made non-blocking meanwhile reads nothing: the turn ends, and the
+            // next one looks at why. A read that served nothing (the other end of the loop's
+            // own channel, made pending once when bound, or a slot another reader answered)
+            // reads again rather than ending a turn that did nothing.
+            if n == 0 || (once && served != 0) {
+                break;
+            }
+        }
+        if self.backlog.held {
+            self.blocking_backlog(&mut turn);
+        }
+        Ok(turn)
+    }
+
+    /// A buffered backlog after a blocking turn: the next turn serves it (on the general path,
+    /// which does not wait while it is held) unless this one stopped (then it goes to the
+    /// server's other loops, as on the general path).
+    #[cold]
+    #[inline(never)]
+    fn blocking_backlog(&mut self, turn: &mut Turn) {
+        if turn.stopped {
+            self.backlog.held = false;
+            self.server.give_back_buffered_backlog();
+        }
+        turn.backlog = self.backlog.held;
+    }
+
+    /// The blocking read failed: an overflow of the kernel's queue is recovered from (the
+    /// stopper looked at, as its event may be among those dropped), an interrupted read is an
+    /// empty turn, anything else an error.
+    #[cold]
+    #[inline(never)]
+    fn blocking_read_failed(&mut self, e: xen_bindings::evtchn::Error) -> Result<Turn> {
+        match e {
+            xen_bindings::evtchn::Error::Overflow => {
+                let requests = self.server.recover_from_overflow(&mut self.dispatcher)?;
+                Ok(Turn {
+                    requests,
+                    stopped: self.stop.read().is_ok(),
+                    ..Turn::default()
+                })
+            }
+            xen_bindings::evtchn::Error::Read(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                Ok(Turn::default())
+            }
+            e => Err(self.server.read_pending_failed(e)),
+        }
     }
 }
 

@@ -22,7 +22,9 @@
 //! - [`EventLoop`]: an epoll loop serving one server; several loops on as many threads may
 //!   serve the same server (see below). On a wake-up a loop answers the waiting requests
 //!   before it reads and re-arms the event channel, two system calls sooner than the usual
-//!   read-unmask-serve order.
+//!   read-unmask-serve order. A server's only loop, waiting without a timeout, blocks in
+//!   `read` of the event channel instead (one system call fewer per wake-up; see
+//!   [`EventLoop`]'s single-loop path), stopped by its [`Stopper`].
 //!
 //! # Which guests, which addresses
 //!
@@ -139,8 +141,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`EventLoop::run`] serves until [`EventLoop::stopper`]'s eventfd is written, for a loop on
-//! a thread of its own.
+//! [`EventLoop::run`] serves until [`Stopper::stop`] of [`EventLoop::stop_handle`] (or a write
+//! of [`EventLoop::stopper`]'s eventfd), for a loop on a thread of its own.
 
 pub mod bufring;
 pub mod dispatch;
@@ -156,7 +158,7 @@ pub use dispatch::{
     DispatchStats, Dispatcher, GuestMemoryRam, GuestRam, HandleError, NoGuestRam, PciConfigHandler,
 };
 pub use error::{DecodeError, Error, Result, RingError};
-pub use event_loop::{EventLoop, Turn};
+pub use event_loop::{EventLoop, Stopper, Turn};
 pub use request::{Access, Data, Dir, Request};
 pub use server::{
     kernel_ioeventfd_is_safe, BufIoreqMode, Interrupt, IoRange, IoreqServer, NotifyPath,

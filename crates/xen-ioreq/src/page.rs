@@ -269,24 +269,41 @@ impl<'a> Slot<'a> {
     }
 }
 
-impl Taken<'_> {
+impl<'a> Taken<'a> {
     /// Publishes the response: writes `data` (if any) and sets `STATE_IORESP_READY` with
     /// Release ordering, so Xen sees the data once it sees the state.
     pub fn complete(self, data: Option<u64>) {
         self.publish(data);
     }
 
-    /// [`Taken::complete`] without giving the request up (the server's answer guard, which
-    /// must be able to answer from its drop, completes through this).
+    /// [`Taken::complete`] without giving the request up.
     #[inline]
     pub(crate) fn publish(&self, data: Option<u64>) {
-        let ptr = self.slot.ptr;
+        self.slot.publish(self.raw.flags, data);
+    }
+
+    /// The slot and the copy of the request (the server's answer guard keeps the slot, and
+    /// the request apart from it).
+    #[inline]
+    pub(crate) fn into_parts(self) -> (Slot<'a>, Ioreq) {
+        (self.slot, self.raw)
+    }
+}
+
+impl Slot<'_> {
+    /// Publishes the response of the request taken from this slot, whose flags byte was
+    /// `flags` when taken: writes `data` (if any) and sets `STATE_IORESP_READY` with Release
+    /// ordering, so Xen sees the data once it sees the state. Only for the taker of the
+    /// slot's request, once.
+    #[inline]
+    pub(crate) fn publish(&self, flags: u8, data: Option<u64>) {
+        let ptr = self.ptr;
         if let Some(d) = data {
-            // SAFETY: the field is inside the slot, which we own while it is IN_PROCESS.
+            // SAFETY: the field is inside the slot, which the caller owns while it is
+            // IN_PROCESS.
             unsafe { std::ptr::addr_of_mut!((*ptr).data).write_volatile(d) };
         }
-        let flags = self.raw.flags;
-        self.slot.state_byte().store(
+        self.state_byte().store(
             (flags & !IOREQ_STATE_MASK) | STATE_IORESP_READY,
             Ordering::Release,
         );

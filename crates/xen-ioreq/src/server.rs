@@ -20,6 +20,7 @@ use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
 };
+use xen_bindings::abi::xen::ioreq::Ioreq;
 use xen_bindings::abi::xen::memory::{
     xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
 };
@@ -33,7 +34,7 @@ use crate::bufring::BufferedRing;
 use crate::dispatch::{Dispatcher, UserIoeventfds};
 use crate::doorbell::{cut, register_range, Doorbell, DoorbellServer, Owner};
 use crate::error::{io, Error, Result};
-use crate::page::{IoPage, IoreqPage, MappedPage, Slot, Taken};
+use crate::page::{IoPage, IoreqPage, MappedPage, Slot};
 use crate::request::Request;
 use crate::user_irqfds::UserIrqfds;
 
@@ -246,14 +247,24 @@ struct RangeBook {
 
 /// Sets `O_NONBLOCK` on `fd`'s open file description.
 fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    set_blocking_flag(fd, false)
+}
+
+/// Clears (`blocking`) or sets `O_NONBLOCK` on `fd`'s open file description.
+fn set_blocking_flag(fd: std::os::fd::RawFd, blocking: bool) -> std::io::Result<()> {
     // SAFETY: F_GETFL reads the flags of a descriptor the caller keeps open; no memory is
     // passed.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    let flags = if blocking {
+        flags & !libc::O_NONBLOCK
+    } else {
+        flags | libc::O_NONBLOCK
+    };
     // SAFETY: as above; F_SETFL takes the flags as an integer.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -268,41 +279,59 @@ pub(crate) const PORTS_PER_READ: usize = 16;
 /// (a device handler's bug), by the unwinding, which drops this and answers all ones for a
 /// read. Either way the vCPU is notified: a device model thread that dies must not leave the
 /// guest's vCPU waiting on a slot stuck `IN_PROCESS`.
+///
+/// It holds the slot, not the request (which stays apart, where the dispatch reads it), and
+/// its drop is inline: after [`Answer::send`] the compiler sees `sent` set and leaves the drop
+/// out, so only an unwinding dispatch runs it.
 struct Answer<'s, 'a, S: Sys> {
     server: &'s IoreqServer<S>,
     vcpu: usize,
     /// The local port of the slot's server (this one's or the doorbell server's).
     port: Option<Port>,
-    taken: Taken<'a>,
-    /// [`Answer::send`] answered: the drop, which answers a dispatch that panicked, has
-    /// nothing to do. (A flag, not a consuming `send`: moving the guard cost as much as the
-    /// rest of the answer.)
+    slot: Slot<'a>,
+    /// The slot's flags byte when taken.
+    flags: u8,
+    /// [`Answer::send`] answered.
     sent: bool,
 }
 
 impl<S: Sys> Answer<'_, '_, S> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, data: Option<u64>) {
-        self.taken.publish(data);
+        self.slot.publish(self.flags, data);
         self.server.notify_vcpu(self.vcpu, self.port);
         self.sent = true;
     }
 }
 
+/// The dispatch of the request taken from `slot` (of `vcpu`, notified on `port`, its flags
+/// byte `flags`) panicked: answers it as failed. Given the guard's fields, not the guard: the
+/// guard's address taken on the common path would keep it in memory there.
+#[cold]
+#[inline(never)]
+fn answer_failed<S: Sys>(
+    server: &IoreqServer<S>,
+    vcpu: usize,
+    port: Option<Port>,
+    slot: Slot<'_>,
+    flags: u8,
+) {
+    log::error!(
+        "domain {}: vCPU {vcpu}: the request's dispatch panicked; answering it as failed",
+        server.domid,
+    );
+    let raw = slot.peek();
+    let data = (raw.is_read() && !raw.data_is_ptr()).then_some(u64::MAX);
+    slot.publish(flags, data);
+    server.notify_vcpu(vcpu, port);
+}
+
 impl<S: Sys> Drop for Answer<'_, '_, S> {
+    #[inline(always)]
     fn drop(&mut self) {
-        if self.sent {
-            return;
+        if !self.sent {
+            answer_failed(self.server, self.vcpu, self.port, self.slot, self.flags);
         }
-        log::error!(
-            "domain {}: vCPU {}: the request's dispatch panicked; answering it as failed",
-            self.server.domid,
-            self.vcpu
-        );
-        let raw = &self.taken.raw;
-        let data = (raw.is_read() && !raw.data_is_ptr()).then_some(u64::MAX);
-        self.taken.publish(data);
-        self.server.notify_vcpu(self.vcpu, self.port);
     }
 }
 
@@ -359,6 +388,26 @@ pub struct IoreqServer<S: Sys = RealSys> {
     /// back ([`IoreqServer::give_back_buffered_backlog`]); every loop watches it, so one of
     /// the others takes the backlog without waiting for an event.
     backlog_wake: EventFd,
+    /// The event loops and which of them, if any, blocks in `read` of the event channel (the
+    /// single-loop path of [`crate::EventLoop`]); also serialises the descriptor's blocking
+    /// flag.
+    lean: Mutex<LeanState>,
+    /// Whether a loop owns the descriptor in blocking mode (set and cleared under `lean`; that
+    /// loop reads it after every wake-up to learn it was sent back to the general path).
+    lean_active: AtomicBool,
+    /// The local ports of the loops' own loopback channels (their wake-ups): an event on one
+    /// that another reader takes is not an unknown port's.
+    wake_ports: Mutex<Vec<Port>>,
+}
+
+/// [`IoreqServer`]'s record of its event loops for the single-loop path.
+#[derive(Debug, Default)]
+struct LeanState {
+    /// Event loops alive.
+    loops: usize,
+    /// The loop that blocks in `read`, by the port that wakes it (notified to send it back to
+    /// the general path).
+    owner: Option<Port>,
 }
 
 /// [`IoreqServer`]'s `buf_next` before any entry was taken (or after a resync).
@@ -462,6 +511,9 @@ impl<S: Sys> IoreqServer<S> {
             buf_backlog: AtomicBool::new(false),
             buf_next: AtomicU64::new(NO_POSITION),
             backlog_wake,
+            lean: Mutex::default(),
+            lean_active: AtomicBool::new(false),
+            wake_ports: Mutex::default(),
         };
         log::info!("domain {domid}: created IOREQ server {}", created.id);
         server.vcpus = server.nr_vcpus()?;
@@ -806,6 +858,8 @@ impl<S: Sys> IoreqServer<S> {
                 self.user_irqfds
                     .add(eventfd, op)
                     .map_err(io("watch the irqfd in the event loops"))?;
+                // A loop blocked in read watches no irqfd: back to epoll, which does.
+                self.demote_lean();
                 Ok(NotifyPath::Userspace)
             }
             Err(source) => Err(Error::Privcmd {
@@ -1192,6 +1246,17 @@ impl<S: Sys> IoreqServer<S> {
         self.any_user_ioeventfd.store(true, Ordering::Release);
     }
 
+    /// [`IoreqServer::ring_user_ioeventfd`] of a raw slot (out of line, and given a copy: the
+    /// common request's path keeps its request in registers).
+    #[inline(never)]
+    fn ring_user_ioeventfd_raw<B: DeviceBus>(
+        &self,
+        raw: Ioreq,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> bool {
+        Request::decode(&raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher))
+    }
+
     /// If `req` is a notification of one of the userspace ioeventfds, signals it and counts it
     /// in `dispatcher`; whether it was one.
     fn ring_user_ioeventfd<B: DeviceBus>(
@@ -1318,24 +1383,69 @@ impl<S: Sys> IoreqServer<S> {
         let Some(taken) = slot.take() else {
             return 0;
         };
+        let (slot, raw) = taken.into_parts();
         // From here the request is answered whatever happens, a panicking device included.
         let answer = Answer {
             server: self,
             vcpu,
             port,
-            taken,
+            slot,
+            flags: raw.flags,
             sent: false,
         };
-        self.serve_taken(answer, dispatcher)
+        self.serve_taken(answer, &raw, dispatcher)
     }
 
-    /// [`IoreqServer::serve_slot`] once the request is taken: serves it and sends `answer`.
-    fn serve_taken<B: DeviceBus>(
+    /// What a vCPU's `port` signals, on the single-loop path of [`crate::EventLoop`]: the
+    /// slot's request taken and served inline (the path of nearly every event), anything
+    /// else as [`IoreqServer::serve_port`] serves it. The requests served.
+    #[inline(always)]
+    pub(crate) fn serve_port_inline<B: DeviceBus>(
         &self,
-        mut answer: Answer<'_, '_, S>,
+        port: Port,
         dispatcher: &mut Dispatcher<B>,
     ) -> usize {
-        let (raw, vcpu) = (&answer.taken.raw, answer.vcpu);
+        let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) else {
+            return self.serve_other_port(port, dispatcher);
+        };
+        let Some(slot) = self.ioreq_page().slot(vcpu) else {
+            return 0;
+        };
+        let Some(taken) = slot.take() else {
+            return 0;
+        };
+        let (slot, raw) = taken.into_parts();
+        let answer = Answer {
+            server: self,
+            vcpu,
+            port: Some(port),
+            slot,
+            flags: raw.flags,
+            sent: false,
+        };
+        self.serve_taken_inline(answer, &raw, dispatcher)
+    }
+
+    /// [`IoreqServer::serve_slot`] once `raw` is taken: serves it and sends `answer`.
+    #[inline(never)]
+    fn serve_taken<B: DeviceBus>(
+        &self,
+        answer: Answer<'_, '_, S>,
+        raw: &Ioreq,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
+        self.serve_taken_inline(answer, raw, dispatcher)
+    }
+
+    /// [`IoreqServer::serve_taken`]'s body, inlined where the single-loop path serves.
+    #[inline(always)]
+    fn serve_taken_inline<B: DeviceBus>(
+        &self,
+        mut answer: Answer<'_, '_, S>,
+        raw: &Ioreq,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
+        let vcpu = answer.vcpu;
         let mut posted = 0;
         if let Some(ring) = &self.bufring {
             // Posted writes the vCPU made before this request are in the ring by now (Xen
@@ -1350,7 +1460,7 @@ impl<S: Sys> IoreqServer<S> {
             }
         }
         let doorbell = self.any_user_ioeventfd.load(Ordering::Acquire)
-            && Request::decode(raw).is_ok_and(|r| self.ring_user_ioeventfd(&r, dispatcher));
+            && self.ring_user_ioeventfd_raw(*raw, dispatcher);
         let data = if doorbell {
             None
         } else {
@@ -1372,7 +1482,7 @@ impl<S: Sys> IoreqServer<S> {
 
     #[cold]
     #[inline(never)]
-    fn unmask_failed(&self, e: xen_bindings::evtchn::Error) {
+    pub(crate) fn unmask_failed(&self, e: xen_bindings::evtchn::Error) {
         log::error!("domain {}: {e}", self.domid);
     }
 
@@ -1472,7 +1582,134 @@ impl<S: Sys> IoreqServer<S> {
         }
     }
 
-    /// The eventfd [`IoreqServer::give_back_buffered_backlog`] writes (non-blocking; every
+    fn lean_state(&self) -> std::sync::MutexGuard<'_, LeanState> {
+        self.lean.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts in a new [`crate::EventLoop`]: a loop that blocked in `read` goes back to the
+    /// general path (the descriptor is non-blocking again when this returns).
+    pub(crate) fn register_loop(&self) {
+        let mut st = self.lean_state();
+        st.loops += 1;
+        self.demote_locked(&mut st);
+    }
+
+    /// Counts out an [`crate::EventLoop`] that goes, whose wake-up port is `kick` (if it has
+    /// one); if it blocked in `read`, the descriptor is non-blocking again.
+    pub(crate) fn unregister_loop(&self, kick: Option<Port>) {
+        let mut st = self.lean_state();
+        st.loops = st.loops.saturating_sub(1);
+        if kick.is_some() && st.owner == kick {
+            st.owner = None;
+            self.lean_active.store(false, Ordering::Release);
+            self.restore_nonblocking();
+        }
+    }
+
+    /// Sends the loop that blocks in `read`, if any, back to the general path: makes the
+    /// descriptor non-blocking, then wakes the loop through its own port (a `read` that is
+    /// waiting returns with it, or, if another reader took it, finds the descriptor
+    /// non-blocking and returns with nothing).
+    pub(crate) fn demote_lean(&self) {
+        let mut st = self.lean_state();
+        self.demote_locked(&mut st);
+    }
+
+    fn demote_locked(&self, st: &mut LeanState) {
+        let Some(kick) = st.owner.take() else {
+            return;
+        };
+        self.lean_active.store(false, Ordering::Release);
+        self.restore_nonblocking();
+        if let Err(e) = self.evtchn.notify(kick) {
+            log::error!(
+                "domain {}: wake the event loop blocked in read: {e}",
+                self.domid
+            );
+        }
+    }
+
+    fn restore_nonblocking(&self) {
+        if let Err(e) = set_nonblocking(self.evtchn.as_raw_fd()) {
+            log::error!(
+                "domain {}: make the event channel non-blocking again: {e}",
+                self.domid
+            );
+        }
+    }
+
+    /// Makes the event channel's descriptor blocking for the [`crate::EventLoop`] whose
+    /// wake-up port is `kick`, if it may block in `read`: it is the server's only loop, no
+    /// irqfd is served in userspace (the loops watch those with epoll) and no buffered backlog
+    /// waits to be taken. Whether it may.
+    pub(crate) fn try_enter_lean(&self, kick: Port) -> bool {
+        let mut st = self.lean_state();
+        if !self.lean_allowed(&st) {
+            return false;
+        }
+        if let Err(e) = set_blocking_flag(self.evtchn.as_raw_fd(), true) {
+            log::warn!(
+                "domain {}: make the event channel blocking: {e}; the loop polls",
+                self.domid
+            );
+            return false;
+        }
+        st.owner = Some(kick);
+        self.lean_active.store(true, Ordering::Release);
+        true
+    }
+
+    /// Whether [`IoreqServer::try_enter_lean`] would let a loop in now (a look, to spare a loop
+    /// that may not the setting up of its wake-up port).
+    pub(crate) fn lean_possible(&self) -> bool {
+        self.lean_allowed(&self.lean_state())
+    }
+
+    fn lean_allowed(&self, st: &LeanState) -> bool {
+        st.loops == 1
+            && st.owner.is_none()
+            && self.user_irqfds.is_empty()
+            && !self.buf_backlog.load(Ordering::Acquire)
+    }
+
+    /// The loop whose wake-up port is `kick` leaves the blocking path by itself (it is to wait
+    /// with a timeout, or has a buffered backlog): the descriptor is non-blocking again.
+    pub(crate) fn leave_lean(&self, kick: Port) {
+        let mut st = self.lean_state();
+        if st.owner == Some(kick) {
+            st.owner = None;
+            self.lean_active.store(false, Ordering::Release);
+            self.restore_nonblocking();
+        }
+    }
+
+    /// Whether the loop that entered the blocking path is still on it (not sent back by a new
+    /// loop or a userspace irqfd).
+    #[inline]
+    pub(crate) fn lean_active(&self) -> bool {
+        self.lean_active.load(Ordering::Acquire)
+    }
+
+    fn wake_port_list(&self) -> std::sync::MutexGuard<'_, Vec<Port>> {
+        self.wake_ports.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the two local ports of a loop's own loopback channel.
+    pub(crate) fn add_wake_ports(&self, ports: [Port; 2]) {
+        self.wake_port_list().extend(ports);
+    }
+
+    /// Forgets them (the loop goes).
+    pub(crate) fn remove_wake_ports(&self, ports: [Port; 2]) {
+        self.wake_port_list().retain(|p| !ports.contains(p));
+    }
+
+    /// The event channel of the loops (crate-internal: its blocking reads).
+    #[inline]
+    pub(crate) fn evtchn(&self) -> &EventChannel<S> {
+        &self.evtchn
+    }
+
     /// event loop watches it, and reads it when it wakes for it).
     pub(crate) fn backlog_wake(&self) -> &EventFd {
         &self.backlog_wake
@@ -1559,15 +1796,24 @@ impl<S: Sys> IoreqServer<S> {
     /// Serves what the local `port` signals; returns the number of requests served.
     #[inline]
     pub fn serve_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
-        if self.buffered_port() == Some(port) {
-            return self.serve_buffered(dispatcher);
-        }
         if let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) {
             return self.serve_vcpu_counted(vcpu, dispatcher);
+        }
+        self.serve_other_port(port, dispatcher)
+    }
+
+    /// [`IoreqServer::serve_port`] of a port that is not a vCPU's: out of line, off the
+    /// common request's path.
+    #[inline(never)]
+    fn serve_other_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
+        if self.buffered_port() == Some(port) {
+            return self.serve_buffered(dispatcher);
         }
         let db = self.doorbells.get();
         match db.and_then(|db| db.vcpu_of(port)) {
             Some(vcpu) => self.serve_doorbell(db.expect("found in it"), vcpu, dispatcher),
+            // An event loop's own wake-up (see `EventLoop`), taken by another reader.
+            None if self.wake_port_list().contains(&port) => 0,
             None => {
                 log::warn!("domain {}: event on unknown port {port}", self.domid);
                 0
@@ -1637,7 +1883,10 @@ impl<S: Sys> IoreqServer<S> {
     /// [`IoreqServer::read_pending_failed`]: neither is on a request's path.
     #[cold]
     #[inline(never)]
-    fn recover_from_overflow<B: DeviceBus>(&self, dispatcher: &mut Dispatcher<B>) -> Result<usize> {
+    pub(crate) fn recover_from_overflow<B: DeviceBus>(
+        &self,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> Result<usize> {
         log::warn!("domain {}: evtchn ring overflow; rescanning", self.domid);
         self.evtchn.reset().map_err(|source| Error::Evtchn {
             op: "reset evtchn",
@@ -1649,12 +1898,16 @@ impl<S: Sys> IoreqServer<S> {
         // would unmask them, and their next events would stay pending in Xen for ever.
         // Unmasking a port that is not masked does nothing.
         let doorbell_ports = self.doorbells.get().map(|db| db.local_ports());
+        // The loops' own wake-up ports too: a stopper's event the reset dropped would leave
+        // the next one held in Xen, and a loop blocked in read deaf to its stopper.
+        let wake_ports = self.wake_port_list().clone();
         for port in self
             .local_ports
             .iter()
             .copied()
             .chain(self.buffered_port())
             .chain(doorbell_ports.into_iter().flatten())
+            .chain(wake_ports)
         {
             if let Err(e) = self.evtchn.unmask(port) {
                 log::error!("domain {}: {e}", self.domid);
@@ -1665,7 +1918,7 @@ impl<S: Sys> IoreqServer<S> {
 
     #[cold]
     #[inline(never)]
-    fn read_pending_failed(&self, source: xen_bindings::evtchn::Error) -> Error {
+    pub(crate) fn read_pending_failed(&self, source: xen_bindings::evtchn::Error) -> Error {
         Error::Evtchn {
             op: "read pending ports",
             domid: self.domid,

@@ -1739,5 +1739,6 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
     assert!(kick.read().is_err(), "not signalled for queue 3");
 }
 
+mod blocking;
 mod loops;
 mod removal;

@@ -136,6 +136,11 @@ impl UserIrqfds {
             .map(|u| (u.eventfd.clone(), u.op))
     }
 
+    /// Whether there is none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().irqfds.is_empty()
+    }
+
     /// How many irqfds there are.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
