@@ -285,3 +285,63 @@ fn an_overflow_while_blocked_rearms_the_wake_up_port_and_rescans() {
     assert_eq!(fx.state().resets, 1);
     assert!(fx.state().masked.is_empty(), "{:?}", fx.state().masked);
 }
+
+/// A device whose reads answer a constant, with nothing else to count.
+struct Constant;
+
+impl IoHandler for Constant {
+    fn read(&self, _: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        data.fill(0x5a);
+        Ok(())
+    }
+    fn read_value(&self, _: u64, _: u8) -> Result<u64, DeviceError> {
+        Ok(0x1234_5678)
+    }
+    fn write(&self, _: u64, _: &[u8]) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}
+
+/// The serving loop the stand-in below counts, out of line for callgrind's
+/// `--toggle-collect='*callgrind_serve*'`.
+#[inline(never)]
+fn callgrind_serve<S: Sys, B: DeviceBus>(ev: &mut EventLoop<'_, S, B>) {
+    ev.run().unwrap()
+}
+
+/// A local stand-in for the box's instruction count (docs/benchmarks.md): the single-loop path
+/// serving 2 000 4-byte MMIO reads of one vCPU on the fake Xen, whose guest is another thread.
+/// Not a check (ignored); run the release test binary under
+/// `valgrind --tool=callgrind --separate-threads=yes --toggle-collect='*callgrind_serve*'`
+/// with `--ignored --exact tests::blocking::single_loop_serving_for_callgrind`, and read the
+/// self cost of `EventLoop::run` (the fake's system calls are functions of their own).
+#[test]
+#[ignore = "an instruction-count stand-in, run under callgrind"]
+fn single_loop_serving_for_callgrind() {
+    const READS: usize = 2000;
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
+    let mut bus = IoBus::new();
+    bus.insert(IoSpace::Mmio, MMIO_BASE, 0x1000, Arc::new(Constant))
+        .unwrap();
+    let mut ev = EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
+    let stop = ev.stop_handle().unwrap();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..READS {
+                fx.publish_to(
+                    1,
+                    0,
+                    ioreq(IOREQ_TYPE_COPY, MMIO_BASE + 8, 4, 1, IOREQ_READ, 0),
+                );
+                fx.notify(VCPU0_PORT);
+                while fx.slot_state(1, 0) != STATE_IORESP_READY {
+                    thread::yield_now();
+                }
+                fx.consume(1, 0);
+            }
+            stop.stop().unwrap();
+        });
+        callgrind_serve(&mut ev);
+    });
+    assert_eq!(ev.dispatcher().stats().completed, READS as u64);
+}
