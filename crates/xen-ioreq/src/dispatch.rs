@@ -459,8 +459,9 @@ impl<B: DeviceBus> Dispatcher<B> {
             IOREQ_TYPE_PIO if raw.addr <= 0xffff => IoSpace::Pio,
             _ => return None,
         };
-        // 1, 2, 4 or 8, tested as the bus tests it (`IoBus` inlined, the compiler drops its
-        // own test as the same one).
+        // 1, 2, 4 or 8, with one shift. `IoBus` tests it again (three instructions: the
+        // compiler does not fold its test into this one), but a `DeviceBus` of the caller's
+        // may not, and a size it was not made for must not reach it.
         const SIZES: u32 = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8;
         if raw.size > 8 || SIZES >> raw.size & 1 == 0 || raw.count != 1 || raw.data_is_ptr() {
             return None;
