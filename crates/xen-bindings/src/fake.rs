@@ -81,7 +81,8 @@ pub struct FakeState {
     pub fail_op: Option<u32>,
     /// Whether `MMAP_RESOURCE` fails (EPERM).
     pub fail_map: bool,
-    /// Binding fails once this many ports are bound (EBUSY).
+    /// Binding fails once this many interdomain ports are bound (EBUSY); so does allocating a
+    /// loopback channel's first end.
     pub fail_bind_after: Option<usize>,
     /// The next read of pending ports reports a ring overflow (EFBIG).
     pub overflow: bool,
@@ -614,6 +615,11 @@ impl Sys for FakeXen {
                     return Err(io::Error::from_raw_os_error(libc::EINVAL));
                 }
                 let mut s = self.state();
+                if s.fail_bind_after
+                    .is_some_and(|n| s.bound.len() - s.unbound.len() >= n)
+                {
+                    return Err(io::Error::from_raw_os_error(libc::EBUSY));
+                }
                 s.next_port += 1;
                 let local = 100 + s.next_port;
                 s.unbound_self.push(local);

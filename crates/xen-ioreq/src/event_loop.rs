@@ -287,12 +287,30 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
 
     /// A handle that stops the loop from any thread, whether it waits in epoll or blocks in
     /// `read` of the event channel (the single-loop path, see [`EventLoop`]).
-    /// Makes the loop's own event channel (a loopback channel) the first time.
-    pub fn stop_handle(&mut self) -> Result<Stopper<S>> {
-        self.wake()?;
-        Ok(Stopper {
+    ///
+    /// Makes the loop's own event channel (a loopback channel) the first time. Where the event
+    /// channel cannot make one (a descriptor restricted to one domain with `restrict_domid`
+    /// binds no loopback channel), the loop stays on epoll, logged once, and the handle stops
+    /// it there.
+    pub fn stop_handle(&mut self) -> Stopper<S> {
+        if !self.no_blocking {
+            if let Err(e) = self.wake() {
+                self.no_wake(e);
+            }
+        }
+        Stopper {
             shared: self.registration.shared.clone(),
-        })
+        }
+    }
+
+    /// The loop's own event channel could not be made (`e`): it waits in epoll from now on.
+    #[cold]
+    fn no_wake(&mut self, e: Error) {
+        self.no_blocking = true;
+        log::warn!(
+            "domain {}: {e}; the event loop waits in epoll",
+            self.server.domid()
+        );
     }
 
     /// Whether the next turn, waiting `timeout_ms`, may block in `read` (entering the blocking
@@ -329,11 +347,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
         let [listen, kick] = match self.wake() {
             Ok(ports) => ports,
             Err(e) => {
-                self.no_blocking = true;
-                log::warn!(
-                    "domain {}: {e}; the event loop waits in epoll",
-                    self.server.domid()
-                );
+                self.no_wake(e);
                 return Some(false);
             }
         };

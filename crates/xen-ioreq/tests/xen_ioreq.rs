@@ -956,7 +956,7 @@ fn bench_rust(kernel: &Path) -> BenchRun {
         .unwrap();
     server.enable().unwrap();
     let mut ev = xen_ioreq::EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
-    *dev.stop.lock().unwrap() = Some(ev.stop_handle().unwrap());
+    *dev.stop.lock().unwrap() = Some(ev.stop_handle());
     run(Command::new("xl").arg("unpause").arg(&domu.name));
     bench_serve(&mut ev);
     let served = ev.dispatcher().stats().completed;

@@ -78,7 +78,7 @@ fn a_lone_loop_blocks_in_read_serves_and_its_stop_handle_wakes_it() {
     let r = rig();
     let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
-    let stop = ev.stop_handle().unwrap();
+    let stop = ev.stop_handle();
     publish(
         &server,
         0,
@@ -125,7 +125,7 @@ fn a_stop_asked_before_the_loop_blocks_is_not_lost() {
     let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let r = rig();
     let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
-    let stop = ev.stop_handle().unwrap();
+    let stop = ev.stop_handle();
     // Asked while the loop is not on the blocking path: only the eventfd is written.
     stop.stop().unwrap();
     let done = AtomicBool::new(false);
@@ -145,7 +145,7 @@ fn a_second_loop_sends_the_blocked_one_back_to_epoll() {
     let r = rig();
     let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut a = EventLoop::new(&server, dispatcher(&r)).unwrap();
-    let _stop = a.stop_handle().unwrap();
+    let _stop = a.stop_handle();
     let (turn, b, rescued) = thread::scope(|s| {
         let maker = s.spawn(|| {
             let reads = until_blocked(&fx, 1);
@@ -182,7 +182,7 @@ fn a_second_loop_sends_the_blocked_one_back_to_epoll() {
     // The second loop gone, the first may block again.
     let [mut a, b] = loops;
     drop(b);
-    let stop = a.stop_handle().unwrap();
+    let stop = a.stop_handle();
     let (turn, rescued) = thread::scope(|s| {
         let waker = s.spawn(|| {
             let reads = until_blocked(&fx, 2);
@@ -255,7 +255,7 @@ fn an_overflow_while_blocked_rearms_the_wake_up_port_and_rescans() {
     let r = rig();
     let (fx, server) = enabled_server(1, BufIoreqMode::Off);
     let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
-    let stop = ev.stop_handle().unwrap();
+    let stop = ev.stop_handle();
     // Enter the blocking path with one request.
     publish(
         &server,
@@ -284,6 +284,36 @@ fn an_overflow_while_blocked_rearms_the_wake_up_port_and_rescans() {
     assert!(turn.stopped, "the stop whose event was lost is seen");
     assert_eq!(fx.state().resets, 1);
     assert!(fx.state().masked.is_empty(), "{:?}", fx.state().masked);
+}
+
+#[test]
+fn a_loop_that_cannot_make_its_wake_up_channel_is_stopped_in_epoll() {
+    let (fx, server) = enabled_server(1, BufIoreqMode::Off);
+    let r = rig();
+    let mut ev = EventLoop::new(&server, dispatcher(&r)).unwrap();
+    // No more ports: the loopback channel cannot be made.
+    fx.state().fail_bind_after = Some(0);
+    let stop = ev.stop_handle();
+    let lb = fx.state().loopback.clone();
+    let fba = fx.state().fail_bind_after;
+    assert!(lb.is_empty(), "no loopback channel: {lb:?} {fba:?}");
+    let done = AtomicBool::new(false);
+    let (turn, rescued) = thread::scope(|s| {
+        let waker = s.spawn(|| {
+            stop.stop().unwrap();
+            rescue_if_blocked(&fx, &done)
+        });
+        let turn = ev.run_once(-1).unwrap();
+        done.store(true, Ordering::SeqCst);
+        (turn, waker.join().unwrap())
+    });
+    assert!(
+        !rescued,
+        "the loop blocked in read without a way to be woken"
+    );
+    assert!(turn.stopped);
+    assert_eq!(fx.state().blocked_reads, 0);
+    assert!(nonblocking(&server));
 }
 
 /// A device whose reads answer a constant, with nothing else to count.
@@ -324,7 +354,7 @@ fn single_loop_serving_for_callgrind() {
     bus.insert(IoSpace::Mmio, MMIO_BASE, 0x1000, Arc::new(Constant))
         .unwrap();
     let mut ev = EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
-    let stop = ev.stop_handle().unwrap();
+    let stop = ev.stop_handle();
     thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..READS {
