@@ -82,6 +82,16 @@ impl DomainConfig {
         op.domain = self.domid.map_or(0, DomId::get);
         op
     }
+
+    /// The architecture configuration in createdomain `op` of interface `version`, as Xen
+    /// left it.
+    pub fn decode_arch(op: &XenDomctl, version: u32) -> XenArchDomainconfig {
+        if version >= XEN_DOMCTL_INTERFACE_VERSION_4_19 {
+            op.arg::<XenDomctlCreatedomainV17>().arch
+        } else {
+            op.arg::<XenDomctlCreatedomainV15>().arch
+        }
+    }
 }
 
 impl<S: Sys> Privcmd<S> {
@@ -115,8 +125,48 @@ impl<S: Sys> Privcmd<S> {
 
     /// Creates a domain (`XEN_DOMCTL_createdomain`), paused, and returns its id.
     pub fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
-        let op = self.run_domctl(config.encode(self.domctl_version()?))?;
-        Ok(DomId::new(op.domain))
+        self.create_domain_with_arch(config).map(|(domid, _)| domid)
+    }
+
+    /// [`Self::create_domain`], also returning the architecture configuration as Xen wrote it
+    /// back (on Arm the GIC version it picked for `XEN_DOMCTL_CONFIG_GIC_NATIVE`, and the
+    /// timer's clock frequency).
+    pub fn create_domain_with_arch(
+        &self,
+        config: &DomainConfig,
+    ) -> Result<(DomId, XenArchDomainconfig)> {
+        let version = self.domctl_version()?;
+        let op = self.run_domctl(config.encode(version))?;
+        Ok((
+            DomId::new(op.domain),
+            DomainConfig::decode_arch(&op, version),
+        ))
+    }
+
+    /// Makes `domid` a guest of `bits`-bit addresses (`XEN_DOMCTL_set_address_size`): on
+    /// arm64, 64 for an AArch64 guest (a new domain is AArch32). Its vCPUs must exist.
+    pub fn set_address_size(&self, domid: DomId, bits: u32) -> Result<()> {
+        let arg = XenDomctlAddressSize { size: bits };
+        self.domctl_with(XEN_DOMCTL_SET_ADDRESS_SIZE, domid, &arg)
+            .map(drop)
+    }
+
+    /// Loads vCPU `vcpu` of `domid` with `context` (`XEN_DOMCTL_setvcpucontext`), which must be
+    /// the hypervisor's `vcpu_guest_context` (on Arm [`VcpuGuestContext`]).
+    ///
+    /// [`VcpuGuestContext`]: crate::abi::xen::arch_arm::VcpuGuestContext
+    pub fn set_vcpu_context<T: Pod>(&self, domid: DomId, vcpu: u32, context: &T) -> Result<()> {
+        let bytes = context.as_bytes();
+        let mut buf = self.hypercall_buffer(bytes.len())?;
+        buf.as_mut_slice()[..bytes.len()].copy_from_slice(bytes);
+        let arg = XenDomctlVcpucontext {
+            vcpu,
+            _pad: 0,
+            ctxt: buf.addr(),
+        };
+        // The buffer lives until the domctl returns.
+        self.domctl_with(XEN_DOMCTL_SETVCPUCONTEXT, domid, &arg)
+            .map(drop)
     }
 
     /// Destroys a domain (`XEN_DOMCTL_destroydomain`), repeating while Xen asks to be called
@@ -256,6 +306,8 @@ fn domctl_name(cmd: u32) -> &'static str {
         XEN_DOMCTL_GETHVMCONTEXT => "domctl gethvmcontext",
         XEN_DOMCTL_SETHVMCONTEXT => "domctl sethvmcontext",
         XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE => "domctl set_paging_mempool_size",
+        XEN_DOMCTL_SETVCPUCONTEXT => "domctl setvcpucontext",
+        XEN_DOMCTL_SET_ADDRESS_SIZE => "domctl set_address_size",
         _ => "domctl",
     }
 }
@@ -293,5 +345,29 @@ mod tests {
             ..cfg
         };
         assert_eq!(wanted.encode(XEN_DOMCTL_INTERFACE_VERSION_4_20).domain, 5);
+    }
+
+    #[test]
+    fn the_arch_config_xen_wrote_back_is_read_from_either_layout() {
+        for version in [
+            XEN_DOMCTL_INTERFACE_VERSION_4_17,
+            XEN_DOMCTL_INTERFACE_VERSION_4_20,
+        ] {
+            let mut arch = XenArchDomainconfig::default();
+            // A distinctive value in the arch config's first 4 bytes (Arm: the GIC version and
+            // TEE type; x86: the emulation flags).
+            arch.as_bytes_mut()[..4].copy_from_slice(&[2, 0, 0, 0]);
+            let cfg = DomainConfig {
+                arch,
+                max_vcpus: 1,
+                ..Default::default()
+            };
+            let op = cfg.encode(version);
+            assert_eq!(
+                DomainConfig::decode_arch(&op, version),
+                arch,
+                "{version:#x}"
+            );
+        }
     }
 }

@@ -54,6 +54,9 @@ pub const XEN_DOMCTL_UNPAUSEDOMAIN: u32 = 4;
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
 /// `XEN_DOMCTL_max_mem`: the domain's memory limit (argument [`XenDomctlMaxMem`]).
 pub const XEN_DOMCTL_MAX_MEM: u32 = 11;
+/// `XEN_DOMCTL_setvcpucontext`: loads a vCPU's register state ([`XenDomctlVcpucontext`]; on Arm
+/// the context is [`super::arch_arm::VcpuGuestContext`]).
+pub const XEN_DOMCTL_SETVCPUCONTEXT: u32 = 12;
 /// `XEN_DOMCTL_max_vcpus`: allocates the vCPUs (argument [`XenDomctlMaxVcpus`], the count given
 /// to createdomain). Still required through Xen 4.20: until it runs the domain has no vCPUs, and
 /// Xen 4.17 crashes on `gethvmcontext` for such a domain.
@@ -62,6 +65,9 @@ pub const XEN_DOMCTL_MAX_VCPUS: u32 = 15;
 pub const XEN_DOMCTL_GETHVMCONTEXT: u32 = 33;
 /// `XEN_DOMCTL_sethvmcontext`: loads save records into an HVM domain ([`XenDomctlHvmcontext`]).
 pub const XEN_DOMCTL_SETHVMCONTEXT: u32 = 34;
+/// `XEN_DOMCTL_set_address_size`: on arm64, whether the guest is AArch64 (64) or AArch32 (32,
+/// what a new domain is) ([`XenDomctlAddressSize`]).
+pub const XEN_DOMCTL_SET_ADDRESS_SIZE: u32 = 35;
 /// `XEN_DOMCTL_set_paging_mempool_size` (Xen 4.17+): HAP/shadow pool ([`XenDomctlPagingMempool`]).
 pub const XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE: u32 = 86;
 
@@ -351,6 +357,26 @@ pub struct XenDomctlHvmcontext {
     pub buffer: u64,
 }
 
+/// `struct xen_domctl_vcpucontext`: the argument of [`XEN_DOMCTL_SETVCPUCONTEXT`].
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlVcpucontext {
+    /// IN: the vCPU.
+    pub vcpu: u32,
+    /// Padding (implicit in C: the handle is 8-byte aligned).
+    pub _pad: u32,
+    /// IN: the context (`XEN_GUEST_HANDLE_64(vcpu_guest_context_t)`).
+    pub ctxt: u64,
+}
+
+/// `struct xen_domctl_address_size`: the argument of [`XEN_DOMCTL_SET_ADDRESS_SIZE`].
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlAddressSize {
+    /// IN: 32 or 64.
+    pub size: u32,
+}
+
 /// `struct xen_domctl_paging_mempool`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +394,8 @@ impl_pod!(
     XenDomctlMaxMem,
     XenDomctlMaxVcpus,
     XenDomctlHvmcontext,
+    XenDomctlVcpucontext,
+    XenDomctlAddressSize,
     XenDomctlPagingMempool
 );
 
@@ -474,6 +502,46 @@ mod tests {
             vmtrace_size = 52,
             cpupool_id = 56,
             arch = 60
+        );
+    }
+
+    #[test]
+    #[cfg(target_arch = "aarch64")]
+    fn createdomain_layouts_arm() {
+        // domctl.h of 4.17/4.18 and of 4.19/4.20 on arm64: the 12-byte Arm arch config at the
+        // end, 4-byte aligned.
+        assert_layout!(
+            XenDomctlCreatedomainV15,
+            size = 68,
+            align = 4,
+            max_vcpus = 28,
+            grant_opts = 44,
+            cpupool_id = 52,
+            arch = 56
+        );
+        assert_layout!(
+            XenDomctlCreatedomainV17,
+            size = 72,
+            align = 4,
+            altp2m_opts = 48,
+            cpupool_id = 56,
+            arch = 60
+        );
+    }
+
+    #[test]
+    fn vcpu_context_and_address_size_layouts() {
+        assert_layout!(
+            XenDomctlVcpucontext,
+            size = 16,
+            align = 8,
+            vcpu = 0,
+            ctxt = 8
+        );
+        assert_layout!(XenDomctlAddressSize, size = 4, align = 4, size = 0);
+        assert_eq!(
+            [XEN_DOMCTL_SETVCPUCONTEXT, XEN_DOMCTL_SET_ADDRESS_SIZE],
+            [12, 35]
         );
     }
 

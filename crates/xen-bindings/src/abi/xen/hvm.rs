@@ -34,6 +34,15 @@ impl_pod!(XenHvmParam);
 
 /// Event-channel callback of the guest.
 pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+/// [`HVM_PARAM_CALLBACK_IRQ`]: the bits that hold the callback's type.
+pub const HVM_PARAM_CALLBACK_IRQ_TYPE_MASK: u64 = 0xff00_0000_0000_0000;
+/// [`HVM_PARAM_CALLBACK_IRQ`] type (in the top byte): a PPI (Arm); the low byte is its
+/// interrupt ID, bits 8 to 15 its flags.
+pub const HVM_PARAM_CALLBACK_TYPE_PPI: u64 = 2;
+/// Flags of a PPI callback: the mask.
+pub const HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_MASK: u64 = 0xff00;
+/// Flags of a PPI callback: level-sensitive, active low.
+pub const HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL: u64 = 2;
 /// Guest frame of the xenstore ring.
 pub const HVM_PARAM_STORE_PFN: u32 = 1;
 /// Event channel of the xenstore ring.

@@ -6,6 +6,7 @@
 //! Layouts are those of a 64-bit tools domain (x86_64 or aarch64). Where the two differ, the
 //! definitions are selected with `cfg(target_arch)`.
 
+pub mod arch_arm;
 pub mod console;
 pub mod dm_op;
 pub mod domctl;
