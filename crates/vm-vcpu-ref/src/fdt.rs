@@ -24,7 +24,8 @@ use vm_memory::{GuestAddress, GuestMemory};
 
 use crate::error::{Error, Result};
 use crate::gic::{
-    GicConfig, GicVersion, MmioRegion, FDT_IRQ_PPI, IRQ_TYPE_LEVEL_HIGH, MAINTENANCE_PPI,
+    GicConfig, GicVersion, MmioRegion, FDT_IRQ_PPI, IRQ_TYPE_LEVEL_HIGH, IRQ_TYPE_LEVEL_LOW,
+    MAINTENANCE_PPI,
 };
 use crate::guest;
 
@@ -67,6 +68,37 @@ pub const fn default_mpidr(index: usize) -> u64 {
     ((i / 16) & 0xff) << 8 | (i % 16)
 }
 
+/// A `/hypervisor` node: how a guest finds the hypervisor it runs on (Xen's binding:
+/// `compatible` "xen,xen-<major>.<minor>" and "xen,xen", `reg` the grant-table space first, the
+/// event-channel upcall as a level-low PPI on every CPU).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HypervisorNode {
+    /// `compatible` strings, most specific first.
+    pub compatible: Vec<String>,
+    /// `reg` regions.
+    pub reg: Vec<MmioRegion>,
+    /// The upcall interrupt's PPI number (interrupt ID minus 16).
+    pub ppi: u32,
+}
+
+impl HypervisorNode {
+    /// The node of Xen `major.minor` with grant-table space `grant_table` and the event-channel
+    /// upcall on interrupt ID `evtchn_irq` (a PPI, 16 to 31).
+    pub fn xen(major: u16, minor: u16, grant_table: MmioRegion, evtchn_irq: u32) -> Result<Self> {
+        if !(16..32).contains(&evtchn_irq) {
+            return Err(Error::InvalidGic {
+                reason: "the hypervisor upcall must be a PPI (interrupt ID 16 to 31)",
+                value: u64::from(evtchn_irq),
+            });
+        }
+        Ok(Self {
+            compatible: vec![format!("xen,xen-{major}.{minor}"), "xen,xen".to_owned()],
+            reg: vec![grant_table],
+            ppi: evtchn_irq - 16,
+        })
+    }
+}
+
 /// Everything the generated device tree describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FdtConfig {
@@ -82,6 +114,11 @@ pub struct FdtConfig {
     pub initrd: Option<MmioRegion>,
     /// PSCI conduit.
     pub psci: PsciMethod,
+    /// A `/hypervisor` node, if any.
+    pub hypervisor: Option<HypervisorNode>,
+    /// The timer's `clock-frequency` in Hz, for a hypervisor that cannot let the guest read it
+    /// from `CNTFRQ_EL0` (none: the property is left out).
+    pub timer_frequency: Option<u32>,
 }
 
 impl FdtConfig {
@@ -95,7 +132,15 @@ impl FdtConfig {
             cmdline: String::new(),
             initrd: None,
             psci: PsciMethod::Hvc,
+            hypervisor: None,
+            timer_frequency: None,
         }
+    }
+
+    /// Adds a `/hypervisor` node.
+    pub fn with_hypervisor(mut self, node: HypervisorNode) -> Self {
+        self.hypervisor = Some(node);
+        self
     }
 
     /// Sets the command line.
@@ -126,7 +171,13 @@ impl FdtConfig {
         if let Some(offset) = self.cmdline.bytes().position(|b| b == 0) {
             return Err(Error::CmdlineHasNul { offset });
         }
-        for r in self.memory.iter().chain(self.initrd.iter()) {
+        let hypervisor_reg = self.hypervisor.iter().flat_map(|h| h.reg.iter());
+        for r in self
+            .memory
+            .iter()
+            .chain(self.initrd.iter())
+            .chain(hypervisor_reg)
+        {
             if r.end().is_none() || r.size == 0 {
                 return Err(Error::InvalidSize {
                     what: "device tree memory region",
@@ -165,6 +216,7 @@ impl FdtConfig {
         self.write_cpus(&mut fdt)?;
         self.write_gic(&mut fdt)?;
         self.write_timer(&mut fdt)?;
+        self.write_hypervisor(&mut fdt)?;
 
         let psci = fdt.begin_node("psci")?;
         fdt.property_string_list(
@@ -258,6 +310,25 @@ impl FdtConfig {
             .flat_map(|ppi| [FDT_IRQ_PPI, *ppi, flags])
             .collect();
         fdt.property_array_u32("interrupts", &cells)?;
+        if let Some(hz) = self.timer_frequency {
+            fdt.property_u32("clock-frequency", hz)?;
+        }
+        fdt.end_node(node)?;
+        Ok(())
+    }
+
+    fn write_hypervisor(&self, fdt: &mut FdtWriter) -> Result<()> {
+        let Some(h) = &self.hypervisor else {
+            return Ok(());
+        };
+        let node = fdt.begin_node("hypervisor")?;
+        fdt.property_string_list("compatible", h.compatible.clone())?;
+        let reg: Vec<u64> = h.reg.iter().flat_map(|r| [r.base, r.size]).collect();
+        fdt.property_array_u64("reg", &reg)?;
+        fdt.property_array_u32(
+            "interrupts",
+            &[FDT_IRQ_PPI, h.ppi, self.gic.ppi_flags(IRQ_TYPE_LEVEL_LOW)],
+        )?;
         fdt.end_node(node)?;
         Ok(())
     }
@@ -415,6 +486,37 @@ pub(crate) mod tests {
         );
         assert!(!gic.contains_key("#redistributor-regions"));
         assert_eq!(u32s(&nodes["/timer"]["interrupts"])[2], 0x304);
+    }
+
+    #[test]
+    fn a_xen_guest_tree_has_the_hypervisor_node_and_the_timer_frequency() {
+        let gic = GicConfig {
+            version: GicVersion::V2,
+            num_cpus: 1,
+            distributor: MmioRegion::new(0x0300_1000, 0x1000),
+            cpu_region: MmioRegion::new(0x0300_2000, 0x2000),
+            spi_count: 32,
+        };
+        let xen = HypervisorNode::xen(4, 17, MmioRegion::new(0x3800_0000, 0x100_0000), 31).unwrap();
+        let mut cfg = FdtConfig::new(vec![MmioRegion::new(0x4000_0000, 0x800_0000)], 1, gic)
+            .with_hypervisor(xen);
+        cfg.timer_frequency = Some(62_500_000);
+        let nodes = parse(&cfg.create().unwrap());
+        let h = &nodes["/hypervisor"];
+        assert_eq!(h["compatible"], b"xen,xen-4.17\0xen,xen\0");
+        assert_eq!(u64s(&h["reg"]), [0x3800_0000, 0x100_0000]);
+        // PPI 15 (interrupt 31), level low, CPU mask of one CPU (GICv2).
+        assert_eq!(u32s(&h["interrupts"]), [1, 15, 0x108]);
+        assert_eq!(u32s(&nodes["/timer"]["clock-frequency"]), [62_500_000]);
+        assert!(nodes.contains_key("/intc@3001000"));
+        // Without them, neither is written.
+        let plain = parse(&config(GicVersion::V3, 1).create().unwrap());
+        assert!(!plain.contains_key("/hypervisor"));
+        assert!(!plain["/timer"].contains_key("clock-frequency"));
+        // The upcall must be a PPI.
+        let gnt = MmioRegion::new(0x3800_0000, 0x100_0000);
+        assert!(HypervisorNode::xen(4, 17, gnt, 32).is_err());
+        assert!(HypervisorNode::xen(4, 17, gnt, 15).is_err());
     }
 
     #[test]

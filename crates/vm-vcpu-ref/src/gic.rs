@@ -26,8 +26,12 @@ pub const DISTRIBUTOR_SIZE: u64 = 0x1_0000;
 pub const REDISTRIBUTOR_SIZE: u64 = 0x2_0000;
 /// Size of the GICv2 CPU interface.
 pub const CPU_INTERFACE_SIZE: u64 = 0x2000;
-/// Alignment the frames need (64 KiB).
+/// Alignment [`GicConfig::below`] gives the frames (64 KiB, what KVM requires).
 pub const FRAME_ALIGN: u64 = 0x1_0000;
+/// Alignment every frame needs (a 4 KiB page): Xen's guest GIC frames are only page aligned.
+pub const PAGE_ALIGN: u64 = 0x1000;
+/// Size of a GICv2 distributor (4 KiB; GICv3's is [`DISTRIBUTOR_SIZE`]).
+pub const V2_DISTRIBUTOR_SIZE: u64 = 0x1000;
 /// Interrupt IDs below this are SGIs and PPIs, private to each CPU.
 pub const PRIVATE_IRQS: u32 = 32;
 /// Most SPIs a GIC describes: 1024 interrupt lines in steps of 32, the
@@ -44,6 +48,8 @@ pub const FDT_IRQ_SPI: u32 = 0;
 pub const FDT_IRQ_PPI: u32 = 1;
 /// Device tree interrupt flag: edge, rising.
 pub const IRQ_TYPE_EDGE_RISING: u32 = 1;
+/// Device tree interrupt flag: level, active low.
+pub const IRQ_TYPE_LEVEL_LOW: u32 = 8;
 /// Device tree interrupt flag: level, active high.
 pub const IRQ_TYPE_LEVEL_HIGH: u32 = 4;
 /// PPI number of the GIC maintenance interrupt (interrupt ID 25).
@@ -65,6 +71,14 @@ impl GicVersion {
         match self {
             Self::V2 => "arm,cortex-a15-gic",
             Self::V3 => "arm,gic-v3",
+        }
+    }
+
+    /// The smallest distributor frame of this version.
+    pub fn distributor_size(self) -> u64 {
+        match self {
+            Self::V2 => V2_DISTRIBUTOR_SIZE,
+            Self::V3 => DISTRIBUTOR_SIZE,
         }
     }
 
@@ -173,7 +187,7 @@ impl GicConfig {
         Ok(PRIVATE_IRQS + spi)
     }
 
-    /// Checks CPU count, SPI count, alignment, sizes and overlap.
+    /// Checks CPU count, SPI count, alignment (4 KiB pages), sizes and overlap.
     pub fn validate(&self) -> Result<()> {
         if self.num_cpus == 0 {
             return Err(Error::NoVcpus { what: "GIC" });
@@ -201,16 +215,16 @@ impl GicConfig {
                 value: self.cpu_region.size,
             });
         }
-        if self.distributor.size < DISTRIBUTOR_SIZE {
+        if self.distributor.size < self.version.distributor_size() {
             return Err(Error::InvalidGic {
-                reason: "distributor region smaller than 64 KiB",
+                reason: "distributor region smaller than the version's (GICv2 4 KiB, v3 64 KiB)",
                 value: self.distributor.size,
             });
         }
         for r in [&self.distributor, &self.cpu_region] {
-            if r.base % FRAME_ALIGN != 0 {
+            if r.base % PAGE_ALIGN != 0 {
                 return Err(Error::InvalidGic {
-                    reason: "GIC frame not 64 KiB aligned",
+                    reason: "GIC frame not 4 KiB aligned",
                     value: r.base,
                 });
             }
@@ -296,5 +310,30 @@ mod tests {
         assert!(g.validate().is_err());
         g.cpu_region.base = 0x1234;
         assert!(g.validate().is_err());
+    }
+
+    #[test]
+    fn page_aligned_frames_as_xen_places_them_are_valid() {
+        // Xen's guest GICv2: distributor 4 KiB at 0x0300_1000, CPU interface 8 KiB after it.
+        let v2 = GicConfig {
+            version: GicVersion::V2,
+            num_cpus: 1,
+            distributor: MmioRegion::new(0x0300_1000, 0x1000),
+            cpu_region: MmioRegion::new(0x0300_2000, 0x2000),
+            spi_count: 32,
+        };
+        assert!(v2.validate().is_ok());
+        // A 4 KiB distributor is too small for a GICv3.
+        let v3 = GicConfig {
+            version: GicVersion::V3,
+            ..v2
+        };
+        assert!(matches!(v3.validate(), Err(Error::InvalidGic { .. })));
+        let v3 = GicConfig {
+            distributor: MmioRegion::new(0x0300_1000, 0x1_0000),
+            cpu_region: MmioRegion::new(0x0302_0000, 0x100_0000),
+            ..v3
+        };
+        assert!(v3.validate().is_ok());
     }
 }
