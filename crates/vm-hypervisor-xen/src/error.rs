@@ -97,6 +97,16 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// Xen gave an Arm domain a GIC version the builder cannot describe to the guest.
+    #[error(
+        "domain {domid}: Xen picked GIC version {version}, which the builder does not describe"
+    )]
+    UnsupportedGic {
+        /// The domain.
+        domid: DomId,
+        /// `XEN_DOMCTL_CONFIG_GIC_*` as written back.
+        version: u8,
+    },
     /// The domain's HVM context lacks a record the builder needs.
     #[error("domain {domid}: HVM context has no {record} record")]
     HvmContext {

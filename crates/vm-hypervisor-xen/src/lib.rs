@@ -8,9 +8,10 @@
 //! I/O through an `xen-ioreq` server onto the caller's device bus inside `Vcpu::run`, and
 //! interrupts through dm_op; see [`attach`].
 //!
-//! Toolstack mode: [`builder`] makes a PVH domain from a
-//! Linux kernel and initrd the way `xl create` does, with hypercalls through privcmd and
-//! requests to xenstored, and no C Xen library; [`console`] reads the domain's console ring.
+//! Toolstack mode: [`builder`] makes a domain from a Linux kernel and initrd the way
+//! `xl create` does (a PVH guest on x86_64, an Arm guest on aarch64), with hypercalls through
+//! privcmd and requests to xenstored, and no C Xen library; [`console`] reads the domain's
+//! console ring.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -43,9 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod attach;
-#[cfg(target_arch = "x86_64")]
 pub mod builder;
-#[cfg(target_arch = "x86_64")]
 pub mod console;
 mod error;
 

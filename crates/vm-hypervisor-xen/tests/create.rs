@@ -6,7 +6,7 @@
 //! dropping the VM destroys the domain; a size Xen cannot have is refused before any domain
 //! exists.
 
-// Domains are created through the x86-only builder.
+// Empty domains are x86_64 PVH ones; on aarch64 `arch.rs` says so.
 #![cfg(target_arch = "x86_64")]
 
 use vm_hypervisor::vm_memory::{Bytes, GuestAddress, GuestAddressSpace};

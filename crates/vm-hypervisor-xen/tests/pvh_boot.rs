@@ -6,7 +6,8 @@
 //! it and finds everything released; and a domU built with two vCPUs has both online (the
 //! kernel found them in the builder's ACPI MADT).
 
-// The builder makes x86_64 PVH guests; on other hosts `arch.rs` says so.
+// The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
+// `arch.rs` says what is skipped.
 #![cfg(target_arch = "x86_64")]
 
 use std::process::Command;

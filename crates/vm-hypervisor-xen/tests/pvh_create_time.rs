@@ -9,7 +9,8 @@
 //! build returns, `xl create` exits); destruction is not timed. The builder's per-step times
 //! (its debug log) and one `xl -vvv -T create` are printed as well.
 
-// The builder makes x86_64 PVH guests; on other hosts `arch.rs` says so.
+// The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
+// `arch.rs` says what is skipped.
 #![cfg(target_arch = "x86_64")]
 
 use std::io::Write;

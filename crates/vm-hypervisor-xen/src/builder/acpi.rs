@@ -124,7 +124,7 @@ pub fn memory_map(ram: u64, acpi: &AcpiLayout) -> Vec<MemoryMapEntry> {
 /// rest of the pages zeroed: Xen does not promise scrubbed memory).
 pub fn write<O: DomainOps + ?Sized>(ops: &O, domid: DomId, acpi: &AcpiLayout) -> Result<()> {
     let gfns = acpi.gfns();
-    memory::populate_exact(ops, domid, 0, &gfns, "ACPI tables")?;
+    super::populate::populate_exact(ops, domid, 0, &gfns, "ACPI tables")?;
     let pages = ops.map_guest(domid, &gfns)?;
     let mut bytes = vec![0u8; pages.len()];
     let image = &acpi.image;

@@ -4,21 +4,21 @@
 //! Loading a PVH kernel, its initrd and its start info into the guest.
 //!
 //! The guest frames the loader writes (the kernel's segments, the initrd, the start info and
-//! command line; no other page of RAM) are mapped into this process (foreign mappings) and seen
-//! as a `vm-memory` `GuestMemoryMmap`, so that code written for vm-memory works on it
-//! unchanged: the builder's ELF loader puts the ELF segments at their physical addresses and
-//! finds the PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`,
-//! the memory map, the module list (the initrd) and the command line. The initrd goes at the
+//! command line; no other page of RAM) are mapped ([`super::guest_ram`]): the builder's ELF
+//! loader puts the ELF segments at their physical addresses and finds the PVH entry
+//! (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory map, the
+//! module list (the initrd) and the command line. The initrd goes at the
 //! top of RAM, away from the kernel.
 
-use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
+use vm_memory::GuestAddress;
 use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
 use xen_bindings::DomId;
 
+use super::guest_ram::map_ranges;
 use super::kernel::Kernel;
 use super::memory::PAGE;
-use super::ops::{DomainOps, MappedPages};
+use super::ops::DomainOps;
 use crate::error::{Error, Result};
 
 /// Where a loaded kernel starts and what it was given.
@@ -68,95 +68,6 @@ pub fn elf_extent(elf: &[u8]) -> std::result::Result<(u64, u64), String> {
         return Err("no loadable segment".into());
     }
     Ok((start, end))
-}
-
-/// The parts of a domain's RAM the loader writes, mapped, as a `GuestMemoryMmap` with one
-/// region per part.
-struct GuestRam {
-    // Declared first: dropped before the mappings it points into.
-    mem: GuestMemoryMmap,
-    _pages: Vec<Box<dyn MappedPages>>,
-}
-
-/// `ranges` (byte ranges, in any order) widened to whole pages, sorted, and merged where they
-/// overlap or touch.
-fn page_ranges(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let mut pages: Vec<(u64, u64)> = ranges
-        .iter()
-        .filter(|(start, end)| start < end)
-        .map(|&(start, end)| (start & !(PAGE - 1), end.div_ceil(PAGE) * PAGE))
-        .collect();
-    pages.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pages.len());
-    for (start, end) in pages {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
-    merged
-}
-
-/// Maps the byte ranges `ranges` of `domid`'s RAM `[0, ram)`: only what the loader writes, as
-/// Xen's own toolstack maps only the segments it loads. The rest of RAM is never touched here
-/// (a kernel clears its own bss; the special pages, which must start zeroed, are zeroed by the
-/// builder).
-fn map_ranges<O: DomainOps + ?Sized>(
-    ops: &O,
-    domid: DomId,
-    ram: u64,
-    ranges: &[(u64, u64)],
-) -> Result<GuestRam> {
-    let load = |reason: String| Error::Load {
-        what: "guest memory",
-        reason,
-    };
-    let mut regions = Vec::new();
-    let mut mappings = Vec::new();
-    for (start, end) in page_ranges(ranges) {
-        if end > ram {
-            return Err(Error::MemoryTooSmall {
-                what: "boot data",
-                start,
-                end,
-                ram_end: ram,
-            });
-        }
-        let gfns: Vec<u64> = (start / PAGE..end / PAGE).collect();
-        let pages = ops.map_guest(domid, &gfns)?;
-        // SAFETY: `pages` maps `pages.len()` bytes readable and writable, and `GuestRam` keeps
-        // it mapped for as long as the region built here lives (field order: `mem` drops
-        // first). The region does not own the mapping (it is not unmapped through it).
-        let region = unsafe {
-            MmapRegion::build_raw(
-                pages.as_ptr(),
-                pages.len(),
-                libc_prot_rw(),
-                libc_map_shared(),
-            )
-        }
-        .map_err(|e| load(e.to_string()))?;
-        mappings.push(pages);
-        regions.push(
-            GuestRegionMmap::new(region, GuestAddress(start))
-                .ok_or_else(|| load("region wraps around".into()))?,
-        );
-    }
-    let mem = GuestMemoryMmap::from_regions(regions).map_err(|e| load(e.to_string()))?;
-    Ok(GuestRam {
-        mem,
-        _pages: mappings,
-    })
-}
-
-/// `PROT_READ | PROT_WRITE` (Linux values; the region only records them).
-const fn libc_prot_rw() -> i32 {
-    0x1 | 0x2
-}
-
-/// `MAP_SHARED` (Linux value; the region only records it).
-const fn libc_map_shared() -> i32 {
-    0x01
 }
 
 /// Loads `kernel`, `initrd` and the PVH start info with `cmdline`, `memory_map` and the ACPI
@@ -212,7 +123,7 @@ pub fn load<O: DomainOps + ?Sized>(
         ),
     ];
     ranges.extend(initrd_at.map(|(a, s)| (a, a + s)));
-    let guest = map_ranges(ops, domid, ram, &ranges)?;
+    let guest = map_ranges(ops, domid, (0, ram), &ranges)?;
     steps.lap("map");
 
     let loaded = kernel.load_into(&guest.mem)?;
@@ -261,25 +172,6 @@ mod tests {
         e[ph + 0x18..ph + 0x20].copy_from_slice(&paddr.to_le_bytes());
         e[ph + 0x28..ph + 0x30].copy_from_slice(&memsz.to_le_bytes());
         e
-    }
-
-    #[test]
-    fn ranges_become_whole_pages_sorted_and_merged() {
-        let r = page_ranges(&[
-            (0x2_0000, 0x2_0010),
-            (0x6000, 0x6040),
-            (0x100_0000, 0x100_1001),
-            (0x100_1800, 0x100_3000),
-            (0x5000, 0x5000),
-        ]);
-        assert_eq!(
-            r,
-            [
-                (0x6000, 0x7000),
-                (0x2_0000, 0x2_1000),
-                (0x100_0000, 0x100_3000)
-            ]
-        );
     }
 
     #[test]

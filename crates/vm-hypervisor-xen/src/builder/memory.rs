@@ -13,14 +13,10 @@
 //!   identity-map page table for EPT with paging off, console ring. They are not RAM: the
 //!   memory map marks them reserved.
 //!
-//! RAM is populated in 2 MiB extents where it is aligned (fewer p2m entries, fewer
-//! hypercalls), then page by page.
+//! [`super::populate`] gives the domain that RAM and these pages.
 
 use vm_vcpu_ref::memmap::MemoryMapEntry;
-use xen_bindings::{DomId, XEN_PAGE_SIZE};
-
-use super::ops::DomainOps;
-use crate::error::{Error, Result};
+use xen_bindings::XEN_PAGE_SIZE;
 
 /// Page size, as u64.
 pub const PAGE: u64 = XEN_PAGE_SIZE as u64;
@@ -30,8 +26,6 @@ pub const NR_SPECIAL_PAGES: u64 = 8;
 pub const SPECIAL_PAGES_END: u64 = 0xff000;
 /// Highest RAM end supported (RAM must stay below the special pages).
 pub const MAX_LOWMEM: u64 = (SPECIAL_PAGES_END - NR_SPECIAL_PAGES) * PAGE;
-/// Pages in a 2 MiB extent.
-const SUPERPAGE_ORDER: u32 = 9;
 
 /// The special pages, by index from the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,45 +69,6 @@ pub fn memory_map(ram: u64) -> Vec<MemoryMapEntry> {
         MemoryMapEntry::ram(0, ram),
         MemoryMapEntry::reserved(SpecialPage::Paging.gfn() * PAGE, NR_SPECIAL_PAGES * PAGE),
     ]
-}
-
-/// Populates RAM `[0, ram)` of `domid` (2 MiB extents where aligned, else pages).
-pub fn populate_ram<O: DomainOps + ?Sized>(ops: &O, domid: DomId, ram: u64) -> Result<()> {
-    let pages = ram / PAGE;
-    let per_super = 1u64 << SUPERPAGE_ORDER;
-    let supers: Vec<u64> = (0..pages / per_super).map(|i| i * per_super).collect();
-    let mut next = 0;
-    if !supers.is_empty() {
-        let done = ops.populate_physmap(domid, SUPERPAGE_ORDER, &supers)?;
-        next = done as u64 * per_super;
-    }
-    // What 2 MiB extents did not cover (the tail, or all of it when Xen had no superpages).
-    let rest: Vec<u64> = (next..pages).collect();
-    populate_exact(ops, domid, 0, &rest, "RAM")
-}
-
-/// Populates the pages `gfns` of `domid` with extents of order `order`, all or an error.
-pub fn populate_exact<O: DomainOps + ?Sized>(
-    ops: &O,
-    domid: DomId,
-    order: u32,
-    gfns: &[u64],
-    what: &'static str,
-) -> Result<()> {
-    // Batches keep each hypercall buffer small.
-    for chunk in gfns.chunks(4096) {
-        let done = ops.populate_physmap(domid, order, chunk)?;
-        if done != chunk.len() {
-            return Err(Error::Populate {
-                domid,
-                what,
-                wanted: chunk.len(),
-                done,
-                order,
-            });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

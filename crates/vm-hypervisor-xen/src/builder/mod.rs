@@ -1,10 +1,12 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! A pure-Rust domain builder for PVH guests on x86_64: what `xl create` does for
-//! `type = "pvh"`, without libxl or libxc.
+//! A pure-Rust domain builder: what `xl create` does for `type = "pvh"`, without libxl or
+//! libxc; PVH guests on x86_64, Arm guests on aarch64 ([`arm`], whose module documentation
+//! lists its steps).
 //!
-//! [`build`] runs the steps of Xen's own toolstack, each through the [`ops::DomainOps`] seam:
+//! On x86_64, [`build`] runs the steps of Xen's own toolstack, each through the
+//! [`ops::DomainOps`] seam:
 //!
 //! 1. read and check the inputs (the kernel is decompressed and its ELF extent checked against
 //!    the memory size before anything exists in Xen; [`build_with_kernel`] takes a [`Kernel`]
@@ -38,42 +40,52 @@
 //! # Ok::<(), vm_hypervisor_xen::Error>(())
 //! ```
 
+#[cfg(target_arch = "x86_64")]
 pub mod acpi;
+pub mod arm;
+#[cfg(target_arch = "x86_64")]
+mod build_x86;
 pub mod domain;
+#[cfg(target_arch = "x86_64")]
 mod elf;
+#[cfg(test)]
+mod fake;
+mod guest_ram;
+#[cfg(target_arch = "x86_64")]
 pub mod kernel;
+#[cfg(target_arch = "x86_64")]
 pub mod loader;
 pub mod memory;
 pub mod ops;
+pub mod populate;
+mod rings;
 mod steps;
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
+#[cfg(target_arch = "x86_64")]
 pub mod vcpu;
 pub mod xenstore;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use xen_bindings::abi::xen::domctl::{
-    XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XEN_DOMCTL_CDF_HVM, XEN_X86_EMU_LAPIC,
-};
-use xen_bindings::abi::xen::grant_table::{GNTTAB_RESERVED_CONSOLE, GNTTAB_RESERVED_XENSTORE};
-use xen_bindings::abi::xen::hvm::*;
-use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::DomId;
 
+#[cfg(target_arch = "x86_64")]
+pub use build_x86::{build_with_kernel, create_empty};
 pub use domain::{Domain, Rings};
+#[cfg(target_arch = "x86_64")]
 pub use kernel::Kernel;
 pub use ops::{DomainOps, XenOps};
 pub use xenstore::ConsoleBackend;
 
 use crate::error::{Error, Result};
-use memory::{SpecialPage, PAGE};
 
 /// Fewest MiB of RAM the builder accepts (a Linux kernel and initrd need more anyway).
 pub const MIN_MEMORY_MIB: u64 = 16;
-/// Most vCPUs: Xen's limit for HVM and PVH domains (`HVM_MAX_VCPUS`). Their APIC IDs (twice
-/// the vCPU ID) then all fit the MADT's 8-bit local APIC entries.
+/// Most vCPUs: Xen's limit for HVM and PVH domains (`HVM_MAX_VCPUS`; their APIC IDs, twice
+/// the vCPU ID, then all fit the MADT's 8-bit local APIC entries) and for Arm domains
+/// (`GUEST_MAX_VCPUS`).
 pub const MAX_VCPUS: u32 = 128;
 /// The domain that serves the console and xenstore rings.
 const BACKEND_DOMID: DomId = DomId::DOM0;
@@ -91,7 +103,8 @@ pub struct PvhConfig {
     pub memory_mib: u64,
     /// Number of vCPUs.
     pub vcpus: u32,
-    /// The kernel: an ELF `vmlinux` with a PVH note, or a bzImage around one (xz or zstd).
+    /// The kernel: on x86_64 an ELF `vmlinux` with a PVH note, or a bzImage around one (xz or
+    /// zstd); on aarch64 an arm64 `Image` (uncompressed, as Debian ships it).
     pub kernel: PathBuf,
     /// An initrd, if any.
     pub ramdisk: Option<PathBuf>,
@@ -115,7 +128,9 @@ impl PvhConfig {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks the configuration for a guest whose RAM may be at most `max_ram` bytes
+    /// (`ram_limit` says why, in the error).
+    fn check(&self, max_ram: u64, ram_limit: &'static str) -> Result<()> {
         let invalid = |what, value: String, reason| Error::InvalidConfig {
             what,
             value,
@@ -135,18 +150,11 @@ impl PvhConfig {
                 "below the 16 MiB minimum",
             ));
         }
-        if self.memory_mib.saturating_mul(1 << 20) > memory::MAX_LOWMEM {
+        if self.memory_mib.saturating_mul(1 << 20) > max_ram {
             return Err(invalid(
                 "memory_mib",
                 self.memory_mib.to_string(),
-                "RAM above the special pages (about 4 GiB) is not supported yet",
-            ));
-        }
-        if self.memory_mib.saturating_mul(1 << 20) > acpi::ACPI_INFO_ADDR {
-            return Err(invalid(
-                "memory_mib",
-                self.memory_mib.to_string(),
-                "RAM would reach the ACPI tables at 0xfc000000 (4032 MiB)",
+                ram_limit,
             ));
         }
         if self.name.is_empty() || self.name.contains(['/', '\0']) {
@@ -176,230 +184,20 @@ fn paging_pool_bytes(memory_mib: u64, vcpus: u32) -> u64 {
     4096 * (256 * u64::from(vcpus) + 2 * memory_mib)
 }
 
-/// Builds and starts a PVH domain as `config` says, through `ops`.
+/// Builds and starts a domain as `config` says, through `ops`: on x86_64 a PVH guest, on
+/// aarch64 an Arm guest ([`arm`]).
 pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>> {
-    // 1. Inputs, checked before anything exists in Xen (the kernel is decoded here).
-    config.check()?;
-    let kernel = Kernel::open(&config.kernel)?;
-    build_with_kernel(ops, config, &kernel)
-}
-
-/// [`build`] with the kernel already read and decoded ([`Kernel::open`]), so that several
-/// domains can be built from one kernel without decoding it each time; `config.kernel` is not
-/// read.
-pub fn build_with_kernel<O: DomainOps>(
-    ops: Arc<O>,
-    config: &PvhConfig,
-    kernel: &Kernel,
-) -> Result<Domain<O>> {
-    let mut steps = steps::Steps::start();
-    // 1. Inputs, checked before anything exists in Xen.
-    config.check()?;
-    let (_, kernel_end) = kernel.extent();
-    let ram = config.ram();
-    if kernel_end > ram {
-        return Err(Error::MemoryTooSmall {
-            what: "kernel",
-            start: 0,
-            end: kernel_end,
-            ram_end: ram,
-        });
-    }
-    let initrd = config.ramdisk.as_deref().map(read).transpose()?;
-    let acpi = acpi::AcpiLayout::new(config.vcpus)?;
-    steps.lap("read the initrd");
-
-    // 2. The domain; from here on `dom` destroys it on any error.
-    let domid = ops.create_domain(&pvh_domain(config.vcpus))?;
-    let mut dom = Domain::new(ops.clone(), domid, config.name.clone());
-    // The vCPUs themselves (createdomain only sized them). Without them Xen 4.17 dereferences
-    // a null vCPU in gethvmcontext and crashes.
-    ops.set_max_vcpus(domid, config.vcpus)?;
-    // RAM plus the special pages, with room to spare as xl leaves it (1 MiB).
-    ops.set_max_mem(domid, (ram >> 10) + 1024)?;
-    ops.set_paging_mempool_size(domid, paging_pool_bytes(config.memory_mib, config.vcpus))?;
-    steps.lap("createdomain, vCPUs, limits");
-
-    // 3. Memory.
-    memory::populate_ram(&*ops, domid, ram)?;
-    let special = memory::special_gfns();
-    memory::populate_exact(&*ops, domid, 0, &special, "special pages")?;
-    steps.lap("populate");
-    {
-        // Zeroed first: the console and xenstore rings' indexes live here, and Xen does not
-        // promise scrubbed pages (a host booted with `bootscrub=0` hands out freed boot
-        // memory as it was; the console ring then read as garbage). Eight pages.
-        let pages = ops.map_guest(domid, &special)?;
-        // SAFETY: `pages` maps the special pages writable for this scope, `pages.len()`
-        // bytes; the domain is paused and nothing else uses them yet.
-        unsafe { std::ptr::write_bytes(pages.as_ptr(), 0, pages.len()) };
-        // The identity-map page table (for EPT with CR0.PG clear): 4 MiB superpages covering
-        // 4 GiB, present, writable, user, accessed, dirty, PSE.
-        let pt = SpecialPage::IdentPt as usize * PAGE as usize;
-        for i in 0..1024u32 {
-            let entry = (i << 22) | 0xe7;
-            // SAFETY: entry `i` of the identity page table lies inside the special pages,
-            // mapped writable for this scope (page `IdentPt`, 1024 four-byte entries); the
-            // domain is paused and nothing else uses them yet.
-            unsafe {
-                std::ptr::write_unaligned(
-                    pages.as_ptr().add(pt + i as usize * 4).cast::<u32>(),
-                    entry,
-                )
-            };
-        }
-    }
-
-    acpi::write(&*ops, domid, &acpi)?;
-
-    // 4. Kernel, initrd, start info.
-    let map = acpi::memory_map(ram, &acpi);
-    let loaded = loader::load(
-        &*ops,
-        domid,
-        ram,
-        kernel,
-        initrd.as_deref(),
-        &config.cmdline,
-        &map,
-        Some(acpi.rsdp()),
-    )?;
-    steps.lap("special pages, ACPI, load");
-
-    // 5. HVM parameters, event channels, grant entries.
-    for (param, page) in [
-        (HVM_PARAM_STORE_PFN, SpecialPage::Xenstore),
-        (HVM_PARAM_BUFIOREQ_PFN, SpecialPage::BufIoreq),
-        (HVM_PARAM_IOREQ_PFN, SpecialPage::Ioreq),
-        (HVM_PARAM_CONSOLE_PFN, SpecialPage::Console),
-        (HVM_PARAM_PAGING_RING_PFN, SpecialPage::Paging),
-        (HVM_PARAM_MONITOR_RING_PFN, SpecialPage::Access),
-        (HVM_PARAM_SHARING_RING_PFN, SpecialPage::Sharing),
-    ] {
-        ops.set_hvm_param(domid, param, page.gfn())?;
-    }
-    ops.set_hvm_param(domid, HVM_PARAM_IDENT_PT, SpecialPage::IdentPt.gfn() * PAGE)?;
-    let rings = Rings {
-        console_gfn: SpecialPage::Console.gfn(),
-        console_port: ops.evtchn_alloc_unbound(domid, BACKEND_DOMID)?,
-        store_gfn: SpecialPage::Xenstore.gfn(),
-        store_port: ops.evtchn_alloc_unbound(domid, BACKEND_DOMID)?,
-    };
-    dom.set_rings(rings);
-    ops.set_hvm_param(
-        domid,
-        HVM_PARAM_CONSOLE_EVTCHN,
-        u64::from(rings.console_port),
-    )?;
-    ops.set_hvm_param(domid, HVM_PARAM_STORE_EVTCHN, u64::from(rings.store_port))?;
-    ops.seed_grant_table(
-        domid,
-        &[
-            (GNTTAB_RESERVED_CONSOLE, BACKEND_DOMID, rings.console_gfn),
-            (GNTTAB_RESERVED_XENSTORE, BACKEND_DOMID, rings.store_gfn),
-        ],
-    )?;
-
-    steps.lap("HVM params, event channels, grants");
-
-    // 6. vCPU state.
-    let current = ops.hvm_context(domid)?;
-    for records in vcpu::boot_contexts(
-        domid,
-        &current,
-        config.vcpus,
-        loaded.entry,
-        loaded.start_info,
-    )? {
-        ops.set_hvm_context(domid, &records)?;
-    }
-
-    steps.lap("vCPU context");
-
-    // 7. xenstore, then go.
-    xenstore::publish(&mut dom, rings, config.console)?;
-    steps.lap("xenstore");
-    ops.unpause(domid)?;
-    steps.lap("unpause");
-    log::debug!("domain {domid} build steps: {steps}");
-    log::info!(
-        "built domain {domid} ({}): entry {:#x}, kernel end {:#x}, initrd {:?}",
-        config.name,
-        loaded.entry,
-        loaded.kernel_end,
-        loaded.initrd
-    );
-    Ok(dom)
-}
-
-/// Creates an empty, paused PVH domain with `ram` bytes of RAM from guest-physical 0 and
-/// `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what `create_vm` of the
-/// vm-hypervisor traits gives): steps 2 and 3 of [`build`] without the special pages, and
-/// every vCPU's MTRRs write-back. No vCPU is up; the first context loaded into one starts
-/// it. The [`Domain`] destroys the domain when dropped, and on any error here.
-pub fn create_empty<O: DomainOps>(
-    ops: Arc<O>,
-    name: &str,
-    ram: u64,
-    vcpus: u32,
-) -> Result<Domain<O>> {
-    if vcpus == 0 || vcpus > MAX_VCPUS {
-        return Err(Error::InvalidConfig {
-            what: "vcpus",
-            value: vcpus.to_string(),
-            reason: "must be between 1 and 128",
-        });
-    }
-    // PAGE is a power of two; a mask keeps this within the crate's MSRV.
-    if ram == 0 || ram & (PAGE - 1) != 0 || ram > memory::MAX_LOWMEM {
-        return Err(Error::InvalidConfig {
-            what: "ram",
-            value: format!("{ram:#x}"),
-            reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
-        });
-    }
-    let domid = ops.create_domain(&pvh_domain(vcpus))?;
-    let dom = Domain::new(ops.clone(), domid, name.to_owned());
-    ops.set_max_vcpus(domid, vcpus)?;
-    ops.set_max_mem(domid, (ram >> 10) + 1024)?;
-    let mib = ram.div_ceil(1 << 20);
-    ops.set_paging_mempool_size(domid, paging_pool_bytes(mib, vcpus))?;
-    memory::populate_ram(&*ops, domid, ram)?;
-    let current = ops.hvm_context(domid)?;
-    for records in vcpu::mtrr_contexts(domid, &current, vcpus)? {
-        ops.set_hvm_context(domid, &records)?;
-    }
-    log::info!("created empty domain {domid} ({name}): {ram:#x} bytes of RAM, {vcpus} vCPUs");
-    Ok(dom)
-}
-
-/// `createdomain`'s settings for a PVH domain with `vcpus` vCPUs: an HVM container with HAP,
-/// grant and event-channel limits as `xl` sets them.
-fn pvh_domain(vcpus: u32) -> DomainConfig {
-    DomainConfig {
-        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
-        max_vcpus: vcpus,
-        max_evtchn_port: MAX_EVTCHN_PORT,
-        max_grant_frames: MAX_GRANT_FRAMES,
-        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
-        grant_version: 1,
-        arch: pvh_arch(),
-        ..Default::default()
-    }
-}
-
-/// The emulated devices of a PVH guest: the local APIC only.
-fn pvh_arch() -> XenArchDomainconfig {
     #[cfg(target_arch = "x86_64")]
     {
-        XenArchDomainconfig {
-            emulation_flags: XEN_X86_EMU_LAPIC,
-            misc_flags: 0,
-        }
+        // 1. Inputs, checked before anything exists in Xen (the kernel is decoded here).
+        build_x86::check(config)?;
+        let kernel = Kernel::open(&config.kernel)?;
+        build_with_kernel(ops, config, &kernel)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
     {
-        let _ = XEN_X86_EMU_LAPIC;
-        XenArchDomainconfig::default()
+        arm::check(config)?;
+        let image = arm::image::ArmImage::open(&config.kernel)?;
+        arm::build_with_image(ops, config, &image)
     }
 }

@@ -8,6 +8,8 @@
 
 use std::sync::Mutex;
 
+use xen_bindings::abi::xen::arch_arm::VcpuGuestContext;
+use xen_bindings::abi::xen::domctl::XenArchDomainconfig;
 use xen_bindings::abi::xen::grant_table::{GrantEntryV1, GrantRef, GTF_PERMIT_ACCESS};
 use xen_bindings::privcmd::{DomainConfig, ForeignMapping, Privcmd, Resource, ResourceMapping};
 use xen_bindings::xenstore::{Permission, Xenstore};
@@ -38,12 +40,24 @@ impl MappedPages for ForeignMapping {
 
 /// What the builder asks of Xen and xenstored.
 pub trait DomainOps: Send + Sync {
-    /// `XEN_DOMCTL_createdomain`: a new, paused domain.
-    fn create_domain(&self, config: &DomainConfig) -> Result<DomId>;
+    /// `XEN_DOMCTL_createdomain`: a new, paused domain, and its architecture configuration
+    /// as Xen wrote it back (on Arm, the GIC version it picked).
+    fn create_domain(&self, config: &DomainConfig) -> Result<(DomId, XenArchDomainconfig)>;
     /// `XEN_DOMCTL_destroydomain`.
     fn destroy_domain(&self, domid: DomId) -> Result<()>;
     /// `XEN_DOMCTL_max_vcpus`: allocates the vCPUs.
     fn set_max_vcpus(&self, domid: DomId, max: u32) -> Result<()>;
+    /// `XEN_DOMCTL_set_address_size` (Arm: 64 for an AArch64 guest).
+    fn set_address_size(&self, domid: DomId, bits: u32) -> Result<()>;
+    /// `XEN_DOMCTL_setvcpucontext` with an Arm vCPU context.
+    fn set_arm_vcpu_context(
+        &self,
+        domid: DomId,
+        vcpu: u32,
+        context: &VcpuGuestContext,
+    ) -> Result<()>;
+    /// `XENVER_version`: the running Xen's major and minor version.
+    fn xen_version(&self) -> Result<(u16, u16)>;
     /// `XEN_DOMCTL_max_mem`.
     fn set_max_mem(&self, domid: DomId, kib: u64) -> Result<()>;
     /// `XEN_DOMCTL_set_paging_mempool_size`.
@@ -132,10 +146,31 @@ fn xen(step: &'static str) -> impl FnOnce(xen_bindings::privcmd::Error) -> Error
 }
 
 impl DomainOps for XenOps {
-    fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
+    fn create_domain(&self, config: &DomainConfig) -> Result<(DomId, XenArchDomainconfig)> {
         self.privcmd
-            .create_domain(config)
+            .create_domain_with_arch(config)
             .map_err(xen("creating the domain"))
+    }
+    fn set_address_size(&self, domid: DomId, bits: u32) -> Result<()> {
+        self.privcmd
+            .set_address_size(domid, bits)
+            .map_err(xen("setting the guest's address size"))
+    }
+    fn set_arm_vcpu_context(
+        &self,
+        domid: DomId,
+        vcpu: u32,
+        context: &VcpuGuestContext,
+    ) -> Result<()> {
+        self.privcmd
+            .set_vcpu_context(domid, vcpu, context)
+            .map_err(xen("setting the vCPU state"))
+    }
+    fn xen_version(&self) -> Result<(u16, u16)> {
+        self.privcmd
+            .xen_version()
+            .map(|v| (v.major, v.minor))
+            .map_err(xen("reading Xen's version"))
     }
     fn destroy_domain(&self, domid: DomId) -> Result<()> {
         self.privcmd

@@ -1,223 +1,14 @@
 // Copyright 2026 The xen-rust-vmm authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The whole build against a fake Xen: what it asks for, and that a failure at any step leaves
-//! no domain (and no xenstore entry) behind.
+//! The whole x86 build against a fake Xen: what it asks for, and that a failure at any step
+//! leaves no domain (and no xenstore entry) behind.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use xen_bindings::abi::xen::grant_table::GrantRef;
-use xen_bindings::privcmd::DomainConfig;
-use xen_bindings::xenstore::Permission;
-use xen_bindings::DomId;
-
-use super::ops::{DomainOps, MappedPages};
+use super::fake::FakeXen;
 use super::*;
-
-/// Guest pages of the fake: plain memory (not shared between two maps of the same frame,
-/// which the build does not rely on). They come filled with [`STALE`], as a Xen that does
-/// not scrub (a host booted with `bootscrub=0`) hands out freed memory, and what they hold
-/// when unmapped is kept, by frame, in [`State::contents`].
-#[derive(Debug)]
-struct FakePages {
-    _pages: Vec<Page>,
-    /// The pages' address, taken from a mutable borrow so that writes through it are allowed.
-    addr: usize,
-    gfns: Vec<u64>,
-    contents: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
-}
-
-/// The byte a fresh fake page holds.
-const STALE: u8 = 0xa5;
-
-impl Drop for FakePages {
-    fn drop(&mut self) {
-        let mut contents = self.contents.lock().unwrap();
-        for (gfn, page) in self.gfns.iter().zip(&self._pages) {
-            contents.insert(*gfn, page.0.to_vec());
-        }
-    }
-}
-
-/// A page-aligned page, as mmap gives them.
-#[derive(Debug, Clone)]
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
-impl MappedPages for FakePages {
-    fn as_ptr(&self) -> *mut u8 {
-        self.addr as *mut u8
-    }
-    fn len(&self) -> usize {
-        self._pages.len() * 4096
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    calls: Vec<String>,
-    live: BTreeSet<DomId>,
-    xs: BTreeSet<String>,
-    introduced: BTreeSet<DomId>,
-    next_port: u32,
-    /// Every guest frame mapped, in order.
-    mapped: Vec<u64>,
-    /// Each unmapped frame's last contents.
-    contents: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
-}
-
-/// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
-/// returns one extent fewer than asked instead).
-#[derive(Debug, Default)]
-struct FakeXen {
-    state: Mutex<State>,
-    fail_at: Option<&'static str>,
-    populate_short: bool,
-}
-
-impl FakeXen {
-    fn failing_at(step: &'static str) -> Self {
-        Self {
-            fail_at: Some(step),
-            ..Default::default()
-        }
-    }
-
-    fn call(&self, name: &'static str) -> Result<()> {
-        self.state.lock().unwrap().calls.push(name.into());
-        if self.fail_at == Some(name) {
-            return Err(Error::Xen {
-                step: name,
-                source: xen_bindings::privcmd::Error::Hypercall {
-                    op: 0,
-                    subop: 0,
-                    source: std::io::Error::from_raw_os_error(libc_enomem()),
-                },
-            });
-        }
-        Ok(())
-    }
-
-    fn live(&self) -> usize {
-        self.state.lock().unwrap().live.len()
-    }
-    fn xs_entries(&self) -> usize {
-        self.state.lock().unwrap().xs.len()
-    }
-    fn calls(&self) -> Vec<String> {
-        self.state.lock().unwrap().calls.clone()
-    }
-}
-
-const fn libc_enomem() -> i32 {
-    12
-}
-
-impl DomainOps for FakeXen {
-    fn create_domain(&self, config: &DomainConfig) -> Result<DomId> {
-        self.call("create_domain")?;
-        assert_eq!(config.flags, 3, "HVM container with HAP");
-        assert_eq!(config.arch.emulation_flags, 1, "local APIC only");
-        self.state.lock().unwrap().live.insert(DomId::new(5));
-        Ok(DomId::new(5))
-    }
-    fn destroy_domain(&self, domid: DomId) -> Result<()> {
-        self.call("destroy_domain")?;
-        assert!(
-            self.state.lock().unwrap().live.remove(&domid),
-            "destroyed twice"
-        );
-        Ok(())
-    }
-    fn set_max_vcpus(&self, _: DomId, max: u32) -> Result<()> {
-        self.call("set_max_vcpus")?;
-        assert!((1..=MAX_VCPUS).contains(&max));
-        Ok(())
-    }
-    fn set_max_mem(&self, _: DomId, _: u64) -> Result<()> {
-        self.call("set_max_mem")
-    }
-    fn set_paging_mempool_size(&self, _: DomId, _: u64) -> Result<()> {
-        self.call("set_paging_mempool_size")
-    }
-    fn populate_physmap(&self, _: DomId, _: u32, gfns: &[u64]) -> Result<usize> {
-        self.call("populate_physmap")?;
-        Ok(if self.populate_short {
-            gfns.len() - 1
-        } else {
-            gfns.len()
-        })
-    }
-    fn map_guest(&self, _: DomId, gfns: &[u64]) -> Result<Box<dyn MappedPages>> {
-        self.call("map_guest")?;
-        let contents = {
-            let mut state = self.state.lock().unwrap();
-            state.mapped.extend_from_slice(gfns);
-            state.contents.clone()
-        };
-        let mut pages = vec![Page([STALE; 4096]); gfns.len()];
-        let addr = pages.as_mut_ptr() as usize;
-        Ok(Box::new(FakePages {
-            _pages: pages,
-            addr,
-            gfns: gfns.to_vec(),
-            contents,
-        }))
-    }
-    fn seed_grant_table(&self, _: DomId, entries: &[(GrantRef, DomId, u64)]) -> Result<()> {
-        self.call("seed_grant_table")?;
-        assert_eq!(entries.len(), 2);
-        Ok(())
-    }
-    fn set_hvm_param(&self, _: DomId, _: u32, _: u64) -> Result<()> {
-        self.call("set_hvm_param")
-    }
-    fn hvm_context(&self, _: DomId) -> Result<Vec<u8>> {
-        self.call("hvm_context")?;
-        Ok(vcpu::tests::fake_context())
-    }
-    fn set_hvm_context(&self, _: DomId, _: &[u8]) -> Result<()> {
-        self.call("set_hvm_context")
-    }
-    fn evtchn_alloc_unbound(&self, _: DomId, _: DomId) -> Result<u32> {
-        self.call("evtchn_alloc_unbound")?;
-        let mut s = self.state.lock().unwrap();
-        s.next_port += 1;
-        Ok(s.next_port)
-    }
-    fn unpause(&self, _: DomId) -> Result<()> {
-        self.call("unpause")
-    }
-    fn xs_write(&self, path: &str, _: &str) -> Result<()> {
-        self.call("xs_write")?;
-        self.state.lock().unwrap().xs.insert(path.into());
-        Ok(())
-    }
-    fn xs_set_perms(&self, _: &str, _: &[Permission]) -> Result<()> {
-        self.call("xs_set_perms")
-    }
-    fn xs_rm(&self, path: &str) -> Result<()> {
-        self.call("xs_rm")?;
-        self.state
-            .lock()
-            .unwrap()
-            .xs
-            .retain(|p| !p.starts_with(path));
-        Ok(())
-    }
-    fn xs_introduce(&self, domid: DomId, _: u64, _: u32) -> Result<()> {
-        self.call("xs_introduce")?;
-        self.state.lock().unwrap().introduced.insert(domid);
-        Ok(())
-    }
-    fn xs_release(&self, domid: DomId) -> Result<()> {
-        self.call("xs_release")?;
-        self.state.lock().unwrap().introduced.remove(&domid);
-        Ok(())
-    }
-}
 
 /// An ELF kernel with a 16-byte segment at 1 MiB (`memsz` in memory) and a note of type
 /// `note_type` named "Xen" whose descriptor is 1 MiB (a PVH entry when the type is
@@ -594,5 +385,8 @@ fn ram_reaching_the_acpi_tables_is_refused_before_any_domain_exists() {
     );
     assert!(xen.calls().is_empty());
     c.memory_mib = 4032;
-    assert!(c.check().is_ok(), "RAM may end where the ACPI range starts");
+    assert!(
+        build_x86::check(&c).is_ok(),
+        "RAM may end where the ACPI range starts"
+    );
 }

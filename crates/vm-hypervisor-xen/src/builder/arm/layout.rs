@@ -1,0 +1,159 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The guest-physical layout of an Arm domain, as Xen's toolstack makes it
+//! (`public/arch-arm.h`):
+//!
+//! - RAM in bank 0, from `GUEST_RAM0_BASE` (1 GiB; up to 3 GiB of it: bank 1 is not used yet);
+//! - four magic pages from `GUEST_MAGIC_BASE`: console ring, xenstore ring, memory-access
+//!   ring, and the page of a virtual PL011 (not given to guests here), in that order;
+//! - the kernel at RAM base plus its `text_offset`; the initrd, then the device tree, right
+//!   after 128 MiB of RAM when RAM reaches that far past the kernel, else at the end of RAM,
+//!   else below the kernel (where libxc puts them, and so where guests expect them).
+
+use xen_bindings::abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+
+use crate::builder::memory::PAGE;
+use crate::error::{Error, Result};
+
+/// Where RAM starts.
+pub const RAM_BASE: u64 = GUEST_RAM0_BASE;
+/// Most RAM supported (bank 0).
+pub const MAX_RAM: u64 = GUEST_RAM0_SIZE;
+/// Room kept for the device tree (the builder's is a few KiB; Linux takes up to 2 MiB).
+pub const DTB_SLOT: u64 = 64 << 10;
+/// The kernel's end is rounded up to this before placing the modules.
+const KERNEL_END_ALIGN: u64 = 2 << 20;
+/// Modules go right after this much RAM when they can.
+const MODULES_AT: u64 = 128 << 20;
+
+/// The magic pages, by index from the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MagicPage {
+    /// Console ring.
+    Console = 0,
+    /// Xenstore ring.
+    Xenstore = 1,
+    /// Memory-access (monitor) ring.
+    MemAccess = 2,
+    /// Virtual PL011 UART ring.
+    Vuart = 3,
+}
+
+/// Number of magic pages.
+pub const NR_MAGIC_PAGES: u64 = 4;
+
+impl MagicPage {
+    /// Its guest frame.
+    pub const fn gfn(self) -> u64 {
+        GUEST_MAGIC_BASE / PAGE + self as u64
+    }
+}
+
+/// The guest frames of all magic pages.
+pub fn magic_gfns() -> Vec<u64> {
+    (0..NR_MAGIC_PAGES)
+        .map(|i| GUEST_MAGIC_BASE / PAGE + i)
+        .collect()
+}
+
+/// Where the kernel, the initrd and the device tree go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The kernel's load address, also its entry.
+    pub kernel: u64,
+    /// The end of the memory the kernel takes.
+    pub kernel_end: u64,
+    /// The initrd's address and size.
+    pub initrd: Option<(u64, u64)>,
+    /// The device tree's address ([`DTB_SLOT`] bytes reserved).
+    pub dtb: u64,
+}
+
+/// Places a kernel loaded `text_offset` above the RAM base that takes `load_size` bytes, an
+/// initrd of `initrd` bytes and the device tree in `ram` bytes of RAM; a
+/// [`Error::MemoryTooSmall`] when they do not fit.
+pub fn place(ram: u64, text_offset: u64, load_size: u64, initrd: Option<u64>) -> Result<Placement> {
+    let ram_end = RAM_BASE + ram.min(MAX_RAM);
+    let kernel = RAM_BASE + text_offset;
+    let kernel_end = kernel + load_size;
+    if kernel_end > ram_end {
+        return Err(Error::MemoryTooSmall {
+            what: "kernel",
+            start: kernel,
+            end: kernel_end,
+            ram_end,
+        });
+    }
+    let rounded_end = kernel_end.next_multiple_of(KERNEL_END_ALIGN);
+    let initrd_size = initrd.map(|s| s.next_multiple_of(PAGE));
+    let modules = DTB_SLOT + initrd_size.unwrap_or(0);
+    let at_128m = RAM_BASE + MODULES_AT;
+    let base = if ram_end >= at_128m + modules && rounded_end < at_128m {
+        at_128m
+    } else if ram_end
+        .checked_sub(modules)
+        .is_some_and(|b| b > rounded_end)
+    {
+        ram_end - modules
+    } else if kernel - RAM_BASE > modules {
+        kernel - modules
+    } else {
+        return Err(Error::MemoryTooSmall {
+            what: "initrd and device tree (beside the kernel)",
+            start: rounded_end,
+            end: rounded_end + modules,
+            ram_end,
+        });
+    };
+    Ok(Placement {
+        kernel,
+        kernel_end,
+        initrd: initrd.map(|size| (base, size)),
+        dtb: base + initrd_size.unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_pages_are_at_guest_magic_base_in_libxcs_order() {
+        assert_eq!(MagicPage::Console.gfn(), 0x39000);
+        assert_eq!(MagicPage::Xenstore.gfn(), 0x39001);
+        assert_eq!(MagicPage::MemAccess.gfn(), 0x39002);
+        assert_eq!(magic_gfns(), [0x39000, 0x39001, 0x39002, 0x39003]);
+    }
+
+    #[test]
+    fn modules_go_after_128_mib_when_ram_reaches_past_them() {
+        let p = place(256 << 20, 0, 0x201_0000, Some(0x30_0001)).unwrap();
+        assert_eq!(p.kernel, 0x4000_0000);
+        assert_eq!(p.initrd, Some((0x4800_0000, 0x30_0001)));
+        assert_eq!(p.dtb, 0x4830_1000);
+    }
+
+    #[test]
+    fn with_less_ram_they_go_at_its_end_then_below_the_kernel() {
+        // 128 MiB: no room after 128 MiB, so at the end of RAM.
+        let p = place(128 << 20, 0, 0x201_0000, Some(0x10_0000)).unwrap();
+        assert_eq!(p.initrd, Some((0x4800_0000 - 0x11_0000, 0x10_0000)));
+        assert_eq!(p.dtb, 0x4800_0000 - DTB_SLOT);
+        // A kernel filling RAM but loaded high: below it.
+        let p = place(16 << 20, 0x80_0000, 0x80_0000, None).unwrap();
+        assert_eq!((p.initrd, p.dtb), (None, 0x4080_0000 - DTB_SLOT));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_memory_too_small() {
+        let e = place(16 << 20, 0, 0x200_0000, None).unwrap_err();
+        assert!(
+            matches!(e, Error::MemoryTooSmall { what: "kernel", .. }),
+            "{e}"
+        );
+        let e = place(32 << 20, 0, 0x100_0000, Some(0x100_0000)).unwrap_err();
+        assert!(matches!(e, Error::MemoryTooSmall { .. }), "{e}");
+    }
+}
