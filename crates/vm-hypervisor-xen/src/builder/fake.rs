@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub(crate) arm_contexts: Vec<(u32, VcpuGuestContext)>,
     /// The address size asked for.
     pub(crate) address_size: Option<u32>,
+    /// The frame ranges whose data cache was flushed, as `(first, count)`.
+    pub(crate) flushed: Vec<(u64, u64)>,
 }
 
 /// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
@@ -165,6 +167,11 @@ impl DomainOps for FakeXen {
     fn set_arm_vcpu_context(&self, _: DomId, vcpu: u32, ctx: &VcpuGuestContext) -> Result<()> {
         self.call("set_arm_vcpu_context")?;
         self.state.lock().unwrap().arm_contexts.push((vcpu, *ctx));
+        Ok(())
+    }
+    fn cache_flush(&self, _: DomId, gfn: u64, count: u64) -> Result<()> {
+        self.call("cache_flush")?;
+        self.state.lock().unwrap().flushed.push((gfn, count));
         Ok(())
     }
     fn xen_version(&self) -> Result<(u16, u16)> {

@@ -58,6 +58,8 @@ pub trait DomainOps: Send + Sync {
     ) -> Result<()>;
     /// `XENVER_version`: the running Xen's major and minor version.
     fn xen_version(&self) -> Result<(u16, u16)>;
+    /// `XEN_DOMCTL_cacheflush` (Arm) over `count` frames from `gfn`.
+    fn cache_flush(&self, domid: DomId, gfn: u64, count: u64) -> Result<()>;
     /// `XEN_DOMCTL_max_mem`.
     fn set_max_mem(&self, domid: DomId, kib: u64) -> Result<()>;
     /// `XEN_DOMCTL_set_paging_mempool_size`.
@@ -165,6 +167,11 @@ impl DomainOps for XenOps {
         self.privcmd
             .set_vcpu_context(domid, vcpu, context)
             .map_err(xen("setting the vCPU state"))
+    }
+    fn cache_flush(&self, domid: DomId, gfn: u64, count: u64) -> Result<()> {
+        self.privcmd
+            .cache_flush(domid, gfn, count)
+            .map_err(xen("flushing the guest's data cache"))
     }
     fn xen_version(&self) -> Result<(u16, u16)> {
         self.privcmd

@@ -13,7 +13,8 @@
 //!    (`set_address_size`), the memory limit and the P2M pool;
 //! 3. RAM from `GUEST_RAM0_BASE`, the magic pages (zeroed), the event-channel callback PPI;
 //! 4. the device tree ([`fdt`]), then kernel, initrd and device tree written, mapping only
-//!    their pages;
+//!    their pages, and the data cache cleaned over them (and over the magic pages) for a
+//!    guest that starts with its MMU off;
 //! 5. the console and xenstore rings, shared with x86 ([`super::rings`]), and the
 //!    memory-access ring's parameter;
 //! 6. vCPU 0's context ([`vcpu`]);
@@ -74,7 +75,8 @@ mod build {
     use super::image::ArmImage;
     use super::layout::{self, MagicPage, RAM_BASE};
     use super::{fdt, vcpu};
-    use crate::builder::guest_ram::map_ranges;
+    use crate::builder::guest_ram::{map_ranges, page_ranges};
+    use crate::builder::memory::PAGE;
     use crate::builder::steps::Steps;
     use crate::builder::{
         paging_pool_bytes, populate, read, rings, Domain, DomainOps, PvhConfig, MAX_EVTCHN_PORT,
@@ -147,6 +149,7 @@ mod build {
             // bytes; the domain is paused and nothing else uses them yet.
             unsafe { std::ptr::write_bytes(pages.as_ptr(), 0, pages.len()) };
         }
+        ops.cache_flush(domid, magic[0], magic.len() as u64)?;
         ops.set_hvm_param(domid, HVM_PARAM_CALLBACK_IRQ, super::evtchn_callback())?;
         steps.lap("populate");
 
@@ -189,6 +192,11 @@ mod build {
             },
         )?;
         drop(guest);
+        // Written through cacheable mappings, read by a guest whose MMU (and so its data
+        // cache) is off at first: cleaned to memory, as Xen's toolstack does on Arm.
+        for (start, end) in page_ranges(&ranges) {
+            ops.cache_flush(domid, start / PAGE, (end - start) / PAGE)?;
+        }
         steps.lap("load");
 
         // 5. Rings (shared with x86), and the memory-access ring as libxc gives it.

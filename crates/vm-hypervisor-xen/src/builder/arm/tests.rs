@@ -89,6 +89,16 @@ fn an_arm_build_creates_loads_and_starts_the_guest_as_libxc_lays_it_out() {
 
     let state = xen.state.lock().unwrap();
     assert_eq!(state.address_size, Some(64));
+    // The data cache is cleaned over the magic pages and everything loaded.
+    assert!(state.flushed.contains(&(0x39000, 4)), "{:?}", state.flushed);
+    assert!(
+        state
+            .flushed
+            .iter()
+            .any(|&(gfn, n)| gfn == RAM_BASE / PAGE && n == 2),
+        "the kernel's pages: {:?}",
+        state.flushed
+    );
     let param = |i: u32| state.params.iter().find(|p| p.0 == i).map(|p| p.1);
     assert_eq!(param(HVM_PARAM_CONSOLE_PFN), Some(0x39000));
     assert_eq!(param(HVM_PARAM_STORE_PFN), Some(0x39001));
@@ -146,6 +156,7 @@ fn a_failure_at_any_step_after_createdomain_leaves_no_domain_and_no_entries() {
         "map_guest",
         "set_hvm_param",
         "xen_version",
+        "cache_flush",
         "evtchn_alloc_unbound",
         "seed_grant_table",
         "set_arm_vcpu_context",

@@ -68,6 +68,10 @@ pub const XEN_DOMCTL_SETHVMCONTEXT: u32 = 34;
 /// `XEN_DOMCTL_set_address_size`: on arm64, whether the guest is AArch64 (64) or AArch32 (32,
 /// what a new domain is) ([`XenDomctlAddressSize`]).
 pub const XEN_DOMCTL_SET_ADDRESS_SIZE: u32 = 35;
+/// `XEN_DOMCTL_cacheflush` (Arm): cleans and invalidates the data cache over guest frames
+/// ([`XenDomctlCacheflush`]), so that a guest starting with its MMU off sees what the
+/// toolstack wrote through cacheable mappings.
+pub const XEN_DOMCTL_CACHEFLUSH: u32 = 71;
 /// `XEN_DOMCTL_set_paging_mempool_size` (Xen 4.17+): HAP/shadow pool ([`XenDomctlPagingMempool`]).
 pub const XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE: u32 = 86;
 
@@ -377,6 +381,16 @@ pub struct XenDomctlAddressSize {
     pub size: u32,
 }
 
+/// `struct xen_domctl_cacheflush`: the argument of [`XEN_DOMCTL_CACHEFLUSH`].
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlCacheflush {
+    /// IN: the first guest frame.
+    pub start_pfn: u64,
+    /// IN: how many frames.
+    pub nr_pfns: u64,
+}
+
 /// `struct xen_domctl_paging_mempool`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +410,7 @@ impl_pod!(
     XenDomctlHvmcontext,
     XenDomctlVcpucontext,
     XenDomctlAddressSize,
+    XenDomctlCacheflush,
     XenDomctlPagingMempool
 );
 
@@ -539,9 +554,20 @@ mod tests {
             ctxt = 8
         );
         assert_layout!(XenDomctlAddressSize, size = 4, align = 4, size = 0);
+        assert_layout!(
+            XenDomctlCacheflush,
+            size = 16,
+            align = 8,
+            start_pfn = 0,
+            nr_pfns = 8
+        );
         assert_eq!(
-            [XEN_DOMCTL_SETVCPUCONTEXT, XEN_DOMCTL_SET_ADDRESS_SIZE],
-            [12, 35]
+            [
+                XEN_DOMCTL_SETVCPUCONTEXT,
+                XEN_DOMCTL_SET_ADDRESS_SIZE,
+                XEN_DOMCTL_CACHEFLUSH
+            ],
+            [12, 35, 71]
         );
     }
 
