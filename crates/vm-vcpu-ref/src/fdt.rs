@@ -69,7 +69,7 @@ pub const fn default_mpidr(index: usize) -> u64 {
 }
 
 /// A `/hypervisor` node: how a guest finds the hypervisor it runs on (Xen's binding:
-/// `compatible` "xen,xen-<major>.<minor>" and "xen,xen", `reg` the grant-table space first, the
+/// `compatible` `"xen,xen-<major>.<minor>"` and `"xen,xen"`, `reg` the grant-table space first, the
 /// event-channel upcall as a level-low PPI on every CPU).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HypervisorNode {

@@ -3,12 +3,12 @@
 
 //! Loading a PVH kernel, its initrd and its start info into the guest.
 //!
-//! The guest frames the loader writes (the kernel's segments, the initrd, the start info and
-//! command line; no other page of RAM) are mapped ([`super::guest_ram`]): the builder's ELF
-//! loader puts the ELF segments at their physical addresses and finds the PVH entry
-//! (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory map, the
-//! module list (the initrd) and the command line. The initrd goes at the
-//! top of RAM, away from the kernel.
+//! Only the guest frames the loader writes (the kernel's segments, the initrd, the start info
+//! and command line; no other page of RAM) are mapped, as one vm-memory `GuestMemoryMmap`: the
+//! builder's ELF loader puts the ELF segments at their physical addresses and finds the PVH
+//! entry (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory
+//! map, the module list (the initrd) and the command line. The initrd goes at the top of RAM,
+//! away from the kernel.
 
 use vm_memory::GuestAddress;
 use vm_vcpu_ref::memmap::MemoryMapEntry;

@@ -4,7 +4,7 @@
 //! The Arm build: an arm64 Linux `Image` booted as an Arm domain (what `xl create` makes of a
 //! `type = "pvh"` guest on Arm), on an aarch64 dom0.
 //!
-//! The steps, each through the [`DomainOps`] seam:
+//! The steps, each through the [`DomainOps`](super::DomainOps) seam:
 //!
 //! 1. read and check the inputs ([`image`]), and place kernel, initrd and device tree in RAM
 //!    ([`layout`]) before anything exists in Xen;
@@ -15,7 +15,7 @@
 //! 4. the device tree ([`fdt`]), then kernel, initrd and device tree written, mapping only
 //!    their pages, and the data cache cleaned over them (and over the magic pages) for a
 //!    guest that starts with its MMU off;
-//! 5. the console and xenstore rings, shared with x86 ([`super::rings`]), and the
+//! 5. the console and xenstore rings, shared with x86, and the
 //!    memory-access ring's parameter;
 //! 6. vCPU 0's context ([`vcpu`]);
 //! 7. xenstore entries and introduction; unpause (shared with x86).
