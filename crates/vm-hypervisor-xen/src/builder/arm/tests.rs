@@ -192,8 +192,8 @@ fn a_gic_the_builder_cannot_describe_is_a_typed_error_and_the_domain_goes() {
 
 #[test]
 fn what_does_not_fit_or_is_no_image_is_refused_before_any_domain_exists() {
-    // A kernel taking all of RAM.
-    let f = files("big", &image(0, 32 << 20, 0x1000));
+    // A kernel taking more than all of RAM.
+    let f = files("big", &image(0, 33 << 20, 0x1000));
     let xen = Arc::new(FakeXen::default());
     let err = build(xen.clone(), &config(&f)).unwrap_err();
     assert!(
