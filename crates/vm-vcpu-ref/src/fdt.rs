@@ -36,6 +36,9 @@ pub const MAX_FDT_SIZE: usize = 2 << 20;
 /// Architected timer PPIs: secure physical, non-secure physical, virtual,
 /// hypervisor physical (interrupt IDs 29, 30, 27, 26).
 pub const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
+/// The architected timer PPIs Xen's toolstack describes to its guests: secure physical,
+/// non-secure physical, virtual (interrupt IDs 29, 30, 27), level-sensitive active low.
+pub const XEN_TIMER_PPIS: [u32; 3] = [13, 14, 11];
 /// MPIDR bits that form a CPU node's `reg` (Aff3 and Aff2..Aff0).
 pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 
@@ -119,6 +122,10 @@ pub struct FdtConfig {
     /// The timer's `clock-frequency` in Hz, for a hypervisor that cannot let the guest read it
     /// from `CNTFRQ_EL0` (none: the property is left out).
     pub timer_frequency: Option<u32>,
+    /// The timer's PPI numbers ([`TIMER_PPIS`] by default, [`XEN_TIMER_PPIS`] for Xen).
+    pub timer_ppis: Vec<u32>,
+    /// Their trigger: `IRQ_TYPE_LEVEL_HIGH` by default, `IRQ_TYPE_LEVEL_LOW` for Xen.
+    pub timer_trigger: u32,
 }
 
 impl FdtConfig {
@@ -134,6 +141,8 @@ impl FdtConfig {
             psci: PsciMethod::Hvc,
             hypervisor: None,
             timer_frequency: None,
+            timer_ppis: TIMER_PPIS.to_vec(),
+            timer_trigger: IRQ_TYPE_LEVEL_HIGH,
         }
     }
 
@@ -166,6 +175,18 @@ impl FdtConfig {
             return Err(Error::InvalidGic {
                 reason: "GIC CPU count differs from the device tree's vCPU count",
                 value: self.mpidrs.len() as u64,
+            });
+        }
+        if self.timer_ppis.is_empty() || self.timer_ppis.len() > 4 {
+            return Err(Error::InvalidGic {
+                reason: "the timer needs 1 to 4 PPIs",
+                value: self.timer_ppis.len() as u64,
+            });
+        }
+        if let Some(&ppi) = self.timer_ppis.iter().find(|&&p| p >= 16) {
+            return Err(Error::InvalidGic {
+                reason: "a timer PPI number must be below 16",
+                value: u64::from(ppi),
             });
         }
         if let Some(offset) = self.cmdline.bytes().position(|b| b == 0) {
@@ -304,8 +325,9 @@ impl FdtConfig {
         let node = fdt.begin_node("timer")?;
         fdt.property_string("compatible", "arm,armv8-timer")?;
         fdt.property_null("always-on")?;
-        let flags = self.gic.ppi_flags(IRQ_TYPE_LEVEL_HIGH);
-        let cells: Vec<u32> = TIMER_PPIS
+        let flags = self.gic.ppi_flags(self.timer_trigger);
+        let cells: Vec<u32> = self
+            .timer_ppis
             .iter()
             .flat_map(|ppi| [FDT_IRQ_PPI, *ppi, flags])
             .collect();
@@ -501,7 +523,14 @@ pub(crate) mod tests {
         let mut cfg = FdtConfig::new(vec![MmioRegion::new(0x4000_0000, 0x800_0000)], 1, gic)
             .with_hypervisor(xen);
         cfg.timer_frequency = Some(62_500_000);
+        cfg.timer_ppis = XEN_TIMER_PPIS.to_vec();
+        cfg.timer_trigger = IRQ_TYPE_LEVEL_LOW;
         let nodes = parse(&cfg.create().unwrap());
+        // Xen's three timer PPIs, level low, CPU mask of one CPU.
+        assert_eq!(
+            u32s(&nodes["/timer"]["interrupts"]),
+            [1, 13, 0x108, 1, 14, 0x108, 1, 11, 0x108]
+        );
         let h = &nodes["/hypervisor"];
         assert_eq!(h["compatible"], b"xen,xen-4.17\0xen,xen\0");
         assert_eq!(u64s(&h["reg"]), [0x3800_0000, 0x100_0000]);
@@ -513,6 +542,12 @@ pub(crate) mod tests {
         let plain = parse(&config(GicVersion::V3, 1).create().unwrap());
         assert!(!plain.contains_key("/hypervisor"));
         assert!(!plain["/timer"].contains_key("clock-frequency"));
+        // Timer PPIs must be PPI numbers, one to four of them.
+        for ppis in [vec![], vec![16], vec![13, 14, 11, 10, 12]] {
+            let mut bad = cfg.clone();
+            bad.timer_ppis = ppis;
+            assert!(matches!(bad.create(), Err(Error::InvalidGic { .. })));
+        }
         // The upcall must be a PPI.
         let gnt = MmioRegion::new(0x3800_0000, 0x100_0000);
         assert!(HypervisorNode::xen(4, 17, gnt, 32).is_err());

@@ -7,8 +7,8 @@
 //! frequency when Xen reports one), the `/hypervisor` node (Xen's version, the grant-table
 //! space, the event-channel PPI) and `/chosen` (command line, initrd).
 
-use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode};
-use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion};
+use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, XEN_TIMER_PPIS};
+use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion, IRQ_TYPE_LEVEL_LOW};
 use xen_bindings::abi::xen::arch_arm::*;
 
 use super::layout::{Placement, DTB_SLOT, RAM_BASE};
@@ -85,6 +85,9 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
         config = config.with_initrd(MmioRegion::new(addr, size));
     }
     config.timer_frequency = (platform.clock_frequency != 0).then_some(platform.clock_frequency);
+    // The timer as Xen's toolstack describes it: secure and non-secure physical, virtual.
+    config.timer_ppis = XEN_TIMER_PPIS.to_vec();
+    config.timer_trigger = IRQ_TYPE_LEVEL_LOW;
     let blob = config.create().map_err(fdt_error)?;
     if blob.len() as u64 > DTB_SLOT {
         return Err(Error::Load {
@@ -137,6 +140,12 @@ mod tests {
             .collect();
         assert!(has(&blob, &reg));
         assert!(has(&blob, &0x4830_0000u64.to_be_bytes()), "initrd end");
+        // The timer's interrupts: PPIs 13, 14 and 11, level low (GICv3: no CPU mask).
+        let timer: Vec<u8> = [1u32, 13, 8, 1, 14, 8, 1, 11, 8]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert!(has(&blob, &timer));
         let v2 = device_tree(&platform(GicVersion::V2), &placement(), "").unwrap();
         assert!(has(&v2, b"arm,cortex-a15-gic\0"));
     }
