@@ -7,17 +7,15 @@
 
 use std::sync::Arc;
 
-use xen_bindings::abi::xen::domctl::{
-    XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XEN_DOMCTL_CDF_HVM, XEN_X86_EMU_LAPIC,
-};
+use xen_bindings::abi::xen::domctl::{XenArchDomainconfig, XEN_X86_EMU_LAPIC};
 use xen_bindings::abi::xen::hvm::*;
 use xen_bindings::privcmd::DomainConfig;
 
 use super::memory::{self, SpecialPage, PAGE};
 use super::steps::Steps;
 use super::{
-    acpi, loader, paging_pool_bytes, populate, read, rings, vcpu, Domain, DomainOps, Kernel,
-    PvhConfig, MAX_EVTCHN_PORT, MAX_GRANT_FRAMES, MAX_MAPTRACK_FRAMES, MAX_VCPUS,
+    acpi, hvm_hap_domain, loader, paging_pool_bytes, populate, read, rings, vcpu, Domain,
+    DomainOps, Kernel, PvhConfig, MAX_VCPUS,
 };
 use crate::error::{Error, Result};
 
@@ -190,19 +188,9 @@ pub fn create_empty<O: DomainOps>(
     Ok(dom)
 }
 
-/// `createdomain`'s settings for a PVH domain with `vcpus` vCPUs: an HVM container with HAP,
-/// grant and event-channel limits as `xl` sets them.
+/// `createdomain`'s settings for a PVH domain with `vcpus` vCPUs.
 fn pvh_domain(vcpus: u32) -> DomainConfig {
-    DomainConfig {
-        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
-        max_vcpus: vcpus,
-        max_evtchn_port: MAX_EVTCHN_PORT,
-        max_grant_frames: MAX_GRANT_FRAMES,
-        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
-        grant_version: 1,
-        arch: pvh_arch(),
-        ..Default::default()
-    }
+    hvm_hap_domain(vcpus, pvh_arch())
 }
 
 /// The emulated devices of a PVH guest: the local APIC only.

@@ -69,6 +69,8 @@ pub mod xenstore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use xen_bindings::abi::xen::domctl::{XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XEN_DOMCTL_CDF_HVM};
+use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::DomId;
 
 #[cfg(target_arch = "x86_64")]
@@ -93,6 +95,22 @@ const BACKEND_DOMID: DomId = DomId::DOM0;
 const MAX_GRANT_FRAMES: i32 = 64;
 const MAX_MAPTRACK_FRAMES: i32 = 1024;
 const MAX_EVTCHN_PORT: u32 = 1023;
+
+/// `createdomain`'s settings for a domain of `vcpus` vCPUs with the architecture's `arch`
+/// settings: an HVM container with HAP (a PVH guest on x86, every guest on Arm), with the
+/// grant and event-channel limits `xl` sets.
+fn hvm_hap_domain(vcpus: u32, arch: XenArchDomainconfig) -> DomainConfig {
+    DomainConfig {
+        flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
+        max_vcpus: vcpus,
+        max_evtchn_port: MAX_EVTCHN_PORT,
+        max_grant_frames: MAX_GRANT_FRAMES,
+        max_maptrack_frames: MAX_MAPTRACK_FRAMES,
+        grant_version: 1,
+        arch,
+        ..Default::default()
+    }
+}
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,9 +66,7 @@ mod build {
     use xen_bindings::abi::xen::arch_arm::{
         XEN_DOMCTL_CONFIG_GIC_NATIVE, XEN_DOMCTL_CONFIG_TEE_NONE,
     };
-    use xen_bindings::abi::xen::domctl::{
-        XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XEN_DOMCTL_CDF_HVM,
-    };
+    use xen_bindings::abi::xen::domctl::XenArchDomainconfig;
     use xen_bindings::abi::xen::hvm::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_MONITOR_RING_PFN};
     use xen_bindings::privcmd::DomainConfig;
 
@@ -79,29 +77,23 @@ mod build {
     use crate::builder::memory::PAGE;
     use crate::builder::steps::Steps;
     use crate::builder::{
-        paging_pool_bytes, populate, read, rings, Domain, DomainOps, PvhConfig, MAX_EVTCHN_PORT,
-        MAX_GRANT_FRAMES, MAX_MAPTRACK_FRAMES,
+        hvm_hap_domain, paging_pool_bytes, populate, read, rings, Domain, DomainOps, PvhConfig,
     };
     use crate::error::{Error, Result};
 
-    /// `createdomain`'s settings for an Arm guest with `vcpus` vCPUs.
+    /// `createdomain`'s settings for an Arm guest with `vcpus` vCPUs: the GIC version left to
+    /// Xen (it writes back the one it picked), no TEE.
     fn arm_domain(vcpus: u32) -> DomainConfig {
-        DomainConfig {
-            flags: XEN_DOMCTL_CDF_HVM | XEN_DOMCTL_CDF_HAP,
-            max_vcpus: vcpus,
-            max_evtchn_port: MAX_EVTCHN_PORT,
-            max_grant_frames: MAX_GRANT_FRAMES,
-            max_maptrack_frames: MAX_MAPTRACK_FRAMES,
-            grant_version: 1,
-            arch: XenArchDomainconfig {
+        hvm_hap_domain(
+            vcpus,
+            XenArchDomainconfig {
                 gic_version: XEN_DOMCTL_CONFIG_GIC_NATIVE,
                 tee_type: XEN_DOMCTL_CONFIG_TEE_NONE,
                 nr_spis: fdt::NR_SPIS,
                 clock_frequency: 0,
                 ..Default::default()
             },
-            ..Default::default()
-        }
+        )
     }
 
     /// Builds and starts an Arm domain as `config` says from `image` (`config.kernel` is not
