@@ -150,10 +150,18 @@ unsafe fn syscall3(
     // The kernel returns -errno, from -4095 to -1, on failure.
     #[allow(unreachable_code)]
     if (-4095..0).contains(&ret) {
-        Err(io::Error::from_raw_os_error(-ret as i32))
+        Err(errno_error(ret))
     } else {
         Ok(ret)
     }
+}
+
+/// The error of a system call that returned `ret`, a negated errno. Out of line: inline, the
+/// error's representation was computed on the success path too, before the test chose it.
+#[cold]
+#[inline(never)]
+fn errno_error(ret: libc::c_long) -> io::Error {
+    io::Error::from_raw_os_error(-ret as i32)
 }
 
 impl Sys for RealSys {

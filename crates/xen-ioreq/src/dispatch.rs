@@ -21,6 +21,13 @@ use xen_bindings::abi::xen::ioreq::{Ioreq, IOREQ_READ, IOREQ_TYPE_COPY, IOREQ_TY
 use crate::error::DecodeError;
 use crate::request::{size_mask, Access, Data, Dir, Request};
 
+/// Whether a request's `size` is one a [`DeviceBus`] serves: 1, 2, 4 or 8, with one shift.
+#[inline(always)]
+pub(crate) fn valid_size(size: u32) -> bool {
+    const SIZES: u32 = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8;
+    size <= 8 && SIZES >> size & 1 != 0
+}
+
 /// Offset of the virtio-mmio QueueNotify register, which ioeventfds watch.
 pub const VIRTIO_MMIO_QUEUE_NOTIFY: u64 = 0x50;
 
@@ -459,11 +466,10 @@ impl<B: DeviceBus> Dispatcher<B> {
             IOREQ_TYPE_PIO if raw.addr <= 0xffff => IoSpace::Pio,
             _ => return None,
         };
-        // 1, 2, 4 or 8, with one shift. `IoBus` tests it again (three instructions: the
-        // compiler does not fold its test into this one), but a `DeviceBus` of the caller's
-        // may not, and a size it was not made for must not reach it.
-        const SIZES: u32 = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8;
-        if raw.size > 8 || SIZES >> raw.size & 1 == 0 || raw.count != 1 || raw.data_is_ptr() {
+        // `IoBus` tests the size again (three instructions: the compiler does not fold its
+        // test into this one), but a `DeviceBus` of the caller's may not, and a size it was
+        // not made for must not reach it.
+        if !valid_size(raw.size) || raw.count != 1 || raw.data_is_ptr() {
             return None;
         }
         let size = raw.size as u8;
@@ -484,11 +490,61 @@ impl<B: DeviceBus> Dispatcher<B> {
         }
     }
 
+    /// The common request ([`Dispatcher::single_value`]: one PIO or MMIO element of 1, 2, 4
+    /// or 8 bytes, as [`valid_size`] checks it, with its data in the slot), a read, checked by
+    /// the caller and carried to the bus: the value read (zero-extended), or why the bus
+    /// failed it (the caller answers through [`Dispatcher::single_failed`]). Counted.
+    #[inline(always)]
+    pub(crate) fn read_single(
+        &mut self,
+        space: IoSpace,
+        addr: u64,
+        size: u8,
+    ) -> Result<u64, BusError> {
+        self.stats.completed += 1;
+        let mut req = IoRequest {
+            space,
+            addr,
+            size,
+            write: false,
+            data: 0,
+        };
+        self.bus.handle_request(&mut req)?;
+        Ok(req.data)
+    }
+
+    /// [`Dispatcher::read_single`] of a write of `data` (not one of the dispatcher's userspace
+    /// ioeventfds: the caller checks [`Dispatcher::has_ioeventfds`]).
+    #[inline(always)]
+    pub(crate) fn write_single(
+        &mut self,
+        space: IoSpace,
+        addr: u64,
+        size: u8,
+        data: u64,
+    ) -> Result<(), BusError> {
+        self.stats.completed += 1;
+        let mut req = IoRequest {
+            space,
+            addr,
+            size,
+            write: true,
+            data,
+        };
+        self.bus.handle_request(&mut req)
+    }
+
+    /// Whether the dispatcher has userspace ioeventfds of its own ([`Dispatcher::add_ioeventfd`]).
+    #[inline(always)]
+    pub(crate) fn has_ioeventfds(&self) -> bool {
+        !self.ioeventfds.0.is_empty()
+    }
+
     /// The common request failed on the bus: counted, logged (rate-limited), answered with all
     /// ones for a read.
     #[cold]
     #[inline(never)]
-    fn single_failed(&mut self, vcpu: usize, raw: Ioreq, e: BusError) -> Option<u64> {
+    pub(crate) fn single_failed(&mut self, vcpu: usize, raw: Ioreq, e: BusError) -> Option<u64> {
         self.stats.errors += 1;
         if self.may_log_failure() {
             log_single_failure(vcpu, &raw, e);

@@ -537,22 +537,40 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     #[inline(always)]
     fn blocking_turns(&mut self, once: bool) -> Result<Turn> {
         let server = self.server;
-        let evtchn = server.evtchn();
+        // Looked up once: the server, borrowed for the loop's life, keeps its descriptor open
+        // and its page mapped.
+        let evtchn = server.evtchn().ops();
+        let page = server.ioreq_page();
         let listen = self.wake_ports.map_or(0, |p| p[0]);
-        let mut ports = [0 as Port; PORTS_PER_READ];
+        let mut buf = [0 as Port; PORTS_PER_READ];
         let mut turn = Turn::default();
-        loop {
-            let n = match evtchn.read_pending(&mut ports) {
-                Ok(n) => n,
+        'turns: loop {
+            let ports = match evtchn.read_pending_into(&mut buf) {
+                Ok(ports) => ports,
                 Err(e) => return self.blocking_read_failed(e),
             };
-            let mut woken = false;
+            // A descriptor made non-blocking meanwhile reads nothing: the turn ends, and the
+            // next one looks at why.
+            if ports.is_empty() {
+                self.backlog.held = server.take_buffered_backlog();
+                break;
+            }
             let mut served = 0;
-            for &port in &ports[..n.min(PORTS_PER_READ)] {
-                if port == listen {
-                    woken = true;
+            let mut left = ports.iter();
+            while let Some(&port) = left.next() {
+                // A vCPU's port first: the loop's own is the rare one.
+                if let Some(slot) = server.port_slot(port, page) {
+                    served += server.serve_port_inline(evtchn, port, slot, &mut self.dispatcher);
+                } else if port == listen {
+                    // The rest of the read is served out of line, and the turn ends: nothing
+                    // about the loop's own port is carried through the common path.
+                    served += self.woken(port, left.as_slice(), &mut turn);
+                    if once {
+                        turn.requests += served;
+                    }
+                    break 'turns;
                 } else {
-                    served += server.serve_port_inline(port, &mut self.dispatcher);
+                    served += server.serve_other_port(port, &mut self.dispatcher);
                 }
                 if let Err(e) = evtchn.unmask(port) {
                     server.unmask_failed(e);
@@ -561,21 +579,16 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             if once {
                 turn.requests += served;
             }
+            // The loop entered the blocking path without a backlog (`may_block`): one taken
+            // now ends the turn, for the general path's next one to serve.
             if server.take_buffered_backlog() {
                 self.backlog.held = true;
-            }
-            if woken {
-                turn.stopped = self.stop.read().is_ok();
                 break;
             }
-            if self.backlog.held {
-                break;
-            }
-            // A descriptor made non-blocking meanwhile reads nothing: the turn ends, and the
-            // next one looks at why. A read that served nothing (the other end of the loop's
-            // own channel, made pending once when bound, or a slot another reader answered)
-            // reads again rather than ending a turn that did nothing.
-            if n == 0 || (once && served != 0) {
+            // A read that served nothing (the other end of the loop's own channel, made
+            // pending once when bound, or a slot another reader answered) reads again rather
+            // than ending a turn that did nothing.
+            if once && served != 0 {
                 break;
             }
         }
@@ -583,6 +596,32 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             self.blocking_backlog(&mut turn);
         }
         Ok(turn)
+    }
+
+    /// The loop's own port `listen` was read, with the ports `rest` after it: re-arms it,
+    /// serves and re-arms the rest, takes a buffered backlog as the turn's end does, and reads
+    /// the stopper (the port means a stop, or a call back to the general path, looked at by
+    /// the next turn). The requests served.
+    #[cold]
+    #[inline(never)]
+    fn woken(&mut self, listen: Port, rest: &[Port], turn: &mut Turn) -> usize {
+        let server = self.server;
+        let evtchn = server.evtchn();
+        if let Err(e) = evtchn.unmask(listen) {
+            server.unmask_failed(e);
+        }
+        let mut served = 0;
+        for &port in rest {
+            served += server.serve_port(port, &mut self.dispatcher);
+            if let Err(e) = evtchn.unmask(port) {
+                server.unmask_failed(e);
+            }
+        }
+        if server.take_buffered_backlog() {
+            self.backlog.held = true;
+        }
+        turn.stopped = self.stop.read().is_ok();
+        served
     }
 
     /// A buffered backlog after a blocking turn: the next turn serves it (on the general path,

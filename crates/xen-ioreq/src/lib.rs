@@ -153,6 +153,7 @@ pub mod page;
 pub mod request;
 mod server;
 mod user_irqfds;
+mod vcpu_ports;
 
 pub use dispatch::{
     DispatchStats, Dispatcher, GuestMemoryRam, GuestRam, HandleError, NoGuestRam, PciConfigHandler,

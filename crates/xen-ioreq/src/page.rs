@@ -246,26 +246,101 @@ impl<'a> Slot<'a> {
     /// woken by the port and one sweeping every slot) exactly one takes the request.
     #[inline]
     pub fn take(self) -> Option<Taken<'a>> {
+        let flags = self.take_flags()?;
+        let mut raw = self.taken_copy();
+        raw.flags = flags;
+        Some(Taken { slot: self, raw })
+    }
+
+    /// [`Slot::take`] without the copy: moves a `STATE_IOREQ_READY` slot to `IN_PROCESS` and
+    /// returns its flags byte as it was (state READY). The caller reads the fields it needs
+    /// with the `taken_*` methods, each once.
+    #[inline(always)]
+    pub(crate) fn take_flags(self) -> Option<u8> {
         let state = self.state_byte();
-        // Acquire: Xen wrote the fields before it published READY.
-        let flags = state.load(Ordering::Acquire);
+        // Relaxed: the compare-exchange below is the acquire that orders the request's reads
+        // after Xen's publication of READY; this load only chooses the value to swap.
+        let flags = state.load(Ordering::Relaxed);
         if flags & IOREQ_STATE_MASK != STATE_IOREQ_READY {
             return None;
         }
-        let taken = (flags & !IOREQ_STATE_MASK) | STATE_IOREQ_INPROCESS;
+        // The state bits are READY: adding the difference makes them IN_PROCESS and leaves the
+        // others as they are.
+        let taken = flags + (STATE_IOREQ_INPROCESS - STATE_IOREQ_READY);
         state
             .compare_exchange(flags, taken, Ordering::Acquire, Ordering::Relaxed)
             .ok()?;
+        Some(flags)
+    }
+
+    /// A copy of a slot this thread took ([`Slot::take_flags`]), its flags byte as it is now
+    /// (`IN_PROCESS`).
+    #[inline]
+    pub(crate) fn taken_copy(&self) -> Ioreq {
         // SAFETY: the slot is inside a live page and 8-aligned (32-byte slots of an aligned
-        // page); Xen does not write it while it is IN_PROCESS, and the swap above made this
-        // thread its only reader. Read as four words: a volatile read of the struct is made
-        // field by field.
+        // page); Xen does not write it while it is IN_PROCESS, and the swap that took it made
+        // this thread its only reader. Read as four words: a volatile read of the struct is
+        // made field by field.
         let words = unsafe { self.ptr.cast::<[u64; 4]>().read_volatile() };
         // SAFETY: `Ioreq` is a 32-byte plain-old-data struct of integers (its layout test in
         // xen-bindings says so), for which every bit pattern is a value.
-        let mut raw = unsafe { std::mem::transmute::<[u64; 4], Ioreq>(words) };
-        raw.flags = flags;
-        Some(Taken { slot: self, raw })
+        unsafe { std::mem::transmute::<[u64; 4], Ioreq>(words) }
+    }
+
+    /// The `addr` field of a slot this thread took.
+    #[inline(always)]
+    pub(crate) fn taken_addr(&self) -> u64 {
+        // SAFETY: the field is inside the slot, which the caller owns while it is IN_PROCESS
+        // (Xen does not write it then); volatile, so it is read once, where written.
+        unsafe { std::ptr::addr_of!((*self.ptr).addr).read_volatile() }
+    }
+
+    /// The `data` field of a slot this thread took.
+    #[inline(always)]
+    pub(crate) fn taken_data(&self) -> u64 {
+        // SAFETY: as in `taken_addr`.
+        unsafe { std::ptr::addr_of!((*self.ptr).data).read_volatile() }
+    }
+
+    /// The `size` field of a slot this thread took if its `count` is 1 and its `size` one a
+    /// [`vm_device_bus::DeviceBus`] serves (1, 2, 4 or 8): the one-element request of the
+    /// common path.
+    #[inline(always)]
+    pub(crate) fn taken_single_size(&self) -> Option<u8> {
+        // SAFETY: as in `taken_addr`: `count` is at offset 16 of the 8-aligned slot, followed
+        // by `size`, so the word they make is inside the slot and aligned.
+        let word = unsafe {
+            std::ptr::addr_of!((*self.ptr).count)
+                .cast::<u64>()
+                .read_volatile()
+        };
+        // Both tested at once: with `count`'s 1 cleared and the halves swapped, the word is
+        // the size when `count` was 1, and more than 8 otherwise.
+        let shape = if cfg!(target_endian = "little") {
+            (word ^ 1).rotate_left(32)
+        } else {
+            word ^ (1 << 32)
+        };
+        // The test `vm_device_bus::IoBus` makes, written as it is there so that the compiler
+        // leaves out the bus's once this one passed.
+        const SIZES: u32 = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8;
+        let size = shape as usize;
+        (shape <= 8 && SIZES >> size & 1 != 0).then_some(size as u8)
+    }
+
+    /// The flags byte and the `type_` field of a slot this thread took, as one number:
+    /// `flags | type_ << 8` (one load: `type_` is the byte after the flags).
+    #[inline(always)]
+    pub(crate) fn taken_kind(&self) -> u16 {
+        // SAFETY: as in `taken_addr`: the flags byte is at offset 30 of the 8-aligned slot,
+        // followed by `type_`, so the two bytes are inside the slot and 2-aligned.
+        let word = unsafe {
+            (self.ptr as *const u8)
+                .add(IOREQ_FLAGS_OFFSET)
+                .cast::<u16>()
+                .read_volatile()
+        };
+        u16::from_le(word)
     }
 }
 
@@ -291,6 +366,26 @@ impl<'a> Taken<'a> {
 }
 
 impl Slot<'_> {
+    /// [`Slot::publish`] for the taker of the slot's request ([`Slot::take_flags`]), with the
+    /// flags byte read back from the slot: only the taker writes it while it is `IN_PROCESS`.
+    #[inline(always)]
+    pub(crate) fn publish_taken(&self, data: Option<u64>) {
+        let ptr = self.ptr;
+        if let Some(d) = data {
+            // SAFETY: the field is inside the slot, which the caller owns while it is
+            // IN_PROCESS.
+            unsafe { std::ptr::addr_of_mut!((*ptr).data).write_volatile(d) };
+        }
+        let state = self.state_byte();
+        // The state bits are IN_PROCESS, set by the taker: adding the difference makes them
+        // IORESP_READY and leaves the others as they are.
+        let flags = state
+            .load(Ordering::Relaxed)
+            .wrapping_add(STATE_IORESP_READY - STATE_IOREQ_INPROCESS);
+        // Release: Xen sees the data once it sees the state.
+        state.store(flags, Ordering::Release);
+    }
+
     /// Publishes the response of the request taken from this slot, whose flags byte was
     /// `flags` when taken: writes `data` (if any) and sets `STATE_IORESP_READY` with Release
     /// ordering, so Xen sees the data once it sees the state. Only for the taker of the

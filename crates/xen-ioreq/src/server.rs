@@ -14,18 +14,20 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use vm_device_bus::DeviceBus;
+use vm_device_bus::{BusError, DeviceBus, IoSpace};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_bindings::abi::xen::dm_op::*;
 use xen_bindings::abi::xen::hvm::{
     HVM_IOREQSRV_BUFIOREQ_ATOMIC, HVM_IOREQSRV_BUFIOREQ_LEGACY, HVM_IOREQSRV_BUFIOREQ_OFF,
 };
-use xen_bindings::abi::xen::ioreq::Ioreq;
+use xen_bindings::abi::xen::ioreq::{
+    Ioreq, IOREQ_DATA_IS_PTR_BIT, IOREQ_DIR_BIT, IOREQ_TYPE_COPY, IOREQ_TYPE_PIO,
+};
 use xen_bindings::abi::xen::memory::{
     xenmem_resource_ioreq_server_frame_ioreq, XENMEM_RESOURCE_IOREQ_SERVER_FRAME_BUFIOREQ,
 };
 use xen_bindings::abi::Pod;
-use xen_bindings::evtchn::{BoundPort, EventChannel, Port};
+use xen_bindings::evtchn::{BoundPort, EventChannel, EventChannelOps, Port};
 use xen_bindings::privcmd::{self, Privcmd, Resource};
 use xen_bindings::sys::{RealSys, Sys};
 use xen_bindings::DomId;
@@ -37,6 +39,7 @@ use crate::error::{io, Error, Result};
 use crate::page::{IoPage, IoreqPage, MappedPage, Slot};
 use crate::request::Request;
 use crate::user_irqfds::UserIrqfds;
+use crate::vcpu_ports::VcpuPorts;
 
 /// How the server takes buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -335,6 +338,63 @@ impl<S: Sys> Drop for Answer<'_, '_, S> {
     }
 }
 
+/// What [`Slot::taken_kind`] tells of the common request: its type, its direction and
+/// `data_is_ptr` (clear).
+const KIND_MASK: u16 = 0xff00 | (IOREQ_DIR_BIT | IOREQ_DATA_IS_PTR_BIT) as u16;
+/// An MMIO read with its data in the slot, as [`KIND_MASK`] leaves it.
+const MMIO_READ: u16 = (IOREQ_TYPE_COPY as u16) << 8 | IOREQ_DIR_BIT as u16;
+/// An MMIO write with its data in the slot.
+const MMIO_WRITE: u16 = (IOREQ_TYPE_COPY as u16) << 8;
+/// A port read with its data in the slot.
+const PIO_READ: u16 = (IOREQ_TYPE_PIO as u16) << 8 | IOREQ_DIR_BIT as u16;
+/// A port write with its data in the slot.
+const PIO_WRITE: u16 = (IOREQ_TYPE_PIO as u16) << 8;
+
+/// [`Answer`] of the single-loop path's common request ([`IoreqServer::serve_port_inline`]):
+/// the slot of the vCPU of `port`, whose flags byte is read back from the slot if the
+/// dispatch panics, so that only the slot and the port are kept across the device's call.
+struct PortAnswer<'s, 'a, S: Sys> {
+    server: &'s IoreqServer<S>,
+    /// The server's event channel, as the loop looked it up.
+    evtchn: EventChannelOps<'s, S>,
+    port: Port,
+    slot: Slot<'a>,
+    /// [`PortAnswer::send`] answered.
+    sent: bool,
+}
+
+impl<S: Sys> PortAnswer<'_, '_, S> {
+    #[inline(always)]
+    fn send(&mut self, data: Option<u64>) {
+        self.slot.publish_taken(data);
+        let server = self.server;
+        if let Err(e) = self.evtchn.notify(self.port) {
+            server.notify_failed(server.port_vcpus.vcpu(self.port), e);
+        }
+        self.sent = true;
+    }
+}
+
+/// [`answer_failed`] of a [`PortAnswer`]'s fields (out of line, so that the guard's drop is a
+/// test and a call, which the compiler inlines into the unwinding path: an out-of-line drop
+/// would be given the guard's address, and keep the guard in memory on the common path).
+#[cold]
+#[inline(never)]
+fn port_answer_failed<S: Sys>(server: &IoreqServer<S>, port: Port, slot: Slot<'_>) {
+    let vcpu = server.port_vcpus.vcpu(port);
+    let flags = slot.taken_copy().flags;
+    answer_failed(server, vcpu, Some(port), slot, flags);
+}
+
+impl<S: Sys> Drop for PortAnswer<'_, '_, S> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if !self.sent {
+            port_answer_failed(self.server, self.port, self.slot);
+        }
+    }
+}
+
 /// An IOREQ server for one domain.
 ///
 /// Generic over the syscall seam so that every dm_op, mapping and event-channel call can be
@@ -352,6 +412,8 @@ pub struct IoreqServer<S: Sys = RealSys> {
     bufioreq_remote: Port,
     ports: Vec<BoundPort<S>>,
     local_ports: Vec<Port>,
+    /// The vCPU of each of `local_ports`, looked up in one step on a request's path.
+    port_vcpus: VcpuPorts,
     buf_port: Option<BoundPort<S>>,
     enabled: bool,
     destroyed: bool,
@@ -494,6 +556,7 @@ impl<S: Sys> IoreqServer<S> {
             bufioreq_remote: 0,
             ports: Vec::new(),
             local_ports: Vec::new(),
+            port_vcpus: VcpuPorts::default(),
             buf_port: None,
             enabled: false,
             destroyed: false,
@@ -791,6 +854,7 @@ impl<S: Sys> IoreqServer<S> {
             self.buf_port = Some(port);
         }
         self.local_ports = ports.iter().map(BoundPort::port).collect();
+        self.port_vcpus = VcpuPorts::new(&self.local_ports);
         self.ports = ports;
         Ok(())
     }
@@ -1396,50 +1460,186 @@ impl<S: Sys> IoreqServer<S> {
         self.serve_taken(answer, &raw, dispatcher)
     }
 
-    /// What a vCPU's `port` signals, on the single-loop path of [`crate::EventLoop`]: the
-    /// slot's request taken and served inline (the path of nearly every event), anything
-    /// else as [`IoreqServer::serve_port`] serves it. The requests served.
+    /// The slot of the vCPU whose local port is `port` (`page` is the server's synchronous
+    /// page), or `None` if `port` is not a vCPU's: one subtraction, two comparisons and a load.
+    #[inline(always)]
+    pub(crate) fn port_slot<'p>(
+        &self,
+        port: Port,
+        page: &'p IoreqPage<MappedPage<S>>,
+    ) -> Option<Slot<'p>> {
+        // A port that is not a vCPU's maps to a number above every vCPU's, which the page's
+        // bound check turns away.
+        page.slot(self.port_vcpus.vcpu(port))
+    }
+
+    /// What the `port` of `slot`'s vCPU signals ([`IoreqServer::port_slot`]), on the
+    /// single-loop path of [`crate::EventLoop`]: the slot's request taken and, when it is the
+    /// common one ([`Dispatcher::read_single`]), carried to the bus inline, each of its fields
+    /// read once and kept in registers; any other request as [`IoreqServer::serve_slot`]
+    /// serves it. The requests served.
     #[inline(always)]
     pub(crate) fn serve_port_inline<B: DeviceBus>(
         &self,
+        evtchn: EventChannelOps<'_, S>,
+        port: Port,
+        slot: Slot<'_>,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
+        if slot.take_flags().is_none() {
+            return 0;
+        }
+        // The request is this thread's to answer: nothing panics before the guard in
+        // `serve_single`, and every other way goes to `serve_taken_slot`, which answers it.
+        let Some(size) = slot.taken_single_size() else {
+            return self.serve_taken_slot(slot, port, dispatcher);
+        };
+        if let Some(ring) = &self.bufring {
+            // Posted writes the vCPU made before this request go first (`serve_taken`).
+            if ring.pending_slots() != Ok(0) {
+                return self.serve_taken_slot(slot, port, dispatcher);
+            }
+        }
+        let addr = slot.taken_addr();
+        // The type, the direction and `data_is_ptr` in one test, and one copy of the rest for
+        // each space and direction, so that the bus's lookup, its failure's report and the
+        // answer know theirs without a register for it. An MMIO read is tested first, alone:
+        // tested with the others, the four make one jump through a table. (The others read the
+        // two bytes again, to test them apart from it.)
+        if slot.taken_kind() & KIND_MASK == MMIO_READ {
+            return self.serve_single(
+                evtchn,
+                IoSpace::Mmio,
+                true,
+                slot,
+                port,
+                addr,
+                size,
+                dispatcher,
+            );
+        }
+        match slot.taken_kind() & KIND_MASK {
+            MMIO_WRITE => self.serve_single(
+                evtchn,
+                IoSpace::Mmio,
+                false,
+                slot,
+                port,
+                addr,
+                size,
+                dispatcher,
+            ),
+            PIO_READ if addr <= 0xffff => self.serve_single(
+                evtchn,
+                IoSpace::Pio,
+                true,
+                slot,
+                port,
+                addr,
+                size,
+                dispatcher,
+            ),
+            PIO_WRITE if addr <= 0xffff => self.serve_single(
+                evtchn,
+                IoSpace::Pio,
+                false,
+                slot,
+                port,
+                addr,
+                size,
+                dispatcher,
+            ),
+            _ => self.serve_taken_slot(slot, port, dispatcher),
+        }
+    }
+
+    /// [`IoreqServer::serve_port_inline`] of the common request, taken from `slot` (of the
+    /// vCPU of `port`): one element of `size` bytes (1, 2, 4 or 8) at `addr` of `space`, read
+    /// or written (`read`), its data in the slot.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn serve_single<B: DeviceBus>(
+        &self,
+        evtchn: EventChannelOps<'_, S>,
+        space: IoSpace,
+        read: bool,
+        slot: Slot<'_>,
+        port: Port,
+        addr: u64,
+        size: u8,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
+        // An MMIO write may be a userspace ioeventfd's doorbell (a read never is): those take
+        // the long way.
+        if !read
+            && space == IoSpace::Mmio
+            && (self.any_user_ioeventfd.load(Ordering::Acquire) || dispatcher.has_ioeventfds())
+        {
+            return self.serve_taken_slot(slot, port, dispatcher);
+        }
+        let mut answer = PortAnswer {
+            server: self,
+            evtchn,
+            port,
+            slot,
+            sent: false,
+        };
+        if read {
+            let data = match dispatcher.read_single(space, addr, size) {
+                Ok(data) => data,
+                Err(e) => self.single_failed(port, slot, dispatcher, e),
+            };
+            answer.send(Some(data));
+        } else {
+            if let Err(e) = dispatcher.write_single(space, addr, size, slot.taken_data()) {
+                self.single_failed(port, slot, dispatcher, e);
+            }
+            answer.send(None);
+        }
+        1
+    }
+
+    /// [`IoreqServer::serve_port_inline`] of a request taken from `slot` (of the vCPU of
+    /// `port`) that is not the common one: served as [`IoreqServer::serve_slot`] serves it.
+    #[inline(never)]
+    fn serve_taken_slot<B: DeviceBus>(
+        &self,
+        slot: Slot<'_>,
         port: Port,
         dispatcher: &mut Dispatcher<B>,
     ) -> usize {
-        let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) else {
-            return self.serve_other_port(port, dispatcher);
-        };
-        let Some(slot) = self.ioreq_page().slot(vcpu) else {
-            return 0;
-        };
-        let Some(taken) = slot.take() else {
-            return 0;
-        };
-        let (slot, raw) = taken.into_parts();
+        let raw = slot.taken_copy();
         let answer = Answer {
             server: self,
-            vcpu,
+            vcpu: self.port_vcpus.vcpu(port),
             port: Some(port),
             slot,
             flags: raw.flags,
             sent: false,
         };
-        self.serve_taken_inline(answer, &raw, dispatcher)
+        self.serve_taken(answer, &raw, dispatcher)
+    }
+
+    /// The common request taken from `slot` (of the vCPU of `port`) failed on the bus: what
+    /// [`Dispatcher::handle_raw`] does then (counted, logged, all ones for a read).
+    #[cold]
+    #[inline(never)]
+    fn single_failed<B: DeviceBus>(
+        &self,
+        port: Port,
+        slot: Slot<'_>,
+        dispatcher: &mut Dispatcher<B>,
+        e: BusError,
+    ) -> u64 {
+        let vcpu = self.port_vcpus.vcpu(port);
+        dispatcher
+            .single_failed(vcpu, slot.taken_copy(), e)
+            .unwrap_or(u64::MAX)
     }
 
     /// [`IoreqServer::serve_slot`] once `raw` is taken: serves it and sends `answer`.
     #[inline(never)]
     fn serve_taken<B: DeviceBus>(
-        &self,
-        answer: Answer<'_, '_, S>,
-        raw: &Ioreq,
-        dispatcher: &mut Dispatcher<B>,
-    ) -> usize {
-        self.serve_taken_inline(answer, raw, dispatcher)
-    }
-
-    /// [`IoreqServer::serve_taken`]'s body, inlined where the single-loop path serves.
-    #[inline(always)]
-    fn serve_taken_inline<B: DeviceBus>(
         &self,
         mut answer: Answer<'_, '_, S>,
         raw: &Ioreq,
@@ -1796,7 +1996,8 @@ impl<S: Sys> IoreqServer<S> {
     /// Serves what the local `port` signals; returns the number of requests served.
     #[inline]
     pub fn serve_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
-        if let Some(vcpu) = self.local_ports.iter().position(|&p| p == port) {
+        let vcpu = self.port_vcpus.vcpu(port);
+        if vcpu < self.vcpus {
             return self.serve_vcpu_counted(vcpu, dispatcher);
         }
         self.serve_other_port(port, dispatcher)
@@ -1805,7 +2006,11 @@ impl<S: Sys> IoreqServer<S> {
     /// [`IoreqServer::serve_port`] of a port that is not a vCPU's: out of line, off the
     /// common request's path.
     #[inline(never)]
-    fn serve_other_port<B: DeviceBus>(&self, port: Port, dispatcher: &mut Dispatcher<B>) -> usize {
+    pub(crate) fn serve_other_port<B: DeviceBus>(
+        &self,
+        port: Port,
+        dispatcher: &mut Dispatcher<B>,
+    ) -> usize {
         if self.buffered_port() == Some(port) {
             return self.serve_buffered(dispatcher);
         }
@@ -1998,6 +2203,7 @@ impl<S: Sys> IoreqServer<S> {
         self.buf_port = None;
         self.ports.clear();
         self.local_ports.clear();
+        self.port_vcpus = VcpuPorts::default();
         self.ioreq = None;
         self.bufring = None;
         let res = self.destroy();

@@ -1742,3 +1742,4 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
 mod blocking;
 mod loops;
 mod removal;
+mod single_loop;

@@ -173,6 +173,71 @@ fn pending_reads_ports_and_handles_errors() {
 }
 
 #[test]
+fn pending_into_an_array_takes_whole_ports_that_fit() {
+    let mut sys = MockSys::new();
+    let mut seq = Sequence::new();
+    // What the kernel returns, in bytes, for a buffer of 4 ports (16 bytes).
+    for ret in [4usize, 16, 0, 17, 18, 6, 20, usize::MAX] {
+        sys.expect_read()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, buf, len| {
+                assert_eq!(len, 16);
+                let ports: [u32; 4] = [3, 11, 12, 13];
+                // SAFETY: the wrapper passed a buffer of `len` (16) bytes.
+                unsafe { std::ptr::copy_nonoverlapping(ports.as_ptr().cast::<u8>(), buf, 16) };
+                Ok(ret)
+            });
+    }
+    for errno in [libc::EAGAIN, libc::EFBIG, libc::EINTR] {
+        sys.expect_read()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _, _| Err(io::Error::from_raw_os_error(errno)));
+    }
+    let h = handle(sys);
+    let mut buf = [0u32; 4];
+    assert_eq!(h.read_pending_into(&mut buf).unwrap(), [3]);
+    assert_eq!(h.read_pending_into(&mut buf).unwrap(), [3, 11, 12, 13]);
+    assert_eq!(h.read_pending_into(&mut buf).unwrap(), []);
+    // Not whole ports, or more than the buffer holds: the kernel's answer makes no sense.
+    for len in [17, 18, 6, 20, usize::MAX] {
+        assert!(
+            matches!(
+                h.read_pending_into(&mut buf),
+                Err(Error::PartialTransfer { op: "read", len: l }) if l == len
+            ),
+            "{len} bytes"
+        );
+    }
+    // Nothing pending on a non-blocking descriptor, an overflow, an interrupted read.
+    let ops = h.ops();
+    assert_eq!(ops.read_pending_into(&mut buf).unwrap(), []);
+    assert!(matches!(
+        ops.read_pending_into(&mut buf),
+        Err(Error::Overflow)
+    ));
+    assert!(matches!(
+        ops.read_pending_into(&mut buf),
+        Err(Error::Read(e)) if e.raw_os_error() == Some(libc::EINTR)
+    ));
+}
+
+#[test]
+fn notify_error_names_the_port_and_errno() {
+    let mut sys = MockSys::new();
+    sys.expect_ioctl()
+        .times(1)
+        .withf(|_, req, p| *req == IOCTL_EVTCHN_NOTIFY && arg::<IoctlEvtchnNotify>(*p).port == 9)
+        .returning(|_, _, _| Err(io::Error::from_raw_os_error(libc::EINVAL)));
+    let h = handle(sys);
+    assert!(matches!(
+        h.ops().notify(9),
+        Err(Error::Ioctl { op: "notify", value: 9, source }) if source.raw_os_error() == Some(libc::EINVAL)
+    ));
+}
+
+#[test]
 fn unmask_writes_port() {
     let mut sys = MockSys::new();
     let mut seq = Sequence::new();
@@ -191,7 +256,18 @@ fn unmask_writes_port() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Err(io::Error::from_raw_os_error(libc::EBADF)));
+    sys.expect_write()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(2));
     let h = handle(sys);
     h.unmask(77).unwrap();
     assert!(matches!(h.unmask(78), Err(Error::Unmask { port: 78, .. })));
+    assert!(matches!(
+        h.ops().unmask(79),
+        Err(Error::PartialTransfer {
+            op: "write",
+            len: 2
+        })
+    ));
 }
