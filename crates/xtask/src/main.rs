@@ -57,7 +57,7 @@ commands:
         build the integration tests (tests/*.rs) of the Xen crates (default:
         xen-bindings, xen-foreignmem, xen-ioreq, xen-vhost-frontend,
         vm-hypervisor-xen, xen-box-testing; on aarch64 the vhost-device daemons their tests use are built
-        and put in dom0) and run
+        and put in dom0, and vm-hypervisor-xen's unit tests are built too) and run
         each test binary in dom0 (--test-threads=1, per-binary time limit,
         default 600 s); fails if anything failed or if no test binary ran
   xen-box selftest --stack S
