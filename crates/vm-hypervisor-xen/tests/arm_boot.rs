@@ -8,80 +8,39 @@
 // The builder makes Arm guests on aarch64 hosts; x86_64 has `pvh_boot.rs`.
 #![cfg(target_arch = "aarch64")]
 
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
-use vm_hypervisor_xen::console::Console;
 
 /// What the box's domU init prints once user space runs.
 const MARKER: &str = "XEN-BOX-DOMU: up";
 
-fn xl_list() -> String {
-    xen_box_testing::run(Command::new("xl").arg("list"))
-}
-
 #[test]
 fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everything() {
-    let Some((kernel, ramdisk)) =
-        xen_box_testing::domu_env_with_ramdisk("arm_boot::the_builder_boots_the_box_kernel")
-    else {
-        return;
-    };
-    let before = xen_box_testing::held();
-    let name = format!("rust-arm-{}", std::process::id());
-    let mut config = PvhConfig::new(&name, &kernel);
-    config.ramdisk = Some(ramdisk);
-    config.memory_mib = 256;
-    config.vcpus = 1;
-    config.cmdline = "console=hvc0 xbdomu=sleep".into();
-    {
-        let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
-        let started = Instant::now();
-        let domain = builder::build(ops, &config).expect("building the Arm domain");
-        let domid = domain.domid();
-        eprintln!("built domain {domid} in {:?}", started.elapsed());
-        let mut console = Console::attach(&domain).expect("attaching to the console ring");
-        // The box emulates the CPU: a guest boot takes minutes.
-        let out = console
-            .wait_for(MARKER, Duration::from_secs(900))
-            .unwrap_or_else(|e| panic!("{e}"));
+    common::Boot {
+        name: format!("rust-arm-{}", std::process::id()),
+        memory_mib: 256,
+        vcpus: 1,
+        until: MARKER,
+        // The box emulates the CPU: an Arm guest's boot takes minutes.
+        boot_within: Duration::from_secs(900),
+        gone_within: Duration::from_secs(60),
+    }
+    .run("arm_boot::the_builder_boots_the_box_kernel", |out| {
         let marker = out
             .lines()
             .find(|l| l.contains(MARKER))
             .expect("the marker line");
-        eprintln!("console after {:?}: {marker}", started.elapsed());
+        eprintln!("{marker}");
         // The kernel found Xen through the device tree: an auto-translated Xen guest.
         assert!(
             marker.contains("guest_type=HVM") || marker.contains("guest_type=PVH"),
             "the guest does not see Xen:\n{out}"
         );
-        let list = xl_list();
-        eprintln!("{list}");
-        assert!(
-            list.lines()
-                .any(|l| l.split_whitespace().next() == Some(name.as_str())),
-            "xl list does not show {name}:\n{list}"
-        );
-        drop(console);
-        domain.destroy().expect("destroying the domain");
-        // The domain is gone from Xen (it may linger as dying for a moment: wait on
-        // getdomaininfo, bounded).
-        let privcmd = xen_bindings::privcmd::Privcmd::open().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while privcmd.domain_info(domid).is_ok() {
-            assert!(Instant::now() < deadline, "domain {domid} still exists");
-            std::thread::yield_now();
-        }
-    }
-    let list = xl_list();
-    assert!(!list.contains(&name), "xl list still shows {name}:\n{list}");
-    let after = xen_box_testing::held();
-    assert_eq!(
-        before, after,
-        "fds, privcmd mappings or event channels leaked"
-    );
+    });
 }
 
 #[test]

@@ -3,19 +3,19 @@
 
 //! In the Xen box: the pure-Rust builder boots the box's Debian kernel and initramfs as a PVH
 //! domU, reads the init's marker from the console ring, sees the domain in `xl list`, destroys
-//! it and finds everything released; and a domU built with two vCPUs has both online (the
-//! kernel found them in the builder's ACPI MADT).
+//! it and finds everything released; and the same with two vCPUs, both of which must be online
+//! (the kernel found them in the builder's ACPI MADT).
 
 // The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
 // `arch.rs` says what is skipped.
 #![cfg(target_arch = "x86_64")]
 
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
-use vm_hypervisor_xen::console::Console;
 
 /// What the box's domU init prints once user space runs, ending in `cpus=N`.
 const MARKER: &str = "XEN-BOX-DOMU: up";
@@ -40,88 +40,32 @@ fn summary(console: &str) -> String {
         .join("\n")
 }
 
-fn xl_list() -> String {
-    xen_box_testing::run(Command::new("xl").arg("list"))
+/// Boots the box's kernel as a PVH guest with `vcpus` vCPUs, sees all of them online, and
+/// checks that destroying the domain releases everything (`common::Boot`).
+fn boot_pvh(test: &str, vcpus: u32) {
+    common::Boot {
+        name: format!("rust-pvh-{vcpus}vcpu-{}", std::process::id()),
+        memory_mib: 128,
+        vcpus,
+        until: IDLING,
+        boot_within: Duration::from_secs(300),
+        gone_within: Duration::from_secs(30),
+    }
+    .run(test, |out| {
+        eprintln!("{}", summary(out));
+        assert!(out.contains("guest_type=PVH"), "not a PVH guest:\n{out}");
+        assert_eq!(cpus_online(out), Some(vcpus), "{out}");
+    });
 }
 
 #[test]
 fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
-    let Some((kernel, ramdisk)) =
-        xen_box_testing::domu_env_with_ramdisk("pvh_boot::the_builder_boots_the_box_kernel")
-    else {
-        return;
-    };
-    let before = xen_box_testing::held();
-    let name = format!("rust-pvh-{}", std::process::id());
-    let mut config = PvhConfig::new(&name, &kernel);
-    config.ramdisk = Some(ramdisk);
-    config.memory_mib = 128;
-    config.vcpus = 1;
-    config.cmdline = "console=hvc0 xbdomu=sleep".into();
-    {
-        let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
-        let started = Instant::now();
-        let domain = builder::build(ops, &config).expect("building the PVH domain");
-        let built = started.elapsed();
-        let domid = domain.domid();
-        eprintln!("built domain {domid} in {built:?}");
-        let mut console = Console::attach(&domain).expect("attaching to the console ring");
-        let out = console
-            .wait_for(IDLING, Duration::from_secs(300))
-            .unwrap_or_else(|e| panic!("{e}"));
-        eprintln!("console after {:?}:\n{}", started.elapsed(), summary(&out));
-        assert!(out.contains("guest_type=PVH"), "not a PVH guest:\n{out}");
-        assert_eq!(cpus_online(&out), Some(1), "{out}");
-        let list = xl_list();
-        assert!(
-            list.lines()
-                .any(|l| l.split_whitespace().next() == Some(name.as_str())),
-            "xl list does not show {name}:\n{list}"
-        );
-        drop(console);
-        domain.destroy().expect("destroying the domain");
-        // The domain is gone from Xen (it may linger as dying for a moment: wait on
-        // getdomaininfo, bounded).
-        let privcmd = xen_bindings::privcmd::Privcmd::open().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while privcmd.domain_info(domid).is_ok() {
-            assert!(Instant::now() < deadline, "domain {domid} still exists");
-            std::thread::yield_now();
-        }
-    }
-    let list = xl_list();
-    assert!(!list.contains(&name), "xl list still shows {name}:\n{list}");
-    let after = xen_box_testing::held();
-    assert_eq!(
-        before, after,
-        "fds, privcmd mappings or event channels leaked"
-    );
+    boot_pvh("pvh_boot::the_builder_boots_the_box_kernel", 1);
 }
 
 #[test]
 fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
-    let Some((kernel, ramdisk)) =
-        xen_box_testing::domu_env_with_ramdisk("pvh_boot::a_pvh_guest_built_with_two_vcpus")
-    else {
-        return;
-    };
-    let mut config = PvhConfig::new(format!("rust-pvh-smp-{}", std::process::id()), &kernel);
-    config.ramdisk = Some(ramdisk);
-    config.memory_mib = 128;
-    config.vcpus = 2;
-    config.cmdline = "console=hvc0 xbdomu=sleep".into();
-    let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
-    let started = Instant::now();
-    let domain = builder::build(ops, &config).expect("building the PVH domain");
-    let mut console = Console::attach(&domain).expect("attaching to the console ring");
-    let out = console
-        .wait_for(IDLING, Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("console after {:?}:\n{}", started.elapsed(), summary(&out));
-    assert!(out.contains("guest_type=PVH"), "not a PVH guest:\n{out}");
-    assert_eq!(cpus_online(&out), Some(2), "{out}");
-    drop(console);
-    domain.destroy().expect("destroying the domain");
+    boot_pvh("pvh_boot::a_pvh_guest_built_with_two_vcpus", 2);
 }
 
 #[test]

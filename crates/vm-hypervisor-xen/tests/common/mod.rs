@@ -1,0 +1,104 @@
+// Copyright 2026 The xen-rust-vmm authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! What the box tests that boot a Linux domU with the pure-Rust builder share (`pvh_boot.rs` on
+//! x86_64, `arm_boot.rs` on aarch64): the boot itself and the check that destroying the domain
+//! releases everything. Each of those test files is compiled only on its architecture, so this
+//! module is compiled into one test binary per architecture, which uses all of it.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use vm_hypervisor_xen::console::Console;
+
+/// A domU the builder makes from the box's kernel and initramfs, told to idle once its init
+/// has printed its marker (`xbdomu=sleep`), so that it is still there to be listed and
+/// destroyed.
+pub struct Boot<'a> {
+    /// The domain's name, unique to this process (`xl list` is searched for it).
+    pub name: String,
+    /// The guest's RAM.
+    pub memory_mib: u64,
+    /// The guest's vCPUs.
+    pub vcpus: u32,
+    /// The console text that ends the wait for the boot.
+    pub until: &'a str,
+    /// How long the boot may take: the box emulates the CPU, so minutes.
+    pub boot_within: Duration,
+    /// How long the destroyed domain may linger as dying in Xen.
+    pub gone_within: Duration,
+}
+
+impl Boot<'_> {
+    /// For test `test` (named in its skip line): builds and boots the domain, waits for `until`
+    /// on its console and hands the console's text to `check`; then checks the release: the
+    /// domain is in `xl list`, destroying it succeeds, it is gone from Xen and from `xl list`,
+    /// and this process holds the same file descriptors, privcmd mappings and event channels as
+    /// before the build.
+    ///
+    /// Outside a Xen dom0, or without the box's domU kernel and initramfs, it prints why the
+    /// test is skipped and returns (inside the box that is a failure).
+    ///
+    /// The comparison of what the process holds assumes no other test of the binary runs
+    /// meanwhile: the box runs test binaries with `--test-threads=1`.
+    pub fn run(self, test: &str, check: impl FnOnce(&str)) {
+        let Some((kernel, ramdisk)) = xen_box_testing::domu_env_with_ramdisk(test) else {
+            return;
+        };
+        let before = xen_box_testing::held();
+        let mut config = PvhConfig::new(&self.name, &kernel);
+        config.ramdisk = Some(ramdisk);
+        config.memory_mib = self.memory_mib;
+        config.vcpus = self.vcpus;
+        config.cmdline = "console=hvc0 xbdomu=sleep".into();
+        // Everything the build opened is dropped at the end of this block, before `after`.
+        {
+            let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
+            let started = Instant::now();
+            let domain = builder::build(ops, &config).expect("building the domain");
+            let domid = domain.domid();
+            eprintln!("built domain {domid} in {:?}", started.elapsed());
+            let mut console = Console::attach(&domain).expect("attaching to the console ring");
+            let out = console
+                .wait_for(self.until, self.boot_within)
+                .unwrap_or_else(|e| panic!("{e}"));
+            eprintln!("console after {:?}", started.elapsed());
+            check(&out);
+            let list = xl_list();
+            eprintln!("{list}");
+            assert!(
+                list.lines()
+                    .any(|l| l.split_whitespace().next() == Some(self.name.as_str())),
+                "xl list does not show {}:\n{list}",
+                self.name
+            );
+            drop(console);
+            domain.destroy().expect("destroying the domain");
+            // The domain is gone from Xen (it may linger as dying for a moment: wait on
+            // getdomaininfo, bounded).
+            let privcmd = xen_bindings::privcmd::Privcmd::open().unwrap();
+            let deadline = Instant::now() + self.gone_within;
+            while privcmd.domain_info(domid).is_ok() {
+                assert!(Instant::now() < deadline, "domain {domid} still exists");
+                std::thread::yield_now();
+            }
+        }
+        let list = xl_list();
+        assert!(
+            !list.contains(&self.name),
+            "xl list still shows {}:\n{list}",
+            self.name
+        );
+        let after = xen_box_testing::held();
+        assert_eq!(
+            before, after,
+            "fds, privcmd mappings or event channels leaked"
+        );
+    }
+}
+
+fn xl_list() -> String {
+    xen_box_testing::run(Command::new("xl").arg("list"))
+}
