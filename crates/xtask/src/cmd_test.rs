@@ -58,13 +58,17 @@ struct TestBin {
 /// the tests write there (domU kernels, ramdisks): uncompressed, the debug sections are two
 /// thirds of a test binary and the set outgrew dom0's root filesystem ("No space left on
 /// device" in the tests that write a ramdisk). Compressed (zlib, which Rust's backtraces read)
-/// the binaries keep full backtraces at a third of the size. Without `objcopy` (binutils) the
-/// binaries go as they are, and this says so. aarch64 binaries (cross-built with line tables
-/// only, see `arm64::cross`) go as they are: the host's binutils read only x86 ELF.
+/// the binaries keep full backtraces at a third of the size. aarch64 binaries are cross-built
+/// with line tables only (see `arm64::cross`), but the prebuilt standard library they link
+/// carries full debug information, two thirds of each binary again: they go through the cross
+/// binutils' `aarch64-linux-gnu-objcopy` (installed with the cross linker), since the host's
+/// `objcopy` reads only x86 ELF. Without the tool the binaries go as they are, and this says so.
 fn compress_debuginfo(cfg: &BoxConfig, bins: Vec<TestBin>) -> Result<Vec<TestBin>> {
-    if cfg.is_aarch64() {
-        return Ok(bins);
-    }
+    let objcopy = if cfg.is_aarch64() {
+        "aarch64-linux-gnu-objcopy"
+    } else {
+        "objcopy"
+    };
     let Some(dir) = bins
         .first()
         .and_then(|b| b.path.parent()?.parent())
@@ -84,7 +88,7 @@ fn compress_debuginfo(cfg: &BoxConfig, bins: Vec<TestBin>) -> Result<Vec<TestBin
             });
             continue;
         }
-        let done = Command::new("objcopy")
+        let done = Command::new(objcopy)
             .arg("--compress-debug-sections=zlib")
             .arg(&b.path)
             .arg(&staged)
@@ -99,7 +103,7 @@ fn compress_debuginfo(cfg: &BoxConfig, bins: Vec<TestBin>) -> Result<Vec<TestBin
                 // A copy cut short must not pass for a staged one next time.
                 let _ = std::fs::remove_file(&staged);
                 say(format!(
-                    "WARNING: `objcopy --compress-debug-sections=zlib {}` failed ({other:?}): \
+                    "WARNING: `{objcopy} --compress-debug-sections=zlib {}` failed ({other:?}): \
                      the binary goes to dom0 uncompressed and dom0's RAM may run short",
                     b.path.display()
                 ));
