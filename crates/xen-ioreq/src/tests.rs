@@ -1685,11 +1685,11 @@ fn an_irqfd_added_while_loops_run_is_served() {
     }
 }
 
-#[test]
-fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
-    let r = rig();
+/// An enabled server of domain 7 (one vCPU) on a kernel without privcmd ioeventfds, with an
+/// eventfd for queue 2's notification at `MMIO_BASE`, which the server signals itself.
+fn server_with_userspace_kick() -> (FakeXen, IoreqServer<FakeXen>, Arc<EventFd>) {
     let (fx, privcmd, evtchn) = fake(1);
-    fx.state().eventfd_errno = libc::ENOTTY; // userspace ioeventfds
+    fx.state().eventfd_errno = libc::ENOTTY;
     let mut server =
         IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
     server.enable().unwrap();
@@ -1698,6 +1698,13 @@ fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
         server.add_ioeventfd(MMIO_BASE, 4, 2, kick.clone()).unwrap(),
         NotifyPath::Userspace
     );
+    (fx, server, kick)
+}
+
+#[test]
+fn a_userspace_ioeventfd_holds_for_every_loop_of_the_server() {
+    let r = rig();
+    let (fx, server, kick) = server_with_userspace_kick();
     // Two loops, each with its own dispatcher; whichever serves queue 2's notification
     // signals the eventfd, and the device's register is not written.
     let mut loops = [

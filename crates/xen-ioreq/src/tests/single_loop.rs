@@ -192,16 +192,7 @@ fn posted_writes_take_effect_before_the_request_that_follows_them() {
 #[test]
 fn queue_notifications_of_userspace_ioeventfds_signal_them() {
     let r = rig();
-    let (fx, privcmd, evtchn) = fake(1);
-    fx.state().eventfd_errno = libc::ENOTTY; // userspace ioeventfds
-    let mut server =
-        IoreqServer::create(privcmd, evtchn, DomId::new(7), BufIoreqMode::Off).unwrap();
-    server.enable().unwrap();
-    let kick = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-    assert_eq!(
-        server.add_ioeventfd(MMIO_BASE, 4, 2, kick.clone()).unwrap(),
-        NotifyPath::Userspace
-    );
+    let (fx, server, kick) = server_with_userspace_kick();
     // One of the dispatcher's own too.
     let own = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
     let mut d = dispatcher(&r);
