@@ -8,32 +8,56 @@
 //! writes: it reads `out[out_cons..out_prod]`, publishes the new `out_cons` and notifies the
 //! guest that there is room again. It waits on the event channel, with a deadline, never by
 //! sleeping.
+//!
+//! A guest that crashes or shuts down writes nothing more, so a wait for its output would
+//! last until its deadline. The reader also watches xenstore's `@releaseDomain`, which
+//! xenstored fires whenever a domain shuts down, crashes or goes away, and then asks Xen
+//! whether this domain still runs: [`Console::wait_for`] fails at once with
+//! [`Error::DomainStopped`] when it does not.
 
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xen_bindings::abi::xen::console::{XenconsInterface, XENCONS_OUT_SIZE};
 use xen_bindings::evtchn::{BoundPort, EventChannel};
+use xen_bindings::xenstore::Xenstore;
 use xen_bindings::DomId;
 
-use crate::builder::ops::{DomainOps, MappedPages};
+use crate::builder::ops::{DomainOps, DomainState, MappedPages};
 use crate::builder::Domain;
 use crate::error::{Error, Result};
 
+/// The token of the console reader's `@releaseDomain` watch.
+const RELEASE_TOKEN: &str = "console-release";
+
 /// A domain's console ring, mapped and bound.
-#[derive(Debug)]
 pub struct Console {
     domid: DomId,
     page: Box<dyn MappedPages>,
     // Declared before the channel it was bound through, so that it unbinds first.
     port: BoundPort,
     evtchn: EventChannel,
+    // Watches `@releaseDomain`, to notice that the domain stopped (see the module docs).
+    xs: Xenstore,
+    ops: Arc<dyn DomainOps>,
     output: Vec<u8>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("domid", &self.domid)
+            .field("port", &self.port)
+            .field("output_len", &self.output.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Console {
     /// Attaches to the console of `dom` (which must have been built with
     /// [`crate::builder::ConsoleBackend::Builder`], or two readers would share the ring).
-    pub fn attach<O: DomainOps>(dom: &Domain<O>) -> Result<Self> {
+    pub fn attach<O: DomainOps + 'static>(dom: &Domain<O>) -> Result<Self> {
         let rings = dom.rings();
         let page = dom.ops().map_guest(dom.domid(), &[rings.console_gfn])?;
         assert!(page.len() >= std::mem::size_of::<XenconsInterface>());
@@ -47,11 +71,20 @@ impl Console {
                 step: "binding the console event channel",
                 source,
             })?;
+        let xs = Xenstore::open()
+            .and_then(|mut xs| xs.watch("@releaseDomain", RELEASE_TOKEN).map(|()| xs))
+            .map_err(|source| Error::Xenstore {
+                step: "watching @releaseDomain for the console",
+                source,
+            })?;
+        let ops: Arc<dyn DomainOps> = dom.ops().clone();
         Ok(Self {
             domid: dom.domid(),
             page,
             port,
             evtchn,
+            xs,
+            ops,
             output: Vec::new(),
         })
     }
@@ -94,7 +127,8 @@ impl Console {
     }
 
     /// Reads the console until `marker` appears or `timeout` passes; returns the output read
-    /// so far (all of it, not just the marker).
+    /// so far (all of it, not just the marker). Fails early with [`Error::DomainStopped`]
+    /// when the domain crashes, shuts down or is destroyed first.
     pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -104,35 +138,112 @@ impl Console {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let text = String::from_utf8_lossy(&self.output);
-                let tail: String = text
-                    .chars()
-                    .rev()
-                    .take(400)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
                 return Err(Error::ConsoleTimeout {
                     domid: self.domid,
                     marker: marker.into(),
                     after: timeout,
-                    tail,
+                    tail: self.tail(),
                 });
             }
-            let fired = self
-                .evtchn
-                .wait_pending(Some(left))
-                .map_err(|source| Error::Evtchn {
-                    step: "waiting for console output",
-                    source,
-                })?;
-            if let Some(port) = fired {
-                self.evtchn.unmask(port).map_err(|source| Error::Evtchn {
-                    step: "re-arming the console event channel",
-                    source,
-                })?;
+            let (console, release) = self.wait_readable(left)?;
+            if console {
+                self.rearm()?;
             }
+            if release && self.release_fired()? {
+                let state = self.ops.domain_state(self.domid)?;
+                if state != DomainState::Alive {
+                    // What the guest wrote before it stopped says why (a crash's oops).
+                    self.drain()?;
+                    return Err(Error::DomainStopped {
+                        domid: self.domid,
+                        state,
+                        marker: marker.into(),
+                        tail: self.tail(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The last 400 characters of the output.
+    fn tail(&self) -> String {
+        let text = String::from_utf8_lossy(&self.output);
+        let skip = text.chars().count().saturating_sub(400);
+        text.chars().skip(skip).collect()
+    }
+
+    /// Re-arms the console port if its event is pending.
+    fn rearm(&mut self) -> Result<()> {
+        let fired = self.evtchn.pending().map_err(|source| Error::Evtchn {
+            step: "reading the console event channel",
+            source,
+        })?;
+        if let Some(port) = fired {
+            self.evtchn.unmask(port).map_err(|source| Error::Evtchn {
+                step: "re-arming the console event channel",
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Takes the watch events that arrived; whether `@releaseDomain` was among them.
+    fn release_fired(&mut self) -> Result<bool> {
+        let mut fired = false;
+        while let Some(ev) =
+            self.xs
+                .wait_event(Some(Duration::ZERO))
+                .map_err(|source| Error::Xenstore {
+                    step: "reading the console's @releaseDomain watch",
+                    source,
+                })?
+        {
+            fired |= ev.token == RELEASE_TOKEN;
+        }
+        Ok(fired)
+    }
+
+    /// Waits at most `left` until the console port or the xenstore watch has something:
+    /// `(console, watch)`.
+    fn wait_readable(&mut self, left: Duration) -> Result<(bool, bool)> {
+        if self.xs.has_buffered_event() {
+            return Ok((false, true));
+        }
+        // poll(2) ignores a negative descriptor: a transport without one is not watched.
+        let xs_fd = self.xs.raw_fd().unwrap_or(-1);
+        let ready =
+            poll_two(self.evtchn.as_raw_fd(), xs_fd, left).map_err(|source| Error::Evtchn {
+                step: "waiting for console output",
+                source: xen_bindings::evtchn::Error::Poll(source),
+            })?;
+        Ok(ready)
+    }
+}
+
+/// `poll(2)` on two descriptors for input, at most `timeout`: which of them are readable.
+/// An interrupted call is retried with what is left of the time.
+fn poll_two(a: RawFd, b: RawFd, timeout: Duration) -> std::io::Result<(bool, bool)> {
+    let deadline = Instant::now() + timeout;
+    let mut fds = [a, b].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Round up, so that a wait never ends before its deadline and spins.
+        let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is an array of two valid pollfd structures that outlives the call, and
+        // the length passed is its length; the descriptors belong to `self`'s event channel
+        // and xenstore connection, open for the duration of the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if ret >= 0 {
+            let ready = |p: &libc::pollfd| p.revents != 0;
+            return Ok((ready(&fds[0]), ready(&fds[1])));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
         }
     }
 }

@@ -129,6 +129,18 @@ pub enum Error {
         /// The end of what the guest printed.
         tail: String,
     },
+    /// The domain crashed, shut down or went away before its console showed the marker.
+    #[error("domain {domid} {state} before {marker:?} was on its console (last output: {tail:?})")]
+    DomainStopped {
+        /// The domain.
+        domid: DomId,
+        /// What became of it.
+        state: crate::builder::DomainState,
+        /// The awaited text.
+        marker: String,
+        /// The end of what the guest printed.
+        tail: String,
+    },
 }
 
 /// Result of the builder.

@@ -15,7 +15,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, DomainState, PvhConfig, XenOps};
+use vm_hypervisor_xen::console::Console;
+use vm_hypervisor_xen::Error;
 
 /// What the box's domU init prints once user space runs, ending in `cpus=N`.
 const MARKER: &str = "XEN-BOX-DOMU: up";
@@ -66,6 +68,51 @@ fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
 #[test]
 fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
     boot_pvh("pvh_boot::a_pvh_guest_built_with_two_vcpus", 2);
+}
+
+#[test]
+fn the_console_wait_ends_when_the_guest_powers_off() {
+    let test = "pvh_boot::the_console_wait_ends_when_the_guest_powers_off";
+    let Some((kernel, ramdisk)) = xen_box_testing::domu_env_with_ramdisk(test) else {
+        return;
+    };
+    let before = xen_box_testing::held();
+    let boot = common::Boot {
+        name: format!("rust-pvh-poweroff-{}", std::process::id()),
+        memory_mib: 128,
+        vcpus: 1,
+        until: "",
+        boot_within: Duration::from_secs(300),
+        gone_within: Duration::from_secs(30),
+    };
+    {
+        let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
+        let config = boot.config(&kernel, ramdisk, "poweroff");
+        let domain = builder::build(ops, &config).expect("building the domain");
+        let mut console = Console::attach(&domain).expect("attaching to the console ring");
+        // The init prints its marker and powers off: a wait for text it never prints must end
+        // with the shutdown, not with the deadline (that would be Error::ConsoleTimeout).
+        let err = console
+            .wait_for("printed by nobody", boot.boot_within)
+            .unwrap_err();
+        match err {
+            Error::DomainStopped { state, tail, .. } => {
+                assert_eq!(state, DomainState::Shutdown(0), "poweroff; console: {tail}");
+                assert!(
+                    String::from_utf8_lossy(console.output()).contains(MARKER),
+                    "the console before the poweroff was not kept: {tail}"
+                );
+            }
+            other => panic!("expected DomainStopped, got: {other}"),
+        }
+        drop(console);
+        domain.destroy().expect("destroying the powered-off domain");
+    }
+    assert_eq!(
+        before,
+        xen_box_testing::held(),
+        "fds, privcmd mappings or event channels leaked"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::xenstore::Permission;
 use xen_bindings::DomId;
 
-use super::ops::{DomainOps, MappedPages};
+use super::ops::{DomainOps, DomainState, MappedPages};
 
 use crate::error::{Error, Result};
 
@@ -249,6 +249,14 @@ impl DomainOps for FakeXen {
     }
     fn unpause(&self, _: DomId) -> Result<()> {
         self.call("unpause")
+    }
+    fn domain_state(&self, domid: DomId) -> Result<DomainState> {
+        self.call("domain_state")?;
+        Ok(if self.state.lock().unwrap().live.contains(&domid) {
+            DomainState::Alive
+        } else {
+            DomainState::Gone
+        })
     }
     fn xs_write(&self, path: &str, _: &str) -> Result<()> {
         self.call("xs_write")?;

@@ -78,7 +78,7 @@ pub use build_x86::{build_with_kernel, create_empty};
 pub use domain::{Domain, Rings};
 #[cfg(target_arch = "x86_64")]
 pub use kernel::Kernel;
-pub use ops::{DomainOps, XenOps};
+pub use ops::{DomainOps, DomainState, XenOps};
 pub use xenstore::ConsoleBackend;
 
 use crate::error::{Error, Result};

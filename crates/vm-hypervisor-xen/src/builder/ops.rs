@@ -80,6 +80,8 @@ pub trait DomainOps: Send + Sync {
     fn evtchn_alloc_unbound(&self, domid: DomId, remote: DomId) -> Result<u32>;
     /// `XEN_DOMCTL_unpausedomain`.
     fn unpause(&self, domid: DomId) -> Result<()>;
+    /// `XEN_DOMCTL_getdomaininfo`, reduced to whether the domain can still make progress.
+    fn domain_state(&self, domid: DomId) -> Result<DomainState>;
     /// Writes a xenstore node.
     fn xs_write(&self, path: &str, value: &str) -> Result<()>;
     /// Sets a xenstore node's permissions.
@@ -90,6 +92,33 @@ pub trait DomainOps: Send + Sync {
     fn xs_introduce(&self, domid: DomId, ring_gfn: u64, port: u32) -> Result<()>;
     /// `XS_RELEASE`.
     fn xs_release(&self, domid: DomId) -> Result<()>;
+}
+
+/// Whether a domain can still make progress, as [`DomainOps::domain_state`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DomainState {
+    /// Running, runnable, blocked or paused.
+    Alive,
+    /// Shut down, with Xen's `SHUTDOWN_*` code (0 poweroff, 1 reboot, 2 suspend, 3 crash,
+    /// 4 watchdog, 5 soft reset). Nothing more runs until the domain is destroyed.
+    Shutdown(u32),
+    /// Being destroyed.
+    Dying,
+    /// Xen has no such domain.
+    Gone,
+}
+
+impl std::fmt::Display for DomainState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Alive => f.write_str("alive"),
+            Self::Shutdown(3) => f.write_str("crashed"),
+            Self::Shutdown(code) => write!(f, "shut down (code {code})"),
+            Self::Dying => f.write_str("dying"),
+            Self::Gone => f.write_str("gone"),
+        }
+    }
 }
 
 /// The real Xen: privcmd hypercalls and a xenstored connection.
@@ -275,6 +304,17 @@ impl DomainOps for XenOps {
         self.privcmd
             .unpause_domain(domid)
             .map_err(xen("unpausing the domain"))
+    }
+    fn domain_state(&self, domid: DomId) -> Result<DomainState> {
+        match self.privcmd.domain_info(domid) {
+            Ok(info) if info.dying() => Ok(DomainState::Dying),
+            Ok(info) if info.shutdown() || info.crashed() => {
+                Ok(DomainState::Shutdown(info.shutdown_code))
+            }
+            Ok(_) => Ok(DomainState::Alive),
+            Err(e) if e.errno() == Some(libc::ESRCH) => Ok(DomainState::Gone),
+            Err(e) => Err(xen("reading the domain's state")(e)),
+        }
     }
     fn xs_write(&self, path: &str, value: &str) -> Result<()> {
         self.xs("writing xenstore entries", |xs| xs.write(path, value))

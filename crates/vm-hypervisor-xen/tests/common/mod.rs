@@ -6,6 +6,7 @@
 //! releases everything. Each of those test files is compiled only on its architecture, so this
 //! module is compiled into one test binary per architecture, which uses all of it.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,17 @@ pub struct Boot<'a> {
 }
 
 impl Boot<'_> {
+    /// The domain's configuration, its init told `xbdomu=MODE` (`sleep` idles after the
+    /// marker, `poweroff` powers off).
+    pub fn config(&self, kernel: &Path, ramdisk: PathBuf, mode: &str) -> PvhConfig {
+        let mut config = PvhConfig::new(&self.name, kernel);
+        config.ramdisk = Some(ramdisk);
+        config.memory_mib = self.memory_mib;
+        config.vcpus = self.vcpus;
+        config.cmdline = format!("console=hvc0 xbdomu={mode}");
+        config
+    }
+
     /// For test `test` (named in its skip line): builds and boots the domain, waits for `until`
     /// on its console and hands the console's text to `check`; then checks the release: the
     /// domain is in `xl list`, destroying it succeeds, it is gone from Xen and from `xl list`,
@@ -48,11 +60,7 @@ impl Boot<'_> {
             return;
         };
         let before = xen_box_testing::held();
-        let mut config = PvhConfig::new(&self.name, &kernel);
-        config.ramdisk = Some(ramdisk);
-        config.memory_mib = self.memory_mib;
-        config.vcpus = self.vcpus;
-        config.cmdline = "console=hvc0 xbdomu=sleep".into();
+        let config = self.config(&kernel, ramdisk, "sleep");
         // Everything the build opened is dropped at the end of this block, before `after`.
         {
             let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
