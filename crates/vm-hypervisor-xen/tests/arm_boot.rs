@@ -3,7 +3,8 @@
 
 //! In the aarch64 Xen box: the pure-Rust builder boots the box's Debian arm64 kernel and
 //! initramfs as an Arm domU, reads the init's marker from the console ring, sees the domain in
-//! `xl list`, destroys it and finds everything released.
+//! `xl list`, sees the console wait end when the guest powers off, destroys the domain and
+//! finds everything released.
 
 // The builder makes Arm guests on aarch64 hosts; x86_64 has `pvh_boot.rs`.
 #![cfg(target_arch = "aarch64")]
@@ -17,6 +18,8 @@ use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
 
 /// What the box's domU init prints once user space runs.
 const MARKER: &str = "XEN-BOX-DOMU: up";
+/// What it prints with `xbdomu=poweroff` (its default) before it powers off.
+const POWERING_OFF: &str = "XEN-BOX-DOMU: powering off";
 
 #[test]
 fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everything() {
@@ -24,7 +27,9 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
         name: format!("rust-arm-{}", std::process::id()),
         memory_mib: 256,
         vcpus: 1,
-        until: MARKER,
+        // Powering off also shows that the console wait ends when the guest stops.
+        then: common::Then::PowerOff,
+        until: POWERING_OFF,
         // The box emulates the CPU: an Arm guest's boot takes minutes.
         boot_within: Duration::from_secs(900),
         gone_within: Duration::from_secs(60),

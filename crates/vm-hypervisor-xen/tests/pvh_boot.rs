@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! In the Xen box: the pure-Rust builder boots the box's Debian kernel and initramfs as a PVH
-//! domU, reads the init's marker from the console ring, sees the domain in `xl list`, destroys
-//! it and finds everything released; and the same with two vCPUs, both of which must be online
-//! (the kernel found them in the builder's ACPI MADT).
+//! domU, reads the init's marker from the console ring, sees the domain in `xl list`, sees the
+//! console wait end when the guest powers off, destroys it and finds everything released; and
+//! the same with two vCPUs, both of which must be online (the kernel found them in the
+//! builder's ACPI MADT), with a guest that idles.
 
 // The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
 // `arch.rs` says what is skipped.
@@ -15,14 +16,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vm_hypervisor_xen::builder::{self, DomainState, PvhConfig, XenOps};
-use vm_hypervisor_xen::console::Console;
-use vm_hypervisor_xen::Error;
+use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
 
 /// What the box's domU init prints once user space runs, ending in `cpus=N`.
 const MARKER: &str = "XEN-BOX-DOMU: up";
 /// What it prints after that line with `xbdomu=sleep`: the marker line is complete.
 const IDLING: &str = "XEN-BOX-DOMU: idling";
+/// What it prints after that line with `xbdomu=poweroff`, before it powers off.
+const POWERING_OFF: &str = "XEN-BOX-DOMU: powering off";
 
 /// The number of online CPUs the init reported on its marker line.
 fn cpus_online(console: &str) -> Option<u32> {
@@ -43,13 +44,18 @@ fn summary(console: &str) -> String {
 }
 
 /// Boots the box's kernel as a PVH guest with `vcpus` vCPUs, sees all of them online, and
-/// checks that destroying the domain releases everything (`common::Boot`).
-fn boot_pvh(test: &str, vcpus: u32) {
+/// checks that destroying the domain releases everything (`common::Boot`); the guest idles or
+/// powers off after its marker, as `then` says.
+fn boot_pvh(test: &str, vcpus: u32, then: common::Then) {
     common::Boot {
         name: format!("rust-pvh-{vcpus}vcpu-{}", std::process::id()),
         memory_mib: 128,
         vcpus,
-        until: IDLING,
+        then,
+        until: match then {
+            common::Then::Sleep => IDLING,
+            common::Then::PowerOff => POWERING_OFF,
+        },
         boot_within: Duration::from_secs(300),
         gone_within: Duration::from_secs(30),
     }
@@ -60,58 +66,23 @@ fn boot_pvh(test: &str, vcpus: u32) {
     });
 }
 
+/// The one-vCPU guest powers off after its marker, so this also shows that a wait on the
+/// console of a guest that stopped ends at once (`Error::DomainStopped`).
 #[test]
 fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
-    boot_pvh("pvh_boot::the_builder_boots_the_box_kernel", 1);
+    boot_pvh(
+        "pvh_boot::the_builder_boots_the_box_kernel",
+        1,
+        common::Then::PowerOff,
+    );
 }
 
 #[test]
 fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
-    boot_pvh("pvh_boot::a_pvh_guest_built_with_two_vcpus", 2);
-}
-
-#[test]
-fn the_console_wait_ends_when_the_guest_powers_off() {
-    let test = "pvh_boot::the_console_wait_ends_when_the_guest_powers_off";
-    let Some((kernel, ramdisk)) = xen_box_testing::domu_env_with_ramdisk(test) else {
-        return;
-    };
-    let before = xen_box_testing::held();
-    let boot = common::Boot {
-        name: format!("rust-pvh-poweroff-{}", std::process::id()),
-        memory_mib: 128,
-        vcpus: 1,
-        until: "",
-        boot_within: Duration::from_secs(300),
-        gone_within: Duration::from_secs(30),
-    };
-    {
-        let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
-        let config = boot.config(&kernel, ramdisk, "poweroff");
-        let domain = builder::build(ops, &config).expect("building the domain");
-        let mut console = Console::attach(&domain).expect("attaching to the console ring");
-        // The init prints its marker and powers off: a wait for text it never prints must end
-        // with the shutdown, not with the deadline (that would be Error::ConsoleTimeout).
-        let err = console
-            .wait_for("printed by nobody", boot.boot_within)
-            .unwrap_err();
-        match err {
-            Error::DomainStopped { state, tail, .. } => {
-                assert_eq!(state, DomainState::Shutdown(0), "poweroff; console: {tail}");
-                assert!(
-                    String::from_utf8_lossy(console.output()).contains(MARKER),
-                    "the console before the poweroff was not kept: {tail}"
-                );
-            }
-            other => panic!("expected DomainStopped, got: {other}"),
-        }
-        drop(console);
-        domain.destroy().expect("destroying the powered-off domain");
-    }
-    assert_eq!(
-        before,
-        xen_box_testing::held(),
-        "fds, privcmd mappings or event channels leaked"
+    boot_pvh(
+        "pvh_boot::a_pvh_guest_built_with_two_vcpus",
+        2,
+        common::Then::Sleep,
     );
 }
 

@@ -6,17 +6,27 @@
 //! releases everything. Each of those test files is compiled only on its architecture, so this
 //! module is compiled into one test binary per architecture, which uses all of it.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, DomainState, PvhConfig, XenOps};
 use vm_hypervisor_xen::console::Console;
+use vm_hypervisor_xen::Error;
 
-/// A domU the builder makes from the box's kernel and initramfs, told to idle once its init
-/// has printed its marker (`xbdomu=sleep`), so that it is still there to be listed and
-/// destroyed.
+/// What the box's domU init does after its marker (its `xbdomu=` mode).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Idles (`sleep`).
+    Sleep,
+    /// Powers off (`poweroff`): the test then also sees its console wait end with the
+    /// shutdown.
+    PowerOff,
+}
+
+/// A domU the builder makes from the box's kernel and initramfs. Whether its init idles or
+/// powers off after its marker, the domain is still there to be listed and destroyed: nobody
+/// destroys a shut-down domain but its builder.
 pub struct Boot<'a> {
     /// The domain's name, unique to this process (`xl list` is searched for it).
     pub name: String,
@@ -24,6 +34,8 @@ pub struct Boot<'a> {
     pub memory_mib: u64,
     /// The guest's vCPUs.
     pub vcpus: u32,
+    /// What the init does after its marker.
+    pub then: Then,
     /// The console text that ends the wait for the boot.
     pub until: &'a str,
     /// How long the boot may take: the box emulates the CPU, so minutes.
@@ -33,21 +45,12 @@ pub struct Boot<'a> {
 }
 
 impl Boot<'_> {
-    /// The domain's configuration, its init told `xbdomu=MODE` (`sleep` idles after the
-    /// marker, `poweroff` powers off).
-    pub fn config(&self, kernel: &Path, ramdisk: PathBuf, mode: &str) -> PvhConfig {
-        let mut config = PvhConfig::new(&self.name, kernel);
-        config.ramdisk = Some(ramdisk);
-        config.memory_mib = self.memory_mib;
-        config.vcpus = self.vcpus;
-        config.cmdline = format!("console=hvc0 xbdomu={mode}");
-        config
-    }
-
     /// For test `test` (named in its skip line): builds and boots the domain, waits for `until`
-    /// on its console and hands the console's text to `check`; then checks the release: the
-    /// domain is in `xl list`, destroying it succeeds, it is gone from Xen and from `xl list`,
-    /// and this process holds the same file descriptors, privcmd mappings and event channels as
+    /// on its console and hands the console's text to `check`; sees the domain in `xl list`;
+    /// with [`Then::PowerOff`], sees a wait for text the guest never prints end with
+    /// `Error::DomainStopped` (a poweroff), not with the wait's deadline; then checks the
+    /// release: destroying the domain succeeds, it is gone from Xen and from `xl list`, and
+    /// this process holds the same file descriptors, privcmd mappings and event channels as
     /// before the build.
     ///
     /// Outside a Xen dom0, or without the box's domU kernel and initramfs, it prints why the
@@ -60,7 +63,15 @@ impl Boot<'_> {
             return;
         };
         let before = xen_box_testing::held();
-        let config = self.config(&kernel, ramdisk, "sleep");
+        let mut config = PvhConfig::new(&self.name, &kernel);
+        config.ramdisk = Some(ramdisk);
+        config.memory_mib = self.memory_mib;
+        config.vcpus = self.vcpus;
+        let mode = match self.then {
+            Then::Sleep => "sleep",
+            Then::PowerOff => "poweroff",
+        };
+        config.cmdline = format!("console=hvc0 xbdomu={mode}");
         // Everything the build opened is dropped at the end of this block, before `after`.
         {
             let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
@@ -82,6 +93,15 @@ impl Boot<'_> {
                 "xl list does not show {}:\n{list}",
                 self.name
             );
+            if self.then == Then::PowerOff {
+                match console.wait_for("printed by nobody", self.boot_within) {
+                    Err(Error::DomainStopped { state, tail, .. }) => {
+                        assert_eq!(state, DomainState::Shutdown(0), "poweroff; console: {tail}");
+                        eprintln!("the console wait ended with the poweroff ({state})");
+                    }
+                    other => panic!("expected the wait to end with the poweroff, got {other:?}"),
+                }
+            }
             drop(console);
             domain.destroy().expect("destroying the domain");
             // The domain is gone from Xen (it may linger as dying for a moment: wait on
