@@ -16,12 +16,20 @@ pub type Target<'a> = (&'a str, fn(&[u8]));
 /// Runs every input in `dir` through the target its name starts with (`targets` pairs target
 /// names with their bodies) and returns how many ran. Inputs run in name order.
 ///
+/// A relative `dir` is taken from the fuzz crate's directory as cargo gives it at run time
+/// (`CARGO_MANIFEST_DIR`), not from where the test binary was built: a target directory shared
+/// between checkouts may hold a binary built from another one.
+///
 /// # Panics
 ///
 /// If `dir` cannot be read, an input cannot be read, an input's name names no target of
 /// `targets`, or a target panics on its input (the regression the test is there to catch).
 pub fn replay(dir: impl AsRef<Path>, targets: &[Target<'_>]) -> usize {
-    let dir = dir.as_ref();
+    let dir = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(root) if dir.as_ref().is_relative() => Path::new(&root).join(dir),
+        _ => dir.as_ref().to_path_buf(),
+    };
+    let dir = dir.as_path();
     let mut inputs: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {

@@ -14,7 +14,6 @@
 mod common;
 
 use common::{DomU, DOMU_LOCK};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -288,7 +287,7 @@ fn arm_doorbells_guest_matches_its_source() {
     }
     let dir = std::env::temp_dir().join(format!("xioreq-arm-guest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/arm_doorbells.S");
+    let src = common::guest_source("arm_doorbells");
     let (obj, elf, bin) = (dir.join("a.o"), dir.join("a.elf"), dir.join("a.bin"));
     common::run(
         std::process::Command::new(tools[0])

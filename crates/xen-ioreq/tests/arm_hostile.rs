@@ -1203,7 +1203,7 @@ fn assembled_arm_guest(test: &str, name: &str) -> Option<Vec<u8>> {
     }
     let dir = std::env::temp_dir().join(format!("xioreq-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guests/{name}.S"));
+    let src = common::guest_source(name);
     let (obj, elf, bin) = (dir.join("g.o"), dir.join("g.elf"), dir.join("g.bin"));
     let steps: [(&str, Vec<&std::ffi::OsStr>); 3] = [
         (

@@ -7,7 +7,7 @@
 #[test]
 fn regressions_replay() {
     let n = fuzz_support::replay(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
+        "regressions",
         &[("mmio_registers", vhost_user_frontend_fuzz::mmio_registers)],
     );
     eprintln!("{n} regression inputs replayed");

@@ -7,7 +7,7 @@
 #[test]
 fn regressions_replay() {
     let n = fuzz_support::replay(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
+        "regressions",
         &[("xenstore_client", xen_bindings_fuzz::xenstore_client)],
     );
     eprintln!("{n} regression inputs replayed");

@@ -7,7 +7,7 @@
 #[test]
 fn regressions_replay() {
     let n = fuzz_support::replay(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
+        "regressions",
         &[("grant_cache", xen_foreignmem_fuzz::grant_cache)],
     );
     eprintln!("{n} regression inputs replayed");

@@ -7,7 +7,7 @@
 #[test]
 fn regressions_replay() {
     let n = fuzz_support::replay(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
+        "regressions",
         &[
             ("decode_request", xen_ioreq_fuzz::decode_request),
             ("buffered_ring", xen_ioreq_fuzz::buffered_ring),

@@ -167,7 +167,7 @@ pub fn assembled_guest(test: &str, name: &str) -> Option<Vec<u8>> {
     }
     let dir = std::env::temp_dir().join(format!("xioreq-guest-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guests/{name}.S"));
+    let src = guest_source(name);
     let (obj, bin) = (
         dir.join(format!("{name}.o")),
         dir.join(format!("{name}.bin")),
@@ -195,4 +195,17 @@ pub fn u32_of(data: &[u8]) -> u32 {
     let n = data.len().min(4);
     b[..n].copy_from_slice(&data[..n]);
     u32::from_le_bytes(b)
+}
+
+/// The assembly source of test guest `name` (`tests/guests/NAME.S`). The crate's directory
+/// comes from cargo at run time, so that a test binary built from a checkout elsewhere (a
+/// target directory shared between checkouts) still finds the sources of this one; the
+/// directory it was built in is the fallback outside cargo.
+pub fn guest_source(name: &str) -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join(format!("tests/guests/{name}.S"))
 }

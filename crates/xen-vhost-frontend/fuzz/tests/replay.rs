@@ -7,7 +7,7 @@
 #[test]
 fn regressions_replay() {
     let n = fuzz_support::replay(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/regressions"),
+        "regressions",
         &[(
             "xenstore_devices",
             xen_vhost_frontend_fuzz::xenstore_devices,
