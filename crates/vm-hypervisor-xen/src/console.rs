@@ -15,7 +15,7 @@
 //! whether this domain still runs: [`Console::wait_for`] fails at once with
 //! [`Error::DomainStopped`] when it does not.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -209,42 +209,14 @@ impl Console {
         if self.xs.has_buffered_event() {
             return Ok((false, true));
         }
-        // poll(2) ignores a negative descriptor: a transport without one is not watched.
-        let xs_fd = self.xs.raw_fd().unwrap_or(-1);
-        let ready =
-            poll_two(self.evtchn.as_raw_fd(), xs_fd, left).map_err(|source| Error::Evtchn {
-                step: "waiting for console output",
-                source: xen_bindings::evtchn::Error::Poll(source),
-            })?;
-        Ok(ready)
-    }
-}
-
-/// `poll(2)` on two descriptors for input, at most `timeout`: which of them are readable.
-/// An interrupted call is retried with what is left of the time.
-fn poll_two(a: RawFd, b: RawFd, timeout: Duration) -> std::io::Result<(bool, bool)> {
-    let deadline = Instant::now() + timeout;
-    let mut fds = [a, b].map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Round up, so that a wait never ends before its deadline and spins.
-        let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is an array of two valid pollfd structures that outlives the call, and
-        // the length passed is its length; the descriptors belong to `self`'s event channel
-        // and xenstore connection, open for the duration of the call.
-        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if ret >= 0 {
-            let ready = |p: &libc::pollfd| p.revents != 0;
-            return Ok((ready(&fds[0]), ready(&fds[1])));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
+        // A transport without a descriptor (none of xen-bindings' own) is not watched.
+        let [console, watch] =
+            xen_bindings::poll::readable([Some(self.evtchn.as_fd()), self.xs.fd()], Some(left))
+                .map_err(|source| Error::Evtchn {
+                    step: "waiting for console output",
+                    source: xen_bindings::evtchn::Error::Poll(source),
+                })?;
+        Ok((console, watch))
     }
 }
 

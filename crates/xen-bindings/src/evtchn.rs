@@ -381,7 +381,9 @@ impl<S: Sys> EventChannel<S> {
     /// `Ok(None)` means the time ran out. Meant for bounded waits (failure detection in tests,
     /// watchdogs); an event loop with several sources should use epoll on the descriptor.
     pub fn wait_pending(&self, timeout: Option<Duration>) -> Result<Option<Port>> {
-        if !poll_readable(self.inner.fd.as_fd(), timeout).map_err(Error::Poll)? {
+        let [ready] =
+            crate::poll::readable([Some(self.inner.fd.as_fd())], timeout).map_err(Error::Poll)?;
+        if !ready {
             return Ok(None);
         }
         self.pending()
@@ -514,31 +516,6 @@ fn read_failed(e: io::Error) -> Result<()> {
         Err(Error::Overflow)
     } else {
         Err(Error::Read(e))
-    }
-}
-
-/// Waits for `POLLIN` on `fd`; `Ok(false)` on timeout. Retries on `EINTR`.
-pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let ms = match timeout {
-        None => -1,
-        Some(t) => i32::try_from(t.as_millis()).unwrap_or(i32::MAX),
-    };
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: `pfd` is one valid pollfd for the duration of the call, and its descriptor is
-        // kept open by the borrow.
-        let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if ret >= 0 {
-            return Ok(ret > 0);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 //!   ioeventfd, plus typed host and domain information.
 //! - [`evtchn`], [`gntdev`], [`gntalloc`], [`xenstore`]: the other devices and xenstore.
 //! - [`layout`]: where a domain's RAM lies in guest-physical space.
+//! - [`poll`]: bounded waits on one or several of the devices' descriptors.
 //! - [`DomId`]: the domain id every wrapper takes, a newtype over `domid_t` (the `abi` structs
 //!   keep the raw `u16`).
 //! - `fake` (feature `test-utils`): a fake Xen at the `Sys` seam that answers privcmd's and
@@ -33,6 +34,7 @@ pub mod fake;
 pub mod gntalloc;
 pub mod gntdev;
 pub mod layout;
+pub mod poll;
 pub mod privcmd;
 pub mod sys;
 pub mod xenstore;

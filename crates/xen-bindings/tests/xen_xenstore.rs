@@ -4,6 +4,7 @@
 //! The xenstore client against the real xenstored of a Xen dom0, cross-checked with the C
 //! tools (`xenstore-read`, `xenstore-write`).
 
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -235,7 +236,10 @@ fn watch_events_through_epoll() {
     let node = scratch("epoll");
     xs.write(&node, "0").unwrap();
     xs.watch(&node, "ep").unwrap();
-    let fd = xs.raw_fd().expect("the socket transport has a descriptor");
+    let fd = xs
+        .fd()
+        .expect("the socket transport has a descriptor")
+        .as_raw_fd();
     // SAFETY: plain syscall creating a new descriptor, closed below.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     assert!(ep >= 0);

@@ -8,7 +8,7 @@ use fuzz_support::Input;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ impl Transport for FuzzDaemon<'_> {
         Ok(!self.inbox.is_empty())
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 }

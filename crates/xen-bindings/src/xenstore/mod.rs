@@ -18,7 +18,7 @@
 //! when that first event arrives.
 //!
 //! - From a thread: move a dedicated connection there and iterate [`Xenstore::events`].
-//! - From epoll: register [`Xenstore::raw_fd`] for `EPOLLIN`; on readiness, and before going
+//! - From epoll: register [`Xenstore::fd`] for `EPOLLIN`; on readiness, and before going
 //!   back to sleep if requests were made on the same connection (they may have queued events),
 //!   drain with `wait_event(Some(Duration::ZERO))` until it returns `Ok(None)`.
 //!
@@ -66,7 +66,7 @@ pub mod transport;
 pub mod wire;
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use crate::DomId;
@@ -237,9 +237,10 @@ impl<T: Transport> Xenstore<T> {
         self.reply_timeout = timeout;
     }
 
-    /// The transport's descriptor, for epoll (see the module documentation).
-    pub fn raw_fd(&self) -> Option<RawFd> {
-        self.transport.raw_fd()
+    /// The transport's descriptor, for epoll (see the module documentation) or
+    /// [`crate::poll::readable`].
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.transport.fd()
     }
 
     /// How many watch events were dropped because [`MAX_QUEUED_EVENTS`] were already queued.

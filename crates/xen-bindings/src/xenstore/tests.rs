@@ -49,7 +49,7 @@ impl Transport for Fake {
         Ok(!self.inbox.is_empty() || self.closed)
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 }

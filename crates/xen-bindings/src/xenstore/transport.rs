@@ -10,12 +10,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use crate::evtchn::poll_readable;
+use crate::poll::readable;
 
 /// Where xenstored listens.
 pub const XENSTORED_SOCKET: &str = "/run/xenstored/socket";
@@ -36,8 +36,8 @@ pub trait Transport {
     /// Waits up to `timeout` (forever with `None`) until [`Transport::recv`] would not block.
     fn wait_readable(&mut self, timeout: Option<Duration>) -> io::Result<bool>;
 
-    /// The descriptor to register with epoll, if the transport has one.
-    fn raw_fd(&self) -> Option<RawFd>;
+    /// The descriptor to wait on (epoll, [`crate::poll::readable`]), if the transport has one.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -53,8 +53,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         (**self).wait_readable(timeout)
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
-        (**self).raw_fd()
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).fd()
     }
 }
 
@@ -93,11 +93,11 @@ impl Transport for SocketTransport {
     }
 
     fn wait_readable(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        poll_readable(self.stream.as_fd(), timeout)
+        readable([Some(self.stream.as_fd())], timeout).map(|[r]| r)
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.stream.as_raw_fd())
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
     }
 }
 
@@ -131,11 +131,11 @@ impl Transport for XenbusTransport {
     }
 
     fn wait_readable(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        poll_readable(self.file.as_fd(), timeout)
+        readable([Some(self.file.as_fd())], timeout).map(|[r]| r)
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.file.as_raw_fd())
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.file.as_fd())
     }
 }
 
@@ -159,7 +159,7 @@ mod tests {
         assert!(t.wait_readable(Some(Duration::from_secs(10))).unwrap());
         assert_eq!(t.recv(&mut buf).unwrap(), 4);
         assert_eq!(&buf, b"pong");
-        assert!(t.raw_fd().is_some());
+        assert!(t.fd().is_some());
         drop(server);
         assert_eq!(t.recv(&mut buf).unwrap(), 0);
         let _ = std::fs::remove_file(&dir);
