@@ -28,6 +28,7 @@ mod image;
 mod kernel;
 mod payload;
 mod qemu;
+mod qmp;
 mod report;
 mod stack;
 mod util;

@@ -8,7 +8,9 @@
 //! a TCG SVM bug with RDTSCP in HVM guests; Xen needs `smap=0` or the PV dom0 dies on its first page fault,
 //! and `spec-ctrl=eager-fpu` or processes lose vector registers across
 //! context switches once a domU runs (see [`boot`]).
-//! `-no-reboot` turns a Xen reboot (after a dom0 crash) into a QEMU exit.
+//! `-no-reboot` turns a Xen reboot (after a dom0 crash) into a QEMU exit. A QMP socket lets
+//! the harness ask a box that hangs what its CPUs are doing (`crate::qmp`); for that Xen gets
+//! `nmi=fatal`, so that an NMI makes it print where it was.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -52,6 +54,9 @@ pub struct Outcome {
     pub qemu_output: String,
     /// Where the serial log is.
     pub log_path: PathBuf,
+    /// What the emulated CPUs were doing when a time limit killed the box ([`crate::qmp`]);
+    /// empty otherwise.
+    pub hang_report: String,
 }
 
 /// How to boot.
@@ -102,7 +107,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     // state) it did not happen once; xen-box-testing's cpu_state test checks
     // it.
     let xen_cmd = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
-                   loglvl=all guest_loglvl=all smap=0 bootscrub=0 spec-ctrl=eager-fpu";
+                   loglvl=all guest_loglvl=all smap=0 bootscrub=0 spec-ctrl=eager-fpu nmi=fatal";
     let dom0_cmd = format!(
         "console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}",
         b.art.config.dom0_kernel.cmdline_env()
@@ -157,6 +162,12 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
         .stderr(qemu_err);
         cmd
     };
+    // Asked only if the box stops making progress (see `crate::qmp`). A short path: a unix
+    // socket's must fit in 108 bytes, and the cache directory may be deep.
+    let qmp_socket = std::env::temp_dir().join(format!("xen-box-{}.qmp", b.nonce));
+    let _ = std::fs::remove_file(&qmp_socket);
+    cmd.arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     let sw = Stopwatch::start();
     let mut child = cmd
         .spawn()
@@ -176,6 +187,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
         log: String::new(),
         qemu_output: String::new(),
         log_path: b.log.to_path_buf(),
+        hang_report: String::new(),
     };
     let mut f = File::open(b.log).context(|| format!("cannot open {}", b.log.display()))?;
     let mut pos = 0u64;
@@ -264,6 +276,17 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
         if let Some(r) = reason {
             o.timed_out = true;
             o.timeout_reason = r;
+            let nmi = !b.art.config.is_aarch64();
+            o.hang_report = crate::qmp::hang_report(&qmp_socket, nmi);
+            if nmi {
+                // Xen prints its answer to the NMI, then reboots: QEMU exits.
+                for _ in 0..50 {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
             break;
@@ -278,6 +301,7 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
     o.log.push_str(&partial);
     o.wall = sw.secs();
     o.qemu_output = std::fs::read_to_string(&qemu_out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&qmp_socket);
     Ok(o)
 }
 

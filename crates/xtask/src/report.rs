@@ -79,12 +79,24 @@ pub fn failure(o: &Outcome, headline: &str) -> String {
             s.push_str(&format!("  {d}\n"));
         }
     }
+    // After a hang, Xen's answer to the NMI (registers and a stack trace) ends the log.
+    let lines = if o.hang_report.is_empty() {
+        TAIL
+    } else {
+        3 * TAIL
+    };
     s.push_str(&format!(
         "--- serial log tail ({} last lines of {}) ---\n{}\n--- end of serial log tail ---\n",
-        TAIL,
+        lines,
         o.log_path.display(),
-        tail(&o.log, TAIL)
+        tail(&o.log, lines)
     ));
+    if !o.hang_report.is_empty() {
+        s.push_str(&format!(
+            "--- what the box was doing (QMP, before it was killed) ---\n{}",
+            o.hang_report
+        ));
+    }
     let q = o.qemu_output.trim();
     if !q.is_empty() {
         s.push_str(&format!("--- qemu output ---\n{}\n", tail(q, 20)));
