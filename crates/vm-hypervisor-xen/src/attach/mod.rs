@@ -22,9 +22,12 @@
 //! ([`Capability`] says so); x86 registers go through the domain's HVM context. Dropping an
 //! attached [`XenVm`] destroys the IOREQ server, not the domain.
 //!
-//! On x86_64, [`Hypervisor::create_vm`] makes the domain itself: empty and paused, a PVH
-//! domain of the [`VmSize`] given to [`Xen::with_vm_size`], served the same way, unpaused by
-//! the first [`run`](vm_hypervisor::Vcpu::run) and destroyed with the VM.
+//! [`Hypervisor::create_vm`] makes the domain itself: empty and paused, of the [`VmSize`]
+//! given to [`Xen::with_vm_size`] (a PVH domain on x86_64, an Arm guest's domain on aarch64),
+//! served the same way, unpaused by the first [`run`](vm_hypervisor::Vcpu::run) and destroyed
+//! with the VM. Arm registers go through the vCPU's context
+//! ([`VcpuAarch64`](vm_hypervisor::aarch64::VcpuAarch64)), x86 ones through the domain's HVM
+//! context.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -47,6 +50,7 @@
 //! # Ok::<(), vm_hypervisor::Error>(())
 //! ```
 
+mod arm;
 mod memory;
 #[cfg(target_arch = "x86_64")]
 mod regs;
@@ -84,8 +88,10 @@ pub(crate) fn xen_error(
 /// The RAM and vCPUs of the domains [`Hypervisor::create_vm`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VmSize {
-    /// Bytes of RAM from guest-physical 0, whole pages. Everything above is a hole whose
-    /// accesses reach the IOREQ server (the VMM's MMIO).
+    /// Bytes of RAM, whole pages: from guest-physical 0 on x86 (below the special pages, about
+    /// 4 GiB), from `GUEST_RAM0_BASE` (1 GiB) on Arm (at most bank 0's 3 GiB). Addresses
+    /// that are neither RAM nor the hypervisor's own devices reach the IOREQ server (the
+    /// VMM's MMIO).
     pub ram: u64,
     /// vCPUs.
     pub vcpus: u32,
@@ -101,8 +107,8 @@ impl Default for VmSize {
     }
 }
 
-/// Xen through privcmd: attaches to domains the toolstack made, and on x86_64 creates empty
-/// PVH domains of the [`VmSize`] it is given (with the [`builder`](crate::builder), which
+/// Xen through privcmd: attaches to domains the toolstack made, and creates empty domains
+/// of the [`VmSize`] it is given (PVH on x86_64, Arm guests' on aarch64) (with the [`builder`](crate::builder), which
 /// also makes whole Linux guests).
 #[derive(Debug)]
 pub struct Xen {
@@ -131,18 +137,20 @@ impl Xen {
 impl Hypervisor for Xen {
     type Vm = XenVm;
 
-    /// An empty, paused PVH domain (an HVM container whose only emulated device is the
-    /// local APIC) of this handle's [`VmSize`], served as [`Hypervisor::attach_vm`] serves
+    /// An empty, paused domain of this handle's [`VmSize`] (on x86_64 a PVH domain, an HVM
+    /// container whose only emulated device is the local APIC; on aarch64 an AArch64 guest's
+    /// domain with Xen's GIC and timer, every vCPU down until
+    /// [`init`](vm_hypervisor::aarch64::VcpuAarch64::init)), served as [`Hypervisor::attach_vm`] serves
     /// one: RAM through [`Vm::guest_memory`](vm_hypervisor::Vm::guest_memory) (there is no
     /// [`set_memory_region`](vm_hypervisor::Vm::set_memory_region): Xen owns the memory),
     /// I/O through the IOREQ server. The first [`run`](vm_hypervisor::Vcpu::run) unpauses it;
     /// dropping the VM destroys it.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn create_vm(&self) -> Result<XenVm> {
         XenVm::create(self.privcmd.clone(), self.size)
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     fn create_vm(&self) -> Result<XenVm> {
         let _ = self.size;
         Err(Error::Unsupported {

@@ -88,8 +88,8 @@ impl VcpuStopper {
 /// on the caller's bus (see the [`attach`](super) module).
 #[derive(Debug)]
 pub struct XenVcpu {
-    shared: Arc<Shared>,
-    id: u32,
+    pub(super) shared: Arc<Shared>,
+    pub(super) id: u32,
     stop: Arc<Stop>,
     immediate_exit: bool,
 }
@@ -151,13 +151,35 @@ impl XenVcpu {
         if self.shared.owned.is_none() || self.shared.started.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.clean_ram()
+            .and_then(|()| {
+                self.shared
+                    .privcmd
+                    .unpause_domain(self.shared.domid)
+                    .map_err(|e| xen_error("unpause the domain", e))
+            })
+            .inspect_err(|_| self.shared.started.store(false, Ordering::Release))
+    }
+
+    /// Cleans the data cache over the created domain's RAM to memory before it first runs:
+    /// an Arm guest starts with its MMU, and so its data cache, off, and must find what the
+    /// VMM wrote through its cacheable mappings (what KVM does for a VMM when it maps a page
+    /// into a guest, and Xen's toolstack over what it loaded).
+    #[cfg(target_arch = "aarch64")]
+    fn clean_ram(&self) -> Result<()> {
+        const PAGE_SHIFT: u32 = 12;
+        let base = super::vm::RAM_BASE;
+        let pages = self.shared.span.saturating_sub(base) >> PAGE_SHIFT;
         self.shared
             .privcmd
-            .unpause_domain(self.shared.domid)
-            .map_err(|e| {
-                self.shared.started.store(false, Ordering::Release);
-                xen_error("unpause the domain", e)
-            })
+            .cache_flush(self.shared.domid, base >> PAGE_SHIFT, pages)
+            .map_err(|e| xen_error("clean the guest's RAM to memory", e))
+    }
+
+    /// x86 keeps caches coherent with the guest's view.
+    #[cfg(not(target_arch = "aarch64"))]
+    fn clean_ram(&self) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -38,8 +38,8 @@ pub(crate) fn offers(cap: Capability) -> bool {
         | Capability::Ioeventfd
         | Capability::ImmediateExit
         | Capability::MultipleVcpus => true,
-        // An empty PVH domain through the builder, which is x86-only.
-        Capability::CreateVm => x86,
+        // An empty domain through the builder: PVH on x86, an Arm guest on Arm.
+        Capability::CreateVm => x86 || cfg!(target_arch = "aarch64"),
         // dm_op has one operation per kind of line: ISA IRQs, PCI INTx and MSIs on x86,
         // interrupt levels (SPIs) on Arm; GSIs are the hypervisor's own business.
         Capability::IrqLineIsa | Capability::IrqLinePciIntx | Capability::SignalMsi => x86,
@@ -76,11 +76,18 @@ fn interrupt(line: IrqLine) -> Result<Interrupt> {
     }
 }
 
+/// Where the RAM of a domain [`XenVm::create`] makes starts: guest-physical 0 on x86, bank
+/// 0 (`GUEST_RAM0_BASE`) on Arm.
+#[cfg(target_arch = "aarch64")]
+pub(crate) const RAM_BASE: u64 = crate::builder::arm::layout::RAM_BASE;
+#[cfg(not(target_arch = "aarch64"))]
+pub(crate) const RAM_BASE: u64 = 0;
+
 /// A domain this process created, destroyed when dropped.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) type Owned = crate::builder::Domain<crate::builder::XenOps>;
 /// No domain is created on other architectures.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) type Owned = std::convert::Infallible;
 
 /// What a [`XenVm`] and its vCPUs share.
@@ -90,6 +97,10 @@ pub(crate) struct Shared {
     pub(crate) server: IoreqServer,
     pub(crate) memory: XenGuestMemory,
     pub(crate) domid: DomId,
+    /// The end of the domain's RAM in guest-physical addresses (read on Arm, whose created
+    /// domains' RAM is cleaned to memory before they first run).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub(crate) span: u64,
     /// Whether a vCPU's run unpaused the domain this process created (the toolstack
     /// unpauses the domains it made).
     pub(crate) started: AtomicBool,
@@ -133,7 +144,7 @@ impl XenVm {
     }
 
     /// A new empty domain of `size` (see [`Xen::create_vm`](super::Xen)).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) fn create(privcmd: Arc<Privcmd>, size: super::VmSize) -> Result<Self> {
         use crate::builder::{self, XenOps};
         let ops = Arc::new(XenOps::open().map_err(|e| xen_error("open the domain builder", e))?);
@@ -147,13 +158,20 @@ impl XenVm {
                 e => xen_error("create an empty domain", e),
             })?;
         let domid = domain.domid();
-        Self::serve(privcmd, domid, size.ram, Some(domain))
+        Self::serve(privcmd, domid, RAM_BASE + size.ram, Some(domain))
     }
 
     /// Serves `domid` (whose RAM lies in `[0, span)`), owning it if `owned` is given.
     fn serve(privcmd: Arc<Privcmd>, domid: DomId, span: u64, owned: Option<Owned>) -> Result<Self> {
         let evtchn = EventChannel::open_nonblocking().map_err(|e| xen_error("open evtchn", e))?;
-        let mut server = IoreqServer::create(privcmd.clone(), evtchn, domid, BufIoreqMode::Atomic)
+        // Only x86 Xen posts buffered writes (its emulated VGA, for one); on Arm the ring
+        // would be a page that nothing uses.
+        let buffered = if cfg!(target_arch = "x86_64") {
+            BufIoreqMode::Atomic
+        } else {
+            BufIoreqMode::Off
+        };
+        let mut server = IoreqServer::create(privcmd.clone(), evtchn, domid, buffered)
             .map_err(|e| xen_error("create the IOREQ server", e))?;
         server
             .enable()
@@ -165,6 +183,7 @@ impl XenVm {
                 server,
                 memory,
                 domid,
+                span,
                 started: AtomicBool::new(false),
                 owned,
             }),

@@ -15,7 +15,7 @@ use super::memory::{self, SpecialPage, PAGE};
 use super::steps::Steps;
 use super::{
     acpi, hvm_hap_domain, loader, paging_pool_bytes, populate, read, rings, vcpu, Domain,
-    DomainOps, Kernel, PvhConfig, MAX_VCPUS,
+    DomainOps, Kernel, PvhConfig,
 };
 use crate::error::{Error, Result};
 
@@ -158,28 +158,15 @@ pub fn create_empty<O: DomainOps>(
     ram: u64,
     vcpus: u32,
 ) -> Result<Domain<O>> {
-    if vcpus == 0 || vcpus > MAX_VCPUS {
-        return Err(Error::InvalidConfig {
-            what: "vcpus",
-            value: vcpus.to_string(),
-            reason: "must be between 1 and 128",
-        });
+    let (dom, _) = super::EmptyDomain {
+        max_ram: memory::MAX_LOWMEM,
+        ram_reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
+        ram_base: 0,
+        config: pvh_domain(vcpus),
+        with_vcpus: &|_| Ok(()),
     }
-    // PAGE is a power of two; a mask keeps this within the crate's MSRV.
-    if ram == 0 || ram & (PAGE - 1) != 0 || ram > memory::MAX_LOWMEM {
-        return Err(Error::InvalidConfig {
-            what: "ram",
-            value: format!("{ram:#x}"),
-            reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
-        });
-    }
-    let (domid, _) = ops.create_domain(&pvh_domain(vcpus))?;
-    let dom = Domain::new(ops.clone(), domid, name.to_owned());
-    ops.set_max_vcpus(domid, vcpus)?;
-    ops.set_max_mem(domid, (ram >> 10) + 1024)?;
-    let mib = ram.div_ceil(1 << 20);
-    ops.set_paging_mempool_size(domid, paging_pool_bytes(mib, vcpus))?;
-    populate::populate_ram(&*ops, domid, 0, ram)?;
+    .create(&ops, name, ram, vcpus)?;
+    let domid = dom.domid();
     let current = ops.hvm_context(domid)?;
     for records in vcpu::mtrr_contexts(domid, &current, vcpus)? {
         ops.set_hvm_context(domid, &records)?;

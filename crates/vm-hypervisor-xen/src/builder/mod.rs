@@ -73,6 +73,8 @@ use xen_bindings::abi::xen::domctl::{XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XE
 use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::DomId;
 
+#[cfg(target_arch = "aarch64")]
+pub use arm::create_empty;
 #[cfg(target_arch = "x86_64")]
 pub use build_x86::{build_with_kernel, create_empty};
 pub use domain::{Domain, Rings};
@@ -187,6 +189,58 @@ impl PvhConfig {
 
     fn ram(&self) -> u64 {
         self.memory_mib << 20
+    }
+}
+
+/// What differs between the architectures' empty domains (`create_empty`).
+struct EmptyDomain<'a> {
+    /// Most RAM, and why, for the error.
+    max_ram: u64,
+    ram_reason: &'static str,
+    /// Where RAM starts.
+    ram_base: u64,
+    /// `createdomain`'s settings.
+    config: DomainConfig,
+    /// Run once the vCPUs exist, before the memory limits.
+    with_vcpus: &'a dyn Fn(DomId) -> Result<()>,
+}
+
+impl EmptyDomain<'_> {
+    /// Checks the size (1 to [`MAX_VCPUS`] vCPUs; `ram` whole pages, at least one, at most
+    /// `max_ram`), then makes the domain: `createdomain`, the vCPUs, the memory limit and
+    /// paging pool, and `ram` bytes of RAM. Returns it with the architecture settings Xen
+    /// wrote back; the [`Domain`] destroys it on any later error.
+    fn create<O: DomainOps>(
+        &self,
+        ops: &Arc<O>,
+        name: &str,
+        ram: u64,
+        vcpus: u32,
+    ) -> Result<(Domain<O>, XenArchDomainconfig)> {
+        if vcpus == 0 || vcpus > MAX_VCPUS {
+            return Err(Error::InvalidConfig {
+                what: "vcpus",
+                value: vcpus.to_string(),
+                reason: "must be between 1 and 128",
+            });
+        }
+        // PAGE is a power of two; a mask keeps this within the crate's MSRV.
+        if ram == 0 || ram & (memory::PAGE - 1) != 0 || ram > self.max_ram {
+            return Err(Error::InvalidConfig {
+                what: "ram",
+                value: format!("{ram:#x}"),
+                reason: self.ram_reason,
+            });
+        }
+        let (domid, arch) = ops.create_domain(&self.config)?;
+        let dom = Domain::new(ops.clone(), domid, name.to_owned());
+        ops.set_max_vcpus(domid, vcpus)?;
+        (self.with_vcpus)(domid)?;
+        ops.set_max_mem(domid, (ram >> 10) + 1024)?;
+        let mib = ram.div_ceil(1 << 20);
+        ops.set_paging_mempool_size(domid, paging_pool_bytes(mib, vcpus))?;
+        populate::populate_ram(&**ops, domid, self.ram_base, ram)?;
+        Ok((dom, arch))
     }
 }
 

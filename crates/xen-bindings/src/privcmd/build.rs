@@ -186,6 +186,27 @@ impl<S: Sys> Privcmd<S> {
             .map(drop)
     }
 
+    /// Reads vCPU `vcpu` of `domid` (`XEN_DOMCTL_getvcpucontext`) as `T`, which must be the
+    /// hypervisor's `vcpu_guest_context` (on Arm [`VcpuGuestContext`]). Xen answers `ENODATA`
+    /// for a vCPU that never had a state loaded.
+    ///
+    /// [`VcpuGuestContext`]: crate::abi::xen::arch_arm::VcpuGuestContext
+    pub fn vcpu_context<T: Pod>(&self, domid: DomId, vcpu: u32) -> Result<T> {
+        let size = std::mem::size_of::<T>();
+        let buf = self.hypercall_buffer(size)?;
+        let arg = XenDomctlVcpucontext {
+            vcpu,
+            _pad: 0,
+            ctxt: buf.addr(),
+        };
+        self.domctl_with(XEN_DOMCTL_GETVCPUCONTEXT, domid, &arg)?;
+        // The buffer holds at least `size` bytes; `from_bytes` cannot fail on them.
+        T::from_bytes(&buf.as_slice()[..size]).ok_or_else(|| Error::InvalidArgument {
+            op: "getvcpucontext",
+            what: format!("a {size}-byte context"),
+        })
+    }
+
     /// Destroys a domain (`XEN_DOMCTL_destroydomain`), repeating while Xen asks to be called
     /// again (`EAGAIN`: it releases the memory in steps).
     pub fn destroy_domain(&self, domid: DomId) -> Result<()> {
@@ -324,6 +345,7 @@ fn domctl_name(cmd: u32) -> &'static str {
         XEN_DOMCTL_SETHVMCONTEXT => "domctl sethvmcontext",
         XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE => "domctl set_paging_mempool_size",
         XEN_DOMCTL_SETVCPUCONTEXT => "domctl setvcpucontext",
+        XEN_DOMCTL_GETVCPUCONTEXT => "domctl getvcpucontext",
         XEN_DOMCTL_SET_ADDRESS_SIZE => "domctl set_address_size",
         XEN_DOMCTL_CACHEFLUSH => "domctl cacheflush",
         _ => "domctl",

@@ -781,3 +781,44 @@ fn ioeventfd_support_is_probed_by_a_deassign_of_no_eventfd() {
         );
     }
 }
+
+#[test]
+fn vcpu_context_reads_the_context_xen_writes() {
+    use crate::abi::xen::arch_arm::VcpuGuestContext;
+    let unmaps = Arc::new(AtomicUsize::new(0));
+    let mut m = mock_with_memory(unmaps);
+    m.expect_ioctl().returning(|_, _, a| {
+        // SAFETY: only hypercalls are issued here.
+        let call: PrivcmdHypercall = unsafe { arg(a) };
+        match call.op {
+            17 => Ok(0),
+            36 => {
+                // SAFETY: the domctl buffer holds a XenDomctl.
+                let d = unsafe { &mut *(call.arg[0] as *mut XenDomctl) };
+                if d.cmd == XEN_DOMCTL_GETDOMAININFO {
+                    // The interface version probe.
+                    return Ok(0);
+                }
+                assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_GETVCPUCONTEXT, 7));
+                let v: XenDomctlVcpucontext = d.arg();
+                if v.vcpu == 1 {
+                    return Err(errno(libc::ENODATA));
+                }
+                assert_eq!(v.vcpu, 0);
+                // SAFETY: ctxt is the hypercall buffer, sized for a VcpuGuestContext.
+                let c = unsafe { &mut *(v.ctxt as *mut VcpuGuestContext) };
+                c.user_regs.pc64 = 0x4000_0000;
+                c.sctlr = 0xc5_0078;
+                Ok(0)
+            }
+            op => panic!("unexpected hypercall {op}"),
+        }
+    });
+    let p = privcmd(m);
+    let c: VcpuGuestContext = p.vcpu_context(DomId::new(7), 0).unwrap();
+    assert_eq!((c.user_regs.pc64, c.sctlr), (0x4000_0000, 0xc5_0078));
+    let e = p
+        .vcpu_context::<VcpuGuestContext>(DomId::new(7), 1)
+        .unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENODATA));
+}

@@ -56,7 +56,7 @@ pub fn check(config: &PvhConfig) -> Result<()> {
 }
 
 #[cfg(target_arch = "aarch64")]
-pub use build::build_with_image;
+pub use build::{build_with_image, create_empty};
 
 #[cfg(target_arch = "aarch64")]
 mod build {
@@ -94,6 +94,37 @@ mod build {
                 ..Default::default()
             },
         )
+    }
+
+    /// Creates an empty, paused Arm domain with `ram` bytes of RAM from [`RAM_BASE`] (bank 0
+    /// only, so at most 3 GiB) and `vcpus` vCPUs, for a VMM that loads and starts the guest
+    /// itself (what `create_vm` of the vm-hypervisor traits gives): step 2 and the RAM of
+    /// step 3 of [`build_with_image`], without the magic pages. Every vCPU is down until a
+    /// context is loaded into it (`XEN_DOMCTL_setvcpucontext` with `VGCF_ONLINE`, or PSCI
+    /// `CPU_ON` from a running one). The [`Domain`] destroys the domain when dropped, and on
+    /// any error here.
+    pub fn create_empty<O: DomainOps>(
+        ops: Arc<O>,
+        name: &str,
+        ram: u64,
+        vcpus: u32,
+    ) -> Result<Domain<O>> {
+        let (dom, arch) = crate::builder::EmptyDomain {
+            max_ram: layout::MAX_RAM,
+            ram_reason: "must be whole pages, at least one, within RAM bank 0 (3 GiB)",
+            ram_base: RAM_BASE,
+            config: arm_domain(vcpus),
+            // A new Arm domain is AArch32; the vCPUs must exist to be switched.
+            with_vcpus: &|domid| ops.set_address_size(domid, 64),
+        }
+        .create(&ops, name, ram, vcpus)?;
+        let domid = dom.domid();
+        log::info!(
+            "created empty Arm domain {domid} ({name}): {ram:#x} bytes of RAM at {RAM_BASE:#x}, \
+             {vcpus} vCPUs, GIC version {}",
+            arch.gic_version
+        );
+        Ok(dom)
     }
 
     /// Builds and starts an Arm domain as `config` says from `image` (`config.kernel` is not

@@ -57,6 +57,9 @@ pub const XEN_DOMCTL_MAX_MEM: u32 = 11;
 /// `XEN_DOMCTL_setvcpucontext`: loads a vCPU's register state ([`XenDomctlVcpucontext`]; on Arm
 /// the context is [`super::arch_arm::VcpuGuestContext`]).
 pub const XEN_DOMCTL_SETVCPUCONTEXT: u32 = 12;
+/// `XEN_DOMCTL_getvcpucontext`: reads a vCPU's register state into the buffer of a
+/// [`XenDomctlVcpucontext`] (`ENODATA` for a vCPU that never had a state loaded).
+pub const XEN_DOMCTL_GETVCPUCONTEXT: u32 = 13;
 /// `XEN_DOMCTL_max_vcpus`: allocates the vCPUs (argument [`XenDomctlMaxVcpus`], the count given
 /// to createdomain). Still required through Xen 4.20: until it runs the domain has no vCPUs, and
 /// Xen 4.17 crashes on `gethvmcontext` for such a domain.
@@ -361,7 +364,8 @@ pub struct XenDomctlHvmcontext {
     pub buffer: u64,
 }
 
-/// `struct xen_domctl_vcpucontext`: the argument of [`XEN_DOMCTL_SETVCPUCONTEXT`].
+/// `struct xen_domctl_vcpucontext`: the argument of [`XEN_DOMCTL_SETVCPUCONTEXT`] and
+/// [`XEN_DOMCTL_GETVCPUCONTEXT`].
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct XenDomctlVcpucontext {
@@ -564,10 +568,11 @@ mod tests {
         assert_eq!(
             [
                 XEN_DOMCTL_SETVCPUCONTEXT,
+                XEN_DOMCTL_GETVCPUCONTEXT,
                 XEN_DOMCTL_SET_ADDRESS_SIZE,
                 XEN_DOMCTL_CACHEFLUSH
             ],
-            [12, 35, 71]
+            [12, 13, 35, 71]
         );
     }
 
