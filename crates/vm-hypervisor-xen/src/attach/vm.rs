@@ -520,7 +520,10 @@ mod tests {
     #[test]
     fn a_device_model_attaches_and_offers_no_user_memory() {
         assert!(offers(Capability::AttachVm));
-        assert_eq!(offers(Capability::CreateVm), cfg!(target_arch = "x86_64"));
+        assert_eq!(
+            offers(Capability::CreateVm),
+            cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
+        );
         assert!(!offers(Capability::IoExits), "run serves I/O inside");
         assert!(!offers(Capability::UserMemory));
         assert!(!offers(Capability::DirtyLog));
