@@ -14,7 +14,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use vm_hypervisor_xen::builder::arm::layout::extended_regions;
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use xen_bindings::abi::xen::arch_arm::{GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE};
+use xen_bindings::privcmd::Privcmd;
+use xen_bindings::DomId;
 
 /// What the box's domU init prints once user space runs.
 const MARKER: &str = "XEN-BOX-DOMU: up";
@@ -45,7 +49,46 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
             marker.contains("guest_type=HVM") || marker.contains("guest_type=PVH"),
             "the guest does not see Xen:\n{out}"
         );
+        // The /hypervisor node's reg the guest read: the grant-table space, then the
+        // extended regions for its address width (Xen gives every Arm domain the same
+        // stage-2 size, so dom0's is the guest's).
+        let bits = Privcmd::open()
+            .and_then(|p| p.domain_info(DomId::DOM0))
+            .expect("getdomaininfo")
+            .gpaddr_bits;
+        let mut want = vec![(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE)];
+        want.extend(extended_regions(256 << 20, bits));
+        assert!(
+            want.len() > 1,
+            "{bits}-bit guest addresses leave no extended region"
+        );
+        assert_eq!(
+            hypervisor_reg(out),
+            want,
+            "{bits}-bit guest addresses:\n{out}"
+        );
+        for line in out.lines().filter(|l| l.contains("XEN-BOX-DOMU: iomem")) {
+            eprintln!("{line}");
+        }
     });
+}
+
+/// The `(base, size)` pairs of the `XEN-BOX-DOMU: hypervisor-reg` line in `out` (two
+/// big-endian cells each).
+fn hypervisor_reg(out: &str) -> Vec<(u64, u64)> {
+    let hex = out
+        .lines()
+        .find_map(|l| l.split("XEN-BOX-DOMU: hypervisor-reg ").nth(1))
+        .expect("the hypervisor-reg line")
+        .trim();
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let cells: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+        .collect();
+    cells.chunks_exact(2).map(|p| (p[0], p[1])).collect()
 }
 
 #[test]

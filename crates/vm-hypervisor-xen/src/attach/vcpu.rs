@@ -430,6 +430,7 @@ mod tests {
             cpu_time_ns: 0,
             handle: [0; 16],
             cpupool: 0,
+            gpaddr_bits: 40,
         }
     }
 

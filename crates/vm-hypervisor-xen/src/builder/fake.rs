@@ -258,6 +258,10 @@ impl DomainOps for FakeXen {
             DomainState::Gone
         })
     }
+    fn guest_address_bits(&self, _: DomId) -> Result<u8> {
+        self.call("guest_address_bits")?;
+        Ok(40)
+    }
     fn xs_write(&self, path: &str, _: &str) -> Result<()> {
         self.call("xs_write")?;
         self.state.lock().unwrap().xs.insert(path.into());

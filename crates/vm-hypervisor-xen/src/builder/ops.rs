@@ -82,6 +82,9 @@ pub trait DomainOps: Send + Sync {
     fn unpause(&self, domid: DomId) -> Result<()>;
     /// `XEN_DOMCTL_getdomaininfo`, reduced to whether the domain can still make progress.
     fn domain_state(&self, domid: DomId) -> Result<DomainState>;
+    /// `XEN_DOMCTL_getdomaininfo`'s `gpaddr_bits`: how wide the domain's guest-physical
+    /// addresses are (on Arm, what its extended regions must stay below).
+    fn guest_address_bits(&self, domid: DomId) -> Result<u8>;
     /// Writes a xenstore node.
     fn xs_write(&self, path: &str, value: &str) -> Result<()>;
     /// Sets a xenstore node's permissions.
@@ -315,6 +318,12 @@ impl DomainOps for XenOps {
             Err(e) if e.errno() == Some(libc::ESRCH) => Ok(DomainState::Gone),
             Err(e) => Err(xen("reading the domain's state")(e)),
         }
+    }
+    fn guest_address_bits(&self, domid: DomId) -> Result<u8> {
+        self.privcmd
+            .domain_info(domid)
+            .map(|info| info.gpaddr_bits)
+            .map_err(xen("reading the guest's address width"))
     }
     fn xs_write(&self, path: &str, value: &str) -> Result<()> {
         self.xs("writing xenstore entries", |xs| xs.write(path, value))

@@ -163,6 +163,9 @@ pub struct DomainInfo {
     pub handle: DomainHandle,
     /// CPU pool.
     pub cpupool: u32,
+    /// Width of the domain's guest-physical addresses in bits (on Arm its stage-2 size,
+    /// which bounds the extended regions a toolstack offers it).
+    pub gpaddr_bits: u8,
 }
 
 /// `SHUTDOWN_crash`: the shutdown code of a crashed domain.
@@ -182,6 +185,7 @@ impl DomainInfo {
             cpu_time_ns: r.cpu_time,
             handle: r.handle,
             cpupool: r.cpupool,
+            gpaddr_bits: r.gpaddr_bits,
         }
     }
 

@@ -628,6 +628,7 @@ fn domain_list_marshalling_and_state() {
                                 flags: XEN_DOMINF_PAUSED | XEN_DOMINF_BLOCKED,
                                 tot_pages: 512,
                                 nr_online_vcpus: 1,
+                                gpaddr_bits: 40,
                                 ..Default::default()
                             },
                         ];
@@ -659,6 +660,7 @@ fn domain_list_marshalling_and_state() {
     assert_eq!(d[0].state_string(), "r-----");
     assert_eq!(d[1].state_string(), "-bp---");
     assert_eq!(d[1].max_memory, 0);
+    assert_eq!(d[1].gpaddr_bits, 40);
 }
 
 #[test]

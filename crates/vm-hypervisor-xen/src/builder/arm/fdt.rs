@@ -5,13 +5,14 @@
 //! platform Xen emulates (`public/arch-arm.h`): RAM, the vCPUs (PSCI through `hvc`), the GIC of
 //! the version Xen picked at its fixed addresses, the architected timer (with the clock
 //! frequency when Xen reports one), the `/hypervisor` node (Xen's version, the grant-table
-//! space, the event-channel PPI) and `/chosen` (command line, initrd).
+//! space and the extended regions, the event-channel PPI) and `/chosen` (command line,
+//! initrd).
 
 use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, XEN_TIMER_PPIS};
 use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion, IRQ_TYPE_LEVEL_LOW};
 use xen_bindings::abi::xen::arch_arm::*;
 
-use super::layout::{Placement, DTB_SLOT, RAM_BASE};
+use super::layout::{extended_regions, Placement, DTB_SLOT, RAM_BASE};
 use crate::error::{Error, Result};
 
 /// SPIs the guest's GIC has: one bank of 32 (the guest has no device that needs one yet; the
@@ -61,6 +62,9 @@ pub struct Platform {
     pub xen: (u16, u16),
     /// The timer frequency Xen reported (`clock_frequency`; 0: none).
     pub clock_frequency: u32,
+    /// Width of the guest's physical addresses (`gpaddr_bits`), which bounds its extended
+    /// regions.
+    pub gpaddr_bits: u8,
 }
 
 /// The device tree blob for `platform` with `cmdline` and the initrd where `placement` puts
@@ -72,8 +76,14 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
     };
     let grant_table = MmioRegion::new(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE);
     let (major, minor) = platform.xen;
-    let xen =
+    let mut xen =
         HypervisorNode::xen(major, minor, grant_table, GUEST_EVTCHN_PPI).map_err(fdt_error)?;
+    // After the grant-table space, the extended regions (as Xen's toolstack gives them).
+    xen.reg.extend(
+        extended_regions(platform.ram, platform.gpaddr_bits)
+            .into_iter()
+            .map(|(base, size)| MmioRegion::new(base, size)),
+    );
     let mut config = FdtConfig::new(
         vec![MmioRegion::new(RAM_BASE, platform.ram)],
         platform.vcpus as usize,
@@ -109,6 +119,7 @@ mod tests {
             gic,
             xen: (4, 20),
             clock_frequency: 0,
+            gpaddr_bits: 40,
         }
     }
 
@@ -133,11 +144,19 @@ mod tests {
         assert!(has(&blob, b"arm,gic-v3\0"));
         assert!(has(&blob, b"intc@3001000\0"));
         assert!(has(&blob, b"console=hvc0\0"));
-        // The grant-table space as the hypervisor node's reg (big-endian cells).
-        let reg: Vec<u8> = [GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE]
-            .iter()
-            .flat_map(|v| v.to_be_bytes())
-            .collect();
+        // The grant-table space, then the extended regions, as the hypervisor node's reg
+        // (big-endian cells).
+        let reg: Vec<u8> = [
+            GUEST_GNTTAB_BASE,
+            GUEST_GNTTAB_SIZE,
+            0x5000_0000,
+            0xb000_0000,
+            0x2_0000_0000,
+            0xfe_0000_0000,
+        ]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
         assert!(has(&blob, &reg));
         assert!(has(&blob, &0x4830_0000u64.to_be_bytes()), "initrd end");
         // The timer's interrupts: PPIs 13, 14 and 11, level low (GICv3: no CPU mask).

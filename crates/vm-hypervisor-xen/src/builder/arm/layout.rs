@@ -7,11 +7,14 @@
 //! - RAM in bank 0, from `GUEST_RAM0_BASE` (1 GiB; up to 3 GiB of it: bank 1 is not used yet);
 //! - four magic pages from `GUEST_MAGIC_BASE`: console ring, xenstore ring, memory-access
 //!   ring, and the page of a virtual PL011 (not given to guests here), in that order;
+//! - the extended regions: what the RAM banks hold beyond the guest's RAM, for its foreign
+//!   and grant mappings ([`extended_regions`]);
 //! - the kernel at RAM base plus its `text_offset`; the initrd, then the device tree, right
 //!   after 128 MiB of RAM when RAM reaches that far past the kernel, else at the end of RAM,
 //!   else below the kernel (where libxc puts them, and so where guests expect them).
 
 use xen_bindings::abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+use xen_bindings::layout::{ARM_GUEST_RAM1_BASE, ARM_GUEST_RAM1_SIZE};
 
 use crate::builder::memory::PAGE;
 use crate::error::{Error, Result};
@@ -26,6 +29,37 @@ pub const DTB_SLOT: u64 = 64 << 10;
 const KERNEL_END_ALIGN: u64 = 2 << 20;
 /// Modules go right after this much RAM when they can.
 const MODULES_AT: u64 = 128 << 20;
+
+/// Smallest extended region offered: what Xen's toolstack leaves out as not worth a guest's
+/// bookkeeping.
+const EXT_REGION_MIN: u64 = 64 << 20;
+/// Extended regions start 2 MiB-aligned.
+const EXT_REGION_ALIGN: u64 = 2 << 20;
+
+/// The extended regions of a guest with `ram` bytes of RAM in bank 0 and `gpaddr_bits`-bit
+/// guest-physical addresses, as `(base, size)`: the unused rest of each RAM bank below the
+/// address limit, from the 2 MiB boundary after the bank's RAM, where at least 64 MiB (what
+/// Xen's toolstack offers since 4.17). The guest maps foreign and grant pages there
+/// (Linux's unpopulated-alloc) instead of ballooning out RAM for them. Nothing else lives in
+/// those ranges: the grant-table space, magic pages and GIC are below bank 0.
+pub fn extended_regions(ram: u64, gpaddr_bits: u8) -> Vec<(u64, u64)> {
+    // The last guest-physical address, inclusive (64 bits or more: all of them).
+    let last = u64::MAX
+        .checked_shr(64u32.saturating_sub(gpaddr_bits.into()))
+        .unwrap_or(0);
+    [
+        (RAM_BASE, GUEST_RAM0_SIZE, ram.min(MAX_RAM)),
+        (ARM_GUEST_RAM1_BASE, ARM_GUEST_RAM1_SIZE, 0),
+    ]
+    .into_iter()
+    .filter_map(|(bank, bank_size, used)| {
+        let base = bank + used.div_ceil(EXT_REGION_ALIGN) * EXT_REGION_ALIGN;
+        let end = last.min(bank + bank_size - 1);
+        let size = end.checked_sub(base)? + 1;
+        (size >= EXT_REGION_MIN).then_some((base, size))
+    })
+    .collect()
+}
 
 /// The magic pages, by index from the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +152,41 @@ pub fn place(ram: u64, text_offset: u64, load_size: u64, initrd: Option<u64>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extended_regions_are_the_rest_of_each_bank_below_the_address_limit() {
+        let mib = 1 << 20;
+        // 256 MiB of RAM, 40-bit addresses: the rest of bank 0, and all of bank 1.
+        assert_eq!(
+            extended_regions(256 * mib, 40),
+            [(0x5000_0000, 0xb000_0000), (0x2_0000_0000, 0xfe_0000_0000)]
+        );
+        // 32-bit addresses reach no further than bank 0.
+        assert_eq!(
+            extended_regions(256 * mib, 32),
+            [(0x5000_0000, 0xb000_0000)]
+        );
+        // 36-bit: bank 1 up to 64 GiB.
+        assert_eq!(
+            extended_regions(256 * mib, 36)[1],
+            (0x2_0000_0000, 0xe_0000_0000)
+        );
+        // The region starts at the 2 MiB boundary after RAM.
+        assert_eq!(
+            extended_regions(100 * mib + 4096, 32),
+            [(0x4000_0000 + 102 * mib, 0xc000_0000 - 102 * mib)]
+        );
+        // Under 64 MiB left in bank 0 is not offered; a full bank leaves nothing.
+        assert_eq!(extended_regions(MAX_RAM - 32 * mib, 32), []);
+        assert_eq!(extended_regions(MAX_RAM, 40).len(), 1);
+        assert_eq!(
+            extended_regions(MAX_RAM - 64 * mib, 32),
+            [(0x1_0000_0000 - 64 * mib, 64 * mib)]
+        );
+        // No address width reported (Xen before 4.16): nothing is offered.
+        assert_eq!(extended_regions(256 * mib, 0), []);
+        assert_eq!(extended_regions(256 * mib, 64).len(), 2);
+    }
 
     #[test]
     fn magic_pages_are_at_guest_magic_base_in_libxcs_order() {

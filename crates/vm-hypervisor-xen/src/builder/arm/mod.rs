@@ -183,6 +183,7 @@ mod build {
             gic,
             xen: ops.xen_version()?,
             clock_frequency: arch.clock_frequency,
+            gpaddr_bits: ops.guest_address_bits(domid)?,
         };
         let blob = fdt::device_tree(&platform, &placement, &config.cmdline)?;
         let data = image.data();
