@@ -62,11 +62,9 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
             want.len() > 1,
             "{bits}-bit guest addresses leave no extended region"
         );
-        assert_eq!(
-            hypervisor_reg(out),
-            want,
-            "{bits}-bit guest addresses:\n{out}"
-        );
+        let reg = hypervisor_reg(out);
+        eprintln!("/hypervisor reg the guest read ({bits}-bit addresses): {reg:x?}");
+        assert_eq!(reg, want, "{bits}-bit guest addresses:\n{out}");
         for line in out.lines().filter(|l| l.contains("XEN-BOX-DOMU: iomem")) {
             eprintln!("{line}");
         }
