@@ -145,8 +145,9 @@ pub fn boot(b: &Boot<'_>) -> Result<Outcome> {
         // kernel's GS base pairing and oopsed at their first user processes, about 1 in 20
         // boots. It needs QEMU's second vCPU, not Xen's use of it: it still happened with
         // that CPU taken offline in Xen (1 in 11 boots), never with `-smp 1` (0 in 100).
-        // Under single-threaded TCG the second vCPU adds no host parallelism; dom0 keeps
-        // two vCPUs, which Xen time-slices. The xtask README has the whole record.
+        // Under single-threaded TCG the second vCPU adds no host parallelism; dom0 is
+        // offered two vCPUs, which Xen time-slices (trixie's kernel brings up one). The
+        // xtask README has the whole record.
         .args(["-smp", "1", "-machine", "pc", "-nographic", "-no-reboot"])
         .args(["-monitor", "none", "-net", "none"])
         .arg("-serial")
