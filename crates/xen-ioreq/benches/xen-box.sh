@@ -7,6 +7,10 @@
 #
 #   crates/xen-ioreq/benches/xen-box.sh bookworm|trixie [rounds]
 #
+# Each round also serves the guest with a loop that polls between requests
+# (EventLoop::set_polling) for XIOREQ_BENCH_POLL_US microseconds (default 1000; set empty: no
+# polling rounds).
+#
 # With XIOREQ_WITH_TESTS=1 the same boot first runs the crate's integration tests (release
 # build), so that one boot per stack checks and measures.
 #
@@ -94,7 +98,7 @@ cat >"$WORK/bench-in-dom0.sh" <<DOM0
 $TESTS
 for cpu in \$(seq 0 \$((\$(nproc) - 1))); do
     echo "BENCH pinned to dom0 vCPU \$cpu"
-    XIOREQ_C_SERVER=\$PWD/ioreq-bench-server XIOREQ_BENCH_ROUNDS=$ROUNDS \
+    XIOREQ_BENCH_POLL_US=${XIOREQ_BENCH_POLL_US-1000} XIOREQ_C_SERVER=\$PWD/ioreq-bench-server XIOREQ_BENCH_ROUNDS=$ROUNDS \
         taskset -c \$cpu ./xen_ioreq --ignored --exact round_trips_versus_libxendevicemodel \
         --nocapture || exit \$?
 done

@@ -15,6 +15,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use vm_device_bus::DeviceBus;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
@@ -83,6 +84,9 @@ struct StopShared<S: Sys> {
     wake: OnceLock<Wake<S>>,
     /// Whether the loop is on the blocking path, where only an event wakes it.
     blocking: AtomicBool,
+    /// Set by every stop: ends the loop's polling (see [`EventLoop::set_polling`]) at its next
+    /// look, without consuming the stop, which the event and the eventfd still carry.
+    requested: AtomicBool,
 }
 
 impl<S: Sys> StopShared<S> {
@@ -113,6 +117,7 @@ impl<S: Sys> Stopper<S> {
     /// Stops the loop: its turn under way, or its next one, returns [`Turn::stopped`] (and
     /// [`EventLoop::run`] returns).
     pub fn stop(&self) -> Result<()> {
+        self.shared.requested.store(true, Ordering::Relaxed);
         self.shared
             .eventfd
             .write(1)
@@ -186,6 +191,8 @@ pub struct EventLoop<'a, S: Sys, B: DeviceBus> {
     no_blocking: bool,
     /// The wake-up's ports, `[listen, kick]`, once made.
     wake_ports: Option<[Port; 2]>,
+    /// How long the single-loop path polls the slots after serving (`None`: it does not).
+    poll: Option<Duration>,
     /// What a turn's wait returns, kept here so that a turn does not clear it first.
     events: [EpollEvent; 8],
 }
@@ -237,6 +244,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             eventfd: stop.clone(),
             wake: OnceLock::new(),
             blocking: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
         });
         Ok(Self {
             server,
@@ -252,6 +260,7 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             blocking: false,
             no_blocking: false,
             wake_ports: None,
+            poll: None,
             events: [EpollEvent::default(); 8],
         })
     }
@@ -402,6 +411,27 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
     /// stops a loop either way.
     pub fn stopper(&self) -> Arc<EventFd> {
         self.stop.clone()
+    }
+
+    /// Polling on the single-loop path (see [`EventLoop`]): after the requests of a wake-up
+    /// are served, the loop looks at the vCPUs' slots again instead of blocking, and between
+    /// looks gives its physical CPU to Xen (`SCHEDOP_yield`, [`Privcmd::yield_vcpu`]), so
+    /// that the guest vCPU that makes the next request runs in the meantime. A request that
+    /// comes within `window` of the last one is served without the event's wake-up: no
+    /// interrupt handling, scheduling or `read` return in dom0 on its way, which under
+    /// emulation roughly halves a round trip. After `window` without a request the loop
+    /// blocks in `read` as before. `None` (the default) turns it off.
+    ///
+    /// The price is CPU time: while it polls the loop's thread never sleeps. Where nothing
+    /// else waits for its physical CPU, a yield returns at once and the loop spins for up to
+    /// `window` after every burst of requests. A stop ends the polling at the next look; a
+    /// second loop of the server or a userspace irqfd ends it too (they take the loop off
+    /// the single-loop path). The yield needs a privcmd descriptor that is not restricted
+    /// to one domain: on one that is, Xen's refusal turns polling off (logged once).
+    ///
+    /// [`Privcmd::yield_vcpu`]: xen_bindings::privcmd::Privcmd::yield_vcpu
+    pub fn set_polling(&mut self, window: Option<Duration>) {
+        self.poll = window;
     }
 
     /// The dispatcher (e.g. to read its stats).
@@ -576,6 +606,11 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
                     server.unmask_failed(e);
                 }
             }
+            if served != 0 {
+                if let Some(window) = self.poll {
+                    served += self.poll_slots(window);
+                }
+            }
             if once {
                 turn.requests += served;
             }
@@ -596,6 +631,55 @@ impl<'a, S: Sys, B: DeviceBus> EventLoop<'a, S, B> {
             self.blocking_backlog(&mut turn);
         }
         Ok(turn)
+    }
+
+    /// Polls the vCPUs' slots, serving what it finds and yielding the CPU to Xen between
+    /// looks, until `window` passes without a request, a stop is asked for or the loop may
+    /// no longer block (see [`EventLoop::set_polling`]). The requests served. The ports read
+    /// before are re-armed already: an event of a request served here waits in the
+    /// descriptor and is read (finding its slot answered) when the loop blocks again.
+    #[inline(never)]
+    fn poll_slots(&mut self, window: Duration) -> usize {
+        // Empty looks taken before the clock is read: a guest that keeps making requests
+        // finds the loop back after a yield or two, and reading the clock costs a system
+        // call where the vDSO cannot serve it (a PV dom0 without a pvclock page).
+        const LOOKS_BEFORE_CLOCK: u32 = 8;
+        let server = self.server;
+        let requested = &self.registration.shared.requested;
+        let mut served = 0;
+        let mut empty = 0u32;
+        let mut idle_since = None;
+        loop {
+            let mut found = 0;
+            for vcpu in 0..server.vcpus() {
+                found += usize::from(server.serve_vcpu(vcpu, &mut self.dispatcher));
+            }
+            if found != 0 {
+                served += found;
+                empty = 0;
+                idle_since = None;
+            } else {
+                empty += 1;
+                if empty >= LOOKS_BEFORE_CLOCK {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= window {
+                        break;
+                    }
+                }
+            }
+            if requested.swap(false, Ordering::Relaxed) || !server.lean_active() {
+                break;
+            }
+            if let Err(e) = server.privcmd().yield_vcpu() {
+                log::warn!(
+                    "domain {}: cannot yield the CPU while polling ({e}); polling is off",
+                    server.domid()
+                );
+                self.poll = None;
+                break;
+            }
+        }
+        served
     }
 
     /// The loop's own port `listen` was read, with the ports `rest` after it: re-arms it,

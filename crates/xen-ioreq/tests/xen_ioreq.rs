@@ -937,7 +937,9 @@ fn bench_serve<S: xen_bindings::sys::Sys, B: xen_ioreq::DeviceBus>(
     ev.run().unwrap()
 }
 
-fn bench_rust(kernel: &Path) -> BenchRun {
+/// The bench guest served by one xen-ioreq loop, polling for `poll` after each request when
+/// given (`EventLoop::set_polling`).
+fn bench_rust(kernel: &Path, poll: Option<Duration>) -> BenchRun {
     let domu = pvh_domu("bench-rs", kernel, 1);
     let dev = Arc::new(BenchDevice {
         reads: std::sync::atomic::AtomicU64::new(0),
@@ -956,6 +958,7 @@ fn bench_rust(kernel: &Path) -> BenchRun {
         .unwrap();
     server.enable().unwrap();
     let mut ev = xen_ioreq::EventLoop::new(&server, Dispatcher::new(&bus)).unwrap();
+    ev.set_polling(poll);
     *dev.stop.lock().unwrap() = Some(ev.stop_handle());
     run(Command::new("xl").arg("unpause").arg(&domu.name));
     bench_serve(&mut ev);
@@ -1042,20 +1045,39 @@ fn round_trips_versus_libxendevicemodel() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let (mut rs, mut cs) = (Vec::new(), Vec::new());
+    // With XIOREQ_BENCH_POLL_US, each round also serves the guest with a polling loop.
+    let poll = std::env::var("XIOREQ_BENCH_POLL_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_micros);
+    let (mut rs, mut ps, mut cs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         // Who goes first alternates: the host's load drifts within a round.
+        let polling = |ps: &mut Vec<BenchRun>| {
+            if let Some(window) = poll {
+                ps.push(bench_rust(&kernel, Some(window)));
+            }
+        };
         let (r, c) = if round % 2 == 0 {
-            let r = bench_rust(&kernel);
+            let r = bench_rust(&kernel, None);
+            polling(&mut ps);
             (r, bench_c(&c_server, &kernel))
         } else {
             let c = bench_c(&c_server, &kernel);
-            (bench_rust(&kernel), c)
+            polling(&mut ps);
+            (bench_rust(&kernel, None), c)
         };
         eprintln!(
             "BENCH round {round}: xen-ioreq {:.0} ns/rt ({:.0} ticks), libxendevicemodel C \
-             {:.0} ns/rt ({:.0} ticks)",
-            r.ns, r.ticks, c.ns, c.ticks
+             {:.0} ns/rt ({:.0} ticks){}",
+            r.ns,
+            r.ticks,
+            c.ns,
+            c.ticks,
+            ps.get(round).map_or(String::new(), |p| format!(
+                ", xen-ioreq polling {:.0} ns/rt ({:.0} ticks)",
+                p.ns, p.ticks
+            ))
         );
         rs.push(r);
         cs.push(c);
@@ -1080,6 +1102,40 @@ fn round_trips_versus_libxendevicemodel() {
         r_ns / c_ns,
         r_t / c_t
     );
+    if let Some(window) = poll {
+        let p_ns = median(&mut ps.iter().map(|r| r.ns).collect());
+        let p_t = median(&mut ps.iter().map(|r| r.ticks).collect());
+        eprintln!(
+            "BENCH polling ({} us window), medians: xen-ioreq {p_ns:.0} ns/rt = {:.0} rt/s, \
+             guest {p_t:.0} ticks/rt; latency ratio polling/C: {:.3} (server clock), {:.3} \
+             (guest TSC)",
+            window.as_micros(),
+            1e9 / p_ns,
+            p_ns / c_ns,
+            p_t / c_t
+        );
+    }
+}
+
+/// In the Xen box: a loop that polls between requests (`EventLoop::set_polling`) serves
+/// every read of the bench guest exactly once, in order, and stops when the device asks it
+/// to at the end (a stop that polling missed would hang the run until the box's limit).
+#[test]
+fn a_polling_loop_serves_every_read_once_and_stops() {
+    let Some(_) = xen_env("a_polling_loop_serves_every_read_once_and_stops") else {
+        return;
+    };
+    if !x86_guests_or_skip("a_polling_loop_serves_every_read_once_and_stops") {
+        return;
+    }
+    let _lock = DOMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let kernel = std::env::current_dir()
+        .unwrap()
+        .join("xioreq-poll-test.elf");
+    std::fs::write(&kernel, pvh_kernel_with(&BENCH_CODE)).unwrap();
+    let run = bench_rust(&kernel, Some(Duration::from_millis(2)));
+    let _ = std::fs::remove_file(&kernel);
+    eprintln!("polling: {:.0} ns per round trip", run.ns);
 }
 
 /// Runs anywhere with GNU `as` and `ld`: the embedded guest code is what its source in

@@ -244,6 +244,16 @@ fn c_string(bytes: &[u8]) -> String {
 }
 
 impl<S: Sys> Privcmd<S> {
+    /// Gives this vCPU's physical CPU to whatever else Xen has to run there, then returns
+    /// (`SCHEDOP_yield`): a device model that polls for requests lets the guest vCPU that
+    /// will make the next one run, instead of spinning. Refused (`EPERM`) on a descriptor
+    /// restricted to one domain.
+    pub fn yield_vcpu(&self) -> Result<()> {
+        // SAFETY: SCHEDOP_yield takes no argument and writes nothing.
+        unsafe { self.hypercall(hypercall::SCHED_OP, [hypercall::SCHEDOP_YIELD, 0, 0, 0, 0]) }
+            .map(drop)
+    }
+
     /// The hypervisor's version (`xen_version` XENVER_version and XENVER_extraversion).
     pub fn xen_version(&self) -> Result<XenVersion> {
         // SAFETY: XENVER_version takes no buffer; the second argument is ignored (0).

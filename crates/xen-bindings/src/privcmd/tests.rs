@@ -824,3 +824,22 @@ fn vcpu_context_reads_the_context_xen_writes() {
         .unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENODATA));
 }
+
+#[test]
+fn yield_vcpu_is_sched_op_yield() {
+    let mut m = MockSys::new();
+    m.expect_ioctl().times(2).returning(|_, _, a| {
+        // SAFETY: the wrapper passes a PrivcmdHypercall.
+        let call: PrivcmdHypercall = unsafe { arg(a) };
+        assert_eq!((call.op, call.arg), (29, [0; 5]), "sched_op(SCHEDOP_yield)");
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(0)
+        } else {
+            Err(errno(libc::EPERM))
+        }
+    });
+    let p = privcmd(m);
+    p.yield_vcpu().unwrap();
+    assert_eq!(p.yield_vcpu().unwrap_err().errno(), Some(libc::EPERM));
+}

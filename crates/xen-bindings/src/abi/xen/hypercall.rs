@@ -19,6 +19,9 @@ pub const VCPU_OP: u64 = 24;
 pub const XSM_OP: u64 = 27;
 /// `__HYPERVISOR_sched_op`.
 pub const SCHED_OP: u64 = 29;
+/// `SCHEDOP_yield` (`public/sched.h`): `sched_op`'s command that gives the calling vCPU's
+/// physical CPU to whatever else Xen has to run there, and comes back.
+pub const SCHEDOP_YIELD: u64 = 0;
 /// `__HYPERVISOR_event_channel_op`.
 pub const EVENT_CHANNEL_OP: u64 = 32;
 /// `__HYPERVISOR_physdev_op`.
@@ -53,5 +56,6 @@ mod tests {
             [super::HVM_OP, super::SYSCTL, super::DOMCTL, super::DM_OP],
             [34, 35, 36, 41]
         );
+        assert_eq!([super::SCHED_OP, super::SCHEDOP_YIELD], [29, 0]);
     }
 }
