@@ -14,7 +14,8 @@
 # With XIOREQ_WITH_TESTS=1 the same boot first runs the crate's integration tests (release
 # build), so that one boot per stack checks and measures.
 #
-# With XIOREQ_BENCH_MODE=instructions it counts instead of timing: one round, each server under
+# With XIOREQ_BENCH_MODE=instructions it counts instead of timing (XIOREQ_BENCH_MAIN_POLL_US:
+# the xen-ioreq loop polls, with that window in microseconds): one round, each server under
 # valgrind's callgrind (Debian's valgrind added to the dom0 image with --with-pkg), counting only
 # the serving code, the Rust event loop's `run` (`bench_serve`) and the C server's loop (`serve`),
 # and prints the userspace instructions per served request of each. The counts do not depend on
@@ -75,7 +76,7 @@ WRAP
     cat >"$WORK/bench-in-dom0.sh" <<DOM0
 #!/bin/sh
 per() { awk -v t="\$(sed -n 's/^summary: *\\([0-9]*\\).*/\\1/p' "\$1")" -v n=$REQUESTS 'BEGIN { printf "%.0f", t / n }'; }
-XIOREQ_C_SERVER=\$PWD/c-under-callgrind.sh XIOREQ_BENCH_ROUNDS=1 \\
+XIOREQ_BENCH_MAIN_POLL_US=${XIOREQ_BENCH_MAIN_POLL_US-} XIOREQ_C_SERVER=\$PWD/c-under-callgrind.sh XIOREQ_BENCH_ROUNDS=1 \\
     valgrind --tool=callgrind --callgrind-out-file=/tmp/rust-server.cg \\
     --toggle-collect='*bench_serve*' ./xen_ioreq --ignored --exact \\
     round_trips_versus_libxendevicemodel --nocapture 2>/tmp/rust-server.valgrind || exit \$?

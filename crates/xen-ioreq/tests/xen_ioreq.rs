@@ -1045,11 +1045,17 @@ fn round_trips_versus_libxendevicemodel() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    // With XIOREQ_BENCH_POLL_US, each round also serves the guest with a polling loop.
-    let poll = std::env::var("XIOREQ_BENCH_POLL_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_micros);
+    let micros = |name| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_micros)
+    };
+    // With XIOREQ_BENCH_POLL_US, each round also serves the guest with a polling loop; with
+    // XIOREQ_BENCH_MAIN_POLL_US the main xen-ioreq run polls too (benches/xen-box.sh counts
+    // the polling path's instructions that way).
+    let poll = micros("XIOREQ_BENCH_POLL_US");
+    let main_poll = micros("XIOREQ_BENCH_MAIN_POLL_US");
     let (mut rs, mut ps, mut cs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         // Who goes first alternates: the host's load drifts within a round.
@@ -1059,13 +1065,13 @@ fn round_trips_versus_libxendevicemodel() {
             }
         };
         let (r, c) = if round % 2 == 0 {
-            let r = bench_rust(&kernel, None);
+            let r = bench_rust(&kernel, main_poll);
             polling(&mut ps);
             (r, bench_c(&c_server, &kernel))
         } else {
             let c = bench_c(&c_server, &kernel);
             polling(&mut ps);
-            (bench_rust(&kernel, None), c)
+            (bench_rust(&kernel, main_poll), c)
         };
         eprintln!(
             "BENCH round {round}: xen-ioreq {:.0} ns/rt ({:.0} ticks), libxendevicemodel C \
