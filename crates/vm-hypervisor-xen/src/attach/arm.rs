@@ -15,7 +15,6 @@
 //! - loading a context brings the vCPU up when its `VGCF_online` flag is set and takes it
 //!   down otherwise; Xen reports the flag back for a vCPU that is up, so a read, change and
 //!   load keeps it as it was.
-
 //!
 //! The conversions are plain data, built and tested on every host; the trait is implemented
 //! on aarch64 only.
@@ -68,8 +67,8 @@ fn core_of(ctx: &VcpuGuestContext) -> CoreRegisters {
     }
 }
 
-/// `ctx` with `regs` as its core registers, or the name of an AArch32 SPSR that does not
-/// fit Xen's 32 bits.
+/// `ctx` with `regs` as its core registers; `None` when an AArch32 SPSR does not fit Xen's
+/// 32 bits.
 fn with_core(mut ctx: VcpuGuestContext, regs: &CoreRegisters) -> Option<VcpuGuestContext> {
     let r = &mut ctx.user_regs;
     r.x = regs.x;

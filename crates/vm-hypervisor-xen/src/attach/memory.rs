@@ -38,6 +38,12 @@ impl XenGuestMemory {
         Ok(Self(Arc::new(cache)))
     }
 
+    /// The end of the guest-physical span it covers (`[0, span)`).
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) fn span(&self) -> u64 {
+        self.0.source().mem_size()
+    }
+
     /// Drops every mapping not in use (Xen's `IOREQ_TYPE_INVALIDATE`: the guest's physical
     /// map changed).
     pub fn invalidate(&self) {

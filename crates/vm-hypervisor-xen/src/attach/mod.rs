@@ -108,8 +108,8 @@ impl Default for VmSize {
 }
 
 /// Xen through privcmd: attaches to domains the toolstack made, and creates empty domains
-/// of the [`VmSize`] it is given (PVH on x86_64, Arm guests' on aarch64) (with the [`builder`](crate::builder), which
-/// also makes whole Linux guests).
+/// of the [`VmSize`] it is given, PVH on x86_64 and Arm guests' on aarch64 (with the
+/// [`builder`](crate::builder), which also makes whole Linux guests).
 #[derive(Debug)]
 pub struct Xen {
     privcmd: Arc<Privcmd>,
@@ -140,8 +140,9 @@ impl Hypervisor for Xen {
     /// An empty, paused domain of this handle's [`VmSize`] (on x86_64 a PVH domain, an HVM
     /// container whose only emulated device is the local APIC; on aarch64 an AArch64 guest's
     /// domain with Xen's GIC and timer, every vCPU down until
-    /// [`init`](vm_hypervisor::aarch64::VcpuAarch64::init)), served as [`Hypervisor::attach_vm`] serves
-    /// one: RAM through [`Vm::guest_memory`](vm_hypervisor::Vm::guest_memory) (there is no
+    /// [`init`](vm_hypervisor::aarch64::VcpuAarch64::init)), served as
+    /// [`Hypervisor::attach_vm`] serves one: RAM through
+    /// [`Vm::guest_memory`](vm_hypervisor::Vm::guest_memory) (there is no
     /// [`set_memory_region`](vm_hypervisor::Vm::set_memory_region): Xen owns the memory),
     /// I/O through the IOREQ server. The first [`run`](vm_hypervisor::Vcpu::run) unpauses it;
     /// dropping the VM destroys it.

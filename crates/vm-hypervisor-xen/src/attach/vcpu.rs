@@ -167,12 +167,12 @@ impl XenVcpu {
     /// into a guest, and Xen's toolstack over what it loaded).
     #[cfg(target_arch = "aarch64")]
     fn clean_ram(&self) -> Result<()> {
-        const PAGE_SHIFT: u32 = 12;
+        use crate::builder::memory::PAGE;
         let base = super::vm::RAM_BASE;
-        let pages = self.shared.span.saturating_sub(base) >> PAGE_SHIFT;
+        let pages = self.shared.memory.span().saturating_sub(base) / PAGE;
         self.shared
             .privcmd
-            .cache_flush(self.shared.domid, base >> PAGE_SHIFT, pages)
+            .cache_flush(self.shared.domid, base / PAGE, pages)
             .map_err(|e| xen_error("clean the guest's RAM to memory", e))
     }
 

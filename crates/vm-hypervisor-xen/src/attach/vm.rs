@@ -97,10 +97,6 @@ pub(crate) struct Shared {
     pub(crate) server: IoreqServer,
     pub(crate) memory: XenGuestMemory,
     pub(crate) domid: DomId,
-    /// The end of the domain's RAM in guest-physical addresses (read on Arm, whose created
-    /// domains' RAM is cleaned to memory before they first run).
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    pub(crate) span: u64,
     /// Whether a vCPU's run unpaused the domain this process created (the toolstack
     /// unpauses the domains it made).
     pub(crate) started: AtomicBool,
@@ -183,7 +179,6 @@ impl XenVm {
                 server,
                 memory,
                 domid,
-                span,
                 started: AtomicBool::new(false),
                 owned,
             }),
