@@ -17,6 +17,7 @@ use std::time::Duration;
 use vm_hypervisor_xen::builder::arm::layout::extended_regions;
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
 use xen_bindings::abi::xen::arch_arm::{GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE};
+use xen_bindings::layout::GuestLayout;
 use xen_bindings::privcmd::Privcmd;
 use xen_bindings::DomId;
 
@@ -30,6 +31,7 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
     common::Boot {
         name: format!("rust-arm-{}", std::process::id()),
         memory_mib: 256,
+        layout: GuestLayout::Arm,
         vcpus: 1,
         // Powering off also shows that the console wait ends when the guest stops.
         then: common::Then::PowerOff,
@@ -68,6 +70,10 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
         for line in out.lines().filter(|l| l.contains("XEN-BOX-DOMU: iomem")) {
             eprintln!("{line}");
         }
+        // The RAM the kernel found: all of it, from bank 0's base.
+        let ram = common::guest_ram(out);
+        eprintln!("System RAM the guest found: {ram:x?}");
+        assert_eq!(ram, [(0x4000_0000, 0x4000_0000 + (256 << 20) - 1)], "{out}");
     });
 }
 

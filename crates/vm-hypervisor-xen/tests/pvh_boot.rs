@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use xen_bindings::layout::GuestLayout;
 
 /// What the box's domU init prints once user space runs, ending in `cpus=N`.
 const MARKER: &str = "XEN-BOX-DOMU: up";
@@ -50,6 +51,7 @@ fn boot_pvh(test: &str, vcpus: u32, then: common::Then) {
     common::Boot {
         name: format!("rust-pvh-{vcpus}vcpu-{}", std::process::id()),
         memory_mib: 128,
+        layout: GuestLayout::native(),
         vcpus,
         then,
         until: match then {
@@ -83,6 +85,56 @@ fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
         "pvh_boot::a_pvh_guest_built_with_two_vcpus",
         2,
         common::Then::Sleep,
+    );
+}
+
+/// With the MMIO hole moved down to 192 MiB, 320 MiB of RAM is 192 MiB from 0 and 128 MiB from
+/// 4 GiB: the guest's kernel finds both (the System RAM ranges of its /proc/iomem), and the
+/// domain goes like any other.
+#[test]
+fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
+    common::Boot {
+        name: format!("rust-pvh-high-{}", std::process::id()),
+        memory_mib: 320,
+        layout: GuestLayout::X86 {
+            below_4g_ram_end: 192 << 20,
+        },
+        vcpus: 1,
+        then: common::Then::PowerOff,
+        until: POWERING_OFF,
+        boot_within: Duration::from_secs(300),
+        gone_within: Duration::from_secs(30),
+    }
+    .run("pvh_boot::ram_past_the_mmio_hole_continues_at_4g", |out| {
+        let ram = common::guest_ram(out);
+        eprintln!("System RAM the guest found: {ram:x?}");
+        let low_end = ram.iter().map(|r| r.1).filter(|&e| e < 1 << 32).max();
+        assert_eq!(
+            low_end,
+            Some((192 << 20) - 1),
+            "low RAM ends at the hole:\n{out}"
+        );
+        assert!(
+            ram.contains(&(1 << 32, (1 << 32) + (128 << 20) - 1)),
+            "128 MiB from 4 GiB:\n{out}"
+        );
+        assert_eq!(ram.iter().filter(|r| r.0 >= 1 << 32).count(), 1, "{out}");
+    });
+}
+
+#[test]
+fn the_console_lines_give_the_guests_ram() {
+    let out = "XEN-BOX-DOMU: ram 00001000-0009ffff\r\n\
+               XEN-BOX-DOMU: ram 00100000-0bffffff\r\n\
+               XEN-BOX-DOMU: ram 100000000-107ffffff\r\n\
+               XEN-BOX-DOMU: up guest_type=PVH cpus=1\r\n";
+    assert_eq!(
+        common::guest_ram(out),
+        [
+            (0x1000, 0x9_ffff),
+            (0x10_0000, 0xbff_ffff),
+            (0x1_0000_0000, 0x1_07ff_ffff)
+        ]
     );
 }
 

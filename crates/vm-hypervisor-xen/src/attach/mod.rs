@@ -88,10 +88,12 @@ pub(crate) fn xen_error(
 /// The RAM and vCPUs of the domains [`Hypervisor::create_vm`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VmSize {
-    /// Bytes of RAM, whole pages: from guest-physical 0 on x86 (below the special pages, about
-    /// 4 GiB), from `GUEST_RAM0_BASE` (1 GiB) on Arm (at most bank 0's 3 GiB). Addresses
-    /// that are neither RAM nor the hypervisor's own devices reach the IOREQ server (the
-    /// VMM's MMIO).
+    /// Bytes of RAM, whole pages, laid out as Xen's toolstack lays it out
+    /// ([`GuestLayout::native`](xen_bindings::layout::GuestLayout::native)): on x86 from
+    /// guest-physical 0 up to 0xf000_0000, the rest from 4 GiB (at most 1 TiB in all); on Arm
+    /// from `GUEST_RAM0_BASE` (1 GiB) in bank 0 (3 GiB), the rest in bank 1 from 8 GiB.
+    /// Addresses that are neither RAM nor the hypervisor's own devices reach the IOREQ server
+    /// (the VMM's MMIO).
     pub ram: u64,
     /// vCPUs.
     pub vcpus: u32,

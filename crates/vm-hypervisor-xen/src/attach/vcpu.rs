@@ -168,12 +168,22 @@ impl XenVcpu {
     #[cfg(target_arch = "aarch64")]
     fn clean_ram(&self) -> Result<()> {
         use crate::builder::memory::PAGE;
-        let base = super::vm::RAM_BASE;
-        let pages = self.shared.memory.span().saturating_sub(base) / PAGE;
-        self.shared
-            .privcmd
-            .cache_flush(self.shared.domid, base / PAGE, pages)
-            .map_err(|e| xen_error("clean the guest's RAM to memory", e))
+        // The RAM is what the banks hold below the memory's span (bank 0, then bank 1).
+        let span = self.shared.memory.span();
+        for bank in xen_bindings::layout::GuestLayout::Arm.ram_ranges(u64::MAX) {
+            let end = span.min(bank.end());
+            if end > bank.start {
+                self.shared
+                    .privcmd
+                    .cache_flush(
+                        self.shared.domid,
+                        bank.start / PAGE,
+                        (end - bank.start) / PAGE,
+                    )
+                    .map_err(|e| xen_error("clean the guest's RAM to memory", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// x86 keeps caches coherent with the guest's view.

@@ -76,13 +76,6 @@ fn interrupt(line: IrqLine) -> Result<Interrupt> {
     }
 }
 
-/// Where the RAM of a domain [`XenVm::create`] makes starts: guest-physical 0 on x86, bank
-/// 0 (`GUEST_RAM0_BASE`) on Arm.
-#[cfg(target_arch = "aarch64")]
-pub(crate) const RAM_BASE: u64 = crate::builder::arm::layout::RAM_BASE;
-#[cfg(not(target_arch = "aarch64"))]
-pub(crate) const RAM_BASE: u64 = 0;
-
 /// A domain this process created, destroyed when dropped.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) type Owned = crate::builder::Domain<crate::builder::XenOps>;
@@ -154,7 +147,8 @@ impl XenVm {
                 e => xen_error("create an empty domain", e),
             })?;
         let domid = domain.domid();
-        Self::serve(privcmd, domid, RAM_BASE + size.ram, Some(domain))
+        // The builder lays RAM out as the toolstack does (`GuestLayout::native`).
+        Self::serve(privcmd, domid, guest_span(size.ram), Some(domain))
     }
 
     /// Serves `domid` (whose RAM lies in `[0, span)`), owning it if `owned` is given.

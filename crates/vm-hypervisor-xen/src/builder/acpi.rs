@@ -31,6 +31,7 @@
 use vm_memory::GuestAddress;
 use vm_vcpu_ref::acpi::{AcpiImage, AcpiTables, Madt, MadtCpu};
 use vm_vcpu_ref::memmap::{MemoryMapEntry, MemoryType};
+use xen_bindings::layout::RamRange;
 use xen_bindings::DomId;
 
 use super::memory::{self, PAGE};
@@ -111,9 +112,8 @@ impl AcpiLayout {
     }
 }
 
-/// The memory map of a guest with `ram` bytes of RAM and the ACPI tables of `acpi`, by
-/// address.
-pub fn memory_map(ram: u64, acpi: &AcpiLayout) -> Vec<MemoryMapEntry> {
+/// The memory map of a guest whose RAM is `ram`, with the ACPI tables of `acpi`, by address.
+pub fn memory_map(ram: &[RamRange], acpi: &AcpiLayout) -> Vec<MemoryMapEntry> {
     let mut map = memory::memory_map(ram);
     map.push(acpi.memory_map_entry());
     map.sort_unstable_by_key(|e| e.addr);
@@ -179,7 +179,13 @@ mod tests {
     #[test]
     fn the_memory_map_lists_ram_acpi_and_special_pages_by_address() {
         let acpi = AcpiLayout::new(2).unwrap();
-        let map = memory_map(128 << 20, &acpi);
+        let map = memory_map(
+            &[RamRange {
+                start: 0,
+                len: 128 << 20,
+            }],
+            &acpi,
+        );
         let kinds: Vec<(u64, u32)> = map.iter().map(|e| (e.addr, e.kind.code())).collect();
         assert_eq!(kinds, [(0, 1), (0xfc00_1000, 4), (0xfeff_8000, 2)]);
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use xen_bindings::abi::xen::domctl::{XenArchDomainconfig, XEN_X86_EMU_LAPIC};
 use xen_bindings::abi::xen::hvm::*;
+use xen_bindings::layout::GuestLayout;
 use xen_bindings::privcmd::DomainConfig;
 
 use super::memory::{self, SpecialPage, PAGE};
@@ -32,12 +33,16 @@ pub fn build_with_kernel<O: DomainOps>(
     check(config)?;
     let (_, kernel_end) = kernel.extent();
     let ram = config.ram();
-    if kernel_end > ram {
+    let ranges = config.ram_ranges();
+    // The kernel, initrd and start info go below 4 GiB, where PVH starts (`check` keeps
+    // at least 16 MiB there).
+    let low_end = ranges.first().map_or(0, |r| r.end());
+    if kernel_end > low_end {
         return Err(Error::MemoryTooSmall {
             what: "kernel",
             start: 0,
             end: kernel_end,
-            ram_end: ram,
+            ram_end: low_end,
         });
     }
     let initrd = config.ramdisk.as_deref().map(read).transpose()?;
@@ -56,7 +61,7 @@ pub fn build_with_kernel<O: DomainOps>(
     steps.lap("createdomain, vCPUs, limits");
 
     // 3. Memory.
-    populate::populate_ram(&*ops, domid, 0, ram)?;
+    populate::populate_ranges(&*ops, domid, &ranges)?;
     let special = memory::special_gfns();
     populate::populate_exact(&*ops, domid, 0, &special, "special pages")?;
     steps.lap("populate");
@@ -88,11 +93,11 @@ pub fn build_with_kernel<O: DomainOps>(
     acpi::write(&*ops, domid, &acpi)?;
 
     // 4. Kernel, initrd, start info.
-    let map = acpi::memory_map(ram, &acpi);
+    let map = acpi::memory_map(&ranges, &acpi);
     let loaded = loader::load(
         &*ops,
         domid,
-        ram,
+        low_end,
         kernel,
         initrd.as_deref(),
         &config.cmdline,
@@ -147,8 +152,9 @@ pub fn build_with_kernel<O: DomainOps>(
     Ok(dom)
 }
 
-/// Creates an empty, paused PVH domain with `ram` bytes of RAM from guest-physical 0 and
-/// `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what `create_vm` of the
+/// Creates an empty, paused PVH domain with `ram` bytes of RAM laid out as
+/// [`GuestLayout::native`] says (from guest-physical 0 up to 0xf000_0000, the rest from
+/// 4 GiB) and `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what `create_vm` of the
 /// vm-hypervisor traits gives): steps 2 and 3 of [`build`](super::build) without the special pages, and
 /// every vCPU's MTRRs write-back. No vCPU is up; the first context loaded into one starts
 /// it. The [`Domain`] destroys the domain when dropped, and on any error here.
@@ -159,9 +165,9 @@ pub fn create_empty<O: DomainOps>(
     vcpus: u32,
 ) -> Result<Domain<O>> {
     let (dom, _) = super::EmptyDomain {
-        max_ram: memory::MAX_LOWMEM,
-        ram_reason: "must be whole pages, at least one, below the special pages (about 4 GiB)",
-        ram_base: 0,
+        max_ram: memory::MAX_RAM,
+        ram_reason: "must be whole pages, at least one, at most 1 TiB",
+        layout: GuestLayout::native(),
         config: pvh_domain(vcpus),
         with_vcpus: &|_| Ok(()),
     }
@@ -188,18 +194,27 @@ fn pvh_arch() -> XenArchDomainconfig {
     }
 }
 
-/// Checks `config` for a PVH guest: RAM must stay below the special pages and the ACPI
-/// tables.
+/// Checks `config` for a PVH guest: at most [`memory::MAX_RAM`], in an x86 layout whose low
+/// RAM ends on a page, below the ACPI tables and with room for the kernel.
 pub(super) fn check(config: &PvhConfig) -> Result<()> {
-    config.check(
-        memory::MAX_LOWMEM,
-        "RAM above the special pages (about 4 GiB) is not supported yet",
-    )?;
-    if config.memory_mib.saturating_mul(1 << 20) > acpi::ACPI_INFO_ADDR {
+    config.check(memory::MAX_RAM, "more than this builder's 1 TiB")?;
+    let end = match config.layout {
+        GuestLayout::X86 { below_4g_ram_end } => below_4g_ram_end,
+        other => {
+            return Err(Error::InvalidConfig {
+                what: "layout",
+                value: format!("{other:?}"),
+                reason: "an x86_64 PVH guest takes an x86 layout",
+            })
+        }
+    };
+    if end % PAGE != 0
+        || !(memory::MIN_BELOW_4G_RAM_END..=memory::MAX_BELOW_4G_RAM_END).contains(&end)
+    {
         return Err(Error::InvalidConfig {
-            what: "memory_mib",
-            value: config.memory_mib.to_string(),
-            reason: "RAM would reach the ACPI tables at 0xfc000000 (4032 MiB)",
+            what: "layout",
+            value: format!("below_4g_ram_end {end:#x}"),
+            reason: "must be page aligned, from 16 MiB up to the ACPI tables at 0xfc000000",
         });
     }
     Ok(())

@@ -76,6 +76,8 @@ pub(crate) struct State {
     pub(crate) address_size: Option<u32>,
     /// The frame ranges whose data cache was flushed, as `(first, count)`.
     pub(crate) flushed: Vec<(u64, u64)>,
+    /// Every populate call, as `(order, first gfn, extents asked, extents given)`.
+    pub(crate) populated: Vec<(u32, u64, usize, usize)>,
 }
 
 /// A fake Xen that fails the first call named `fail_at` (with `populate_short`, populate
@@ -85,6 +87,8 @@ pub(crate) struct FakeXen {
     pub(crate) state: Mutex<State>,
     pub(crate) fail_at: Option<&'static str>,
     pub(crate) populate_short: bool,
+    /// How many 2 MiB extents Xen has in all (`None`: as many as asked).
+    pub(crate) superpages: Mutex<Option<usize>>,
     /// The GIC version createdomain writes back on Arm.
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     pub(crate) gic_written_back: u8,
@@ -96,6 +100,7 @@ impl Default for FakeXen {
             state: Mutex::default(),
             fail_at: None,
             populate_short: false,
+            superpages: Mutex::new(None),
             gic_written_back: 2,
         }
     }
@@ -197,13 +202,26 @@ impl DomainOps for FakeXen {
     fn set_paging_mempool_size(&self, _: DomId, _: u64) -> Result<()> {
         self.call("set_paging_mempool_size")
     }
-    fn populate_physmap(&self, _: DomId, _: u32, gfns: &[u64]) -> Result<usize> {
+    fn populate_physmap(&self, _: DomId, order: u32, gfns: &[u64]) -> Result<usize> {
         self.call("populate_physmap")?;
-        Ok(if self.populate_short {
+        let mut given = if self.populate_short {
             gfns.len() - 1
         } else {
             gfns.len()
-        })
+        };
+        if order > 0 {
+            if let Some(left) = self.superpages.lock().unwrap().as_mut() {
+                given = given.min(*left);
+                *left -= given;
+            }
+        }
+        let first = gfns.first().copied().unwrap_or(u64::MAX);
+        self.state
+            .lock()
+            .unwrap()
+            .populated
+            .push((order, first, gfns.len(), given));
+        Ok(given)
     }
     fn map_guest(&self, _: DomId, gfns: &[u64]) -> Result<Box<dyn MappedPages>> {
         self.call("map_guest")?;

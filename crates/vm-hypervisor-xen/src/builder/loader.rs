@@ -71,7 +71,8 @@ pub fn elf_extent(elf: &[u8]) -> std::result::Result<(u64, u64), String> {
 }
 
 /// Loads `kernel`, `initrd` and the PVH start info with `cmdline`, `memory_map` and the ACPI
-/// RSDP address `acpi_rsdp` into `domid`, whose RAM is `[0, ram)`.
+/// RSDP address `acpi_rsdp` into `domid`, whose RAM below 4 GiB is `[0, ram)` (everything
+/// goes there).
 #[allow(clippy::too_many_arguments)]
 pub fn load<O: DomainOps + ?Sized>(
     ops: &O,

@@ -70,6 +70,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use xen_bindings::abi::xen::domctl::{XenArchDomainconfig, XEN_DOMCTL_CDF_HAP, XEN_DOMCTL_CDF_HVM};
+use xen_bindings::layout::{GuestLayout, RamRange};
 use xen_bindings::privcmd::DomainConfig;
 use xen_bindings::DomId;
 
@@ -121,6 +122,12 @@ pub struct PvhConfig {
     pub name: String,
     /// RAM in MiB.
     pub memory_mib: u64,
+    /// Where the RAM lies ([`GuestLayout::ram_ranges`]); [`GuestLayout::native`] unless set.
+    /// On x86_64 the MMIO hole below 4 GiB may be moved down
+    /// (`GuestLayout::X86 { below_4g_ram_end }`, page aligned, from 16 MiB up to the ACPI
+    /// tables at 0xfc00_0000), for a device model that needs more room there; RAM that does
+    /// not fit below it continues at 4 GiB either way. Arm guests take [`GuestLayout::Arm`].
+    pub layout: GuestLayout,
     /// Number of vCPUs.
     pub vcpus: u32,
     /// The kernel: on x86_64 an ELF `vmlinux` with a PVH note, or a bzImage around one (xz or
@@ -140,6 +147,7 @@ impl PvhConfig {
         Self {
             name: name.into(),
             memory_mib: 128,
+            layout: GuestLayout::native(),
             vcpus: 1,
             kernel: kernel.into(),
             ramdisk: None,
@@ -149,7 +157,7 @@ impl PvhConfig {
     }
 
     /// Checks the configuration for a guest whose RAM may be at most `max_ram` bytes
-    /// (`ram_limit` says why, in the error).
+    /// (`ram_limit` says why, in the error); the layout is the architecture's to check.
     fn check(&self, max_ram: u64, ram_limit: &'static str) -> Result<()> {
         let invalid = |what, value: String, reason| Error::InvalidConfig {
             what,
@@ -190,6 +198,11 @@ impl PvhConfig {
     fn ram(&self) -> u64 {
         self.memory_mib << 20
     }
+
+    /// Where its RAM lies.
+    fn ram_ranges(&self) -> Vec<RamRange> {
+        self.layout.ram_ranges(self.ram())
+    }
 }
 
 /// What differs between the architectures' empty domains (`create_empty`).
@@ -197,8 +210,8 @@ struct EmptyDomain<'a> {
     /// Most RAM, and why, for the error.
     max_ram: u64,
     ram_reason: &'static str,
-    /// Where RAM starts.
-    ram_base: u64,
+    /// Where RAM lies.
+    layout: GuestLayout,
     /// `createdomain`'s settings.
     config: DomainConfig,
     /// Run once the vCPUs exist, before the memory limits.
@@ -239,7 +252,7 @@ impl EmptyDomain<'_> {
         ops.set_max_mem(domid, (ram >> 10) + 1024)?;
         let mib = ram.div_ceil(1 << 20);
         ops.set_paging_mempool_size(domid, paging_pool_bytes(mib, vcpus))?;
-        populate::populate_ram(&**ops, domid, self.ram_base, ram)?;
+        populate::populate_ranges(&**ops, domid, &self.layout.ram_ranges(ram))?;
         Ok((dom, arch))
     }
 }

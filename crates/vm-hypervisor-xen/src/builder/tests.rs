@@ -292,7 +292,13 @@ fn an_empty_domain_is_created_populated_and_left_paused_and_goes_on_any_failure(
         assert!(create_empty(xen.clone(), "empty", 0x1_0000, 1).is_err());
         assert_eq!(xen.live(), 0, "failing at {step} leaves no domain");
     }
-    for (ram, vcpus) in [(0, 1), (0x1001, 1), (0x1000, 0), (0x1000, MAX_VCPUS + 1)] {
+    for (ram, vcpus) in [
+        (0, 1),
+        (0x1001, 1),
+        (memory::MAX_RAM + 0x1000, 1),
+        (0x1000, 0),
+        (0x1000, MAX_VCPUS + 1),
+    ] {
         let xen = Arc::new(FakeXen::default());
         assert!(matches!(
             create_empty(xen.clone(), "bad", ram, vcpus),
@@ -366,27 +372,128 @@ fn the_guest_gets_acpi_tables_listing_every_vcpu_and_finds_them_from_its_start_i
 }
 
 #[test]
-fn ram_reaching_the_acpi_tables_is_refused_before_any_domain_exists() {
-    let f = files("acpi-ram", &pvh_elf());
+fn ram_past_the_mmio_hole_goes_above_4g_and_the_guest_is_told() {
+    use xen_bindings::layout::GuestLayout;
+    let f = files("high", &pvh_elf());
     let xen = Arc::new(FakeXen::default());
     let mut c = config(&f);
-    c.memory_mib = 4033;
+    // 48 MiB with the hole moved down to 32 MiB: 16 MiB above 4 GiB.
+    c.memory_mib = 48;
+    c.layout = GuestLayout::X86 {
+        below_4g_ram_end: 32 << 20,
+    };
+    let _dom = build(xen.clone(), &c).unwrap();
+    let state = xen.state.lock().unwrap();
+    // RAM: 16 extents below 32 MiB, 8 from 4 GiB (frame 0x100000).
+    let ram: Vec<(u32, u64, usize)> = state
+        .populated
+        .iter()
+        .filter(|p| p.0 == 9)
+        .map(|&(o, g, n, _)| (o, g, n))
+        .collect();
+    assert_eq!(ram, [(9, 0, 16), (9, 0x10_0000, 8)]);
+    // Nothing is loaded above the hole: the initrd ends at 32 MiB.
+    let top = state.mapped.iter().filter(|&&g| g < 0xfc000).max().copied();
+    assert_eq!(top, Some((32 << 20) / memory::PAGE - 1));
+    // The start info's memory map lists both RAM ranges.
+    let contents = state.contents.lock().unwrap();
+    let info = &contents[&6];
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let memmap = (u64_at(info, 40) - 0x6000) as usize;
+    let entries: Vec<(u64, u64, u32)> = (0..u32_at(info, 48) as usize)
+        .map(|i| {
+            let e = &info[memmap + 24 * i..];
+            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (0, 32 << 20, 1),
+            (0xfc00_1000, 0x2000, 4),
+            (0xfeff_8000, 0x8000, 2),
+            (1 << 32, 16 << 20, 1)
+        ]
+    );
+}
+
+#[test]
+fn a_kernel_reaching_past_low_ram_is_too_big_even_with_ram_above_4g() {
+    use xen_bindings::layout::GuestLayout;
+    let f = files("high-kernel", &kernel_elf(40 << 20, 18));
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = 256;
+    c.layout = GuestLayout::X86 {
+        below_4g_ram_end: 32 << 20,
+    };
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(err, Error::MemoryTooSmall { what: "kernel", ram_end, .. } if ram_end == 32 << 20),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+}
+
+#[test]
+fn a_layout_an_x86_guest_cannot_have_is_refused_before_any_domain_exists() {
+    use xen_bindings::layout::GuestLayout;
+    let f = files("layout", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    for layout in [
+        GuestLayout::Arm,
+        GuestLayout::X86 {
+            below_4g_ram_end: 0xfc00_1000,
+        },
+        GuestLayout::X86 {
+            below_4g_ram_end: (16 << 20) - 4096,
+        },
+        GuestLayout::X86 {
+            below_4g_ram_end: 0x2000_0800,
+        },
+    ] {
+        c.layout = layout;
+        let err = build(xen.clone(), &c).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidConfig { what: "layout", .. }),
+            "{layout:?}: {err}"
+        );
+    }
+    // RAM may end where the ACPI range starts, and beyond 4 GiB RAM is bounded by 1 TiB.
+    c.layout = GuestLayout::X86 {
+        below_4g_ram_end: 0xfc00_0000,
+    };
+    c.memory_mib = 64 << 10;
+    assert!(build_x86::check(&c).is_ok());
+    c.memory_mib = (1 << 20) + 1;
     let err = build(xen.clone(), &c).unwrap_err();
     assert!(
         matches!(
             err,
             Error::InvalidConfig {
                 what: "memory_mib",
-                reason,
                 ..
-            } if reason.contains("ACPI")
+            }
         ),
         "{err}"
     );
     assert!(xen.calls().is_empty());
-    c.memory_mib = 4032;
-    assert!(
-        build_x86::check(&c).is_ok(),
-        "RAM may end where the ACPI range starts"
-    );
+}
+
+#[test]
+fn an_empty_domain_larger_than_the_low_ram_continues_at_4g() {
+    let xen = Arc::new(FakeXen::default());
+    let _dom = create_empty(xen.clone(), "big", 0xf000_0000 + (4 << 20), 1).unwrap();
+    let state = xen.state.lock().unwrap();
+    let firsts: Vec<(u32, u64)> = state.populated.iter().map(|&(o, g, _, _)| (o, g)).collect();
+    assert_eq!(firsts.last(), Some(&(9, 0x10_0000)), "{firsts:?}");
+    let above: usize = state
+        .populated
+        .iter()
+        .filter(|p| p.1 >= 0x10_0000)
+        .map(|p| p.2)
+        .sum();
+    assert_eq!(above, 2, "4 MiB above 4 GiB");
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use vm_hypervisor_xen::builder::{self, DomainState, PvhConfig, XenOps};
 use vm_hypervisor_xen::console::Console;
 use vm_hypervisor_xen::Error;
+use xen_bindings::layout::GuestLayout;
 
 /// What the box's domU init does after its marker (its `xbdomu=` mode).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Boot<'a> {
     pub name: String,
     /// The guest's RAM.
     pub memory_mib: u64,
+    /// Where it lies.
+    pub layout: GuestLayout,
     /// The guest's vCPUs.
     pub vcpus: u32,
     /// What the init does after its marker.
@@ -68,6 +71,7 @@ impl Boot<'_> {
         let mut config = PvhConfig::new(&self.name, &kernel);
         config.ramdisk = Some(ramdisk);
         config.memory_mib = self.memory_mib;
+        config.layout = self.layout;
         config.vcpus = self.vcpus;
         let mode = match self.then {
             Then::Sleep => "sleep",
@@ -127,6 +131,22 @@ impl Boot<'_> {
             "fds, privcmd mappings or event channels leaked"
         );
     }
+}
+
+/// The System RAM ranges the guest's kernel found, as its init printed them
+/// (`XEN-BOX-DOMU: ram START-END`, inclusive ends, in hex).
+pub fn guest_ram(console: &str) -> Vec<(u64, u64)> {
+    console
+        .lines()
+        .filter_map(|l| l.split("XEN-BOX-DOMU: ram ").nth(1))
+        .filter_map(|r| {
+            let (start, end) = r.trim().split_once('-')?;
+            Some((
+                u64::from_str_radix(start, 16).ok()?,
+                u64::from_str_radix(end, 16).ok()?,
+            ))
+        })
+        .collect()
 }
 
 fn xl_list() -> String {

@@ -11,8 +11,9 @@
 use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, XEN_TIMER_PPIS};
 use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion, IRQ_TYPE_LEVEL_LOW};
 use xen_bindings::abi::xen::arch_arm::*;
+use xen_bindings::layout::GuestLayout;
 
-use super::layout::{extended_regions, Placement, DTB_SLOT, RAM_BASE};
+use super::layout::{extended_regions, Placement, DTB_SLOT};
 use crate::error::{Error, Result};
 
 /// SPIs the guest's GIC has: one bank of 32 (the guest has no device that needs one yet; the
@@ -52,7 +53,7 @@ pub fn gic(version: GicVersion, vcpus: u32) -> GicConfig {
 /// What the device tree describes beyond the placement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Platform {
-    /// RAM in bytes (from [`RAM_BASE`]).
+    /// RAM in bytes (from [`RAM_BASE`](super::layout::RAM_BASE) in bank 0, the rest in bank 1: [`GuestLayout::Arm`]).
     pub ram: u64,
     /// Number of vCPUs.
     pub vcpus: u32,
@@ -85,7 +86,11 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
             .map(|(base, size)| MmioRegion::new(base, size)),
     );
     let mut config = FdtConfig::new(
-        vec![MmioRegion::new(RAM_BASE, platform.ram)],
+        GuestLayout::Arm
+            .ram_ranges(platform.ram)
+            .into_iter()
+            .map(|r| MmioRegion::new(r.start, r.len))
+            .collect(),
         platform.vcpus as usize,
         gic(platform.gic, platform.vcpus),
     )
@@ -110,6 +115,7 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::layout::RAM_BASE;
     use super::*;
 
     fn platform(gic: GicVersion) -> Platform {
@@ -167,6 +173,25 @@ mod tests {
         assert!(has(&blob, &timer));
         let v2 = device_tree(&platform(GicVersion::V2), &placement(), "").unwrap();
         assert!(has(&v2, b"arm,cortex-a15-gic\0"));
+    }
+
+    #[test]
+    fn ram_beyond_bank_0_is_a_second_memory_node_in_bank_1() {
+        let mut p = platform(GicVersion::V3);
+        p.ram = (3 << 30) + (512 << 20);
+        let blob = device_tree(&p, &placement(), "").unwrap();
+        assert!(has(&blob, b"memory@40000000\0"));
+        assert!(has(&blob, b"memory@200000000\0"));
+        let reg = |base: u64, size: u64| -> Vec<u8> {
+            [base, size].iter().flat_map(|v| v.to_be_bytes()).collect()
+        };
+        assert!(has(&blob, &reg(0x4000_0000, 0xc000_0000)), "bank 0, full");
+        assert!(has(&blob, &reg(0x2_0000_0000, 512 << 20)), "bank 1");
+        // The extended region of bank 1 starts after its RAM; bank 0 has none left.
+        assert!(has(
+            &blob,
+            &reg(0x2_2000_0000, 0xfe_0000_0000 - (512 << 20))
+        ));
     }
 
     #[test]

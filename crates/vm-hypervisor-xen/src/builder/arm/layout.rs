@@ -4,7 +4,8 @@
 //! The guest-physical layout of an Arm domain, as Xen's toolstack makes it
 //! (`public/arch-arm.h`):
 //!
-//! - RAM in bank 0, from `GUEST_RAM0_BASE` (1 GiB; up to 3 GiB of it: bank 1 is not used yet);
+//! - RAM in bank 0, from `GUEST_RAM0_BASE` (1 GiB; up to 3 GiB of it), the rest in bank 1
+//!   from `GUEST_RAM1_BASE` (8 GiB; [`GuestLayout::Arm`]);
 //! - four magic pages from `GUEST_MAGIC_BASE`: console ring, xenstore ring, memory-access
 //!   ring, and the page of a virtual PL011 (not given to guests here), in that order;
 //! - the extended regions: what the RAM banks hold beyond the guest's RAM, for its foreign
@@ -14,15 +15,15 @@
 //!   else below the kernel (where libxc puts them, and so where guests expect them).
 
 use xen_bindings::abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
-use xen_bindings::layout::{ARM_GUEST_RAM1_BASE, ARM_GUEST_RAM1_SIZE};
+use xen_bindings::layout::{GuestLayout, ARM_GUEST_RAM1_BASE, ARM_GUEST_RAM1_SIZE};
 
 use crate::builder::memory::PAGE;
 use crate::error::{Error, Result};
 
 /// Where RAM starts.
 pub const RAM_BASE: u64 = GUEST_RAM0_BASE;
-/// Most RAM supported (bank 0).
-pub const MAX_RAM: u64 = GUEST_RAM0_SIZE;
+/// Most RAM an Arm guest takes: both banks (1019 GiB).
+pub const MAX_RAM: u64 = GUEST_RAM0_SIZE + ARM_GUEST_RAM1_SIZE;
 /// Room kept for the device tree (the builder's is a few KiB; Linux takes up to 2 MiB).
 pub const DTB_SLOT: u64 = 64 << 10;
 /// The kernel's end is rounded up to this before placing the modules.
@@ -36,8 +37,8 @@ const EXT_REGION_MIN: u64 = 64 << 20;
 /// Extended regions start 2 MiB-aligned.
 const EXT_REGION_ALIGN: u64 = 2 << 20;
 
-/// The extended regions of a guest with `ram` bytes of RAM in bank 0 and `gpaddr_bits`-bit
-/// guest-physical addresses, as `(base, size)`: the unused rest of each RAM bank below the
+/// The extended regions of a guest with `ram` bytes of RAM (filling bank 0, then bank 1) and
+/// `gpaddr_bits`-bit guest-physical addresses, as `(base, size)`: the unused rest of each RAM bank below the
 /// address limit, from the 2 MiB boundary after the bank's RAM, where at least 64 MiB (what
 /// Xen's toolstack offers since 4.17). The guest maps foreign and grant pages there
 /// (Linux's unpopulated-alloc) instead of ballooning out RAM for them. Nothing else lives in
@@ -47,9 +48,15 @@ pub fn extended_regions(ram: u64, gpaddr_bits: u8) -> Vec<(u64, u64)> {
     let last = u64::MAX
         .checked_shr(64u32.saturating_sub(gpaddr_bits.into()))
         .unwrap_or(0);
+    let ranges = GuestLayout::Arm.ram_ranges(ram);
+    let used = |bank| ranges.iter().find(|r| r.start == bank).map_or(0, |r| r.len);
     [
-        (RAM_BASE, GUEST_RAM0_SIZE, ram.min(MAX_RAM)),
-        (ARM_GUEST_RAM1_BASE, ARM_GUEST_RAM1_SIZE, 0),
+        (RAM_BASE, GUEST_RAM0_SIZE, used(RAM_BASE)),
+        (
+            ARM_GUEST_RAM1_BASE,
+            ARM_GUEST_RAM1_SIZE,
+            used(ARM_GUEST_RAM1_BASE),
+        ),
     ]
     .into_iter()
     .filter_map(|(bank, bank_size, used)| {
@@ -106,10 +113,10 @@ pub struct Placement {
 }
 
 /// Places a kernel loaded `text_offset` above the RAM base that takes `load_size` bytes, an
-/// initrd of `initrd` bytes and the device tree in `ram` bytes of RAM; a
-/// [`Error::MemoryTooSmall`] when they do not fit.
+/// initrd of `initrd` bytes and the device tree in `ram` bytes of RAM (all of them in bank
+/// 0); a [`Error::MemoryTooSmall`] when they do not fit.
 pub fn place(ram: u64, text_offset: u64, load_size: u64, initrd: Option<u64>) -> Result<Placement> {
-    let ram_end = RAM_BASE + ram.min(MAX_RAM);
+    let ram_end = RAM_BASE + ram.min(GUEST_RAM0_SIZE);
     let kernel = RAM_BASE + text_offset;
     let kernel_end = kernel + load_size;
     if kernel_end > ram_end {
@@ -177,12 +184,20 @@ mod tests {
             [(0x4000_0000 + 102 * mib, 0xc000_0000 - 102 * mib)]
         );
         // Under 64 MiB left in bank 0 is not offered; a full bank leaves nothing.
-        assert_eq!(extended_regions(MAX_RAM - 32 * mib, 32), []);
-        assert_eq!(extended_regions(MAX_RAM, 40).len(), 1);
+        let bank0 = GUEST_RAM0_SIZE;
+        assert_eq!(extended_regions(bank0 - 32 * mib, 32), []);
+        assert_eq!(extended_regions(bank0, 40).len(), 1);
         assert_eq!(
-            extended_regions(MAX_RAM - 64 * mib, 32),
+            extended_regions(bank0 - 64 * mib, 32),
             [(0x1_0000_0000 - 64 * mib, 64 * mib)]
         );
+        // RAM beyond bank 0 fills bank 1 from its base: the region starts after it.
+        assert_eq!(
+            extended_regions(bank0 + 512 * mib, 40),
+            [(0x2_2000_0000, 0xfe_0000_0000 - 512 * mib)]
+        );
+        // Both banks full: nothing left.
+        assert_eq!(extended_regions(MAX_RAM, 64), []);
         // No address width reported (Xen before 4.16): nothing is offered.
         assert_eq!(extended_regions(256 * mib, 0), []);
         assert_eq!(extended_regions(256 * mib, 64).len(), 2);

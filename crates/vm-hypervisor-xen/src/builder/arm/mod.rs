@@ -11,7 +11,7 @@
 //! 2. `createdomain` (always HVM with HAP on Arm; the GIC version left to Xen, which writes
 //!    back the one it picked; one bank of SPIs; no TEE), then the vCPUs, a 64-bit guest
 //!    (`set_address_size`), the memory limit and the P2M pool;
-//! 3. RAM from `GUEST_RAM0_BASE`, the magic pages (zeroed), the event-channel callback PPI;
+//! 3. RAM from `GUEST_RAM0_BASE` (beyond 3 GiB, in bank 1 from `GUEST_RAM1_BASE`), the magic pages (zeroed), the event-channel callback PPI;
 //! 4. the device tree ([`fdt`]), then kernel, initrd and device tree written, mapping only
 //!    their pages, and the data cache cleaned over them (and over the magic pages) for a
 //!    guest that starts with its MMU off;
@@ -36,6 +36,8 @@ use xen_bindings::abi::xen::hvm::{
     HVM_PARAM_CALLBACK_TYPE_PPI, HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL,
 };
 
+use xen_bindings::layout::GuestLayout;
+
 use super::PvhConfig;
 use crate::error::Result;
 
@@ -47,12 +49,20 @@ pub const fn evtchn_callback() -> u64 {
         | GUEST_EVTCHN_PPI as u64
 }
 
-/// Checks `config` for an Arm guest: RAM must fit bank 0.
+/// Checks `config` for an Arm guest: RAM must fit the two banks, in the Arm layout.
 pub fn check(config: &PvhConfig) -> Result<()> {
     config.check(
         layout::MAX_RAM,
-        "Arm guests get RAM bank 0 only (3 GiB at 1 GiB) so far",
-    )
+        "more than Arm guests' two RAM banks hold (1019 GiB)",
+    )?;
+    if config.layout != GuestLayout::Arm {
+        return Err(crate::Error::InvalidConfig {
+            what: "layout",
+            value: format!("{:?}", config.layout),
+            reason: "an Arm guest takes the Arm layout",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -64,7 +74,7 @@ mod build {
 
     use vm_memory::{Bytes, GuestAddress};
     use xen_bindings::abi::xen::arch_arm::{
-        XEN_DOMCTL_CONFIG_GIC_NATIVE, XEN_DOMCTL_CONFIG_TEE_NONE,
+        GUEST_RAM0_SIZE, XEN_DOMCTL_CONFIG_GIC_NATIVE, XEN_DOMCTL_CONFIG_TEE_NONE,
     };
     use xen_bindings::abi::xen::domctl::XenArchDomainconfig;
     use xen_bindings::abi::xen::hvm::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_MONITOR_RING_PFN};
@@ -72,7 +82,7 @@ mod build {
 
     use super::image::ArmImage;
     use super::layout::{self, MagicPage, RAM_BASE};
-    use super::{fdt, vcpu};
+    use super::{fdt, vcpu, GuestLayout};
     use crate::builder::guest_ram::{map_ranges, page_ranges};
     use crate::builder::memory::PAGE;
     use crate::builder::steps::Steps;
@@ -96,8 +106,8 @@ mod build {
         )
     }
 
-    /// Creates an empty, paused Arm domain with `ram` bytes of RAM from [`RAM_BASE`] (bank 0
-    /// only, so at most 3 GiB) and `vcpus` vCPUs, for a VMM that loads and starts the guest
+    /// Creates an empty, paused Arm domain with `ram` bytes of RAM from [`RAM_BASE`] (bank 0,
+    /// then bank 1 from 8 GiB: [`GuestLayout::Arm`]) and `vcpus` vCPUs, for a VMM that loads and starts the guest
     /// itself (what `create_vm` of the vm-hypervisor traits gives): step 2 and the RAM of
     /// step 3 of [`build_with_image`], without the magic pages. Every vCPU is down until a
     /// context is loaded into it (`XEN_DOMCTL_setvcpucontext` with `VGCF_ONLINE`, or PSCI
@@ -111,8 +121,8 @@ mod build {
     ) -> Result<Domain<O>> {
         let (dom, arch) = crate::builder::EmptyDomain {
             max_ram: layout::MAX_RAM,
-            ram_reason: "must be whole pages, at least one, within RAM bank 0 (3 GiB)",
-            ram_base: RAM_BASE,
+            ram_reason: "must be whole pages, at least one, within the two RAM banks (1019 GiB)",
+            layout: GuestLayout::Arm,
             config: arm_domain(vcpus),
             // A new Arm domain is AArch32; the vCPUs must exist to be switched.
             with_vcpus: &|domid| ops.set_address_size(domid, 64),
@@ -163,7 +173,7 @@ mod build {
 
         // 3. Memory: RAM, then the magic pages, zeroed (Xen does not promise scrubbed pages,
         // and the rings' indexes live there).
-        populate::populate_ram(&*ops, domid, RAM_BASE, ram)?;
+        populate::populate_ranges(&*ops, domid, &config.ram_ranges())?;
         let magic = layout::magic_gfns();
         populate::populate_exact(&*ops, domid, 0, &magic, "magic pages")?;
         {
@@ -192,7 +202,9 @@ mod build {
             (placement.dtb, placement.dtb + blob.len() as u64),
         ];
         ranges.extend(placement.initrd.map(|(a, s)| (a, a + s)));
-        let guest = map_ranges(&*ops, domid, (RAM_BASE, RAM_BASE + ram), &ranges)?;
+        // Everything written lies in bank 0 (`layout::place`).
+        let bank0_end = RAM_BASE + ram.min(GUEST_RAM0_SIZE);
+        let guest = map_ranges(&*ops, domid, (RAM_BASE, bank0_end), &ranges)?;
         let load = |what: &'static str| {
             move |e: vm_memory::GuestMemoryError| Error::Load {
                 what,

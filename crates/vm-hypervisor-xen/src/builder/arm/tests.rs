@@ -207,7 +207,7 @@ fn what_does_not_fit_or_is_no_image_is_refused_before_any_domain_exists() {
     let err = build(xen.clone(), &config(&f)).unwrap_err();
     assert!(matches!(err, Error::BadKernel { .. }), "{err}");
     let mut c = config(&f);
-    c.memory_mib = 4 << 10;
+    c.memory_mib = (super::layout::MAX_RAM >> 20) + 1;
     let err = build(xen.clone(), &c).unwrap_err();
     assert!(
         matches!(
@@ -219,7 +219,35 @@ fn what_does_not_fit_or_is_no_image_is_refused_before_any_domain_exists() {
         ),
         "{err}"
     );
+    let mut c = config(&f);
+    c.layout = xen_bindings::layout::GuestLayout::X86 {
+        below_4g_ram_end: xen_bindings::layout::X86_BELOW_4G_RAM_END,
+    };
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { what: "layout", .. }),
+        "{err}"
+    );
     assert!(xen.calls().is_empty());
     // The image as read is what is loaded.
     assert!(ArmImage::open(&f.kernel).is_err());
+}
+
+#[test]
+fn ram_beyond_bank_0_is_populated_in_bank_1_and_nothing_is_loaded_there() {
+    let f = files("bank1", &kernel());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = (3 << 10) + 64;
+    let _dom = build(xen.clone(), &c).unwrap();
+    let state = xen.state.lock().unwrap();
+    let bank1 = xen_bindings::layout::ARM_GUEST_RAM1_BASE / PAGE;
+    let in_bank1: usize = state
+        .populated
+        .iter()
+        .filter(|p| p.1 >= bank1)
+        .map(|p| p.2 << p.0)
+        .sum();
+    assert_eq!(in_bank1 as u64, (64 << 20) / PAGE, "64 MiB in bank 1");
+    assert!(state.mapped.iter().all(|&g| g < bank1), "loaded in bank 0");
 }
