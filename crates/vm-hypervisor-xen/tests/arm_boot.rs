@@ -77,6 +77,34 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
     });
 }
 
+/// 3 GiB and 64 MiB of RAM fill bank 0 and continue in bank 1 (at 8 GiB): the guest's kernel
+/// finds both (the System RAM ranges of its /proc/iomem), and the domain goes like any other.
+#[test]
+fn ram_beyond_bank_0_continues_in_bank_1_and_the_guest_finds_it() {
+    common::Boot {
+        name: format!("rust-arm-bank1-{}", std::process::id()),
+        memory_mib: (3 << 10) + 64,
+        layout: GuestLayout::Arm,
+        vcpus: 1,
+        then: common::Then::PowerOff,
+        until: POWERING_OFF,
+        boot_within: Duration::from_secs(900),
+        gone_within: Duration::from_secs(120),
+    }
+    .run("arm_boot::ram_beyond_bank_0_continues_in_bank_1", |out| {
+        let ram = common::guest_ram(out);
+        eprintln!("System RAM the guest found: {ram:x?}");
+        assert_eq!(
+            ram,
+            [
+                (0x4000_0000, 0xffff_ffff),
+                (0x2_0000_0000, 0x2_0000_0000 + (64 << 20) - 1)
+            ],
+            "{out}"
+        );
+    });
+}
+
 /// The `(base, size)` pairs of the `XEN-BOX-DOMU: hypervisor-reg` line in `out` (two
 /// big-endian cells each).
 fn hypervisor_reg(out: &str) -> Vec<(u64, u64)> {

@@ -126,7 +126,8 @@ fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
 fn the_console_lines_give_the_guests_ram() {
     let out = "XEN-BOX-DOMU: ram 00001000-0009ffff\r\n\
                XEN-BOX-DOMU: ram 00100000-0bffffff\r\n\
-               XEN-BOX-DOMU: ram 100000000-107ffffff\r\n\
+               XEN-BOX-DOMU: ram 100000000-103ffffff\r\n\
+               XEN-BOX-DOMU: ram 104000000-107ffffff\r\n\
                XEN-BOX-DOMU: up guest_type=PVH cpus=1\r\n";
     assert_eq!(
         common::guest_ram(out),

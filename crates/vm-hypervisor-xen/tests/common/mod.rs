@@ -134,9 +134,10 @@ impl Boot<'_> {
 }
 
 /// The System RAM ranges the guest's kernel found, as its init printed them
-/// (`XEN-BOX-DOMU: ram START-END`, inclusive ends, in hex).
+/// (`XEN-BOX-DOMU: ram START-END`, inclusive ends, in hex), with ranges that touch joined (a
+/// kernel may list one bank in pieces).
 pub fn guest_ram(console: &str) -> Vec<(u64, u64)> {
-    console
+    let mut ranges: Vec<(u64, u64)> = console
         .lines()
         .filter_map(|l| l.split("XEN-BOX-DOMU: ram ").nth(1))
         .filter_map(|r| {
@@ -146,7 +147,16 @@ pub fn guest_ram(console: &str) -> Vec<(u64, u64)> {
                 u64::from_str_radix(end, 16).ok()?,
             ))
         })
-        .collect()
+        .collect();
+    ranges.sort_unstable();
+    let mut joined: Vec<(u64, u64)> = Vec::new();
+    for (start, end) in ranges {
+        match joined.last_mut() {
+            Some(last) if start == last.1 + 1 => last.1 = end,
+            _ => joined.push((start, end)),
+        }
+    }
+    joined
 }
 
 fn xl_list() -> String {

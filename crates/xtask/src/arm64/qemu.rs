@@ -41,7 +41,9 @@ pub fn command(b: &Boot<'_>, out: File) -> Result<Command> {
     let mut cmd = crate::host_qemu::command(crate::host_qemu::Emulator::Aarch64)?;
     cmd.args(["-machine", "virt,virtualization=on,gic-version=3"])
         .args(["-accel", "tcg,thread=multi", "-cpu", "cortex-a57"])
-        .args(["-smp", "2", "-m", "3072"])
+        // 5 GiB: dom0's 1.5 GiB, and room for a domU larger than an Arm guest's first RAM
+        // bank (3 GiB), whose RAM continues in bank 1. QEMU allocates only what is touched.
+        .args(["-smp", "2", "-m", "5120"])
         .args(["-display", "none", "-monitor", "none", "-net", "none"])
         .arg("-no-reboot")
         .arg("-serial")
