@@ -154,10 +154,11 @@ pub fn build_with_kernel<O: DomainOps>(
 
 /// Creates an empty, paused PVH domain with `ram` bytes of RAM laid out as
 /// [`GuestLayout::native`] says (from guest-physical 0 up to 0xf000_0000, the rest from
-/// 4 GiB) and `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what `create_vm` of the
-/// vm-hypervisor traits gives): steps 2 and 3 of [`build`](super::build) without the special pages, and
-/// every vCPU's MTRRs write-back. No vCPU is up; the first context loaded into one starts
-/// it. The [`Domain`] destroys the domain when dropped, and on any error here.
+/// 4 GiB) and `vcpus` vCPUs, for a VMM that loads and starts the guest itself (what
+/// `create_vm` of the vm-hypervisor traits gives): steps 2 and 3 of [`build`](super::build)
+/// without the special pages, and every vCPU's MTRRs write-back. No vCPU is up; the first
+/// context loaded into one starts it. The [`Domain`] destroys the domain when dropped, and on
+/// any error here.
 pub fn create_empty<O: DomainOps>(
     ops: Arc<O>,
     name: &str,

@@ -53,7 +53,8 @@ pub fn gic(version: GicVersion, vcpus: u32) -> GicConfig {
 /// What the device tree describes beyond the placement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Platform {
-    /// RAM in bytes (from [`RAM_BASE`](super::layout::RAM_BASE) in bank 0, the rest in bank 1: [`GuestLayout::Arm`]).
+    /// RAM in bytes: from [`RAM_BASE`](super::layout::RAM_BASE) in bank 0, the rest in bank 1
+    /// ([`GuestLayout::Arm`]).
     pub ram: u64,
     /// Number of vCPUs.
     pub vcpus: u32,

@@ -38,9 +38,9 @@ const EXT_REGION_MIN: u64 = 64 << 20;
 const EXT_REGION_ALIGN: u64 = 2 << 20;
 
 /// The extended regions of a guest with `ram` bytes of RAM (filling bank 0, then bank 1) and
-/// `gpaddr_bits`-bit guest-physical addresses, as `(base, size)`: the unused rest of each RAM bank below the
-/// address limit, from the 2 MiB boundary after the bank's RAM, where at least 64 MiB (what
-/// Xen's toolstack offers since 4.17). The guest maps foreign and grant pages there
+/// `gpaddr_bits`-bit guest-physical addresses, as `(base, size)`: the unused rest of each RAM
+/// bank below the address limit, from the 2 MiB boundary after the bank's RAM, where at least
+/// 64 MiB (what Xen's toolstack offers since 4.17). The guest maps foreign and grant pages there
 /// (Linux's unpopulated-alloc) instead of ballooning out RAM for them. Nothing else lives in
 /// those ranges: the grant-table space, magic pages and GIC are below bank 0.
 pub fn extended_regions(ram: u64, gpaddr_bits: u8) -> Vec<(u64, u64)> {

@@ -11,7 +11,8 @@
 //! 2. `createdomain` (always HVM with HAP on Arm; the GIC version left to Xen, which writes
 //!    back the one it picked; one bank of SPIs; no TEE), then the vCPUs, a 64-bit guest
 //!    (`set_address_size`), the memory limit and the P2M pool;
-//! 3. RAM from `GUEST_RAM0_BASE` (beyond 3 GiB, in bank 1 from `GUEST_RAM1_BASE`), the magic pages (zeroed), the event-channel callback PPI;
+//! 3. RAM from `GUEST_RAM0_BASE` (beyond 3 GiB, in bank 1 from `GUEST_RAM1_BASE`), the magic
+//!    pages (zeroed), the event-channel callback PPI;
 //! 4. the device tree ([`fdt`]), then kernel, initrd and device tree written, mapping only
 //!    their pages, and the data cache cleaned over them (and over the magic pages) for a
 //!    guest that starts with its MMU off;
@@ -107,9 +108,9 @@ mod build {
     }
 
     /// Creates an empty, paused Arm domain with `ram` bytes of RAM from [`RAM_BASE`] (bank 0,
-    /// then bank 1 from 8 GiB: [`GuestLayout::Arm`]) and `vcpus` vCPUs, for a VMM that loads and starts the guest
-    /// itself (what `create_vm` of the vm-hypervisor traits gives): step 2 and the RAM of
-    /// step 3 of [`build_with_image`], without the magic pages. Every vCPU is down until a
+    /// then bank 1 from 8 GiB: [`GuestLayout::Arm`]) and `vcpus` vCPUs, for a VMM that loads
+    /// and starts the guest itself (what `create_vm` of the vm-hypervisor traits gives): step
+    /// 2 and the RAM of step 3 of [`build_with_image`], without the magic pages. Every vCPU is down until a
     /// context is loaded into it (`XEN_DOMCTL_setvcpucontext` with `VGCF_ONLINE`, or PSCI
     /// `CPU_ON` from a running one). The [`Domain`] destroys the domain when dropped, and on
     /// any error here.
