@@ -62,6 +62,29 @@ impl PsciMethod {
     }
 }
 
+/// The PSCI version the `/psci` node declares: what the guest may rely on before it asks
+/// (`PSCI_VERSION`) the firmware.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PsciVersion {
+    /// PSCI 0.2 (`arm,psci-0.2`, `arm,psci`).
+    #[default]
+    V0_2,
+    /// PSCI 1.0 (`arm,psci-1.0` before those): what Xen implements for its guests (1.1) and
+    /// its toolstack declares.
+    V1_0,
+}
+
+impl PsciVersion {
+    fn compatible(self) -> Vec<String> {
+        let newest_first: &[&str] = match self {
+            Self::V0_2 => &["arm,psci-0.2", "arm,psci"],
+            Self::V1_0 => &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"],
+        };
+        newest_first.iter().map(|c| c.to_string()).collect()
+    }
+}
+
 /// The conventional MPIDR of vCPU `index`: 16 CPUs per cluster (Aff0), the
 /// cluster number in Aff1, so GICv3 SGI target lists can reach every CPU.
 /// On a real aarch64 host the value a hypervisor reports for the vCPU
@@ -117,6 +140,8 @@ pub struct FdtConfig {
     pub initrd: Option<MmioRegion>,
     /// PSCI conduit.
     pub psci: PsciMethod,
+    /// The PSCI version declared.
+    pub psci_version: PsciVersion,
     /// A `/hypervisor` node, if any.
     pub hypervisor: Option<HypervisorNode>,
     /// The timer's `clock-frequency` in Hz, for a hypervisor that cannot let the guest read it
@@ -139,6 +164,7 @@ impl FdtConfig {
             cmdline: String::new(),
             initrd: None,
             psci: PsciMethod::Hvc,
+            psci_version: PsciVersion::default(),
             hypervisor: None,
             timer_frequency: None,
             timer_ppis: TIMER_PPIS.to_vec(),
@@ -240,10 +266,7 @@ impl FdtConfig {
         self.write_hypervisor(&mut fdt)?;
 
         let psci = fdt.begin_node("psci")?;
-        fdt.property_string_list(
-            "compatible",
-            vec!["arm,psci-0.2".to_owned(), "arm,psci".to_owned()],
-        )?;
+        fdt.property_string_list("compatible", self.psci_version.compatible())?;
         fdt.property_string("method", self.psci.as_str())?;
         fdt.end_node(psci)?;
 
@@ -489,11 +512,23 @@ pub(crate) mod tests {
             [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]
         );
         assert_eq!(nodes["/psci"]["method"], b"hvc\0");
+        assert_eq!(nodes["/psci"]["compatible"], b"arm,psci-0.2\0arm,psci\0");
 
         let chosen = &nodes["/chosen"];
         assert_eq!(chosen["bootargs"], b"console=ttyAMA0 root=/dev/vda\0");
         assert_eq!(u64s(&chosen["linux,initrd-start"]), [0x4800_0000]);
         assert_eq!(u64s(&chosen["linux,initrd-end"]), [0x4810_0000]);
+    }
+
+    #[test]
+    fn psci_1_0_is_declared_before_the_versions_it_extends() {
+        let mut c = config(GicVersion::V3, 1);
+        c.psci_version = PsciVersion::V1_0;
+        let nodes = parse(&c.create().unwrap());
+        assert_eq!(
+            nodes["/psci"]["compatible"],
+            b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! space and the extended regions, the event-channel PPI) and `/chosen` (command line,
 //! initrd).
 
-use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, XEN_TIMER_PPIS};
+use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, PsciVersion, XEN_TIMER_PPIS};
 use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion, IRQ_TYPE_LEVEL_LOW};
 use xen_bindings::abi::xen::arch_arm::*;
 use xen_bindings::layout::GuestLayout;
@@ -104,6 +104,8 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
     // The timer as Xen's toolstack describes it: secure and non-secure physical, virtual.
     config.timer_ppis = XEN_TIMER_PPIS.to_vec();
     config.timer_trigger = IRQ_TYPE_LEVEL_LOW;
+    // Xen implements PSCI 1.1 for its guests, and its toolstack declares 1.0.
+    config.psci_version = PsciVersion::V1_0;
     let blob = config.create().map_err(fdt_error)?;
     if blob.len() as u64 > DTB_SLOT {
         return Err(Error::Load {
@@ -151,6 +153,7 @@ mod tests {
         assert!(has(&blob, b"arm,gic-v3\0"));
         assert!(has(&blob, b"intc@3001000\0"));
         assert!(has(&blob, b"console=hvc0\0"));
+        assert!(has(&blob, b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0"));
         // The grant-table space, then the extended regions, as the hypervisor node's reg
         // (big-endian cells).
         let reg: Vec<u8> = [
