@@ -9,7 +9,9 @@
 //!
 //! - x86 HVM and PVH (`public/hvm/e820.h`): RAM from 0 up to the MMIO hole that ends the low
 //!   4 GiB (it starts at `HVM_BELOW_4G_RAM_END`, 0xf000_0000, unless the guest's configuration
-//!   moved it), the rest from 4 GiB.
+//!   moved it), the rest from 4 GiB. `xl` starts the hole of a PVH guest without a device
+//!   model at the local APIC (0xfee0_0000) instead: such a guest has more RAM below 4 GiB and
+//!   less above it than these ranges say, and its RAM still ends below the last range's end.
 //! - Arm (`public/arch-arm.h`): bank `GUEST_RAM0` (3 GiB at 1 GiB), then bank `GUEST_RAM1`
 //!   (at 8 GiB).
 //!
