@@ -25,7 +25,7 @@ use xen_bindings::xenstore::Xenstore;
 use xen_bindings::DomId;
 
 use crate::builder::ops::{DomainOps, DomainState, MappedPages};
-use crate::builder::Domain;
+use crate::builder::{Domain, RingRef};
 use crate::error::{Error, Result};
 
 /// The token of the console reader's `@releaseDomain` watch.
@@ -59,14 +59,38 @@ impl Console {
     /// [`crate::builder::ConsoleBackend::Builder`], or two readers would share the ring).
     pub fn attach<O: DomainOps + 'static>(dom: &Domain<O>) -> Result<Self> {
         let rings = dom.rings();
-        let page = dom.ops().map_guest(dom.domid(), &[rings.console_gfn])?;
+        Self::attach_ring(
+            dom,
+            RingRef {
+                gfn: rings.console_gfn,
+                port: rings.console_port,
+            },
+        )
+    }
+
+    /// Attaches to the virtual UART of `dom` (an Arm guest built with
+    /// [`PvhConfig::vuart`](crate::builder::PvhConfig::vuart) and
+    /// [`crate::builder::ConsoleBackend::Builder`]): what the guest writes to its `ttyAMA0`.
+    /// A domain without one is an [`Error::InvalidConfig`].
+    pub fn attach_vuart<O: DomainOps + 'static>(dom: &Domain<O>) -> Result<Self> {
+        let ring = dom.rings().vuart.ok_or(Error::InvalidConfig {
+            what: "vuart",
+            value: "false".into(),
+            reason: "the domain was built without a virtual UART",
+        })?;
+        Self::attach_ring(dom, ring)
+    }
+
+    /// Maps `ring` (a `xencons_interface` page) of `dom` and binds its event channel.
+    fn attach_ring<O: DomainOps + 'static>(dom: &Domain<O>, ring: RingRef) -> Result<Self> {
+        let page = dom.ops().map_guest(dom.domid(), &[ring.gfn])?;
         assert!(page.len() >= std::mem::size_of::<XenconsInterface>());
         let evtchn = EventChannel::open().map_err(|source| Error::Evtchn {
             step: "opening /dev/xen/evtchn for the console",
             source,
         })?;
         let port = evtchn
-            .bind_interdomain(dom.domid(), rings.console_port)
+            .bind_interdomain(dom.domid(), ring.port)
             .map_err(|source| Error::Evtchn {
                 step: "binding the console event channel",
                 source,

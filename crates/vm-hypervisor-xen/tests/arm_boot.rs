@@ -32,6 +32,7 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
         name: format!("rust-arm-{}", std::process::id()),
         memory_mib: 256,
         layout: GuestLayout::Arm,
+        vuart: false,
         vcpus: 1,
         // Powering off also shows that the console wait ends when the guest stops.
         then: common::Then::PowerOff,
@@ -85,6 +86,7 @@ fn ram_beyond_bank_0_continues_in_bank_1_and_the_guest_finds_it() {
         name: format!("rust-arm-bank1-{}", std::process::id()),
         memory_mib: (3 << 10) + 64,
         layout: GuestLayout::Arm,
+        vuart: false,
         vcpus: 1,
         then: common::Then::PowerOff,
         until: POWERING_OFF,
@@ -103,6 +105,38 @@ fn ram_beyond_bank_0_continues_in_bank_1_and_the_guest_finds_it() {
             "{out}"
         );
     });
+}
+
+/// A guest given Xen's virtual SBSA UART (vPL011) and `console=ttyAMA0`: its kernel and init
+/// write there, and the builder's reader gets it all from the UART's ring.
+#[test]
+fn a_guest_with_a_vuart_writes_its_console_there() {
+    common::Boot {
+        name: format!("rust-arm-vuart-{}", std::process::id()),
+        memory_mib: 256,
+        layout: GuestLayout::Arm,
+        vuart: true,
+        vcpus: 1,
+        then: common::Then::PowerOff,
+        until: POWERING_OFF,
+        boot_within: Duration::from_secs(900),
+        gone_within: Duration::from_secs(60),
+    }
+    .run(
+        "arm_boot::a_guest_with_a_vuart_writes_its_console_there",
+        |out| {
+            let marker = out
+                .lines()
+                .find(|l| l.contains(MARKER))
+                .expect("the marker line");
+            eprintln!("{marker}");
+            // The kernel's own lines came the same way: its console is the UART.
+            assert!(
+                out.lines().any(|l| l.contains("ttyAMA0")),
+                "no kernel line names ttyAMA0:\n{out}"
+            );
+        },
+    );
 }
 
 /// The `(base, size)` pairs of the `XEN-BOX-DOMU: hypervisor-reg` line in `out` (two

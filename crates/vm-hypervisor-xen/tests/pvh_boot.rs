@@ -52,6 +52,7 @@ fn boot_pvh(test: &str, vcpus: u32, then: common::Then) {
         name: format!("rust-pvh-{vcpus}vcpu-{}", std::process::id()),
         memory_mib: 128,
         layout: GuestLayout::native(),
+        vuart: false,
         vcpus,
         then,
         until: match then {
@@ -99,6 +100,7 @@ fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
         layout: GuestLayout::X86 {
             below_4g_ram_end: 192 << 20,
         },
+        vuart: false,
         vcpus: 1,
         then: common::Then::PowerOff,
         until: POWERING_OFF,

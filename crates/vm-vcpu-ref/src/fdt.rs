@@ -24,8 +24,8 @@ use vm_memory::{GuestAddress, GuestMemory};
 
 use crate::error::{Error, Result};
 use crate::gic::{
-    GicConfig, GicVersion, MmioRegion, FDT_IRQ_PPI, IRQ_TYPE_LEVEL_HIGH, IRQ_TYPE_LEVEL_LOW,
-    MAINTENANCE_PPI,
+    GicConfig, GicVersion, MmioRegion, FDT_IRQ_PPI, FDT_IRQ_SPI, IRQ_TYPE_LEVEL_HIGH,
+    IRQ_TYPE_LEVEL_LOW, MAINTENANCE_PPI,
 };
 use crate::guest;
 
@@ -83,6 +83,18 @@ impl PsciVersion {
         };
         newest_first.iter().map(|c| c.to_string()).collect()
     }
+}
+
+/// An ARM SBSA generic UART (`arm,sbsa-uart`: the PL011 subset the Server Base System
+/// Architecture defines, which Xen emulates as its vPL011): registers and interrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SbsaUart {
+    /// Its registers.
+    pub regs: MmioRegion,
+    /// Its interrupt: SPI number `spi` (interrupt ID 32 + `spi`), level high.
+    pub spi: u32,
+    /// The line speed the guest is told (`current-speed`, required by Linux's driver).
+    pub baud: u32,
 }
 
 /// The conventional MPIDR of vCPU `index`: 16 CPUs per cluster (Aff0), the
@@ -144,6 +156,8 @@ pub struct FdtConfig {
     pub psci_version: PsciVersion,
     /// A `/hypervisor` node, if any.
     pub hypervisor: Option<HypervisorNode>,
+    /// An SBSA UART node, if any.
+    pub sbsa_uart: Option<SbsaUart>,
     /// The timer's `clock-frequency` in Hz, for a hypervisor that cannot let the guest read it
     /// from `CNTFRQ_EL0` (none: the property is left out).
     pub timer_frequency: Option<u32>,
@@ -166,6 +180,7 @@ impl FdtConfig {
             psci: PsciMethod::Hvc,
             psci_version: PsciVersion::default(),
             hypervisor: None,
+            sbsa_uart: None,
             timer_frequency: None,
             timer_ppis: TIMER_PPIS.to_vec(),
             timer_trigger: IRQ_TYPE_LEVEL_HIGH,
@@ -264,6 +279,7 @@ impl FdtConfig {
         self.write_gic(&mut fdt)?;
         self.write_timer(&mut fdt)?;
         self.write_hypervisor(&mut fdt)?;
+        self.write_sbsa_uart(&mut fdt)?;
 
         let psci = fdt.begin_node("psci")?;
         fdt.property_string_list("compatible", self.psci_version.compatible())?;
@@ -358,6 +374,21 @@ impl FdtConfig {
         if let Some(hz) = self.timer_frequency {
             fdt.property_u32("clock-frequency", hz)?;
         }
+        fdt.end_node(node)?;
+        Ok(())
+    }
+
+    fn write_sbsa_uart(&self, fdt: &mut FdtWriter) -> Result<()> {
+        let Some(uart) = &self.sbsa_uart else {
+            return Ok(());
+        };
+        // Checked here: an SPI the GIC does not have would leave the guest without its UART.
+        let irq = self.gic.spi_to_irq(uart.spi)?;
+        let node = fdt.begin_node(&format!("sbsa-uart@{:x}", uart.regs.base))?;
+        fdt.property_string("compatible", "arm,sbsa-uart")?;
+        fdt.property_array_u64("reg", &[uart.regs.base, uart.regs.size])?;
+        fdt.property_array_u32("interrupts", &[FDT_IRQ_SPI, irq - 32, IRQ_TYPE_LEVEL_HIGH])?;
+        fdt.property_u32("current-speed", uart.baud)?;
         fdt.end_node(node)?;
         Ok(())
     }
@@ -518,6 +549,25 @@ pub(crate) mod tests {
         assert_eq!(chosen["bootargs"], b"console=ttyAMA0 root=/dev/vda\0");
         assert_eq!(u64s(&chosen["linux,initrd-start"]), [0x4800_0000]);
         assert_eq!(u64s(&chosen["linux,initrd-end"]), [0x4810_0000]);
+    }
+
+    #[test]
+    fn an_sbsa_uart_gets_its_registers_spi_and_speed() {
+        let mut c = config(GicVersion::V3, 1);
+        c.sbsa_uart = Some(SbsaUart {
+            regs: MmioRegion::new(0x2200_0000, 0x1000),
+            spi: 0,
+            baud: 115_200,
+        });
+        let nodes = parse(&c.create().unwrap());
+        let uart = &nodes["/sbsa-uart@22000000"];
+        assert_eq!(uart["compatible"], b"arm,sbsa-uart\0");
+        assert_eq!(u64s(&uart["reg"]), [0x2200_0000, 0x1000]);
+        assert_eq!(u32s(&uart["interrupts"]), [0, 0, 4]);
+        assert_eq!(u32s(&uart["current-speed"]), [115_200]);
+        // An SPI the GIC lacks is refused, not described.
+        c.sbsa_uart.as_mut().unwrap().spi = c.gic.spi_count;
+        assert!(c.create().is_err());
     }
 
     #[test]

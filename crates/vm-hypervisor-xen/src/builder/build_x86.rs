@@ -199,6 +199,13 @@ fn pvh_arch() -> XenArchDomainconfig {
 /// RAM ends on a page, below the ACPI tables and with room for the kernel.
 pub(super) fn check(config: &PvhConfig) -> Result<()> {
     config.check(memory::MAX_RAM, "more than this builder's 1 TiB")?;
+    if config.vuart {
+        return Err(Error::InvalidConfig {
+            what: "vuart",
+            value: "true".into(),
+            reason: "a virtual SBSA UART is an Arm guest's",
+        });
+    }
     let end = match config.layout {
         GuestLayout::X86 { below_4g_ram_end } => below_4g_ram_end,
         other => {

@@ -28,6 +28,17 @@ pub struct Rings {
     pub store_gfn: u64,
     /// The xenstore event channel (the guest's port).
     pub store_port: u32,
+    /// The virtual UART's ring, when the guest has one (Arm, `PvhConfig::vuart`).
+    pub vuart: Option<RingRef>,
+}
+
+/// A console-protocol ring (`struct xencons_interface`) and the event channel that signals it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingRef {
+    /// The ring's guest frame.
+    pub gfn: u64,
+    /// The guest's end of the event channel, bindable by dom0.
+    pub port: u32,
 }
 
 /// A domain made by the builder, destroyed when dropped.

@@ -179,6 +179,10 @@ impl DomainOps for FakeXen {
         self.state.lock().unwrap().flushed.push((gfn, count));
         Ok(())
     }
+    fn vuart_init(&self, _: DomId, _: u64, _: DomId) -> Result<u32> {
+        self.call("vuart_init")?;
+        Ok(77)
+    }
     fn xen_version(&self) -> Result<(u16, u16)> {
         self.call("xen_version")?;
         Ok((4, 17))

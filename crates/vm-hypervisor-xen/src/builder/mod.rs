@@ -78,7 +78,7 @@ use xen_bindings::DomId;
 pub use arm::create_empty;
 #[cfg(target_arch = "x86_64")]
 pub use build_x86::{build_with_kernel, create_empty};
-pub use domain::{Domain, Rings};
+pub use domain::{Domain, RingRef, Rings};
 #[cfg(target_arch = "x86_64")]
 pub use kernel::Kernel;
 pub use ops::{DomainOps, DomainState, XenOps};
@@ -139,6 +139,10 @@ pub struct PvhConfig {
     pub cmdline: String,
     /// Who reads the console ring.
     pub console: ConsoleBackend,
+    /// Arm only: also a virtual SBSA UART (Xen's vPL011, `ttyAMA0` to Linux), whose ring
+    /// the same backend as the console's reads ([`crate::console::Console::attach_vuart`]
+    /// here); an early console for the guest, as `vuart = "sbsa_uart"` gives it in `xl`.
+    pub vuart: bool,
 }
 
 impl PvhConfig {
@@ -153,6 +157,7 @@ impl PvhConfig {
             ramdisk: None,
             cmdline: "console=hvc0".into(),
             console: ConsoleBackend::default(),
+            vuart: false,
         }
     }
 

@@ -60,6 +60,9 @@ pub trait DomainOps: Send + Sync {
     fn xen_version(&self) -> Result<(u16, u16)>;
     /// `XEN_DOMCTL_cacheflush` (Arm) over `count` frames from `gfn`.
     fn cache_flush(&self, domid: DomId, gfn: u64, count: u64) -> Result<()>;
+    /// `XEN_DOMCTL_vuart_op` (Arm): a virtual SBSA UART whose ring is frame `gfn`, served by
+    /// `backend`; the guest's end of its event channel.
+    fn vuart_init(&self, domid: DomId, gfn: u64, backend: DomId) -> Result<u32>;
     /// `XEN_DOMCTL_max_mem`.
     fn set_max_mem(&self, domid: DomId, kib: u64) -> Result<()>;
     /// `XEN_DOMCTL_set_paging_mempool_size`.
@@ -204,6 +207,11 @@ impl DomainOps for XenOps {
         self.privcmd
             .cache_flush(domid, gfn, count)
             .map_err(xen("flushing the guest's data cache"))
+    }
+    fn vuart_init(&self, domid: DomId, gfn: u64, backend: DomId) -> Result<u32> {
+        self.privcmd
+            .vuart_init(domid, gfn, backend)
+            .map_err(xen("giving the guest its virtual UART"))
     }
     fn xen_version(&self) -> Result<(u16, u16)> {
         self.privcmd

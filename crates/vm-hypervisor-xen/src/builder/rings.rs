@@ -34,6 +34,7 @@ pub(crate) fn connect<O: DomainOps>(
         console_port: ops.evtchn_alloc_unbound(domid, BACKEND_DOMID)?,
         store_gfn,
         store_port: ops.evtchn_alloc_unbound(domid, BACKEND_DOMID)?,
+        vuart: None,
     };
     dom.set_rings(rings);
     ops.set_hvm_param(
@@ -50,6 +51,17 @@ pub(crate) fn connect<O: DomainOps>(
         ],
     )?;
     Ok(rings)
+}
+
+/// Gives the domain a virtual UART whose ring is guest frame `gfn` (populated and zeroed),
+/// served by dom0, and records it in `dom`.
+#[cfg(target_arch = "aarch64")]
+pub(crate) fn connect_vuart<O: DomainOps>(dom: &mut Domain<O>, gfn: u64) -> Result<()> {
+    let port = dom.ops().vuart_init(dom.domid(), gfn, BACKEND_DOMID)?;
+    let mut rings = dom.rings();
+    rings.vuart = Some(super::domain::RingRef { gfn, port });
+    dom.set_rings(rings);
+    Ok(())
 }
 
 /// Publishes the domain in xenstore, introduces it to xenstored and unpauses it: the guest

@@ -483,6 +483,20 @@ fn a_layout_an_x86_guest_cannot_have_is_refused_before_any_domain_exists() {
 }
 
 #[test]
+fn a_vuart_is_refused_for_an_x86_guest_before_any_domain_exists() {
+    let f = files("vuart", &pvh_elf());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.vuart = true;
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { what: "vuart", .. }),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty());
+}
+
+#[test]
 fn an_empty_domain_larger_than_the_low_ram_continues_at_4g() {
     let xen = Arc::new(FakeXen::default());
     let _dom = create_empty(xen.clone(), "big", 0xf000_0000 + (4 << 20), 1).unwrap();

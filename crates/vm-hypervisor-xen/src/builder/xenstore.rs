@@ -63,7 +63,7 @@ pub fn publish<O: DomainOps>(
             Permission::new(domid, Access::Read),
         ],
     )?;
-    let entries = [
+    let mut entries = vec![
         ("name", dom.name().to_string()),
         ("domid", domid.to_string()),
         ("console/ring-ref", rings.console_gfn.to_string()),
@@ -73,6 +73,15 @@ pub fn publish<O: DomainOps>(
         ("store/ring-ref", rings.store_gfn.to_string()),
         ("store/port", rings.store_port.to_string()),
     ];
+    // The virtual UART, where xenconsoled looks for it (served as the console is).
+    if let Some(vuart) = rings.vuart {
+        entries.extend([
+            ("vuart/0/ring-ref", vuart.gfn.to_string()),
+            ("vuart/0/port", vuart.port.to_string()),
+            ("vuart/0/type", console.xs_type().to_string()),
+            ("vuart/0/limit", "1048576".to_string()),
+        ]);
+    }
     for (key, value) in &entries {
         ops.xs_write(&format!("{home}/{key}"), value)?;
     }

@@ -37,6 +37,9 @@ pub struct Boot<'a> {
     pub memory_mib: u64,
     /// Where it lies.
     pub layout: GuestLayout,
+    /// Whether the guest's console is its virtual UART (`ttyAMA0`, read through
+    /// `Console::attach_vuart`) instead of `hvc0`.
+    pub vuart: bool,
     /// The guest's vCPUs.
     pub vcpus: u32,
     /// What the init does after its marker.
@@ -77,7 +80,9 @@ impl Boot<'_> {
             Then::Sleep => "sleep",
             Then::PowerOff => "poweroff",
         };
-        config.cmdline = format!("console=hvc0 xbdomu={mode}");
+        config.vuart = self.vuart;
+        let tty = if self.vuart { "ttyAMA0" } else { "hvc0" };
+        config.cmdline = format!("console={tty} xbdomu={mode}");
         // Everything the build opened is dropped at the end of this block, before `after`.
         {
             let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
@@ -85,7 +90,12 @@ impl Boot<'_> {
             let domain = builder::build(ops, &config).expect("building the domain");
             let domid = domain.domid();
             eprintln!("built domain {domid} in {:?}", started.elapsed());
-            let mut console = Console::attach(&domain).expect("attaching to the console ring");
+            let mut console = if self.vuart {
+                Console::attach_vuart(&domain)
+            } else {
+                Console::attach(&domain)
+            }
+            .expect("attaching to the console ring");
             let out = console
                 .wait_for(self.until, self.boot_within)
                 .unwrap_or_else(|e| panic!("{e}"));

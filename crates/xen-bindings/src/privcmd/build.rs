@@ -168,6 +168,22 @@ impl<S: Sys> Privcmd<S> {
         Ok(())
     }
 
+    /// Gives `domid` a virtual SBSA UART (vPL011, `XEN_DOMCTL_vuart_op`, Arm) whose bytes go
+    /// through the console ring in its frame `gfn` (populated, zeroed), served by
+    /// `console_domid`; returns the guest's end of the ring's event channel, for the server
+    /// to bind.
+    pub fn vuart_init(&self, domid: DomId, gfn: u64, console_domid: DomId) -> Result<u32> {
+        let arg = XenDomctlVuartOp {
+            cmd: XEN_DOMCTL_VUART_OP_INIT,
+            vuart_type: XEN_DOMCTL_VUART_TYPE_VPL011,
+            gfn,
+            console_domid: console_domid.get(),
+            ..Default::default()
+        };
+        let op = self.domctl_with(XEN_DOMCTL_VUART_OP, domid, &arg)?;
+        Ok(op.arg::<XenDomctlVuartOp>().evtchn)
+    }
+
     /// Loads vCPU `vcpu` of `domid` with `context` (`XEN_DOMCTL_setvcpucontext`), which must be
     /// the hypervisor's `vcpu_guest_context` (on Arm [`VcpuGuestContext`]).
     ///
@@ -348,6 +364,7 @@ fn domctl_name(cmd: u32) -> &'static str {
         XEN_DOMCTL_GETVCPUCONTEXT => "domctl getvcpucontext",
         XEN_DOMCTL_SET_ADDRESS_SIZE => "domctl set_address_size",
         XEN_DOMCTL_CACHEFLUSH => "domctl cacheflush",
+        XEN_DOMCTL_VUART_OP => "domctl vuart_op",
         _ => "domctl",
     }
 }

@@ -843,3 +843,44 @@ fn yield_vcpu_is_sched_op_yield() {
     p.yield_vcpu().unwrap();
     assert_eq!(p.yield_vcpu().unwrap_err().errno(), Some(libc::EPERM));
 }
+
+#[test]
+fn vuart_init_asks_for_a_vpl011_and_returns_the_port_xen_writes() {
+    let unmaps = Arc::new(AtomicUsize::new(0));
+    let mut m = mock_with_memory(unmaps);
+    m.expect_ioctl().returning(|_, _, a| {
+        // SAFETY: only hypercalls are issued here.
+        let call: PrivcmdHypercall = unsafe { arg(a) };
+        match call.op {
+            17 => Ok(0),
+            36 => {
+                // SAFETY: the domctl buffer holds a XenDomctl.
+                let d = unsafe { &mut *(call.arg[0] as *mut XenDomctl) };
+                if d.cmd == XEN_DOMCTL_GETDOMAININFO {
+                    // The interface version probe.
+                    return Ok(0);
+                }
+                assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_VUART_OP, 9));
+                let mut v: XenDomctlVuartOp = d.arg();
+                assert_eq!(
+                    (v.cmd, v.vuart_type, v.gfn, v.console_domid),
+                    (
+                        XEN_DOMCTL_VUART_OP_INIT,
+                        XEN_DOMCTL_VUART_TYPE_VPL011,
+                        0x39003,
+                        0
+                    )
+                );
+                v.evtchn = 5;
+                d.set_arg(&v);
+                Ok(0)
+            }
+            op => panic!("unexpected hypercall {op}"),
+        }
+    });
+    let p = privcmd(m);
+    assert_eq!(
+        p.vuart_init(DomId::new(9), 0x39003, DomId::DOM0).unwrap(),
+        5
+    );
+}

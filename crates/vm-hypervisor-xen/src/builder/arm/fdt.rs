@@ -8,7 +8,7 @@
 //! space and the extended regions, the event-channel PPI) and `/chosen` (command line,
 //! initrd).
 
-use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, PsciVersion, XEN_TIMER_PPIS};
+use vm_vcpu_ref::fdt::{FdtConfig, HypervisorNode, PsciVersion, SbsaUart, XEN_TIMER_PPIS};
 use vm_vcpu_ref::gic::{GicConfig, GicVersion, MmioRegion, IRQ_TYPE_LEVEL_LOW};
 use xen_bindings::abi::xen::arch_arm::*;
 use xen_bindings::layout::GuestLayout;
@@ -67,6 +67,8 @@ pub struct Platform {
     /// Width of the guest's physical addresses (`gpaddr_bits`), which bounds its extended
     /// regions.
     pub gpaddr_bits: u8,
+    /// Whether the guest has Xen's virtual SBSA UART (vPL011).
+    pub vuart: bool,
 }
 
 /// The device tree blob for `platform` with `cmdline` and the initrd where `placement` puts
@@ -106,6 +108,12 @@ pub fn device_tree(platform: &Platform, placement: &Placement, cmdline: &str) ->
     config.timer_trigger = IRQ_TYPE_LEVEL_LOW;
     // Xen implements PSCI 1.1 for its guests, and its toolstack declares 1.0.
     config.psci_version = PsciVersion::V1_0;
+    // Xen's vPL011, where the public header puts it, at the speed its toolstack gives.
+    config.sbsa_uart = platform.vuart.then_some(SbsaUart {
+        regs: MmioRegion::new(GUEST_PL011_BASE, GUEST_PL011_SIZE),
+        spi: GUEST_VPL011_SPI - 32,
+        baud: 115_200,
+    });
     let blob = config.create().map_err(fdt_error)?;
     if blob.len() as u64 > DTB_SLOT {
         return Err(Error::Load {
@@ -129,6 +137,7 @@ mod tests {
             xen: (4, 20),
             clock_frequency: 0,
             gpaddr_bits: 40,
+            vuart: false,
         }
     }
 
@@ -196,6 +205,20 @@ mod tests {
             &blob,
             &reg(0x2_2000_0000, 0xfe_0000_0000 - (512 << 20))
         ));
+    }
+
+    #[test]
+    fn the_vuart_is_described_only_when_asked_for() {
+        let node = b"sbsa-uart@22000000\0";
+        let mut p = platform(GicVersion::V3);
+        assert!(!has(&device_tree(&p, &placement(), "").unwrap(), node));
+        p.vuart = true;
+        let blob = device_tree(&p, &placement(), "").unwrap();
+        assert!(has(&blob, node));
+        assert!(has(&blob, b"arm,sbsa-uart\0"));
+        // SPI 0 (interrupt 32), level high.
+        let irq: Vec<u8> = [0u32, 0, 4].iter().flat_map(|v| v.to_be_bytes()).collect();
+        assert!(has(&blob, &irq));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - RAM in bank 0, from `GUEST_RAM0_BASE` (1 GiB; up to 3 GiB of it), the rest in bank 1
 //!   from `GUEST_RAM1_BASE` (8 GiB; [`GuestLayout::Arm`]);
 //! - four magic pages from `GUEST_MAGIC_BASE`: console ring, xenstore ring, memory-access
-//!   ring, and the page of a virtual PL011 (not given to guests here), in that order;
+//!   ring, and the ring of the virtual PL011 (when the guest has one), in that order;
 //! - the extended regions: what the RAM banks hold beyond the guest's RAM, for its foreign
 //!   and grant mappings ([`extended_regions`]);
 //! - the kernel at RAM base plus its `text_offset`; the initrd, then the device tree, right

@@ -16,8 +16,8 @@
 //! 4. the device tree ([`fdt`]), then kernel, initrd and device tree written, mapping only
 //!    their pages, and the data cache cleaned over them (and over the magic pages) for a
 //!    guest that starts with its MMU off;
-//! 5. the console and xenstore rings, shared with x86, and the
-//!    memory-access ring's parameter;
+//! 5. the console and xenstore rings, shared with x86, the memory-access ring's parameter,
+//!    and the virtual UART (vPL011) when asked for;
 //! 6. vCPU 0's context ([`vcpu`]);
 //! 7. xenstore entries and introduction; unpause (shared with x86).
 //!
@@ -195,6 +195,7 @@ mod build {
             xen: ops.xen_version()?,
             clock_frequency: arch.clock_frequency,
             gpaddr_bits: ops.guest_address_bits(domid)?,
+            vuart: config.vuart,
         };
         let blob = fdt::device_tree(&platform, &placement, &config.cmdline)?;
         let data = image.data();
@@ -247,6 +248,10 @@ mod build {
             MagicPage::Console.gfn(),
             MagicPage::Xenstore.gfn(),
         )?;
+        if config.vuart {
+            // Its page is the last magic page, populated and zeroed with the others.
+            rings::connect_vuart(&mut dom, MagicPage::Vuart.gfn())?;
+        }
         steps.lap("HVM params, event channels, grants");
 
         // 6. vCPU 0.

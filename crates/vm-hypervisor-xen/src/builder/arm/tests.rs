@@ -251,3 +251,34 @@ fn ram_beyond_bank_0_is_populated_in_bank_1_and_nothing_is_loaded_there() {
     assert_eq!(in_bank1 as u64, (64 << 20) / PAGE, "64 MiB in bank 1");
     assert!(state.mapped.iter().all(|&g| g < bank1), "loaded in bank 0");
 }
+
+#[test]
+fn a_guest_asked_a_vuart_gets_its_ring_event_channel_and_xenstore_entries() {
+    let f = files("vuart", &kernel());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    let plain = build(xen.clone(), &c).unwrap();
+    assert_eq!(plain.rings().vuart, None);
+    assert!(!xen.calls().contains(&"vuart_init".to_string()));
+    drop(plain);
+    c.vuart = true;
+    let xen = Arc::new(FakeXen::default());
+    let dom = build(xen.clone(), &c).unwrap();
+    assert_eq!(
+        dom.rings().vuart,
+        Some(crate::builder::RingRef {
+            gfn: MagicPage::Vuart.gfn(),
+            port: 77
+        })
+    );
+    let calls = xen.calls();
+    let pos = |n: &str| calls.iter().position(|c| c == n).unwrap();
+    assert!(pos("populate_physmap") < pos("vuart_init"));
+    assert!(pos("vuart_init") < pos("unpause"));
+    let xs = xen.state.lock().unwrap().xs.clone();
+    let domid = dom.domid();
+    for key in ["ring-ref", "port", "type", "limit"] {
+        let path = format!("/local/domain/{domid}/vuart/0/{key}");
+        assert!(xs.contains(&path), "{path}");
+    }
+}

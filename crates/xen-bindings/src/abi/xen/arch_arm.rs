@@ -127,6 +127,13 @@ pub const GUEST_TIMER_PHYS_S_PPI: u32 = 29;
 pub const GUEST_TIMER_PHYS_NS_PPI: u32 = 30;
 /// `GUEST_EVTCHN_PPI`: the event-channel upcall (interrupt ID).
 pub const GUEST_EVTCHN_PPI: u32 = 31;
+/// `GUEST_PL011_BASE`: the virtual SBSA UART (vPL011) Xen emulates when asked
+/// (`XEN_DOMCTL_vuart_op`).
+pub const GUEST_PL011_BASE: u64 = 0x2200_0000;
+/// `GUEST_PL011_SIZE`.
+pub const GUEST_PL011_SIZE: u64 = 0x0000_1000;
+/// `GUEST_VPL011_SPI`: its interrupt (interrupt ID).
+pub const GUEST_VPL011_SPI: u32 = 32;
 
 #[cfg(test)]
 mod tests {
@@ -171,5 +178,13 @@ mod tests {
             0x1c5
         );
         assert_eq!(PSR_DBG_MASK, 0x200);
+    }
+
+    #[test]
+    fn the_vpl011_sits_where_the_public_header_puts_it() {
+        assert_eq!(
+            (GUEST_PL011_BASE, GUEST_PL011_SIZE, GUEST_VPL011_SPI),
+            (0x2200_0000, 0x1000, 32)
+        );
     }
 }

@@ -75,6 +75,12 @@ pub const XEN_DOMCTL_SET_ADDRESS_SIZE: u32 = 35;
 /// ([`XenDomctlCacheflush`]), so that a guest starting with its MMU off sees what the
 /// toolstack wrote through cacheable mappings.
 pub const XEN_DOMCTL_CACHEFLUSH: u32 = 71;
+/// `XEN_DOMCTL_vuart_op` (Arm): sets up a virtual UART ([`XenDomctlVuartOp`]).
+pub const XEN_DOMCTL_VUART_OP: u32 = 81;
+/// `XEN_DOMCTL_VUART_OP_INIT`: the only [`XenDomctlVuartOp`] command.
+pub const XEN_DOMCTL_VUART_OP_INIT: u32 = 0;
+/// `XEN_DOMCTL_VUART_TYPE_VPL011`: an SBSA UART (the only type).
+pub const XEN_DOMCTL_VUART_TYPE_VPL011: u32 = 0;
 /// `XEN_DOMCTL_set_paging_mempool_size` (Xen 4.17+): HAP/shadow pool ([`XenDomctlPagingMempool`]).
 pub const XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE: u32 = 86;
 
@@ -395,6 +401,26 @@ pub struct XenDomctlCacheflush {
     pub nr_pfns: u64,
 }
 
+/// `struct xen_domctl_vuart_op`: the argument of [`XEN_DOMCTL_VUART_OP`]. Xen emulates the
+/// UART and moves its bytes through a console ring (`struct xencons_interface`) in guest
+/// frame `gfn`, signalled through an event channel to `console_domid`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XenDomctlVuartOp {
+    /// IN: [`XEN_DOMCTL_VUART_OP_INIT`].
+    pub cmd: u32,
+    /// IN: [`XEN_DOMCTL_VUART_TYPE_VPL011`].
+    pub vuart_type: u32,
+    /// IN: the ring's guest frame.
+    pub gfn: u64,
+    /// IN: the domain that serves the ring.
+    pub console_domid: u16,
+    /// Padding.
+    pub pad: [u8; 2],
+    /// OUT: the guest's end of the ring's event channel, for `console_domid` to bind.
+    pub evtchn: u32,
+}
+
 /// `struct xen_domctl_paging_mempool`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -415,6 +441,7 @@ impl_pod!(
     XenDomctlVcpucontext,
     XenDomctlAddressSize,
     XenDomctlCacheflush,
+    XenDomctlVuartOp,
     XenDomctlPagingMempool
 );
 
@@ -573,6 +600,29 @@ mod tests {
                 XEN_DOMCTL_CACHEFLUSH
             ],
             [12, 13, 35, 71]
+        );
+    }
+
+    #[test]
+    fn vuart_op_layout() {
+        assert_layout!(
+            XenDomctlVuartOp,
+            size = 24,
+            align = 8,
+            cmd = 0,
+            vuart_type = 4,
+            gfn = 8,
+            console_domid = 16,
+            pad = 18,
+            evtchn = 20
+        );
+        assert_eq!(
+            (
+                XEN_DOMCTL_VUART_OP,
+                XEN_DOMCTL_VUART_OP_INIT,
+                XEN_DOMCTL_VUART_TYPE_VPL011
+            ),
+            (81, 0, 0)
         );
     }
 
