@@ -42,11 +42,7 @@ fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everyth
         gone_within: Duration::from_secs(60),
     }
     .run("arm_boot::the_builder_boots_the_box_kernel", |out| {
-        let marker = out
-            .lines()
-            .find(|l| l.contains(MARKER))
-            .expect("the marker line");
-        eprintln!("{marker}");
+        let marker = marker_line(out);
         // The kernel found Xen through the device tree: an auto-translated Xen guest.
         assert!(
             marker.contains("guest_type=HVM") || marker.contains("guest_type=PVH"),
@@ -125,11 +121,7 @@ fn a_guest_with_a_vuart_writes_its_console_there() {
     .run(
         "arm_boot::a_guest_with_a_vuart_writes_its_console_there",
         |out| {
-            let marker = out
-                .lines()
-                .find(|l| l.contains(MARKER))
-                .expect("the marker line");
-            eprintln!("{marker}");
+            marker_line(out);
             // The kernel's own lines came the same way: its console is the UART.
             assert!(
                 out.lines().any(|l| l.contains("ttyAMA0")),
@@ -137,6 +129,16 @@ fn a_guest_with_a_vuart_writes_its_console_there() {
             );
         },
     );
+}
+
+/// The init's marker line in `out`, printed for the log.
+fn marker_line(out: &str) -> &str {
+    let marker = out
+        .lines()
+        .find(|l| l.contains(MARKER))
+        .expect("the marker line");
+    eprintln!("{marker}");
+    marker
 }
 
 /// The `(base, size)` pairs of the `XEN-BOX-DOMU: hypervisor-reg` line in `out` (two

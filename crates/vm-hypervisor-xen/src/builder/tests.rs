@@ -53,6 +53,26 @@ fn config(f: &Files) -> PvhConfig {
     c
 }
 
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+}
+
+/// The memory map of the start info in `info` (its page, at guest page 6), as
+/// `(address, size, type)`.
+fn start_info_memory_map(info: &[u8]) -> Vec<(u64, u64, u32)> {
+    let memmap = (u64_at(info, 40) - 0x6000) as usize;
+    (0..u32_at(info, 48) as usize)
+        .map(|i| {
+            let e = &info[memmap + 24 * i..];
+            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
+        })
+        .collect()
+}
+
 #[test]
 fn a_build_creates_populates_loads_publishes_and_unpauses_in_that_order() {
     let f = files("order", &pvh_elf());
@@ -317,23 +337,14 @@ fn the_guest_gets_acpi_tables_listing_every_vcpu_and_finds_them_from_its_start_i
     let _dom = build(xen.clone(), &c).unwrap();
     let contents = xen.state.lock().unwrap().contents.clone();
     let contents = contents.lock().unwrap();
-    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
     let sum = |b: &[u8]| b.iter().fold(0u8, |a, x| a.wrapping_add(*x));
 
     // The start info (page 6) names the RSDP, and its memory map keeps the guest off the
     // tables: RAM, ACPI NVS over the two ACPI pages, the special pages reserved.
     let info = &contents[&6];
     assert_eq!(u64_at(info, 32), 0xfc00_2000, "rsdp_paddr");
-    let memmap = (u64_at(info, 40) - 0x6000) as usize;
-    let entries: Vec<(u64, u64, u32)> = (0..u32_at(info, 48) as usize)
-        .map(|i| {
-            let e = &info[memmap + 24 * i..];
-            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
-        })
-        .collect();
     assert_eq!(
-        entries,
+        start_info_memory_map(info),
         [
             (0, 16 << 20, 1),
             (0xfc00_1000, 0x2000, 4),
@@ -397,18 +408,8 @@ fn ram_past_the_mmio_hole_goes_above_4g_and_the_guest_is_told() {
     assert_eq!(top, Some((32 << 20) / memory::PAGE - 1));
     // The start info's memory map lists both RAM ranges.
     let contents = state.contents.lock().unwrap();
-    let info = &contents[&6];
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let memmap = (u64_at(info, 40) - 0x6000) as usize;
-    let entries: Vec<(u64, u64, u32)> = (0..u32_at(info, 48) as usize)
-        .map(|i| {
-            let e = &info[memmap + 24 * i..];
-            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
-        })
-        .collect();
     assert_eq!(
-        entries,
+        start_info_memory_map(&contents[&6]),
         [
             (0, 32 << 20, 1),
             (0xfc00_1000, 0x2000, 4),

@@ -784,12 +784,14 @@ fn ioeventfd_support_is_probed_by_a_deassign_of_no_eventfd() {
     }
 }
 
-#[test]
-fn vcpu_context_reads_the_context_xen_writes() {
-    use crate::abi::xen::arch_arm::VcpuGuestContext;
+/// A privcmd whose domctls go to `handle`, past the interface version probe (answered with
+/// success) and `xen_version` (answered 0).
+fn domctl_privcmd(
+    handle: impl Fn(&mut XenDomctl) -> io::Result<i32> + Send + Sync + 'static,
+) -> Privcmd<MockSys> {
     let unmaps = Arc::new(AtomicUsize::new(0));
     let mut m = mock_with_memory(unmaps);
-    m.expect_ioctl().returning(|_, _, a| {
+    m.expect_ioctl().returning(move |_, _, a| {
         // SAFETY: only hypercalls are issued here.
         let call: PrivcmdHypercall = unsafe { arg(a) };
         match call.op {
@@ -801,22 +803,30 @@ fn vcpu_context_reads_the_context_xen_writes() {
                     // The interface version probe.
                     return Ok(0);
                 }
-                assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_GETVCPUCONTEXT, 7));
-                let v: XenDomctlVcpucontext = d.arg();
-                if v.vcpu == 1 {
-                    return Err(errno(libc::ENODATA));
-                }
-                assert_eq!(v.vcpu, 0);
-                // SAFETY: ctxt is the hypercall buffer, sized for a VcpuGuestContext.
-                let c = unsafe { &mut *(v.ctxt as *mut VcpuGuestContext) };
-                c.user_regs.pc64 = 0x4000_0000;
-                c.sctlr = 0xc5_0078;
-                Ok(0)
+                handle(d)
             }
             op => panic!("unexpected hypercall {op}"),
         }
     });
-    let p = privcmd(m);
+    privcmd(m)
+}
+
+#[test]
+fn vcpu_context_reads_the_context_xen_writes() {
+    use crate::abi::xen::arch_arm::VcpuGuestContext;
+    let p = domctl_privcmd(|d| {
+        assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_GETVCPUCONTEXT, 7));
+        let v: XenDomctlVcpucontext = d.arg();
+        if v.vcpu == 1 {
+            return Err(errno(libc::ENODATA));
+        }
+        assert_eq!(v.vcpu, 0);
+        // SAFETY: ctxt is the hypercall buffer, sized for a VcpuGuestContext.
+        let c = unsafe { &mut *(v.ctxt as *mut VcpuGuestContext) };
+        c.user_regs.pc64 = 0x4000_0000;
+        c.sctlr = 0xc5_0078;
+        Ok(0)
+    });
     let c: VcpuGuestContext = p.vcpu_context(DomId::new(7), 0).unwrap();
     assert_eq!((c.user_regs.pc64, c.sctlr), (0x4000_0000, 0xc5_0078));
     let e = p
@@ -846,39 +856,22 @@ fn yield_vcpu_is_sched_op_yield() {
 
 #[test]
 fn vuart_init_asks_for_a_vpl011_and_returns_the_port_xen_writes() {
-    let unmaps = Arc::new(AtomicUsize::new(0));
-    let mut m = mock_with_memory(unmaps);
-    m.expect_ioctl().returning(|_, _, a| {
-        // SAFETY: only hypercalls are issued here.
-        let call: PrivcmdHypercall = unsafe { arg(a) };
-        match call.op {
-            17 => Ok(0),
-            36 => {
-                // SAFETY: the domctl buffer holds a XenDomctl.
-                let d = unsafe { &mut *(call.arg[0] as *mut XenDomctl) };
-                if d.cmd == XEN_DOMCTL_GETDOMAININFO {
-                    // The interface version probe.
-                    return Ok(0);
-                }
-                assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_VUART_OP, 9));
-                let mut v: XenDomctlVuartOp = d.arg();
-                assert_eq!(
-                    (v.cmd, v.vuart_type, v.gfn, v.console_domid),
-                    (
-                        XEN_DOMCTL_VUART_OP_INIT,
-                        XEN_DOMCTL_VUART_TYPE_VPL011,
-                        0x39003,
-                        0
-                    )
-                );
-                v.evtchn = 5;
-                d.set_arg(&v);
-                Ok(0)
-            }
-            op => panic!("unexpected hypercall {op}"),
-        }
+    let p = domctl_privcmd(|d| {
+        assert_eq!((d.cmd, d.domain), (XEN_DOMCTL_VUART_OP, 9));
+        let mut v: XenDomctlVuartOp = d.arg();
+        assert_eq!(
+            (v.cmd, v.vuart_type, v.gfn, v.console_domid),
+            (
+                XEN_DOMCTL_VUART_OP_INIT,
+                XEN_DOMCTL_VUART_TYPE_VPL011,
+                0x39003,
+                0
+            )
+        );
+        v.evtchn = 5;
+        d.set_arg(&v);
+        Ok(0)
     });
-    let p = privcmd(m);
     assert_eq!(
         p.vuart_init(DomId::new(9), 0x39003, DomId::DOM0).unwrap(),
         5
