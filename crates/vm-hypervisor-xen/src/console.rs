@@ -72,6 +72,9 @@ impl Console {
     /// [`PvhConfig::vuart`](crate::builder::PvhConfig::vuart) and
     /// [`crate::builder::ConsoleBackend::Builder`]): what the guest writes to its `ttyAMA0`.
     /// A domain without one is an [`Error::InvalidConfig`].
+    ///
+    /// Linux writes its kernel log to the PV console too, whatever `console=` says: read that
+    /// ring as well ([`Console::attach`]), or the guest stalls once it is full.
     pub fn attach_vuart<O: DomainOps + 'static>(dom: &Domain<O>) -> Result<Self> {
         let ring = dom.rings().vuart.ok_or(Error::InvalidConfig {
             what: "vuart",

@@ -96,6 +96,21 @@ impl Boot<'_> {
                 Console::attach(&domain)
             }
             .expect("attaching to the console ring");
+            // A guest with a virtual UART writes its kernel log to its PV console as well, and
+            // stalls once that ring is full: a second reader drains it until the guest stops
+            // (a poweroff, which ends its wait).
+            let pv_console = self.vuart.then(|| {
+                assert!(
+                    self.then == Then::PowerOff,
+                    "the PV console reader ends at poweroff"
+                );
+                let mut pv = Console::attach(&domain).expect("attaching to the PV console");
+                let within = self.boot_within;
+                std::thread::spawn(move || {
+                    let end = pv.wait_for("printed by nobody", within);
+                    (pv, end)
+                })
+            });
             let out = console
                 .wait_for(self.until, self.boot_within)
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -119,6 +134,14 @@ impl Boot<'_> {
                 }
             }
             drop(console);
+            if let Some(reader) = pv_console {
+                let (pv, end) = reader.join().expect("the PV console reader");
+                assert!(
+                    matches!(end, Err(Error::DomainStopped { .. })),
+                    "the PV console's wait ends with the poweroff: {end:?}"
+                );
+                eprintln!("the PV console carried {} bytes", pv.output().len());
+            }
             domain.destroy().expect("destroying the domain");
             // The domain is gone from Xen (it may linger as dying for a moment: wait on
             // getdomaininfo, bounded).
