@@ -32,66 +32,53 @@ const POWERING_OFF: &str = "XEN-BOX-DOMU: powering off";
 
 #[test]
 fn the_builder_boots_the_box_kernel_as_an_arm_guest_and_destroy_releases_everything() {
-    common::Boot {
-        name: format!("rust-arm-{}", std::process::id()),
-        memory_mib: 256,
-        layout: GuestLayout::Arm,
-        vuart: false,
-        vcpus: 1,
-        // Powering off also shows that the console wait ends when the guest stops.
-        then: common::Then::PowerOff,
-        until: POWERING_OFF,
-        boot_within: BOOT_WITHIN,
-        gone_within: Duration::from_secs(60),
-    }
-    .run("arm_boot::the_builder_boots_the_box_kernel", |out| {
-        let marker = marker_line(out);
-        // The kernel found Xen through the device tree: an auto-translated Xen guest.
-        assert!(
-            marker.contains("guest_type=HVM") || marker.contains("guest_type=PVH"),
-            "the guest does not see Xen:\n{out}"
-        );
-        // The /hypervisor node's reg the guest read: the grant-table space, then the
-        // extended regions for its address width (Xen gives every Arm domain the same
-        // stage-2 size, so dom0's is the guest's).
-        let bits = Privcmd::open()
-            .and_then(|p| p.domain_info(DomId::DOM0))
-            .expect("getdomaininfo")
-            .gpaddr_bits;
-        let mut want = vec![(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE)];
-        want.extend(extended_regions(256 << 20, bits));
-        assert!(
-            want.len() > 1,
-            "{bits}-bit guest addresses leave no extended region"
-        );
-        let reg = hypervisor_reg(out);
-        eprintln!("/hypervisor reg the guest read ({bits}-bit addresses): {reg:x?}");
-        assert_eq!(reg, want, "{bits}-bit guest addresses:\n{out}");
-        for line in out.lines().filter(|l| l.contains("XEN-BOX-DOMU: iomem")) {
-            eprintln!("{line}");
-        }
-        // The RAM the kernel found: all of it, from bank 0's base.
-        let ram = common::guest_ram(out);
-        eprintln!("System RAM the guest found: {ram:x?}");
-        assert_eq!(ram, [(0x4000_0000, 0x4000_0000 + (256 << 20) - 1)], "{out}");
-    });
+    // Powering off also shows that the console wait ends when the guest stops.
+    arm_guest("rust-arm", 256, false, Duration::from_secs(60)).run(
+        "arm_boot::the_builder_boots_the_box_kernel",
+        |out| {
+            let marker = marker_line(out);
+            // The kernel found Xen through the device tree: an auto-translated Xen guest.
+            assert!(
+                marker.contains("guest_type=HVM") || marker.contains("guest_type=PVH"),
+                "the guest does not see Xen:\n{out}"
+            );
+            // The /hypervisor node's reg the guest read: the grant-table space, then the
+            // extended regions for its address width (Xen gives every Arm domain the same
+            // stage-2 size, so dom0's is the guest's).
+            let bits = Privcmd::open()
+                .and_then(|p| p.domain_info(DomId::DOM0))
+                .expect("getdomaininfo")
+                .gpaddr_bits;
+            let mut want = vec![(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE)];
+            want.extend(extended_regions(256 << 20, bits));
+            assert!(
+                want.len() > 1,
+                "{bits}-bit guest addresses leave no extended region"
+            );
+            let reg = hypervisor_reg(out);
+            eprintln!("/hypervisor reg the guest read ({bits}-bit addresses): {reg:x?}");
+            assert_eq!(reg, want, "{bits}-bit guest addresses:\n{out}");
+            for line in out.lines().filter(|l| l.contains("XEN-BOX-DOMU: iomem")) {
+                eprintln!("{line}");
+            }
+            // The RAM the kernel found: all of it, from bank 0's base.
+            let ram = common::guest_ram(out);
+            eprintln!("System RAM the guest found: {ram:x?}");
+            assert_eq!(ram, [(0x4000_0000, 0x4000_0000 + (256 << 20) - 1)], "{out}");
+        },
+    );
 }
 
 /// 3 GiB and 64 MiB of RAM fill bank 0 and continue in bank 1 (at 8 GiB): the guest's kernel
 /// finds both (the System RAM ranges of its /proc/iomem), and the domain goes like any other.
 #[test]
 fn ram_beyond_bank_0_continues_in_bank_1_and_the_guest_finds_it() {
-    common::Boot {
-        name: format!("rust-arm-bank1-{}", std::process::id()),
-        memory_mib: (3 << 10) + 64,
-        layout: GuestLayout::Arm,
-        vuart: false,
-        vcpus: 1,
-        then: common::Then::PowerOff,
-        until: POWERING_OFF,
-        boot_within: BOOT_WITHIN,
-        gone_within: Duration::from_secs(120),
-    }
+    arm_guest(
+        "rust-arm-bank1",
+        (3 << 10) + 64,
+        false,
+        Duration::from_secs(120),
+    )
     .run("arm_boot::ram_beyond_bank_0_continues_in_bank_1", |out| {
         let ram = common::guest_ram(out);
         eprintln!("System RAM the guest found: {ram:x?}");
@@ -110,18 +97,7 @@ fn ram_beyond_bank_0_continues_in_bank_1_and_the_guest_finds_it() {
 /// write there, and the builder's reader gets it all from the UART's ring.
 #[test]
 fn a_guest_with_a_vuart_writes_its_console_there() {
-    common::Boot {
-        name: format!("rust-arm-vuart-{}", std::process::id()),
-        memory_mib: 256,
-        layout: GuestLayout::Arm,
-        vuart: true,
-        vcpus: 1,
-        then: common::Then::PowerOff,
-        until: POWERING_OFF,
-        boot_within: BOOT_WITHIN,
-        gone_within: Duration::from_secs(60),
-    }
-    .run(
+    arm_guest("rust-arm-vuart", 256, true, Duration::from_secs(60)).run(
         "arm_boot::a_guest_with_a_vuart_writes_its_console_there",
         |out| {
             marker_line(out);
@@ -132,6 +108,28 @@ fn a_guest_with_a_vuart_writes_its_console_there() {
             );
         },
     );
+}
+
+/// A one-vCPU Arm guest of `memory_mib` (named `prefix`, this process's id appended), with a
+/// vuart or not, that powers off after its marker; its destroyed domain may linger as dying
+/// for `gone_within`.
+fn arm_guest(
+    prefix: &str,
+    memory_mib: u64,
+    vuart: bool,
+    gone_within: Duration,
+) -> common::Boot<'static> {
+    common::Boot {
+        name: format!("{prefix}-{}", std::process::id()),
+        memory_mib,
+        layout: GuestLayout::Arm,
+        vuart,
+        vcpus: 1,
+        then: common::Then::PowerOff,
+        until: POWERING_OFF,
+        boot_within: BOOT_WITHIN,
+        gone_within,
+    }
 }
 
 /// The init's marker line in `out`, printed for the log.

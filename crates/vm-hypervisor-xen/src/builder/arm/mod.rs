@@ -75,7 +75,7 @@ mod build {
 
     use vm_memory::{Bytes, GuestAddress};
     use xen_bindings::abi::xen::arch_arm::{
-        GUEST_RAM0_SIZE, XEN_DOMCTL_CONFIG_GIC_NATIVE, XEN_DOMCTL_CONFIG_TEE_NONE,
+        XEN_DOMCTL_CONFIG_GIC_NATIVE, XEN_DOMCTL_CONFIG_TEE_NONE,
     };
     use xen_bindings::abi::xen::domctl::XenArchDomainconfig;
     use xen_bindings::abi::xen::hvm::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_MONITOR_RING_PFN};
@@ -149,6 +149,7 @@ mod build {
         // 1. Inputs and placement, before anything exists in Xen.
         super::check(config)?;
         let ram = config.ram();
+        let ram_ranges = config.ram_ranges();
         let initrd = config.ramdisk.as_deref().map(read).transpose()?;
         let placement = layout::place(
             ram,
@@ -174,7 +175,7 @@ mod build {
 
         // 3. Memory: RAM, then the magic pages, zeroed (Xen does not promise scrubbed pages,
         // and the rings' indexes live there).
-        populate::populate_ranges(&*ops, domid, &config.ram_ranges())?;
+        populate::populate_ranges(&*ops, domid, &ram_ranges)?;
         let magic = layout::magic_gfns();
         populate::populate_exact(&*ops, domid, 0, &magic, "magic pages")?;
         {
@@ -204,9 +205,11 @@ mod build {
             (placement.dtb, placement.dtb + blob.len() as u64),
         ];
         ranges.extend(placement.initrd.map(|(a, s)| (a, a + s)));
-        // Everything written lies in bank 0 (`layout::place`).
-        let bank0_end = RAM_BASE + ram.min(GUEST_RAM0_SIZE);
-        let guest = map_ranges(&*ops, domid, (RAM_BASE, bank0_end), &ranges)?;
+        // Everything written lies in bank 0, the first range (`layout::place`).
+        let bank0 = ram_ranges
+            .first()
+            .map_or((RAM_BASE, RAM_BASE), |r| (r.start, r.end()));
+        let guest = map_ranges(&*ops, domid, bank0, &ranges)?;
         let load = |what: &'static str| {
             move |e: vm_memory::GuestMemoryError| Error::Load {
                 what,
