@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vm_hypervisor_xen::builder::arm::layout::extended_regions;
-use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, BzImageBoot, PvhConfig, XenOps};
 use xen_bindings::abi::xen::arch_arm::{GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE};
 use xen_bindings::layout::GuestLayout;
 use xen_bindings::privcmd::Privcmd;
@@ -125,6 +125,7 @@ fn arm_guest(
         layout: GuestLayout::Arm,
         vuart,
         vcpus: 1,
+        bzimage: BzImageBoot::Decoded,
         then: common::Then::PowerOff,
         until: POWERING_OFF,
         boot_within: BOOT_WITHIN,

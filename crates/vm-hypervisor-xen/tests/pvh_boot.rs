@@ -5,7 +5,8 @@
 //! domU, reads the init's marker from the console ring, sees the domain in `xl list`, sees the
 //! console wait end when the guest powers off, destroys it and finds everything released; and
 //! the same with two vCPUs, both of which must be online (the kernel found them in the
-//! builder's ACPI MADT), with a guest that idles.
+//! builder's ACPI MADT), with a guest that idles; and the box's bzImage started as it is, to
+//! decompress itself in the guest, which must still find itself a PVH guest with both vCPUs.
 
 // The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
 // `arch.rs` says what is skipped.
@@ -16,7 +17,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vm_hypervisor_xen::builder::{self, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, BzImageBoot, PvhConfig, XenOps};
 use xen_bindings::layout::GuestLayout;
 
 /// What the box's domU init prints once user space runs, ending in `cpus=N`.
@@ -44,16 +45,17 @@ fn summary(console: &str) -> String {
         .join("\n")
 }
 
-/// Boots the box's kernel as a PVH guest with `vcpus` vCPUs, sees all of them online, and
-/// checks that destroying the domain releases everything (`common::Boot`); the guest idles or
-/// powers off after its marker, as `then` says.
-fn boot_pvh(test: &str, vcpus: u32, then: common::Then) {
+/// Boots the box's kernel as a PVH guest with `vcpus` vCPUs, started as `bzimage` says, sees
+/// all of them online, and checks that destroying the domain releases everything
+/// (`common::Boot`); the guest idles or powers off after its marker, as `then` says.
+fn boot_pvh(test: &str, vcpus: u32, bzimage: BzImageBoot, then: common::Then) {
     common::Boot {
         name: format!("rust-pvh-{vcpus}vcpu-{}", std::process::id()),
         memory_mib: 128,
         layout: GuestLayout::native(),
         vuart: false,
         vcpus,
+        bzimage,
         then,
         until: match then {
             common::Then::Sleep => IDLING,
@@ -76,6 +78,7 @@ fn the_builder_boots_the_box_kernel_as_pvh_and_destroy_releases_everything() {
     boot_pvh(
         "pvh_boot::the_builder_boots_the_box_kernel",
         1,
+        BzImageBoot::Decoded,
         common::Then::PowerOff,
     );
 }
@@ -85,6 +88,7 @@ fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
     boot_pvh(
         "pvh_boot::a_pvh_guest_built_with_two_vcpus",
         2,
+        BzImageBoot::Decoded,
         common::Then::Sleep,
     );
 }
@@ -92,6 +96,18 @@ fn a_pvh_guest_built_with_two_vcpus_has_both_online() {
 /// With the MMIO hole moved down to 192 MiB, 320 MiB of RAM is 192 MiB from 0 and 128 MiB from
 /// 4 GiB: the guest's kernel finds both (the System RAM ranges of its /proc/iomem), and the
 /// domain goes like any other.
+/// The box's bzImage (Debian's) loaded as it is: the guest decompresses it, then Linux finds
+/// from the ACPI tables that it is a PVH guest, and brings up both vCPUs.
+#[test]
+fn a_bzimage_left_to_decompress_itself_boots_as_pvh_with_both_vcpus_online() {
+    boot_pvh(
+        "pvh_boot::a_bzimage_left_to_decompress_itself",
+        2,
+        BzImageBoot::SelfDecompressing,
+        common::Then::PowerOff,
+    );
+}
+
 #[test]
 fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
     common::Boot {
@@ -102,6 +118,7 @@ fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
         },
         vuart: false,
         vcpus: 1,
+        bzimage: BzImageBoot::Decoded,
         then: common::Then::PowerOff,
         until: POWERING_OFF,
         boot_within: Duration::from_secs(300),

@@ -127,13 +127,9 @@ pub fn build_with_kernel<O: DomainOps>(
 
     // 6. vCPU state.
     let current = ops.hvm_context(domid)?;
-    for records in vcpu::boot_contexts(
-        domid,
-        &current,
-        config.vcpus,
-        loaded.entry,
-        loaded.start_info,
-    )? {
+    for records in
+        vcpu::boot_contexts(domid, &current, config.vcpus, loaded.entry, loaded.protocol)?
+    {
         ops.set_hvm_context(domid, &records)?;
     }
 

@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub(crate) contents: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
     /// Every HVM parameter set, in order.
     pub(crate) params: Vec<(u32, u64)>,
+    /// The HVM contexts loaded, in order.
+    pub(crate) hvm_contexts: Vec<Vec<u8>>,
     /// The Arm vCPU contexts loaded, by vCPU.
     pub(crate) arm_contexts: Vec<(u32, VcpuGuestContext)>,
     /// The address size asked for.
@@ -260,8 +262,14 @@ impl DomainOps for FakeXen {
         #[cfg(not(target_arch = "x86_64"))]
         Ok(Vec::new())
     }
-    fn set_hvm_context(&self, _: DomId, _: &[u8]) -> Result<()> {
-        self.call("set_hvm_context")
+    fn set_hvm_context(&self, _: DomId, records: &[u8]) -> Result<()> {
+        self.call("set_hvm_context")?;
+        self.state
+            .lock()
+            .unwrap()
+            .hvm_contexts
+            .push(records.to_vec());
+        Ok(())
     }
     fn evtchn_alloc_unbound(&self, _: DomId, _: DomId) -> Result<u32> {
         self.call("evtchn_alloc_unbound")?;

@@ -8,7 +8,9 @@
 //! offset (from the end of the setup sectors) at 0x248 and its length at 0x24c of the setup
 //! header. The kernel build appends the uncompressed size as a little-endian u32 to the
 //! compressed stream. Debian compresses with xz (bookworm, with the x86 BCJ filter) or zstd
-//! (trixie); both are decoded here in Rust. A plain ELF `vmlinux` is used as it is.
+//! (trixie); both are decoded here in Rust. A plain ELF `vmlinux` is used as it is. A bzImage
+//! the guest is to decompress itself ([`BzImageBoot::SelfDecompressing`]) is only checked
+//! ([`BzImage`]).
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
@@ -19,7 +21,9 @@ use std::time::Instant;
 
 use vm_memory::GuestMemoryMmap;
 
+use super::bzimage::BzImage;
 use super::elf::{self, LoadedElf};
+use super::BzImageBoot;
 use crate::error::{Error, Result};
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -56,6 +60,8 @@ enum Image {
     Decoded(Vec<u8>),
     /// An ELF file; one build at a time reads it (the file position is shared).
     File(Mutex<File>),
+    /// A bzImage kept as it is, for the guest to decompress.
+    BzImage(BzImage),
 }
 
 /// The most ELF header and program headers [`Kernel::open`] reads to find the extent.
@@ -66,6 +72,13 @@ impl Kernel {
     /// bzImage with an xz or zstd payload (read and decoded now). Either way it is checked to
     /// be a 64-bit ELF image with loadable segments.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, BzImageBoot::Decoded)
+    }
+
+    /// Opens the kernel at `path` for starting as `bzimage` says: [`Kernel::open`], or for
+    /// [`BzImageBoot::SelfDecompressing`] a bzImage read and checked but not decoded (an ELF
+    /// `vmlinux` is opened as [`Kernel::open`] opens it either way).
+    pub fn open_with(path: &Path, bzimage: BzImageBoot) -> Result<Self> {
         let name = path.display().to_string();
         let io = |source| Error::Read {
             path: name.clone(),
@@ -93,6 +106,14 @@ impl Kernel {
         }
         let mut image = Vec::new();
         (&file).read_to_end(&mut image).map_err(io)?;
+        if bzimage == BzImageBoot::SelfDecompressing {
+            let bz = BzImage::parse(image, &name)?;
+            return Ok(Self {
+                path: name,
+                extent: bz.extent(),
+                image: Image::BzImage(bz),
+            });
+        }
         let read = started.elapsed();
         let kernel = Self::from_image(image, &name)?;
         log::debug!(
@@ -127,9 +148,19 @@ impl Kernel {
         &self.path
     }
 
-    /// The guest-physical range `[start, end)` its loadable segments occupy.
+    /// The guest-physical range `[start, end)` its loadable segments occupy (of a bzImage
+    /// left for the guest to decompress: from where it is loaded to the end of its
+    /// decompression buffer).
     pub fn extent(&self) -> (u64, u64) {
         self.extent
+    }
+
+    /// The bzImage, if this kernel is one left for the guest to decompress.
+    pub(crate) fn bzimage(&self) -> Option<&BzImage> {
+        match &self.image {
+            Image::BzImage(bz) => Some(bz),
+            _ => None,
+        }
     }
 
     /// Loads its segments into `mem` at their physical addresses ([`elf::load`]), from memory
@@ -152,6 +183,7 @@ impl Kernel {
                     })?;
                 elf::load(mem, &mut *file).map_err(load)
             }
+            Image::BzImage(_) => Err(load("a bzImage has no ELF segments".into())),
         }
     }
 }

@@ -8,13 +8,16 @@
 //! builder's ELF loader puts the ELF segments at their physical addresses and finds the PVH
 //! entry (`XEN_ELFNOTE_PHYS32_ENTRY`), and vm-vcpu-ref writes `hvm_start_info`, the memory
 //! map, the module list (the initrd) and the command line. The initrd goes at the top of RAM,
-//! away from the kernel.
+//! away from the kernel. A bzImage the guest decompresses itself is loaded as [`bzimage`]
+//! says, with a zero page instead of the start info.
 
 use vm_memory::GuestAddress;
+use vm_vcpu_ref::linux_boot::LinuxBoot;
 use vm_vcpu_ref::memmap::MemoryMapEntry;
 use vm_vcpu_ref::pvh::PvhBoot;
 use xen_bindings::DomId;
 
+use super::bzimage::{self, BzImage};
 use super::guest_ram::map_ranges;
 use super::kernel::Kernel;
 use super::memory::PAGE;
@@ -24,14 +27,35 @@ use crate::error::{Error, Result};
 /// Where a loaded kernel starts and what it was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loaded {
-    /// The PVH entry point (32-bit physical).
+    /// The entry point (32-bit physical, protected mode, paging off).
     pub entry: u32,
-    /// The start-info address (EBX at entry).
-    pub start_info: u32,
+    /// How the kernel is told where its boot information is.
+    pub protocol: Protocol,
     /// End of the kernel image in guest memory.
     pub kernel_end: u64,
     /// Where the initrd was put, and its size.
     pub initrd: Option<(u64, u64)>,
+}
+
+/// How vCPU 0 hands the kernel its boot information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// PVH: EBX holds the `hvm_start_info` address.
+    Pvh {
+        /// The start info's address.
+        start_info: u32,
+    },
+    /// Linux's 32-bit boot protocol: ESI holds the zero page's address, and CS, DS, ES and
+    /// SS come from the GDT at `gdt` (`__BOOT_CS` 0x10, `__BOOT_DS` 0x18).
+    Linux32 {
+        /// The zero page's address.
+        zero_page: u32,
+        /// The boot GDT's address.
+        gdt: u32,
+        /// Its limit.
+        gdt_limit: u16,
+    },
 }
 
 /// The physical range `[start, end)` the PT_LOAD segments of ELF image `elf` occupy, or a
@@ -72,7 +96,8 @@ pub fn elf_extent(elf: &[u8]) -> std::result::Result<(u64, u64), String> {
 
 /// Loads `kernel`, `initrd` and the PVH start info with `cmdline`, `memory_map` and the ACPI
 /// RSDP address `acpi_rsdp` into `domid`, whose RAM below 4 GiB is `[0, ram)` (everything
-/// goes there).
+/// goes there); for a bzImage the guest decompresses itself, the zero page and boot GDT
+/// instead of the start info.
 #[allow(clippy::too_many_arguments)]
 pub fn load<O: DomainOps + ?Sized>(
     ops: &O,
@@ -84,26 +109,34 @@ pub fn load<O: DomainOps + ?Sized>(
     memory_map: &[MemoryMapEntry],
     acpi_rsdp: Option<u64>,
 ) -> Result<Loaded> {
-    let mut steps = super::steps::Steps::start();
-    let (kernel_start, kernel_end) = kernel.extent();
-    // Where everything goes is known before anything is mapped: the initrd at the top of RAM,
-    // above the kernel.
+    let (_, kernel_end) = kernel.extent();
+    // Where everything goes is known before anything is mapped: the initrd at the top of RAM
+    // (or of what the kernel can reach), above the kernel.
+    let top = kernel
+        .bzimage()
+        .map_or(ram, |bz| ram.min(bz.initrd_end_max()));
     let initrd_at = match initrd {
         Some(data) => {
             let size = data.len() as u64;
-            let addr = ram.saturating_sub(size) & !(PAGE - 1);
-            if addr < kernel_end || size > ram {
+            let addr = top.saturating_sub(size) & !(PAGE - 1);
+            if addr < kernel_end || size > top {
                 return Err(Error::MemoryTooSmall {
                     what: "initrd (above the kernel)",
                     start: kernel_end,
                     end: kernel_end.saturating_add(size),
-                    ram_end: ram,
+                    ram_end: top,
                 });
             }
             Some((addr, size))
         }
         None => None,
     };
+    let initrd = initrd.zip(initrd_at);
+    if let Some(bz) = kernel.bzimage() {
+        return load_bzimage(ops, domid, ram, bz, initrd, cmdline, memory_map, acpi_rsdp);
+    }
+    let mut steps = super::steps::Steps::start();
+    let (kernel_start, kernel_end) = kernel.extent();
     let mut boot = PvhBoot::new(cmdline, memory_map);
     boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
     boot.acpi_rsdp = acpi_rsdp.map(GuestAddress);
@@ -133,14 +166,7 @@ pub fn load<O: DomainOps + ?Sized>(
         reason: "no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY)".into(),
     })?;
     steps.lap("kernel");
-    if let (Some(data), Some((addr, _))) = (initrd, initrd_at) {
-        vm_memory::Bytes::write_slice(&guest.mem, data, GuestAddress(addr)).map_err(|e| {
-            Error::Load {
-                what: "initrd",
-                reason: e.to_string(),
-            }
-        })?;
-    }
+    write_initrd(&guest.mem, initrd)?;
     steps.lap("initrd");
     boot.write(&guest.mem).map_err(boot_error)?;
     steps.lap("start info");
@@ -149,9 +175,74 @@ pub fn load<O: DomainOps + ?Sized>(
     log::debug!("domain {domid} load steps: {steps}");
     Ok(Loaded {
         entry,
-        start_info: boot.start_info.0 as u32,
+        protocol: Protocol::Pvh {
+            start_info: boot.start_info.0 as u32,
+        },
         kernel_end: loaded.end,
         initrd: initrd_at,
+    })
+}
+
+/// Writes the initrd `data` at its address, if there is one.
+fn write_initrd(
+    mem: &vm_memory::GuestMemoryMmap,
+    initrd: Option<(&[u8], (u64, u64))>,
+) -> Result<()> {
+    if let Some((data, (addr, _))) = initrd {
+        vm_memory::Bytes::write_slice(mem, data, GuestAddress(addr)).map_err(|e| Error::Load {
+            what: "initrd",
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// [`load`] for a bzImage the guest decompresses: the protected-mode part at
+/// [`bzimage::LOAD_ADDR`], the initrd where [`load`] placed it, the boot GDT, zero page and
+/// command line.
+#[allow(clippy::too_many_arguments)]
+fn load_bzimage<O: DomainOps + ?Sized>(
+    ops: &O,
+    domid: DomId,
+    ram: u64,
+    bz: &BzImage,
+    initrd: Option<(&[u8], (u64, u64))>,
+    cmdline: &str,
+    memory_map: &[MemoryMapEntry],
+    acpi_rsdp: Option<u64>,
+) -> Result<Loaded> {
+    let mut steps = super::steps::Steps::start();
+    let mut boot = LinuxBoot::new(cmdline, memory_map);
+    boot.setup_header = Some(bz.header());
+    boot.initrd = initrd.map(|(_, (a, s))| (GuestAddress(a), s));
+    boot.acpi_rsdp = acpi_rsdp.map(GuestAddress);
+    // Checked before anything is mapped: the command line's length, the memory map.
+    boot.build().map_err(|e| Error::Load {
+        what: "zero page",
+        reason: e.to_string(),
+    })?;
+    let gdt_len = bzimage::boot_gdt().size() as u64;
+    let mut ranges = vec![bz.loaded()];
+    ranges.extend(bzimage::boot_ranges(&boot, gdt_len));
+    ranges.extend(initrd.map(|(_, (a, s))| (a, a + s)));
+    let guest = map_ranges(ops, domid, (0, ram), &ranges)?;
+    steps.lap("map");
+    let gdt_limit = bz.write(&guest.mem, &boot)?;
+    steps.lap("kernel, zero page");
+    write_initrd(&guest.mem, initrd)?;
+    steps.lap("initrd");
+    drop(guest);
+    steps.lap("unmap");
+    log::debug!("domain {domid} load steps: {steps}");
+    Ok(Loaded {
+        entry: bzimage::LOAD_ADDR as u32,
+        protocol: Protocol::Linux32 {
+            zero_page: boot.zero_page.0 as u32,
+            gdt: bzimage::GDT_ADDR as u32,
+            gdt_limit,
+        },
+        kernel_end: bz.extent().1,
+        initrd: initrd.map(|(_, at)| at),
     })
 }
 

@@ -45,6 +45,8 @@ pub mod acpi;
 pub mod arm;
 #[cfg(target_arch = "x86_64")]
 mod build_x86;
+#[cfg(target_arch = "x86_64")]
+pub mod bzimage;
 pub mod domain;
 #[cfg(target_arch = "x86_64")]
 mod elf;
@@ -115,6 +117,27 @@ fn hvm_hap_domain(vcpus: u32, arch: XenArchDomainconfig) -> DomainConfig {
     }
 }
 
+/// How the x86_64 builder starts a bzImage: a distribution kernel, whose real-mode setup is
+/// followed by a compressed `vmlinux` (an ELF `vmlinux` is always entered at its PVH entry).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BzImageBoot {
+    /// The builder decodes the payload (xz or zstd) and enters the ELF image at its PVH entry
+    /// point with a PVH start info, as `xl create` does for `type = "pvh"`. The decoding is
+    /// most of a build's time; [`Kernel::open`](kernel::Kernel::open) and
+    /// [`build_with_kernel`] let several domains share one decoded kernel.
+    #[default]
+    Decoded,
+    /// The builder loads the bzImage as it is, at 1 MiB, and enters it through Linux's 32-bit
+    /// boot protocol (a zero page with the memory map, command line, initrd and ACPI RSDP;
+    /// flat `__BOOT_CS` and `__BOOT_DS` segments): the kernel decompresses itself on the
+    /// guest's vCPU, in whatever format it was built with, and the build takes no decoding
+    /// time and no memory for the decoded image. Linux then finds it runs in a PVH domain
+    /// from the ACPI tables (no CMOS RTC, no VGA), as it does when a boot loader inside the
+    /// guest started it. Needs boot protocol 2.15 (Linux 5.5) or later.
+    SelfDecompressing,
+}
+
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PvhConfig {
@@ -130,9 +153,12 @@ pub struct PvhConfig {
     pub layout: GuestLayout,
     /// Number of vCPUs.
     pub vcpus: u32,
-    /// The kernel: on x86_64 an ELF `vmlinux` with a PVH note, or a bzImage around one (xz or
-    /// zstd); on aarch64 an arm64 `Image` (uncompressed, as Debian ships it).
+    /// The kernel: on x86_64 an ELF `vmlinux` with a PVH note, or a bzImage (started as
+    /// [`bzimage`](Self::bzimage) says); on aarch64 an arm64 `Image` (uncompressed, as Debian
+    /// ships it).
     pub kernel: PathBuf,
+    /// x86_64 only: how a bzImage kernel is started, [`BzImageBoot::Decoded`] unless set.
+    pub bzimage: BzImageBoot,
     /// An initrd, if any.
     pub ramdisk: Option<PathBuf>,
     /// The kernel command line.
@@ -154,6 +180,7 @@ impl PvhConfig {
             layout: GuestLayout::native(),
             vcpus: 1,
             kernel: kernel.into(),
+            bzimage: BzImageBoot::default(),
             ramdisk: None,
             cmdline: "console=hvc0".into(),
             console: ConsoleBackend::default(),
@@ -281,7 +308,7 @@ pub fn build<O: DomainOps>(ops: Arc<O>, config: &PvhConfig) -> Result<Domain<O>>
     {
         // 1. Inputs, checked before anything exists in Xen (the kernel is decoded here).
         build_x86::check(config)?;
-        let kernel = Kernel::open(&config.kernel)?;
+        let kernel = Kernel::open_with(&config.kernel, config.bzimage)?;
         build_with_kernel(ops, config, &kernel)
     }
     #[cfg(target_arch = "aarch64")]

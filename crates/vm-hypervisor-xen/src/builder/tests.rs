@@ -512,3 +512,130 @@ fn an_empty_domain_larger_than_the_low_ram_continues_at_4g() {
         .sum();
     assert_eq!(above, 2, "4 MiB above 4 GiB");
 }
+
+/// A bzImage of boot protocol 2.15 whose 8 KiB protected-mode part needs 4 MiB from 16 MiB
+/// to decompress into.
+fn self_decompressing_bzimage() -> Vec<u8> {
+    let pm: Vec<u8> = (0..8192u32).map(|i| i as u8).collect();
+    super::bzimage::tests::image(0x020f, &pm, 0x40_0000)
+}
+
+#[test]
+fn a_bzimage_left_to_decompress_itself_is_entered_through_the_32_bit_boot_protocol() {
+    use xen_bindings::abi::xen::hvm_save::*;
+    use xen_bindings::abi::Pod;
+
+    let image = self_decompressing_bzimage();
+    let f = files("bzimage", &image);
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = 32;
+    c.bzimage = BzImageBoot::SelfDecompressing;
+    c.cmdline = "console=hvc0 quiet".into();
+    let _dom = build(xen.clone(), &c).unwrap();
+    let state = xen.state.lock().unwrap();
+    let contents = state.contents.lock().unwrap();
+    let ram_pages = 32 << 8;
+
+    // The protected-mode part as it is at 1 MiB; nothing mapped for the decompressed kernel.
+    assert_eq!(contents[&0x100][..], image[1024..1024 + 4096]);
+    assert_eq!(contents[&0x101][..], image[1024 + 4096..]);
+    let mut mapped = state.mapped.clone();
+    mapped.sort_unstable();
+    let mut expected = memory::special_gfns();
+    expected.extend([0xfc001, 0xfc002, 0x6, 0x7, 0x20, 0x100, 0x101]);
+    expected.extend([ram_pages - 2, ram_pages - 1]);
+    expected.sort_unstable();
+    assert_eq!(
+        mapped, expected,
+        "GDT, zero page, command line, kernel, initrd"
+    );
+
+    // The zero page: the image's setup header with the 32-bit entry at 1 MiB, the command
+    // line, the initrd at the top of RAM, the ACPI RSDP and the memory map.
+    let zp = &contents[&0x7];
+    assert_eq!(&zp[0x202..0x206], b"HdrS");
+    assert_eq!(u32_at(zp, 0x214), 0x10_0000, "code32_start");
+    assert_eq!(u32_at(zp, 0x228), 0x2_0000, "cmd_line_ptr");
+    assert_eq!(&contents[&0x20][..19], b"console=hvc0 quiet\0");
+    assert_eq!(u32_at(zp, 0x218), (32 << 20) - 8192, "ramdisk_image");
+    assert_eq!(u32_at(zp, 0x21c), 8192, "ramdisk_size");
+    assert_eq!(u64_at(zp, 0x70), 0xfc00_2000, "acpi_rsdp_addr");
+    assert_eq!(u32_at(zp, 0x260), 0x40_0000, "init_size kept");
+    let e820: Vec<(u64, u64, u32)> = (0..zp[0x1e8] as usize)
+        .map(|i| {
+            let e = &zp[0x2d0 + 20 * i..];
+            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
+        })
+        .collect();
+    assert_eq!(
+        e820,
+        [
+            (0, 32 << 20, 1),
+            (0xfc00_1000, 0x2000, 4),
+            (0xfeff_8000, 0x8000, 2)
+        ]
+    );
+    // The boot GDT: flat code at 0x10, flat data at 0x18.
+    let gdt = &contents[&0x6];
+    assert_eq!(u64_at(gdt, 0x10), 0x00cf_9b00_0000_ffff);
+    assert_eq!(u64_at(gdt, 0x18), 0x00cf_9300_0000_ffff);
+
+    // vCPU 0 enters at 1 MiB with ESI at the zero page and the GDT loaded.
+    let last = state.hvm_contexts.last().unwrap();
+    let cpu = super::vcpu::find_record(last, HVM_SAVE_CODE_CPU, 0)
+        .and_then(HvmHwCpu::from_bytes)
+        .unwrap();
+    assert_eq!(cpu.rip, 0x10_0000);
+    assert_eq!(cpu.gprs[HVM_GPR_RSI], 0x7000);
+    assert_eq!(cpu.gprs[HVM_GPR_RBX], 0);
+    assert_eq!((cpu.sel[0], cpu.sel[1]), (0x10, 0x18));
+    assert_eq!((cpu.base[9], cpu.limit[9]), (0x6000, 31));
+}
+
+#[test]
+fn a_self_decompressing_bzimage_needs_ram_for_its_decompression_buffer() {
+    // 16 MiB + 4 MiB of buffer does not fit 16 MiB of RAM: refused before any domain.
+    let f = files("bzimage-small", &self_decompressing_bzimage());
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.bzimage = BzImageBoot::SelfDecompressing;
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MemoryTooSmall {
+                what: "kernel",
+                end: 0x140_0000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(xen.calls().is_empty(), "{:?}", xen.calls());
+    // And an old kernel is named as one.
+    let f = files(
+        "bzimage-old",
+        &super::bzimage::tests::image(0x020c, &[0x90], 0x1000),
+    );
+    c.kernel = f.kernel.clone();
+    let err = build(xen.clone(), &c).unwrap_err();
+    assert!(err.to_string().contains("2.15"), "{err}");
+    assert!(xen.calls().is_empty());
+}
+
+#[test]
+fn the_initrd_of_a_self_decompressing_bzimage_stays_below_initrd_addr_max() {
+    let mut image = self_decompressing_bzimage();
+    // initrd_addr_max 0x1ffffff: the initrd must end at 32 MiB though RAM ends at 64.
+    image[0x22c..0x230].copy_from_slice(&0x1ff_ffffu32.to_le_bytes());
+    let f = files("bzimage-initrd-max", &image);
+    let xen = Arc::new(FakeXen::default());
+    let mut c = config(&f);
+    c.memory_mib = 64;
+    c.bzimage = BzImageBoot::SelfDecompressing;
+    let _dom = build(xen.clone(), &c).unwrap();
+    let state = xen.state.lock().unwrap();
+    let zp = &state.contents.lock().unwrap()[&0x7];
+    assert_eq!(u32_at(zp, 0x218), (32 << 20) - 8192, "ramdisk_image");
+}

@@ -5,7 +5,8 @@
 //!
 //! A PVH kernel starts in 32-bit protected mode with paging off: flat 4 GiB code and data
 //! segments, a minimal TSS, EIP at the ELF note's entry and EBX holding the start-info
-//! address. Xen takes that state through `XEN_DOMCTL_sethvmcontext` as a header record (copied
+//! address. Linux's 32-bit boot protocol starts the same way, but with ESI at the zero page
+//! and the segments loaded from a GDT the guest can see ([`linux32_cpu`]). Xen takes that state through `XEN_DOMCTL_sethvmcontext` as a header record (copied
 //! from the domain's own context, as Xen checks it against the host), a CPU record and an end
 //! record. Before that, every vCPU's MTRRs are enabled with write-back as the default type
 //! (without MTRRs all guest memory would be uncacheable); each `sethvmcontext` resets the
@@ -15,6 +16,7 @@ use xen_bindings::abi::xen::hvm_save::*;
 use xen_bindings::abi::Pod;
 use xen_bindings::DomId;
 
+use super::loader::Protocol;
 use crate::error::{Error, Result};
 
 /// CR0.PE: protected mode.
@@ -32,6 +34,12 @@ const AR_CODE32: u32 = 0xc9b;
 const AR_DATA32: u32 = 0xc93;
 /// Of a busy 32-bit TSS.
 const AR_TSS_BUSY: u32 = 0x8b;
+/// The 32-bit boot protocol's `__BOOT_CS` and `__BOOT_DS` selectors.
+const BOOT_CS: u32 = 0x10;
+const BOOT_DS: u32 = 0x18;
+/// Index of the GDTR in [`HvmHwCpu::limit`] and [`HvmHwCpu::base`] (after the eight segment
+/// registers and the IDTR).
+const GDTR: usize = 9;
 
 /// One record found in a context.
 pub(crate) fn find_record(records: &[u8], typecode: u16, instance: u16) -> Option<&[u8]> {
@@ -102,6 +110,34 @@ pub fn pvh_cpu(entry: u32, start_info: u32) -> HvmHwCpu {
     cpu
 }
 
+/// The CPU record of a vCPU entering Linux's 32-bit boot protocol at `entry`, with ESI at
+/// `zero_page` and CS, DS, ES and SS loaded from the GDT at `gdt` (`gdt_limit`): a PVH CPU
+/// record ([`pvh_cpu`]) with EBX zero, the selectors `__BOOT_CS` and `__BOOT_DS`, and the
+/// GDTR set.
+pub fn linux32_cpu(entry: u32, zero_page: u32, gdt: u32, gdt_limit: u16) -> HvmHwCpu {
+    let mut cpu = pvh_cpu(entry, 0);
+    cpu.gprs[HVM_GPR_RSI] = u64::from(zero_page);
+    cpu.sel[HvmSegment::Cs as usize] = BOOT_CS;
+    for seg in [HvmSegment::Ds, HvmSegment::Es, HvmSegment::Ss] {
+        cpu.sel[seg as usize] = BOOT_DS;
+    }
+    cpu.base[GDTR] = u64::from(gdt);
+    cpu.limit[GDTR] = u32::from(gdt_limit);
+    cpu
+}
+
+/// vCPU 0's CPU record for entering at `entry` as `protocol` says.
+pub fn boot_cpu(entry: u32, protocol: Protocol) -> HvmHwCpu {
+    match protocol {
+        Protocol::Pvh { start_info } => pvh_cpu(entry, start_info),
+        Protocol::Linux32 {
+            zero_page,
+            gdt,
+            gdt_limit,
+        } => linux32_cpu(entry, zero_page, gdt, gdt_limit),
+    }
+}
+
 /// The `sethvmcontext` calls that set up `vcpus` vCPUs of `domid`: one MTRR context per vCPU,
 /// write-back by default. `current` is the domain's context as `gethvmcontext` returned it.
 pub fn mtrr_contexts(domid: DomId, current: &[u8], vcpus: u32) -> Result<Vec<Vec<u8>>> {
@@ -133,7 +169,8 @@ fn header_of(domid: DomId, current: &[u8]) -> Result<HvmSaveHeader> {
         })
 }
 
-/// The `sethvmcontext` calls that start `vcpus` vCPUs of `domid` with vCPU 0 at `entry`:
+/// The `sethvmcontext` calls that start `vcpus` vCPUs of `domid` with vCPU 0 at `entry`
+/// (as `protocol` says):
 /// one MTRR context per vCPU ([`mtrr_contexts`]), then vCPU 0's CPU context, in that order.
 /// `current` is the domain's context as `gethvmcontext` returned it.
 pub fn boot_contexts(
@@ -141,13 +178,13 @@ pub fn boot_contexts(
     current: &[u8],
     vcpus: u32,
     entry: u32,
-    start_info: u32,
+    protocol: Protocol,
 ) -> Result<Vec<Vec<u8>>> {
     let header = header_of(domid, current)?;
     let mut calls = mtrr_contexts(domid, current, vcpus)?;
     let mut c = Vec::new();
     push_record(&mut c, HVM_SAVE_CODE_HEADER, 0, &header);
-    push_record(&mut c, HVM_SAVE_CODE_CPU, 0, &pvh_cpu(entry, start_info));
+    push_record(&mut c, HVM_SAVE_CODE_CPU, 0, &boot_cpu(entry, protocol));
     push_end(&mut c);
     calls.push(c);
     Ok(calls)
@@ -191,8 +228,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_32_bit_boot_protocol_gets_esi_the_boot_selectors_and_the_gdt() {
+        let cpu = linux32_cpu(0x10_0000, 0x7000, 0x6000, 31);
+        assert_eq!(cpu.rip, 0x10_0000);
+        assert_eq!(cpu.gprs[HVM_GPR_RSI], 0x7000);
+        assert_eq!(cpu.gprs[HVM_GPR_RBX], 0, "EBX must be zero");
+        assert_eq!(cpu.sel[..6], [0x10, 0x18, 0x18, 0, 0, 0x18]);
+        assert_eq!((cpu.base[9], cpu.limit[9]), (0x6000, 31));
+        assert_eq!(
+            cpu.arbytes[HvmSegment::Cs as usize],
+            0xc9b,
+            "the GDT's 0x10 entry"
+        );
+        assert_eq!(
+            cpu.arbytes[HvmSegment::Ds as usize],
+            0xc93,
+            "the GDT's 0x18 entry"
+        );
+        assert_eq!(cpu.cr0, 0x11, "protected mode, paging off");
+    }
+
+    #[test]
     fn mtrrs_go_first_and_the_cpu_record_last() {
-        let calls = boot_contexts(DomId::new(1), &fake_context(), 2, 0x1000, 0x6000).unwrap();
+        let pvh = Protocol::Pvh { start_info: 0x6000 };
+        let calls = boot_contexts(DomId::new(1), &fake_context(), 2, 0x1000, pvh).unwrap();
         assert_eq!(calls.len(), 3);
         let mtrr = find_record(&calls[1], HVM_SAVE_CODE_MTRR, 1)
             .and_then(HvmHwMtrr::from_bytes)
@@ -207,7 +266,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_context_without_header_is_an_error() {
-        let err = boot_contexts(DomId::new(3), &[0u8; 8], 1, 0, 0).unwrap_err();
+        let pvh = Protocol::Pvh { start_info: 0 };
+        let err = boot_contexts(DomId::new(3), &[0u8; 8], 1, 0, pvh).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vm_hypervisor_xen::builder::{self, DomainState, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, BzImageBoot, DomainState, PvhConfig, XenOps};
 use vm_hypervisor_xen::console::Console;
 use vm_hypervisor_xen::Error;
 use xen_bindings::layout::GuestLayout;
@@ -42,6 +42,8 @@ pub struct Boot<'a> {
     pub vuart: bool,
     /// The guest's vCPUs.
     pub vcpus: u32,
+    /// How an x86 bzImage kernel is started.
+    pub bzimage: BzImageBoot,
     /// What the init does after its marker.
     pub then: Then,
     /// The console text that ends the wait for the boot.
@@ -76,6 +78,7 @@ impl Boot<'_> {
         config.memory_mib = self.memory_mib;
         config.layout = self.layout;
         config.vcpus = self.vcpus;
+        config.bzimage = self.bzimage;
         let mode = match self.then {
             Then::Sleep => "sleep",
             Then::PowerOff => "poweroff",

@@ -139,8 +139,10 @@ pub enum HvmSegment {
     Ldtr = 7,
 }
 
-/// Index of RBX in [`HvmHwCpu::gprs`].
+/// Index of RBX in [`HvmHwCpu::gprs`] (rax, rbx, rcx, rdx, rbp, rsi, rdi, rsp, r8-r15).
 pub const HVM_GPR_RBX: usize = 1;
+/// Index of RSI in [`HvmHwCpu::gprs`].
+pub const HVM_GPR_RSI: usize = 5;
 /// Index of DR6 in [`HvmHwCpu::dr`].
 pub const HVM_DR6: usize = 4;
 /// Index of DR7 in [`HvmHwCpu::dr`].
@@ -225,6 +227,9 @@ mod tests {
             flags = 1024,
             pad0 = 1028
         );
+        // rbx at 520 and rsi at 552 in save.h's `struct hvm_hw_cpu`.
+        assert_eq!(512 + 8 * HVM_GPR_RBX, 520);
+        assert_eq!(512 + 8 * HVM_GPR_RSI, 552);
         assert_layout!(
             HvmHwMtrr,
             size = 240,
