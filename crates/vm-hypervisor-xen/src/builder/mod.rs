@@ -8,15 +8,18 @@
 //! On x86_64, [`build`] runs the steps of Xen's own toolstack, each through the
 //! [`ops::DomainOps`] seam:
 //!
-//! 1. read and check the inputs (the kernel is decompressed and its ELF extent checked against
-//!    the memory size before anything exists in Xen; [`build_with_kernel`] takes a [`Kernel`]
-//!    decoded once for several domains);
+//! 1. read and check the inputs before anything exists in Xen: the kernel's extent against the
+//!    memory size. A bzImage is by default left for the guest to decompress
+//!    ([`BzImageBoot::SelfDecompressing`]); decoded here ([`BzImageBoot::Decoded`]), it can be
+//!    decoded once for several domains ([`build_with_kernel`] takes a [`Kernel`]);
 //! 2. `createdomain` (HVM container with HAP, only the local APIC emulated, the domctl
 //!    interface version of the running Xen), then the vCPUs, memory limit and paging pool;
 //! 3. populate RAM and the special pages ([`memory`]), zero the special pages and write the
 //!    identity-map page table; populate and write the ACPI tables ([`acpi`]: the MADT lists
 //!    every vCPU, so that the guest brings them all up);
-//! 4. load the kernel, initrd and start info, mapping only the pages written ([`loader`]);
+//! 4. load the kernel, initrd and start info (for a bzImage left to decompress itself: the
+//!    bzImage, initrd, zero page and boot GDT, [`bzimage`]), mapping only the pages written
+//!    ([`loader`]);
 //! 5. HVM parameters for the special pages, console and xenstore event channels, grant-table
 //!    entries for both rings;
 //! 6. vCPU 0's entry state ([`vcpu`]);
@@ -122,20 +125,21 @@ fn hvm_hap_domain(vcpus: u32, arch: XenArchDomainconfig) -> DomainConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BzImageBoot {
-    /// The builder decodes the payload (xz or zstd) and enters the ELF image at its PVH entry
-    /// point with a PVH start info, as `xl create` does for `type = "pvh"`. The decoding is
-    /// most of a build's time; [`Kernel::open`](kernel::Kernel::open) and
-    /// [`build_with_kernel`] let several domains share one decoded kernel.
-    #[default]
-    Decoded,
     /// The builder loads the bzImage as it is, at 1 MiB, and enters it through Linux's 32-bit
     /// boot protocol (a zero page with the memory map, command line, initrd and ACPI RSDP;
     /// flat `__BOOT_CS` and `__BOOT_DS` segments): the kernel decompresses itself on the
-    /// guest's vCPU, in whatever format it was built with, and the build takes no decoding
-    /// time and no memory for the decoded image. Linux then finds it runs in a PVH domain
-    /// from the ACPI tables (no CMOS RTC, no VGA), as it does when a boot loader inside the
-    /// guest started it. Needs boot protocol 2.15 (Linux 5.5) or later.
+    /// guest's vCPU, in whatever format it was built with, and the build spends no time and
+    /// no memory on the decoded image. Linux then finds it runs in a PVH domain from the ACPI
+    /// tables (no CMOS RTC, no VGA), as it does when a boot loader inside the guest started
+    /// it. Needs boot protocol 2.15 (Linux 5.5) or later; older kernels are refused with a
+    /// [`BadKernel`](crate::Error::BadKernel) error that says so.
+    #[default]
     SelfDecompressing,
+    /// The builder decodes the payload (xz or zstd) and enters the ELF image at its PVH entry
+    /// point with a PVH start info, as `xl create` does for `type = "pvh"`. The decoding is
+    /// most of such a build's time; [`Kernel::open`](kernel::Kernel::open) and
+    /// [`build_with_kernel`] let several domains share one decoded kernel.
+    Decoded,
 }
 
 /// What to build.
@@ -157,7 +161,8 @@ pub struct PvhConfig {
     /// [`bzimage`](Self::bzimage) says); on aarch64 an arm64 `Image` (uncompressed, as Debian
     /// ships it).
     pub kernel: PathBuf,
-    /// x86_64 only: how a bzImage kernel is started, [`BzImageBoot::Decoded`] unless set.
+    /// x86_64 only (ignored on aarch64): how a bzImage kernel is started,
+    /// [`BzImageBoot::SelfDecompressing`] unless set.
     pub bzimage: BzImageBoot,
     /// An initrd, if any.
     pub ramdisk: Option<PathBuf>,

@@ -56,13 +56,6 @@ pub fn check(config: &PvhConfig) -> Result<()> {
         layout::MAX_RAM,
         "more than Arm guests' two RAM banks hold (1019 GiB)",
     )?;
-    if config.bzimage != super::BzImageBoot::Decoded {
-        return Err(crate::Error::InvalidConfig {
-            what: "bzimage",
-            value: format!("{:?}", config.bzimage),
-            reason: "a bzImage is an x86 kernel",
-        });
-    }
     if config.layout != GuestLayout::Arm {
         return Err(crate::Error::InvalidConfig {
             what: "layout",
