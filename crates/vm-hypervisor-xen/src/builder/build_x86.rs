@@ -20,9 +20,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// [`build`](super::build) with the kernel already read and decoded ([`Kernel::open`]), so that several
-/// domains can be built from one kernel without decoding it each time; `config.kernel` is not
-/// read.
+/// [`build`](super::build) with the kernel already read and decoded ([`Kernel::open`]), so
+/// that several domains can be built from one kernel without decoding it each time (or read
+/// and checked, [`Kernel::open_with`]); `config.kernel` and `config.bzimage` are not used.
 pub fn build_with_kernel<O: DomainOps>(
     ops: Arc<O>,
     config: &PvhConfig,

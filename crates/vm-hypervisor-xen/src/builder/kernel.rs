@@ -39,8 +39,8 @@ const PAYLOAD_LENGTH: usize = 0x24c;
 /// Largest kernel accepted after decompression (sanity bound against a corrupt size).
 const MAX_VMLINUX: usize = 512 << 20;
 
-/// A kernel read and decoded once, ready to be loaded into any number of domains
-/// ([`super::build_with_kernel`]).
+/// A kernel read (and, unless it is a bzImage left for the guest to decompress, decoded) once,
+/// ready to be loaded into any number of domains ([`super::build_with_kernel`]).
 ///
 /// Decoding a distribution kernel's payload is nearly all of a build's time (xz is decoded one
 /// byte after the other and cannot be split), so a caller that starts several guests from one
