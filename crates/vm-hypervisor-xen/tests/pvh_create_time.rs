@@ -10,21 +10,29 @@
 //! build returns, `xl create` exits); destruction is not timed. The builder's per-step times
 //! (its debug log) and one `xl -vvv -T create` are printed as well. A second benchmark times
 //! both for a guest of 2 GiB (RAM past the builder's MMIO hole at 0xf000_0000 would not fit
-//! the box), from the decoded `vmlinux`.
+//! the box), from the decoded `vmlinux`. A third times, for the same 128 MiB guest, the way
+//! to user space: from the call to the init's marker line.
 
 // The builder makes x86_64 PVH guests here; on aarch64 `arm_boot.rs` boots Arm guests and
 // `arch.rs` says what is skipped.
 #![cfg(target_arch = "x86_64")]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vm_hypervisor_xen::builder::{self, BzImageBoot, Kernel, PvhConfig, XenOps};
+use vm_hypervisor_xen::console::Console;
 
 const RUNS: usize = 10;
+/// Boots per way in the time-to-user-space benchmark.
+const BOOTS: usize = 5;
+/// What the box's domU init prints once user space runs.
+const MARKER: &str = "XEN-BOX-DOMU: up";
+/// Longest wait for one boot.
+const BOOT_WITHIN: Duration = Duration::from_secs(100);
 
 /// Prints the builder's debug records (its per-step times) to stderr.
 struct StepLog;
@@ -48,6 +56,23 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Writes `<name>.cfg` in the temp directory: an `xl` configuration of a one-vCPU PVH domain
+/// `name` with `memory_mib` of RAM booting `kernel` and `ramdisk`, whose init idles.
+fn xl_config(name: &str, kernel: &Path, ramdisk: &Path, memory_mib: u64) -> PathBuf {
+    let cfg = std::env::temp_dir().join(format!("{name}.cfg"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
+             memory = {memory_mib}\nvcpus = 1\nextra = \"console=hvc0 xbdomu=sleep\"\n",
+            kernel.display(),
+            ramdisk.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 /// `RUNS` times `xl create` of `kernel` and `ramdisk` with `memory_mib` of RAM (domains
 /// `<prefix>-<i>`, destroyed after each), timed; the configuration files stay as
 /// `<prefix>-<i>.cfg` in the temp directory.
@@ -55,17 +80,7 @@ fn xl_times(prefix: &str, kernel: &Path, ramdisk: &Path, memory_mib: u64) -> Vec
     let mut times = Vec::new();
     for i in 0..RUNS {
         let name = format!("{prefix}-{i}");
-        let cfg = std::env::temp_dir().join(format!("{name}.cfg"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "name = \"{name}\"\ntype = \"pvh\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
-                 memory = {memory_mib}\nvcpus = 1\nextra = \"console=hvc0 xbdomu=sleep\"\n",
-                kernel.display(),
-                ramdisk.display()
-            ),
-        )
-        .unwrap();
+        let cfg = xl_config(&name, kernel, ramdisk, memory_mib);
         let t = Instant::now();
         xen_box_testing::xl_create(&cfg, &name, false);
         times.push(t.elapsed());
@@ -224,5 +239,78 @@ fn creation_time_of_a_2g_guest_ours_against_xl_create() {
         o.as_millis(),
         x.as_millis(),
         o.as_secs_f64() / x.as_secs_f64(),
+    );
+}
+
+/// Time from the call that creates a domain to its init's marker line (user space up), for
+/// the box's bzImage, initrd, 128 MiB and one vCPU; median of [`BOOTS`] each, in one run. Three
+/// ways: the builder decoding the bzImage (`BzImageBoot::Decoded`), the builder leaving it for
+/// the guest to decompress (`BzImageBoot::SelfDecompressing`), and `xl create` (which decodes
+/// it in libxc). Ours read the marker from the console ring; `xl`'s is read from xenconsoled's
+/// log of the guest's console, looked at every 10 ms. The creation times above leave out
+/// where the decompression went; this does not.
+#[test]
+#[ignore = "benchmark (15 boots, minutes): cargo xtask xen-box test --stack S -p vm-hypervisor-xen -- --ignored"]
+fn time_to_user_space_ours_both_ways_against_xl_create() {
+    let Some((kernel, ramdisk)) =
+        xen_box_testing::domu_env_with_ramdisk("pvh_create_time::time_to_user_space")
+    else {
+        return;
+    };
+    let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
+    let pid = std::process::id();
+    let ours = |bzimage: BzImageBoot, tag: &str| -> Vec<Duration> {
+        (0..BOOTS)
+            .map(|i| {
+                let mut config = PvhConfig::new(format!("rust-boot-{tag}-{pid}-{i}"), &kernel);
+                config.ramdisk = Some(ramdisk.clone());
+                config.cmdline = "console=hvc0 xbdomu=sleep".into();
+                config.bzimage = bzimage;
+                let t = Instant::now();
+                let domain = builder::build(ops.clone(), &config).expect("building");
+                let mut console = Console::attach(&domain).expect("attaching to the console");
+                console
+                    .wait_for(MARKER, BOOT_WITHIN)
+                    .unwrap_or_else(|e| panic!("{tag} boot {i}: {e}"));
+                let took = t.elapsed();
+                domain.destroy().expect("destroying");
+                took
+            })
+            .collect()
+    };
+    let decoded = ours(BzImageBoot::Decoded, "decoded");
+    let self_decompressing = ours(BzImageBoot::SelfDecompressing, "self");
+    let xl: Vec<Duration> = (0..BOOTS)
+        .map(|i| {
+            let name = format!("xl-boot-{pid}-{i}");
+            let cfg = xl_config(&name, &kernel, &ramdisk, 128);
+            let t = Instant::now();
+            xen_box_testing::xl_create(&cfg, &name, false);
+            while !xen_box_testing::console_log(&name).contains(MARKER) {
+                assert!(t.elapsed() < BOOT_WITHIN, "xl boot {i}: no marker");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let took = t.elapsed();
+            xen_box_testing::run(Command::new("xl").arg("destroy").arg(&name));
+            took
+        })
+        .collect();
+    let (d, s, x) = (
+        median(decoded.clone()),
+        median(self_decompressing.clone()),
+        median(xl.clone()),
+    );
+    let ratio = |a: Duration| a.as_secs_f64() / x.as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "BOOT-TIME stack={} to the init's marker: decoded_median_ms={} ({:.2} of xl) \
+         self_decompressing_median_ms={} ({:.2} of xl) xl_median_ms={}; \
+         decoded={decoded:?} self={self_decompressing:?} xl={xl:?}",
+        std::env::var("XEN_BOX_STACK").unwrap_or_default(),
+        d.as_millis(),
+        ratio(d),
+        s.as_millis(),
+        ratio(s),
+        x.as_millis(),
     );
 }
