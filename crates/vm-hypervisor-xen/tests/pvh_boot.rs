@@ -108,6 +108,9 @@ fn a_bzimage_left_to_decompress_itself_boots_as_pvh_with_both_vcpus_online() {
     );
 }
 
+/// Started the default way (the bzImage decompressing itself), so that the memory map the
+/// guest reads is the zero page's; the decoded way's start info lists the same ranges (unit
+/// tests).
 #[test]
 fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
     common::Boot {
@@ -118,7 +121,7 @@ fn ram_past_the_mmio_hole_continues_at_4g_and_the_guest_finds_it() {
         },
         vuart: false,
         vcpus: 1,
-        bzimage: BzImageBoot::Decoded,
+        bzimage: BzImageBoot::SelfDecompressing,
         then: common::Then::PowerOff,
         until: POWERING_OFF,
         boot_within: Duration::from_secs(300),

@@ -38,6 +38,9 @@ const PAYLOAD_OFFSET: usize = 0x248;
 const PAYLOAD_LENGTH: usize = 0x24c;
 /// Largest kernel accepted after decompression (sanity bound against a corrupt size).
 const MAX_VMLINUX: usize = 512 << 20;
+/// Largest bzImage file read into memory (distribution kernels are 8-15 MB; anything near this
+/// bound cannot be a kernel a guest boots, and is refused before it is read).
+const MAX_BZIMAGE: u64 = 256 << 20;
 
 /// A kernel read (and, unless it is a bzImage left for the guest to decompress, decoded) once,
 /// ready to be loaded into any number of domains ([`super::build_with_kernel`]).
@@ -104,8 +107,17 @@ impl Kernel {
                 extent,
             });
         }
-        let mut image = Vec::new();
-        (&file).read_to_end(&mut image).map_err(io)?;
+        if len > MAX_BZIMAGE {
+            return Err(Error::BadKernel {
+                path: name,
+                reason: format!("{len} bytes: no ELF image, and too large for a bzImage"),
+            });
+        }
+        let mut image = Vec::with_capacity(len as usize);
+        (&file)
+            .take(MAX_BZIMAGE)
+            .read_to_end(&mut image)
+            .map_err(io)?;
         if bzimage == BzImageBoot::SelfDecompressing {
             let bz = BzImage::parse(image, &name)?;
             return Ok(Self {

@@ -639,3 +639,19 @@ fn the_initrd_of_a_self_decompressing_bzimage_stays_below_initrd_addr_max() {
     let zp = &state.contents.lock().unwrap()[&0x7];
     assert_eq!(u32_at(zp, 0x218), (32 << 20) - 8192, "ramdisk_image");
 }
+
+#[test]
+fn a_file_too_large_for_a_bzimage_is_refused_before_it_is_read() {
+    // A sparse file of 300 MiB that starts like a bzImage.
+    let f = files("bzimage-huge", &self_decompressing_bzimage());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f.kernel)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let xen = Arc::new(FakeXen::default());
+    let err = build(xen.clone(), &config(&f)).unwrap_err();
+    assert!(err.to_string().contains("too large for a bzImage"), "{err}");
+    assert!(xen.calls().is_empty());
+}
