@@ -31,7 +31,8 @@ pub struct Loaded {
     pub entry: u32,
     /// How the kernel is told where its boot information is.
     pub protocol: Protocol,
-    /// End of the kernel image in guest memory.
+    /// End of the kernel image in guest memory (of a bzImage left to decompress itself: the
+    /// end of its decompression buffer).
     pub kernel_end: u64,
     /// Where the initrd was put, and its size.
     pub initrd: Option<(u64, u64)>,
