@@ -110,7 +110,7 @@ pub fn load<O: DomainOps + ?Sized>(
     memory_map: &[MemoryMapEntry],
     acpi_rsdp: Option<u64>,
 ) -> Result<Loaded> {
-    let (_, kernel_end) = kernel.extent();
+    let (kernel_start, kernel_end) = kernel.extent();
     // Where everything goes is known before anything is mapped: the initrd at the top of RAM
     // (or of what the kernel can reach), above the kernel.
     let top = kernel
@@ -137,7 +137,6 @@ pub fn load<O: DomainOps + ?Sized>(
         return load_bzimage(ops, domid, ram, bz, initrd, cmdline, memory_map, acpi_rsdp);
     }
     let mut steps = super::steps::Steps::start();
-    let (kernel_start, kernel_end) = kernel.extent();
     let mut boot = PvhBoot::new(cmdline, memory_map);
     boot.initrd = initrd_at.map(|(a, s)| (GuestAddress(a), s));
     boot.acpi_rsdp = acpi_rsdp.map(GuestAddress);
