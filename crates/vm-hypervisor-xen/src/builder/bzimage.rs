@@ -138,9 +138,14 @@ impl BzImage {
         }
     }
 
-    /// Writes the protected-mode part to [`LOAD_ADDR`] and the boot GDT to [`GDT_ADDR`] in
-    /// `mem`, then the zero page and command line `boot` describes; returns the GDT's limit.
-    pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, boot: &LinuxBoot<'_>) -> Result<u16> {
+    /// Writes the protected-mode part to [`LOAD_ADDR`] and `gdt` ([`boot_gdt`]) to
+    /// [`GDT_ADDR`] in `mem`, then the zero page and command line `boot` describes.
+    pub fn write<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        boot: &LinuxBoot<'_>,
+        gdt: &Gdt,
+    ) -> Result<()> {
         let load = |what, reason: String| Error::Load { what, reason };
         vm_memory::Bytes::write_slice(
             mem,
@@ -148,12 +153,11 @@ impl BzImage {
             GuestAddress(LOAD_ADDR),
         )
         .map_err(|e| load("kernel", e.to_string()))?;
-        let gdt = boot_gdt();
         gdt.write_to(mem, GuestAddress(GDT_ADDR))
             .map_err(|e| load("boot GDT", e.to_string()))?;
         boot.write(mem)
             .map_err(|e| load("zero page", e.to_string()))?;
-        Ok((gdt.size() - 1) as u16)
+        Ok(())
     }
 }
 
@@ -169,15 +173,16 @@ pub fn boot_gdt() -> Gdt {
     gdt
 }
 
-/// The bytes the zero page and its command line take from `boot`, for mapping.
-pub fn boot_ranges(boot: &LinuxBoot<'_>, gdt_len: u64) -> [(u64, u64); 3] {
+/// The bytes the zero page and command line `boot` describes and `gdt` at [`GDT_ADDR`] take,
+/// for mapping.
+pub fn boot_ranges(boot: &LinuxBoot<'_>, gdt: &Gdt) -> [(u64, u64); 3] {
     [
         (boot.zero_page.0, boot.zero_page.0 + ZERO_PAGE_SIZE as u64),
         (
             boot.cmdline_addr.0,
             boot.cmdline_addr.0 + boot.cmdline.len() as u64 + 1,
         ),
-        (GDT_ADDR, GDT_ADDR + gdt_len),
+        (GDT_ADDR, GDT_ADDR + gdt.size() as u64),
     ]
 }
 

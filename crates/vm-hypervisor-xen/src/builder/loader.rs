@@ -221,13 +221,13 @@ fn load_bzimage<O: DomainOps + ?Sized>(
         what: "zero page",
         reason: e.to_string(),
     })?;
-    let gdt_len = bzimage::boot_gdt().size() as u64;
+    let gdt = bzimage::boot_gdt();
     let mut ranges = vec![bz.loaded()];
-    ranges.extend(bzimage::boot_ranges(&boot, gdt_len));
+    ranges.extend(bzimage::boot_ranges(&boot, &gdt));
     ranges.extend(initrd.map(|(_, (a, s))| (a, a + s)));
     let guest = map_ranges(ops, domid, (0, ram), &ranges)?;
     steps.lap("map");
-    let gdt_limit = bz.write(&guest.mem, &boot)?;
+    bz.write(&guest.mem, &boot, &gdt)?;
     steps.lap("kernel, zero page");
     write_initrd(&guest.mem, initrd)?;
     steps.lap("initrd");
@@ -239,7 +239,7 @@ fn load_bzimage<O: DomainOps + ?Sized>(
         protocol: Protocol::Linux32 {
             zero_page: boot.zero_page.0 as u32,
             gdt: bzimage::GDT_ADDR as u32,
-            gdt_limit,
+            gdt_limit: (gdt.size() - 1) as u16,
         },
         kernel_end: bz.extent().1,
         initrd: initrd.map(|(_, at)| at),
