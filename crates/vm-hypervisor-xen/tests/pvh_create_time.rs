@@ -23,7 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vm_hypervisor_xen::builder::{self, BzImageBoot, Kernel, PvhConfig, XenOps};
+use vm_hypervisor_xen::builder::{self, BzImageBoot, Domain, Kernel, PvhConfig, XenOps};
 use vm_hypervisor_xen::console::Console;
 
 const RUNS: usize = 10;
@@ -89,6 +89,24 @@ fn xl_times(prefix: &str, kernel: &Path, ramdisk: &Path, memory_mib: u64) -> Vec
     times
 }
 
+/// `RUNS` builds, each of the configuration `config` gives for its index, by `build`: timed
+/// from the call until `build` returns, and destroyed after (not timed).
+fn our_times(
+    config: impl Fn(usize) -> PvhConfig,
+    build: impl Fn(&PvhConfig) -> vm_hypervisor_xen::Result<Domain<XenOps>>,
+) -> Vec<Duration> {
+    (0..RUNS)
+        .map(|i| {
+            let config = config(i);
+            let t = Instant::now();
+            let domain = build(&config).expect("building");
+            let took = t.elapsed();
+            domain.destroy().expect("destroying");
+            took
+        })
+        .collect()
+}
+
 #[test]
 #[ignore = "benchmark (60 domain creations, minutes): cargo xtask xen-box test --stack S -p vm-hypervisor-xen -- --ignored"]
 fn creation_time_ours_against_xl_create() {
@@ -107,25 +125,17 @@ fn creation_time_ours_against_xl_create() {
         config.bzimage = BzImageBoot::Decoded;
         config
     };
+    let build = |config: &PvhConfig| builder::build(ops.clone(), config);
     // Each build reads and decodes the kernel, as each `xl create` does.
-    let mut ours = Vec::new();
-    for i in 0..RUNS {
-        let config = config(format!("rust-time-{i}"));
-        let t = Instant::now();
-        let domain = builder::build(ops.clone(), &config).expect("building");
-        ours.push(t.elapsed());
-        domain.destroy().expect("destroying");
-    }
+    let ours = our_times(|i| config(format!("rust-time-{i}")), build);
     // The bzImage as it is: the guest decompresses it.
-    let mut ours_self = Vec::new();
-    for i in 0..RUNS {
-        let mut config = config(format!("rust-self-{i}"));
-        config.bzimage = BzImageBoot::SelfDecompressing;
-        let t = Instant::now();
-        let domain = builder::build(ops.clone(), &config).expect("building");
-        ours_self.push(t.elapsed());
-        domain.destroy().expect("destroying");
-    }
+    let ours_self = our_times(
+        |i| PvhConfig {
+            bzimage: BzImageBoot::SelfDecompressing,
+            ..config(format!("rust-self-{i}"))
+        },
+        build,
+    );
     // The kernel decoded once, then the builds from it.
     let t = Instant::now();
     let image = std::fs::read(&kernel).expect("reading the kernel");
@@ -134,25 +144,19 @@ fn creation_time_ours_against_xl_create() {
     let vmlinux = std::env::temp_dir().join("pvh-create-time-vmlinux");
     std::fs::write(&vmlinux, &decoded).expect("writing the decoded kernel");
     let prepared = Kernel::from_image(decoded, "bzImage").expect("an ELF image");
-    let mut reused = Vec::new();
-    for i in 0..RUNS {
-        let config = config(format!("rust-prepared-{i}"));
-        let t = Instant::now();
-        let domain = builder::build_with_kernel(ops.clone(), &config, &prepared).expect("building");
-        reused.push(t.elapsed());
-        domain.destroy().expect("destroying");
-    }
+    let reused = our_times(
+        |i| config(format!("rust-prepared-{i}")),
+        |config| builder::build_with_kernel(ops.clone(), config, &prepared),
+    );
     drop(prepared);
     // Both from the decoded ELF image in a file: nothing to decode for either.
-    let mut ours_elf = Vec::new();
-    for i in 0..RUNS {
-        let mut config = config(format!("rust-elf-{i}"));
-        config.kernel = vmlinux.clone();
-        let t = Instant::now();
-        let domain = builder::build(ops.clone(), &config).expect("building");
-        ours_elf.push(t.elapsed());
-        domain.destroy().expect("destroying");
-    }
+    let ours_elf = our_times(
+        |i| PvhConfig {
+            kernel: vmlinux.clone(),
+            ..config(format!("rust-elf-{i}"))
+        },
+        build,
+    );
     let xl = xl_times("xl-time", &kernel, &ramdisk, 128);
     let xl_elf = xl_times("xl-elf", &vmlinux, &ramdisk, 128);
     // One more, verbose and with timestamps, for where xl's time goes (not in the figures).
@@ -217,17 +221,15 @@ fn creation_time_of_a_2g_guest_ours_against_xl_create() {
     let vmlinux = std::env::temp_dir().join("pvh-create-time-2g-vmlinux");
     std::fs::write(&vmlinux, &decoded).expect("writing the decoded kernel");
     let ops = Arc::new(XenOps::open().expect("privcmd and xenstored"));
-    let mut ours = Vec::new();
-    for i in 0..RUNS {
-        let mut config = PvhConfig::new(format!("rust-2g-{i}"), &vmlinux);
-        config.ramdisk = Some(ramdisk.clone());
-        config.cmdline = "console=hvc0 xbdomu=sleep".into();
-        config.memory_mib = MIB;
-        let t = Instant::now();
-        let domain = builder::build(ops.clone(), &config).expect("building");
-        ours.push(t.elapsed());
-        domain.destroy().expect("destroying");
-    }
+    let ours = our_times(
+        |i| PvhConfig {
+            ramdisk: Some(ramdisk.clone()),
+            cmdline: "console=hvc0 xbdomu=sleep".into(),
+            memory_mib: MIB,
+            ..PvhConfig::new(format!("rust-2g-{i}"), &vmlinux)
+        },
+        |config| builder::build(ops.clone(), config),
+    );
     let xl = xl_times("xl-2g", &vmlinux, &ramdisk, MIB);
     let _ = std::fs::remove_file(&vmlinux);
     let (o, x) = (median(ours.clone()), median(xl.clone()));
