@@ -125,7 +125,8 @@ fn arm_guest(
         layout: GuestLayout::Arm,
         vuart,
         vcpus: 1,
-        bzimage: BzImageBoot::Decoded,
+        // An x86 setting, which Arm builds ignore.
+        bzimage: BzImageBoot::default(),
         then: common::Then::PowerOff,
         until: POWERING_OFF,
         boot_within: BOOT_WITHIN,
